@@ -1,0 +1,216 @@
+"""CustomResourceDefinitions generated from the pydantic models.
+
+Kubernetes wants a structural OpenAPI v3 schema: everything inlined (no $ref), no nullable
+anyOf, no titles. This module turns pydantic's JSON schema into that, then wraps it with the
+names, printer columns and subresources of each resource.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from certmint.api.certificate import Certificate
+from certmint.api.common import GROUP, VERSION
+from certmint.api.issuer import ClusterIssuer, Issuer
+from certmint.api.trustbundle import TrustBundle
+
+JsonSchema = dict[str, Any]
+
+_READY = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+_REASON = {
+    "name": "Reason",
+    "type": "string",
+    "priority": 1,
+    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+}
+_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
+@dataclass(frozen=True)
+class ResourceDefinition:
+    model: type[BaseModel]
+    kind: str
+    plural: str
+    scope: str
+    short_names: tuple[str, ...]
+    printer_columns: tuple[dict[str, Any], ...] = field(default=())
+
+
+RESOURCES = (
+    ResourceDefinition(
+        model=Certificate,
+        kind="Certificate",
+        plural="certificates",
+        scope="Namespaced",
+        short_names=("mcert", "mcerts"),
+        printer_columns=(
+            _READY,
+            {"name": "Secret", "type": "string", "jsonPath": ".spec.secretName"},
+            {"name": "Issuer", "type": "string", "jsonPath": ".spec.issuerRef.name"},
+            {"name": "Expires", "type": "date", "jsonPath": ".status.notAfter"},
+            {"name": "Renews", "type": "date", "priority": 1, "jsonPath": ".status.renewalTime"},
+            _REASON,
+            _AGE,
+        ),
+    ),
+    ResourceDefinition(
+        model=Issuer,
+        kind="Issuer",
+        plural="issuers",
+        scope="Namespaced",
+        short_names=("missuer",),
+        printer_columns=(
+            _READY,
+            {"name": "CA Expires", "type": "date", "jsonPath": ".status.ca.notAfter"},
+            _REASON,
+            _AGE,
+        ),
+    ),
+    ResourceDefinition(
+        model=ClusterIssuer,
+        kind="ClusterIssuer",
+        plural="clusterissuers",
+        scope="Cluster",
+        short_names=("mclusterissuer",),
+        printer_columns=(
+            _READY,
+            {"name": "CA Expires", "type": "date", "jsonPath": ".status.ca.notAfter"},
+            _REASON,
+            _AGE,
+        ),
+    ),
+    ResourceDefinition(
+        model=TrustBundle,
+        kind="TrustBundle",
+        plural="trustbundles",
+        scope="Cluster",
+        short_names=("mbundle",),
+        printer_columns=(
+            {
+                "name": "Synced",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Synced")].status',
+            },
+            {"name": "Namespaces", "type": "integer", "jsonPath": ".status.namespaceCount"},
+            _AGE,
+        ),
+    ),
+)
+
+
+def structural_schema(model: type[BaseModel]) -> JsonSchema:
+    """The spec/status schema of a model as Kubernetes accepts it."""
+    raw = model.model_json_schema(by_alias=True)
+    definitions = raw.pop("$defs", {})
+    return _to_structural(raw, definitions)
+
+
+def _to_structural(node: JsonSchema, definitions: dict[str, JsonSchema]) -> JsonSchema:
+    if "$ref" in node:
+        target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _to_structural(merged, definitions)
+    variants = node.get("anyOf")
+    if variants is not None:
+        # Optional[X] arrives as anyOf[X, null]; an absent field already means "none" in Kubernetes.
+        concrete = [v for v in variants if v.get("type") != "null"]
+        if len(concrete) != 1:
+            raise ValueError(f"unsupported union in CRD schema: {node}")
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        return _to_structural({**concrete[0], **rest}, definitions)
+
+    result: JsonSchema = {}
+    for key, value in node.items():
+        if key in {"title", "$defs"}:
+            continue
+        if key == "default" and (value is None or isinstance(value, (dict, list))):
+            # Object and list defaults stay in the model: server-side defaulting of them would
+            # surprise users reading back what they applied.
+            continue
+        if key == "properties":
+            result[key] = {name: _to_structural(prop, definitions) for name, prop in value.items()}
+        elif key in {"items", "additionalProperties"} and isinstance(value, dict):
+            result[key] = _to_structural(value, definitions)
+        else:
+            result[key] = value
+    if "properties" in result and "type" not in result:
+        result["type"] = "object"
+    return result
+
+
+def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
+    model_schema = structural_schema(resource.model)
+    properties = model_schema["properties"]
+    schema: JsonSchema = {
+        "type": "object",
+        "description": model_schema.get("description", ""),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": properties["spec"],
+            "status": properties["status"],
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{resource.plural}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "certmint", "app.kubernetes.io/part-of": "certmint"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": resource.scope,
+            "names": {
+                "kind": resource.kind,
+                "listKind": f"{resource.kind}List",
+                "plural": resource.plural,
+                "singular": resource.kind.lower(),
+                "shortNames": list(resource.short_names),
+                "categories": ["certmint"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": list(resource.printer_columns),
+                }
+            ],
+        },
+    }
+
+
+def render_crds() -> dict[str, str]:
+    """File name → YAML text of every CRD, exactly as committed in crds/."""
+    header = "# Generated from certmint.api models by `make crds`. Do not edit.\n"
+    return {
+        f"{GROUP}_{resource.plural}.yaml": header
+        + yaml.safe_dump(custom_resource_definition(resource), sort_keys=False, allow_unicode=True, width=100)
+        for resource in RESOURCES
+    }
+
+
+def write_crds(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_crds().items():
+        path = directory / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for target in sys.argv[1:] or ["crds"]:
+        for path in write_crds(Path(target)):
+            print(path)

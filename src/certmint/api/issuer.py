@@ -1,0 +1,108 @@
+"""Issuer (namespaced) and ClusterIssuer (cluster-scoped): where certificates are signed."""
+
+from datetime import datetime
+
+from pydantic import Field
+
+from certmint.api.common import (
+    CONDITIONS_FIELD,
+    DNS_SUBDOMAIN_PATTERN,
+    ApiModel,
+    Condition,
+    ObjectMeta,
+)
+from certmint.api.duration import DURATION_PATTERN
+from certmint.pki import KeyAlgorithm
+
+
+class CAKeySpec(ApiModel):
+    algorithm: KeyAlgorithm = Field(default=KeyAlgorithm.ECDSA, description="Key algorithm of the CA.")
+    size: int | None = Field(
+        default=None,
+        description="Key size: 256 or 384 for ECDSA (default 256), 2048/3072/4096 for RSA (default 2048).",
+    )
+
+
+class SelfSignedIssuer(ApiModel):
+    """Bootstraps an in-cluster root CA whose key never leaves its one Secret."""
+
+    common_name: str | None = Field(
+        default=None, max_length=64, description="Subject CN of the CA; defaults to 'certmint <issuer name>'."
+    )
+    organization: str | None = Field(default=None, max_length=64, description="Subject O of the CA.")
+    ca_duration: str = Field(
+        default="8760h",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Lifetime of the generated CA certificate (Go duration syntax).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "duration(self) >= duration('1m')", "message": "caDuration must be at least 1m"}
+            ]
+        },
+    )
+    secret_name: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Secret holding the CA key and certificate; defaults to '<issuer name>-ca'. For a "
+        "ClusterIssuer it lives in the operator's namespace.",
+    )
+    private_key: CAKeySpec = Field(default_factory=CAKeySpec, description="CA key parameters.")
+
+
+class CAIssuer(ApiModel):
+    """Signs with an existing CA whose certificate and key are in a Secret (tls.crt, tls.key)."""
+
+    secret_name: str = Field(
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Secret with tls.crt (CA certificate, then its chain) and tls.key. For a ClusterIssuer "
+        "it lives in the operator's namespace.",
+    )
+
+
+class IssuerSpec(ApiModel):
+    self_signed: SelfSignedIssuer | None = Field(default=None, description="Bootstrap an in-cluster CA.")
+    ca: CAIssuer | None = Field(default=None, description="Use an existing CA from a Secret.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.selfSigned) ? 1 : 0) + (has(self.ca) ? 1 : 0) == 1",
+                    "message": "exactly one issuer type must be set: selfSigned or ca",
+                }
+            ]
+        }
+    }
+
+
+class CAStatus(ApiModel):
+    subject: str
+    not_after: datetime
+    fingerprint: str = Field(description="SHA-256 fingerprint of the CA certificate.")
+    serial_number: str
+
+
+class IssuerStatus(ApiModel):
+    conditions: list[Condition] = CONDITIONS_FIELD
+    observed_generation: int | None = None
+    secret_name: str | None = Field(default=None, description="Secret that holds the CA.")
+    ca: CAStatus | None = Field(default=None, description="The CA currently signing certificates.")
+
+
+class Issuer(ApiModel):
+    """A CA that signs Certificates in its own namespace."""
+
+    api_version: str = "certmint.dev/v1alpha1"
+    kind: str = "Issuer"
+    metadata: ObjectMeta
+    spec: IssuerSpec
+    status: IssuerStatus = Field(default_factory=IssuerStatus)
+
+
+class ClusterIssuer(Issuer):
+    """A CA that signs Certificates in any namespace."""
+
+    kind: str = "ClusterIssuer"

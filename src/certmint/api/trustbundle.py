@@ -1,0 +1,99 @@
+"""TrustBundle (cluster-scoped): CA certificates delivered as a ConfigMap into chosen namespaces."""
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from certmint.api.certificate import IssuerKind
+from certmint.api.common import CONDITIONS_FIELD, DNS_SUBDOMAIN_PATTERN, ApiModel, Condition, ObjectMeta
+
+
+class LabelSelectorOperator(StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class LabelSelectorRequirement(ApiModel):
+    key: str
+    operator: LabelSelectorOperator
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(ApiModel):
+    """A Kubernetes label selector; empty selects everything."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
+
+
+class IssuerSource(ApiModel):
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+    kind: IssuerKind = IssuerKind.ISSUER
+    namespace: str | None = Field(
+        default=None, description="Namespace of an Issuer; unset for ClusterIssuer."
+    )
+
+
+class ObjectKeySource(ApiModel):
+    namespace: str
+    name: str
+    key: str = "ca.crt"
+
+
+class BundleSource(ApiModel):
+    """Exactly one of issuer, secret, configMap or inlinePEM."""
+
+    issuer: IssuerSource | None = None
+    secret: ObjectKeySource | None = None
+    config_map: ObjectKeySource | None = None
+    inline_pem: str | None = Field(default=None, alias="inlinePEM")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.issuer) ? 1 : 0) + (has(self.secret) ? 1 : 0)"
+                    " + (has(self.configMap) ? 1 : 0) + (has(self.inlinePEM) ? 1 : 0) == 1",
+                    "message": "each source must set exactly one of issuer, secret, configMap or inlinePEM",
+                }
+            ]
+        }
+    }
+
+
+class PKCS12Target(ApiModel):
+    key: str = "truststore.p12"
+    password: str = Field(default="", description="Password of the truststore (trust is public data).")
+
+
+class BundleTarget(ApiModel):
+    config_map_key: str = Field(default="ca.crt", description="ConfigMap key of the PEM bundle.")
+    combined_key: str | None = Field(default=None, description="Also write the bundle under this key.")
+    pkcs12: PKCS12Target | None = Field(default=None, description="Also write a PKCS#12 truststore.")
+    namespace_selector: LabelSelector = Field(
+        default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."
+    )
+
+
+class TrustBundleSpec(ApiModel):
+    sources: list[BundleSource] = Field(min_length=1, max_length=64)
+    target: BundleTarget = Field(default_factory=BundleTarget)
+
+
+class TrustBundleStatus(ApiModel):
+    conditions: list[Condition] = CONDITIONS_FIELD
+    observed_generation: int | None = None
+    namespace_count: int | None = None
+    digest: str | None = None
+
+
+class TrustBundle(ApiModel):
+    """CA certificates published as a ConfigMap of the same name in every selected namespace."""
+
+    api_version: str = "certmint.dev/v1alpha1"
+    kind: str = "TrustBundle"
+    metadata: ObjectMeta
+    spec: TrustBundleSpec
+    status: TrustBundleStatus = Field(default_factory=TrustBundleStatus)

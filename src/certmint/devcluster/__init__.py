@@ -1,0 +1,9 @@
+"""A real local Kubernetes control plane (etcd + kube-apiserver [+ kube-controller-manager]) on loopback.
+
+Built for tests and `make run`: no Docker, no kubelet. Binaries come from tools/controlplane/build.sh.
+"""
+
+from certmint.devcluster.binaries import Binaries, locate_binaries
+from certmint.devcluster.controlplane import ControlPlane, LocalControlPlane
+
+__all__ = ["Binaries", "ControlPlane", "LocalControlPlane", "locate_binaries"]

@@ -1,0 +1,73 @@
+"""The certificates and keys an envtest-style control plane needs, made with certmint's own PKI."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from certmint.pki import (
+    CARequest,
+    KeySpec,
+    LeafRequest,
+    Usage,
+    certificates_to_pem,
+    create_root_ca,
+    encode_private_key_pem,
+    generate_private_key,
+    issue_leaf,
+)
+
+_LIFETIME = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class ClusterCredentials:
+    ca_cert: Path
+    serving_cert: Path
+    serving_key: Path
+    admin_cert: Path
+    admin_key: Path
+    service_account_key: Path
+
+
+def write_credentials(directory: Path) -> ClusterCredentials:
+    now = datetime.now(UTC)
+    ca = create_root_ca(CARequest(common_name="certmint devcluster CA", duration=_LIFETIME), now)
+    serving_key, serving_cert = issue_leaf(
+        LeafRequest(
+            common_name="kube-apiserver",
+            dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+            ip_addresses=("127.0.0.1",),
+            usages=(Usage.DIGITAL_SIGNATURE, Usage.SERVER_AUTH),
+            duration=_LIFETIME,
+        ),
+        KeySpec(),
+        ca,
+        now,
+    )
+    # Group system:masters bypasses RBAC, which is what a cluster admin's kubeconfig has.
+    admin_key, admin_cert = issue_leaf(
+        LeafRequest(
+            common_name="certmint-admin",
+            organization=("system:masters",),
+            usages=(Usage.DIGITAL_SIGNATURE, Usage.CLIENT_AUTH),
+            duration=_LIFETIME,
+        ),
+        KeySpec(),
+        ca,
+        now,
+    )
+    files = ClusterCredentials(
+        ca_cert=directory / "ca.crt",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        admin_cert=directory / "admin.crt",
+        admin_key=directory / "admin.key",
+        service_account_key=directory / "service-account.key",
+    )
+    files.ca_cert.write_bytes(certificates_to_pem([ca.certificate]))
+    files.serving_cert.write_bytes(certificates_to_pem([serving_cert]))
+    files.serving_key.write_bytes(encode_private_key_pem(serving_key))
+    files.admin_cert.write_bytes(certificates_to_pem([admin_cert]))
+    files.admin_key.write_bytes(encode_private_key_pem(admin_key))
+    files.service_account_key.write_bytes(encode_private_key_pem(generate_private_key(KeySpec())))
+    return files

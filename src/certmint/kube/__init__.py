@@ -1,0 +1,1 @@
+"""The few Kubernetes reads and writes certmint does, in one place."""

@@ -1,0 +1,17 @@
+"""One shared async API client, configured from a kubeconfig or the pod's service account."""
+
+import os
+
+from kubernetes.aio import client, config
+
+
+async def connect(kubeconfig: str | None = None) -> client.ApiClient:
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        await config.load_kube_config(config_file=path)
+    else:
+        config.load_incluster_config()
+    configuration = client.Configuration.get_default_copy()
+    # One pool for every worker: a connection per concurrent request, reused across requests.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)

@@ -1,0 +1,47 @@
+"""Kubernetes Events on our objects, so `kubectl describe` tells what certmint did and why."""
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from kubernetes.aio import client
+
+from certmint.api import API_VERSION
+
+
+@dataclass(frozen=True)
+class ObjectReference:
+    kind: str
+    name: str
+    namespace: str | None
+    uid: str
+
+
+async def post_event(
+    api: client.ApiClient, about: ObjectReference, kind: str, reason: str, message: str
+) -> None:
+    """`kind` is Normal or Warning. Events of cluster-scoped objects go to the `default` namespace."""
+    namespace = about.namespace or "default"
+    now = datetime.now(UTC)
+    event = client.CoreV1Event.from_dict(
+        {
+            "metadata": {"name": f"{about.name}.{secrets.token_hex(8)}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": about.kind,
+                "name": about.name,
+                "namespace": about.namespace,
+                "uid": about.uid,
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": kind,
+            "source": {"component": "certmint"},
+            "reportingComponent": "certmint.dev/operator",
+            "reportingInstance": "certmint",
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+        }
+    )
+    await client.CoreV1Api(api).create_namespaced_event(namespace, event)

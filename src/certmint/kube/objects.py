@@ -1,0 +1,47 @@
+"""certmint.dev custom objects: reading Issuers and writing the status of any of our resources."""
+
+from typing import Any
+
+from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
+
+from certmint.api import GROUP, VERSION
+
+_MERGE_PATCH = "application/merge-patch+json"
+
+
+async def read_object(
+    api: client.ApiClient, plural: str, namespace: str | None, name: str
+) -> dict[str, Any] | None:
+    objects = client.CustomObjectsApi(api)
+    try:
+        if namespace:
+            found = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        else:
+            found = await objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    result: dict[str, Any] = found
+    return result
+
+
+async def patch_status(
+    api: client.ApiClient, plural: str, namespace: str | None, name: str, status: dict[str, Any]
+) -> None:
+    objects = client.CustomObjectsApi(api)
+    body = {"status": status}
+    try:
+        if namespace:
+            await objects.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, plural, name, body, _content_type=_MERGE_PATCH
+            )
+        else:
+            await objects.patch_cluster_custom_object_status(
+                GROUP, VERSION, plural, name, body, _content_type=_MERGE_PATCH
+            )
+    except ApiException as error:
+        # Deleted meanwhile: nothing left to report on.
+        if error.status != 404:
+            raise

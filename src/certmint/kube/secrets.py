@@ -1,0 +1,137 @@
+"""Reading and writing Secrets. Writes use server-side apply, so fields other tools own survive."""
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
+
+FIELD_MANAGER = "certmint"
+_APPLY = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class SecretObject:
+    name: str
+    namespace: str
+    type: str
+    data: dict[str, bytes]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class OwnerReference:
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+
+
+async def read_secret(api: client.ApiClient, namespace: str, name: str) -> SecretObject | None:
+    try:
+        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    metadata = secret.metadata
+    return SecretObject(
+        name=name,
+        namespace=namespace,
+        type=secret.type or "Opaque",
+        data={key: base64.b64decode(value) for key, value in (secret.data or {}).items()},
+        labels=dict(metadata.labels or {}) if metadata else {},
+        annotations=dict(metadata.annotations or {}) if metadata else {},
+        resource_version=(metadata.resource_version or "") if metadata else "",
+    )
+
+
+async def apply_secret(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    secret_type: str,
+    data: Mapping[str, bytes],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    owner: OwnerReference | None = None,
+) -> None:
+    """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields stay."""
+    metadata: dict[str, object] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        ]
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": secret_type,
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }
+    await client.CoreV1Api(api).patch_namespaced_secret(
+        name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
+    )
+
+
+async def create_secret(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    *,
+    data: Mapping[str, bytes],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> bool:
+    """Creates an Opaque Secret; False when one of that name already exists (never overwritten)."""
+    body = client.V1Secret.from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+            "type": "kubernetes.io/tls",
+            "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+        }
+    )
+    try:
+        await client.CoreV1Api(api).create_namespaced_secret(namespace, body, field_manager=FIELD_MANAGER)
+    except ApiException as error:
+        if error.status == 409:
+            return False
+        raise
+    return True
+
+
+async def mark_secret(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> None:
+    """Adds labels and annotations to a Secret someone else owns (a user's CA), touching nothing else.
+
+    A separate field manager keeps this apart from the Secrets certmint writes in full.
+    """
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": dict(annotations),
+        },
+    }
+    await client.CoreV1Api(api).patch_namespaced_secret(
+        name, namespace, body, field_manager=f"{FIELD_MANAGER}-watch", force=True, _content_type=_APPLY
+    )

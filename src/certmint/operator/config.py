@@ -1,0 +1,25 @@
+"""Operator settings, from the environment (the Helm chart sets them) or the CLI."""
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    namespace: str = "certmint"
+    """Where ClusterIssuer CA Secrets live: the operator's own namespace."""
+    trust_domain: str = "cluster.local"
+    workers: int = 8
+    issuer_resync_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls) -> "OperatorConfig":
+        defaults = cls()
+        return cls(
+            namespace=os.environ.get("CERTMINT_NAMESPACE", defaults.namespace),
+            trust_domain=os.environ.get("CERTMINT_TRUST_DOMAIN", defaults.trust_domain),
+            workers=int(os.environ.get("CERTMINT_WORKERS", defaults.workers)),
+            issuer_resync_seconds=float(
+                os.environ.get("CERTMINT_ISSUER_RESYNC_SECONDS", defaults.issuer_resync_seconds)
+            ),
+        )

@@ -1,0 +1,99 @@
+"""The controller: event intake from kopf, a work queue, and workers running the reconcilers."""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from kubernetes.aio import client
+
+from certmint.operator import certificates, issuers
+from certmint.operator.config import OperatorConfig
+from certmint.operator.state import (
+    CERTIFICATE,
+    CLUSTER_ISSUER,
+    ISSUER,
+    Body,
+    Key,
+    State,
+    key_of,
+)
+from certmint.operator.workqueue import WorkQueue
+from certmint.planning import labels
+
+log = logging.getLogger("certmint.controller")
+
+DELETED = "DELETED"
+
+
+@dataclass
+class Controller:
+    api: client.ApiClient
+    config: OperatorConfig
+    state: State = field(default_factory=State)
+    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    issuer_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
+        for number in range(self.config.workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # Event intake: cheap bookkeeping only; the work happens in the workers.
+
+    def certificate_event(self, event_type: str | None, body: Body) -> None:
+        key = key_of(CERTIFICATE, body)
+        if event_type == DELETED:
+            self.state.remove_certificate(key)
+            self.queue.cancel(key)
+            return
+        self.state.put_certificate(key, body)
+        self.queue.add(key)
+
+    def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
+        key = key_of(kind, body)
+        if event_type == DELETED:
+            self.state.issuers.pop(key, None)
+        else:
+            self.state.issuers[key] = body
+        self.queue.add(key)
+
+    def secret_event(self, body: Body) -> None:
+        metadata = body.get("metadata", {})
+        namespace = metadata.get("namespace", "")
+        annotations = metadata.get("annotations") or {}
+        role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
+        if role == labels.ROLE_CA:
+            kind = annotations.get(labels.ISSUER_KIND, ISSUER)
+            issuer_namespace = annotations.get(labels.ISSUER_NAMESPACE, "") if kind == ISSUER else ""
+            self.queue.add(Key(kind, issuer_namespace, annotations.get(labels.ISSUER_NAME, "")))
+            return
+        for key in self.state.certificates_for_secret(namespace, metadata.get("name", "")):
+            self.queue.add(key)
+
+    # Workers
+
+    async def _work(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self._reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = self.queue.add_rate_limited(key)
+                log.exception("reconciling %s failed; retrying in %.0f s", key, delay)
+            finally:
+                self.queue.done(key)
+
+    async def _reconcile(self, key: Key) -> None:
+        if key.kind == CERTIFICATE:
+            await certificates.reconcile(self, key)
+        elif key.kind in (ISSUER, CLUSTER_ISSUER):
+            await issuers.reconcile(self, key)

@@ -1,0 +1,65 @@
+"""kopf wiring only: operator settings, startup and cleanup, and raw watch events into the controller.
+
+Only `on.event` handlers: they keep no diff-base annotations, progress records or finalizers on
+any object (kopf #1087), so kopf itself never writes to our resources or to Secrets.
+"""
+
+import logging
+from typing import Any
+
+import kopf
+
+from certmint.api import GROUP, VERSION
+from certmint.kube.client import connect
+from certmint.operator.config import OperatorConfig
+from certmint.operator.controller import Controller
+from certmint.operator.state import CLUSTER_ISSUER, ISSUER
+from certmint.planning import labels
+
+CONTROLLER = "controller"
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Events are ours to post (kopf would post every handler log line as one).
+    settings.posting.enabled = False
+    # Ask the server to end every watch after 5 minutes; kopf restarts it, which also bounds how
+    # long a silently stalled stream can go unnoticed (kopf #1120), with inactivity_timeout as backstop.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    # Server-side filter: only Secrets certmint manages ever reach this process.
+    settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    controller = Controller(api=await connect(), config=OperatorConfig.from_env())
+    await controller.start()
+    memo[CONTROLLER] = controller
+    logging.getLogger("certmint").info("certmint operator started with %s", controller.config)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller | None = memo.get(CONTROLLER)
+    if controller is not None:
+        await controller.stop()
+        await controller.api.close()
+
+
+@kopf.on.event(GROUP, VERSION, "certificates")
+async def certificate_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].certificate_event(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, "issuers")
+async def issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].issuer_event(ISSUER, event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, "clusterissuers")
+async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].issuer_event(CLUSTER_ISSUER, event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("v1", "secrets")
+async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].secret_event(dict(event["object"]))

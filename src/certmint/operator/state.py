@@ -1,0 +1,79 @@
+"""What the operator remembers between events: our own objects as last seen, and how they relate.
+
+Only certmint's own small objects are cached (Certificates, Issuers). Secrets are never cached:
+they are read when a reconcile needs them, so memory does not grow with their size.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from certmint.planning.plan import IssuerView
+
+CERTIFICATE = "Certificate"
+ISSUER = "Issuer"
+CLUSTER_ISSUER = "ClusterIssuer"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    kind: str
+    namespace: str
+    """Empty for cluster-scoped objects."""
+    name: str
+
+
+Body = dict[str, Any]
+Bucket = TypeVar("Bucket")
+
+
+def key_of(kind: str, body: Body) -> Key:
+    metadata = body.get("metadata", {})
+    return Key(kind, metadata.get("namespace") or "", metadata.get("name", ""))
+
+
+def issuer_key(kind: str, certificate_namespace: str, name: str) -> Key:
+    """An issuerRef resolved: Issuers live in the Certificate's namespace, ClusterIssuers nowhere."""
+    return Key(kind, certificate_namespace if kind == ISSUER else "", name)
+
+
+@dataclass
+class State:
+    certificates: dict[Key, Body] = field(default_factory=dict)
+    issuers: dict[Key, Body] = field(default_factory=dict)
+    issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
+    _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
+    _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
+
+    def put_certificate(self, key: Key, body: Body) -> None:
+        self.remove_certificate(key)
+        self.certificates[key] = body
+        spec = body.get("spec", {})
+        self._by_secret[(key.namespace, spec.get("secretName", ""))].add(key)
+        ref = spec.get("issuerRef", {})
+        self._by_issuer[issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", ""))].add(key)
+
+    def remove_certificate(self, key: Key) -> None:
+        old = self.certificates.pop(key, None)
+        if old is None:
+            return
+        spec = old.get("spec", {})
+        _discard(self._by_secret, (key.namespace, spec.get("secretName", "")), key)
+        ref = spec.get("issuerRef", {})
+        _discard(
+            self._by_issuer, issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", "")), key
+        )
+
+    def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]:
+        return set(self._by_secret.get((namespace, secret_name), ()))
+
+    def certificates_for_issuer(self, key: Key) -> set[Key]:
+        return set(self._by_issuer.get(key, ()))
+
+
+def _discard(index: defaultdict[Bucket, set[Key]], bucket: Bucket, key: Key) -> None:
+    members = index.get(bucket)
+    if members is not None:
+        members.discard(key)
+        if not members:
+            del index[bucket]

@@ -1,0 +1,111 @@
+"""A work queue in the manner of client-go's: deduplicated keys, delayed adds and per-key backoff.
+
+A key is never handed to two workers at once; a key added while being processed is handed out
+again once its worker is done. Delayed adds keep only the earliest due time per key, so a
+renewal scheduled for tomorrow does not hide a retry due in a second.
+"""
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: float = 1.0
+    maximum: float = 300.0
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.initial * 2 ** max(failures - 1, 0), self.maximum))
+
+
+@dataclass
+class WorkQueue(Generic[K]):
+    backoff: Backoff = field(default_factory=Backoff)
+    _ready: asyncio.Queue[K] = field(default_factory=asyncio.Queue)
+    _queued: set[K] = field(default_factory=set)
+    _processing: set[K] = field(default_factory=set)
+    _dirty: set[K] = field(default_factory=set)
+    _due: dict[K, float] = field(default_factory=dict)
+    _timers: list[tuple[float, int, K]] = field(default_factory=list)
+    _failures: dict[K, int] = field(default_factory=dict)
+    _counter: "itertools.count[int]" = field(default_factory=itertools.count)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, key: K) -> None:
+        self._due.pop(key, None)
+        if key in self._processing:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._ready.put_nowait(key)
+
+    def add_after(self, key: K, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+            return
+        due = asyncio.get_running_loop().time() + delay
+        if key in self._due and self._due[key] <= due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._timers, (due, next(self._counter), key))
+        self._wakeup.set()
+
+    def add_rate_limited(self, key: K) -> float:
+        """Retry after the key's next backoff step; returns the delay chosen."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = self.backoff.delay(failures)
+        self.add_after(key, delay)
+        return delay
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    def forget(self, key: K) -> None:
+        """Success: the next failure starts the backoff from its first step again."""
+        self._failures.pop(key, None)
+
+    def cancel(self, key: K) -> None:
+        """The object is gone: drop its schedule and backoff."""
+        self._due.pop(key, None)
+        self._failures.pop(key, None)
+
+    def scheduled(self, key: K) -> float | None:
+        return self._due.get(key)
+
+    async def get(self) -> K:
+        key = await self._ready.get()
+        self._queued.discard(key)
+        self._processing.add(key)
+        return key
+
+    def done(self, key: K) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def __len__(self) -> int:
+        return len(self._queued) + len(self._due)
+
+    async def run_timers(self) -> None:
+        """Moves due keys to the ready queue; runs until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wakeup.clear()
+            now = loop.time()
+            while self._timers and self._timers[0][0] <= now:
+                due, _, key = heapq.heappop(self._timers)
+                if self._due.get(key) == due:
+                    del self._due[key]
+                    self.add(key)
+            timeout = self._timers[0][0] - now if self._timers else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)

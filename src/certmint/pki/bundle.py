@@ -1,0 +1,46 @@
+"""Trust bundles: many PEM sources in, one deterministic bundle out."""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from certmint.pki.errors import PKIError
+from certmint.pki.pem import certificates_to_pem, load_certificates_pem
+
+
+@dataclass(frozen=True)
+class TrustBundleContent:
+    certificates: tuple[x509.Certificate, ...]
+    pem: bytes
+    digest: str
+    """sha256:<hex> of `pem`: equal inputs in any order give equal digests, so unchanged bundles cause no writes."""
+
+
+def assemble_bundle(sources: Iterable[bytes], now: datetime | None = None) -> TrustBundleContent:
+    """Deduplicated by DER and sorted; with `now`, certificates outside their validity are dropped."""
+    unique: dict[bytes, x509.Certificate] = {}
+    for index, source in enumerate(sources):
+        try:
+            certificates = load_certificates_pem(source)
+        except PKIError as error:
+            raise PKIError("InvalidCertificate", f"bundle source {index}: {error.message}") from error
+        for certificate in certificates:
+            unique.setdefault(certificate.public_bytes(serialization.Encoding.DER), certificate)
+    kept = [
+        cert
+        for cert in unique.values()
+        if now is None or cert.not_valid_before_utc <= now < cert.not_valid_after_utc
+    ]
+    kept.sort(
+        key=lambda cert: (
+            cert.subject.rfc4514_string(),
+            cert.not_valid_before_utc,
+            cert.fingerprint(hashes.SHA256()),
+        )
+    )
+    pem = certificates_to_pem(kept)
+    return TrustBundleContent(tuple(kept), pem, f"sha256:{hashlib.sha256(pem).hexdigest()}")

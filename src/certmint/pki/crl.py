@@ -1,0 +1,103 @@
+"""Certificate revocation lists."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from certmint.pki.ca import CertificateAuthority
+from certmint.pki.errors import PKIError
+from certmint.pki.signing import signature_hash
+
+
+class RevocationReason(StrEnum):
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "keyCompromise"
+    CA_COMPROMISE = "caCompromise"
+    AFFILIATION_CHANGED = "affiliationChanged"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessationOfOperation"
+    CERTIFICATE_HOLD = "certificateHold"
+    PRIVILEGE_WITHDRAWN = "privilegeWithdrawn"
+
+
+_X509_REASONS = {
+    RevocationReason.KEY_COMPROMISE: x509.ReasonFlags.key_compromise,
+    RevocationReason.CA_COMPROMISE: x509.ReasonFlags.ca_compromise,
+    RevocationReason.AFFILIATION_CHANGED: x509.ReasonFlags.affiliation_changed,
+    RevocationReason.SUPERSEDED: x509.ReasonFlags.superseded,
+    RevocationReason.CESSATION_OF_OPERATION: x509.ReasonFlags.cessation_of_operation,
+    RevocationReason.CERTIFICATE_HOLD: x509.ReasonFlags.certificate_hold,
+    RevocationReason.PRIVILEGE_WITHDRAWN: x509.ReasonFlags.privilege_withdrawn,
+}
+_FROM_X509 = {flag: reason for reason, flag in _X509_REASONS.items()}
+
+
+@dataclass(frozen=True)
+class RevokedCertificate:
+    serial_number: int
+    revoked_at: datetime
+    reason: RevocationReason = RevocationReason.UNSPECIFIED
+
+
+def build_crl(
+    ca: CertificateAuthority,
+    revoked: Iterable[RevokedCertificate],
+    now: datetime,
+    validity: timedelta,
+    crl_number: int,
+) -> x509.CertificateRevocationList:
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(now)
+        .next_update(now + validity)
+        .add_extension(x509.CRLNumber(crl_number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
+        )
+    )
+    for entry in sorted(revoked, key=lambda item: item.serial_number):
+        revoked_builder = (
+            x509.RevokedCertificateBuilder()
+            .serial_number(entry.serial_number)
+            .revocation_date(entry.revoked_at)
+        )
+        # RFC 5280 5.3.1: "unspecified" is expressed by leaving the reason out.
+        if entry.reason != RevocationReason.UNSPECIFIED:
+            revoked_builder = revoked_builder.add_extension(
+                x509.CRLReason(_X509_REASONS[entry.reason]), critical=False
+            )
+        builder = builder.add_revoked_certificate(revoked_builder.build())
+    return builder.sign(ca.private_key, signature_hash(ca.private_key))
+
+
+def parse_crl(data: bytes) -> list[RevokedCertificate]:
+    try:
+        crl = (
+            x509.load_pem_x509_crl(data)
+            if data.lstrip().startswith(b"-----BEGIN")
+            else x509.load_der_x509_crl(data)
+        )
+    except ValueError as error:
+        raise PKIError("InvalidCRL", f"not a CRL: {str(error).splitlines()[0]}") from error
+    entries = []
+    for item in crl:
+        try:
+            flag = item.extensions.get_extension_for_class(x509.CRLReason).value.reason
+            reason = _FROM_X509.get(flag, RevocationReason.UNSPECIFIED)
+        except x509.ExtensionNotFound:
+            reason = RevocationReason.UNSPECIFIED
+        entries.append(RevokedCertificate(item.serial_number, item.revocation_date_utc, reason))
+    return entries
+
+
+def crl_to_pem(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def crl_to_der(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,66 @@
+"""A summary of a certificate, for status, events and the CLI."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from certmint.pki.ca import is_ca
+
+
+@dataclass(frozen=True)
+class CertificateSummary:
+    subject: str
+    issuer: str
+    serial_number: str
+    not_before: datetime
+    not_after: datetime
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    uris: tuple[str, ...]
+    email_addresses: tuple[str, ...]
+    key_type: str
+    sha256_fingerprint: str
+    is_ca: bool
+
+
+def serial_hex(serial: int) -> str:
+    return format(serial, "x")
+
+
+def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = tuple(sans.get_values_for_type(x509.DNSName))
+        ips = tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
+        uris = tuple(sans.get_values_for_type(x509.UniformResourceIdentifier))
+        emails = tuple(sans.get_values_for_type(x509.RFC822Name))
+    except x509.ExtensionNotFound:
+        dns = ips = uris = emails = ()
+    return CertificateSummary(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial_number=serial_hex(cert.serial_number),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        dns_names=dns,
+        ip_addresses=ips,
+        uris=uris,
+        email_addresses=emails,
+        key_type=_key_type(cert),
+        sha256_fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
+        is_ca=is_ca(cert),
+    )
+
+
+def _key_type(cert: x509.Certificate) -> str:
+    key = cert.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ECDSA P-{key.curve.key_size}"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    return type(key).__name__

@@ -1,0 +1,134 @@
+"""Private keys: generation, encoding, loading, and matching them to certificates."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from certmint.pki.errors import PKIError
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
+
+class KeyAlgorithm(StrEnum):
+    ECDSA = "ECDSA"
+    RSA = "RSA"
+    ED25519 = "Ed25519"
+
+
+class KeyEncoding(StrEnum):
+    PKCS1 = "PKCS1"
+    """Traditional: PKCS#1 for RSA, SEC1 for EC. Ed25519 has none and is always PKCS#8."""
+    PKCS8 = "PKCS8"
+
+
+_CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1()}
+_RSA_SIZES = (2048, 3072, 4096)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """Ed25519 keys are always 256 bits: the default size fits both ECDSA and Ed25519."""
+
+    algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA
+    size: int = 256
+
+    def __post_init__(self) -> None:
+        valid = {
+            KeyAlgorithm.ECDSA: tuple(_CURVES),
+            KeyAlgorithm.RSA: _RSA_SIZES,
+            KeyAlgorithm.ED25519: (256,),
+        }[self.algorithm]
+        if self.size not in valid:
+            raise PKIError(
+                "InvalidRequest",
+                f"{self.algorithm} key size {self.size} is not supported; use one of {', '.join(map(str, valid))}",
+            )
+
+    def __str__(self) -> str:
+        return (
+            str(self.algorithm) if self.algorithm == KeyAlgorithm.ED25519 else f"{self.algorithm} {self.size}"
+        )
+
+
+def generate_private_key(spec: KeySpec) -> PrivateKey:
+    if spec.algorithm == KeyAlgorithm.ECDSA:
+        return ec.generate_private_key(_CURVES[spec.size])
+    if spec.algorithm == KeyAlgorithm.RSA:
+        return rsa.generate_private_key(public_exponent=65537, key_size=spec.size)
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def key_spec_of(key: PrivateKey | PublicKey) -> KeySpec:
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return KeySpec(KeyAlgorithm.ECDSA, key.curve.key_size)
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return KeySpec(KeyAlgorithm.RSA, key.key_size)
+    return KeySpec(KeyAlgorithm.ED25519, 256)
+
+
+def encode_private_key_pem(key: PrivateKey, encoding: KeyEncoding = KeyEncoding.PKCS8) -> bytes:
+    traditional = encoding == KeyEncoding.PKCS1 and not isinstance(key, ed25519.Ed25519PrivateKey)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL if traditional else serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def encode_private_key_der(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key_pem(data: bytes) -> PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError as error:
+        raise PKIError("InvalidKey", "private key is encrypted; certmint needs it unencrypted") from error
+    except ValueError as error:
+        raise PKIError("InvalidKey", f"not a PEM private key: {_first_line(error)}") from error
+    except UnsupportedAlgorithm as error:
+        raise PKIError("InvalidKey", f"unsupported private key: {_first_line(error)}") from error
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.key_size not in _CURVES or key.curve.name not in {"secp256r1", "secp384r1"}:
+            raise PKIError("InvalidKey", f"unsupported EC curve {key.curve.name}; use P-256 or P-384")
+        return key
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise PKIError("InvalidKey", f"RSA key of {key.key_size} bits is too weak; use 2048 or more")
+        return key
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    raise PKIError("InvalidKey", f"unsupported private key type {type(key).__name__}")
+
+
+def public_key_of(certificate: x509.Certificate) -> PublicKey:
+    key = certificate.public_key()
+    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
+        raise PKIError("InvalidCertificate", f"unsupported public key type {type(key).__name__}")
+    return key
+
+
+def key_matches_certificate(key: PrivateKey, certificate: x509.Certificate) -> bool:
+    raw = serialization.PublicFormat.SubjectPublicKeyInfo
+    ours = key.public_key().public_bytes(serialization.Encoding.DER, raw)
+    theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, raw)
+    return ours == theirs
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
+DEFAULT_KEY_SIZES = {KeyAlgorithm.ECDSA: 256, KeyAlgorithm.RSA: 2048, KeyAlgorithm.ED25519: 256}
+
+
+def key_spec(algorithm: KeyAlgorithm, size: int | None = None) -> KeySpec:
+    """A KeySpec with the algorithm's default size when none is given."""
+    return KeySpec(algorithm, size or DEFAULT_KEY_SIZES[algorithm])

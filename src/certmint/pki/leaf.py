@@ -1,0 +1,184 @@
+"""Workload certificates: validating a request and signing it with a CA."""
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from certmint.pki.ca import BACKDATE, CertificateAuthority
+from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
+from certmint.pki.names import (
+    invalid,
+    validate_dns_name,
+    validate_email,
+    validate_ip_address,
+    validate_uri,
+)
+from certmint.pki.signing import signature_hash
+
+MAX_COMMON_NAME = 64
+
+
+class Usage(StrEnum):
+    """Key usages and extended key usages, spelled as cert-manager users know them."""
+
+    DIGITAL_SIGNATURE = "digital signature"
+    KEY_ENCIPHERMENT = "key encipherment"
+    SERVER_AUTH = "server auth"
+    CLIENT_AUTH = "client auth"
+    CODE_SIGNING = "code signing"
+    EMAIL_PROTECTION = "email protection"
+    CERT_SIGN = "cert sign"
+    CRL_SIGN = "crl sign"
+
+
+_EXTENDED = {
+    Usage.SERVER_AUTH: ExtendedKeyUsageOID.SERVER_AUTH,
+    Usage.CLIENT_AUTH: ExtendedKeyUsageOID.CLIENT_AUTH,
+    Usage.CODE_SIGNING: ExtendedKeyUsageOID.CODE_SIGNING,
+    Usage.EMAIL_PROTECTION: ExtendedKeyUsageOID.EMAIL_PROTECTION,
+}
+
+
+@dataclass(frozen=True)
+class LeafRequest:
+    common_name: str | None = None
+    organization: tuple[str, ...] = ()
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    email_addresses: tuple[str, ...] = ()
+    duration: timedelta = timedelta(days=90)
+    usages: tuple[Usage, ...] = ()
+    """Empty: digital signature, key encipherment (RSA keys only), server auth and client auth."""
+    is_ca: bool = False
+    crl_distribution_points: tuple[str, ...] = ()
+    ocsp_urls: tuple[str, ...] = ()
+
+    @property
+    def has_sans(self) -> bool:
+        return bool(self.dns_names or self.ip_addresses or self.uris or self.email_addresses)
+
+
+def validate_leaf_request(request: LeafRequest) -> None:
+    if not request.has_sans and not request.common_name:
+        raise invalid("a certificate needs a common name or at least one subject alternative name")
+    if request.common_name is not None and not 0 < len(request.common_name) <= MAX_COMMON_NAME:
+        raise invalid(f"common name must be 1 to {MAX_COMMON_NAME} characters")
+    if request.duration <= timedelta(0):
+        raise invalid("duration must be positive")
+    for name in request.dns_names:
+        validate_dns_name(name)
+    for address in request.ip_addresses:
+        validate_ip_address(address)
+    for uri in (*request.uris, *request.crl_distribution_points, *request.ocsp_urls):
+        validate_uri(uri)
+    for email in request.email_addresses:
+        validate_email(email)
+    for kind, values in (
+        ("DNS name", [name.lower() for name in request.dns_names]),
+        ("IP address", [str(ipaddress.ip_address(address)) for address in request.ip_addresses]),
+        ("URI", list(request.uris)),
+        ("email address", list(request.email_addresses)),
+    ):
+        duplicates = sorted({value for value in values if values.count(value) > 1})
+        if duplicates:
+            raise invalid(f"duplicate {kind}: {', '.join(duplicates)}")
+
+
+def sign_leaf(
+    request: LeafRequest, public_key: PublicKey, ca: CertificateAuthority, now: datetime
+) -> x509.Certificate:
+    """The lifetime is clamped to the CA's: a leaf never outlives its issuer."""
+    validate_leaf_request(request)
+    not_after = min(now + request.duration, ca.certificate.not_valid_after_utc)
+    subject = _subject(request)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=request.is_ca, path_length=None), critical=True)
+        .add_extension(_key_usage(request, public_key), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
+        )
+    )
+    extended = [_EXTENDED[usage] for usage in _usages(request, public_key) if usage in _EXTENDED]
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
+    if request.has_sans:
+        # RFC 5280: with an empty subject, the SAN extension carries the identity and is critical.
+        builder = builder.add_extension(_sans(request), critical=len(subject) == 0)
+    if request.crl_distribution_points:
+        points = [
+            x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+            for url in request.crl_distribution_points
+        ]
+        builder = builder.add_extension(x509.CRLDistributionPoints(points), critical=False)
+    if request.ocsp_urls:
+        access = [
+            x509.AccessDescription(
+                x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url)
+            )
+            for url in request.ocsp_urls
+        ]
+        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+    return builder.sign(ca.private_key, signature_hash(ca.private_key))
+
+
+def issue_leaf(
+    request: LeafRequest, key_spec: KeySpec, ca: CertificateAuthority, now: datetime
+) -> tuple[PrivateKey, x509.Certificate]:
+    key = generate_private_key(key_spec)
+    return key, sign_leaf(request, key.public_key(), ca, now)
+
+
+def _subject(request: LeafRequest) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in request.organization]
+    if request.common_name:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, request.common_name))
+    return x509.Name(attributes)
+
+
+def _sans(request: LeafRequest) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = [x509.DNSName(name) for name in request.dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in request.ip_addresses]
+    names += [x509.UniformResourceIdentifier(uri) for uri in request.uris]
+    names += [x509.RFC822Name(email) for email in request.email_addresses]
+    return x509.SubjectAlternativeName(names)
+
+
+def _usages(request: LeafRequest, public_key: PublicKey) -> tuple[Usage, ...]:
+    usages = request.usages or (
+        Usage.DIGITAL_SIGNATURE,
+        *((Usage.KEY_ENCIPHERMENT,) if isinstance(public_key, rsa.RSAPublicKey) else ()),
+        Usage.SERVER_AUTH,
+        Usage.CLIENT_AUTH,
+    )
+    if request.is_ca:
+        usages = (*usages, Usage.CERT_SIGN, Usage.CRL_SIGN)
+    return usages
+
+
+def _key_usage(request: LeafRequest, public_key: PublicKey) -> x509.KeyUsage:
+    usages = set(_usages(request, public_key))
+    return x509.KeyUsage(
+        digital_signature=Usage.DIGITAL_SIGNATURE in usages,
+        content_commitment=False,
+        key_encipherment=Usage.KEY_ENCIPHERMENT in usages,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=Usage.CERT_SIGN in usages,
+        crl_sign=Usage.CRL_SIGN in usages,
+        encipher_only=False,
+        decipher_only=False,
+    )

@@ -1,0 +1,94 @@
+"""Validation of subject alternative names, as strict as the verifiers that will read them."""
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from certmint.pki.errors import PKIError
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_SPIFFE_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
+_SPIFFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+MAX_SPIFFE_ID_BYTES = 2048
+
+
+def invalid(message: str) -> PKIError:
+    return PKIError("InvalidRequest", message)
+
+
+def validate_dns_name(name: str) -> None:
+    if not name:
+        raise invalid("DNS name is empty")
+    if len(name) > 253:
+        raise invalid(f"DNS name {name[:40]}... is longer than 253 characters")
+    if _is_ip(name):
+        raise invalid(f"DNS name {name!r} is an IP address; put it in ipAddresses")
+    labels = name.lower().split(".")
+    if labels[0] == "*":
+        if len(labels) < 3:
+            raise invalid(
+                f"wildcard DNS name {name!r} must cover a subdomain of at least two labels, like *.example.com"
+            )
+        labels = labels[1:]
+    for label in labels:
+        if "*" in label:
+            raise invalid(f"DNS name {name!r}: a wildcard may only be the whole left-most label")
+        if not _LABEL.match(label):
+            raise invalid(
+                f"DNS name {name!r}: label {label!r} must be 1-63 letters, digits or hyphens, "
+                "not starting or ending with a hyphen"
+            )
+
+
+def validate_ip_address(address: str) -> None:
+    if not _is_ip(address):
+        raise invalid(f"{address!r} is not an IPv4 or IPv6 address")
+
+
+def validate_uri(uri: str) -> None:
+    parts = urlsplit(uri)
+    if not parts.scheme or not (parts.netloc or parts.path):
+        raise invalid(f"URI {uri!r} needs a scheme and a host or path")
+    if parts.scheme.lower() == "spiffe":
+        validate_spiffe_id(uri)
+
+
+def validate_spiffe_id(uri: str) -> None:
+    """The SPIFFE ID rules of the SPIFFE standard (spiffe-id.md)."""
+    if len(uri.encode()) > MAX_SPIFFE_ID_BYTES:
+        raise invalid(f"SPIFFE ID is longer than {MAX_SPIFFE_ID_BYTES} bytes")
+    if not uri.startswith("spiffe://"):
+        raise invalid(f"SPIFFE ID {uri!r} must start with lowercase spiffe://")
+    parts = urlsplit(uri)
+    if parts.query or parts.fragment or "?" in uri or "#" in uri:
+        raise invalid(f"SPIFFE ID {uri!r} must not have a query or fragment")
+    if "@" in parts.netloc or ":" in parts.netloc:
+        raise invalid(f"SPIFFE ID {uri!r} must not have user info or a port")
+    if not parts.netloc or not _SPIFFE_TRUST_DOMAIN.match(parts.netloc):
+        raise invalid(f"SPIFFE ID {uri!r}: trust domain must be lowercase letters, digits, '.', '-' or '_'")
+    if parts.path in ("", "/"):
+        if parts.path == "/":
+            raise invalid(f"SPIFFE ID {uri!r} must not end with '/'")
+        return
+    for segment in parts.path[1:].split("/"):
+        if segment in ("", ".", ".."):
+            raise invalid(f"SPIFFE ID {uri!r}: path segments must not be empty, '.' or '..'")
+        if not _SPIFFE_SEGMENT.match(segment):
+            raise invalid(
+                f"SPIFFE ID {uri!r}: path segment {segment!r} may only use letters, digits, '.', '-', '_'"
+            )
+
+
+def validate_email(address: str) -> None:
+    if not _EMAIL.match(address):
+        raise invalid(f"{address!r} is not an email address (local@domain)")
+    validate_dns_name(address.rsplit("@", 1)[1])
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

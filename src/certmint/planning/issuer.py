@@ -1,0 +1,81 @@
+"""Pure decisions about an Issuer's CA: use it, generate it, or report why it cannot be used."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from certmint.api import Issuer, parse_duration
+from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca
+
+# PKI failure reasons as an Issuer's Ready condition reports them.
+_CONDITION_REASONS = {
+    "InvalidCertificate": "CASecretInvalid",
+    "InvalidKey": "CASecretInvalid",
+    "NotACA": "NotACA",
+    "KeyMismatch": "CAKeyMismatch",
+    "CAExpired": "CAExpired",
+}
+
+
+@dataclass(frozen=True)
+class UseCA:
+    ca: CertificateAuthority
+
+
+@dataclass(frozen=True)
+class GenerateCA:
+    reason: str
+    request: CARequest
+
+
+@dataclass(frozen=True)
+class CAUnusable:
+    reason: str
+    message: str
+
+
+CAPlan = UseCA | GenerateCA | CAUnusable
+
+
+def ca_secret_name(issuer: Issuer) -> str:
+    if issuer.spec.self_signed is not None:
+        return issuer.spec.self_signed.secret_name or f"{issuer.metadata.name}-ca"
+    if issuer.spec.ca is not None:
+        return issuer.spec.ca.secret_name
+    raise ValueError("issuer has no type")
+
+
+def ca_request(issuer: Issuer) -> CARequest:
+    self_signed = issuer.spec.self_signed
+    if self_signed is None:
+        raise ValueError("only selfSigned issuers generate their CA")
+    return CARequest(
+        common_name=self_signed.common_name or f"certmint {issuer.metadata.name}"[:64],
+        organization=self_signed.organization,
+        duration=parse_duration(self_signed.ca_duration),
+        key=key_spec(self_signed.private_key.algorithm, self_signed.private_key.size),
+        path_length=0,
+    )
+
+
+def plan_ca(
+    issuer: Issuer, secret_data: Mapping[str, bytes] | None, secret_is_ours: bool, now: datetime
+) -> CAPlan:
+    """`secret_is_ours`: the Secret carries certmint's CA label, so replacing an expired CA loses nothing."""
+    name = ca_secret_name(issuer)
+    generates = issuer.spec.self_signed is not None
+    if secret_data is None:
+        if generates:
+            return GenerateCA("CAGenerated", ca_request(issuer))
+        return CAUnusable("CASecretNotFound", f"CA Secret {name} not found")
+    cert_pem = secret_data.get("tls.crt")
+    key_pem = secret_data.get("tls.key")
+    if not cert_pem or not key_pem:
+        return CAUnusable("CASecretInvalid", f"CA Secret {name} must hold tls.crt and tls.key")
+    try:
+        return UseCA(load_ca(cert_pem, key_pem, now))
+    except PKIError as error:
+        if error.reason == "CAExpired" and generates and secret_is_ours:
+            return GenerateCA("CAExpired", ca_request(issuer))
+        reason = _CONDITION_REASONS.get(error.reason, "CASecretInvalid")
+        return CAUnusable(reason, f"CA Secret {name}: {error.message}")

@@ -1,0 +1,108 @@
+"""The Secret a Certificate is written to: its data keys, labels and annotations."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from certmint.api import Certificate
+from certmint.api.certificate import OutputFormatType
+from certmint.pki import (
+    CertificateAuthority,
+    PrivateKey,
+    certificates_to_pem,
+    combined_pem,
+    encode_private_key_der,
+    encode_private_key_pem,
+    pkcs12_keystore,
+    pkcs12_truststore,
+    summarize_certificate,
+)
+from certmint.planning import labels
+from certmint.planning.request import IssuanceSpec
+
+KEYSTORE_KEY = "keystore.p12"
+TRUSTSTORE_KEY = "truststore.p12"
+COMBINED_PEM_KEY = "tls-combined.pem"
+KEY_DER_KEY = "key.der"
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+def output_keys(spec: IssuanceSpec) -> list[str]:
+    keys = ["tls.crt", "tls.key", "ca.crt"]
+    if spec.pkcs12 is not None:
+        keys += [KEYSTORE_KEY, TRUSTSTORE_KEY]
+    if OutputFormatType.COMBINED_PEM in spec.output_formats:
+        keys.append(COMBINED_PEM_KEY)
+    if OutputFormatType.DER in spec.output_formats:
+        keys.append(KEY_DER_KEY)
+    return keys
+
+
+def secret_data(
+    spec: IssuanceSpec,
+    private_key: PrivateKey,
+    leaf: x509.Certificate,
+    ca: CertificateAuthority,
+    pkcs12_password: bytes | None,
+) -> dict[str, bytes]:
+    """Everything a pod mounts. The CA's private key is never part of it."""
+    chain = [leaf, *ca_chain(ca)]
+    roots = [ca.root]
+    data = {
+        "tls.crt": certificates_to_pem(chain),
+        "tls.key": encode_private_key_pem(private_key, spec.key_encoding),
+        "ca.crt": certificates_to_pem(roots),
+    }
+    if spec.pkcs12 is not None:
+        if pkcs12_password is None:
+            raise ValueError("a PKCS#12 keystore needs its password")
+        data[KEYSTORE_KEY] = pkcs12_keystore(
+            private_key, leaf, chain[1:], pkcs12_password, spec.pkcs12.profile
+        )
+        data[TRUSTSTORE_KEY] = pkcs12_truststore(roots, pkcs12_password, spec.pkcs12.profile)
+    if OutputFormatType.COMBINED_PEM in spec.output_formats:
+        data[COMBINED_PEM_KEY] = combined_pem(private_key, chain)
+    if OutputFormatType.DER in spec.output_formats:
+        data[KEY_DER_KEY] = encode_private_key_der(private_key)
+    return data
+
+
+def ca_chain(ca: CertificateAuthority) -> list[x509.Certificate]:
+    """The issuing CA and its intermediates, without a self-signed root (verifiers bring their own)."""
+    chain = [ca.certificate, *ca.chain]
+    return [cert for cert in chain if cert.issuer != cert.subject]
+
+
+def secret_metadata(certificate: Certificate, leaf: x509.Certificate, spec: IssuanceSpec) -> SecretMetadata:
+    template = certificate.spec.secret_template
+    summary = summarize_certificate(leaf)
+    annotations = {
+        **(template.annotations if template else {}),
+        labels.CERTIFICATE_NAME: certificate.metadata.name,
+        labels.ISSUER_NAME: certificate.spec.issuer_ref.name,
+        labels.ISSUER_KIND: certificate.spec.issuer_ref.kind.value,
+        labels.SERIAL_NUMBER: summary.serial_number,
+        labels.SPEC_DIGEST: spec.digest,
+        labels.COMMON_NAME: spec.leaf.common_name or "",
+        labels.ALT_NAMES: ",".join(summary.dns_names),
+        labels.IP_SANS: ",".join(summary.ip_addresses),
+        labels.URI_SANS: ",".join(summary.uris),
+        labels.EMAIL_SANS: ",".join(summary.email_addresses),
+    }
+    secret_labels = {**(template.labels if template else {}), labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF}
+    return SecretMetadata(labels=secret_labels, annotations=annotations)
+
+
+def metadata_drift(
+    desired: SecretMetadata, actual_labels: Mapping[str, str], actual_annotations: Mapping[str, str]
+) -> bool:
+    """True when a label or annotation we set is missing or was changed by someone else."""
+    return any(actual_labels.get(k) != v for k, v in desired.labels.items()) or any(
+        actual_annotations.get(k) != v for k, v in desired.annotations.items()
+    )

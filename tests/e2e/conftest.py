@@ -1,0 +1,60 @@
+"""End-to-end fixtures: a real etcd + kube-apiserver (+ controller-manager), and the operator process."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from certmint.devcluster import ControlPlane, LocalControlPlane
+from tests.e2e.support import Cluster, OperatorProcess
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with LocalControlPlane(tmp_path_factory.mktemp("controlplane")) as plane:
+        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        plane.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "app.kubernetes.io/name=certmint",
+        )
+        plane.kubectl("create", "namespace", "certmint")
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def cluster(control_plane: ControlPlane) -> Cluster:
+    api_client = config.new_client_from_config(str(control_plane.kubeconfig))
+    return Cluster(plane=control_plane, api=api_client)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(cluster.api).create_namespace({"metadata": {"name": name}})
+    yield name
+    client.CoreV1Api(cluster.api).delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def operator_process(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator for the session; tests that restart or stop it use `fresh_operator` instead."""
+    process = OperatorProcess(control_plane, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    yield process
+    process.stop()

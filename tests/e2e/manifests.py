@@ -1,0 +1,37 @@
+"""Manifests of certmint objects for the end-to-end tests."""
+
+from typing import Any
+
+API_VERSION = "certmint.dev/v1alpha1"
+
+
+def self_signed_issuer(namespace: str, name: str = "ca", **self_signed: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Issuer",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selfSigned": self_signed},
+    }
+
+
+def ca_issuer(namespace: str, secret_name: str, name: str = "ca") -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Issuer",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"ca": {"secretName": secret_name}},
+    }
+
+
+def certificate(namespace: str, name: str = "web", issuer: str = "ca", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "secretName": f"{name}-tls",
+            "issuerRef": {"name": issuer},
+            "dnsNames": [f"{name}.{namespace}.svc"],
+            **spec,
+        },
+    }

@@ -1,0 +1,168 @@
+"""Helpers for end-to-end tests: waiting on the real API server, running the operator process."""
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from certmint.devcluster import ControlPlane
+
+GROUP, VERSION = "certmint.dev", "v1alpha1"
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2, what: str = ""
+) -> T:
+    """Polls until the predicate returns something truthy; fails the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}; last value: {last!r}")
+
+
+@dataclass
+class Cluster:
+    plane: ControlPlane
+    api: client.ApiClient
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    def apply(self, manifest: dict[str, Any] | str) -> str:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.plane.kubectl("apply", "--server-side", "-f", "-", input_text=text)
+
+    def apply_rejected(self, manifest: dict[str, Any]) -> str:
+        """Applies a manifest the API server must refuse; returns its error message."""
+        output = self.plane.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(manifest), check=False)
+        assert "created" not in output, f"accepted: {output}"
+        assert "configured" not in output, f"accepted: {output}"
+        return output
+
+    def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            if namespace:
+                found = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            else:
+                found = self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        result: dict[str, Any] = found
+        return result
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+
+    def condition(
+        self, plural: str, namespace: str | None, name: str, type_: str = "Ready"
+    ) -> dict[str, Any] | None:
+        found = self.get(plural, namespace, name)
+        for cond in ((found or {}).get("status") or {}).get("conditions", []):
+            if cond["type"] == type_:
+                result: dict[str, Any] = cond
+                return result
+        return None
+
+    def wait_condition(
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        status: str,
+        reason: str | None = None,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        def matches() -> dict[str, Any] | None:
+            cond = self.condition(plural, namespace, name)
+            if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
+                return cond
+            return None
+
+        return wait_for(matches, timeout, what=f"{plural} {namespace}/{name} Ready={status} reason={reason}")
+
+    def events(self, namespace: str, name: str) -> list[client.CoreV1Event]:
+        found = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
+        return list(found.items)
+
+
+class OperatorProcess:
+    """`certmint operator` as a child process, as `kopf run` would be during development."""
+
+    def __init__(self, plane: ControlPlane, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.plane = plane
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.plane.kubeconfig),
+            "CERTMINT_NAMESPACE": "certmint",
+            **self.extra_env,
+        }
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "certmint.cli.main", "operator"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wait_for(
+            lambda: "certmint operator started" in self.log() or self._exited(),
+            timeout=60,
+            what="operator start",
+        )
+        assert not self._exited(), f"operator exited:\n{self.log()[-3000:]}"
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as in a crash or an evicted pod."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()

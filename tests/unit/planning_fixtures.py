@@ -1,0 +1,58 @@
+"""Builders shared by the planning tests: a CA, Certificates and the Secrets certmint would write."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from certmint.api import Certificate
+from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
+from certmint.planning.plan import IssuerView, SecretView
+from certmint.planning.request import IssuanceSpec, issuance_spec
+from certmint.planning.secret import secret_data, secret_metadata
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def make_ca(name: str = "test CA", days: int = 365) -> CertificateAuthority:
+    return create_root_ca(CARequest(common_name=name, duration=timedelta(days=days)), NOW - timedelta(days=1))
+
+
+def ready_issuer(ca: CertificateAuthority) -> IssuerView:
+    return IssuerView(exists=True, ready=True, reason="CAReady", message="CA is valid", ca=ca)
+
+
+def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) -> Certificate:
+    return Certificate.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": 1},
+            "spec": {
+                "secretName": f"{name}-tls",
+                "issuerRef": {"name": "ca"},
+                "dnsNames": ["web.apps.svc"],
+                "duration": "24h",
+                **spec,
+            },
+        }
+    )
+
+
+def issued_secret(
+    certificate: Certificate, ca: CertificateAuthority, issued_at: datetime = NOW, trust_domain: str = "td"
+) -> tuple[SecretView, IssuanceSpec]:
+    spec = issuance_spec(certificate, trust_domain)
+    key = generate_private_key(spec.key)
+    leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)
+    metadata = secret_metadata(certificate, leaf, spec)
+    data = secret_data(spec, key, leaf, ca, b"secret" if spec.pkcs12 else None)
+    secret = SecretView(
+        name=certificate.spec.secret_name, data=data, labels=metadata.labels, annotations=metadata.annotations
+    )
+    return secret, spec
+
+
+def with_annotation(secret: SecretView, key: str, value: str) -> SecretView:
+    return SecretView(secret.name, secret.data, secret.labels, {**secret.annotations, key: value})
+
+
+def with_data(secret: SecretView, **data: bytes) -> SecretView:
+    merged = {**secret.data, **{k.replace("_", "."): v for k, v in data.items()}}
+    return SecretView(secret.name, merged, secret.labels, secret.annotations)
