@@ -98,4 +98,4 @@ def test_issuer_ref_has_no_namespace(cluster: Cluster, namespace: str) -> None:
         input_text=yaml.safe_dump(manifest),
         check=False,
     )
-    assert 'unknown field "spec.issuerRef.namespace"' in output
+    assert ".spec.issuerRef.namespace: field not declared in schema" in output

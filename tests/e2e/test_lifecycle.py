@@ -50,7 +50,12 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
     cluster.apply(self_signed_issuer(namespace, caDuration="2h"))
     cluster.apply(certificate(namespace, "orphan", issuer="nonexistent"))
     cluster.apply(
-        certificate(namespace, "java", keystores={"pkcs12": {"passwordSecretRef": {"name": "p12-password"}}})
+        certificate(
+            namespace,
+            "java",
+            duration="1h",
+            keystores={"pkcs12": {"passwordSecretRef": {"name": "p12-password"}}},
+        )
     )
     cluster.apply(certificate(namespace, "toolong", duration="3h"))
     expectations = {

@@ -53,7 +53,7 @@ class Condition(ApiModel):
     last_transition_time: datetime
 
 
-CONDITIONS_FIELD = Field(
+CONDITIONS_FIELD: Any = Field(
     default_factory=list,
     json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
 )

@@ -176,7 +176,7 @@ class LocalControlPlane:
                 f"--tls-cert-file={c.serving_cert}",
                 f"--tls-private-key-file={c.serving_key}",
                 f"--client-ca-file={c.ca_cert}",
-                f"--service-account-key-file={c.service_account_key}",
+                f"--service-account-key-file={c.service_account_public_key}",
                 f"--service-account-signing-key-file={c.service_account_key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 "--authorization-mode=RBAC",

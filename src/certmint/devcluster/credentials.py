@@ -4,8 +4,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from certmint.pki import (
     CARequest,
+    KeyEncoding,
     KeySpec,
     LeafRequest,
     Usage,
@@ -27,6 +30,7 @@ class ClusterCredentials:
     admin_cert: Path
     admin_key: Path
     service_account_key: Path
+    service_account_public_key: Path
 
 
 def write_credentials(directory: Path) -> ClusterCredentials:
@@ -63,11 +67,17 @@ def write_credentials(directory: Path) -> ClusterCredentials:
         admin_cert=directory / "admin.crt",
         admin_key=directory / "admin.key",
         service_account_key=directory / "service-account.key",
+        service_account_public_key=directory / "service-account.pub",
     )
     files.ca_cert.write_bytes(certificates_to_pem([ca.certificate]))
     files.serving_cert.write_bytes(certificates_to_pem([serving_cert]))
     files.serving_key.write_bytes(encode_private_key_pem(serving_key))
     files.admin_cert.write_bytes(certificates_to_pem([admin_cert]))
     files.admin_key.write_bytes(encode_private_key_pem(admin_key))
-    files.service_account_key.write_bytes(encode_private_key_pem(generate_private_key(KeySpec())))
+    # Kubernetes reads SEC1 ("EC PRIVATE KEY") signing keys and wants the public half on its own.
+    service_account_key = generate_private_key(KeySpec())
+    files.service_account_key.write_bytes(encode_private_key_pem(service_account_key, KeyEncoding.PKCS1))
+    files.service_account_public_key.write_bytes(
+        service_account_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
     return files

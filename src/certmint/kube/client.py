@@ -8,9 +8,9 @@ from kubernetes.aio import client, config
 async def connect(kubeconfig: str | None = None) -> client.ApiClient:
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path:
-        await config.load_kube_config(config_file=path)
+        await config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
     else:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     # One pool for every worker: a connection per concurrent request, reused across requests.
     configuration.connection_pool_maxsize = 32

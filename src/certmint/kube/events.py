@@ -23,7 +23,7 @@ async def post_event(
     """`kind` is Normal or Warning. Events of cluster-scoped objects go to the `default` namespace."""
     namespace = about.namespace or "default"
     now = datetime.now(UTC)
-    event = client.CoreV1Event.from_dict(
+    event = client.CoreV1Event.model_validate(
         {
             "metadata": {"name": f"{about.name}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {

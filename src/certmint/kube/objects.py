@@ -1,6 +1,6 @@
 """certmint.dev custom objects: reading Issuers and writing the status of any of our resources."""
 
-from typing import Any
+from typing import Any, cast
 
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
@@ -23,8 +23,7 @@ async def read_object(
         if error.status == 404:
             return None
         raise
-    result: dict[str, Any] = found
-    return result
+    return cast(dict[str, Any], found)
 
 
 async def patch_status(

@@ -93,7 +93,7 @@ async def create_secret(
     annotations: Mapping[str, str],
 ) -> bool:
     """Creates an Opaque Secret; False when one of that name already exists (never overwritten)."""
-    body = client.V1Secret.from_dict(
+    body = client.V1Secret.model_validate(
         {
             "apiVersion": "v1",
             "kind": "Secret",

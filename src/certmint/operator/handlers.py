@@ -42,7 +42,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get(CONTROLLER)
     if controller is not None:
         await controller.stop()
-        await controller.api.close()
+        await controller.api.close()  # type: ignore[no-untyped-call]
 
 
 @kopf.on.event(GROUP, VERSION, "certificates")

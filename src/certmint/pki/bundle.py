@@ -17,7 +17,7 @@ class TrustBundleContent:
     certificates: tuple[x509.Certificate, ...]
     pem: bytes
     digest: str
-    """sha256:<hex> of `pem`: equal inputs in any order give equal digests, so unchanged bundles cause no writes."""
+    """sha256:<hex> of `pem`. Equal inputs in any order give equal digests: no change, no write."""
 
 
 def assemble_bundle(sources: Iterable[bytes], now: datetime | None = None) -> TrustBundleContent:

@@ -46,7 +46,8 @@ class KeySpec:
         if self.size not in valid:
             raise PKIError(
                 "InvalidRequest",
-                f"{self.algorithm} key size {self.size} is not supported; use one of {', '.join(map(str, valid))}",
+                f"{self.algorithm} key size {self.size} is not supported; "
+                f"use one of {', '.join(map(str, valid))}",
             )
 
     def __str__(self) -> str:

@@ -28,7 +28,7 @@ def validate_dns_name(name: str) -> None:
     if labels[0] == "*":
         if len(labels) < 3:
             raise invalid(
-                f"wildcard DNS name {name!r} must cover a subdomain of at least two labels, like *.example.com"
+                f"wildcard DNS name {name!r} must cover a domain of at least two labels, like *.example.com"
             )
         labels = labels[1:]
     for label in labels:

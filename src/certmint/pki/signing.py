@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from certmint.pki.keys import PrivateKey
 
 
-def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+def signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384 | None:
     """Ed25519 hashes internally; P-384 pairs with SHA-384; everything else with SHA-256."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return None
