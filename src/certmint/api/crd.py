@@ -50,8 +50,8 @@ RESOURCES = (
             _READY,
             {"name": "Secret", "type": "string", "jsonPath": ".spec.secretName"},
             {"name": "Issuer", "type": "string", "jsonPath": ".spec.issuerRef.name"},
-            {"name": "Expires", "type": "date", "jsonPath": ".status.notAfter"},
-            {"name": "Renews", "type": "date", "priority": 1, "jsonPath": ".status.renewalTime"},
+            {"name": "Expires", "type": "string", "jsonPath": ".status.notAfter"},
+            {"name": "Renews", "type": "string", "priority": 1, "jsonPath": ".status.renewalTime"},
             _REASON,
             _AGE,
         ),
@@ -64,7 +64,7 @@ RESOURCES = (
         short_names=("missuer",),
         printer_columns=(
             _READY,
-            {"name": "CA Expires", "type": "date", "jsonPath": ".status.ca.notAfter"},
+            {"name": "CA Expires", "type": "string", "jsonPath": ".status.ca.notAfter"},
             _REASON,
             _AGE,
         ),
@@ -77,7 +77,7 @@ RESOURCES = (
         short_names=("mclusterissuer",),
         printer_columns=(
             _READY,
-            {"name": "CA Expires", "type": "date", "jsonPath": ".status.ca.notAfter"},
+            {"name": "CA Expires", "type": "string", "jsonPath": ".status.ca.notAfter"},
             _REASON,
             _AGE,
         ),

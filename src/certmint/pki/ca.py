@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -39,6 +40,11 @@ class CertificateAuthority:
     chain: tuple[x509.Certificate, ...] = ()
     """Certificates above `certificate`, nearest first; a root, when known, is last."""
 
+    @cached_property
+    def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
+        """What every certificate this CA signs carries; computed once, not per signature."""
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
+
     @property
     def root(self) -> x509.Certificate:
         """The self-signed top of the chain, or the top known certificate when the root is not held."""
@@ -48,7 +54,7 @@ class CertificateAuthority:
 def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:
     key = generate_private_key(request.key)
     subject = _name(request)
-    builder = _ca_builder(request, subject, subject, key.public_key(), now)
+    builder = _ca_builder(request, subject, subject, key.public_key(), now, now + request.duration)
     builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
     )
@@ -60,13 +66,12 @@ def create_intermediate_ca(
     request: CARequest, parent: CertificateAuthority, now: datetime
 ) -> CertificateAuthority:
     key = generate_private_key(request.key)
-    builder = _ca_builder(request, _name(request), parent.certificate.subject, key.public_key(), now)
-    builder = builder.add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(parent.private_key.public_key()), critical=False
+    # An intermediate never outlives its parent.
+    not_after = min(now + request.duration, parent.certificate.not_valid_after_utc)
+    builder = _ca_builder(
+        request, _name(request), parent.certificate.subject, key.public_key(), now, not_after
     )
-    parent_end = parent.certificate.not_valid_after_utc
-    if now + request.duration > parent_end:
-        builder = builder.not_valid_after(parent_end)
+    builder = builder.add_extension(parent.authority_key_identifier, critical=False)
     certificate = builder.sign(parent.private_key, signature_hash(parent.private_key))
     return CertificateAuthority(
         certificate=certificate, private_key=key, chain=(parent.certificate, *parent.chain)
@@ -111,7 +116,12 @@ def _name(request: CARequest) -> x509.Name:
 
 
 def _ca_builder(
-    request: CARequest, subject: x509.Name, issuer: x509.Name, public_key: PublicKey, now: datetime
+    request: CARequest,
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: PublicKey,
+    now: datetime,
+    not_after: datetime,
 ) -> x509.CertificateBuilder:
     if request.duration <= timedelta(0):
         raise PKIError("InvalidRequest", "CA duration must be positive")
@@ -122,7 +132,7 @@ def _ca_builder(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + request.duration)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=request.path_length), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -56,9 +56,7 @@ def build_crl(
         .last_update(now)
         .next_update(now + validity)
         .add_extension(x509.CRLNumber(crl_number), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
-        )
+        .add_extension(ca.authority_key_identifier, critical=False)
     )
     for entry in sorted(revoked, key=lambda item: item.serial_number):
         revoked_builder = (

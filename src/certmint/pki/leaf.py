@@ -108,9 +108,7 @@ def sign_leaf(
         .add_extension(x509.BasicConstraints(ca=request.is_ca, path_length=None), critical=True)
         .add_extension(_key_usage(request, public_key), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
-        )
+        .add_extension(ca.authority_key_identifier, critical=False)
     )
     extended = [_EXTENDED[usage] for usage in _usages(request, public_key) if usage in _EXTENDED]
     if extended:

@@ -11,6 +11,8 @@ _SPIFFE_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 _SPIFFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 MAX_SPIFFE_ID_BYTES = 2048
+# Parsing every DNS name as an IP address is the slowest check; most names cannot be one.
+_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:%")
 
 
 def invalid(message: str) -> PKIError:
@@ -87,6 +89,8 @@ def validate_email(address: str) -> None:
 
 
 def _is_ip(text: str) -> bool:
+    if not _IP_CHARACTERS.issuperset(text):
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:

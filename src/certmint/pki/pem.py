@@ -10,13 +10,13 @@ from certmint.pki.errors import PKIError
 
 def load_certificates_pem(data: bytes) -> list[x509.Certificate]:
     """Every certificate in a PEM blob, in order."""
-    try:
-        certificates = x509.load_pem_x509_certificates(data)
-    except ValueError as error:
-        raise PKIError("InvalidCertificate", f"not PEM certificates: {str(error).splitlines()[0]}") from error
-    if not certificates:
+    if b"-----BEGIN CERTIFICATE-----" not in data:
         raise PKIError("InvalidCertificate", "no PEM certificate found")
-    return certificates
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError as error:
+        # cryptography's message points at its FAQ; the user needs to know which data is broken.
+        raise PKIError("InvalidCertificate", "malformed PEM certificate data") from error
 
 
 def certificates_to_pem(certificates: Iterable[x509.Certificate]) -> bytes:
