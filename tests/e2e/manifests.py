@@ -35,3 +35,12 @@ def certificate(namespace: str, name: str = "web", issuer: str = "ca", **spec: A
             **spec,
         },
     }
+
+
+def trust_bundle(name: str, sources: list[dict[str, Any]], **target: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrustBundle",
+        "metadata": {"name": name},
+        "spec": {"sources": sources, "target": target},
+    }

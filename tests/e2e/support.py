@@ -100,13 +100,17 @@ class Cluster:
         reason: str | None = None,
         timeout: float = 30,
     ) -> dict[str, Any]:
+        """Ready for Issuers and Certificates, Synced for TrustBundles."""
+        condition_type = "Synced" if plural == "trustbundles" else "Ready"
+
         def matches() -> dict[str, Any] | None:
-            cond = self.condition(plural, namespace, name)
+            cond = self.condition(plural, namespace, name, condition_type)
             if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
                 return cond
             return None
 
-        return wait_for(matches, timeout, what=f"{plural} {namespace}/{name} Ready={status} reason={reason}")
+        what = f"{plural} {namespace}/{name} {condition_type}={status} reason={reason}"
+        return wait_for(matches, timeout, what=what)
 
     def events(self, namespace: str, name: str) -> list[client.CoreV1Event]:
         found = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")

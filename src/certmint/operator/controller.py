@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 
 from kubernetes.aio import client
 
-from certmint.operator import certificates, issuers
+from certmint.operator import bundles, certificates, issuers
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
     ISSUER,
+    TRUST_BUNDLE,
     Body,
     Key,
     State,
@@ -64,6 +65,36 @@ class Controller:
             self.state.issuers[key] = body
         self.queue.add(key)
 
+    def trust_bundle_event(self, event_type: str | None, body: Body) -> None:
+        key = key_of(TRUST_BUNDLE, body)
+        if event_type == DELETED:
+            self.state.bundles.pop(key, None)
+            self.queue.cancel(key)
+            return
+        self.state.bundles[key] = body
+        self.queue.add(key)
+
+    def namespace_event(self, event_type: str | None, body: Body) -> None:
+        metadata = body.get("metadata", {})
+        name = metadata.get("name", "")
+        active = event_type != DELETED and (body.get("status") or {}).get("phase", "Active") == "Active"
+        labels_now = dict(metadata.get("labels") or {}) if active else None
+        if self.state.namespaces.get(name) == labels_now:
+            return
+        if labels_now is None:
+            self.state.namespaces.pop(name, None)
+        else:
+            self.state.namespaces[name] = labels_now
+        for key in self.state.bundles:
+            self.queue.add(key)
+
+    def configmap_event(self, body: Body) -> None:
+        """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right."""
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        name = annotations.get(labels.TRUST_BUNDLE_NAME)
+        if name:
+            self.queue.add(Key(TRUST_BUNDLE, "", name))
+
     def secret_event(self, body: Body) -> None:
         metadata = body.get("metadata", {})
         namespace = metadata.get("namespace", "")
@@ -97,3 +128,5 @@ class Controller:
             await certificates.reconcile(self, key)
         elif key.kind in (ISSUER, CLUSTER_ISSUER):
             await issuers.reconcile(self, key)
+        elif key.kind == TRUST_BUNDLE:
+            await bundles.reconcile(self, key)

@@ -30,6 +30,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.connect_timeout = 30
     # Server-side filter: only Secrets certmint manages ever reach this process.
     settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
+    settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     controller = Controller(api=await connect(), config=OperatorConfig.from_env())
     await controller.start()
@@ -63,3 +64,18 @@ async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) 
 @kopf.on.event("v1", "secrets")
 async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].secret_event(dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, "trustbundles")
+async def trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].trust_bundle_event(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("v1", "namespaces")
+async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].namespace_event(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("v1", "configmaps")
+async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].configmap_event(dict(event["object"]))

@@ -54,8 +54,11 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     else:
         controller.state.issuer_views[key] = view
     if _identity(previous) != _identity(view):
-        for certificate in controller.state.certificates_for_issuer(key):
-            controller.queue.add(certificate)
+        for dependent in (
+            *controller.state.certificates_for_issuer(key),
+            *controller.state.bundles_for_issuer(key),
+        ):
+            controller.queue.add(dependent)
     if view is not None and view.ready:
         controller.queue.forget(key)
         controller.queue.add_after(key, controller.config.issuer_resync_seconds)
@@ -67,7 +70,14 @@ def _identity(view: IssuerView | None) -> tuple[object, ...] | None:
     """What Certificates depend on; a freshly loaded but identical CA is no change."""
     if view is None:
         return None
-    return (view.exists, view.ready, view.reason, view.message, view.ca.certificate if view.ca else None)
+    return (
+        view.exists,
+        view.ready,
+        view.reason,
+        view.message,
+        view.ca.certificate if view.ca else None,
+        view.trust,
+    )
 
 
 async def _reconcile_locked(controller: "Controller", key: Key) -> IssuerView | None:
@@ -123,7 +133,14 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> IssuerView | 
             _ca_annotations(key),
         )
     view = (
-        IssuerView(exists=True, ready=True, reason="CAReady", message="CA is valid", ca=plan.ca)
+        IssuerView(
+            exists=True,
+            ready=True,
+            reason="CAReady",
+            message="CA is valid",
+            ca=plan.ca,
+            trust=(plan.ca.root,),
+        )
         if isinstance(plan, UseCA)
         else IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
     )

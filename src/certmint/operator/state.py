@@ -13,6 +13,7 @@ from certmint.planning.plan import IssuerView
 CERTIFICATE = "Certificate"
 ISSUER = "Issuer"
 CLUSTER_ISSUER = "ClusterIssuer"
+TRUST_BUNDLE = "TrustBundle"
 
 
 @dataclass(frozen=True, order=True)
@@ -42,6 +43,9 @@ class State:
     certificates: dict[Key, Body] = field(default_factory=dict)
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
+    bundles: dict[Key, Body] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
 
@@ -69,6 +73,20 @@ class State:
 
     def certificates_for_issuer(self, key: Key) -> set[Key]:
         return set(self._by_issuer.get(key, ()))
+
+    def bundles_for_issuer(self, key: Key) -> set[Key]:
+        """TrustBundles are few; scanning them beats keeping another index in step."""
+        found = set()
+        for bundle_key, body in self.bundles.items():
+            for source in body.get("spec", {}).get("sources", []):
+                ref = source.get("issuer")
+                if (
+                    ref
+                    and issuer_key(ref.get("kind", ISSUER), ref.get("namespace") or "", ref.get("name", ""))
+                    == key
+                ):
+                    found.add(bundle_key)
+        return found
 
 
 def _discard(index: defaultdict[Bucket, set[Key]], bucket: Bucket, key: Key) -> None:

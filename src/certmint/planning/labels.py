@@ -18,3 +18,8 @@ IP_SANS: Final = "certmint.dev/ip-sans"
 URI_SANS: Final = "certmint.dev/uri-sans"
 EMAIL_SANS: Final = "certmint.dev/email-sans"
 SPEC_DIGEST: Final = "certmint.dev/spec-digest"
+
+TRUST_BUNDLE_LABEL: Final = "certmint.dev/trust-bundle"
+"""On every ConfigMap a TrustBundle publishes; its value is the TrustBundle's UID."""
+TRUST_BUNDLE_NAME: Final = "certmint.dev/trust-bundle-name"
+BUNDLE_DIGEST: Final = "certmint.dev/bundle-digest"

@@ -38,6 +38,8 @@ class IssuerView:
     reason: str
     message: str
     ca: CertificateAuthority | None = None
+    trust: tuple[x509.Certificate, ...] = ()
+    """Every CA certificate peers must trust for this issuer: during a rotation, more than one."""
 
 
 @dataclass(frozen=True)

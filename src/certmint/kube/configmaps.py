@@ -1,0 +1,108 @@
+"""ConfigMaps certmint publishes (trust bundles), written with server-side apply."""
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
+
+from certmint.kube.secrets import FIELD_MANAGER, OwnerReference
+
+_APPLY = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class ConfigMapObject:
+    namespace: str
+    name: str
+    data: dict[str, str]
+    binary_data: dict[str, bytes]
+
+
+async def read_configmap_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str] | None:
+    try:
+        found = await client.CoreV1Api(api).read_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return dict(found.data or {})
+
+
+async def list_configmaps(api: client.ApiClient, label_selector: str) -> list[ConfigMapObject]:
+    found = await client.CoreV1Api(api).list_config_map_for_all_namespaces(label_selector=label_selector)
+    return [
+        ConfigMapObject(
+            namespace=item.metadata.namespace or "",
+            name=item.metadata.name or "",
+            data=dict(item.data or {}),
+            binary_data={key: base64.b64decode(value) for key, value in (item.binary_data or {}).items()},
+        )
+        for item in found.items
+        if item.metadata is not None
+    ]
+
+
+@dataclass(frozen=True)
+class ConfigMapManifest:
+    namespace: str
+    name: str
+    data: Mapping[str, str]
+    binary_data: Mapping[str, bytes]
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    owner: OwnerReference
+
+
+async def create_configmap(api: client.ApiClient, manifest: ConfigMapManifest) -> bool:
+    """False when a ConfigMap of that name already exists: someone else's, never overwritten."""
+    body = client.V1ConfigMap.model_validate(_body(manifest))
+    try:
+        await client.CoreV1Api(api).create_namespaced_config_map(
+            manifest.namespace, body, field_manager=FIELD_MANAGER
+        )
+    except ApiException as error:
+        if error.status == 409:
+            return False
+        raise
+    return True
+
+
+async def apply_configmap(api: client.ApiClient, manifest: ConfigMapManifest) -> None:
+    """Updates a ConfigMap certmint created."""
+    await client.CoreV1Api(api).patch_namespaced_config_map(
+        manifest.name,
+        manifest.namespace,
+        _body(manifest),
+        field_manager=FIELD_MANAGER,
+        force=True,
+        _content_type=_APPLY,
+    )
+
+
+def _body(manifest: ConfigMapManifest) -> dict[str, object]:
+    owner = manifest.owner
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": manifest.name,
+            "namespace": manifest.namespace,
+            "labels": dict(manifest.labels),
+            "annotations": dict(manifest.annotations),
+            "ownerReferences": [
+                {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+            ],
+        },
+        "data": dict(manifest.data),
+        "binaryData": {key: base64.b64encode(value).decode() for key, value in manifest.binary_data.items()},
+    }
+
+
+async def delete_configmap(api: client.ApiClient, namespace: str, name: str) -> None:
+    try:
+        await client.CoreV1Api(api).delete_namespaced_config_map(name, namespace)
+    except ApiException as error:
+        if error.status != 404:
+            raise

@@ -1,0 +1,158 @@
+"""Issue 5 end to end: TrustBundles published as ConfigMaps into exactly the selected namespaces."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+from kubernetes import client
+
+from certmint.pki import load_certificates_pem
+from tests.e2e.manifests import self_signed_issuer, trust_bundle
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
+
+
+@pytest.fixture
+def team() -> str:
+    return f"team-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def make_namespace(cluster: Cluster) -> Iterator[object]:
+    created: list[str] = []
+
+    def make(labels: dict[str, str]) -> str:
+        name = f"b-{uuid.uuid4().hex[:8]}"
+        cluster.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        cluster.core.delete_namespace(name)
+
+
+def holders(cluster: Cluster, name: str) -> set[str]:
+    found = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={name}")
+    return {item.metadata.namespace for item in found.items}
+
+
+def test_bundle_follows_the_namespace_selector(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+) -> None:
+    make = make_namespace
+    blue_a = make({"team": team})  # type: ignore[operator]
+    blue_b = make({"team": team})  # type: ignore[operator]
+    other = make({"team": "someone-else"})  # type: ignore[operator]
+    cluster.apply(self_signed_issuer(namespace))
+    cluster.wait_condition("issuers", namespace, "ca", "True")
+    name = f"bundle-{team}"
+    cluster.apply(
+        trust_bundle(
+            name,
+            [{"issuer": {"name": "ca", "namespace": namespace}}],
+            namespaceSelector={"matchLabels": {"team": team}},
+            combinedKey="ca-bundle.crt",
+            pkcs12={"key": "truststore.p12", "password": "changeit"},
+        )
+    )
+    cluster.wait_condition("trustbundles", None, name, "True", "Synced")
+    assert holders(cluster, name) == {blue_a, blue_b}
+    status = (cluster.get("trustbundles", None, name) or {})["status"]
+    assert status["namespaceCount"] == 2
+    assert status["digest"].startswith("sha256:")
+
+    published = cluster.core.read_namespaced_config_map(name, blue_a)
+    ca_secret = cluster.secret_data(namespace, "ca-ca") or {}
+    assert load_certificates_pem(published.data["ca.crt"].encode()) == load_certificates_pem(
+        ca_secret["tls.crt"]
+    )
+    assert published.data["ca-bundle.crt"] == published.data["ca.crt"]
+    import base64
+
+    store = pkcs12.load_pkcs12(base64.b64decode(published.binary_data["truststore.p12"]), b"changeit")
+    assert len(store.additional_certs) == 1
+    assert "tls.key" not in str(published.data)
+    assert "PRIVATE KEY" not in str(published.data)
+
+    newcomer = make({"team": team})  # type: ignore[operator]
+    wait_for(lambda: newcomer in holders(cluster, name), 10, what="ConfigMap in a new matching namespace")
+    version = cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version
+
+    cluster.core.patch_namespace(blue_b, {"metadata": {"labels": {"team": "moved"}}})
+    wait_for(
+        lambda: blue_b not in holders(cluster, name), 10, what="ConfigMap removed from a relabelled namespace"
+    )
+    assert holders(cluster, name) == {blue_a, newcomer}
+    assert other not in holders(cluster, name)
+    assert cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version == version, (
+        "unchanged content must not be rewritten"
+    )
+    wait_for(lambda: (cluster.get("trustbundles", None, name) or {})["status"]["namespaceCount"] == 2, 10)
+
+
+def test_deleting_a_bundle_removes_only_what_it_created(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+) -> None:
+    make = make_namespace
+    ours = make({"team": team})  # type: ignore[operator]
+    theirs = make({"team": team})  # type: ignore[operator]
+    name = f"bundle-{team}"
+    cluster.core.create_namespaced_config_map(
+        theirs, {"metadata": {"name": name}, "data": {"ca.crt": "mine"}}
+    )
+    cluster.apply(self_signed_issuer(namespace))
+    cluster.apply(
+        trust_bundle(
+            name,
+            [{"issuer": {"name": "ca", "namespace": namespace}}],
+            namespaceSelector={"matchLabels": {"team": team}},
+        )
+    )
+    cond = cluster.wait_condition("trustbundles", None, name, "False", "ConfigMapConflict")
+    assert theirs in cond["message"]
+    assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}
+    assert ours in holders(cluster, name)
+
+    # Tampering with a published ConfigMap is healed.
+    cluster.core.patch_namespaced_config_map(name, ours, {"data": {"ca.crt": "tampered"}})
+    wait_for(
+        lambda: "BEGIN CERTIFICATE" in cluster.core.read_namespaced_config_map(name, ours).data["ca.crt"],
+        10,
+        what="tampered ConfigMap healed",
+    )
+
+    cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", name)
+    wait_for(lambda: holders(cluster, name) == {theirs}, 30, what="published ConfigMaps garbage-collected")
+    assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}
+
+
+def test_inline_and_secret_sources_and_a_missing_source(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+) -> None:
+    target = make_namespace({"team": team})  # type: ignore[operator]
+    cluster.apply(self_signed_issuer(namespace, name="one"))
+    cluster.apply(self_signed_issuer(namespace, name="two"))
+    cluster.wait_condition("issuers", namespace, "one", "True")
+    cluster.wait_condition("issuers", namespace, "two", "True")
+    one = (cluster.secret_data(namespace, "one-ca") or {})["tls.crt"].decode()
+    name = f"bundle-{team}"
+    sources = [
+        {"inlinePEM": one},
+        {"secret": {"namespace": namespace, "name": "two-ca", "key": "tls.crt"}},
+        {"configMap": {"namespace": namespace, "name": "absent", "key": "ca.crt"}},
+    ]
+    cluster.apply(trust_bundle(name, sources, namespaceSelector={"matchLabels": {"team": team}}))
+    cond = cluster.wait_condition("trustbundles", None, name, "False", "SourceUnavailable")
+    assert f"ConfigMap {namespace}/absent has no key ca.crt" in cond["message"]
+    assert target not in holders(cluster, name), "a partial bundle must never be published"
+
+    cluster.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "absent"}, "data": {"ca.crt": one}}
+    )
+    cluster.wait_condition("trustbundles", None, name, "True", timeout=40)
+    published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
+    assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
+
+
+__all__ = ["client"]
