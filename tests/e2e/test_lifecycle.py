@@ -58,6 +58,7 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
         )
     )
     cluster.apply(certificate(namespace, "toolong", duration="3h"))
+    cluster.apply(certificate(namespace, "badname", dnsNames=["bad_name.example.com"]))
     expectations = {
         "orphan": ("IssuerNotFound", "Issuer nonexistent not found"),
         "java": (
@@ -65,6 +66,7 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
             "PKCS#12 password Secret p12-password with key password not found",
         ),
         "toolong": ("DurationExceedsIssuer", "after the issuer CA expires"),
+        "badname": ("InvalidRequest", "label 'bad_name' must be"),
     }
     for name, (reason, message) in expectations.items():
         cond = cluster.wait_condition("certificates", namespace, name, "False", reason)

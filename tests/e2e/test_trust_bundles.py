@@ -1,11 +1,11 @@
 """Issue 5 end to end: TrustBundles published as ConfigMaps into exactly the selected namespaces."""
 
+import base64
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
-from kubernetes import client
 
 from certmint.pki import load_certificates_pem
 from tests.e2e.manifests import self_signed_issuer, trust_bundle
@@ -68,8 +68,6 @@ def test_bundle_follows_the_namespace_selector(
         ca_secret["tls.crt"]
     )
     assert published.data["ca-bundle.crt"] == published.data["ca.crt"]
-    import base64
-
     store = pkcs12.load_pkcs12(base64.b64decode(published.binary_data["truststore.p12"]), b"changeit")
     assert len(store.additional_certs) == 1
     assert "tls.key" not in str(published.data)
@@ -153,6 +151,3 @@ def test_inline_and_secret_sources_and_a_missing_source(
     cluster.wait_condition("trustbundles", None, name, "True", timeout=40)
     published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
     assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
-
-
-__all__ = ["client"]

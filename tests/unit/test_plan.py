@@ -173,3 +173,12 @@ def test_the_secret_never_carries_the_ca_key() -> None:
     for value in secret.data.values():
         assert ca_key not in value
     assert secret.data["ca.crt"] == certificates_to_pem([CA.certificate])
+
+
+def test_a_request_the_pki_would_refuse_fails_without_retrying() -> None:
+    spec = issuance_spec(make_certificate(dnsNames=["bad_name.example.com"]), "td")
+    plan = plan_certificate(spec, ready_issuer(CA), None, None, NOW, "s")
+    assert isinstance(plan, Fail)
+    assert plan.reason == "InvalidRequest"
+    assert "bad_name" in plan.message
+    assert not plan.retryable

@@ -1,6 +1,7 @@
 """Issuer (namespaced) and ClusterIssuer (cluster-scoped): where certificates are signed."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import Field
 
@@ -20,6 +21,30 @@ class CAKeySpec(ApiModel):
     size: int | None = Field(
         default=None,
         description="Key size: 256 or 384 for ECDSA (default 256), 2048/3072/4096 for RSA (default 2048).",
+    )
+
+
+class CARotation(ApiModel):
+    """Automatic CA rotation with overlapping trust: prepare (trust old + new), activate (new signs,
+    leaves re-issued), retire (old CA leaves the bundles once its last leaf has expired)."""
+
+    rotate_before_percentage: int = Field(
+        default=34,
+        ge=1,
+        le=90,
+        description="Start a rotation when this percentage of the CA's lifetime remains.",
+    )
+    propagation_delay: str = Field(
+        default="5m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How long the next CA is trusted before it signs: time for bundles to reach every pod.",
+    )
+    reissue_window: str = Field(
+        default="10m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="After activation, existing certificates are re-issued spread over this window.",
     )
 
 
@@ -49,6 +74,7 @@ class SelfSignedIssuer(ApiModel):
         "ClusterIssuer it lives in the operator's namespace.",
     )
     private_key: CAKeySpec = Field(default_factory=CAKeySpec, description="CA key parameters.")
+    rotation: CARotation = Field(default_factory=CARotation, description="Automatic CA rotation.")
 
 
 class CAIssuer(ApiModel):
@@ -85,11 +111,29 @@ class CAStatus(ApiModel):
     serial_number: str
 
 
+class RotationPhase(StrEnum):
+    STABLE = "Stable"
+    PREPARED = "Prepared"
+    """The next CA is trusted (in every bundle) but does not sign yet."""
+    OVERLAP = "Overlap"
+    """The next CA signs; the previous one stays trusted until its last certificate has expired."""
+
+
+class RotationStatus(ApiModel):
+    phase: RotationPhase
+    next_ca: CAStatus | None = None
+    previous_ca: CAStatus | None = None
+    activates_at: datetime | None = None
+    retires_at: datetime | None = None
+    next_rotation_at: datetime | None = Field(default=None, description="When the next rotation starts.")
+
+
 class IssuerStatus(ApiModel):
     conditions: list[Condition] = CONDITIONS_FIELD
     observed_generation: int | None = None
     secret_name: str | None = Field(default=None, description="Secret that holds the CA.")
     ca: CAStatus | None = Field(default=None, description="The CA currently signing certificates.")
+    rotation: RotationStatus | None = Field(default=None, description="CA rotation of a selfSigned issuer.")
 
 
 class Issuer(ApiModel):

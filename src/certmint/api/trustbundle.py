@@ -65,7 +65,12 @@ class BundleSource(ApiModel):
 
 class PKCS12Target(ApiModel):
     key: str = "truststore.p12"
-    password: str = Field(default="", description="Password of the truststore (trust is public data).")
+    password: str = Field(
+        default="changeit",
+        min_length=1,
+        max_length=128,
+        description="Password of the truststore; Java's default, as a truststore holds only public data.",
+    )
 
 
 class BundleTarget(ApiModel):

@@ -17,6 +17,7 @@ from certmint.operator import issuers
 from certmint.operator.state import Body, Key, issuer_key
 from certmint.pki import (
     CertificateAuthority,
+    PKIError,
     PrivateKey,
     generate_private_key,
     key_spec_of,
@@ -82,13 +83,22 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         current = await _issue(controller, key, certificate, spec, issuer.ca, secret, plan, now)
         if current is None:
             return
+        leaf = current.certificate
         revision = (certificate.status.revision or 0) + 1
+        renew_at = renewal_time(
+            leaf.not_valid_before_utc,
+            leaf.not_valid_after_utc,
+            spec.renew_before,
+            spec.renew_before_percentage,
+            certificate.metadata.uid,
+        )
     else:
-        current = plan.current
+        leaf = plan.current.certificate
         revision = certificate.status.revision or 1
+        renew_at = plan.renewal_time
         if secret is not None:
-            await _heal_metadata(controller, certificate, spec, secret, current.certificate)
-    await _report_ready(controller, key, certificate, spec, current.certificate, revision, now)
+            await _heal_metadata(controller, certificate, spec, secret, leaf)
+    await _report_ready(controller, key, certificate, leaf, renew_at, revision, now)
 
 
 async def _issue(
@@ -117,7 +127,14 @@ async def _issue(
             )
             return None
     reused = _reusable_key(spec, secret)
-    private_key, leaf, data = await asyncio.to_thread(_sign, spec, ca, reused, password, now)
+    try:
+        private_key, leaf, data = await asyncio.to_thread(_sign, spec, ca, reused, password, now)
+    except PKIError as error:
+        # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password): report it;
+        # the backoff retries pick up a fixed password Secret, which no watch reports.
+        failure = Fail(error.reason, error.message, retryable=True)
+        await _report_failure(controller, key, controller.state.certificates[key], failure, now)
+        return None
     metadata = secret_metadata(certificate, leaf, spec)
     await apply_secret(
         controller.api,
@@ -196,18 +213,12 @@ async def _report_ready(
     controller: "Controller",
     key: Key,
     certificate: Certificate,
-    spec: IssuanceSpec,
     leaf: x509.Certificate,
+    renew_at: datetime,
     revision: int,
     now: datetime,
 ) -> None:
-    renew_at = renewal_time(
-        leaf.not_valid_before_utc,
-        leaf.not_valid_after_utc,
-        spec.renew_before,
-        spec.renew_before_percentage,
-        certificate.metadata.uid,
-    )
+    """`renew_at`: when to look again, which is the status' renewalTime."""
     status = certificate_ready(
         certificate.status, leaf, renew_at, revision, certificate.metadata.generation, now
     )

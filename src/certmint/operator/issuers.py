@@ -1,28 +1,41 @@
-"""Issuer and ClusterIssuer reconciliation: load or bootstrap the CA, publish readiness."""
+"""Issuer and ClusterIssuer reconciliation: load or bootstrap the CA, rotate it, publish readiness."""
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from cryptography import x509
 from pydantic import ValidationError
 
 from certmint.api import CAStatus, Issuer, IssuerStatus
 from certmint.api.common import ConditionStatus
+from certmint.api.issuer import RotationStatus
 from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import apply_secret, create_secret, mark_secret, read_secret
 from certmint.operator.state import CLUSTER_ISSUER, Key
-from certmint.pki import (
-    CertificateAuthority,
-    certificates_to_pem,
-    create_root_ca,
-    encode_private_key_pem,
-    summarize_certificate,
-)
+from certmint.pki import create_root_ca, summarize_certificate
 from certmint.planning import labels
-from certmint.planning.issuer import GenerateCA, UseCA, ca_secret_name, plan_ca
+from certmint.planning.issuer import CAUnusable, GenerateCA, ca_secret_name, plan_ca
 from certmint.planning.plan import IssuerView
+from certmint.planning.rotation import (
+    ROTATE_REQUEST,
+    Activate,
+    CAMaterial,
+    Hold,
+    Prepare,
+    Retire,
+    advance,
+    ca_secret_content,
+    next_check,
+    plan_rotation,
+    read_material,
+    rotation_policy,
+    rotation_time,
+    stable_material,
+)
 from certmint.planning.status import READY, condition, set_condition
 
 if TYPE_CHECKING:
@@ -31,6 +44,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("certmint.issuers")
 
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    view: IssuerView
+    next_check: datetime | None = None
+    """When the CA needs attention again (a rotation step); None: the periodic resync is enough."""
 
 
 async def issuer_view(controller: "Controller", key: Key) -> IssuerView:
@@ -47,27 +68,32 @@ async def issuer_view(controller: "Controller", key: Key) -> IssuerView:
 async def reconcile(controller: "Controller", key: Key) -> None:
     lock = controller.issuer_locks.setdefault(key, asyncio.Lock())
     async with lock:
-        view = await _reconcile_locked(controller, key)
+        outcome = await _reconcile_locked(controller, key)
     previous = controller.state.issuer_views.get(key)
-    if view is None:
+    if outcome is None:
         controller.state.issuer_views.pop(key, None)
     else:
-        controller.state.issuer_views[key] = view
-    if _identity(previous) != _identity(view):
+        controller.state.issuer_views[key] = outcome.view
+    if _identity(previous) != _identity(outcome.view if outcome else None):
         for dependent in (
             *controller.state.certificates_for_issuer(key),
             *controller.state.bundles_for_issuer(key),
         ):
             controller.queue.add(dependent)
-    if view is not None and view.ready:
-        controller.queue.forget(key)
-        controller.queue.add_after(key, controller.config.issuer_resync_seconds)
-    elif view is not None:
+    if outcome is None:
+        return
+    if not outcome.view.ready:
         controller.queue.add_rate_limited(key)
+        return
+    controller.queue.forget(key)
+    delay = controller.config.issuer_resync_seconds
+    if outcome.next_check is not None:
+        delay = min(delay, (outcome.next_check - datetime.now(UTC)).total_seconds())
+    controller.queue.add_after(key, max(delay, 0.0))
 
 
 def _identity(view: IssuerView | None) -> tuple[object, ...] | None:
-    """What Certificates depend on; a freshly loaded but identical CA is no change."""
+    """What Certificates and bundles depend on; a freshly loaded but identical CA is no change."""
     if view is None:
         return None
     return (
@@ -77,10 +103,11 @@ def _identity(view: IssuerView | None) -> tuple[object, ...] | None:
         view.message,
         view.ca.certificate if view.ca else None,
         view.trust,
+        view.activated_at,
     )
 
 
-async def _reconcile_locked(controller: "Controller", key: Key) -> IssuerView | None:
+async def _reconcile_locked(controller: "Controller", key: Key) -> Outcome | None:
     body = controller.state.issuers.get(key)
     if body is None:
         body = await objects.read_object(controller.api, PLURALS[key.kind], key.namespace or None, key.name)
@@ -90,50 +117,32 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> IssuerView | 
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:
-        return IssuerView(exists=True, ready=False, reason="InvalidSpec", message=str(error))
-    secret_namespace = key.namespace or controller.config.namespace
-    secret_name = ca_secret_name(issuer)
+        return Outcome(IssuerView(exists=True, ready=False, reason="InvalidSpec", message=str(error)))
+    namespace = key.namespace or controller.config.namespace
+    name = ca_secret_name(issuer)
     now = datetime.now(UTC)
-    secret = await read_secret(controller.api, secret_namespace, secret_name)
-    plan = plan_ca(
-        issuer,
-        secret.data if secret else None,
-        secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA,
-        now,
-    )
+    secret = await read_secret(controller.api, namespace, name)
+    ours = secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
+    plan = plan_ca(issuer, secret.data if secret else None, ours, now)
+    if isinstance(plan, CAUnusable):
+        outcome = Outcome(IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message))
+        await _write_status(controller, key, issuer, outcome.view, name, None, now)
+        return outcome
     if isinstance(plan, GenerateCA):
-        ca = await asyncio.to_thread(create_root_ca, plan.request, now)
-        if not await _store_ca(
-            controller, key, secret_namespace, secret_name, ca, replace=secret is not None
-        ):
-            # Another replica created it first: use theirs on the next pass.
-            controller.queue.add(key)
-            return controller.state.issuer_views.get(key)
-        await post_event(
-            controller.api,
-            _reference(key, issuer),
-            "Normal",
-            plan.reason,
-            f"generated CA {ca.certificate.subject.rfc4514_string()} "
-            f"in Secret {secret_namespace}/{secret_name}",
+        material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
+        if not await _store(controller, key, namespace, name, material, create=secret is None):
+            controller.queue.add(key)  # another replica created it first: use theirs on the next pass
+            return None
+        await _event(
+            controller, key, issuer, plan.reason, f"generated CA {_subject(material.current.certificate)}"
         )
-        plan = UseCA(ca)
-    elif (
-        isinstance(plan, UseCA)
-        and secret is not None
-        and secret.labels.get(labels.SECRET_ROLE_LABEL) != labels.ROLE_CA
-    ):
-        # A user's CA Secret: labelled, it joins the label-selected Secret watch, so its deletion or
-        # replacement reaches this Issuer at once instead of at the next resync.
-        await mark_secret(
-            controller.api,
-            secret_namespace,
-            secret_name,
-            {labels.SECRET_ROLE_LABEL: labels.ROLE_CA},
-            _ca_annotations(key),
-        )
-    view = (
-        IssuerView(
+    elif issuer.spec.self_signed is None:
+        if not ours:
+            # A user's CA Secret: labelled, it joins the label-selected Secret watch, so its deletion
+            # or replacement reaches this Issuer at once instead of at the next resync.
+            role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+            await mark_secret(controller.api, namespace, name, role, _ca_annotations(key))
+        view = IssuerView(
             exists=True,
             ready=True,
             reason="CAReady",
@@ -141,40 +150,109 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> IssuerView | 
             ca=plan.ca,
             trust=(plan.ca.root,),
         )
-        if isinstance(plan, UseCA)
-        else IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
-    )
-    await _write_status(controller, key, issuer, view, secret_name, now)
-    return view
-
-
-async def _store_ca(
-    controller: "Controller", key: Key, namespace: str, name: str, ca: CertificateAuthority, *, replace: bool
-) -> bool:
-    data = {
-        "tls.crt": certificates_to_pem([ca.certificate]),
-        "tls.key": encode_private_key_pem(ca.private_key),
-    }
-    secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
-    annotations = _ca_annotations(key)
-    if replace:
-        await apply_secret(
-            controller.api,
-            namespace,
-            name,
-            secret_type="kubernetes.io/tls",
-            data=data,
-            labels=secret_labels,
-            annotations=annotations,
+        await _write_status(controller, key, issuer, view, name, None, now)
+        return Outcome(view)
+    else:
+        material = read_material(
+            plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
         )
-        return True
-    return await create_secret(
-        controller.api, namespace, name, data=data, labels=secret_labels, annotations=annotations
+        step = plan_rotation(
+            issuer,
+            material,
+            issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
+            controller.state.longest_duration_for_issuer(key),
+            now,
+        )
+        if not isinstance(step, Hold):
+            material = await _rotate(controller, key, issuer, namespace, name, material, step, now)
+    view = _rotating_view(material, issuer)
+    await _write_status(controller, key, issuer, view, name, material, now)
+    return Outcome(view, next_check(material, issuer))
+
+
+def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
+    window = timedelta(0) if material.requested else rotation_policy(issuer).reissue_window
+    return IssuerView(
+        exists=True,
+        ready=True,
+        reason="CAReady",
+        message=f"CA is valid; rotation phase {material.phase}",
+        ca=material.current,
+        trust=material.trust,
+        previous=material.previous,
+        activated_at=material.activated_at if material.previous is not None else None,
+        reissue_window=window,
     )
+
+
+async def _rotate(
+    controller: "Controller",
+    key: Key,
+    issuer: Issuer,
+    namespace: str,
+    name: str,
+    material: CAMaterial,
+    step: Prepare | Activate | Retire,
+    now: datetime,
+) -> CAMaterial:
+    next_ca = (
+        await asyncio.to_thread(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
+    )
+    updated = advance(material, step, now, next_ca)
+    await _store(controller, key, namespace, name, updated, create=False)
+    if isinstance(step, Prepare) and updated.next is not None:
+        reason = "CARotationRequested" if step.requested else "CARotationPrepared"
+        message = (
+            f"next CA {_subject(updated.next.certificate)} is trusted now and signs from "
+            f"{step.activates_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    elif isinstance(step, Activate):
+        reason = "CARotationActivated"
+        message = (
+            f"CA {_subject(updated.current.certificate)} signs now; the previous CA stays trusted until "
+            f"{step.retires_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    else:
+        reason = "CARetired"
+        message = (
+            f"previous CA {_subject(material.previous) if material.previous else ''} is no longer trusted"
+        )
+    await _event(controller, key, issuer, reason, message)
+    log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
+    return updated
+
+
+async def _store(
+    controller: "Controller", key: Key, namespace: str, name: str, material: CAMaterial, *, create: bool
+) -> bool:
+    """The one Secret that holds this issuer's CA keys; False when `create` found one already there."""
+    content = ca_secret_content(material)
+    secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+    annotations = {**_ca_annotations(key), **content.annotations}
+    if create:
+        return await create_secret(
+            controller.api, namespace, name, data=content.data, labels=secret_labels, annotations=annotations
+        )
+    await apply_secret(
+        controller.api,
+        namespace,
+        name,
+        secret_type=TLS_SECRET_TYPE,
+        data=content.data,
+        labels=secret_labels,
+        annotations=annotations,
+    )
+    return True
 
 
 async def _write_status(
-    controller: "Controller", key: Key, issuer: Issuer, view: IssuerView, secret_name: str, now: datetime
+    controller: "Controller",
+    key: Key,
+    issuer: Issuer,
+    view: IssuerView,
+    secret_name: str,
+    material: CAMaterial | None,
+    now: datetime,
 ) -> None:
     generation = issuer.metadata.generation
     old = issuer.status
@@ -187,17 +265,12 @@ async def _write_status(
         generation,
         now,
     )
-    ca_status = None
-    if view.ca is not None:
-        summary = summarize_certificate(view.ca.certificate)
-        ca_status = CAStatus(
-            subject=summary.subject,
-            not_after=summary.not_after,
-            fingerprint=summary.sha256_fingerprint,
-            serial_number=summary.serial_number,
-        )
     new = IssuerStatus(
-        conditions=conditions, observed_generation=generation, secret_name=secret_name, ca=ca_status
+        conditions=conditions,
+        observed_generation=generation,
+        secret_name=secret_name,
+        ca=_ca_status(view.ca.certificate) if view.ca else None,
+        rotation=_rotation_status(material, issuer) if material else None,
     )
     if new == old:
         return
@@ -207,6 +280,37 @@ async def _write_status(
     controller.state.issuers[key] = {**controller.state.issuers.get(key, {}), "status": new.to_api()}
     if condition(old.conditions, READY) != condition(conditions, READY) and not view.ready:
         await post_event(controller.api, _reference(key, issuer), "Warning", view.reason, view.message)
+
+
+def _ca_status(certificate: x509.Certificate) -> CAStatus:
+    summary = summarize_certificate(certificate)
+    return CAStatus(
+        subject=summary.subject,
+        not_after=summary.not_after,
+        fingerprint=summary.sha256_fingerprint,
+        serial_number=summary.serial_number,
+    )
+
+
+def _rotation_status(material: CAMaterial, issuer: Issuer) -> RotationStatus:
+    return RotationStatus(
+        phase=material.phase,
+        next_ca=_ca_status(material.next.certificate) if material.next else None,
+        previous_ca=_ca_status(material.previous) if material.previous else None,
+        activates_at=material.activates_at if material.next else None,
+        retires_at=material.retires_at if material.previous else None,
+        next_rotation_at=rotation_time(
+            material.current.certificate, rotation_policy(issuer).rotate_before_percentage
+        ),
+    )
+
+
+async def _event(controller: "Controller", key: Key, issuer: Issuer, reason: str, message: str) -> None:
+    await post_event(controller.api, _reference(key, issuer), "Normal", reason, message)
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string()
 
 
 def _ca_annotations(key: Key) -> dict[str, str]:

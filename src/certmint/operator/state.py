@@ -4,10 +4,13 @@ Only certmint's own small objects are cached (Certificates, Issuers). Secrets ar
 they are read when a reconcile needs them, so memory does not grow with their size.
 """
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
+from certmint.api import parse_duration
 from certmint.planning.plan import IssuerView
 
 CERTIFICATE = "Certificate"
@@ -73,6 +76,16 @@ class State:
 
     def certificates_for_issuer(self, key: Key) -> set[Key]:
         return set(self._by_issuer.get(key, ()))
+
+    def longest_duration_for_issuer(self, key: Key) -> timedelta:
+        """Bounds how long any certificate this issuer signed can live: how long its old CA stays trusted."""
+        longest = timedelta(0)
+        for certificate in self._by_issuer.get(key, ()):
+            with contextlib.suppress(ValueError, TypeError):
+                longest = max(
+                    longest, parse_duration(self.certificates[certificate]["spec"].get("duration", "24h"))
+                )
+        return longest
 
     def bundles_for_issuer(self, key: Key) -> set[Key]:
         """TrustBundles are few; scanning them beats keeping another index in step."""

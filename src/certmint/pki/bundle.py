@@ -21,7 +21,10 @@ class TrustBundleContent:
 
 
 def assemble_bundle(sources: Iterable[bytes], now: datetime | None = None) -> TrustBundleContent:
-    """Deduplicated by DER and sorted; with `now`, certificates outside their validity are dropped."""
+    """Deduplicated by DER and sorted; with `now`, expired certificates are dropped.
+
+    Not-yet-valid certificates stay: publishing a new CA before it takes over is how rotation works.
+    """
     unique: dict[bytes, x509.Certificate] = {}
     for index, source in enumerate(sources):
         try:
@@ -30,11 +33,7 @@ def assemble_bundle(sources: Iterable[bytes], now: datetime | None = None) -> Tr
             raise PKIError("InvalidCertificate", f"bundle source {index}: {error.message}") from error
         for certificate in certificates:
             unique.setdefault(certificate.public_bytes(serialization.Encoding.DER), certificate)
-    kept = [
-        cert
-        for cert in unique.values()
-        if now is None or cert.not_valid_before_utc <= now < cert.not_valid_after_utc
-    ]
+    kept = [cert for cert in unique.values() if now is None or now < cert.not_valid_after_utc]
     kept.sort(
         key=lambda cert: (
             cert.subject.rfc4514_string(),

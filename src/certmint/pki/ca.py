@@ -3,8 +3,10 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import pairwise
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
 from certmint.pki.errors import PKIError
@@ -16,6 +18,7 @@ from certmint.pki.keys import (
     key_matches_certificate,
     load_private_key_pem,
 )
+from certmint.pki.names import MAX_NAME_ATTRIBUTE, validate_dns_name
 from certmint.pki.pem import load_certificates_pem
 from certmint.pki.signing import signature_hash
 
@@ -38,7 +41,10 @@ class CertificateAuthority:
     certificate: x509.Certificate
     private_key: PrivateKey
     chain: tuple[x509.Certificate, ...] = ()
-    """Certificates above `certificate`, nearest first; a root, when known, is last."""
+    """Intermediates above `certificate`, nearest first, up to but excluding the root; empty for a root."""
+    root_certificate: x509.Certificate | None = None
+    """The self-signed root above `chain`. None when `certificate` is the root itself, or when a loaded
+    CA's PEM did not include its root."""
 
     @cached_property
     def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
@@ -47,14 +53,17 @@ class CertificateAuthority:
 
     @property
     def root(self) -> x509.Certificate:
-        """The self-signed top of the chain, or the top known certificate when the root is not held."""
+        """The trust anchor to publish: the root when known, else the topmost certificate held."""
+        if self.root_certificate is not None:
+            return self.root_certificate
         return self.chain[-1] if self.chain else self.certificate
 
 
 def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:
+    _validate_ca_request(request)
     key = generate_private_key(request.key)
     subject = _name(request)
-    builder = _ca_builder(request, subject, subject, key.public_key(), now, now + request.duration)
+    builder = _ca_builder(request, subject, subject, key.public_key(), now - BACKDATE, now + request.duration)
     builder = builder.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
     )
@@ -65,52 +74,106 @@ def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:
 def create_intermediate_ca(
     request: CARequest, parent: CertificateAuthority, now: datetime
 ) -> CertificateAuthority:
+    _validate_ca_request(request)
+    require_valid_at(parent.certificate, now)
+    parent_path_length = parent.certificate.extensions.get_extension_for_class(
+        x509.BasicConstraints
+    ).value.path_length
+    if parent_path_length == 0:
+        raise PKIError(
+            "InvalidRequest",
+            f"CA {parent.certificate.subject.rfc4514_string()} has path length 0 and cannot sign a CA",
+        )
     key = generate_private_key(request.key)
-    # An intermediate never outlives its parent.
+    # An intermediate lives within its parent's validity, or verifiers reject the chain.
+    not_before = max(now - BACKDATE, parent.certificate.not_valid_before_utc)
     not_after = min(now + request.duration, parent.certificate.not_valid_after_utc)
     builder = _ca_builder(
-        request, _name(request), parent.certificate.subject, key.public_key(), now, not_after
+        request, _name(request), parent.certificate.subject, key.public_key(), not_before, not_after
     )
     builder = builder.add_extension(parent.authority_key_identifier, critical=False)
     certificate = builder.sign(parent.private_key, signature_hash(parent.private_key))
+    if _is_self_signed(parent.certificate):
+        return CertificateAuthority(certificate, key, chain=(), root_certificate=parent.certificate)
     return CertificateAuthority(
-        certificate=certificate, private_key=key, chain=(parent.certificate, *parent.chain)
+        certificate, key, chain=(parent.certificate, *parent.chain), root_certificate=parent.root_certificate
     )
 
 
 def load_ca(certificate_pem: bytes, key_pem: bytes, now: datetime) -> CertificateAuthority:
-    """The first certificate is the CA; the rest, its chain upwards."""
+    """The first certificate is the CA; the rest its chain upwards, optionally ending with the root."""
     certificates = load_certificates_pem(certificate_pem)
     key = load_private_key_pem(key_pem)
-    certificate = certificates[0]
+    certificate, above = certificates[0], certificates[1:]
     if not is_ca(certificate):
         raise PKIError("NotACA", "certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)")
     if not key_matches_certificate(key, certificate):
         raise PKIError("KeyMismatch", "private key does not match the CA certificate")
-    if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:
+    require_valid_at(certificate, now)
+    _require_issued_in_order(certificates)
+    if above and _is_self_signed(above[-1]):
+        return CertificateAuthority(certificate, key, chain=tuple(above[:-1]), root_certificate=above[-1])
+    return CertificateAuthority(certificate, key, chain=tuple(above))
+
+
+def require_valid_at(ca_certificate: x509.Certificate, now: datetime) -> None:
+    """A CA outside its validity signs nothing: what it signed would not verify."""
+    if not ca_certificate.not_valid_before_utc <= now < ca_certificate.not_valid_after_utc:
         raise PKIError(
             "CAExpired",
-            f"CA certificate is valid from {certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} "
-            f"to {certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not now",
+            f"CA certificate {ca_certificate.subject.rfc4514_string()} is valid from "
+            f"{ca_certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} "
+            f"to {ca_certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {now:%Y-%m-%dT%H:%M:%SZ}",
         )
-    return CertificateAuthority(certificate=certificate, private_key=key, chain=tuple(certificates[1:]))
 
 
 def is_ca(certificate: x509.Certificate) -> bool:
+    """Whether the certificate may sign certificates: basicConstraints CA:TRUE and keyUsage keyCertSign.
+
+    RFC 5280 4.2.1.3 requires keyUsage on CA certificates, so a missing one counts as no keyCertSign.
+    """
     try:
         constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return False
-    try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
-        return constraints.ca  # RFC 5280 allows a CA without keyUsage
+        return False
     return constraints.ca and usage.key_cert_sign
+
+
+def _validate_ca_request(request: CARequest) -> None:
+    if not 0 < len(request.common_name) <= MAX_NAME_ATTRIBUTE:
+        raise PKIError("InvalidRequest", f"CA common name must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+    if request.organization is not None and not 0 < len(request.organization) <= MAX_NAME_ATTRIBUTE:
+        raise PKIError("InvalidRequest", f"CA organization must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+    if request.duration <= timedelta(0):
+        raise PKIError("InvalidRequest", "CA duration must be positive")
+    if request.path_length is not None and request.path_length < 0:
+        raise PKIError("InvalidRequest", f"CA path length must not be negative, got {request.path_length}")
+    for domain in request.permitted_dns_domains:
+        validate_dns_name(domain)
+
+
+def _require_issued_in_order(certificates: list[x509.Certificate]) -> None:
+    """A misordered or foreign chain would make every issued certificate fail to verify."""
+    for position, (child, parent) in enumerate(pairwise(certificates)):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, InvalidSignature) as error:
+            raise PKIError(
+                "InvalidCertificate",
+                f"certificate {position + 1} ({parent.subject.rfc4514_string()}) did not issue "
+                f"certificate {position} ({child.subject.rfc4514_string()}); "
+                "list the CA first, then each issuer in turn",
+            ) from error
+
+
+def _is_self_signed(certificate: x509.Certificate) -> bool:
+    return certificate.issuer == certificate.subject
 
 
 def _name(request: CARequest) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, request.common_name)]
-    if request.organization:
+    if request.organization is not None:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, request.organization))
     return x509.Name(attributes)
 
@@ -120,18 +183,16 @@ def _ca_builder(
     subject: x509.Name,
     issuer: x509.Name,
     public_key: PublicKey,
-    now: datetime,
+    not_before: datetime,
     not_after: datetime,
 ) -> x509.CertificateBuilder:
-    if request.duration <= timedelta(0):
-        raise PKIError("InvalidRequest", "CA duration must be positive")
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
+        .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=request.path_length), critical=True)
         .add_extension(

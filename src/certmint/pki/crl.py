@@ -34,6 +34,8 @@ _X509_REASONS = {
     RevocationReason.PRIVILEGE_WITHDRAWN: x509.ReasonFlags.privilege_withdrawn,
 }
 _FROM_X509 = {flag: reason for reason, flag in _X509_REASONS.items()}
+# RFC 5280 4.1.2.2: serials are positive and at most 20 octets.
+MAX_SERIAL = 2**159
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ def build_crl(
     validity: timedelta,
     crl_number: int,
 ) -> x509.CertificateRevocationList:
+    """Entries in serial order, one per serial: the earliest revocation wins, so repeats are harmless."""
+    if validity <= timedelta(0):
+        raise PKIError("InvalidRequest", "CRL validity must be positive")
+    if crl_number < 0:
+        raise PKIError("InvalidRequest", f"CRL number must not be negative, got {crl_number}")
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca.certificate.subject)
@@ -58,7 +65,11 @@ def build_crl(
         .add_extension(x509.CRLNumber(crl_number), critical=False)
         .add_extension(ca.authority_key_identifier, critical=False)
     )
-    for entry in sorted(revoked, key=lambda item: item.serial_number):
+    for entry in _earliest_per_serial(revoked):
+        if not 0 < entry.serial_number < MAX_SERIAL:
+            raise PKIError(
+                "InvalidRequest", f"{entry.serial_number} is not a certificate serial number (1 to 2^159-1)"
+            )
         revoked_builder = (
             x509.RevokedCertificateBuilder()
             .serial_number(entry.serial_number)
@@ -71,6 +82,13 @@ def build_crl(
             )
         builder = builder.add_revoked_certificate(revoked_builder.build())
     return builder.sign(ca.private_key, signature_hash(ca.private_key))
+
+
+def _earliest_per_serial(revoked: Iterable[RevokedCertificate]) -> list[RevokedCertificate]:
+    earliest: dict[int, RevokedCertificate] = {}
+    for entry in sorted(revoked, key=lambda item: (item.serial_number, item.revoked_at)):
+        earliest.setdefault(entry.serial_number, entry)
+    return list(earliest.values())
 
 
 def parse_crl(data: bytes) -> list[RevokedCertificate]:

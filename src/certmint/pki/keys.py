@@ -27,22 +27,27 @@ class KeyEncoding(StrEnum):
 
 
 _CURVES: dict[int, ec.EllipticCurve] = {256: ec.SECP256R1(), 384: ec.SECP384R1()}
+_SUPPORTED_CURVE_NAMES = frozenset(curve.name for curve in _CURVES.values())
 _RSA_SIZES = (2048, 3072, 4096)
+ED25519_SIZE = 256
 
 
 @dataclass(frozen=True)
 class KeySpec:
-    """Ed25519 keys are always 256 bits: the default size fits both ECDSA and Ed25519."""
+    """Validated on construction, so a KeySpec that exists can be generated.
+
+    Ed25519 keys have one size: any requested size is normalised to 256, which keeps specs that differ
+    only in an ignored size equal (and their digests stable).
+    """
 
     algorithm: KeyAlgorithm = KeyAlgorithm.ECDSA
     size: int = 256
 
     def __post_init__(self) -> None:
-        valid = {
-            KeyAlgorithm.ECDSA: tuple(_CURVES),
-            KeyAlgorithm.RSA: _RSA_SIZES,
-            KeyAlgorithm.ED25519: (256,),
-        }[self.algorithm]
+        if self.algorithm == KeyAlgorithm.ED25519:
+            object.__setattr__(self, "size", ED25519_SIZE)
+            return
+        valid = tuple(_CURVES) if self.algorithm == KeyAlgorithm.ECDSA else _RSA_SIZES
         if self.size not in valid:
             raise PKIError(
                 "InvalidRequest",
@@ -69,7 +74,7 @@ def key_spec_of(key: PrivateKey | PublicKey) -> KeySpec:
         return KeySpec(KeyAlgorithm.ECDSA, key.curve.key_size)
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return KeySpec(KeyAlgorithm.RSA, key.key_size)
-    return KeySpec(KeyAlgorithm.ED25519, 256)
+    return KeySpec(KeyAlgorithm.ED25519)
 
 
 def encode_private_key_pem(key: PrivateKey, encoding: KeyEncoding = KeyEncoding.PKCS8) -> bytes:
@@ -97,29 +102,26 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
     except UnsupportedAlgorithm as error:
         raise PKIError("InvalidKey", f"unsupported private key: {_first_line(error)}") from error
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        if key.curve.key_size not in _CURVES or key.curve.name not in {"secp256r1", "secp384r1"}:
+        if key.curve.name not in _SUPPORTED_CURVE_NAMES:
             raise PKIError("InvalidKey", f"unsupported EC curve {key.curve.name}; use P-256 or P-384")
         return key
     if isinstance(key, rsa.RSAPrivateKey):
-        if key.key_size < 2048:
-            raise PKIError("InvalidKey", f"RSA key of {key.key_size} bits is too weak; use 2048 or more")
+        # Only sizes a KeySpec can describe, so key_spec_of works on every loaded key.
+        if key.key_size not in _RSA_SIZES:
+            raise PKIError(
+                "InvalidKey",
+                f"RSA key of {key.key_size} bits is not supported; use {', '.join(map(str, _RSA_SIZES))}",
+            )
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
     raise PKIError("InvalidKey", f"unsupported private key type {type(key).__name__}")
 
 
-def public_key_of(certificate: x509.Certificate) -> PublicKey:
-    key = certificate.public_key()
-    if not isinstance(key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)):
-        raise PKIError("InvalidCertificate", f"unsupported public key type {type(key).__name__}")
-    return key
-
-
 def key_matches_certificate(key: PrivateKey, certificate: x509.Certificate) -> bool:
-    raw = serialization.PublicFormat.SubjectPublicKeyInfo
-    ours = key.public_key().public_bytes(serialization.Encoding.DER, raw)
-    theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, raw)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
+    theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
     return ours == theirs
 
 
@@ -127,7 +129,7 @@ def _first_line(error: BaseException) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0]
 
 
-DEFAULT_KEY_SIZES = {KeyAlgorithm.ECDSA: 256, KeyAlgorithm.RSA: 2048, KeyAlgorithm.ED25519: 256}
+DEFAULT_KEY_SIZES = {KeyAlgorithm.ECDSA: 256, KeyAlgorithm.RSA: 2048, KeyAlgorithm.ED25519: ED25519_SIZE}
 
 
 def key_spec(algorithm: KeyAlgorithm, size: int | None = None) -> KeySpec:

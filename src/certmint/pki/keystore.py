@@ -7,6 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from certmint.pki.errors import PKIError
 from certmint.pki.keys import PrivateKey, encode_private_key_pem
 from certmint.pki.pem import certificates_to_pem
 
@@ -15,10 +16,14 @@ class PKCS12Profile(StrEnum):
     MODERN = "Modern"
     """AES-256-CBC with PBKDF2 and a SHA-256 MAC (OpenSSL 3 default)."""
     LEGACY_DES = "LegacyDES"
-    """3DES with a SHA-1 MAC: for Java before 8u301 and older Windows."""
+    """3DES with a SHA-1 MAC: for Java before 8u301 and older Windows. cryptography cannot write RC2,
+    so there is no RC2 profile; OpenSSL 3 reads this one without -legacy (3DES is in its default
+    provider)."""
 
 
 def _encryption(password: bytes, profile: PKCS12Profile) -> serialization.KeySerializationEncryption:
+    if not password:
+        raise PKIError("InvalidRequest", "a PKCS#12 password must not be empty")
     if profile == PKCS12Profile.LEGACY_DES:
         return (
             serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -28,7 +33,6 @@ def _encryption(password: bytes, profile: PKCS12Profile) -> serialization.KeySer
         )
     return (
         serialization.PrivateFormat.PKCS12.encryption_builder()
-        .kdf_rounds(50_000)
         .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
         .hmac_hash(hashes.SHA256())
         .build(password)

@@ -9,9 +9,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmint.pki.ca import BACKDATE, CertificateAuthority
+from certmint.pki.ca import BACKDATE, CertificateAuthority, require_valid_at
 from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
 from certmint.pki.names import (
+    MAX_NAME_ATTRIBUTE,
     invalid,
     validate_dns_name,
     validate_email,
@@ -19,8 +20,6 @@ from certmint.pki.names import (
     validate_uri,
 )
 from certmint.pki.signing import signature_hash
-
-MAX_COMMON_NAME = 64
 
 
 class Usage(StrEnum):
@@ -67,8 +66,11 @@ class LeafRequest:
 def validate_leaf_request(request: LeafRequest) -> None:
     if not request.has_sans and not request.common_name:
         raise invalid("a certificate needs a common name or at least one subject alternative name")
-    if request.common_name is not None and not 0 < len(request.common_name) <= MAX_COMMON_NAME:
-        raise invalid(f"common name must be 1 to {MAX_COMMON_NAME} characters")
+    if request.common_name is not None and not 0 < len(request.common_name) <= MAX_NAME_ATTRIBUTE:
+        raise invalid(f"common name must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+    for organization in request.organization:
+        if not 0 < len(organization) <= MAX_NAME_ATTRIBUTE:
+            raise invalid(f"organization {organization!r} must be 1 to {MAX_NAME_ATTRIBUTE} characters")
     if request.duration <= timedelta(0):
         raise invalid("duration must be positive")
     for name in request.dns_names:
@@ -93,9 +95,10 @@ def validate_leaf_request(request: LeafRequest) -> None:
 def sign_leaf(
     request: LeafRequest, public_key: PublicKey, ca: CertificateAuthority, now: datetime
 ) -> x509.Certificate:
-    """The lifetime is clamped to the CA's: a leaf never outlives its issuer."""
+    """Valid from a minute before `now` (clock skew) until `now + duration`, both kept within the CA's
+    validity: a leaf never outlives its issuer."""
     validate_leaf_request(request)
-    not_after = min(now + request.duration, ca.certificate.not_valid_after_utc)
+    require_valid_at(ca.certificate, now)
     subject = _subject(request)
     builder = (
         x509.CertificateBuilder()
@@ -104,13 +107,17 @@ def sign_leaf(
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
-        .not_valid_after(not_after)
+        .not_valid_after(min(now + request.duration, ca.certificate.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=request.is_ca, path_length=None), critical=True)
-        .add_extension(_key_usage(request, public_key), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(ca.authority_key_identifier, critical=False)
     )
-    extended = [_EXTENDED[usage] for usage in _usages(request, public_key) if usage in _EXTENDED]
+    usages = _usages(request, public_key)
+    key_usage = _key_usage(usages)
+    # RFC 5280 4.2.1.3: when present, at least one bit must be set.
+    if key_usage is not None:
+        builder = builder.add_extension(key_usage, critical=True)
+    extended = [_EXTENDED[usage] for usage in usages if usage in _EXTENDED]
     if extended:
         builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
     if request.has_sans:
@@ -156,6 +163,7 @@ def _sans(request: LeafRequest) -> x509.SubjectAlternativeName:
 
 
 def _usages(request: LeafRequest, public_key: PublicKey) -> tuple[Usage, ...]:
+    """The requested usages (or the defaults for this key), each once, in request order."""
     usages = request.usages or (
         Usage.DIGITAL_SIGNATURE,
         *((Usage.KEY_ENCIPHERMENT,) if isinstance(public_key, rsa.RSAPublicKey) else ()),
@@ -164,19 +172,23 @@ def _usages(request: LeafRequest, public_key: PublicKey) -> tuple[Usage, ...]:
     )
     if request.is_ca:
         usages = (*usages, Usage.CERT_SIGN, Usage.CRL_SIGN)
-    return usages
+    return tuple(dict.fromkeys(usages))
 
 
-def _key_usage(request: LeafRequest, public_key: PublicKey) -> x509.KeyUsage:
-    usages = set(_usages(request, public_key))
+def _key_usage(usages: tuple[Usage, ...]) -> x509.KeyUsage | None:
+    flags = {
+        "digital_signature": Usage.DIGITAL_SIGNATURE in usages,
+        "key_encipherment": Usage.KEY_ENCIPHERMENT in usages,
+        "key_cert_sign": Usage.CERT_SIGN in usages,
+        "crl_sign": Usage.CRL_SIGN in usages,
+    }
+    if not any(flags.values()):
+        return None
     return x509.KeyUsage(
-        digital_signature=Usage.DIGITAL_SIGNATURE in usages,
         content_commitment=False,
-        key_encipherment=Usage.KEY_ENCIPHERMENT in usages,
         data_encipherment=False,
         key_agreement=False,
-        key_cert_sign=Usage.CERT_SIGN in usages,
-        crl_sign=Usage.CRL_SIGN in usages,
         encipher_only=False,
         decipher_only=False,
+        **flags,
     )

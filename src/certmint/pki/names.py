@@ -6,13 +6,17 @@ from urllib.parse import urlsplit
 
 from certmint.pki.errors import PKIError
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_SPIFFE_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
-_SPIFFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_SPIFFE_TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
+_SPIFFE_SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
+# X.509 carries email addresses as IA5String: printable ASCII, here without spaces or a second "@".
+_EMAIL = re.compile(r"[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+")
 MAX_SPIFFE_ID_BYTES = 2048
-# Parsing every DNS name as an IP address is the slowest check; most names cannot be one.
-_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:%")
+# RFC 5280 upper bounds ub-common-name and ub-organization-name; cryptography enforces the first.
+MAX_NAME_ATTRIBUTE = 64
+# Parsing every DNS name as an IP address is the slowest check; most names cannot be one. No "%": an
+# IPv6 zone is local to a host and cannot be encoded in a certificate.
+_IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:")
 
 
 def invalid(message: str) -> PKIError:
@@ -36,7 +40,7 @@ def validate_dns_name(name: str) -> None:
     for label in labels:
         if "*" in label:
             raise invalid(f"DNS name {name!r}: a wildcard may only be the whole left-most label")
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise invalid(
                 f"DNS name {name!r}: label {label!r} must be 1-63 letters, digits or hyphens, "
                 "not starting or ending with a hyphen"
@@ -49,7 +53,13 @@ def validate_ip_address(address: str) -> None:
 
 
 def validate_uri(uri: str) -> None:
-    parts = urlsplit(uri)
+    # X.509 carries URIs as IA5String: non-ASCII must arrive already percent- or IDNA-encoded.
+    if not uri.isascii() or not uri.isprintable() or " " in uri:
+        raise invalid(f"URI {uri!r} must be ASCII without spaces; percent-encode anything else")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as error:
+        raise invalid(f"URI {uri!r} does not parse: {error}") from error
     if not parts.scheme or not (parts.netloc or parts.path):
         raise invalid(f"URI {uri!r} needs a scheme and a host or path")
     if parts.scheme.lower() == "spiffe":
@@ -63,29 +73,30 @@ def validate_spiffe_id(uri: str) -> None:
     if not uri.startswith("spiffe://"):
         raise invalid(f"SPIFFE ID {uri!r} must start with lowercase spiffe://")
     parts = urlsplit(uri)
-    if parts.query or parts.fragment or "?" in uri or "#" in uri:
+    if "?" in uri or "#" in uri:
         raise invalid(f"SPIFFE ID {uri!r} must not have a query or fragment")
     if "@" in parts.netloc or ":" in parts.netloc:
         raise invalid(f"SPIFFE ID {uri!r} must not have user info or a port")
-    if not parts.netloc or not _SPIFFE_TRUST_DOMAIN.match(parts.netloc):
+    if not parts.netloc or not _SPIFFE_TRUST_DOMAIN.fullmatch(parts.netloc):
         raise invalid(f"SPIFFE ID {uri!r}: trust domain must be lowercase letters, digits, '.', '-' or '_'")
-    if parts.path in ("", "/"):
-        if parts.path == "/":
-            raise invalid(f"SPIFFE ID {uri!r} must not end with '/'")
-        return
-    for segment in parts.path[1:].split("/"):
+    if parts.path == "/":
+        raise invalid(f"SPIFFE ID {uri!r} must not end with '/'")
+    for segment in parts.path.split("/")[1:]:
         if segment in ("", ".", ".."):
             raise invalid(f"SPIFFE ID {uri!r}: path segments must not be empty, '.' or '..'")
-        if not _SPIFFE_SEGMENT.match(segment):
+        if not _SPIFFE_SEGMENT.fullmatch(segment):
             raise invalid(
                 f"SPIFFE ID {uri!r}: path segment {segment!r} may only use letters, digits, '.', '-', '_'"
             )
 
 
 def validate_email(address: str) -> None:
-    if not _EMAIL.match(address):
+    if not _EMAIL.fullmatch(address):
         raise invalid(f"{address!r} is not an email address (local@domain)")
-    validate_dns_name(address.rsplit("@", 1)[1])
+    domain = address.rsplit("@", 1)[1]
+    if "*" in domain:
+        raise invalid(f"email address {address!r} must not have a wildcard domain")
+    validate_dns_name(domain)
 
 
 def _is_ip(text: str) -> bool:

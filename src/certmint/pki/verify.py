@@ -6,7 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 
 from cryptography import x509
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.verification import (
+    ClientVerifier,
+    PolicyBuilder,
+    ServerVerifier,
+    Store,
+    VerificationError,
+)
 
 from certmint.pki.errors import PKIError
 
@@ -24,21 +30,31 @@ def verify_certificate(
     purpose: Purpose,
     server_name: str | None = None,
 ) -> None:
+    """Raises PKIError("VerificationFailed") with cryptography's reason when a peer would reject `leaf`."""
     if not roots:
         raise PKIError("VerificationFailed", "no trusted root certificates")
-    builder = PolicyBuilder().store(Store(list(roots))).time(now)
+    verifier = _verifier(PolicyBuilder().store(Store(list(roots))).time(now), purpose, server_name)
     try:
-        if purpose == Purpose.SERVER:
-            if server_name is None:
-                raise PKIError("VerificationFailed", "server verification needs the server name")
-            builder.build_server_verifier(_subject(server_name)).verify(leaf, list(intermediates))
-        else:
-            builder.build_client_verifier().verify(leaf, list(intermediates))
+        verifier.verify(leaf, list(intermediates))
     except VerificationError as error:
         raise PKIError("VerificationFailed", str(error)) from error
 
 
-def _subject(server_name: str) -> x509.DNSName | x509.IPAddress:
+def _verifier(
+    builder: PolicyBuilder, purpose: Purpose, server_name: str | None
+) -> ServerVerifier | ClientVerifier:
+    if purpose == Purpose.CLIENT:
+        return builder.build_client_verifier()
+    if server_name is None:
+        raise PKIError("VerificationFailed", "server verification needs the server name")
+    try:
+        return builder.build_server_verifier(_server_identity(server_name))
+    except ValueError as error:
+        message = f"server name {server_name!r} is neither a DNS name nor an IP address"
+        raise PKIError("VerificationFailed", message) from error
+
+
+def _server_identity(server_name: str) -> x509.DNSName | x509.IPAddress:
     try:
         return x509.IPAddress(ipaddress.ip_address(server_name))
     except ValueError:

@@ -8,7 +8,7 @@ when to look again.
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,9 +22,10 @@ from certmint.pki import (
     load_certificates_pem,
     load_private_key_pem,
     summarize_certificate,
+    validate_leaf_request,
 )
 from certmint.planning import labels
-from certmint.planning.renewal import renewal_time
+from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.secret import output_keys
 
@@ -40,6 +41,11 @@ class IssuerView:
     ca: CertificateAuthority | None = None
     trust: tuple[x509.Certificate, ...] = ()
     """Every CA certificate peers must trust for this issuer: during a rotation, more than one."""
+    previous: x509.Certificate | None = None
+    """After a CA rotation: the CA that signed until `activated_at`, still trusted for a while."""
+    activated_at: datetime | None = None
+    reissue_window: timedelta = timedelta(0)
+    """Certificates of the previous CA are re-issued spread over this window after activation."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,10 @@ def plan_certificate(
         return Fail(
             "IssuerNotReady", f"issuer is not ready: {issuer.reason}: {issuer.message}", retryable=True
         )
+    try:
+        validate_leaf_request(spec.leaf)
+    except PKIError as error:
+        return Fail(error.reason, error.message, retryable=False)
     ca = issuer.ca
     requested_end = now + spec.leaf.duration
     if requested_end > ca.certificate.not_valid_after_utc:
@@ -117,7 +127,7 @@ def plan_certificate(
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
-    return _check_current(current, spec, ca, secret, now, seed)
+    return _check_current(current, spec, issuer, ca, secret, now, seed)
 
 
 def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
@@ -140,6 +150,7 @@ def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
 def _check_current(
     current: CurrentCertificate,
     spec: IssuanceSpec,
+    issuer: IssuerView,
     ca: CertificateAuthority,
     secret: SecretView,
     now: datetime,
@@ -148,8 +159,15 @@ def _check_current(
     cert = current.certificate
     if not key_matches_certificate(current.private_key, cert):
         return Issue("KeyMismatch", "tls.key does not match the public key in tls.crt")
-    if not _issued_by(cert, ca):
-        return Issue("IssuerChanged", "tls.crt was not signed by the issuer's current CA")
+    reissue_at = None
+    if not _issued_by(cert, ca.certificate):
+        if issuer.previous is None or issuer.activated_at is None or not _issued_by(cert, issuer.previous):
+            return Issue("IssuerChanged", "tls.crt was not signed by the issuer's current CA")
+        # Signed by the CA that rotation just replaced: still trusted, so re-issue spread over the
+        # window instead of all certificates of the issuer in the same second.
+        reissue_at = issuer.activated_at + issuer.reissue_window * spread(seed)
+        if now >= reissue_at:
+            return Issue("CARotated", "tls.crt was signed by the previous CA of a rotated issuer")
     if secret.annotations.get(labels.SPEC_DIGEST) != spec.digest:
         return Issue("SpecChanged", "the Certificate spec changed since the certificate was issued")
     mismatch = _content_mismatch(current, spec)
@@ -169,16 +187,16 @@ def _check_current(
         return Issue("Expired", f"certificate expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
     if now >= renew_at:
         return Issue("Renewing", f"renewal time {renew_at:%Y-%m-%dT%H:%M:%SZ} reached")
-    return Wait(current=current, renewal_time=renew_at)
+    return Wait(current=current, renewal_time=min(renew_at, reissue_at) if reissue_at else renew_at)
 
 
 def _ip_set(addresses: tuple[str, ...]) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     return {ipaddress.ip_address(address) for address in addresses}
 
 
-def _issued_by(cert: x509.Certificate, ca: CertificateAuthority) -> bool:
+def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
-        cert.verify_directly_issued_by(ca.certificate)
+        cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True

@@ -1,10 +1,9 @@
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from certmint.pki import CARequest, CertificateAuthority, create_root_ca
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+from certmint.pki import CARequest, CertificateAuthority, create_intermediate_ca, create_root_ca
+from tests.unit.pki.support import NOW
 
 
 @pytest.fixture(scope="session")
@@ -12,3 +11,8 @@ def root_ca() -> CertificateAuthority:
     return create_root_ca(
         CARequest(common_name="Test Root", duration=timedelta(days=365)), NOW - timedelta(days=1)
     )
+
+
+@pytest.fixture(scope="session")
+def intermediate_ca(root_ca: CertificateAuthority) -> CertificateAuthority:
+    return create_intermediate_ca(CARequest("Test Issuing", timedelta(days=90), path_length=0), root_ca, NOW)

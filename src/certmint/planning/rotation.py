@@ -1,0 +1,261 @@
+"""CA rotation with overlapping trust, in the manner of SPIRE's A/B slots, as pure decisions.
+
+Stable --(rotation time reached, or requested)--> Prepared: the next CA is generated and trusted
+everywhere the issuer is trusted, but does not sign yet.
+Prepared --(propagation delay over)--> Overlap: the next CA becomes current and signs; existing
+certificates are re-issued spread over a window; the previous CA stays trusted.
+Overlap --(the previous CA's last certificate has expired)--> Stable: the previous CA is retired.
+
+Every state lives in the CA Secret (keys, certificates, and timestamps as annotations), so a
+restarted operator resumes exactly where it stopped.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+from cryptography import x509
+
+from certmint.api import Issuer, parse_duration
+from certmint.api.issuer import RotationPhase
+from certmint.pki import (
+    CARequest,
+    CertificateAuthority,
+    PKIError,
+    certificates_to_pem,
+    encode_private_key_pem,
+    load_ca,
+    load_certificates_pem,
+)
+from certmint.planning.issuer import ca_request
+
+ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
+"""On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
+NEXT_CERT, NEXT_KEY, PREVIOUS_CERT = "next.crt", "next.key", "previous.crt"
+ACTIVATES_AT: Final = "certmint.dev/next-activates-at"
+ACTIVATED_AT: Final = "certmint.dev/activated-at"
+RETIRES_AT: Final = "certmint.dev/previous-retires-at"
+HANDLED_REQUEST: Final = "certmint.dev/rotation-request-handled"
+REQUESTED: Final = "certmint.dev/rotation-requested"
+"""On the CA Secret during a requested rotation: the previous CA is retired early."""
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    rotate_before_percentage: int
+    propagation_delay: timedelta
+    reissue_window: timedelta
+
+
+@dataclass(frozen=True)
+class CAMaterial:
+    current: CertificateAuthority
+    next: CertificateAuthority | None
+    previous: x509.Certificate | None
+    activates_at: datetime | None
+    activated_at: datetime | None
+    retires_at: datetime | None
+    handled_request: str
+    requested: bool
+
+    @property
+    def phase(self) -> RotationPhase:
+        if self.next is not None:
+            return RotationPhase.PREPARED
+        if self.previous is not None:
+            return RotationPhase.OVERLAP
+        return RotationPhase.STABLE
+
+    @property
+    def trust(self) -> tuple[x509.Certificate, ...]:
+        """What every peer must trust now: current, plus the next or the previous CA."""
+        extra = [cert for cert in (self.next.certificate if self.next else None, self.previous) if cert]
+        return (self.current.root, *extra)
+
+
+@dataclass(frozen=True)
+class Hold:
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Prepare:
+    request: CARequest
+    activates_at: datetime
+    requested: bool
+    handled_request: str
+
+
+@dataclass(frozen=True)
+class Activate:
+    retires_at: datetime
+
+
+@dataclass(frozen=True)
+class Retire:
+    pass
+
+
+RotationStep = Hold | Prepare | Activate | Retire
+
+
+def rotation_policy(issuer: Issuer) -> RotationPolicy:
+    if issuer.spec.self_signed is None:
+        raise ValueError("only selfSigned issuers rotate their CA")
+    rotation = issuer.spec.self_signed.rotation
+    return RotationPolicy(
+        rotate_before_percentage=rotation.rotate_before_percentage,
+        propagation_delay=parse_duration(rotation.propagation_delay),
+        reissue_window=parse_duration(rotation.reissue_window),
+    )
+
+
+def read_material(
+    current: CertificateAuthority, data: Mapping[str, bytes], annotations: Mapping[str, str], now: datetime
+) -> CAMaterial:
+    """Slots that cannot be read (a hand-edited Secret) are dropped: the current CA still works."""
+    next_ca = None
+    if data.get(NEXT_CERT) and data.get(NEXT_KEY):
+        try:
+            next_ca = load_ca(data[NEXT_CERT], data[NEXT_KEY], now)
+        except PKIError:
+            next_ca = None
+    previous = None
+    if data.get(PREVIOUS_CERT):
+        try:
+            previous = load_certificates_pem(data[PREVIOUS_CERT])[0]
+        except PKIError:
+            previous = None
+    return CAMaterial(
+        current=current,
+        next=next_ca,
+        previous=previous,
+        activates_at=_time(annotations.get(ACTIVATES_AT)),
+        activated_at=_time(annotations.get(ACTIVATED_AT)),
+        retires_at=_time(annotations.get(RETIRES_AT)),
+        handled_request=annotations.get(HANDLED_REQUEST, ""),
+        requested=annotations.get(REQUESTED) == "true",
+    )
+
+
+def rotation_time(ca: x509.Certificate, rotate_before_percentage: int) -> datetime:
+    lifetime = ca.not_valid_after_utc - ca.not_valid_before_utc
+    return ca.not_valid_after_utc - lifetime * (rotate_before_percentage / 100)
+
+
+def plan_rotation(
+    issuer: Issuer,
+    material: CAMaterial,
+    requested: str,
+    longest_leaf: timedelta,
+    now: datetime,
+) -> RotationStep:
+    """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of any
+    certificate the issuer signs, which bounds how long the previous CA must stay trusted."""
+    policy = rotation_policy(issuer)
+    phase = material.phase
+    if phase == RotationPhase.PREPARED:
+        if material.activates_at is not None and now < material.activates_at:
+            return Hold(material.activates_at)
+        if material.requested:
+            # A requested rotation usually means a compromised CA: distrust it as soon as the
+            # re-issued certificates have reached the pods.
+            overlap = policy.propagation_delay
+        else:
+            overlap = max(longest_leaf, policy.reissue_window) + policy.propagation_delay
+        return Activate(retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc))
+    if phase == RotationPhase.OVERLAP:
+        retires_at = material.retires_at or now
+        return Retire() if now >= retires_at else Hold(retires_at)
+    if requested and requested != material.handled_request:
+        return Prepare(
+            ca_request(issuer), now + policy.propagation_delay, requested=True, handled_request=requested
+        )
+    rotate_at = rotation_time(material.current.certificate, policy.rotate_before_percentage)
+    if now >= rotate_at:
+        return Prepare(ca_request(issuer), now + policy.propagation_delay, False, material.handled_request)
+    return Hold(rotate_at)
+
+
+def advance(
+    material: CAMaterial,
+    step: Prepare | Activate | Retire,
+    now: datetime,
+    next_ca: CertificateAuthority | None,
+) -> CAMaterial:
+    """The state after a step; `next_ca` is the freshly generated CA of a Prepare."""
+    if isinstance(step, Prepare):
+        if next_ca is None:
+            raise ValueError("preparing needs the next CA")
+        return replace(
+            material,
+            next=next_ca,
+            activates_at=step.activates_at,
+            handled_request=step.handled_request,
+            requested=step.requested,
+        )
+    if isinstance(step, Activate):
+        if material.next is None:
+            raise ValueError("activating needs a prepared CA")
+        return replace(
+            material,
+            current=material.next,
+            next=None,
+            previous=material.current.certificate,
+            activates_at=None,
+            activated_at=now,
+            retires_at=step.retires_at,
+        )
+    return replace(material, previous=None, activated_at=None, retires_at=None, requested=False)
+
+
+def stable_material(ca: CertificateAuthority) -> CAMaterial:
+    return CAMaterial(ca, None, None, None, None, None, handled_request="", requested=False)
+
+
+def next_check(material: CAMaterial, issuer: Issuer) -> datetime:
+    if material.phase == RotationPhase.PREPARED and material.activates_at is not None:
+        return material.activates_at
+    if material.phase == RotationPhase.OVERLAP and material.retires_at is not None:
+        return material.retires_at
+    return rotation_time(material.current.certificate, rotation_policy(issuer).rotate_before_percentage)
+
+
+@dataclass(frozen=True)
+class CASecretContent:
+    data: dict[str, bytes]
+    annotations: dict[str, str]
+
+
+def ca_secret_content(material: CAMaterial) -> CASecretContent:
+    """The CA Secret for a state. The previous CA's key is not kept: it never signs again."""
+    data = {
+        "tls.crt": certificates_to_pem([material.current.certificate]),
+        "tls.key": encode_private_key_pem(material.current.private_key),
+    }
+    if material.next is not None:
+        data[NEXT_CERT] = certificates_to_pem([material.next.certificate])
+        data[NEXT_KEY] = encode_private_key_pem(material.next.private_key)
+    if material.previous is not None:
+        data[PREVIOUS_CERT] = certificates_to_pem([material.previous])
+    times = {
+        ACTIVATES_AT: material.activates_at,
+        ACTIVATED_AT: material.activated_at,
+        RETIRES_AT: material.retires_at,
+    }
+    annotations = {name: value.isoformat() for name, value in times.items() if value is not None}
+    if material.handled_request:
+        annotations[HANDLED_REQUEST] = material.handled_request
+    if material.requested:
+        annotations[REQUESTED] = "true"
+    return CASecretContent(data=data, annotations=annotations)
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
