@@ -113,8 +113,11 @@ class Cluster:
         return wait_for(matches, timeout, what=what)
 
     def events(self, namespace: str, name: str) -> list[client.CoreV1Event]:
+        """Oldest first."""
         found = self.core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={name}")
-        return list(found.items)
+        return sorted(
+            found.items, key=lambda event: (event.first_timestamp, event.metadata.creation_timestamp)
+        )
 
 
 class OperatorProcess:

@@ -69,7 +69,10 @@ def test_scheduled_rotation_never_leaves_a_leaf_untrusted(
 ) -> None:
     issuer_spec = {
         "caDuration": "6m",
-        "rotation": {"rotateBeforePercentage": 50, "propagationDelay": "15s", "reissueWindow": "20s"},
+        # The CA lives 7 min (6 min plus 1 min backdating); rotation starts with 40% left, 3.2 min in.
+        # It takes 15 s + 2 min 15 s of overlap, which leaves a Stable phase before the next CA's own
+        # rotation is due, 3.2 min after it was made.
+        "rotation": {"rotateBeforePercentage": 40, "propagationDelay": "15s", "reissueWindow": "20s"},
     }
     bundle = set_up(cluster, namespace, issuer_spec, duration="2m")
     old_ca = (cluster.secret_data(namespace, "ca-ca") or {})["tls.crt"]
