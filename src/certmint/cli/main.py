@@ -47,6 +47,9 @@ def operator(kubeconfig: str | None, namespace: str, liveness: str | None, verbo
     os.environ["CERTMINT_NAMESPACE"] = namespace
     kopf.configure(verbose=verbose, log_prefix=True)
     logging.getLogger("certmint").setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        # kopf reports every handled watch event at INFO: thousands of lines a minute at scale.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(kopf.operator(clusterwide=True, standalone=True, liveness_endpoint=liveness))
 
 

@@ -4,6 +4,9 @@ import os
 
 from kubernetes.aio import client, config
 
+# Imported now rather than lazily on first use, which would stall the first reconcile for seconds.
+from kubernetes.aio.client.api import core_v1_api, custom_objects_api  # noqa: F401
+
 
 async def connect(kubeconfig: str | None = None) -> client.ApiClient:
     path = kubeconfig or os.environ.get("KUBECONFIG")

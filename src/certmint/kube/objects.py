@@ -28,19 +28,22 @@ async def read_object(
 
 async def patch_status(
     api: client.ApiClient, plural: str, namespace: str | None, name: str, status: dict[str, Any]
-) -> None:
+) -> str:
+    """Returns the object's new resourceVersion ("" when it is gone)."""
     objects = client.CustomObjectsApi(api)
     body = {"status": status}
     try:
         if namespace:
-            await objects.patch_namespaced_custom_object_status(
+            written = await objects.patch_namespaced_custom_object_status(
                 GROUP, VERSION, namespace, plural, name, body, _content_type=_MERGE_PATCH
             )
         else:
-            await objects.patch_cluster_custom_object_status(
+            written = await objects.patch_cluster_custom_object_status(
                 GROUP, VERSION, plural, name, body, _content_type=_MERGE_PATCH
             )
     except ApiException as error:
         # Deleted meanwhile: nothing left to report on.
         if error.status != 404:
             raise
+        return ""
+    return str(cast(dict[str, Any], written).get("metadata", {}).get("resourceVersion", ""))

@@ -59,8 +59,11 @@ async def apply_secret(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     owner: OwnerReference | None = None,
-) -> None:
-    """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields stay."""
+) -> str:
+    """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields stay.
+
+    Returns the Secret's new resourceVersion.
+    """
     metadata: dict[str, object] = {
         "name": name,
         "namespace": namespace,
@@ -78,9 +81,10 @@ async def apply_secret(
         "type": secret_type,
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    await client.CoreV1Api(api).patch_namespaced_secret(
+    written = await client.CoreV1Api(api).patch_namespaced_secret(
         name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
     )
+    return (written.metadata.resource_version or "") if written.metadata else ""
 
 
 async def create_secret(

@@ -14,7 +14,7 @@ from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, read_secret
 from certmint.operator import issuers
-from certmint.operator.state import Body, Key, issuer_key
+from certmint.operator.state import SECRET, Body, Key, issuer_key
 from certmint.pki import (
     CertificateAuthority,
     PKIError,
@@ -136,7 +136,7 @@ async def _issue(
         await _report_failure(controller, key, controller.state.certificates[key], failure, now)
         return None
     metadata = secret_metadata(certificate, leaf, spec)
-    await apply_secret(
+    version = await apply_secret(
         controller.api,
         key.namespace,
         certificate.spec.secret_name,
@@ -146,6 +146,7 @@ async def _issue(
         annotations=metadata.annotations,
         owner=_owner(certificate),
     )
+    controller.expect_echo(Key(SECRET, key.namespace, certificate.spec.secret_name), version)
     if not certificate.status.serial_number:
         reason = "Issued"
     else:
@@ -197,7 +198,7 @@ async def _heal_metadata(
     metadata = secret_metadata(certificate, leaf, spec)
     if not metadata_drift(metadata, secret.labels, secret.annotations) and secret.type == TLS_SECRET_TYPE:
         return
-    await apply_secret(
+    version = await apply_secret(
         controller.api,
         secret.namespace,
         secret.name,
@@ -207,6 +208,7 @@ async def _heal_metadata(
         annotations=metadata.annotations,
         owner=_owner(certificate),
     )
+    controller.expect_echo(Key(SECRET, secret.namespace, secret.name), version)
 
 
 async def _report_ready(
@@ -250,7 +252,8 @@ async def _write_status(
     if new == old:
         return
     wire = new.to_api()
-    await objects.patch_status(controller.api, PLURAL, key.namespace, key.name, wire)
+    version = await objects.patch_status(controller.api, PLURAL, key.namespace, key.name, wire)
+    controller.expect_echo(key, version)
     cached = controller.state.certificates.get(key)
     if cached is not None:
         # Our own patch comes back as an event; until then the cache must not offer the old status.

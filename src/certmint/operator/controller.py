@@ -12,6 +12,7 @@ from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
     ISSUER,
+    SECRET,
     TRUST_BUNDLE,
     Body,
     Key,
@@ -33,6 +34,8 @@ class Controller:
     state: State = field(default_factory=State)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     issuer_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    echoes: dict[Key, str] = field(default_factory=dict)
+    """resourceVersions of our own latest writes: their watch events need no reconcile."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -55,7 +58,8 @@ class Controller:
             self.queue.cancel(key)
             return
         self.state.put_certificate(key, body)
-        self.queue.add(key)
+        if not self._is_echo(key, body):
+            self.queue.add(key)
 
     def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
         key = key_of(kind, body)
@@ -105,8 +109,21 @@ class Controller:
             issuer_namespace = annotations.get(labels.ISSUER_NAMESPACE, "") if kind == ISSUER else ""
             self.queue.add(Key(kind, issuer_namespace, annotations.get(labels.ISSUER_NAME, "")))
             return
+        if self._is_echo(Key(SECRET, namespace, metadata.get("name", "")), body):
+            return
         for key in self.state.certificates_for_secret(namespace, metadata.get("name", "")):
             self.queue.add(key)
+
+    def expect_echo(self, key: Key, resource_version: str) -> None:
+        if resource_version:
+            self.echoes[key] = resource_version
+
+    def _is_echo(self, key: Key, body: Body) -> bool:
+        version = body.get("metadata", {}).get("resourceVersion")
+        if version is not None and self.echoes.get(key) == version:
+            del self.echoes[key]
+            return True
+        return False
 
     # Workers
 

@@ -17,6 +17,7 @@ CERTIFICATE = "Certificate"
 ISSUER = "Issuer"
 CLUSTER_ISSUER = "ClusterIssuer"
 TRUST_BUNDLE = "TrustBundle"
+SECRET = "Secret"
 
 
 @dataclass(frozen=True, order=True)
