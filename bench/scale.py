@@ -235,11 +235,7 @@ def start_plane(workdir: Path) -> tuple[LocalControlPlane, ControlPlane, Path]:
         ),
     )
     plane = local.start()
-    plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd", "-l", "app.kubernetes.io/name=certmint"
-    )
-    plane.kubectl("create", "namespace", "certmint")
+    plane.install_certmint(REPO / "crds")
     return local, plane, audit
 
 

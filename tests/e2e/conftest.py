@@ -22,16 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     with LocalControlPlane(tmp_path_factory.mktemp("controlplane")) as plane:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "-l",
-            "app.kubernetes.io/name=certmint",
-        )
-        plane.kubectl("create", "namespace", "certmint")
+        plane.install_certmint(REPO / "crds")
         yield plane
 
 

@@ -27,6 +27,13 @@ _REASON = {
     "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
 }
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_ISSUER_COLUMNS = (
+    _READY,
+    {"name": "CA Expires", "type": "string", "jsonPath": ".status.ca.notAfter"},
+    {"name": "Rotation", "type": "string", "priority": 1, "jsonPath": ".status.rotation.phase"},
+    _REASON,
+    _AGE,
+)
 
 
 @dataclass(frozen=True)
@@ -62,12 +69,7 @@ RESOURCES = (
         plural="issuers",
         scope="Namespaced",
         short_names=("missuer",),
-        printer_columns=(
-            _READY,
-            {"name": "CA Expires", "type": "string", "jsonPath": ".status.ca.notAfter"},
-            _REASON,
-            _AGE,
-        ),
+        printer_columns=_ISSUER_COLUMNS,
     ),
     ResourceDefinition(
         model=ClusterIssuer,
@@ -75,12 +77,7 @@ RESOURCES = (
         plural="clusterissuers",
         scope="Cluster",
         short_names=("mclusterissuer",),
-        printer_columns=(
-            _READY,
-            {"name": "CA Expires", "type": "string", "jsonPath": ".status.ca.notAfter"},
-            _REASON,
-            _AGE,
-        ),
+        printer_columns=_ISSUER_COLUMNS,
     ),
     ResourceDefinition(
         model=TrustBundle,

@@ -62,6 +62,19 @@ class ControlPlane:
             raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
         return result.stdout if result.returncode == 0 else result.stdout + result.stderr
 
+    def install_certmint(self, crds: Path, operator_namespace: str = "certmint") -> None:
+        """What every certmint run needs first: the CRDs, established, and the operator's namespace."""
+        self.kubectl("apply", "--server-side", "-f", str(crds))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "app.kubernetes.io/name=certmint",
+        )
+        self.kubectl("create", "namespace", operator_namespace, check=False)
+
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.workdir / f"{name}.log"
         if not path.exists():

@@ -42,17 +42,8 @@ def main() -> None:
     workdir = REPO / ".cluster"
     shutil.rmtree(workdir, ignore_errors=True)
     with LocalControlPlane(workdir) as plane:
-        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd",
-            "-l",
-            "app.kubernetes.io/name=certmint",
-        )
-        for namespace in ("certmint", "demo"):
-            plane.kubectl("create", "namespace", namespace, check=False)
+        plane.install_certmint(REPO / "crds")
+        plane.kubectl("create", "namespace", "demo")
         operator = _start_operator(plane, workdir / "operator.log")
         try:
             plane.kubectl("apply", "-f", "-", input_text=DEMO)

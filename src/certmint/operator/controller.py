@@ -52,6 +52,7 @@ class Controller:
     # Event intake: cheap bookkeeping only; the work happens in the workers.
 
     def certificate_event(self, event_type: str | None, body: Body) -> None:
+        body = _without_managed_fields(body)
         key = key_of(CERTIFICATE, body)
         if event_type == DELETED:
             self.state.remove_certificate(key)
@@ -147,3 +148,12 @@ class Controller:
             await issuers.reconcile(self, key)
         elif key.kind == TRUST_BUNDLE:
             await bundles.reconcile(self, key)
+
+
+def _without_managed_fields(body: Body) -> Body:
+    """managedFields are often the largest part of an object and nothing here reads them; cached
+    for every Certificate, they would cost kilobytes each."""
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return body
+    return {**body, "metadata": {k: v for k, v in metadata.items() if k != "managedFields"}}
