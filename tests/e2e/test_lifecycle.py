@@ -186,6 +186,14 @@ def test_two_certificates_for_one_secret_do_not_fight(
     assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
     assert [e.reason for e in cluster.events(namespace, "first")] == ["Issued"]
 
+    # Once the owner is gone, the other Certificate takes the Secret over without manual action.
+    cluster.custom.delete_namespaced_custom_object(
+        "certmint.dev", "v1alpha1", namespace, "certificates", "first"
+    )
+    cluster.wait_condition("certificates", namespace, "second", "True")
+    secret = cluster.core.read_namespaced_secret("first-tls", namespace)
+    assert secret.metadata.annotations["certmint.dev/certificate-name"] == "second"
+
 
 def _leaf_secrets(cluster: Cluster, namespace: str) -> list[client.V1Secret]:
     found = cluster.core.list_namespaced_secret(namespace, label_selector="certmint.dev/secret-role=leaf")

@@ -57,6 +57,10 @@ class Controller:
         if event_type == DELETED:
             self.state.remove_certificate(key)
             self.queue.cancel(key)
+            # A Certificate that lost a Secret conflict to this one may take the Secret over now.
+            secret_name = body.get("spec", {}).get("secretName", "")
+            for other in self.state.certificates_for_secret(key.namespace, secret_name):
+                self.queue.add(other)
             return
         self.state.put_certificate(key, body)
         if not self._is_echo(key, body):
