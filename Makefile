@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HELM := $(or $(CERTMINT_CACHE),$(HOME)/.cache/certmint)/controlplane/v1.36.3/helm
 
 .PHONY: run demo test test-unit test-e2e lint crds cluster controlplane system-deps bench clean
 
@@ -22,11 +23,12 @@ test-unit: $(STAMP)
 test-e2e: $(STAMP) controlplane system-deps
 	$(BIN)/pytest tests/e2e
 
-lint: $(STAMP) ## ruff, mypy --strict on src/, and the import layering contracts.
+lint: $(STAMP) controlplane ## ruff, mypy --strict on src/, the import layering contracts, helm lint.
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(HELM) lint --strict charts/certmint
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models.
 	$(BIN)/python -m certmint.api.crd crds charts/certmint/crds
