@@ -8,6 +8,7 @@ import pytest
 from kubernetes import client, config
 
 from certmint.devcluster import ControlPlane, LocalControlPlane
+from certmint.devcluster.controlplane import free_port
 from tests.e2e.support import Cluster, OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,11 @@ def operator_process(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """One operator for the session; tests that restart or stop it use `fresh_operator` instead."""
-    process = OperatorProcess(control_plane, tmp_path_factory.mktemp("operator") / "operator.log")
+    process = OperatorProcess(
+        control_plane,
+        tmp_path_factory.mktemp("operator") / "operator.log",
+        {"CERTMINT_METRICS_PORT": str(free_port())},
+    )
     process.start()
     yield process
     process.stop()

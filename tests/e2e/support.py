@@ -154,6 +154,10 @@ class OperatorProcess:
     def _exited(self) -> bool:
         return self.process is not None and self.process.poll() is not None
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/metrics"
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -141,7 +141,11 @@ def test_the_operator_works_with_only_the_charts_permissions(
     restricted = OperatorProcess(
         cluster.plane,
         tmp_path / "operator.log",
-        {"KUBECONFIG": str(kubeconfig), "CERTMINT_NAMESPACE": RELEASE_NAMESPACE},
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "CERTMINT_NAMESPACE": RELEASE_NAMESPACE,
+            "CERTMINT_METRICS_PORT": "0",
+        },
     )
     try:
         restricted.start()

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from certmint.api.certificate import RotationPolicy
 from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, read_secret
-from certmint.operator import issuers
+from certmint.operator import issuers, metrics
 from certmint.operator.state import SECRET, Body, Key, issuer_key
 from certmint.pki import (
     CertificateAuthority,
@@ -127,6 +128,8 @@ async def _issue(
             )
             return None
     reused = _reusable_key(spec, secret)
+    issuer = _issuer_label(controller.state.certificates[key])
+    started = time.perf_counter()
     try:
         private_key, leaf, data = await asyncio.to_thread(_sign, spec, ca, reused, password, now)
     except PKIError as error:
@@ -147,10 +150,12 @@ async def _issue(
         owner=_owner(certificate),
     )
     controller.expect_echo(Key(SECRET, key.namespace, certificate.spec.secret_name), version)
+    metrics.issuance_seconds.labels(issuer).observe(time.perf_counter() - started)
     if not certificate.status.serial_number:
         reason = "Issued"
     else:
         reason = "Renewed" if plan.reason in RENEWAL_REASONS else "Reissued"
+    metrics.issuances.labels(issuer, reason.lower()).inc()
     serial = serial_hex(leaf.serial_number)
     await post_event(
         controller.api,
@@ -225,6 +230,14 @@ async def _report_ready(
         certificate.status, leaf, renew_at, revision, certificate.metadata.generation, now
     )
     await _write_status(controller, key, certificate.status, status)
+    metrics.record_certificate(
+        key.namespace,
+        key.name,
+        _issuer_label(controller.state.certificates.get(key, {})),
+        True,
+        leaf.not_valid_after_utc,
+        renew_at,
+    )
     controller.queue.forget(key)
     controller.queue.add_after(key, max((renew_at - datetime.now(UTC)).total_seconds(), 0.0))
 
@@ -242,6 +255,9 @@ async def _report_failure(
         )
         await post_event(controller.api, about, "Warning", failure.reason, failure.message)
     await _write_status(controller, key, old, status)
+    issuer = _issuer_label(body)
+    metrics.issuances.labels(issuer, "failed").inc()
+    metrics.record_certificate(key.namespace, key.name, issuer, False, old.not_after, None)
     if failure.retryable:
         controller.queue.add_rate_limited(key)
 
@@ -258,6 +274,11 @@ async def _write_status(
     if cached is not None:
         # Our own patch comes back as an event; until then the cache must not offer the old status.
         controller.state.certificates[key] = {**cached, "status": wire}
+
+
+def _issuer_label(body: Body) -> str:
+    ref = body.get("spec", {}).get("issuerRef", {})
+    return metrics.issuer_label(ref.get("kind", "Issuer"), ref.get("name", ""))
 
 
 def _status_of(body: Body) -> CertificateStatus:

@@ -11,6 +11,8 @@ class OperatorConfig:
     trust_domain: str = "cluster.local"
     workers: int = 8
     issuer_resync_seconds: float = 600.0
+    metrics_port: int = 9402
+    """Port of /metrics; 0 turns the endpoint off."""
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -22,4 +24,5 @@ class OperatorConfig:
             issuer_resync_seconds=float(
                 os.environ.get("CERTMINT_ISSUER_RESYNC_SECONDS", defaults.issuer_resync_seconds)
             ),
+            metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
         )

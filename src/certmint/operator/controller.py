@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from kubernetes.aio import client
 
-from certmint.operator import bundles, certificates, issuers
+from certmint.operator import bundles, certificates, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import (
     CERTIFICATE,
@@ -57,6 +57,10 @@ class Controller:
         if event_type == DELETED:
             self.state.remove_certificate(key)
             self.queue.cancel(key)
+            ref = body.get("spec", {}).get("issuerRef", {})
+            metrics.forget_certificate(
+                key.namespace, key.name, metrics.issuer_label(ref.get("kind", ISSUER), ref.get("name", ""))
+            )
             # A Certificate that lost a Secret conflict to this one may take the Secret over now.
             secret_name = body.get("spec", {}).get("secretName", "")
             for other in self.state.certificates_for_secret(key.namespace, secret_name):
@@ -140,6 +144,7 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                metrics.reconcile_errors.labels(key.kind).inc()
                 delay = self.queue.add_rate_limited(key)
                 log.exception("reconciling %s failed; retrying in %.0f s", key, delay)
             finally:

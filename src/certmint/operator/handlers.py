@@ -11,6 +11,7 @@ import kopf
 
 from certmint.api import GROUP, VERSION
 from certmint.kube.client import connect
+from certmint.operator import metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
@@ -48,7 +49,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
-    controller = Controller(api=await connect(), config=OperatorConfig.from_env())
+    config = OperatorConfig.from_env()
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
+    controller = Controller(api=await connect(), config=config)
     await controller.start()
     memo[CONTROLLER] = controller
     logging.getLogger("certmint").info("certmint operator started with %s", controller.config)

@@ -15,6 +15,7 @@ from certmint.api.issuer import RotationStatus
 from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import apply_secret, create_secret, mark_secret, read_secret
+from certmint.operator import metrics
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import create_root_ca, summarize_certificate
 from certmint.planning import labels
@@ -272,6 +273,10 @@ async def _write_status(
         ca=_ca_status(view.ca.certificate) if view.ca else None,
         rotation=_rotation_status(material, issuer) if material else None,
     )
+    if view.ca is not None:
+        metrics.ca_expiration.labels(key.kind, key.namespace, key.name).set(
+            view.ca.certificate.not_valid_after_utc.timestamp()
+        )
     if new == old:
         return
     await objects.patch_status(
