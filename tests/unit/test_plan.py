@@ -182,3 +182,19 @@ def test_a_request_the_pki_would_refuse_fails_without_retrying() -> None:
     assert plan.reason == "InvalidRequest"
     assert "bad_name" in plan.message
     assert not plan.retryable
+
+
+def test_a_renew_request_is_served_once() -> None:
+    secret, _ = issued_secret(make_certificate(), CA)
+    requested = make_certificate()
+    requested = requested.model_copy(
+        update={
+            "metadata": requested.metadata.model_copy(update={"annotations": {labels.RENEW_REQUEST: "r1"}})
+        }
+    )
+    spec = issuance_spec(requested, "td")
+    assert plan_certificate(spec, ready_issuer(CA), secret, None, NOW, "s") == Issue(
+        "RenewRequested", "renewal requested (r1)"
+    )
+    served, _ = issued_secret(requested, CA)
+    assert isinstance(plan_certificate(spec, ready_issuer(CA), served, None, NOW, "s"), Wait)

@@ -1,18 +1,39 @@
-"""`certmint`: run the operator, and inspect what it manages."""
+"""`certmint`: run the operator, and inspect and steer what it manages."""
 
 import asyncio
+import json
 import logging
 import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import click
+import yaml
+from kubernetes.client.exceptions import ApiException
 
 from certmint import __version__
+from certmint.cli import cluster
+from certmint.pki import PKIError, Purpose, load_certificates_pem, summarize_certificate, verify_certificate
+from certmint.planning.labels import RENEW_REQUEST
+from certmint.planning.rotation import ROTATE_REQUEST
+
+EXIT_FAILED_CHECK = 1
+EXIT_NOT_FOUND = 3
+EXIT_API_ERROR = 4
+OUTPUTS = click.Choice(["table", "json", "yaml"])
 
 
 @click.group()
 @click.version_option(__version__, prog_name="certmint")
-def cli() -> None:
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig to use; in-cluster config when unset.")
+@click.pass_context
+def cli(context: click.Context, kubeconfig: str | None) -> None:
     """certmint: short-lived X.509 identities for Kubernetes workloads."""
+    context.obj = kubeconfig
 
 
 @cli.command()
@@ -22,7 +43,6 @@ def version() -> None:
 
 
 @cli.command()
-@click.option("--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig to use; in-cluster config when unset.")
 @click.option(
     "--namespace",
     envvar="CERTMINT_NAMESPACE",
@@ -34,6 +54,7 @@ def version() -> None:
     "--liveness", default=None, help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."
 )
 @click.option("--verbose", is_flag=True, help="Debug logging.")
+@click.pass_obj
 def operator(kubeconfig: str | None, namespace: str, liveness: str | None, verbose: bool) -> None:
     """Run the operator against the cluster (as `kopf run` does)."""
     # Imported here, not at the top: only this command needs kopf, and importing the handlers
@@ -51,6 +72,264 @@ def operator(kubeconfig: str | None, namespace: str, liveness: str | None, verbo
         # kopf reports every handled watch event at INFO: thousands of lines a minute at scale.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(kopf.operator(clusterwide=True, standalone=True, liveness_endpoint=liveness))
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("-n", "--namespace", help="Namespace of TARGET, or of the listing.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Certificates in every namespace.")
+@click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True)
+@click.pass_obj
+def status(
+    kubeconfig: str | None, target: str | None, namespace: str | None, all_namespaces: bool, output: str
+) -> None:
+    """Certificates: ready, issuer, serial, expires in, renews in. TARGET is NS/NAME or NAME."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        if target:
+            ns, name = _split(target, namespace)
+            items = [cluster.get_object(api, "certificates", ns, name)]
+        else:
+            items = cluster.list_certificates(api, None if all_namespaces else namespace or "default")
+        rows = [_status_row(item) for item in items]
+        _emit(
+            rows,
+            output,
+            ["namespace", "name", "ready", "reason", "issuer", "serial", "expires_in", "renews_in"],
+        )
+
+
+@cli.command()
+@click.argument("target", required=False)
+@click.option("-n", "--namespace", help="Namespace of TARGET, or of the selection.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every Certificate in every namespace.")
+@click.option("-l", "--selector", help="Only Certificates with these labels.")
+@click.pass_obj
+def renew(
+    kubeconfig: str | None,
+    target: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+) -> None:
+    """Issue new certificates now (new keys unless rotationPolicy is Never)."""
+    if not target and not all_namespaces and not selector:
+        raise click.UsageError("name a Certificate (NS/NAME), or select with -A or -l")
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        if target:
+            ns, name = _split(target, namespace)
+            chosen = [(ns, name)]
+        else:
+            items = cluster.list_certificates(
+                api, None if all_namespaces else namespace or "default", selector
+            )
+            chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
+        token = cluster.request_token()
+        for ns, name in chosen:
+            cluster.annotate(api, "certificates", ns, name, RENEW_REQUEST, token)
+            click.echo(f"renewal requested for {ns}/{name}")
+        if not chosen:
+            click.echo("no Certificate matched", err=True)
+            sys.exit(EXIT_NOT_FOUND)
+
+
+@cli.group()
+def inspect() -> None:
+    """Decode what certmint wrote."""
+
+
+@inspect.command("secret")
+@click.argument("target")
+@click.option("-n", "--namespace")
+@click.option("--bundle", help="NS/NAME of a trust bundle ConfigMap to check the chain against.")
+@click.option("-o", "--output", type=OUTPUTS, default="yaml", show_default=True)
+@click.pass_obj
+def inspect_secret(
+    kubeconfig: str | None, target: str, namespace: str | None, bundle: str | None, output: str
+) -> None:
+    """The chain in a Secret: subjects, SANs, validity, and whether a bundle trusts it."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        ns, name = _split(target, namespace)
+        data = cluster.secret_data(api, ns, name)
+        chain = load_certificates_pem(data.get("tls.crt", b""))
+        report: dict[str, Any] = {"secret": f"{ns}/{name}", "chain": [_summary(cert) for cert in chain]}
+        if bundle:
+            bundle_ns, bundle_name = _split(bundle, ns)
+            trusted = load_certificates_pem(
+                cluster.configmap_data(api, bundle_ns, bundle_name).get("ca.crt", "").encode()
+            )
+            report["trustedByBundle"] = _verdict(chain, trusted)
+        _emit([report], output, ["secret"])
+
+
+@cli.group()
+def ca() -> None:
+    """Show and rotate issuer CAs."""
+
+
+def _issuer_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("-n", "--namespace", default="default", show_default=True)(command)
+    return click.option("--cluster", "cluster_scoped", is_flag=True, help="A ClusterIssuer.")(command)
+
+
+@ca.command("show")
+@click.argument("issuer")
+@_issuer_options
+@click.option("-o", "--output", type=OUTPUTS, default="yaml", show_default=True)
+@click.pass_obj
+def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool, output: str) -> None:
+    """The issuer's CA, its readiness and its rotation phase."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+        found = cluster.get_object(api, plural, ns, issuer)
+        state = found.get("status") or {}
+        ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == "Ready"), {})
+        _emit(
+            [
+                {
+                    "issuer": issuer,
+                    "ready": ready.get("status"),
+                    "reason": ready.get("reason"),
+                    "ca": state.get("ca"),
+                    "rotation": state.get("rotation"),
+                }
+            ],
+            output,
+            ["issuer"],
+        )
+
+
+@ca.command("rotate")
+@click.argument("issuer")
+@_issuer_options
+@click.pass_obj
+def ca_rotate(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool) -> None:
+    """Rotate a selfSigned issuer's CA now (e.g. after a compromise): the old CA is distrusted early."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+        found = cluster.get_object(api, plural, ns, issuer)
+        if "selfSigned" not in found.get("spec", {}):
+            raise click.ClickException(f"{issuer} is not a selfSigned issuer; rotate its CA Secret instead")
+        cluster.annotate(api, plural, ns, issuer, ROTATE_REQUEST, cluster.request_token())
+        click.echo(f"CA rotation requested for {issuer}; watch it with `certmint ca show {issuer}`")
+
+
+@cli.group()
+def bundle() -> None:
+    """Trust bundles."""
+
+
+@bundle.command("check")
+@click.argument("configmap")
+@click.option(
+    "--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--key", "bundle_key", default="ca.crt", show_default=True)
+@click.pass_obj
+def bundle_check(kubeconfig: str | None, configmap: str, cert_file: Path, bundle_key: str) -> None:
+    """Does the bundle in CONFIGMAP (NS/NAME) trust the certificate chain in FILE? Exit 1 if not."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        ns, name = _split(configmap, None)
+        trusted = load_certificates_pem(cluster.configmap_data(api, ns, name).get(bundle_key, "").encode())
+        verdict = _verdict(load_certificates_pem(cert_file.read_bytes()), trusted)
+        click.echo(verdict)
+        if verdict != "trusted":
+            sys.exit(EXIT_FAILED_CHECK)
+
+
+def _verdict(chain: list[Any], trusted: list[Any]) -> str:
+    try:
+        verify_certificate(chain[0], chain[1:], trusted, datetime.now(UTC), Purpose.CLIENT)
+    except PKIError as error:
+        return f"not trusted: {error.message}"
+    return "trusted"
+
+
+def _summary(cert: Any) -> dict[str, Any]:
+    summary = summarize_certificate(cert)
+    return {
+        "subject": summary.subject,
+        "issuer": summary.issuer,
+        "serial": summary.serial_number,
+        "notBefore": summary.not_before.isoformat(),
+        "notAfter": summary.not_after.isoformat(),
+        "dnsNames": list(summary.dns_names),
+        "ipAddresses": list(summary.ip_addresses),
+        "uris": list(summary.uris),
+        "keyType": summary.key_type,
+        "sha256": summary.sha256_fingerprint,
+        "isCA": summary.is_ca,
+    }
+
+
+def _status_row(item: dict[str, Any]) -> dict[str, Any]:
+    state = item.get("status") or {}
+    ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == "Ready"), {})
+    return {
+        "namespace": item["metadata"]["namespace"],
+        "name": item["metadata"]["name"],
+        "ready": ready.get("status", "Unknown"),
+        "reason": ready.get("reason", ""),
+        "issuer": item["spec"]["issuerRef"]["name"],
+        "serial": state.get("serialNumber", ""),
+        "expires_in": _until(state.get("notAfter")),
+        "renews_in": _until(state.get("renewalTime")),
+    }
+
+
+def _until(moment: str | None) -> str:
+    if not moment:
+        return ""
+    seconds = int((datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours}h"
+    if hours:
+        return f"{sign}{hours}h{minutes}m"
+    return f"{sign}{minutes}m{seconds}s"
+
+
+def _emit(rows: list[dict[str, Any]], output: str, columns: list[str]) -> None:
+    if output == "json":
+        click.echo(json.dumps(rows if len(rows) != 1 else rows[0], indent=2, default=str))
+    elif output == "yaml" or len(columns) == 1:
+        click.echo(yaml.safe_dump(rows if len(rows) != 1 else rows[0], sort_keys=False).rstrip())
+    else:
+        widths = {c: max([len(c), *(len(str(row.get(c, ""))) for row in rows)]) for c in columns}
+        click.echo("  ".join(c.upper().replace("_", " ").ljust(widths[c]) for c in columns).rstrip())
+        for row in rows:
+            click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def _split(target: str, namespace: str | None) -> tuple[str, str]:
+    if "/" in target:
+        ns, name = target.split("/", 1)
+        return ns, name
+    return namespace or "default", target
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Clear messages and exit codes instead of tracebacks."""
+    try:
+        yield
+    except cluster.NotFound as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+    except ApiException as error:
+        click.echo(f"error: the API server answered {error.status} {error.reason}", err=True)
+        sys.exit(EXIT_API_ERROR)
+    except PKIError as error:
+        click.echo(f"error: {error.message}", err=True)
+        sys.exit(EXIT_FAILED_CHECK)
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ IP_SANS: Final = "certmint.dev/ip-sans"
 URI_SANS: Final = "certmint.dev/uri-sans"
 EMAIL_SANS: Final = "certmint.dev/email-sans"
 SPEC_DIGEST: Final = "certmint.dev/spec-digest"
+RENEW_REQUEST: Final = "certmint.dev/renew"
+"""On a Certificate: a new value renews it now (`certmint renew`); on its Secret: the value last served."""
 
 TRUST_BUNDLE_LABEL: Final = "certmint.dev/trust-bundle"
 """On every ConfigMap a TrustBundle publishes; its value is the TrustBundle's UID."""

@@ -170,6 +170,8 @@ def _check_current(
             return Issue("CARotated", "tls.crt was signed by the previous CA of a rotated issuer")
     if secret.annotations.get(labels.SPEC_DIGEST) != spec.digest:
         return Issue("SpecChanged", "the Certificate spec changed since the certificate was issued")
+    if spec.renew_request and secret.annotations.get(labels.RENEW_REQUEST) != spec.renew_request:
+        return Issue("RenewRequested", f"renewal requested ({spec.renew_request})")
     mismatch = _content_mismatch(current, spec)
     if mismatch:
         return Issue("SpecChanged", mismatch)

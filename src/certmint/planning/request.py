@@ -8,6 +8,7 @@ from datetime import timedelta
 from certmint.api import Certificate, PKCS12Keystore, parse_duration
 from certmint.api.certificate import OutputFormatType, RotationPolicy
 from certmint.pki import KeyEncoding, KeySpec, LeafRequest, key_spec
+from certmint.planning.labels import RENEW_REQUEST
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class IssuanceSpec:
     renew_before: timedelta | None
     renew_before_percentage: int | None
     digest: str
+    renew_request: str
+    """The Certificate's renew annotation: a value not yet served asks for an issuance now."""
     """Changes exactly when something that shapes the issued certificate or key changes."""
 
 
@@ -78,4 +81,5 @@ def issuance_spec(certificate: Certificate, trust_domain: str) -> IssuanceSpec:
         renew_before=parse_duration(spec.renew_before) if spec.renew_before else None,
         renew_before_percentage=spec.renew_before_percentage,
         digest=digest,
+        renew_request=certificate.metadata.annotations.get(RENEW_REQUEST, ""),
     )

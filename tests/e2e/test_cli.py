@@ -1,0 +1,108 @@
+"""The `certmint` command against the real API server and the running operator."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from certmint.pki import CARequest, KeySpec, LeafRequest, certificates_to_pem, create_root_ca, issue_leaf
+from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
+
+
+def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "certmint.cli.main", "--kubeconfig", str(cluster.plane.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": ""},
+    )
+
+
+def serial(cluster: Cluster, namespace: str) -> str:
+    return (cluster.get("certificates", namespace, "web") or {})["status"]["serialNumber"]
+
+
+def test_status_renew_inspect_ca_and_bundle_commands(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, tmp_path: Path
+) -> None:
+    cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"cli-test": namespace}}})
+    cluster.apply(self_signed_issuer(namespace))
+    cluster.apply(certificate(namespace))
+    cluster.apply(
+        trust_bundle(
+            f"cli-{namespace}",
+            [{"issuer": {"name": "ca", "namespace": namespace}}],
+            namespaceSelector={"matchLabels": {"cli-test": namespace}},
+        )
+    )
+    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition("trustbundles", None, f"cli-{namespace}", "True")
+
+    table = certmint(cluster, "status", "-n", namespace)
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()
+    assert header.split()[:5] == ["NAMESPACE", "NAME", "READY", "REASON", "ISSUER"]
+    assert row.split()[:6] == [namespace, "web", "True", "Ready", "ca", serial(cluster, namespace)]
+    as_json = json.loads(certmint(cluster, "status", f"{namespace}/web", "-o", "json").stdout)
+    assert as_json["ready"] == "True"
+    assert as_json["renews_in"].endswith("m") or "h" in as_json["renews_in"]
+
+    before = serial(cluster, namespace)
+    renewed = certmint(cluster, "renew", f"{namespace}/web")
+    assert renewed.returncode == 0, renewed.stderr
+    wait_for(lambda: serial(cluster, namespace) != before, 10, what="renewal served")
+    after = serial(cluster, namespace)
+    assert "RenewRequested" in " ".join(e.message for e in cluster.events(namespace, "web"))
+
+    inspected = yaml.safe_load(
+        certmint(
+            cluster, "inspect", "secret", f"{namespace}/web-tls", "--bundle", f"{namespace}/cli-{namespace}"
+        ).stdout
+    )
+    assert inspected["chain"][0]["serial"] == after
+    assert inspected["chain"][0]["dnsNames"] == [f"web.{namespace}.svc"]
+    assert inspected["trustedByBundle"] == "trusted"
+
+    shown = yaml.safe_load(certmint(cluster, "ca", "show", "ca", "-n", namespace).stdout)
+    assert shown["ready"] == "True"
+    assert shown["rotation"]["phase"] == "Stable"
+
+    leaf_file = tmp_path / "leaf.pem"
+    leaf_file.write_bytes((cluster.secret_data(namespace, "web-tls") or {})["tls.crt"])
+    trusted = certmint(cluster, "bundle", "check", f"{namespace}/cli-{namespace}", "--cert", str(leaf_file))
+    assert (trusted.returncode, trusted.stdout.strip()) == (0, "trusted")
+    stranger = create_root_ca(CARequest("stranger", timedelta(days=1)), datetime.now(UTC))
+    _, foreign = issue_leaf(LeafRequest(dns_names=("x.example.com",)), KeySpec(), stranger, datetime.now(UTC))
+    (tmp_path / "foreign.pem").write_bytes(certificates_to_pem([foreign]))
+    rejected = certmint(
+        cluster, "bundle", "check", f"{namespace}/cli-{namespace}", "--cert", str(tmp_path / "foreign.pem")
+    )
+    assert rejected.returncode == 1
+    assert rejected.stdout.startswith("not trusted")
+
+    rotated = certmint(cluster, "ca", "rotate", "ca", "-n", namespace)
+    assert rotated.returncode == 0, rotated.stderr
+    wait_for(
+        lambda: (cluster.get("issuers", namespace, "ca") or {})["status"]["rotation"]["phase"] != "Stable", 10
+    )
+
+
+def test_errors_are_clear_with_exit_codes(cluster: Cluster, namespace: str) -> None:
+    missing = certmint(cluster, "status", f"{namespace}/nope")
+    assert missing.returncode == 3
+    assert f"certificates {namespace}/nope not found" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    usage = certmint(cluster, "renew")
+    assert usage.returncode == 2
+    assert "name a Certificate" in usage.stderr
+    no_secret = certmint(cluster, "inspect", "secret", f"{namespace}/absent")
+    assert no_secret.returncode == 3
+    assert f"Secret {namespace}/absent not found" in no_secret.stderr
+    assert certmint(cluster, "version").stdout.strip() == "0.1.0"
