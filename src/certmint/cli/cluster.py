@@ -1,6 +1,8 @@
 """The CLI's reads and writes: a synchronous client is plenty for one command at a time."""
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -12,6 +14,17 @@ from certmint.api import GROUP, VERSION
 
 class NotFound(Exception):
     pass
+
+
+@contextmanager
+def _missing_is(description: str) -> Iterator[None]:
+    """A 404 from the API server becomes a NotFound naming what was missing."""
+    try:
+        yield
+    except ApiException as error:
+        if error.status == 404:
+            raise NotFound(f"{description} not found") from error
+        raise
 
 
 def connect(kubeconfig: str | None) -> client.ApiClient:
@@ -37,15 +50,11 @@ def list_certificates(
 
 def get_object(api: client.ApiClient, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
     objects = client.CustomObjectsApi(api)
-    try:
+    with _missing_is(_described(plural, namespace, name)):
         if namespace:
             found = objects.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
         else:
             found = objects.get_cluster_custom_object(GROUP, VERSION, plural, name)
-    except ApiException as error:
-        if error.status == 404:
-            raise NotFound(f"{plural} {namespace + '/' if namespace else ''}{name} not found") from error
-        raise
     return cast(dict[str, Any], found)
 
 
@@ -54,7 +63,7 @@ def annotate(
 ) -> None:
     objects = client.CustomObjectsApi(api)
     body = {"metadata": {"annotations": {key: value}}}
-    try:
+    with _missing_is(_described(plural, namespace, name)):
         if namespace:
             objects.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name, body, _content_type="application/merge-patch+json"
@@ -63,30 +72,22 @@ def annotate(
             objects.patch_cluster_custom_object(
                 GROUP, VERSION, plural, name, body, _content_type="application/merge-patch+json"
             )
-    except ApiException as error:
-        if error.status == 404:
-            raise NotFound(f"{plural} {namespace + '/' if namespace else ''}{name} not found") from error
-        raise
 
 
 def secret_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, bytes]:
-    try:
+    with _missing_is(f"Secret {namespace}/{name}"):
         secret = client.CoreV1Api(api).read_namespaced_secret(name, namespace)
-    except ApiException as error:
-        if error.status == 404:
-            raise NotFound(f"Secret {namespace}/{name} not found") from error
-        raise
     return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
 
 
 def configmap_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
-    try:
+    with _missing_is(f"ConfigMap {namespace}/{name}"):
         found = client.CoreV1Api(api).read_namespaced_config_map(name, namespace)
-    except ApiException as error:
-        if error.status == 404:
-            raise NotFound(f"ConfigMap {namespace}/{name} not found") from error
-        raise
     return dict(found.data or {})
+
+
+def _described(plural: str, namespace: str | None, name: str) -> str:
+    return f"{plural} {namespace + '/' if namespace else ''}{name}"
 
 
 def request_token() -> str:
