@@ -81,7 +81,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     if isinstance(plan, Issue):
         if issuer.ca is None:  # plan_certificate fails first when the issuer has no CA
             raise AssertionError("issuing without a CA")
-        current = await _issue(controller, key, certificate, spec, issuer.ca, secret, plan, now)
+        current = await _issue(controller, key, body, certificate, spec, issuer.ca, secret, plan, now)
         if current is None:
             return
         leaf = current.certificate
@@ -105,6 +105,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
 async def _issue(
     controller: "Controller",
     key: Key,
+    body: Body,
     certificate: Certificate,
     spec: IssuanceSpec,
     ca: CertificateAuthority,
@@ -119,16 +120,10 @@ async def _issue(
         password = password_secret.data.get(ref.key) if password_secret else None
         if password is None:
             message = f"PKCS#12 password Secret {ref.name} with key {ref.key} not found"
-            await _report_failure(
-                controller,
-                key,
-                controller.state.certificates[key],
-                Fail("PasswordSecretNotFound", message, True),
-                now,
-            )
+            await _report_failure(controller, key, body, Fail("PasswordSecretNotFound", message, True), now)
             return None
     reused = _reusable_key(spec, secret)
-    issuer = _issuer_label(controller.state.certificates[key])
+    issuer = _issuer_label(body)
     started = time.perf_counter()
     try:
         private_key, leaf, data = await asyncio.to_thread(_sign, spec, ca, reused, password, now)
@@ -136,7 +131,7 @@ async def _issue(
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password): report it;
         # the backoff retries pick up a fixed password Secret, which no watch reports.
         failure = Fail(error.reason, error.message, retryable=True)
-        await _report_failure(controller, key, controller.state.certificates[key], failure, now)
+        await _report_failure(controller, key, body, failure, now)
         return None
     metadata = secret_metadata(certificate, leaf, spec)
     version = await apply_secret(
@@ -233,7 +228,7 @@ async def _report_ready(
     metrics.record_certificate(
         key.namespace,
         key.name,
-        _issuer_label(controller.state.certificates.get(key, {})),
+        metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name),
         True,
         leaf.not_valid_after_utc,
         renew_at,

@@ -132,8 +132,9 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> Outcome | Non
     if isinstance(plan, GenerateCA):
         material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
         if not await _store(controller, key, namespace, name, material, create=secret is None):
-            controller.queue.add(key)  # another replica created it first: use theirs on the next pass
-            return None
+            # Someone created the Secret between our read and our create: use theirs. Returning None
+            # here would mean "Issuer deleted" and fail every Certificate of it.
+            return await _reconcile_locked(controller, key)
         await _event(
             controller, key, issuer, plan.reason, f"generated CA {_subject(material.current.certificate)}"
         )
