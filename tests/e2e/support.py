@@ -134,8 +134,10 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": str(self.plane.kubeconfig),
             "CERTMINT_NAMESPACE": "certmint",
+            "CERTMINT_HTTP_ADDRESS": "127.0.0.1",
             **self.extra_env,
         }
+        offset = len(self.log())  # a restart appends to the same log
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "certmint.cli.main", "operator"],
@@ -145,7 +147,7 @@ class OperatorProcess:
                 stdin=subprocess.DEVNULL,
             )
         wait_for(
-            lambda: "certmint operator started" in self.log() or self._exited(),
+            lambda: "certmint operator started" in self.log()[offset:] or self._exited(),
             timeout=60,
             what="operator start",
         )
@@ -157,6 +159,9 @@ class OperatorProcess:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/metrics"
+
+    def crl_url(self, namespace: str, issuer: str) -> str:
+        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/crl/{namespace}/{issuer}.crl"
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -177,3 +182,15 @@ class OperatorProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """The `certmint` CLI as a user runs it, against the test cluster."""
+    return subprocess.run(
+        [sys.executable, "-m", "certmint.cli.main", "--kubeconfig", str(cluster.plane.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": ""},
+    )

@@ -1,9 +1,6 @@
 """The `certmint` command against the real API server and the running operator."""
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,18 +8,7 @@ import yaml
 
 from certmint.pki import CARequest, KeySpec, LeafRequest, certificates_to_pem, create_root_ca, issue_leaf
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
-
-
-def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "certmint.cli.main", "--kubeconfig", str(cluster.plane.kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        env={**os.environ, "KUBECONFIG": ""},
-    )
+from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
 
 def serial(cluster: Cluster, namespace: str) -> str:

@@ -123,7 +123,11 @@ def test_the_secret_round_trips_every_phase() -> None:
         read_back = read_material(material.current, content.data, content.annotations, START)
         assert read_back.phase == material.phase
         assert ca_secret_content(read_back) == content
-    assert "previous.key" not in ca_secret_content(overlap).data, "a retired CA's key is never kept"
+    assert "previous.key" in ca_secret_content(overlap).data, "it signs the previous CA's CRL"
+    assert [ca.certificate for ca in overlap.crl_signers] == [overlap.current.certificate, ca.certificate]
+    retired = advance(overlap, Retire(), START + timedelta(minutes=4), None)
+    assert "previous.key" not in ca_secret_content(retired).data, "a retired CA's key is never kept"
+    assert retired.crl_signers == (retired.current,)
 
 
 def test_leaves_of_the_previous_ca_are_reissued_spread_over_the_window() -> None:

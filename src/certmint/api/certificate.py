@@ -162,7 +162,7 @@ class CertificateSpec(ApiModel):
         description="Key usages and extended key usages. Default: digital signature, key encipherment "
         "(RSA only), server auth, client auth.",
     )
-    is_ca: bool = Field(default=False, description="Issue a CA certificate.")
+    is_ca: bool = Field(default=False, alias="isCA", description="Issue a CA certificate.")
     private_key: PrivateKeySpec = Field(default_factory=PrivateKeySpec)
     secret_template: SecretTemplate | None = Field(default=None, description="Metadata for the Secret.")
     keystores: KeystoresSpec | None = None

@@ -13,7 +13,8 @@ from certmint.api.common import (
     ObjectMeta,
 )
 from certmint.api.duration import DURATION_PATTERN
-from certmint.pki import KeyAlgorithm
+from certmint.api.trustbundle import LabelSelector
+from certmint.pki import KeyAlgorithm, Usage
 
 
 class CAKeySpec(ApiModel):
@@ -88,9 +89,76 @@ class CAIssuer(ApiModel):
     )
 
 
+class IssuancePolicy(ApiModel):
+    """What this issuer may sign. With a policy, anything it does not allow is denied; without one,
+    only the rule that holds everywhere applies: no namespace gets an identity naming another."""
+
+    namespace_selector: LabelSelector | None = Field(
+        default=None, description="Namespaces whose Certificates may use this issuer; unset means all."
+    )
+    allowed_dns_names: list[str] | None = Field(
+        default=None,
+        alias="allowedDNSNames",
+        max_length=64,
+        description="Patterns every DNS name must match: '*' stands for one DNS label or part of one; "
+        "${namespace} and ${serviceAccount} are replaced by the Certificate's. Unset allows any DNS name.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 253}},
+    )
+    allowed_uris: list[str] | None = Field(
+        default=None,
+        alias="allowedURIs",
+        max_length=64,
+        description="Patterns every URI (SPIFFE IDs included) must match: '*' stands for anything but '/'; "
+        "${namespace} and ${serviceAccount} as for DNS names. Unset allows any URI.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 2048}},
+    )
+    max_duration: str | None = Field(
+        default=None, pattern=DURATION_PATTERN, max_length=32, description="Longest certificate lifetime."
+    )
+    allowed_key_algorithms: list[KeyAlgorithm] | None = Field(
+        default=None, max_length=3, description="Key algorithms allowed; unset allows all."
+    )
+    allowed_usages: list[Usage] | None = Field(
+        default=None,
+        max_length=8,
+        description="Usages a certificate may have (the defaults count when it asks for none); unset "
+        "allows all but CA usages.",
+    )
+    allow_ca: bool = Field(
+        default=False, alias="allowCA", description="Whether isCA certificates may be issued."
+    )
+
+
+class RevocationSpec(ApiModel):
+    crl_duration: str = Field(
+        default="24h",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Validity of each CRL (nextUpdate - thisUpdate); a new one is signed at half of it.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "duration(self) >= duration('1m')", "message": "crlDuration must be at least 1m"}
+            ]
+        },
+    )
+    distribution_point_url: str | None = Field(
+        default=None,
+        alias="distributionPointURL",
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Embedded as CRL distribution point in every certificate issued, e.g. "
+        "http://certmint.certmint.svc:9402/crl/<issuer>.crl (ClusterIssuer) or "
+        ".../crl/<namespace>/<issuer>.crl (Issuer), served by the operator.",
+    )
+
+
 class IssuerSpec(ApiModel):
     self_signed: SelfSignedIssuer | None = Field(default=None, description="Bootstrap an in-cluster CA.")
     ca: CAIssuer | None = Field(default=None, description="Use an existing CA from a Secret.")
+    policy: IssuancePolicy | None = Field(default=None, description="What this issuer may sign.")
+    revocation: RevocationSpec = Field(
+        default_factory=RevocationSpec, description="CRL publication for revoked certificates."
+    )
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {

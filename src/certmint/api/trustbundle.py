@@ -76,6 +76,10 @@ class PKCS12Target(ApiModel):
 class BundleTarget(ApiModel):
     config_map_key: str = Field(default="ca.crt", description="ConfigMap key of the PEM bundle.")
     combined_key: str | None = Field(default=None, description="Also write the bundle under this key.")
+    crl_key: str = Field(
+        default="ca.crl",
+        description="ConfigMap key of the issuers' CRLs (PEM); written when an issuer source has any.",
+    )
     pkcs12: PKCS12Target | None = Field(default=None, description="Also write a PKCS#12 truststore.")
     namespace_selector: LabelSelector = Field(
         default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."

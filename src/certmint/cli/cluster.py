@@ -59,10 +59,11 @@ def get_object(api: client.ApiClient, plural: str, namespace: str | None, name: 
 
 
 def annotate(
-    api: client.ApiClient, plural: str, namespace: str | None, name: str, key: str, value: str
+    api: client.ApiClient, plural: str, namespace: str | None, name: str, annotations: dict[str, str | None]
 ) -> None:
+    """Sets the annotations in one write; None removes one."""
     objects = client.CustomObjectsApi(api)
-    body = {"metadata": {"annotations": {key: value}}}
+    body = {"metadata": {"annotations": annotations}}
     with _missing_is(_described(plural, namespace, name)):
         if namespace:
             objects.patch_namespaced_custom_object(

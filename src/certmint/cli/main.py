@@ -17,8 +17,16 @@ from kubernetes.client.exceptions import ApiException
 
 from certmint import __version__
 from certmint.cli import cluster
-from certmint.pki import PKIError, Purpose, load_certificates_pem, summarize_certificate, verify_certificate
-from certmint.planning.labels import RENEW_REQUEST
+from certmint.pki import (
+    PKIError,
+    Purpose,
+    RevocationReason,
+    load_certificates_pem,
+    load_crls_pem,
+    summarize_certificate,
+    verify_certificate,
+)
+from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
 from certmint.planning.rotation import ROTATE_REQUEST
 
 EXIT_FAILED_CHECK = 1
@@ -127,11 +135,43 @@ def renew(
             chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
         token = cluster.request_token()
         for ns, name in chosen:
-            cluster.annotate(api, "certificates", ns, name, RENEW_REQUEST, token)
+            cluster.annotate(api, "certificates", ns, name, {RENEW_REQUEST: token})
             click.echo(f"renewal requested for {ns}/{name}")
         if not chosen:
             click.echo("no Certificate matched", err=True)
             sys.exit(EXIT_NOT_FOUND)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-n", "--namespace", help="Namespace of TARGET when it is just NAME.")
+@click.option(
+    "--reason",
+    type=click.Choice([reason.value for reason in RevocationReason]),
+    default=RevocationReason.UNSPECIFIED.value,
+    show_default=True,
+    help="RFC 5280 revocation reason.",
+)
+@click.option("--no-reissue", is_flag=True, help="Leave the Certificate without a valid certificate.")
+@click.pass_obj
+def revoke(kubeconfig: str | None, target: str, namespace: str | None, reason: str, no_reissue: bool) -> None:
+    """Revoke a Certificate's current certificate: its issuer lists it on the CRL it publishes, and
+    a new certificate with a new key is issued (unless --no-reissue)."""
+    with _errors():
+        api = cluster.connect(kubeconfig)
+        ns, name = _split(target, namespace)
+        cluster.annotate(
+            api,
+            "certificates",
+            ns,
+            name,
+            {
+                REVOKE_REQUEST: cluster.request_token(),
+                REVOKE_REASON: reason,
+                REVOKE_REISSUE: "false" if no_reissue else None,
+            },
+        )
+        click.echo(f"revocation requested for {ns}/{name} ({reason})")
 
 
 @cli.group()
@@ -157,10 +197,11 @@ def inspect_secret(
         report: dict[str, Any] = {"secret": f"{ns}/{name}", "chain": [_summary(cert) for cert in chain]}
         if bundle:
             bundle_ns, bundle_name = _split(bundle, ns)
-            trusted = load_certificates_pem(
-                cluster.configmap_data(api, bundle_ns, bundle_name).get("ca.crt", "").encode()
-            )
+            bundle_data = cluster.configmap_data(api, bundle_ns, bundle_name)
+            trusted = load_certificates_pem(bundle_data.get("ca.crt", "").encode())
             report["trustedByBundle"] = _verdict(chain, trusted)
+            if bundle_data.get("ca.crl"):
+                report["revoked"] = _revoked(chain[0], bundle_data["ca.crl"].encode())
         _emit([report], output, ["secret"])
 
 
@@ -214,7 +255,7 @@ def ca_rotate(kubeconfig: str | None, issuer: str, namespace: str, cluster_scope
         found = cluster.get_object(api, plural, ns, issuer)
         if "selfSigned" not in found.get("spec", {}):
             raise click.ClickException(f"{issuer} is not a selfSigned issuer; rotate its CA Secret instead")
-        cluster.annotate(api, plural, ns, issuer, ROTATE_REQUEST, cluster.request_token())
+        cluster.annotate(api, plural, ns, issuer, {ROTATE_REQUEST: cluster.request_token()})
         click.echo(f"CA rotation requested for {issuer}; watch it with `certmint ca show {issuer}`")
 
 
@@ -240,6 +281,14 @@ def bundle_check(kubeconfig: str | None, configmap: str, cert_file: Path, bundle
         click.echo(verdict)
         if verdict != "trusted":
             sys.exit(EXIT_FAILED_CHECK)
+
+
+def _revoked(leaf: Any, crls: bytes) -> bool:
+    """Whether a CRL of the leaf's issuer lists it."""
+    return any(
+        crl.issuer == leaf.issuer and crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+        for crl in load_crls_pem(crls)
+    )
 
 
 def _verdict(chain: list[Any], trusted: list[Any]) -> str:

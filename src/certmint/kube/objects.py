@@ -47,3 +47,14 @@ async def patch_status(
             raise
         return ""
     return str(cast(dict[str, Any], written).get("metadata", {}).get("resourceVersion", ""))
+
+
+async def read_namespace_labels(api: client.ApiClient, name: str) -> dict[str, str] | None:
+    """None when the namespace does not exist."""
+    try:
+        namespace = await client.CoreV1Api(api).read_namespace(name)
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+    return dict(namespace.metadata.labels or {}) if namespace.metadata else {}

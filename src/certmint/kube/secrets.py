@@ -139,3 +139,27 @@ async def mark_secret(
     await client.CoreV1Api(api).patch_namespaced_secret(
         name, namespace, body, field_manager=f"{FIELD_MANAGER}-watch", force=True, _content_type=_APPLY
     )
+
+
+async def apply_secret_data(
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    data: Mapping[str, bytes],
+    *,
+    resource_version: str,
+    field_manager: str,
+) -> str:
+    """Sets some data keys of an existing Secret under a field manager of their own, so the writer of
+    its other keys neither removes nor reclaims them. `resource_version` makes it fail with 409 when
+    the Secret changed since it was read, and with an error when it no longer exists."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }
+    written = await client.CoreV1Api(api).patch_namespaced_secret(
+        name, namespace, body, field_manager=field_manager, force=True, _content_type=_APPLY
+    )
+    return (written.metadata.resource_version or "") if written.metadata else ""

@@ -55,7 +55,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         return
     try:
         sources = [await _read_source(controller, source) for source in bundle.spec.sources]
-        content = assemble_bundle(sources, now)
+        content = assemble_bundle([certificates for certificates, _ in sources], now)
     except SourceUnavailable as error:
         await _report(controller, key, body, ConditionStatus.FALSE, "SourceUnavailable", str(error))
         controller.queue.add_rate_limited(key)
@@ -68,7 +68,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         found.namespace: ConfigMapContent(found.data, found.binary_data)
         for found in await list_configmaps(controller.api, selector)
     }
-    published = configmap_content(bundle, content)
+    published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
     plan = plan_targets(
         bundle.spec.target.namespace_selector, controller.state.namespaces, existing, published
     )
@@ -121,9 +121,10 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     controller.queue.forget(key)
 
 
-async def _read_source(controller: "Controller", source: BundleSource) -> bytes:
+async def _read_source(controller: "Controller", source: BundleSource) -> tuple[bytes, bytes]:
+    """The source's CA certificates, and its CRLs (PEM) when it is an issuer."""
     if source.inline_pem is not None:
-        return source.inline_pem.encode()
+        return source.inline_pem.encode(), b""
     if source.issuer is not None:
         issuer = source.issuer
         view = await issuers.issuer_view(
@@ -131,7 +132,7 @@ async def _read_source(controller: "Controller", source: BundleSource) -> bytes:
         )
         if not view.ready:
             raise SourceUnavailable(f"{issuer.kind} {issuer.name} is not ready: {view.reason}")
-        return certificates_to_pem(view.trust)
+        return certificates_to_pem(view.trust), view.crl_pem
     if source.secret is not None:
         secret_ref = source.secret
         secret = await read_secret(controller.api, secret_ref.namespace, secret_ref.name)
@@ -140,14 +141,14 @@ async def _read_source(controller: "Controller", source: BundleSource) -> bytes:
             raise SourceUnavailable(
                 f"Secret {secret_ref.namespace}/{secret_ref.name} has no key {secret_ref.key}"
             )
-        return value
+        return value, b""
     if source.config_map is not None:
         map_ref = source.config_map
         data = await read_configmap_data(controller.api, map_ref.namespace, map_ref.name)
         text = data.get(map_ref.key) if data else None
         if text is None:
             raise SourceUnavailable(f"ConfigMap {map_ref.namespace}/{map_ref.name} has no key {map_ref.key}")
-        return text.encode()
+        return text.encode(), b""
     raise SourceUnavailable("a source sets none of issuer, secret, configMap or inlinePEM")
 
 

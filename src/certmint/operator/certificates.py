@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from certmint.api import Certificate, CertificateStatus
 from certmint.api.certificate import RotationPolicy
 from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
-from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, read_secret
+from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, mark_secret, read_secret
 from certmint.operator import issuers, metrics
 from certmint.operator.state import SECRET, Body, Key, issuer_key
 from certmint.pki import (
@@ -30,6 +31,8 @@ from certmint.planning.plan import (
     CurrentCertificate,
     Fail,
     Issue,
+    IssuerView,
+    Revoke,
     SecretView,
     parse_secret,
     plan_certificate,
@@ -47,6 +50,7 @@ log = logging.getLogger("certmint.certificates")
 PLURAL = "certificates"
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 RENEWAL_REASONS = frozenset({"Renewing", "Expired"})
+REVOKED = "Revoked"
 
 
 async def reconcile(controller: "Controller", key: Key) -> None:
@@ -65,7 +69,8 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     if certificate.metadata.deletion_timestamp is not None:
         return
     ref = certificate.spec.issuer_ref
-    issuer = await issuers.issuer_view(controller, issuer_key(ref.kind, key.namespace, ref.name))
+    signer = issuer_key(ref.kind, key.namespace, ref.name)
+    issuer = await issuers.issuer_view(controller, signer)
     secret = await read_secret(controller.api, key.namespace, certificate.spec.secret_name)
     plan = plan_certificate(
         spec,
@@ -74,14 +79,18 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         _owner_conflict(controller, key, certificate, secret),
         now,
         seed=certificate.metadata.uid,
+        namespace_labels=await _namespace_labels(controller, key.namespace, issuer),
     )
     if isinstance(plan, Fail):
         await _report_failure(controller, key, body, plan, now)
         return
+    if isinstance(plan, Revoke):
+        if secret is None:  # only a certificate read from the Secret is revoked
+            raise AssertionError("revoking without a Secret")
+        await _revoke(controller, key, certificate, signer, secret, plan)
+        return
     if isinstance(plan, Issue):
-        if issuer.ca is None:  # plan_certificate fails first when the issuer has no CA
-            raise AssertionError("issuing without a CA")
-        current = await _issue(controller, key, body, certificate, spec, issuer.ca, secret, plan, now)
+        current = await _issue(controller, key, body, certificate, spec, issuer, secret, plan, now)
         if current is None:
             return
         leaf = current.certificate
@@ -108,11 +117,17 @@ async def _issue(
     body: Body,
     certificate: Certificate,
     spec: IssuanceSpec,
-    ca: CertificateAuthority,
+    issuer: IssuerView,
     secret: SecretObject | None,
     plan: Issue,
     now: datetime,
 ) -> CurrentCertificate | None:
+    if issuer.ca is None:  # plan_certificate fails first when the issuer has no CA
+        raise AssertionError("issuing without a CA")
+    if issuer.crl_distribution_point:
+        spec = replace(
+            spec, leaf=replace(spec.leaf, crl_distribution_points=(issuer.crl_distribution_point,))
+        )
     password = None
     if spec.pkcs12 is not None:
         ref = spec.pkcs12.password_secret_ref
@@ -122,11 +137,12 @@ async def _issue(
             message = f"PKCS#12 password Secret {ref.name} with key {ref.key} not found"
             await _report_failure(controller, key, body, Fail("PasswordSecretNotFound", message, True), now)
             return None
-    reused = _reusable_key(spec, secret)
-    issuer = _issuer_label(body)
+    # A revoked certificate's key may be what was compromised: never reuse it.
+    reused = None if plan.reason == REVOKED else _reusable_key(spec, secret)
+    issuer_label = _issuer_label(body)
     started = time.perf_counter()
     try:
-        private_key, leaf, data = await asyncio.to_thread(_sign, spec, ca, reused, password, now)
+        private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
     except PKIError as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password): report it;
         # the backoff retries pick up a fixed password Secret, which no watch reports.
@@ -145,12 +161,12 @@ async def _issue(
         owner=_owner(certificate),
     )
     controller.expect_echo(Key(SECRET, key.namespace, certificate.spec.secret_name), version)
-    metrics.issuance_seconds.labels(issuer).observe(time.perf_counter() - started)
+    metrics.issuance_seconds.labels(issuer_label).observe(time.perf_counter() - started)
     if not certificate.status.serial_number:
         reason = "Issued"
     else:
         reason = "Renewed" if plan.reason in RENEWAL_REASONS else "Reissued"
-    metrics.issuances.labels(issuer, reason.lower()).inc()
+    metrics.issuances.labels(issuer_label, reason.lower()).inc()
     serial = serial_hex(leaf.serial_number)
     await post_event(
         controller.api,
@@ -162,6 +178,40 @@ async def _issue(
     )
     log.info("%s %s/%s serial %s (%s)", reason.lower(), key.namespace, key.name, serial, plan.reason)
     return CurrentCertificate(certificate=leaf, private_key=private_key)
+
+
+async def _revoke(
+    controller: "Controller",
+    key: Key,
+    certificate: Certificate,
+    signer: Key,
+    secret: SecretObject,
+    plan: Revoke,
+) -> None:
+    """Durably on the issuer's list first, then the request marked served: a crash in between
+    revokes again, which changes nothing. The next reconcile re-issues, or reports Revoked."""
+    await issuers.revoke(controller, signer, plan.certificate, plan.request.reason)
+    await mark_secret(
+        controller.api, secret.namespace, secret.name, {}, {labels.REVOKE_REQUEST: plan.request.token}
+    )
+    serial = serial_hex(plan.certificate.serial_number)
+    await post_event(
+        controller.api,
+        _reference(certificate),
+        "Normal",
+        REVOKED,
+        f"revoked serial {serial} ({plan.request.reason}); it is on the issuer's CRL until it expires",
+    )
+    log.info("revoked %s/%s serial %s (%s)", key.namespace, key.name, serial, plan.request.reason)
+    controller.queue.add(key)
+
+
+async def _namespace_labels(controller: "Controller", namespace: str, issuer: IssuerView) -> dict[str, str]:
+    """From the namespace watch; read directly only when a selector needs them before it reported."""
+    cached = controller.state.namespaces.get(namespace)
+    if cached is not None or issuer.policy is None or issuer.policy.namespace_selector is None:
+        return cached or {}
+    return await objects.read_namespace_labels(controller.api, namespace) or {}
 
 
 def _sign(

@@ -12,7 +12,8 @@ class OperatorConfig:
     workers: int = 8
     issuer_resync_seconds: float = 600.0
     metrics_port: int = 9402
-    """Port of /metrics; 0 turns the endpoint off."""
+    """Port of /metrics and /crl/...; 0 turns the HTTP endpoints off."""
+    http_address: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -25,4 +26,5 @@ class OperatorConfig:
                 os.environ.get("CERTMINT_ISSUER_RESYNC_SECONDS", defaults.issuer_resync_seconds)
             ),
             metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
+            http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
         )

@@ -92,7 +92,8 @@ class Controller:
         name = metadata.get("name", "")
         active = event_type != DELETED and (body.get("status") or {}).get("phase", "Active") == "Active"
         labels_now = dict(metadata.get("labels") or {}) if active else None
-        if self.state.namespaces.get(name) == labels_now:
+        labels_before = self.state.namespaces.get(name)
+        if labels_before == labels_now:
             return
         if labels_now is None:
             self.state.namespaces.pop(name, None)
@@ -100,6 +101,12 @@ class Controller:
             self.state.namespaces[name] = labels_now
         for key in self.state.bundles:
             self.queue.add(key)
+        if labels_before is None or labels_now is None:
+            return  # first sight (Certificates read the labels themselves), or gone
+        # Relabelled: an issuer's namespaceSelector may now admit or refuse its Certificates.
+        for key in self.state.certificates:
+            if key.namespace == name:
+                self.queue.add(key)
 
     def configmap_event(self, body: Body) -> None:
         """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right."""

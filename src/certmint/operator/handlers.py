@@ -8,16 +8,18 @@ import logging
 from typing import Any
 
 import kopf
+from aiohttp import web
 
 from certmint.api import GROUP, VERSION
 from certmint.kube.client import connect
-from certmint.operator import metrics
+from certmint.operator import endpoints
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
 from certmint.planning import labels
 
 CONTROLLER = "controller"
+ENDPOINTS = "endpoints"
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -50,16 +52,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
     config = OperatorConfig.from_env()
-    if config.metrics_port:
-        metrics.serve(config.metrics_port)
     controller = Controller(api=await connect(), config=config)
     await controller.start()
     memo[CONTROLLER] = controller
+    if config.metrics_port:
+        memo[ENDPOINTS] = await endpoints.serve(controller, config.http_address, config.metrics_port)
     logging.getLogger("certmint").info("certmint operator started with %s", controller.config)
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    runner: web.AppRunner | None = memo.get(ENDPOINTS)
+    if runner is not None:
+        await runner.cleanup()
     controller: Controller | None = memo.get(CONTROLLER)
     if controller is not None:
         await controller.stop()

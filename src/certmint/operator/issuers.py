@@ -2,25 +2,43 @@
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from pydantic import ValidationError
 
-from certmint.api import CAStatus, Issuer, IssuerStatus
+from certmint.api import CAStatus, Issuer, IssuerStatus, parse_duration
 from certmint.api.common import ConditionStatus
 from certmint.api.issuer import RotationStatus
 from certmint.kube import objects
 from certmint.kube.events import ObjectReference, post_event
-from certmint.kube.secrets import apply_secret, create_secret, mark_secret, read_secret
+from certmint.kube.secrets import (
+    apply_secret,
+    apply_secret_data,
+    create_secret,
+    mark_secret,
+    read_secret,
+)
 from certmint.operator import metrics
 from certmint.operator.state import CLUSTER_ISSUER, Key
-from certmint.pki import create_root_ca, summarize_certificate
+from certmint.pki import CertificateAuthority, RevocationReason, create_root_ca, summarize_certificate
 from certmint.planning import labels
 from certmint.planning.issuer import CAUnusable, GenerateCA, ca_secret_name, plan_ca
 from certmint.planning.plan import IssuerView
+from certmint.planning.revocation import (
+    CRL_KEY,
+    REVOKED_KEY,
+    build_crls,
+    crl_der_of,
+    crls_fresh,
+    dump_revocations,
+    load_revocations,
+    next_crl_refresh,
+    with_revocation,
+    without_expired,
+)
 from certmint.planning.rotation import (
     ROTATE_REQUEST,
     Activate,
@@ -46,6 +64,7 @@ log = logging.getLogger("certmint.issuers")
 
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
 TLS_SECRET_TYPE = "kubernetes.io/tls"
+REVOCATION_FIELD_MANAGER = "certmint-revocation"
 
 
 @dataclass(frozen=True)
@@ -75,11 +94,12 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         controller.state.issuer_views.pop(key, None)
     else:
         controller.state.issuer_views[key] = outcome.view
-    if _identity(previous) != _identity(outcome.view if outcome else None):
-        for dependent in (
-            *controller.state.certificates_for_issuer(key),
-            *controller.state.bundles_for_issuer(key),
-        ):
+    current = outcome.view if outcome else None
+    if _certificate_facing(previous) != _certificate_facing(current):
+        for dependent in controller.state.certificates_for_issuer(key):
+            controller.queue.add(dependent)
+    if _bundle_facing(previous) != _bundle_facing(current):
+        for dependent in controller.state.bundles_for_issuer(key):
             controller.queue.add(dependent)
     if outcome is None:
         return
@@ -93,8 +113,9 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     controller.queue.add_after(key, max(delay, 0.0))
 
 
-def _identity(view: IssuerView | None) -> tuple[object, ...] | None:
-    """What Certificates and bundles depend on; a freshly loaded but identical CA is no change."""
+def _certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
+    """What Certificates depend on; a freshly loaded but identical CA is no change. A new CRL is
+    none either: the one Certificate a revocation concerns is queued by its own reconcile."""
     if view is None:
         return None
     return (
@@ -105,6 +126,82 @@ def _identity(view: IssuerView | None) -> tuple[object, ...] | None:
         view.ca.certificate if view.ca else None,
         view.trust,
         view.activated_at,
+        view.policy,
+    )
+
+
+def _bundle_facing(view: IssuerView | None) -> tuple[object, ...] | None:
+    if view is None:
+        return None
+    return (view.exists, view.ready, view.trust, view.crl_pem)
+
+
+async def revoke(
+    controller: "Controller", key: Key, certificate: x509.Certificate, reason: RevocationReason
+) -> None:
+    """Records the revocation in the CA Secret, then reconciles the issuer, which signs and publishes
+    the new CRLs. Raises when the list cannot be read or written; the caller retries."""
+    body = controller.state.issuers.get(key)
+    if body is None:
+        raise LookupError(f"{key.kind} {key.name} is gone; cannot revoke")
+    namespace = key.namespace or controller.config.namespace
+    name = ca_secret_name(Issuer.model_validate(body))
+    async with controller.issuer_locks.setdefault(key, asyncio.Lock()):
+        secret = await read_secret(controller.api, namespace, name)
+        if secret is None:
+            raise LookupError(f"CA Secret {namespace}/{name} is gone; cannot revoke")
+        revocations = load_revocations(secret.data.get(REVOKED_KEY))
+        updated = with_revocation(revocations, certificate, reason, datetime.now(UTC))
+        if updated != revocations:
+            await apply_secret_data(
+                controller.api,
+                namespace,
+                name,
+                {REVOKED_KEY: dump_revocations(updated)},
+                resource_version=secret.resource_version,
+                field_manager=REVOCATION_FIELD_MANAGER,
+            )
+    await reconcile(controller, key)
+
+
+@dataclass(frozen=True)
+class PublishedCRLs:
+    revoked_serials: frozenset[int]
+    pem: bytes
+    refresh_at: datetime | None
+
+
+async def _publish_crls(
+    controller: "Controller",
+    namespace: str,
+    name: str,
+    issuer: Issuer,
+    signers: tuple[CertificateAuthority, ...],
+    now: datetime,
+) -> PublishedCRLs:
+    """Signs new CRLs when the revocations, the CAs or the CRL age call for it. Raises ValueError
+    when the stored list cannot be read: it is never overwritten, so no revocation is lost."""
+    secret = await read_secret(controller.api, namespace, name)
+    if secret is None:
+        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    duration = parse_duration(issuer.spec.revocation.crl_duration)
+    stored = load_revocations(secret.data.get(REVOKED_KEY))
+    revocations = without_expired(stored, now)
+    pem = secret.data.get(CRL_KEY, b"")
+    if revocations != stored or not crls_fresh(pem, signers, revocations, now, duration):
+        revocations, pem = await asyncio.to_thread(build_crls, signers, revocations, now, duration)
+        await apply_secret_data(
+            controller.api,
+            namespace,
+            name,
+            {REVOKED_KEY: dump_revocations(revocations), CRL_KEY: pem},
+            resource_version=secret.resource_version,
+            field_manager=REVOCATION_FIELD_MANAGER,
+        )
+    return PublishedCRLs(
+        revoked_serials=frozenset(entry.serial_number for entry in revocations.entries),
+        pem=pem,
+        refresh_at=next_crl_refresh(pem, duration),
     )
 
 
@@ -152,8 +249,7 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> Outcome | Non
             ca=plan.ca,
             trust=(plan.ca.root,),
         )
-        await _write_status(controller, key, issuer, view, name, None, now)
-        return Outcome(view)
+        return await _ready(controller, key, issuer, namespace, name, view, (plan.ca,), None, None, now)
     else:
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
@@ -168,8 +264,50 @@ async def _reconcile_locked(controller: "Controller", key: Key) -> Outcome | Non
         if not isinstance(step, Hold):
             material = await _rotate(controller, key, issuer, namespace, name, material, step, now)
     view = _rotating_view(material, issuer)
+    return await _ready(
+        controller,
+        key,
+        issuer,
+        namespace,
+        name,
+        view,
+        material.crl_signers,
+        material,
+        next_check(material, issuer),
+        now,
+    )
+
+
+async def _ready(
+    controller: "Controller",
+    key: Key,
+    issuer: Issuer,
+    namespace: str,
+    name: str,
+    view: IssuerView,
+    crl_signers: tuple[CertificateAuthority, ...],
+    material: CAMaterial | None,
+    next_rotation_check: datetime | None,
+    now: datetime,
+) -> Outcome:
+    """A usable CA: publish its CRLs, then its status."""
+    try:
+        crls = await _publish_crls(controller, namespace, name, issuer, crl_signers, now)
+    except ValueError as error:
+        view = IssuerView(exists=True, ready=False, reason="RevocationListInvalid", message=str(error))
+        await _write_status(controller, key, issuer, view, name, material, now)
+        return Outcome(view)
+    view = replace(
+        view,
+        policy=issuer.spec.policy,
+        revoked_serials=crls.revoked_serials,
+        crl_pem=crls.pem,
+        crl_der=crl_der_of(crls.pem, view.ca) if view.ca else b"",
+        crl_distribution_point=issuer.spec.revocation.distribution_point_url,
+    )
     await _write_status(controller, key, issuer, view, name, material, now)
-    return Outcome(view, next_check(material, issuer))
+    checks = [moment for moment in (next_rotation_check, crls.refresh_at) if moment is not None]
+    return Outcome(view, min(checks, default=None))
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:

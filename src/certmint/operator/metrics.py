@@ -1,8 +1,8 @@
-"""Prometheus metrics, served on /metrics by the operator process."""
+"""Prometheus metrics, served on /metrics by the operator process (see endpoints)."""
 
 from datetime import datetime
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 CERTIFICATE_LABELS = ("namespace", "name", "issuer")
 
@@ -38,10 +38,6 @@ ca_expiration = Gauge(
 reconcile_errors = Counter(
     "certmint_reconcile_errors_total", "Reconciles that failed with an unexpected error.", ("kind",)
 )
-
-
-def serve(port: int) -> None:
-    start_http_server(port)
 
 
 def issuer_label(kind: str, name: str) -> str:

@@ -15,6 +15,7 @@ from certmint.pki.crl import (
     build_crl,
     crl_to_der,
     crl_to_pem,
+    load_crls_pem,
     parse_crl,
 )
 from certmint.pki.errors import PKIError
@@ -35,7 +36,14 @@ from certmint.pki.keys import (
     load_private_key_pem,
 )
 from certmint.pki.keystore import PKCS12Profile, combined_pem, pkcs12_keystore, pkcs12_truststore
-from certmint.pki.leaf import LeafRequest, Usage, issue_leaf, sign_leaf, validate_leaf_request
+from certmint.pki.leaf import (
+    LeafRequest,
+    Usage,
+    effective_usages,
+    issue_leaf,
+    sign_leaf,
+    validate_leaf_request,
+)
 from certmint.pki.pem import certificates_to_pem, load_certificates_pem
 from certmint.pki.verify import Purpose, verify_certificate
 
@@ -65,6 +73,7 @@ __all__ = [
     "create_root_ca",
     "crl_to_der",
     "crl_to_pem",
+    "effective_usages",
     "encode_private_key_der",
     "encode_private_key_pem",
     "generate_private_key",
@@ -75,6 +84,7 @@ __all__ = [
     "key_spec_of",
     "load_ca",
     "load_certificates_pem",
+    "load_crls_pem",
     "load_private_key_pem",
     "parse_crl",
     "pkcs12_keystore",

@@ -111,6 +111,18 @@ def parse_crl(data: bytes) -> list[RevokedCertificate]:
     return entries
 
 
+def load_crls_pem(data: bytes) -> list[x509.CertificateRevocationList]:
+    """Every CRL in a PEM file (nginx's ssl_crl and openssl's -CRLfile take several in one)."""
+    marker = b"-----BEGIN X509 CRL-----"
+    crls = []
+    for block in data.split(marker)[1:]:
+        try:
+            crls.append(x509.load_pem_x509_crl(marker + block))
+        except ValueError as error:
+            raise PKIError("InvalidCRL", f"not a CRL: {str(error).splitlines()[0]}") from error
+    return crls
+
+
 def crl_to_pem(crl: x509.CertificateRevocationList) -> bytes:
     return crl.public_bytes(serialization.Encoding.PEM)
 

@@ -163,10 +163,14 @@ def _sans(request: LeafRequest) -> x509.SubjectAlternativeName:
 
 
 def _usages(request: LeafRequest, public_key: PublicKey) -> tuple[Usage, ...]:
-    """The requested usages (or the defaults for this key), each once, in request order."""
+    return effective_usages(request, rsa_key=isinstance(public_key, rsa.RSAPublicKey))
+
+
+def effective_usages(request: LeafRequest, *, rsa_key: bool) -> tuple[Usage, ...]:
+    """The requested usages (or the defaults for this key type), each once, in request order."""
     usages = request.usages or (
         Usage.DIGITAL_SIGNATURE,
-        *((Usage.KEY_ENCIPHERMENT,) if isinstance(public_key, rsa.RSAPublicKey) else ()),
+        *((Usage.KEY_ENCIPHERMENT,) if rsa_key else ()),
         Usage.SERVER_AUTH,
         Usage.CLIENT_AUTH,
     )

@@ -64,12 +64,15 @@ def _same(actual: ConfigMapContent, desired: ConfigMapContent) -> bool:
     return actual.data == desired.data and set(actual.binary_data) == set(desired.binary_data)
 
 
-def configmap_content(bundle: TrustBundle, content: TrustBundleContent) -> ConfigMapContent:
+def configmap_content(bundle: TrustBundle, content: TrustBundleContent, crls: bytes) -> ConfigMapContent:
+    """`crls`: the PEM CRLs of the bundle's issuer sources; the key is left out when there are none."""
     target = bundle.spec.target
     pem = content.pem.decode()
     data = {target.config_map_key: pem}
     if target.combined_key:
         data[target.combined_key] = pem
+    if crls:
+        data[target.crl_key] = crls.decode()
     binary = {}
     if target.pkcs12 is not None:
         binary[target.pkcs12.key] = pkcs12_truststore(content.certificates, target.pkcs12.password.encode())

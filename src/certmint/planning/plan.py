@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from certmint.api.issuer import IssuancePolicy
 from certmint.pki import (
     CertificateAuthority,
     PKIError,
@@ -25,8 +26,10 @@ from certmint.pki import (
     validate_leaf_request,
 )
 from certmint.planning import labels
+from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
+from certmint.planning.revocation import RevokeRequest
 from certmint.planning.secret import output_keys
 
 
@@ -46,6 +49,13 @@ class IssuerView:
     activated_at: datetime | None = None
     reissue_window: timedelta = timedelta(0)
     """Certificates of the previous CA are re-issued spread over this window after activation."""
+    policy: IssuancePolicy | None = None
+    revoked_serials: frozenset[int] = frozenset()
+    crl_pem: bytes = b""
+    """A CRL for every CA in `trust` that certmint holds the key of."""
+    crl_der: bytes = b""
+    """The signing CA's CRL, as served over HTTP."""
+    crl_distribution_point: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,15 @@ class Wait:
     renewal_time: datetime
 
 
-Plan = Issue | Fail | Wait
+@dataclass(frozen=True)
+class Revoke:
+    """Put the current certificate on the issuer's CRL, then plan again."""
+
+    certificate: x509.Certificate
+    request: RevokeRequest
+
+
+Plan = Issue | Fail | Wait | Revoke
 
 
 def plan_certificate(
@@ -94,8 +112,10 @@ def plan_certificate(
     secret_owner_conflict: str | None,
     now: datetime,
     seed: str,
+    namespace_labels: Mapping[str, str] | None = None,
 ) -> Plan:
-    """`secret_owner_conflict` names another Certificate that already owns the Secret, if any."""
+    """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
+    `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy."""
     if not issuer.exists:
         return Fail("IssuerNotFound", issuer.message, retryable=True)
     if not issuer.ready or issuer.ca is None:
@@ -106,6 +126,9 @@ def plan_certificate(
         validate_leaf_request(spec.leaf)
     except PKIError as error:
         return Fail(error.reason, error.message, retryable=False)
+    denial = policy_denial(issuer.policy, spec, namespace_labels or {})
+    if denial is not None:
+        return Fail("PolicyDenied", denial, retryable=False)
     ca = issuer.ca
     requested_end = now + spec.leaf.duration
     if requested_end > ca.certificate.not_valid_after_utc:
@@ -160,9 +183,19 @@ def _check_current(
     if not key_matches_certificate(current.private_key, cert):
         return Issue("KeyMismatch", "tls.key does not match the public key in tls.crt")
     reissue_at = None
-    if not _issued_by(cert, ca.certificate):
-        if issuer.previous is None or issuer.activated_at is None or not _issued_by(cert, issuer.previous):
-            return Issue("IssuerChanged", "tls.crt was not signed by the issuer's current CA")
+    by_current = _issued_by(cert, ca.certificate)
+    by_previous = (
+        not by_current
+        and issuer.previous is not None
+        and issuer.activated_at is not None
+        and _issued_by(cert, issuer.previous)
+    )
+    if not by_current and not by_previous:
+        return Issue("IssuerChanged", "tls.crt was not signed by the issuer's current CA")
+    revocation = _revocation(cert, spec, issuer, secret)
+    if revocation is not None:
+        return revocation
+    if by_previous and issuer.activated_at is not None:
         # Signed by the CA that rotation just replaced: still trusted, so re-issue spread over the
         # window instead of all certificates of the issuer in the same second.
         reissue_at = issuer.activated_at + issuer.reissue_window * spread(seed)
@@ -190,6 +223,26 @@ def _check_current(
     if now >= renew_at:
         return Issue("Renewing", f"renewal time {renew_at:%Y-%m-%dT%H:%M:%SZ} reached")
     return Wait(current=current, renewal_time=min(renew_at, reissue_at) if reissue_at else renew_at)
+
+
+def _revocation(
+    cert: x509.Certificate, spec: IssuanceSpec, issuer: IssuerView, secret: SecretView
+) -> Revoke | Issue | Fail | None:
+    request = spec.revoke
+    if request is not None and secret.annotations.get(labels.REVOKE_REQUEST) != request.token:
+        return Revoke(cert, request)
+    if cert.serial_number not in issuer.revoked_serials:
+        return None
+    serial = format(cert.serial_number, "x")
+    renewal_asked = spec.renew_request and secret.annotations.get(labels.RENEW_REQUEST) != spec.renew_request
+    if request is None or request.reissue or renewal_asked:
+        return Issue("Revoked", f"certificate serial {serial} was revoked")
+    return Fail(
+        "Revoked",
+        f"certificate serial {serial} was revoked and {labels.REVOKE_REISSUE} is false; remove that "
+        "annotation or run `certmint renew` to issue a new one",
+        retryable=False,
+    )
 
 
 def _ip_set(addresses: tuple[str, ...]) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -9,6 +9,7 @@ from certmint.api import Certificate, PKCS12Keystore, parse_duration
 from certmint.api.certificate import OutputFormatType, RotationPolicy
 from certmint.pki import KeyEncoding, KeySpec, LeafRequest, key_spec
 from certmint.planning.labels import RENEW_REQUEST
+from certmint.planning.revocation import RevokeRequest, revoke_request
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,14 @@ class IssuanceSpec:
     renew_before: timedelta | None
     renew_before_percentage: int | None
     digest: str
+    """Changes exactly when something that shapes the issued certificate or key changes."""
     renew_request: str
     """The Certificate's renew annotation: a value not yet served asks for an issuance now."""
-    """Changes exactly when something that shapes the issued certificate or key changes."""
+    namespace: str = ""
+    service_account: str | None = None
+    duration_text: str = ""
+    """The duration as the user wrote it, for messages."""
+    revoke: RevokeRequest | None = None
 
 
 def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
@@ -82,4 +88,8 @@ def issuance_spec(certificate: Certificate, trust_domain: str) -> IssuanceSpec:
         renew_before_percentage=spec.renew_before_percentage,
         digest=digest,
         renew_request=certificate.metadata.annotations.get(RENEW_REQUEST, ""),
+        namespace=namespace,
+        service_account=spec.identity.service_account if spec.identity else None,
+        duration_text=spec.duration,
+        revoke=revoke_request(certificate.metadata.annotations),
     )

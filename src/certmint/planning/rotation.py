@@ -23,16 +23,19 @@ from certmint.pki import (
     CARequest,
     CertificateAuthority,
     PKIError,
+    PrivateKey,
     certificates_to_pem,
     encode_private_key_pem,
+    key_matches_certificate,
     load_ca,
     load_certificates_pem,
+    load_private_key_pem,
 )
 from certmint.planning.issuer import ca_request
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
 """On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
-NEXT_CERT, NEXT_KEY, PREVIOUS_CERT = "next.crt", "next.key", "previous.crt"
+NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY = "next.crt", "next.key", "previous.crt", "previous.key"
 ACTIVATES_AT: Final = "certmint.dev/next-activates-at"
 ACTIVATED_AT: Final = "certmint.dev/activated-at"
 RETIRES_AT: Final = "certmint.dev/previous-retires-at"
@@ -58,6 +61,9 @@ class CAMaterial:
     retires_at: datetime | None
     handled_request: str
     requested: bool
+    previous_key: PrivateKey | None = None
+    """Signs nothing but the previous CA's CRL, until it retires: peers checking CRLs need one for
+    every CA they trust."""
 
     @property
     def phase(self) -> RotationPhase:
@@ -72,6 +78,16 @@ class CAMaterial:
         """What every peer must trust now: current, plus the next or the previous CA."""
         extra = [cert for cert in (self.next.certificate if self.next else None, self.previous) if cert]
         return (self.current.root, *extra)
+
+    @property
+    def crl_signers(self) -> tuple[CertificateAuthority, ...]:
+        """Every CA in the trust set whose key certmint holds."""
+        previous = (
+            CertificateAuthority(self.previous, self.previous_key)
+            if self.previous is not None and self.previous_key is not None
+            else None
+        )
+        return tuple(ca for ca in (self.current, self.next, previous) if ca is not None)
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,14 @@ def read_material(
             previous = load_certificates_pem(data[PREVIOUS_CERT])[0]
         except PKIError:
             previous = None
+    previous_key = None
+    if previous is not None and data.get(PREVIOUS_KEY):
+        try:
+            previous_key = load_private_key_pem(data[PREVIOUS_KEY])
+        except PKIError:
+            previous_key = None
+        if previous_key is not None and not key_matches_certificate(previous_key, previous):
+            previous_key = None
     return CAMaterial(
         current=current,
         next=next_ca,
@@ -136,6 +160,7 @@ def read_material(
         retires_at=_time(annotations.get(RETIRES_AT)),
         handled_request=annotations.get(HANDLED_REQUEST, ""),
         requested=annotations.get(REQUESTED) == "true",
+        previous_key=previous_key,
     )
 
 
@@ -203,11 +228,14 @@ def advance(
             current=material.next,
             next=None,
             previous=material.current.certificate,
+            previous_key=material.current.private_key,
             activates_at=None,
             activated_at=now,
             retires_at=step.retires_at,
         )
-    return replace(material, previous=None, activated_at=None, retires_at=None, requested=False)
+    return replace(
+        material, previous=None, previous_key=None, activated_at=None, retires_at=None, requested=False
+    )
 
 
 def stable_material(ca: CertificateAuthority) -> CAMaterial:
@@ -229,7 +257,7 @@ class CASecretContent:
 
 
 def ca_secret_content(material: CAMaterial) -> CASecretContent:
-    """The CA Secret for a state. The previous CA's key is not kept: it never signs again."""
+    """The CA Secret for a state; the previous CA's key stays only to sign its CRL until it retires."""
     data = {
         "tls.crt": certificates_to_pem([material.current.certificate]),
         "tls.key": encode_private_key_pem(material.current.private_key),
@@ -239,6 +267,8 @@ def ca_secret_content(material: CAMaterial) -> CASecretContent:
         data[NEXT_KEY] = encode_private_key_pem(material.next.private_key)
     if material.previous is not None:
         data[PREVIOUS_CERT] = certificates_to_pem([material.previous])
+    if material.previous is not None and material.previous_key is not None:
+        data[PREVIOUS_KEY] = encode_private_key_pem(material.previous_key)
     times = {
         ACTIVATES_AT: material.activates_at,
         ACTIVATED_AT: material.activated_at,

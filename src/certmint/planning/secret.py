@@ -90,6 +90,7 @@ def secret_metadata(certificate: Certificate, leaf: x509.Certificate, spec: Issu
         labels.SERIAL_NUMBER: summary.serial_number,
         labels.SPEC_DIGEST: spec.digest,
         **({labels.RENEW_REQUEST: spec.renew_request} if spec.renew_request else {}),
+        **({labels.REVOKE_REQUEST: spec.revoke.token} if spec.revoke else {}),
         labels.COMMON_NAME: spec.leaf.common_name or "",
         labels.ALT_NAMES: ",".join(summary.dns_names),
         labels.IP_SANS: ",".join(summary.ip_addresses),

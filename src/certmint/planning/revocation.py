@@ -1,0 +1,231 @@
+"""Revocation as pure decisions: an issuer's durable list of revoked certificates, and its CRLs.
+
+The list and the signed CRLs live in the issuer's CA Secret (`revoked.json`, `ca.crl`), written by
+a field manager of their own, so a restarted operator still knows every revocation and serves the
+very same CRL bytes it published before. There is one CRL per CA that holds a key: the current CA,
+the next one during a rotation (empty, but peers checking CRLs need it the moment it signs), and
+the previous one until it retires.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Final
+
+from cryptography import x509
+
+from certmint.pki import (
+    CertificateAuthority,
+    PKIError,
+    RevocationReason,
+    RevokedCertificate,
+    build_crl,
+    crl_to_der,
+    crl_to_pem,
+    load_crls_pem,
+)
+from certmint.planning import labels
+
+REVOKED_KEY: Final = "revoked.json"
+CRL_KEY: Final = "ca.crl"
+
+
+@dataclass(frozen=True)
+class RevocationEntry:
+    serial_number: int
+    revoked_at: datetime
+    reason: RevocationReason
+    issuer_key_id: str
+    """Hex key identifier of the CA that signed the certificate: which CRL lists it."""
+    not_after: datetime
+    """Once the certificate has expired, the entry is dropped: no peer accepts it anyway."""
+
+
+@dataclass(frozen=True)
+class RevocationList:
+    entries: tuple[RevocationEntry, ...] = ()
+    crl_number: int = 0
+    """Of the last CRLs signed; every new set gets a higher one (RFC 5280 5.2.3)."""
+
+    def revoked(self, serial_number: int) -> bool:
+        return any(entry.serial_number == serial_number for entry in self.entries)
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    """A Certificate's revoke annotations: a token not yet served asks to revoke the current certificate."""
+
+    token: str
+    reason: RevocationReason
+    reissue: bool
+
+
+def revoke_request(annotations: Mapping[str, str]) -> RevokeRequest | None:
+    """Raises ValueError for a reason RFC 5280 does not know."""
+    token = annotations.get(labels.REVOKE_REQUEST, "")
+    if not token:
+        return None
+    reason_text = annotations.get(labels.REVOKE_REASON, RevocationReason.UNSPECIFIED.value)
+    try:
+        reason = RevocationReason(reason_text)
+    except ValueError:
+        known = ", ".join(reason.value for reason in RevocationReason)
+        raise ValueError(f"{labels.REVOKE_REASON} {reason_text!r} is not one of: {known}") from None
+    reissue = annotations.get(labels.REVOKE_REISSUE, "true").lower() != "false"
+    return RevokeRequest(token=token, reason=reason, reissue=reissue)
+
+
+def key_id(certificate: x509.Certificate) -> str:
+    """The CA's subject key identifier; the same bytes sit in the AKI of everything it signs."""
+    try:
+        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest.hex()
+
+
+def issuer_key_id(certificate: x509.Certificate) -> str:
+    try:
+        identifier = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return ""
+    return identifier.key_identifier.hex() if identifier.key_identifier else ""
+
+
+def load_revocations(data: bytes | None) -> RevocationList:
+    """Raises ValueError when the stored list cannot be read: revocations are never silently dropped."""
+    if not data:
+        return RevocationList()
+    try:
+        document = json.loads(data)
+        entries = tuple(
+            RevocationEntry(
+                serial_number=int(item["serial"], 16),
+                revoked_at=datetime.fromisoformat(item["revokedAt"]),
+                reason=RevocationReason(item["reason"]),
+                issuer_key_id=str(item["issuerKeyID"]),
+                not_after=datetime.fromisoformat(item["notAfter"]),
+            )
+            for item in document["revoked"]
+        )
+        return RevocationList(entries=entries, crl_number=int(document["crlNumber"]))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{REVOKED_KEY} cannot be read: {error}") from error
+
+
+def dump_revocations(revocations: RevocationList) -> bytes:
+    document = {
+        "crlNumber": revocations.crl_number,
+        "revoked": [
+            {
+                "serial": format(entry.serial_number, "x"),
+                "revokedAt": entry.revoked_at.isoformat(),
+                "reason": entry.reason.value,
+                "issuerKeyID": entry.issuer_key_id,
+                "notAfter": entry.not_after.isoformat(),
+            }
+            for entry in sorted(revocations.entries, key=lambda item: item.serial_number)
+        ],
+    }
+    return json.dumps(document, indent=1).encode()
+
+
+def with_revocation(
+    revocations: RevocationList, certificate: x509.Certificate, reason: RevocationReason, now: datetime
+) -> RevocationList:
+    """Revoking twice keeps the first entry: its time and reason are what peers already saw."""
+    if revocations.revoked(certificate.serial_number):
+        return revocations
+    entry = RevocationEntry(
+        serial_number=certificate.serial_number,
+        revoked_at=now,
+        reason=reason,
+        issuer_key_id=issuer_key_id(certificate),
+        not_after=certificate.not_valid_after_utc,
+    )
+    return replace(revocations, entries=(*revocations.entries, entry))
+
+
+def without_expired(revocations: RevocationList, now: datetime) -> RevocationList:
+    return replace(revocations, entries=tuple(e for e in revocations.entries if e.not_after > now))
+
+
+def crls_fresh(
+    stored: bytes | None,
+    cas: Sequence[CertificateAuthority],
+    revocations: RevocationList,
+    now: datetime,
+    duration: timedelta,
+) -> bool:
+    """Whether the stored CRLs are exactly one per CA, list exactly its entries, use `duration`, and
+    are younger than half of it."""
+    try:
+        crls = load_crls_pem(stored or b"")
+    except PKIError:
+        return False
+    if len(crls) != len(cas):
+        return False
+    for ca in cas:
+        crl = _crl_of(crls, ca)
+        if crl is None or crl.next_update_utc is None:
+            return False
+        if crl.next_update_utc - crl.last_update_utc != duration or now >= refresh_time(crl, duration):
+            return False
+        if {item.serial_number for item in crl} != _serials_for(ca, revocations.entries):
+            return False
+    return True
+
+
+def build_crls(
+    cas: Sequence[CertificateAuthority], revocations: RevocationList, now: datetime, duration: timedelta
+) -> tuple[RevocationList, bytes]:
+    """Signs a new CRL for every CA; returns the list with its new CRL number, and the CRLs as PEM."""
+    number = revocations.crl_number + 1
+    pem = b"".join(
+        crl_to_pem(build_crl(ca, _entries_for(ca, revocations.entries), now, duration, number)) for ca in cas
+    )
+    return replace(revocations, crl_number=number), pem
+
+
+def next_crl_refresh(stored: bytes | None, duration: timedelta) -> datetime | None:
+    try:
+        crls = load_crls_pem(stored or b"")
+    except PKIError:
+        return None
+    return min((refresh_time(crl, duration) for crl in crls), default=None)
+
+
+def refresh_time(crl: x509.CertificateRevocationList, duration: timedelta) -> datetime:
+    return crl.last_update_utc + duration / 2
+
+
+def crl_der_of(stored: bytes | None, ca: CertificateAuthority) -> bytes:
+    """The CA's CRL in DER, as served over HTTP; empty when there is none."""
+    try:
+        crl = _crl_of(load_crls_pem(stored or b""), ca)
+    except PKIError:
+        return b""
+    return crl_to_der(crl) if crl is not None else b""
+
+
+def _crl_of(
+    crls: Iterable[x509.CertificateRevocationList], ca: CertificateAuthority
+) -> x509.CertificateRevocationList | None:
+    public_key = ca.certificate.public_key()
+    for crl in crls:
+        if crl.issuer == ca.certificate.subject and crl.is_signature_valid(public_key):  # type: ignore[arg-type]
+            return crl
+    return None
+
+
+def _entries_for(ca: CertificateAuthority, entries: Iterable[RevocationEntry]) -> list[RevokedCertificate]:
+    identifier = key_id(ca.certificate)
+    return [
+        RevokedCertificate(entry.serial_number, entry.revoked_at, entry.reason)
+        for entry in entries
+        if entry.issuer_key_id == identifier
+    ]
+
+
+def _serials_for(ca: CertificateAuthority, entries: Iterable[RevocationEntry]) -> set[int]:
+    return {entry.serial_number for entry in _entries_for(ca, entries)}
