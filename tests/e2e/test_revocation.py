@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from kubernetes.client.exceptions import ApiException
 
 from certmint.pki import (
     CARequest,
@@ -72,7 +73,12 @@ def write_bundle(cluster: Cluster, namespace: str, bundle: str, directory: Path)
 
 
 def crl_lists(cluster: Cluster, namespace: str, bundle: str, serial: int) -> bool:
-    data = cluster.core.read_namespaced_config_map(bundle, namespace).data or {}
+    try:
+        data = cluster.core.read_namespaced_config_map(bundle, namespace).data or {}
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
     return any(
         crl.get_revoked_certificate_by_serial_number(serial) for crl in load_crls_pem(data["ca.crl"].encode())
     )
@@ -221,8 +227,9 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
 
     served = fetch_crl(peers.crl_url) or b""
     assert x509.load_der_x509_crl(served).get_revoked_certificate_by_serial_number(revoked_serial) is not None
-    reasons = [event.reason for event in cluster.events(peers.namespace, "client")]
-    assert reasons.index("Revoked") < reasons.index("Reissued"), reasons
+    events = {event.reason: event.message for event in cluster.events(peers.namespace, "client")}
+    assert "keyCompromise" in events["Revoked"]
+    assert events["Reissued"].startswith(f"Revoked: certificate serial {revoked_serial:x} was revoked")
 
 
 def _ok(response: tuple[int, str]) -> str | None:
@@ -245,6 +252,21 @@ def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_rev
     assert serial_of(cluster, namespace, "web") == revoked_serial, "nothing re-issued"
     before = fetch_crl(crl_url) or b""
     assert x509.load_der_x509_crl(before).get_revoked_certificate_by_serial_number(revoked_serial) is not None
+
+    bundle = f"bundle-{namespace}"
+    cluster.apply(
+        trust_bundle(
+            bundle,
+            [{"issuer": {"name": "ca", "namespace": namespace}}],
+            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        )
+    )
+    wait_for(lambda: crl_lists(cluster, namespace, bundle, revoked_serial), 20, what="CRL in the bundle")
+    inspected = certmint(
+        cluster, "inspect", "secret", f"{namespace}/web-tls", "--bundle", bundle, "-o", "json"
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["revoked"] is True
 
     ca_secret = cluster.secret_data(namespace, "ca-ca") or {}
     stored = json.loads(ca_secret["revoked.json"])
