@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from certmint.pki import Purpose, certificates_to_pem, load_certificates_pem, verify_certificate
+from certmint.pki import (
+    Purpose,
+    certificates_to_pem,
+    load_certificates_pem,
+    load_crls_pem,
+    verify_certificate,
+)
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
 from tests.e2e.mtls import ReloadingServer, handshake
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
@@ -51,8 +57,12 @@ def set_up(cluster: Cluster, namespace: str, issuer_spec: dict[str, object], dur
 
 def sample(cluster: Cluster, namespace: str, bundle: str, directory: Path, port: int) -> None:
     """One sample of the invariants: both leaves verify against the bundle in their namespace, and an
-    mTLS handshake with the files as a pod would see them succeeds."""
+    mTLS handshake with the files as a pod would see them succeeds; every CA in the bundle has its
+    CRL there too, as CRL-checking peers (nginx's ssl_crl) refuse a chain whose CA has none."""
     trusted = bundle_certificates(cluster, namespace, bundle)
+    crls = load_crls_pem(cluster.core.read_namespaced_config_map(bundle, namespace).data["ca.crl"].encode())
+    for ca in trusted:
+        assert any(crl.is_signature_valid(ca.public_key()) for crl in crls), ca.subject  # type: ignore[arg-type]
     now = datetime.now(UTC)
     for name in ("server", "client"):
         chain, cert_pem, key_pem = leaf_chain(cluster, namespace, f"{name}-tls")

@@ -185,14 +185,55 @@ def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
     }
 
 
+PEERING_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {
+        "name": "clusterkopfpeerings.kopf.dev",
+        "labels": {"app.kubernetes.io/name": "certmint", "app.kubernetes.io/part-of": "certmint"},
+    },
+    "spec": {
+        "group": "kopf.dev",
+        "scope": "Cluster",
+        "names": {
+            "kind": "ClusterKopfPeering",
+            "plural": "clusterkopfpeerings",
+            "singular": "clusterkopfpeering",
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+"""kopf's peering resource: with replicas > 1, the operators announce themselves in one object of it
+and only the one with the highest priority works (see certmint.operator.peering)."""
+
+
 def render_crds() -> dict[str, str]:
     """File name → YAML text of every CRD, exactly as committed in crds/."""
     header = "# Generated from certmint.api models by `make crds`. Do not edit.\n"
-    return {
-        f"{GROUP}_{resource.plural}.yaml": header
-        + yaml.safe_dump(custom_resource_definition(resource), sort_keys=False, allow_unicode=True, width=100)
+
+    def dump(crd: dict[str, Any]) -> str:
+        return header + yaml.safe_dump(crd, sort_keys=False, allow_unicode=True, width=100)
+
+    rendered = {
+        f"{GROUP}_{resource.plural}.yaml": dump(custom_resource_definition(resource))
         for resource in RESOURCES
     }
+    rendered["kopf.dev_clusterkopfpeerings.yaml"] = dump(PEERING_CRD)
+    return rendered
 
 
 def write_crds(directory: Path) -> list[Path]:

@@ -4,6 +4,8 @@ import asyncio
 import json
 import logging
 import os
+import secrets
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,9 +63,29 @@ def version() -> None:
 @click.option(
     "--liveness", default=None, help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."
 )
+@click.option(
+    "--peering",
+    envvar="CERTMINT_PEERING",
+    default="",
+    help="ClusterKopfPeering object shared by replicas; only the highest priority works. Unset: standalone.",
+)
+@click.option(
+    "--priority",
+    envvar="CERTMINT_PRIORITY",
+    type=int,
+    default=None,
+    help="Peering priority; default random, so replicas of one Deployment never tie.",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.pass_obj
-def operator(kubeconfig: str | None, namespace: str, liveness: str | None, verbose: bool) -> None:
+def operator(
+    kubeconfig: str | None,
+    namespace: str,
+    liveness: str | None,
+    peering: str,
+    priority: int | None,
+    verbose: bool,
+) -> None:
     """Run the operator against the cluster (as `kopf run` does)."""
     # Imported here, not at the top: only this command needs kopf, and importing the handlers
     # registers them with it.
@@ -74,12 +96,27 @@ def operator(kubeconfig: str | None, namespace: str, liveness: str | None, verbo
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
     os.environ["CERTMINT_NAMESPACE"] = namespace
+    # kopf and the controller must agree on who this replica is in the peering object.
+    identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+    priority = priority if priority is not None else secrets.randbelow(2**31 - 1) + 1
+    os.environ.update(
+        {"CERTMINT_PEERING": peering, "CERTMINT_PEER_IDENTITY": identity, "CERTMINT_PRIORITY": str(priority)}
+    )
     kopf.configure(verbose=verbose, log_prefix=True)
     logging.getLogger("certmint").setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         # kopf reports every handled watch event at INFO: thousands of lines a minute at scale.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    asyncio.run(kopf.operator(clusterwide=True, standalone=True, liveness_endpoint=liveness))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=True,
+            standalone=not peering,
+            peering_name=peering or None,
+            priority=priority,
+            identity=identity,  # type: ignore[arg-type]
+            liveness_endpoint=liveness,
+        )
+    )
 
 
 @cli.command()

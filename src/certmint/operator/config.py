@@ -13,6 +13,14 @@ class OperatorConfig:
     issuer_resync_seconds: float = 600.0
     metrics_port: int = 9402
     """Port of /metrics and /crl/...; 0 turns the HTTP endpoints off."""
+    peering: str = ""
+    """Name of the ClusterKopfPeering object replicas share; empty runs standalone (one replica)."""
+    identity: str = ""
+    """This replica's name in the peering object."""
+    priority: int = 0
+    """The live replica with the highest priority works; the others stand by."""
+    peering_lifetime: int = 60
+    """Seconds after its last keep-alive that a replica counts as gone and another takes over."""
     http_address: str = "0.0.0.0"
 
     @classmethod
@@ -27,4 +35,8 @@ class OperatorConfig:
             ),
             metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
             http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
+            peering=os.environ.get("CERTMINT_PEERING", defaults.peering),
+            identity=os.environ.get("CERTMINT_PEER_IDENTITY", defaults.identity),
+            priority=int(os.environ.get("CERTMINT_PRIORITY", defaults.priority)),
+            peering_lifetime=int(os.environ.get("CERTMINT_PEERING_LIFETIME", defaults.peering_lifetime)),
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from kubernetes.aio import client
 
-from certmint.operator import bundles, certificates, issuers, metrics
+from certmint.operator import bundles, certificates, issuers, metrics, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import (
     CERTIFICATE,
@@ -34,11 +34,26 @@ class Controller:
     state: State = field(default_factory=State)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     issuer_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+    active: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while this replica works: always when standalone, while it leads the peering otherwise."""
     echoes: dict[Key, str] = field(default_factory=dict)
     """resourceVersions of our own latest writes: their watch events need no reconcile."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        if self.config.peering:
+            interval = max(1.0, self.config.peering_lifetime / 10)
+            follow = peering.follow(
+                self.api,
+                self.config.peering,
+                self.config.identity,
+                self.config.priority,
+                interval,
+                self.active,
+            )
+            self._tasks.append(asyncio.create_task(follow, name="certmint-peering"))
+        else:
+            self.active.set()
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
@@ -145,7 +160,13 @@ class Controller:
 
     async def _work(self) -> None:
         while True:
+            await self.active.wait()
             key = await self.queue.get()
+            if not self.active.is_set():
+                # Paused while waiting: the key stays queued for whoever works next.
+                self.queue.done(key)
+                self.queue.add(key)
+                continue
             try:
                 await self._reconcile(key)
             except asyncio.CancelledError:

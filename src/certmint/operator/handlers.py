@@ -52,6 +52,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
     config = OperatorConfig.from_env()
+    settings.peering.lifetime = config.peering_lifetime
     controller = Controller(api=await connect(), config=config)
     await controller.start()
     memo[CONTROLLER] = controller

@@ -1,0 +1,68 @@
+"""Active/standby between operator replicas, on top of kopf peering.
+
+kopf announces every replica (priority, lifetime, last seen) in one ClusterKopfPeering object and
+pauses its watch streams in all but the highest-priority replica. certmint's own work queue also
+holds scheduled renewals, which no watch stream delivers, so the controller must pause too: this
+module reads the same object and applies the same rule.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
+
+log = logging.getLogger("certmint.peering")
+
+GROUP, VERSION, PLURAL = "kopf.dev", "v1", "clusterkopfpeerings"
+
+
+def leads(peers: Mapping[str, Any], identity: str, priority: int, now: datetime) -> bool:
+    """Whether this replica is announced and no other live replica has the same or a higher
+    priority (kopf pauses every replica of a tie)."""
+    if identity not in peers:
+        return False
+    for other, info in peers.items():
+        if other == identity or not isinstance(info, Mapping):
+            continue
+        try:
+            lastseen = datetime.fromisoformat(str(info["lastseen"]))
+            alive = lastseen + timedelta(seconds=int(info.get("lifetime", 60))) > now
+            higher_or_same = int(info.get("priority", 0)) >= priority
+        except (KeyError, ValueError, TypeError):
+            continue  # not a kopf entry
+        if alive and higher_or_same:
+            return False
+    return True
+
+
+async def follow(
+    api: client.ApiClient, name: str, identity: str, priority: int, interval: float, active: asyncio.Event
+) -> None:
+    """Sets `active` while this replica leads, clears it otherwise. Leading starts only after this
+    replica has been announced for two intervals, so a replica that outranks the current leader
+    lets it notice and pause first."""
+    announced_since: datetime | None = None
+    while True:
+        now = datetime.now(UTC)
+        try:
+            peering = await client.CustomObjectsApi(api).get_cluster_custom_object(
+                GROUP, VERSION, PLURAL, name
+            )
+            peers = cast(dict[str, Any], peering).get("status") or {}
+        except ApiException as error:
+            log.warning("cannot read ClusterKopfPeering %s (%s): standing by", name, error.status)
+            peers = {}
+        announced_since = (announced_since or now) if identity in peers else None
+        settled = announced_since is not None and now - announced_since >= timedelta(seconds=2 * interval)
+        leading = settled and leads(peers, identity, priority, now)
+        if leading != active.is_set():
+            log.info("%s: %s", identity, "leading" if leading else "standing by")
+            if leading:
+                active.set()
+            else:
+                active.clear()
+        await asyncio.sleep(interval)
