@@ -9,6 +9,7 @@ from kubernetes import client, config
 
 from certmint.devcluster import ControlPlane, LocalControlPlane
 from certmint.devcluster.controlplane import free_port
+from tests.e2e.hygiene import Recorder
 from tests.e2e.support import Cluster, OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +34,13 @@ def cluster(control_plane: ControlPlane) -> Cluster:
     return Cluster(plane=control_plane, api=api_client)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def recorder(cluster: Cluster) -> Iterator[Recorder]:
+    """Records everything certmint publishes during the session, for test_zz_hygiene to search."""
+    with Recorder(cluster.api) as recording:
+        yield recording
+
+
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
@@ -54,3 +62,11 @@ def operator_process(
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def without_session_operator(operator_process: OperatorProcess) -> Iterator[None]:
+    """For tests that run operators of their own: the session's one would work alongside them."""
+    operator_process.stop()
+    yield
+    operator_process.start()

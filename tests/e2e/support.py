@@ -16,6 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from certmint.devcluster import ControlPlane
+from tests.e2e.hygiene import LOG_PATHS
 
 GROUP, VERSION = "certmint.dev", "v1alpha1"
 T = TypeVar("T")
@@ -126,6 +127,8 @@ class OperatorProcess:
     def __init__(self, plane: ControlPlane, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
         self.plane = plane
         self.log_path = log_path
+        if log_path not in LOG_PATHS:
+            LOG_PATHS.append(log_path)
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
 

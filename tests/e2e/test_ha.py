@@ -3,7 +3,6 @@ certificate is issued twice."""
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,6 @@ from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 LIFETIME = 15
 ISSUED = re.compile(r"\] (issued|renewed|reissued) (\S+) serial")
-
-
-@pytest.fixture
-def without_session_operator(operator_process: OperatorProcess) -> Iterator[None]:
-    """The session's standalone operator would work alongside the replicas: stop it meanwhile."""
-    operator_process.stop()
-    yield
-    operator_process.start()
 
 
 def replica(cluster: Cluster, directory: Path, peering: str, priority: int) -> OperatorProcess:

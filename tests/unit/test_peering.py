@@ -8,7 +8,11 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def peer(priority: int, seen_ago: int = 0, lifetime: int = 60) -> dict[str, object]:
-    return {"priority": priority, "lifetime": lifetime, "lastseen": (NOW - timedelta(seconds=seen_ago)).isoformat()}
+    return {
+        "priority": priority,
+        "lifetime": lifetime,
+        "lastseen": (NOW - timedelta(seconds=seen_ago)).isoformat(),
+    }
 
 
 def test_the_highest_live_priority_leads_and_others_stand_by() -> None:

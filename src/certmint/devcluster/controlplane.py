@@ -75,6 +75,21 @@ class ControlPlane:
         )
         self.kubectl("create", "namespace", operator_namespace, check=False)
 
+    def crash_and_restart(self, name: str, down_for: float = 0.0) -> None:
+        """SIGKILLs one component (`etcd`, `kube-apiserver`), keeps it down for `down_for` seconds,
+        starts it again with the same arguments and waits until it is ready: a fault for tests."""
+        process = self.processes[name]
+        process.kill()
+        process.wait(timeout=_STOP_GRACE_SECONDS)
+        time.sleep(down_for)
+        args = [str(arg) for arg in process.args]  # type: ignore[union-attr]
+        _spawn(self, name, args, append=True)
+        if name == "etcd":
+            client_url = next(arg for arg in args if arg.startswith("--listen-client-urls=")).split("=", 1)[1]
+            _wait_ready(self, name, f"{client_url}/health")
+        else:
+            _wait_ready(self, name, f"{self.server}/readyz")
+
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.workdir / f"{name}.log"
         if not path.exists():
@@ -140,24 +155,10 @@ class LocalControlPlane:
         for name in reversed(list(self.plane.processes)):
             _terminate(self.plane.processes[name])
 
-    def _spawn(self, plane: ControlPlane, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = (plane.workdir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=plane.workdir,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe work happens in it
-        )
-        log.close()
-        plane.processes[name] = process
-        return process
-
     def _start_etcd(self, plane: ControlPlane) -> str:
         client_url = f"http://127.0.0.1:{free_port()}"
         peer_url = f"http://127.0.0.1:{free_port()}"
-        self._spawn(
+        _spawn(
             plane,
             "etcd",
             [
@@ -177,7 +178,7 @@ class LocalControlPlane:
 
     def _start_apiserver(self, plane: ControlPlane, port: int, etcd_url: str) -> None:
         c = plane.credentials
-        self._spawn(
+        _spawn(
             plane,
             "kube-apiserver",
             [
@@ -202,7 +203,7 @@ class LocalControlPlane:
 
     def _start_controller_manager(self, plane: ControlPlane) -> None:
         c = plane.credentials
-        self._spawn(
+        _spawn(
             plane,
             "kube-controller-manager",
             [
@@ -246,6 +247,20 @@ def _write_kubeconfig(plane: ControlPlane) -> None:
         "current-context": "certmint-dev",
     }
     plane.kubeconfig.write_text(yaml.safe_dump(config))
+
+
+def _spawn(plane: ControlPlane, name: str, args: list[str], *, append: bool = False) -> None:
+    log = (plane.workdir / f"{name}.log").open("ab" if append else "wb")
+    process = subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=plane.workdir,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe work happens in it
+    )
+    log.close()
+    plane.processes[name] = process
 
 
 def _wait_ready(plane: ControlPlane, name: str, url: str) -> None:

@@ -1,0 +1,158 @@
+"""Issue 9: faults. The operator SIGKILLed mid-issuance, the API server and etcd crashing under it:
+at the end every Certificate is Ready with a matching key, nothing was issued twice, nothing is left
+behind, and the CA never changed."""
+
+import base64
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, watch
+
+from certmint.devcluster.controlplane import free_port
+from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
+from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
+from tests.e2e.manifests import certificate, self_signed_issuer
+from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+
+COUNT = 500
+KILLS = 5
+
+
+class SerialLog:
+    """Every certificate each leaf Secret ever held, from a watch started before the operator."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.serials: defaultdict[str, set[int]] = defaultdict(set)
+        self._core = client.CoreV1Api(api)
+        self._namespace = namespace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> "SerialLog":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+    def _follow(self) -> None:
+        version = ""
+        while not self._stop.is_set():
+            try:
+                stream = watch.Watch().stream(
+                    self._core.list_namespaced_secret,
+                    self._namespace,
+                    label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}",
+                    resource_version=version,
+                    timeout_seconds=10,
+                )
+                for event in stream:
+                    secret = event["object"]
+                    version = secret.metadata.resource_version
+                    pem = (secret.data or {}).get("tls.crt")
+                    if pem:
+                        serial = load_certificates_pem(base64.b64decode(pem))[0].serial_number
+                        self.serials[secret.metadata.name].add(serial)
+            except Exception:
+                time.sleep(0.5)
+
+
+@pytest.fixture
+def serial_log(cluster: Cluster, namespace: str) -> Iterator[SerialLog]:
+    with SerialLog(cluster.api, namespace) as log:
+        yield log
+
+
+def ready_count(cluster: Cluster, namespace: str) -> int:
+    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")["items"]
+    return sum(
+        1
+        for item in items
+        for condition in (item.get("status") or {}).get("conditions", [])
+        if condition["type"] == "Ready" and condition["status"] == "True"
+    )
+
+
+def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial_log: SerialLog) -> None:
+    """Every Secret holds a key matching its certificate, the one its status names; no Secret ever
+    held a second certificate; no Secret lacks a Certificate."""
+    secrets = cluster.core.list_namespaced_secret(
+        namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
+    )
+    assert sorted(secret.metadata.name for secret in secrets.items) == sorted(f"{name}-tls" for name in names)
+    for name in names:
+        data = cluster.secret_data(namespace, f"{name}-tls") or {}
+        leaf = load_certificates_pem(data["tls.crt"])[0]
+        assert key_matches_certificate(load_private_key_pem(data["tls.key"]), leaf), name
+        status = (cluster.get("certificates", namespace, name) or {})["status"]
+        assert int(status["serialNumber"].replace(":", ""), 16) == leaf.serial_number, name
+    issued_twice = {name: serials for name, serials in serial_log.serials.items() if len(serials) > 1}
+    assert not issued_twice, f"{len(issued_twice)} Secrets held more than one certificate: {issued_twice}"
+
+
+def create_certificates(cluster: Cluster, namespace: str, prefix: str, count: int) -> list[str]:
+    names = [f"{prefix}-{index}" for index in range(count)]
+    for name in names:
+        cluster.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "certificates", certificate(namespace, name)
+        )
+    return names
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.usefixtures("without_session_operator")
+def test_sigkill_during_mass_issuance_loses_nothing_and_issues_nothing_twice(
+    cluster: Cluster, namespace: str, tmp_path: Path, serial_log: SerialLog
+) -> None:
+    operator = OperatorProcess(
+        cluster.plane, tmp_path / "operator.log", {"CERTMINT_METRICS_PORT": str(free_port())}
+    )
+    operator.start()
+    try:
+        cluster.apply(self_signed_issuer(namespace))
+        cluster.wait_condition("issuers", namespace, "ca", "True")
+        ca_before = cluster.secret_data(namespace, "ca-ca") or {}
+        operator.kill()
+        names = create_certificates(cluster, namespace, "crash", COUNT)
+
+        rng = random.Random(9)
+        ready_at_kill = []
+        operator.start()
+        for _ in range(KILLS):
+            time.sleep(rng.uniform(0.5, 2.5))
+            ready_at_kill.append(ready_count(cluster, namespace))
+            operator.kill()
+            operator.start()
+        assert any(0 < ready < COUNT for ready in ready_at_kill), (
+            f"no kill landed mid-issuance: {ready_at_kill}"
+        )
+        wait_for(
+            lambda: ready_count(cluster, namespace) == COUNT, 300, interval=2, what="every Certificate Ready"
+        )
+        time.sleep(2)  # the watch has seen the last writes
+        assert_consistent(cluster, namespace, names, serial_log)
+        ca_after = cluster.secret_data(namespace, "ca-ca") or {}
+        assert (ca_after["tls.crt"], ca_after["tls.key"]) == (ca_before["tls.crt"], ca_before["tls.key"])
+    finally:
+        operator.stop()
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_the_operator_rides_out_a_crash_of_the_control_plane(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, serial_log: SerialLog, component: str
+) -> None:
+    cluster.apply(self_signed_issuer(namespace))
+    cluster.wait_condition("issuers", namespace, "ca", "True")
+    before = create_certificates(cluster, namespace, "before", 50)
+    cluster.plane.crash_and_restart(component, down_for=5)
+    after = create_certificates(cluster, namespace, "after", 50)
+    wait_for(lambda: ready_count(cluster, namespace) == 100, 180, interval=2, what="every Certificate Ready")
+    assert operator_process.alive()
+    time.sleep(2)
+    assert_consistent(cluster, namespace, before + after, serial_log)
