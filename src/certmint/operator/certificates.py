@@ -143,10 +143,14 @@ async def _issue(
     started = time.perf_counter()
     try:
         private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
-    except PKIError as error:
-        # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password): report it;
-        # the backoff retries pick up a fixed password Secret, which no watch reports.
-        failure = Fail(error.reason, error.message, retryable=True)
+    except (PKIError, ValueError) as error:
+        # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
+        # cryptography's own: report it; the backoff retries pick up a fixed password Secret,
+        # which no watch reports.
+        reason, message = (
+            (error.reason, error.message) if isinstance(error, PKIError) else ("InvalidRequest", str(error))
+        )
+        failure = Fail(reason, message, retryable=True)
         await _report_failure(controller, key, body, failure, now)
         return None
     metadata = secret_metadata(certificate, leaf, spec)

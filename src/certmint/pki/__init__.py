@@ -8,6 +8,7 @@ from certmint.pki.ca import (
     create_root_ca,
     is_ca,
     load_ca,
+    validate_ca_request,
 )
 from certmint.pki.crl import (
     RevocationReason,
@@ -92,6 +93,7 @@ __all__ = [
     "serial_hex",
     "sign_leaf",
     "summarize_certificate",
+    "validate_ca_request",
     "validate_leaf_request",
     "verify_certificate",
 ]

@@ -18,7 +18,7 @@ from certmint.pki.keys import (
     key_matches_certificate,
     load_private_key_pem,
 )
-from certmint.pki.names import MAX_NAME_ATTRIBUTE, validate_dns_name
+from certmint.pki.names import MAX_NAME_ATTRIBUTE, name_attribute_fits, validate_dns_name
 from certmint.pki.pem import load_certificates_pem
 from certmint.pki.signing import signature_hash
 
@@ -60,7 +60,7 @@ class CertificateAuthority:
 
 
 def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:
-    _validate_ca_request(request)
+    validate_ca_request(request)
     key = generate_private_key(request.key)
     subject = _name(request)
     builder = _ca_builder(request, subject, subject, key.public_key(), now - BACKDATE, now + request.duration)
@@ -74,7 +74,7 @@ def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:
 def create_intermediate_ca(
     request: CARequest, parent: CertificateAuthority, now: datetime
 ) -> CertificateAuthority:
-    _validate_ca_request(request)
+    validate_ca_request(request)
     require_valid_at(parent.certificate, now)
     parent_path_length = parent.certificate.extensions.get_extension_for_class(
         x509.BasicConstraints
@@ -140,11 +140,11 @@ def is_ca(certificate: x509.Certificate) -> bool:
     return constraints.ca and usage.key_cert_sign
 
 
-def _validate_ca_request(request: CARequest) -> None:
-    if not 0 < len(request.common_name) <= MAX_NAME_ATTRIBUTE:
-        raise PKIError("InvalidRequest", f"CA common name must be 1 to {MAX_NAME_ATTRIBUTE} characters")
-    if request.organization is not None and not 0 < len(request.organization) <= MAX_NAME_ATTRIBUTE:
-        raise PKIError("InvalidRequest", f"CA organization must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+def validate_ca_request(request: CARequest) -> None:
+    if not name_attribute_fits(request.common_name):
+        raise PKIError("InvalidRequest", f"CA common name must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
+    if request.organization is not None and not name_attribute_fits(request.organization):
+        raise PKIError("InvalidRequest", f"CA organization must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
     if request.duration <= timedelta(0):
         raise PKIError("InvalidRequest", "CA duration must be positive")
     if request.path_length is not None and request.path_length < 0:

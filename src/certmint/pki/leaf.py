@@ -14,6 +14,7 @@ from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_k
 from certmint.pki.names import (
     MAX_NAME_ATTRIBUTE,
     invalid,
+    name_attribute_fits,
     validate_dns_name,
     validate_email,
     validate_ip_address,
@@ -66,11 +67,11 @@ class LeafRequest:
 def validate_leaf_request(request: LeafRequest) -> None:
     if not request.has_sans and not request.common_name:
         raise invalid("a certificate needs a common name or at least one subject alternative name")
-    if request.common_name is not None and not 0 < len(request.common_name) <= MAX_NAME_ATTRIBUTE:
-        raise invalid(f"common name must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+    if request.common_name is not None and not name_attribute_fits(request.common_name):
+        raise invalid(f"common name must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
     for organization in request.organization:
-        if not 0 < len(organization) <= MAX_NAME_ATTRIBUTE:
-            raise invalid(f"organization {organization!r} must be 1 to {MAX_NAME_ATTRIBUTE} characters")
+        if not name_attribute_fits(organization):
+            raise invalid(f"organization {organization!r} must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
     if request.duration <= timedelta(0):
         raise invalid("duration must be positive")
     for name in request.dns_names:

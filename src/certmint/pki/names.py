@@ -14,6 +14,14 @@ _EMAIL = re.compile(r"[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+")
 MAX_SPIFFE_ID_BYTES = 2048
 # RFC 5280 upper bounds ub-common-name and ub-organization-name; cryptography enforces the first.
 MAX_NAME_ATTRIBUTE = 64
+
+
+def name_attribute_fits(value: str) -> bool:
+    """RFC 5280's 64-character bounds, counted the way cryptography enforces them: in UTF-8 bytes,
+    so 64 non-ASCII characters do not fit."""
+    return 0 < len(value.encode()) <= MAX_NAME_ATTRIBUTE
+
+
 # Parsing every DNS name as an IP address is the slowest check; most names cannot be one. No "%": an
 # IPv6 zone is local to a host and cannot be encoded in a certificate.
 _IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certmint.api import Issuer, parse_duration
-from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca
+from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca, validate_ca_request
 
 # PKI failure reasons as an Issuer's Ready condition reports them.
 _CONDITION_REASONS = {
@@ -64,6 +64,9 @@ def plan_ca(
     """`secret_is_ours`: the Secret carries certmint's CA label, so replacing an expired CA loses nothing."""
     name = ca_secret_name(issuer)
     generates = issuer.spec.self_signed is not None
+    unusable = spec_error(issuer)
+    if unusable is not None:
+        return unusable
     if secret_data is None:
         if generates:
             return GenerateCA("CAGenerated", ca_request(issuer))
@@ -79,3 +82,17 @@ def plan_ca(
             return GenerateCA("CAExpired", ca_request(issuer))
         reason = _CONDITION_REASONS.get(error.reason, "CASecretInvalid")
         return CAUnusable(reason, f"CA Secret {name}: {error.message}")
+
+
+def spec_error(issuer: Issuer) -> CAUnusable | None:
+    """A selfSigned spec the schema let through but no CA can be made from (now, or at its next
+    rotation) is the Issuer's error to report."""
+    if issuer.spec.self_signed is None:
+        return None
+    try:
+        validate_ca_request(ca_request(issuer))
+    except PKIError as error:
+        return CAUnusable(error.reason, error.message)
+    except ValueError as error:
+        return CAUnusable("InvalidSpec", str(error))
+    return None

@@ -165,12 +165,15 @@ def test_an_expired_parent_signs_no_intermediate(root_ca: CertificateAuthority) 
 @pytest.mark.parametrize(
     ("request_", "message"),
     [
-        (CARequest("", timedelta(days=1)), "CA common name must be 1 to 64 characters"),
-        (CARequest("x" * 65, timedelta(days=1)), "CA common name must be 1 to 64 characters"),
-        (CARequest("x", timedelta(days=1), organization=""), "CA organization must be 1 to 64 characters"),
+        (CARequest("", timedelta(days=1)), "CA common name must be 1 to 64 bytes in UTF-8"),
+        (CARequest("x" * 65, timedelta(days=1)), "CA common name must be 1 to 64 bytes in UTF-8"),
+        (
+            CARequest("x", timedelta(days=1), organization=""),
+            "CA organization must be 1 to 64 bytes in UTF-8",
+        ),
         (
             CARequest("x", timedelta(days=1), organization="o" * 65),
-            "CA organization must be 1 to 64 characters",
+            "CA organization must be 1 to 64 bytes in UTF-8",
         ),
         (CARequest("x", timedelta(0)), "CA duration must be positive"),
         (CARequest("x", timedelta(days=-1)), "CA duration must be positive"),
