@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
+from certmint.kube.apply import server_side_apply
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference
-
-_APPLY = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -71,14 +70,8 @@ async def create_configmap(api: client.ApiClient, manifest: ConfigMapManifest) -
 
 async def apply_configmap(api: client.ApiClient, manifest: ConfigMapManifest) -> None:
     """Updates a ConfigMap certmint created."""
-    await client.CoreV1Api(api).patch_namespaced_config_map(
-        manifest.name,
-        manifest.namespace,
-        _body(manifest),
-        field_manager=FIELD_MANAGER,
-        force=True,
-        _content_type=_APPLY,
-    )
+    path = f"/api/v1/namespaces/{manifest.namespace}/configmaps/{manifest.name}"
+    await server_side_apply(api, path, _body(manifest), FIELD_MANAGER)
 
 
 def _body(manifest: ConfigMapManifest) -> dict[str, object]:

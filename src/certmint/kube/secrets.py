@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
+from certmint.kube.apply import server_side_apply, version_of
+
 FIELD_MANAGER = "certmint"
-_APPLY = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,7 @@ async def apply_secret(
         "type": secret_type,
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    written = await client.CoreV1Api(api).patch_namespaced_secret(
-        name, namespace, body, field_manager=FIELD_MANAGER, force=True, _content_type=_APPLY
-    )
-    return (written.metadata.resource_version or "") if written.metadata else ""
+    return version_of(await server_side_apply(api, _path(namespace, name), body, FIELD_MANAGER))
 
 
 async def create_secret(
@@ -136,9 +134,7 @@ async def mark_secret(
             "annotations": dict(annotations),
         },
     }
-    await client.CoreV1Api(api).patch_namespaced_secret(
-        name, namespace, body, field_manager=f"{FIELD_MANAGER}-watch", force=True, _content_type=_APPLY
-    )
+    await server_side_apply(api, _path(namespace, name), body, f"{FIELD_MANAGER}-watch")
 
 
 async def apply_secret_data(
@@ -159,7 +155,8 @@ async def apply_secret_data(
         "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    written = await client.CoreV1Api(api).patch_namespaced_secret(
-        name, namespace, body, field_manager=field_manager, force=True, _content_type=_APPLY
-    )
-    return (written.metadata.resource_version or "") if written.metadata else ""
+    return version_of(await server_side_apply(api, _path(namespace, name), body, field_manager))
+
+
+def _path(namespace: str, name: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/secrets/{name}"

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from certmint.api import Certificate, CertificateStatus
 from certmint.api.certificate import RotationPolicy
 from certmint.kube import objects
+from certmint.kube.apply import Rejected
 from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, mark_secret, read_secret
 from certmint.operator import issuers, metrics
@@ -154,16 +155,22 @@ async def _issue(
         await _report_failure(controller, key, body, failure, now)
         return None
     metadata = secret_metadata(certificate, leaf, spec)
-    version = await apply_secret(
-        controller.api,
-        key.namespace,
-        certificate.spec.secret_name,
-        secret_type=TLS_SECRET_TYPE,
-        data=data,
-        labels=metadata.labels,
-        annotations=metadata.annotations,
-        owner=_owner(certificate),
-    )
+    try:
+        version = await apply_secret(
+            controller.api,
+            key.namespace,
+            certificate.spec.secret_name,
+            secret_type=TLS_SECRET_TYPE,
+            data=data,
+            labels=metadata.labels,
+            annotations=metadata.annotations,
+            owner=_owner(certificate),
+        )
+    except Rejected as error:
+        # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
+        message = f"the API server refused Secret {certificate.spec.secret_name}: {error}"
+        await _report_failure(controller, key, body, Fail("SecretRejected", message, False), now)
+        return None
     controller.expect_echo(Key(SECRET, key.namespace, certificate.spec.secret_name), version)
     metrics.issuance_seconds.labels(issuer_label).observe(time.perf_counter() - started)
     if not certificate.status.serial_number:
