@@ -2,6 +2,8 @@
 
 import base64
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,7 @@ NEEDED = [
     ("delete", "configmaps"),
     ("watch", "namespaces"),
     ("create", "events"),
+    ("patch", "clusterkopfpeerings.kopf.dev"),
 ]
 FORBIDDEN = [
     ("delete", "secrets"),
@@ -43,22 +46,22 @@ FORBIDDEN = [
 ]
 
 
-@pytest.fixture(scope="module")
-def release(cluster: Cluster) -> str:
+def helm_install(cluster: Cluster, name: str, namespace: str, *values: str) -> str:
     helm = cluster.plane.binaries.helm
     assert helm.exists(), "helm is built by tools/controlplane/build.sh"
-    cluster.plane.kubectl("create", "namespace", RELEASE_NAMESPACE)
+    cluster.plane.kubectl("create", "namespace", namespace)
     result = subprocess.run(
         [
             str(helm),
             "install",
-            "certmint",
+            name,
             str(REPO / "charts" / "certmint"),
             "--namespace",
-            RELEASE_NAMESPACE,
+            namespace,
             "--kubeconfig",
             str(cluster.plane.kubeconfig),
             "--wait=false",
+            *(argument for value in values for argument in ("--set", value)),
         ],
         capture_output=True,
         text=True,
@@ -67,6 +70,39 @@ def release(cluster: Cluster) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Cluster) -> str:
+    return helm_install(cluster, "certmint", RELEASE_NAMESPACE)
+
+
+def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig holding only a token of the chart's ServiceAccount."""
+    token = cluster.plane.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {
+                            "server": cluster.plane.server,
+                            "certificate-authority-data": base64.b64encode(
+                                cluster.plane.credentials.ca_cert.read_bytes()
+                            ).decode(),
+                        },
+                    }
+                ],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "sa"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path
 
 
 def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: str) -> None:
@@ -83,6 +119,11 @@ def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: s
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "certmint"
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["CERTMINT_PEERING"] == "certmint"
+    service = cluster.core.read_namespaced_service("certmint", RELEASE_NAMESPACE)
+    assert [(port.name, port.port) for port in service.spec.ports] == [("http-metrics", 9402)]
+    assert cluster.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "certmint")
 
 
 def can_i(cluster: Cluster, verb: str, resource: str) -> str:
@@ -111,31 +152,8 @@ def test_the_operator_works_with_only_the_charts_permissions(
 ) -> None:
     """The operator runs with a token of the chart's ServiceAccount: every request it makes is
     authorized by the chart's RBAC alone."""
-    token = cluster.plane.kubectl(
-        "create", "token", "certmint", "-n", RELEASE_NAMESPACE, "--duration=1h"
-    ).strip()
-    kubeconfig = tmp_path / "service-account.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [
-                    {
-                        "name": "c",
-                        "cluster": {
-                            "server": cluster.plane.server,
-                            "certificate-authority-data": base64.b64encode(
-                                cluster.plane.credentials.ca_cert.read_bytes()
-                            ).decode(),
-                        },
-                    }
-                ],
-                "users": [{"name": "sa", "user": {"token": token}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "sa"}}],
-                "current-context": "c",
-            }
-        )
+    kubeconfig = service_account_kubeconfig(
+        cluster, RELEASE_NAMESPACE, "certmint", tmp_path / "service-account.kubeconfig"
     )
     operator_process.stop()  # one operator at a time, as in a cluster
     restricted = OperatorProcess(
@@ -145,6 +163,7 @@ def test_the_operator_works_with_only_the_charts_permissions(
             "KUBECONFIG": str(kubeconfig),
             "CERTMINT_NAMESPACE": RELEASE_NAMESPACE,
             "CERTMINT_METRICS_PORT": "0",
+            "CERTMINT_PEERING": "certmint",  # the chart's ClusterKopfPeering, as the Deployment sets it
         },
     )
     try:
@@ -166,3 +185,111 @@ def test_the_operator_works_with_only_the_charts_permissions(
     finally:
         restricted.stop()
         operator_process.start()
+
+
+SERVICE_MONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
+    "spec": {
+        "group": "monitoring.coreos.com",
+        "scope": "Namespaced",
+        "names": {"kind": "ServiceMonitor", "plural": "servicemonitors", "singular": "servicemonitor"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                },
+            }
+        ],
+    },
+}
+RESTRICTED = "certmint-restricted"
+
+
+@pytest.fixture(scope="module")
+def served(cluster: Cluster) -> Iterator[str]:
+    """The one namespace a restricted release serves."""
+    name = f"served-{uuid.uuid4().hex[:6]}"
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"restricted-test": "yes"}}})
+    yield name
+    cluster.core.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def restricted_release(cluster: Cluster, served: str) -> str:
+    cluster.apply(SERVICE_MONITOR_CRD)
+    cluster.plane.kubectl("wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com")
+    return helm_install(
+        cluster,
+        RESTRICTED,
+        RESTRICTED,
+        f"watchNamespaces={{{served}}}",
+        "metrics.serviceMonitor.enabled=true",
+    )
+
+
+def can_i_in(cluster: Cluster, verb: str, resource: str, namespace: str | None) -> str:
+    where = ["-n", namespace] if namespace else ["-A"]
+    account = f"system:serviceaccount:{RESTRICTED}:{RESTRICTED}"
+    return cluster.plane.kubectl(
+        "auth", "can-i", verb, resource, *where, f"--as={account}", check=False
+    ).strip()
+
+
+def test_a_restricted_release_has_no_access_outside_its_namespaces(
+    cluster: Cluster, restricted_release: str, served: str
+) -> None:
+    monitor = cluster.custom.get_namespaced_custom_object(
+        "monitoring.coreos.com", "v1", RESTRICTED, "servicemonitors", RESTRICTED
+    )
+    assert monitor["spec"]["endpoints"][0]["port"] == "http-metrics"
+    for namespace in (served, RESTRICTED):
+        for verb, resource in (("get", "secrets"), ("patch", "secrets"), ("create", "configmaps")):
+            assert can_i_in(cluster, verb, resource, namespace) == "yes", (verb, resource, namespace)
+    for namespace in ("kube-system", "default", None):
+        for verb, resource in (("get", "secrets"), ("list", "secrets"), ("create", "configmaps")):
+            assert can_i_in(cluster, verb, resource, namespace).startswith("no"), (verb, resource, namespace)
+    assert can_i_in(cluster, "list", "certificates.certmint.dev", "kube-system").startswith("no")
+    assert can_i_in(cluster, "watch", "clusterissuers.certmint.dev", None) == "yes"
+
+
+@pytest.mark.usefixtures("without_session_operator")
+def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
+    cluster: Cluster, restricted_release: str, served: str, namespace: str, tmp_path: Path
+) -> None:
+    kubeconfig = service_account_kubeconfig(
+        cluster, RESTRICTED, RESTRICTED, tmp_path / "restricted.kubeconfig"
+    )
+    operator = OperatorProcess(
+        cluster.plane,
+        tmp_path / "operator.log",
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "CERTMINT_NAMESPACE": RESTRICTED,
+            "CERTMINT_METRICS_PORT": "0",
+            "CERTMINT_PEERING": RESTRICTED,
+            "CERTMINT_WATCH_NAMESPACES": served,
+        },
+    )
+    bundle = f"restricted-{served}"
+    try:
+        operator.start()
+        cluster.apply(self_signed_issuer(served))
+        cluster.apply(certificate(served))
+        cluster.apply(self_signed_issuer(namespace))  # a namespace it does not serve
+        cluster.apply(certificate(namespace))
+        cluster.apply(trust_bundle(bundle, [{"issuer": {"name": "ca", "namespace": served}}]))
+        cluster.wait_condition("certificates", served, "web", "True")
+        cluster.wait_condition("trustbundles", None, bundle, "True")
+        holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
+        assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
+        assert cluster.get("certificates", namespace, "web").get("status") is None, "served outside its list"
+        assert "Forbidden" not in operator.log(), operator.log()[-2000:]
+        assert "403" not in operator.log()
+    finally:
+        operator.stop()
+        cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", bundle)

@@ -41,6 +41,19 @@ def issuer(namespace: str, crl_url: str) -> dict[str, object]:
     }
 
 
+def publish_bundle(cluster: Cluster, namespace: str) -> str:
+    """A TrustBundle of the namespace's issuer `ca`, published into that namespace only."""
+    bundle = f"bundle-{namespace}"
+    cluster.apply(
+        trust_bundle(
+            bundle,
+            [{"issuer": {"name": "ca", "namespace": namespace}}],
+            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        )
+    )
+    return bundle
+
+
 def fetch_crl(url: str) -> bytes | None:
     """None while the operator does not serve it (yet)."""
     try:
@@ -130,14 +143,7 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
     crl_url = operator_process.crl_url(namespace, "ca")
     cluster.apply(issuer(namespace, crl_url))
     cluster.wait_condition("issuers", namespace, "ca", "True")
-    bundle = f"bundle-{namespace}"
-    cluster.apply(
-        trust_bundle(
-            bundle,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        )
-    )
+    bundle = publish_bundle(cluster, namespace)
     cluster.core.create_namespaced_secret(
         namespace, {"metadata": {"name": "p12-password"}, "stringData": {"password": "s3cret"}}
     )
@@ -253,14 +259,7 @@ def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_rev
     before = fetch_crl(crl_url) or b""
     assert x509.load_der_x509_crl(before).get_revoked_certificate_by_serial_number(revoked_serial) is not None
 
-    bundle = f"bundle-{namespace}"
-    cluster.apply(
-        trust_bundle(
-            bundle,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        )
-    )
+    bundle = publish_bundle(cluster, namespace)
     wait_for(lambda: crl_lists(cluster, namespace, bundle, revoked_serial), 20, what="CRL in the bundle")
     inspected = certmint(
         cluster, "inspect", "secret", f"{namespace}/web-tls", "--bundle", bundle, "-o", "json"

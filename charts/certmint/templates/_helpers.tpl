@@ -26,3 +26,19 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{/* What the operator does inside a namespace it serves: in the ClusterRole, or in a Role per namespace. */}}
+{{- define "certmint.namespacedRules" }}
+  - apiGroups: [certmint.dev]
+    resources: [certificates, issuers]
+    verbs: [get, list, watch]
+  - apiGroups: [certmint.dev]
+    resources: [certificates/status, issuers/status]
+    verbs: [patch]
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get, list, watch, create, patch]
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [get, list, watch, create, patch, delete]
+{{- end }}

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -15,6 +16,21 @@ from certmint.api.common import (
 from certmint.api.duration import DURATION_PATTERN
 from certmint.api.trustbundle import LabelSelector
 from certmint.pki import KeyAlgorithm, Usage
+
+
+def _duration_field(default: str, wire_name: str, description: str) -> Any:
+    """A Go duration of at least a minute, checked by the API server."""
+    return Field(
+        default=default,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description=description,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "duration(self) >= duration('1m')", "message": f"{wire_name} must be at least 1m"}
+            ]
+        },
+    )
 
 
 class CAKeySpec(ApiModel):
@@ -56,16 +72,8 @@ class SelfSignedIssuer(ApiModel):
         default=None, max_length=64, description="Subject CN of the CA; defaults to 'certmint <issuer name>'."
     )
     organization: str | None = Field(default=None, max_length=64, description="Subject O of the CA.")
-    ca_duration: str = Field(
-        default="8760h",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Lifetime of the generated CA certificate (Go duration syntax).",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "duration(self) >= duration('1m')", "message": "caDuration must be at least 1m"}
-            ]
-        },
+    ca_duration: str = _duration_field(
+        "8760h", "caDuration", "Lifetime of the generated CA certificate (Go duration syntax)."
     )
     secret_name: str | None = Field(
         default=None,
@@ -130,16 +138,10 @@ class IssuancePolicy(ApiModel):
 
 
 class RevocationSpec(ApiModel):
-    crl_duration: str = Field(
-        default="24h",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="Validity of each CRL (nextUpdate - thisUpdate); a new one is signed at half of it.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": "duration(self) >= duration('1m')", "message": "crlDuration must be at least 1m"}
-            ]
-        },
+    crl_duration: str = _duration_field(
+        "24h",
+        "crlDuration",
+        "Validity of each CRL (nextUpdate - thisUpdate); a new one is signed at half of it.",
     )
     distribution_point_url: str | None = Field(
         default=None,

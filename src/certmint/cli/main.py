@@ -76,6 +76,12 @@ def version() -> None:
     default=None,
     help="Peering priority; default random, so replicas of one Deployment never tie.",
 )
+@click.option(
+    "--watch-namespaces",
+    envvar="CERTMINT_WATCH_NAMESPACES",
+    default="",
+    help="Comma-separated namespaces to serve (the operator's own included); unset: all.",
+)
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.pass_obj
 def operator(
@@ -84,6 +90,7 @@ def operator(
     liveness: str | None,
     peering: str,
     priority: int | None,
+    watch_namespaces: str,
     verbose: bool,
 ) -> None:
     """Run the operator against the cluster (as `kopf run` does)."""
@@ -99,8 +106,16 @@ def operator(
     # kopf and the controller must agree on who this replica is in the peering object.
     identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
     priority = priority if priority is not None else secrets.randbelow(2**31 - 1) + 1
+    served = sorted({name.strip() for name in watch_namespaces.split(",") if name.strip()})
+    if served:
+        served = sorted({*served, namespace})  # ClusterIssuer CA Secrets live in the operator's own
     os.environ.update(
-        {"CERTMINT_PEERING": peering, "CERTMINT_PEER_IDENTITY": identity, "CERTMINT_PRIORITY": str(priority)}
+        {
+            "CERTMINT_PEERING": peering,
+            "CERTMINT_PEER_IDENTITY": identity,
+            "CERTMINT_PRIORITY": str(priority),
+            "CERTMINT_WATCH_NAMESPACES": ",".join(served),
+        }
     )
     kopf.configure(verbose=verbose, log_prefix=True)
     logging.getLogger("certmint").setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -109,7 +124,8 @@ def operator(
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
-            clusterwide=True,
+            clusterwide=not served,
+            namespaces=served,
             standalone=not peering,
             peering_name=peering or None,
             priority=priority,

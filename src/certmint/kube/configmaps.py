@@ -29,8 +29,21 @@ async def read_configmap_data(api: client.ApiClient, namespace: str, name: str) 
     return dict(found.data or {})
 
 
-async def list_configmaps(api: client.ApiClient, label_selector: str) -> list[ConfigMapObject]:
-    found = await client.CoreV1Api(api).list_config_map_for_all_namespaces(label_selector=label_selector)
+async def list_configmaps(
+    api: client.ApiClient, label_selector: str, namespaces: tuple[str, ...] = ()
+) -> list[ConfigMapObject]:
+    """In every namespace, or only in `namespaces` (when RBAC allows no cluster-wide list)."""
+    core = client.CoreV1Api(api)
+    if namespaces:
+        items = [
+            item
+            for namespace in namespaces
+            for item in (
+                await core.list_namespaced_config_map(namespace, label_selector=label_selector)
+            ).items
+        ]
+    else:
+        items = (await core.list_config_map_for_all_namespaces(label_selector=label_selector)).items
     return [
         ConfigMapObject(
             namespace=item.metadata.namespace or "",
@@ -38,7 +51,7 @@ async def list_configmaps(api: client.ApiClient, label_selector: str) -> list[Co
             data=dict(item.data or {}),
             binary_data={key: base64.b64decode(value) for key, value in (item.binary_data or {}).items()},
         )
-        for item in found.items
+        for item in items
         if item.metadata is not None
     ]
 

@@ -1,12 +1,17 @@
 """Kubernetes Events on our objects, so `kubectl describe` tells what certmint did and why."""
 
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.api import API_VERSION
+from certmint.kube.errors import describe
+
+log = logging.getLogger("certmint.events")
 
 
 @dataclass(frozen=True)
@@ -44,4 +49,11 @@ async def post_event(
             "count": 1,
         }
     )
-    await client.CoreV1Api(api).create_namespaced_event(namespace, event)
+    try:
+        await client.CoreV1Api(api).create_namespaced_event(namespace, event)
+    except ApiException as error:
+        # Events are for people reading `kubectl describe`; a lost one (say, in a namespace being
+        # deleted) must not fail the reconcile that already did its work.
+        log.warning(
+            "event %s on %s %s/%s not posted (%s)", reason, about.kind, namespace, about.name, describe(error)
+        )

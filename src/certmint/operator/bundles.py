@@ -66,7 +66,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
     existing = {
         found.namespace: ConfigMapContent(found.data, found.binary_data)
-        for found in await list_configmaps(controller.api, selector)
+        for found in await list_configmaps(controller.api, selector, controller.config.watch_namespaces)
     }
     published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
     plan = plan_targets(

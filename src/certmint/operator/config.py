@@ -21,6 +21,8 @@ class OperatorConfig:
     """The live replica with the highest priority works; the others stand by."""
     peering_lifetime: int = 60
     """Seconds after its last keep-alive that a replica counts as gone and another takes over."""
+    watch_namespaces: tuple[str, ...] = ()
+    """The only namespaces served (with namespaced RBAC); empty serves every namespace."""
     http_address: str = "0.0.0.0"
 
     @classmethod
@@ -36,6 +38,9 @@ class OperatorConfig:
             metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
             http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
             peering=os.environ.get("CERTMINT_PEERING", defaults.peering),
+            watch_namespaces=tuple(
+                name for name in os.environ.get("CERTMINT_WATCH_NAMESPACES", "").split(",") if name
+            ),
             identity=os.environ.get("CERTMINT_PEER_IDENTITY", defaults.identity),
             priority=int(os.environ.get("CERTMINT_PRIORITY", defaults.priority)),
             peering_lifetime=int(os.environ.get("CERTMINT_PEERING_LIFETIME", defaults.peering_lifetime)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from kubernetes.aio import client
 
+from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.operator import bundles, certificates, issuers, metrics, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import (
@@ -105,6 +106,8 @@ class Controller:
     def namespace_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})
         name = metadata.get("name", "")
+        if self.config.watch_namespaces and name not in self.config.watch_namespaces:
+            return  # not served: no bundle is published there
         active = event_type != DELETED and (body.get("status") or {}).get("phase", "Active") == "Active"
         labels_now = dict(metadata.get("labels") or {}) if active else None
         labels_before = self.state.namespaces.get(name)
@@ -171,6 +174,15 @@ class Controller:
                 await self._reconcile(key)
             except asyncio.CancelledError:
                 raise
+            except TRANSIENT as error:
+                if namespace_gone(error):
+                    # Its deletion event follows; retrying would only fail again.
+                    log.info("dropping %s: its namespace is being deleted", key)
+                    self.queue.cancel(key)
+                    continue
+                metrics.reconcile_errors.labels(key.kind).inc()
+                delay = self.queue.add_rate_limited(key)
+                log.warning("reconciling %s failed (%s); retrying in %.0f s", key, describe(error), delay)
             except Exception:
                 metrics.reconcile_errors.labels(key.kind).inc()
                 delay = self.queue.add_rate_limited(key)

@@ -53,6 +53,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.persistence.diffbase_storage = NoDiffBase()
     config = OperatorConfig.from_env()
     settings.peering.lifetime = config.peering_lifetime
+    # Replicas serving a namespace list still share one cluster-wide peering object.
+    settings.peering.clusterwide = True
     controller = Controller(api=await connect(), config=config)
     await controller.start()
     memo[CONTROLLER] = controller
