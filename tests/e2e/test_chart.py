@@ -184,6 +184,9 @@ def test_the_operator_works_with_only_the_charts_permissions(
         assert "403" not in restricted.log()
     finally:
         restricted.stop()
+        cluster.custom.delete_cluster_custom_object(
+            "certmint.dev", "v1alpha1", "trustbundles", f"chart-{namespace}"
+        )
         operator_process.start()
 
 
@@ -283,8 +286,12 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         cluster.apply(self_signed_issuer(namespace))  # a namespace it does not serve
         cluster.apply(certificate(namespace))
         cluster.apply(trust_bundle(bundle, [{"issuer": {"name": "ca", "namespace": served}}]))
+        outside = f"outside-{served}"
+        cluster.apply(trust_bundle(outside, [{"issuer": {"name": "ca", "namespace": namespace}}]))
         cluster.wait_condition("certificates", served, "web", "True")
         cluster.wait_condition("trustbundles", None, bundle, "True")
+        unserved = cluster.wait_condition("trustbundles", None, outside, "False", "SourceUnavailable")
+        assert f"namespace {namespace} is not among" in unserved["message"]
         holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
         assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
         assert cluster.get("certificates", namespace, "web").get("status") is None, "served outside its list"
@@ -292,4 +299,5 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         assert "403" not in operator.log()
     finally:
         operator.stop()
-        cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", bundle)
+        for name in (bundle, f"outside-{served}"):
+            cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", name)

@@ -125,6 +125,7 @@ async def _read_source(controller: "Controller", source: BundleSource) -> tuple[
     """The source's CA certificates, and its CRLs (PEM) when it is an issuer."""
     if source.inline_pem is not None:
         return source.inline_pem.encode(), b""
+    _require_served(controller, source)
     if source.issuer is not None:
         issuer = source.issuer
         view = await issuers.issuer_view(
@@ -150,6 +151,15 @@ async def _read_source(controller: "Controller", source: BundleSource) -> tuple[
             raise SourceUnavailable(f"ConfigMap {map_ref.namespace}/{map_ref.name} has no key {map_ref.key}")
         return text.encode(), b""
     raise SourceUnavailable("a source sets none of issuer, secret, configMap or inlinePEM")
+
+
+def _require_served(controller: "Controller", source: BundleSource) -> None:
+    """An operator serving a namespace list may not read anything outside it (nor has RBAC to)."""
+    served = controller.config.watch_namespaces
+    ref = source.issuer or source.secret or source.config_map
+    namespace = getattr(ref, "namespace", None) if ref is not None else None
+    if served and namespace and namespace not in served:
+        raise SourceUnavailable(f"namespace {namespace} is not among the namespaces this operator serves")
 
 
 async def _report(
