@@ -17,6 +17,7 @@ from certmint.devcluster.controlplane import free_port
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
 from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from tests.e2e.manifests import certificate, self_signed_issuer
+from tests.e2e.stall import StallingProxy
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 
 COUNT = 500
@@ -156,3 +157,34 @@ def test_the_operator_rides_out_a_crash_of_the_control_plane(
     assert operator_process.alive()
     time.sleep(2)
     assert_consistent(cluster, namespace, before + after, serial_log)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("without_session_operator")
+def test_a_watch_that_goes_silent_is_abandoned_and_restarted(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """Every open watch stalls (connected, silent). The client timeout ends them and kopf watches
+    again, so a Certificate created into the silence is still issued."""
+    with StallingProxy(cluster.plane) as proxy:
+        operator = OperatorProcess(
+            cluster.plane,
+            tmp_path / "operator.log",
+            {
+                "KUBECONFIG": str(proxy.kubeconfig(tmp_path / "proxied.kubeconfig")),
+                "CERTMINT_METRICS_PORT": "0",
+                "CERTMINT_WATCH_CLIENT_TIMEOUT": "15",
+            },
+        )
+        operator.start()
+        try:
+            cluster.apply(self_signed_issuer(namespace))
+            cluster.apply(certificate(namespace, "before"))
+            cluster.wait_condition("certificates", namespace, "before", "True")
+            proxy.stall_open_watches()
+            cluster.apply(certificate(namespace, "during"))
+            cluster.wait_condition("certificates", namespace, "during", "True", timeout=60)
+            assert proxy.stalled_streams >= 1, "the Certificate's event never met a stalled watch"
+            assert proxy.watches_after_stall >= 1, "no watch was started again"
+        finally:
+            operator.stop()

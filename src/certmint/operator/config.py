@@ -21,6 +21,11 @@ class OperatorConfig:
     """The live replica with the highest priority works; the others stand by."""
     peering_lifetime: int = 60
     """Seconds after its last keep-alive that a replica counts as gone and another takes over."""
+    watch_server_timeout: int = 300
+    """Seconds after which the API server ends each watch; kopf starts it again."""
+    watch_client_timeout: int = 330
+    """Seconds after which a watch is abandoned even if the server never ended it: a silently
+    stalled stream (kopf #1120) is noticed and restarted."""
     watch_namespaces: tuple[str, ...] = ()
     """The only namespaces served (with namespaced RBAC); empty serves every namespace."""
     http_address: str = "0.0.0.0"
@@ -38,6 +43,12 @@ class OperatorConfig:
             metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
             http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
             peering=os.environ.get("CERTMINT_PEERING", defaults.peering),
+            watch_server_timeout=int(
+                os.environ.get("CERTMINT_WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout)
+            ),
+            watch_client_timeout=int(
+                os.environ.get("CERTMINT_WATCH_CLIENT_TIMEOUT", defaults.watch_client_timeout)
+            ),
             watch_namespaces=tuple(
                 name for name in os.environ.get("CERTMINT_WATCH_NAMESPACES", "").split(",") if name
             ),

@@ -39,19 +39,19 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = OperatorConfig.from_env()
     # Events are ours to post (kopf would post every handler log line as one).
     settings.posting.enabled = False
-    # Ask the server to end every watch after 5 minutes; kopf restarts it, which also bounds how
-    # long a silently stalled stream can go unnoticed (kopf #1120), with inactivity_timeout as backstop.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
+    # The server ends every watch after server_timeout and kopf starts it again; client_timeout
+    # abandons a stream the server never ended, so a silently stalled watch (kopf #1120) is noticed.
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.client_timeout = config.watch_client_timeout
     settings.watching.connect_timeout = 30
     # Server-side filter: only Secrets certmint manages ever reach this process.
     settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
-    config = OperatorConfig.from_env()
     settings.peering.lifetime = config.peering_lifetime
     # Replicas serving a namespace list still share one cluster-wide peering object.
     settings.peering.clusterwide = True
