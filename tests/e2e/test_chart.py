@@ -181,7 +181,7 @@ def test_the_operator_works_with_only_the_charts_permissions(
         cluster.wait_condition("certificates", namespace, "web", "True")
         cluster.wait_condition("trustbundles", None, f"chart-{namespace}", "True")
         assert "Forbidden" not in restricted.log(), restricted.log()[-2000:]
-        assert "403" not in restricted.log()
+        assert "API 403" not in restricted.log()
     finally:
         restricted.stop()
         cluster.custom.delete_cluster_custom_object(
@@ -296,7 +296,7 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
         assert cluster.get("certificates", namespace, "web").get("status") is None, "served outside its list"
         assert "Forbidden" not in operator.log(), operator.log()[-2000:]
-        assert "403" not in operator.log()
+        assert "API 403" not in operator.log()
     finally:
         operator.stop()
         for name in (bundle, f"outside-{served}"):

@@ -96,6 +96,21 @@ def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial
     assert not issued_twice, f"{len(issued_twice)} Secrets held more than one certificate: {issued_twice}"
 
 
+def delete_certificates(cluster: Cluster, namespace: str) -> None:
+    """Hundreds of Certificates in a namespace being deleted would keep the next test's operator
+    busy; they go now, while nothing reconciles them."""
+    cluster.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")
+    wait_for(
+        lambda: (
+            not cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")[
+                "items"
+            ]
+        ),
+        60,
+        what="the Certificates to be deleted",
+    )
+
+
 def create_certificates(cluster: Cluster, namespace: str, prefix: str, count: int) -> list[str]:
     names = [f"{prefix}-{index}" for index in range(count)]
     for name in names:
@@ -141,6 +156,7 @@ def test_sigkill_during_mass_issuance_loses_nothing_and_issues_nothing_twice(
         assert (ca_after["tls.crt"], ca_after["tls.key"]) == (ca_before["tls.crt"], ca_before["tls.key"])
     finally:
         operator.stop()
+        delete_certificates(cluster, namespace)
 
 
 @pytest.mark.timeout(600)
@@ -157,6 +173,7 @@ def test_the_operator_rides_out_a_crash_of_the_control_plane(
     assert operator_process.alive()
     time.sleep(2)
     assert_consistent(cluster, namespace, before + after, serial_log)
+    delete_certificates(cluster, namespace)
 
 
 @pytest.mark.timeout(300)

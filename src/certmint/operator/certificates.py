@@ -56,7 +56,7 @@ REVOKED = "Revoked"
 
 async def reconcile(controller: "Controller", key: Key) -> None:
     body = controller.state.certificates.get(key)
-    if body is None:
+    if body is None or key.namespace in controller.state.terminating:
         return
     now = datetime.now(UTC)
     try:

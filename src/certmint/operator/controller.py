@@ -109,6 +109,10 @@ class Controller:
         if self.config.watch_namespaces and name not in self.config.watch_namespaces:
             return  # not served: no bundle is published there
         active = event_type != DELETED and (body.get("status") or {}).get("phase", "Active") == "Active"
+        if event_type != DELETED and not active:
+            self.state.terminating.add(name)
+        else:
+            self.state.terminating.discard(name)
         labels_now = dict(metadata.get("labels") or {}) if active else None
         labels_before = self.state.namespaces.get(name)
         if labels_before == labels_now:

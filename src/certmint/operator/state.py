@@ -50,6 +50,8 @@ class State:
     bundles: dict[Key, Body] = field(default_factory=dict)
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
+    terminating: set[str] = field(default_factory=set)
+    """Namespaces being deleted: their Certificates go with them, so none is reconciled."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
 
