@@ -7,16 +7,15 @@ from certmint.api import Issuer
 from certmint.api.issuer import RotationPhase
 from certmint.pki import CARequest, create_root_ca
 from certmint.planning.plan import Issue, IssuerView, Wait, plan_certificate
+from certmint.planning.ca_secret import ca_secret_content, read_material
 from certmint.planning.rotation import (
     Activate,
     Hold,
     Prepare,
     Retire,
     advance,
-    ca_secret_content,
     next_check,
     plan_rotation,
-    read_material,
     stable_material,
 )
 from tests.unit.planning_fixtures import issued_secret, make_certificate

@@ -1,14 +1,20 @@
-"""The controller: event intake from kopf, a work queue, and workers running the reconcilers."""
+"""The controller: event intake from kopf, a work queue, workers running the reconcilers, and the one
+place where their outcomes change the queue and the caches."""
 
 import asyncio
 import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-
-from kubernetes.aio import client
+from typing import Any
 
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
-from certmint.operator import bundles, certificates, issuers, metrics, peering
+from certmint.kube.gateway import KubeAPI
+from certmint.operator import bundles, certificates, issuers, metrics
 from certmint.operator.config import OperatorConfig
+from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
+from certmint.operator.issuer_views import bundle_facing, certificate_facing
+from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
@@ -22,37 +28,50 @@ from certmint.operator.state import (
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
+from certmint.planning.plan import IssuerView
 
 log = logging.getLogger("certmint.controller")
 
 DELETED = "DELETED"
 
+Reconciler = Callable[[Context, Key], Awaitable[Outcome]]
+RECONCILERS: dict[str, Reconciler] = {
+    CERTIFICATE: certificates.reconcile,
+    ISSUER: issuers.reconcile,
+    CLUSTER_ISSUER: issuers.reconcile,
+    TRUST_BUNDLE: bundles.reconcile,
+}
+
+Source = tuple[Key, str]
+"""An object and the resourceVersion a watch event carried for it."""
+
 
 @dataclass
 class Controller:
-    api: client.ApiClient
+    kube: KubeAPI
     config: OperatorConfig
+    clock: Clock = system_clock
     state: State = field(default_factory=State)
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    issuer_locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
     active: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while this replica works: always when standalone, while it leads the peering otherwise."""
     echoes: dict[Key, str] = field(default_factory=dict)
     """resourceVersions of our own latest writes: their watch events need no reconcile."""
+    _locks: IssuerLocks = field(default_factory=IssuerLocks)
+    _seen_while_working: defaultdict[Key, list[Source]] = field(default_factory=lambda: defaultdict(list))
+    """Events for a key whose reconcile is running: its outcome tells which were its own writes."""
+    _waiters: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    """Keys to reconcile once an issuer's next reconcile is done."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start(self) -> None:
-        if self.config.peering:
-            interval = max(1.0, self.config.peering_lifetime / 10)
-            follow = peering.follow(
-                self.api,
-                self.config.peering,
-                self.config.identity,
-                self.config.priority,
-                interval,
-                self.active,
-            )
-            self._tasks.append(asyncio.create_task(follow, name="certmint-peering"))
+    @property
+    def context(self) -> Context:
+        return Context(self.kube, self.config, self.clock, self.state, self._locks)
+
+    async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
+        """`leadership` keeps `active` set while this replica leads; without it, it always works."""
+        if leadership is not None:
+            self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
         else:
             self.active.set()
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
@@ -83,16 +102,16 @@ class Controller:
                 self.queue.add(other)
             return
         self.state.put_certificate(key, body)
-        if not self._is_echo(key, body):
-            self.queue.add(key)
+        self._wake(key, _source(key, body))
 
     def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
         key = key_of(kind, body)
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
-        else:
-            self.state.issuers[key] = body
-        self.queue.add(key)
+            self.queue.add(key)
+            return
+        self.state.issuers[key] = body
+        self._wake(key, _source(key, body))
 
     def trust_bundle_event(self, event_type: str | None, body: Body) -> None:
         key = key_of(TRUST_BUNDLE, body)
@@ -101,7 +120,7 @@ class Controller:
             self.queue.cancel(key)
             return
         self.state.bundles[key] = body
-        self.queue.add(key)
+        self._wake(key, _source(key, body))
 
     def namespace_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})
@@ -147,18 +166,25 @@ class Controller:
             issuer_namespace = annotations.get(labels.ISSUER_NAMESPACE, "") if kind == ISSUER else ""
             self.queue.add(Key(kind, issuer_namespace, annotations.get(labels.ISSUER_NAME, "")))
             return
-        if self._is_echo(Key(SECRET, namespace, metadata.get("name", "")), body):
+        secret = Key(SECRET, namespace, metadata.get("name", ""))
+        source = _source(secret, body)
+        if self._is_echo(source):
             return
-        for key in self.state.certificates_for_secret(namespace, metadata.get("name", "")):
-            self.queue.add(key)
+        for key in self.state.certificates_for_secret(namespace, secret.name):
+            self._wake(key, source)
 
-    def expect_echo(self, key: Key, resource_version: str) -> None:
-        if resource_version:
-            self.echoes[key] = resource_version
+    def _wake(self, key: Key, source: Source) -> None:
+        """Reconcile `key` because of an event about `source`, unless that event is our own write."""
+        if self._is_echo(source):
+            return
+        if self.queue.processing(key):
+            self._seen_while_working[key].append(source)
+            return
+        self.queue.add(key)
 
-    def _is_echo(self, key: Key, body: Body) -> bool:
-        version = body.get("metadata", {}).get("resourceVersion")
-        if version is not None and self.echoes.get(key) == version:
+    def _is_echo(self, source: Source) -> bool:
+        key, version = source
+        if version and self.echoes.get(key) == version:
             del self.echoes[key]
             return True
         return False
@@ -174,33 +200,88 @@ class Controller:
                 self.queue.done(key)
                 self.queue.add(key)
                 continue
+            waiting = self._waiters.pop(key, set())
             try:
-                await self._reconcile(key)
+                outcome = await RECONCILERS[key.kind](self.context, key)
             except asyncio.CancelledError:
                 raise
-            except TRANSIENT as error:
-                if namespace_gone(error):
-                    # Its deletion event follows; retrying would only fail again.
-                    log.info("dropping %s: its namespace is being deleted", key)
-                    self.queue.cancel(key)
-                    continue
-                metrics.reconcile_errors.labels(key.kind).inc()
-                delay = self.queue.add_rate_limited(key)
-                log.warning("reconciling %s failed (%s); retrying in %.0f s", key, describe(error), delay)
-            except Exception:
-                metrics.reconcile_errors.labels(key.kind).inc()
-                delay = self.queue.add_rate_limited(key)
-                log.exception("reconciling %s failed; retrying in %.0f s", key, delay)
+            except Exception as error:
+                self._waiters[key] |= waiting
+                self._failed(key, error)
+            else:
+                self.apply(key, outcome)
+                for waiter in waiting:
+                    self.queue.add(waiter)
             finally:
+                if self._seen_while_working.pop(key, None):
+                    self.queue.add(key)  # changed while the reconcile failed: look again
                 self.queue.done(key)
 
-    async def _reconcile(self, key: Key) -> None:
-        if key.kind == CERTIFICATE:
-            await certificates.reconcile(self, key)
-        elif key.kind in (ISSUER, CLUSTER_ISSUER):
-            await issuers.reconcile(self, key)
-        elif key.kind == TRUST_BUNDLE:
-            await bundles.reconcile(self, key)
+    def _failed(self, key: Key, error: Exception) -> None:
+        if isinstance(error, TRANSIENT) and namespace_gone(error):
+            # Its deletion event follows; retrying would only fail again.
+            log.info("dropping %s: its namespace is being deleted", key)
+            self.queue.cancel(key)
+            return
+        metrics.reconcile_errors.labels(key.kind).inc()
+        delay = self.queue.add_rate_limited(key)
+        if isinstance(error, TRANSIENT):
+            log.warning("reconciling %s failed (%s); retrying in %.0f s", key, describe(error), delay)
+        else:
+            log.error("reconciling %s failed; retrying in %.0f s", key, delay, exc_info=error)
+
+    def apply(self, key: Key, outcome: Outcome) -> None:
+        """The only place a reconcile's result reaches the caches and the queue."""
+        if outcome.issuer_loaded is not None:
+            self.state.issuers.setdefault(key, outcome.issuer_loaded)
+        for written in outcome.statuses:
+            self._cache_status(written.key, written.status)
+        if outcome.issuer_view is not None:
+            self._set_issuer_view(key, outcome.issuer_view)
+        own = set(outcome.echoes)
+        seen = self._seen_while_working.pop(key, [])
+        if any(source not in own for source in seen):
+            self.queue.add(key)  # someone else wrote while we worked: look again
+        for echo_key, version in own - set(seen):
+            if version:
+                self.echoes[echo_key] = version
+        for other in outcome.wake:
+            self.queue.add(other)
+        if outcome.wait_for is not None:
+            self._waiters[outcome.wait_for].add(key)
+            self.queue.add(outcome.wait_for)
+        if outcome.backoff:
+            self.queue.add_rate_limited(key)
+            return
+        self.queue.forget(key)
+        if outcome.requeue_after is not None:
+            self.queue.add_after(key, outcome.requeue_after)
+
+    def _cache_status(self, key: Key, status: dict[str, Any]) -> None:
+        """Our own patch comes back as an event; until then the cache must not offer the old status."""
+        cache: dict[Key, Body] = {
+            CERTIFICATE: self.state.certificates,
+            ISSUER: self.state.issuers,
+            CLUSTER_ISSUER: self.state.issuers,
+            TRUST_BUNDLE: self.state.bundles,
+        }[key.kind]
+        cached = cache.get(key)
+        if cached is not None:
+            cache[key] = {**cached, "status": status}
+
+    def _set_issuer_view(self, key: Key, view: IssuerView) -> None:
+        previous = self.state.issuer_views.get(key)
+        self.state.issuer_views[key] = view
+        if certificate_facing(previous) != certificate_facing(view):
+            for dependent in self.state.certificates_for_issuer(key):
+                self.queue.add(dependent)
+        if bundle_facing(previous) != bundle_facing(view):
+            for dependent in self.state.bundles_for_issuer(key):
+                self.queue.add(dependent)
+
+
+def _source(key: Key, body: Body) -> Source:
+    return key, str(body.get("metadata", {}).get("resourceVersion") or "")
 
 
 def _without_managed_fields(body: Body) -> Body:

@@ -5,20 +5,24 @@ any object (kopf #1087), so kopf itself never writes to our resources or to Secr
 """
 
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
 from aiohttp import web
+from kubernetes.aio.client import ApiClient
 
 from certmint.api import GROUP, VERSION
 from certmint.kube.client import connect
-from certmint.operator import endpoints
+from certmint.kube.gateway import Kube
+from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
 from certmint.planning import labels
 
 CONTROLLER = "controller"
+API = "api"
 ENDPOINTS = "endpoints"
 
 
@@ -55,8 +59,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.lifetime = config.peering_lifetime
     # Replicas serving a namespace list still share one cluster-wide peering object.
     settings.peering.clusterwide = True
-    controller = Controller(api=await connect(), config=config)
-    await controller.start()
+    api = await connect()
+    controller = Controller(kube=Kube(api), config=config)
+    await controller.start(_leadership(api, config, controller))
+    memo[API] = api
     memo[CONTROLLER] = controller
     if config.metrics_port:
         memo[ENDPOINTS] = await endpoints.serve(controller, config.http_address, config.metrics_port)
@@ -71,7 +77,26 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller | None = memo.get(CONTROLLER)
     if controller is not None:
         await controller.stop()
-        await controller.api.close()  # type: ignore[no-untyped-call]
+    api: ApiClient | None = memo.get(API)
+    if api is not None:
+        await api.close()  # type: ignore[no-untyped-call]
+
+
+def _leadership(
+    api: ApiClient, config: OperatorConfig, controller: Controller
+) -> Coroutine[Any, Any, None] | None:
+    """With peering, the controller works only while this replica leads (kopf's own rule)."""
+    if not config.peering:
+        return None
+    return peering.follow(
+        api,
+        config.peering,
+        config.identity,
+        config.priority,
+        max(1.0, config.peering_lifetime / 10),
+        controller.active,
+        controller.clock,
+    )
 
 
 @kopf.on.event(GROUP, VERSION, "certificates")

@@ -8,8 +8,8 @@ module reads the same object and applies the same rule.
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from kubernetes.aio import client
@@ -40,14 +40,20 @@ def leads(peers: Mapping[str, Any], identity: str, priority: int, now: datetime)
 
 
 async def follow(
-    api: client.ApiClient, name: str, identity: str, priority: int, interval: float, active: asyncio.Event
+    api: client.ApiClient,
+    name: str,
+    identity: str,
+    priority: int,
+    interval: float,
+    active: asyncio.Event,
+    clock: Callable[[], datetime],
 ) -> None:
     """Sets `active` while this replica leads, clears it otherwise. Leading starts only after this
     replica has been announced for two intervals, so a replica that outranks the current leader
     lets it notice and pause first."""
     announced_since: datetime | None = None
     while True:
-        now = datetime.now(UTC)
+        now = clock()
         try:
             peering = await client.CustomObjectsApi(api).get_cluster_custom_object(
                 GROUP, VERSION, PLURAL, name

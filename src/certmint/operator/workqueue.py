@@ -77,6 +77,10 @@ class WorkQueue(Generic[K]):
         self._due.pop(key, None)
         self._failures.pop(key, None)
 
+    def processing(self, key: K) -> bool:
+        """Handed to a worker and not done yet."""
+        return key in self._processing
+
     def scheduled(self, key: K) -> float | None:
         return self._due.get(key)
 

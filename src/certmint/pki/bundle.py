@@ -8,7 +8,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_CERTIFICATE, PKIError
 from certmint.pki.pem import certificates_to_pem, load_certificates_pem
 
 
@@ -30,7 +30,7 @@ def assemble_bundle(sources: Iterable[bytes], now: datetime | None = None) -> Tr
         try:
             certificates = load_certificates_pem(source)
         except PKIError as error:
-            raise PKIError("InvalidCertificate", f"bundle source {index}: {error.message}") from error
+            raise PKIError(INVALID_CERTIFICATE, f"bundle source {index}: {error.message}") from error
         for certificate in certificates:
             unique.setdefault(certificate.public_bytes(serialization.Encoding.DER), certificate)
     kept = [cert for cert in unique.values() if now is None or now < cert.not_valid_after_utc]

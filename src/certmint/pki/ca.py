@@ -9,7 +9,14 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import (
+    CA_EXPIRED,
+    INVALID_CERTIFICATE,
+    INVALID_REQUEST,
+    KEY_MISMATCH,
+    NOT_A_CA,
+    PKIError,
+)
 from certmint.pki.keys import (
     KeySpec,
     PrivateKey,
@@ -81,7 +88,7 @@ def create_intermediate_ca(
     ).value.path_length
     if parent_path_length == 0:
         raise PKIError(
-            "InvalidRequest",
+            INVALID_REQUEST,
             f"CA {parent.certificate.subject.rfc4514_string()} has path length 0 and cannot sign a CA",
         )
     key = generate_private_key(request.key)
@@ -106,9 +113,9 @@ def load_ca(certificate_pem: bytes, key_pem: bytes, now: datetime) -> Certificat
     key = load_private_key_pem(key_pem)
     certificate, above = certificates[0], certificates[1:]
     if not is_ca(certificate):
-        raise PKIError("NotACA", "certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)")
+        raise PKIError(NOT_A_CA, "certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)")
     if not key_matches_certificate(key, certificate):
-        raise PKIError("KeyMismatch", "private key does not match the CA certificate")
+        raise PKIError(KEY_MISMATCH, "private key does not match the CA certificate")
     require_valid_at(certificate, now)
     _require_issued_in_order(certificates)
     if above and _is_self_signed(above[-1]):
@@ -120,7 +127,7 @@ def require_valid_at(ca_certificate: x509.Certificate, now: datetime) -> None:
     """A CA outside its validity signs nothing: what it signed would not verify."""
     if not ca_certificate.not_valid_before_utc <= now < ca_certificate.not_valid_after_utc:
         raise PKIError(
-            "CAExpired",
+            CA_EXPIRED,
             f"CA certificate {ca_certificate.subject.rfc4514_string()} is valid from "
             f"{ca_certificate.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} "
             f"to {ca_certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}, not at {now:%Y-%m-%dT%H:%M:%SZ}",
@@ -142,13 +149,13 @@ def is_ca(certificate: x509.Certificate) -> bool:
 
 def validate_ca_request(request: CARequest) -> None:
     if not name_attribute_fits(request.common_name):
-        raise PKIError("InvalidRequest", f"CA common name must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
+        raise PKIError(INVALID_REQUEST, f"CA common name must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
     if request.organization is not None and not name_attribute_fits(request.organization):
-        raise PKIError("InvalidRequest", f"CA organization must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
+        raise PKIError(INVALID_REQUEST, f"CA organization must be 1 to {MAX_NAME_ATTRIBUTE} bytes in UTF-8")
     if request.duration <= timedelta(0):
-        raise PKIError("InvalidRequest", "CA duration must be positive")
+        raise PKIError(INVALID_REQUEST, "CA duration must be positive")
     if request.path_length is not None and request.path_length < 0:
-        raise PKIError("InvalidRequest", f"CA path length must not be negative, got {request.path_length}")
+        raise PKIError(INVALID_REQUEST, f"CA path length must not be negative, got {request.path_length}")
     for domain in request.permitted_dns_domains:
         validate_dns_name(domain)
 
@@ -160,7 +167,7 @@ def _require_issued_in_order(certificates: list[x509.Certificate]) -> None:
             child.verify_directly_issued_by(parent)
         except (ValueError, TypeError, InvalidSignature) as error:
             raise PKIError(
-                "InvalidCertificate",
+                INVALID_CERTIFICATE,
                 f"certificate {position + 1} ({parent.subject.rfc4514_string()}) did not issue "
                 f"certificate {position} ({child.subject.rfc4514_string()}); "
                 "list the CA first, then each issuer in turn",

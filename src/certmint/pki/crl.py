@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from certmint.pki.ca import CertificateAuthority
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_CRL, INVALID_REQUEST, PKIError
 from certmint.pki.signing import signature_hash
 
 
@@ -54,9 +54,9 @@ def build_crl(
 ) -> x509.CertificateRevocationList:
     """Entries in serial order, one per serial: the earliest revocation wins, so repeats are harmless."""
     if validity <= timedelta(0):
-        raise PKIError("InvalidRequest", "CRL validity must be positive")
+        raise PKIError(INVALID_REQUEST, "CRL validity must be positive")
     if crl_number < 0:
-        raise PKIError("InvalidRequest", f"CRL number must not be negative, got {crl_number}")
+        raise PKIError(INVALID_REQUEST, f"CRL number must not be negative, got {crl_number}")
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca.certificate.subject)
@@ -68,7 +68,7 @@ def build_crl(
     for entry in _earliest_per_serial(revoked):
         if not 0 < entry.serial_number < MAX_SERIAL:
             raise PKIError(
-                "InvalidRequest", f"{entry.serial_number} is not a certificate serial number (1 to 2^159-1)"
+                INVALID_REQUEST, f"{entry.serial_number} is not a certificate serial number (1 to 2^159-1)"
             )
         revoked_builder = (
             x509.RevokedCertificateBuilder()
@@ -99,7 +99,7 @@ def parse_crl(data: bytes) -> list[RevokedCertificate]:
             else x509.load_der_x509_crl(data)
         )
     except ValueError as error:
-        raise PKIError("InvalidCRL", f"not a CRL: {str(error).splitlines()[0]}") from error
+        raise PKIError(INVALID_CRL, f"not a CRL: {str(error).splitlines()[0]}") from error
     entries = []
     for item in crl:
         try:
@@ -119,7 +119,7 @@ def load_crls_pem(data: bytes) -> list[x509.CertificateRevocationList]:
         try:
             crls.append(x509.load_pem_x509_crl(marker + block))
         except ValueError as error:
-            raise PKIError("InvalidCRL", f"not a CRL: {str(error).splitlines()[0]}") from error
+            raise PKIError(INVALID_CRL, f"not a CRL: {str(error).splitlines()[0]}") from error
     return crls
 
 

@@ -1,4 +1,18 @@
-"""The one error type of the PKI layer: precise, user-facing, with a machine reason."""
+"""The one error type of the PKI layer: precise, user-facing, with a machine reason.
+
+The reasons are listed here (PKI is the bottom layer); `certmint.planning.reasons` re-exports them
+next to every other reason certmint reports."""
+
+from typing import Final
+
+INVALID_REQUEST: Final = "InvalidRequest"
+INVALID_CERTIFICATE: Final = "InvalidCertificate"
+INVALID_KEY: Final = "InvalidKey"
+INVALID_CRL: Final = "InvalidCRL"
+NOT_A_CA: Final = "NotACA"
+KEY_MISMATCH: Final = "KeyMismatch"
+CA_EXPIRED: Final = "CAExpired"
+VERIFICATION_FAILED: Final = "VerificationFailed"
 
 
 class PKIError(ValueError):

@@ -8,7 +8,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_KEY, INVALID_REQUEST, PKIError
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -50,7 +50,7 @@ class KeySpec:
         valid = tuple(_CURVES) if self.algorithm == KeyAlgorithm.ECDSA else _RSA_SIZES
         if self.size not in valid:
             raise PKIError(
-                "InvalidRequest",
+                INVALID_REQUEST,
                 f"{self.algorithm} key size {self.size} is not supported; "
                 f"use one of {', '.join(map(str, valid))}",
             )
@@ -96,26 +96,26 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError as error:
-        raise PKIError("InvalidKey", "private key is encrypted; certmint needs it unencrypted") from error
+        raise PKIError(INVALID_KEY, "private key is encrypted; certmint needs it unencrypted") from error
     except ValueError as error:
-        raise PKIError("InvalidKey", f"not a PEM private key: {_first_line(error)}") from error
+        raise PKIError(INVALID_KEY, f"not a PEM private key: {_first_line(error)}") from error
     except UnsupportedAlgorithm as error:
-        raise PKIError("InvalidKey", f"unsupported private key: {_first_line(error)}") from error
+        raise PKIError(INVALID_KEY, f"unsupported private key: {_first_line(error)}") from error
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if key.curve.name not in _SUPPORTED_CURVE_NAMES:
-            raise PKIError("InvalidKey", f"unsupported EC curve {key.curve.name}; use P-256 or P-384")
+            raise PKIError(INVALID_KEY, f"unsupported EC curve {key.curve.name}; use P-256 or P-384")
         return key
     if isinstance(key, rsa.RSAPrivateKey):
         # Only sizes a KeySpec can describe, so key_spec_of works on every loaded key.
         if key.key_size not in _RSA_SIZES:
             raise PKIError(
-                "InvalidKey",
+                INVALID_KEY,
                 f"RSA key of {key.key_size} bits is not supported; use {', '.join(map(str, _RSA_SIZES))}",
             )
         return key
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key
-    raise PKIError("InvalidKey", f"unsupported private key type {type(key).__name__}")
+    raise PKIError(INVALID_KEY, f"unsupported private key type {type(key).__name__}")
 
 
 def key_matches_certificate(key: PrivateKey, certificate: x509.Certificate) -> bool:

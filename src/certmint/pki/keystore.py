@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_REQUEST, PKIError
 from certmint.pki.keys import PrivateKey, encode_private_key_pem
 from certmint.pki.pem import certificates_to_pem
 
@@ -23,7 +23,7 @@ class PKCS12Profile(StrEnum):
 
 def _encryption(password: bytes, profile: PKCS12Profile) -> serialization.KeySerializationEncryption:
     if not password:
-        raise PKIError("InvalidRequest", "a PKCS#12 password must not be empty")
+        raise PKIError(INVALID_REQUEST, "a PKCS#12 password must not be empty")
     if profile == PKCS12Profile.LEGACY_DES:
         return (
             serialization.PrivateFormat.PKCS12.encryption_builder()

@@ -4,7 +4,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_REQUEST, PKIError
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _SPIFFE_TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
@@ -28,7 +28,7 @@ _IP_CHARACTERS = frozenset("0123456789abcdefABCDEF.:")
 
 
 def invalid(message: str) -> PKIError:
-    return PKIError("InvalidRequest", message)
+    return PKIError(INVALID_REQUEST, message)
 
 
 def validate_dns_name(name: str) -> None:

@@ -5,18 +5,18 @@ from collections.abc import Iterable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import INVALID_CERTIFICATE, PKIError
 
 
 def load_certificates_pem(data: bytes) -> list[x509.Certificate]:
     """Every certificate in a PEM blob, in order."""
     if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise PKIError("InvalidCertificate", "no PEM certificate found")
+        raise PKIError(INVALID_CERTIFICATE, "no PEM certificate found")
     try:
         return x509.load_pem_x509_certificates(data)
     except ValueError as error:
         # cryptography's message points at its FAQ; the user needs to know which data is broken.
-        raise PKIError("InvalidCertificate", "malformed PEM certificate data") from error
+        raise PKIError(INVALID_CERTIFICATE, "malformed PEM certificate data") from error
 
 
 def certificates_to_pem(certificates: Iterable[x509.Certificate]) -> bytes:

@@ -14,7 +14,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from certmint.pki.errors import PKIError
+from certmint.pki.errors import VERIFICATION_FAILED, PKIError
 
 
 class Purpose(StrEnum):
@@ -30,14 +30,14 @@ def verify_certificate(
     purpose: Purpose,
     server_name: str | None = None,
 ) -> None:
-    """Raises PKIError("VerificationFailed") with cryptography's reason when a peer would reject `leaf`."""
+    """Raises PKIError(VERIFICATION_FAILED) with cryptography's reason when a peer would reject `leaf`."""
     if not roots:
-        raise PKIError("VerificationFailed", "no trusted root certificates")
+        raise PKIError(VERIFICATION_FAILED, "no trusted root certificates")
     verifier = _verifier(PolicyBuilder().store(Store(list(roots))).time(now), purpose, server_name)
     try:
         verifier.verify(leaf, list(intermediates))
     except VerificationError as error:
-        raise PKIError("VerificationFailed", str(error)) from error
+        raise PKIError(VERIFICATION_FAILED, str(error)) from error
 
 
 def _verifier(
@@ -46,12 +46,12 @@ def _verifier(
     if purpose == Purpose.CLIENT:
         return builder.build_client_verifier()
     if server_name is None:
-        raise PKIError("VerificationFailed", "server verification needs the server name")
+        raise PKIError(VERIFICATION_FAILED, "server verification needs the server name")
     try:
         return builder.build_server_verifier(_server_identity(server_name))
     except ValueError as error:
         message = f"server name {server_name!r} is neither a DNS name nor an IP address"
-        raise PKIError("VerificationFailed", message) from error
+        raise PKIError(VERIFICATION_FAILED, message) from error
 
 
 def _server_identity(server_name: str) -> x509.DNSName | x509.IPAddress:

@@ -6,14 +6,15 @@ from datetime import datetime
 
 from certmint.api import Issuer, parse_duration
 from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca, validate_ca_request
+from certmint.planning import reasons
 
 # PKI failure reasons as an Issuer's Ready condition reports them.
 _CONDITION_REASONS = {
-    "InvalidCertificate": "CASecretInvalid",
-    "InvalidKey": "CASecretInvalid",
-    "NotACA": "NotACA",
-    "KeyMismatch": "CAKeyMismatch",
-    "CAExpired": "CAExpired",
+    reasons.INVALID_CERTIFICATE: reasons.CA_SECRET_INVALID,
+    reasons.INVALID_KEY: reasons.CA_SECRET_INVALID,
+    reasons.NOT_A_CA: reasons.NOT_A_CA,
+    reasons.KEY_MISMATCH: reasons.CA_KEY_MISMATCH,
+    reasons.CA_EXPIRED: reasons.CA_EXPIRED,
 }
 
 
@@ -69,18 +70,18 @@ def plan_ca(
         return unusable
     if secret_data is None:
         if generates:
-            return GenerateCA("CAGenerated", ca_request(issuer))
-        return CAUnusable("CASecretNotFound", f"CA Secret {name} not found")
+            return GenerateCA(reasons.CA_GENERATED, ca_request(issuer))
+        return CAUnusable(reasons.CA_SECRET_NOT_FOUND, f"CA Secret {name} not found")
     cert_pem = secret_data.get("tls.crt")
     key_pem = secret_data.get("tls.key")
     if not cert_pem or not key_pem:
-        return CAUnusable("CASecretInvalid", f"CA Secret {name} must hold tls.crt and tls.key")
+        return CAUnusable(reasons.CA_SECRET_INVALID, f"CA Secret {name} must hold tls.crt and tls.key")
     try:
         return UseCA(load_ca(cert_pem, key_pem, now))
     except PKIError as error:
-        if error.reason == "CAExpired" and generates and secret_is_ours:
-            return GenerateCA("CAExpired", ca_request(issuer))
-        reason = _CONDITION_REASONS.get(error.reason, "CASecretInvalid")
+        if error.reason == reasons.CA_EXPIRED and generates and secret_is_ours:
+            return GenerateCA(reasons.CA_EXPIRED, ca_request(issuer))
+        reason = _CONDITION_REASONS.get(error.reason, reasons.CA_SECRET_INVALID)
         return CAUnusable(reason, f"CA Secret {name}: {error.message}")
 
 
@@ -94,5 +95,5 @@ def spec_error(issuer: Issuer) -> CAUnusable | None:
     except PKIError as error:
         return CAUnusable(error.reason, error.message)
     except ValueError as error:
-        return CAUnusable("InvalidSpec", str(error))
+        return CAUnusable(reasons.INVALID_SPEC, str(error))
     return None

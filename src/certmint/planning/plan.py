@@ -6,9 +6,10 @@ when to look again.
 """
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -22,10 +23,11 @@ from certmint.pki import (
     key_spec_of,
     load_certificates_pem,
     load_private_key_pem,
+    serial_hex,
     summarize_certificate,
     validate_leaf_request,
 )
-from certmint.planning import labels
+from certmint.planning import labels, reasons
 from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
@@ -105,6 +107,206 @@ class Revoke:
 Plan = Issue | Fail | Wait | Revoke
 
 
+@dataclass(frozen=True)
+class Request:
+    """Everything the gates look at before any Secret is read."""
+
+    spec: IssuanceSpec
+    issuer: IssuerView
+    secret_name: str
+    secret_owner_conflict: str | None
+    namespace_labels: Mapping[str, str]
+    now: datetime
+
+
+Gate = Callable[[Request], Fail | None]
+
+
+def issuer_exists(request: Request) -> Fail | None:
+    if request.issuer.exists:
+        return None
+    return Fail(reasons.ISSUER_NOT_FOUND, request.issuer.message, retryable=True)
+
+
+def issuer_ready(request: Request) -> Fail | None:
+    issuer = request.issuer
+    if issuer.ready and issuer.ca is not None:
+        return None
+    return Fail(
+        reasons.ISSUER_NOT_READY, f"issuer is not ready: {issuer.reason}: {issuer.message}", retryable=True
+    )
+
+
+def request_valid(request: Request) -> Fail | None:
+    try:
+        validate_leaf_request(request.spec.leaf)
+    except PKIError as error:
+        return Fail(error.reason, error.message, retryable=False)
+    return None
+
+
+def policy_allows(request: Request) -> Fail | None:
+    denial = policy_denial(request.issuer.policy, request.spec, request.namespace_labels)
+    return None if denial is None else Fail(reasons.POLICY_DENIED, denial, retryable=False)
+
+
+def duration_within_issuer(request: Request) -> Fail | None:
+    ca = request.issuer.ca
+    if ca is None:
+        return None
+    requested_end = request.now + request.spec.leaf.duration
+    ca_end = ca.certificate.not_valid_after_utc
+    if requested_end <= ca_end:
+        return None
+    return Fail(
+        reasons.DURATION_EXCEEDS_ISSUER,
+        f"duration {request.spec.leaf.duration} ends at {requested_end:%Y-%m-%dT%H:%M:%SZ}, after the "
+        f"issuer CA expires at {ca_end:%Y-%m-%dT%H:%M:%SZ}",
+        retryable=True,
+    )
+
+
+def secret_not_claimed(request: Request) -> Fail | None:
+    if request.secret_owner_conflict is None:
+        return None
+    return Fail(
+        reasons.SECRET_CONFLICT,
+        f"Secret {request.secret_name} is already managed by Certificate "
+        f"{request.secret_owner_conflict}; choose another secretName",
+        retryable=False,
+    )
+
+
+GATES: tuple[Gate, ...] = (
+    issuer_exists,
+    issuer_ready,
+    request_valid,
+    policy_allows,
+    duration_within_issuer,
+    secret_not_claimed,
+)
+"""In order: the first that fails decides the Certificate's Ready=False reason; nothing is signed."""
+
+
+class SignedBy(Enum):
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    """The CA a rotation just replaced, still trusted during the overlap."""
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A healthy-looking Secret, and what the triggers need to judge it."""
+
+    current: CurrentCertificate
+    spec: IssuanceSpec
+    issuer: IssuerView
+    secret: SecretView
+    now: datetime
+    signed_by: SignedBy
+    renew_at: datetime
+    reissue_at: datetime | None
+    """During a CA rotation overlap: this certificate's point in the spread re-issue window."""
+
+
+Trigger = Callable[[Facts], Plan | None]
+
+
+def key_mismatch(facts: Facts) -> Issue | None:
+    if key_matches_certificate(facts.current.private_key, facts.current.certificate):
+        return None
+    return Issue(reasons.KEY_DOES_NOT_MATCH, "tls.key does not match the public key in tls.crt")
+
+
+def issuer_changed(facts: Facts) -> Issue | None:
+    if facts.signed_by != SignedBy.OTHER:
+        return None
+    return Issue(reasons.ISSUER_CHANGED, "tls.crt was not signed by the issuer's current CA")
+
+
+def revocation(facts: Facts) -> Plan | None:
+    """A revoke request not yet served revokes; a revoked certificate is replaced, unless the
+    request said not to re-issue."""
+    cert, spec, secret = facts.current.certificate, facts.spec, facts.secret
+    request = spec.revoke
+    if request is not None and secret.annotations.get(labels.REVOKE_REQUEST) != request.token:
+        return Revoke(cert, request)
+    if cert.serial_number not in facts.issuer.revoked_serials:
+        return None
+    serial = serial_hex(cert.serial_number)
+    if request is None or request.reissue or _renewal_requested(facts):
+        return Issue(reasons.REVOKED, f"certificate serial {serial} was revoked")
+    return Fail(
+        reasons.REVOKED,
+        f"certificate serial {serial} was revoked and {labels.REVOKE_REISSUE} is false; remove that "
+        "annotation or run `certmint renew` to issue a new one",
+        retryable=False,
+    )
+
+
+def ca_rotated(facts: Facts) -> Issue | None:
+    """Signed by the CA that rotation just replaced: still trusted, so re-issued spread over the
+    window instead of all certificates of the issuer in the same second."""
+    if facts.reissue_at is None or facts.now < facts.reissue_at:
+        return None
+    return Issue(reasons.CA_ROTATED, "tls.crt was signed by the previous CA of a rotated issuer")
+
+
+def spec_changed(facts: Facts) -> Issue | None:
+    if facts.secret.annotations.get(labels.SPEC_DIGEST) == facts.spec.digest:
+        return None
+    return Issue(reasons.SPEC_CHANGED, "the Certificate spec changed since the certificate was issued")
+
+
+def renew_requested(facts: Facts) -> Issue | None:
+    if not _renewal_requested(facts):
+        return None
+    return Issue(reasons.RENEW_REQUESTED, f"renewal requested ({facts.spec.renew_request})")
+
+
+def content_changed(facts: Facts) -> Issue | None:
+    """Catches a tls.crt replaced by another valid certificate of the same CA and key."""
+    mismatch = _content_mismatch(facts.current, facts.spec)
+    return Issue(reasons.SPEC_CHANGED, mismatch) if mismatch else None
+
+
+def secret_incomplete(facts: Facts) -> Issue | None:
+    missing = [key for key in output_keys(facts.spec) if not facts.secret.data.get(key)]
+    return Issue(reasons.SECRET_INCOMPLETE, f"Secret lacks {', '.join(missing)}") if missing else None
+
+
+def expired(facts: Facts) -> Issue | None:
+    not_after = facts.current.certificate.not_valid_after_utc
+    if facts.now < not_after:
+        return None
+    return Issue(reasons.EXPIRED, f"certificate expired at {not_after:%Y-%m-%dT%H:%M:%SZ}")
+
+
+def renewal_due(facts: Facts) -> Issue | None:
+    if facts.now < facts.renew_at:
+        return None
+    return Issue(reasons.RENEWING, f"renewal time {facts.renew_at:%Y-%m-%dT%H:%M:%SZ} reached")
+
+
+TRIGGERS: tuple[Trigger, ...] = (
+    key_mismatch,
+    issuer_changed,
+    revocation,
+    ca_rotated,
+    spec_changed,
+    renew_requested,
+    content_changed,
+    secret_incomplete,
+    expired,
+    renewal_due,
+)
+"""In order: the first that fires says why a certificate is (re-)issued (or revoked); when none
+fires, the Certificate waits until its renewal time or its CA-rotation re-issue point, whichever
+comes first. A leaf whose renewal falls between CA activation and its re-issue point is renewed
+(Renewing) by the new CA; one whose re-issue point comes first is re-issued (CARotated)."""
+
+
 def plan_certificate(
     spec: IssuanceSpec,
     issuer: IssuerView,
@@ -116,61 +318,35 @@ def plan_certificate(
 ) -> Plan:
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
     `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy."""
-    if not issuer.exists:
-        return Fail("IssuerNotFound", issuer.message, retryable=True)
-    if not issuer.ready or issuer.ca is None:
-        return Fail(
-            "IssuerNotReady", f"issuer is not ready: {issuer.reason}: {issuer.message}", retryable=True
-        )
-    try:
-        validate_leaf_request(spec.leaf)
-    except PKIError as error:
-        return Fail(error.reason, error.message, retryable=False)
-    denial = policy_denial(issuer.policy, spec, namespace_labels or {})
-    if denial is not None:
-        return Fail("PolicyDenied", denial, retryable=False)
-    ca = issuer.ca
-    requested_end = now + spec.leaf.duration
-    if requested_end > ca.certificate.not_valid_after_utc:
-        return Fail(
-            "DurationExceedsIssuer",
-            f"duration {spec.leaf.duration} ends at {requested_end:%Y-%m-%dT%H:%M:%SZ}, after the issuer CA "
-            f"expires at {ca.certificate.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
-            retryable=True,
-        )
-    if secret_owner_conflict is not None:
-        return Fail(
-            "SecretConflict",
-            f"Secret {secret.name if secret else ''} is already managed by Certificate "
-            f"{secret_owner_conflict}; choose another secretName",
-            retryable=False,
-        )
+    request = Request(
+        spec,
+        issuer,
+        secret.name if secret else "",
+        secret_owner_conflict,
+        namespace_labels or {},
+        now,
+    )
+    for gate in GATES:
+        failure = gate(request)
+        if failure is not None:
+            return failure
+    if issuer.ca is None:  # issuer_ready fails first
+        raise AssertionError("planning without a CA")
     if secret is None:
-        return Issue("SecretMissing", "Secret does not exist")
+        return Issue(reasons.SECRET_MISSING, "Secret does not exist")
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
-    return _check_current(current, spec, issuer, ca, secret, now, seed)
+    facts = judge(current, spec, issuer, issuer.ca, secret, now, seed)
+    for trigger in TRIGGERS:
+        plan = trigger(facts)
+        if plan is not None:
+            return plan
+    wake_at = min(facts.renew_at, facts.reissue_at) if facts.reissue_at else facts.renew_at
+    return Wait(current=current, renewal_time=wake_at)
 
 
-def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
-    cert_pem = secret.data.get("tls.crt")
-    key_pem = secret.data.get("tls.key")
-    if not cert_pem or not key_pem:
-        missing = [key for key in ("tls.crt", "tls.key") if not secret.data.get(key)]
-        return Issue("SecretInvalid", f"Secret has no {' or '.join(missing)}")
-    try:
-        certificate = load_certificates_pem(cert_pem)[0]
-    except PKIError as error:
-        return Issue("SecretInvalid", f"tls.crt cannot be parsed: {error.message}")
-    try:
-        private_key = load_private_key_pem(key_pem)
-    except PKIError as error:
-        return Issue("SecretInvalid", f"tls.key cannot be parsed: {error.message}")
-    return CurrentCertificate(certificate=certificate, private_key=private_key)
-
-
-def _check_current(
+def judge(
     current: CurrentCertificate,
     spec: IssuanceSpec,
     issuer: IssuerView,
@@ -178,39 +354,19 @@ def _check_current(
     secret: SecretView,
     now: datetime,
     seed: str,
-) -> Plan:
+) -> Facts:
     cert = current.certificate
-    if not key_matches_certificate(current.private_key, cert):
-        return Issue("KeyMismatch", "tls.key does not match the public key in tls.crt")
-    reissue_at = None
-    by_current = _issued_by(cert, ca.certificate)
-    by_previous = (
-        not by_current
-        and issuer.previous is not None
-        and issuer.activated_at is not None
-        and _issued_by(cert, issuer.previous)
+    if _issued_by(cert, ca.certificate):
+        signed_by = SignedBy.CURRENT
+    elif issuer.previous is not None and issuer.activated_at and _issued_by(cert, issuer.previous):
+        signed_by = SignedBy.PREVIOUS
+    else:
+        signed_by = SignedBy.OTHER
+    reissue_at = (
+        issuer.activated_at + issuer.reissue_window * spread(seed)
+        if signed_by == SignedBy.PREVIOUS and issuer.activated_at is not None
+        else None
     )
-    if not by_current and not by_previous:
-        return Issue("IssuerChanged", "tls.crt was not signed by the issuer's current CA")
-    revocation = _revocation(cert, spec, issuer, secret)
-    if revocation is not None:
-        return revocation
-    if by_previous and issuer.activated_at is not None:
-        # Signed by the CA that rotation just replaced: still trusted, so re-issue spread over the
-        # window instead of all certificates of the issuer in the same second.
-        reissue_at = issuer.activated_at + issuer.reissue_window * spread(seed)
-        if now >= reissue_at:
-            return Issue("CARotated", "tls.crt was signed by the previous CA of a rotated issuer")
-    if secret.annotations.get(labels.SPEC_DIGEST) != spec.digest:
-        return Issue("SpecChanged", "the Certificate spec changed since the certificate was issued")
-    if spec.renew_request and secret.annotations.get(labels.RENEW_REQUEST) != spec.renew_request:
-        return Issue("RenewRequested", f"renewal requested ({spec.renew_request})")
-    mismatch = _content_mismatch(current, spec)
-    if mismatch:
-        return Issue("SpecChanged", mismatch)
-    missing_outputs = [key for key in output_keys(spec) if not secret.data.get(key)]
-    if missing_outputs:
-        return Issue("SecretIncomplete", f"Secret lacks {', '.join(missing_outputs)}")
     renew_at = renewal_time(
         cert.not_valid_before_utc,
         cert.not_valid_after_utc,
@@ -218,31 +374,29 @@ def _check_current(
         spec.renew_before_percentage,
         seed,
     )
-    if now >= cert.not_valid_after_utc:
-        return Issue("Expired", f"certificate expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
-    if now >= renew_at:
-        return Issue("Renewing", f"renewal time {renew_at:%Y-%m-%dT%H:%M:%SZ} reached")
-    return Wait(current=current, renewal_time=min(renew_at, reissue_at) if reissue_at else renew_at)
+    return Facts(current, spec, issuer, secret, now, signed_by, renew_at, reissue_at)
 
 
-def _revocation(
-    cert: x509.Certificate, spec: IssuanceSpec, issuer: IssuerView, secret: SecretView
-) -> Revoke | Issue | Fail | None:
-    request = spec.revoke
-    if request is not None and secret.annotations.get(labels.REVOKE_REQUEST) != request.token:
-        return Revoke(cert, request)
-    if cert.serial_number not in issuer.revoked_serials:
-        return None
-    serial = format(cert.serial_number, "x")
-    renewal_asked = spec.renew_request and secret.annotations.get(labels.RENEW_REQUEST) != spec.renew_request
-    if request is None or request.reissue or renewal_asked:
-        return Issue("Revoked", f"certificate serial {serial} was revoked")
-    return Fail(
-        "Revoked",
-        f"certificate serial {serial} was revoked and {labels.REVOKE_REISSUE} is false; remove that "
-        "annotation or run `certmint renew` to issue a new one",
-        retryable=False,
-    )
+def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
+    cert_pem = secret.data.get("tls.crt")
+    key_pem = secret.data.get("tls.key")
+    if not cert_pem or not key_pem:
+        missing = [key for key in ("tls.crt", "tls.key") if not secret.data.get(key)]
+        return Issue(reasons.SECRET_INVALID, f"Secret has no {' or '.join(missing)}")
+    try:
+        certificate = load_certificates_pem(cert_pem)[0]
+    except PKIError as error:
+        return Issue(reasons.SECRET_INVALID, f"tls.crt cannot be parsed: {error.message}")
+    try:
+        private_key = load_private_key_pem(key_pem)
+    except PKIError as error:
+        return Issue(reasons.SECRET_INVALID, f"tls.key cannot be parsed: {error.message}")
+    return CurrentCertificate(certificate=certificate, private_key=private_key)
+
+
+def _renewal_requested(facts: Facts) -> bool:
+    token = facts.spec.renew_request
+    return bool(token) and facts.secret.annotations.get(labels.RENEW_REQUEST) != token
 
 
 def _ip_set(addresses: tuple[str, ...]) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
@@ -258,7 +412,6 @@ def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
 
 
 def _content_mismatch(current: CurrentCertificate, spec: IssuanceSpec) -> str:
-    """Catches a tls.crt replaced by another valid certificate of the same CA and key."""
     summary = summarize_certificate(current.certificate)
     leaf = spec.leaf
     if sorted(summary.dns_names) != sorted(leaf.dns_names):

@@ -6,11 +6,10 @@ Prepared --(propagation delay over)--> Overlap: the next CA becomes current and 
 certificates are re-issued spread over a window; the previous CA stays trusted.
 Overlap --(the previous CA's last certificate has expired)--> Stable: the previous CA is retired.
 
-Every state lives in the CA Secret (keys, certificates, and timestamps as annotations), so a
-restarted operator resumes exactly where it stopped.
+Every state lives in the CA Secret (planning.ca_secret: keys, certificates, and timestamps as
+annotations), so a restarted operator resumes exactly where it stopped.
 """
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -22,26 +21,12 @@ from certmint.api.issuer import RotationPhase
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
-    PKIError,
     PrivateKey,
-    certificates_to_pem,
-    encode_private_key_pem,
-    key_matches_certificate,
-    load_ca,
-    load_certificates_pem,
-    load_private_key_pem,
 )
 from certmint.planning.issuer import ca_request
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
 """On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
-NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY = "next.crt", "next.key", "previous.crt", "previous.key"
-ACTIVATES_AT: Final = "certmint.dev/next-activates-at"
-ACTIVATED_AT: Final = "certmint.dev/activated-at"
-RETIRES_AT: Final = "certmint.dev/previous-retires-at"
-HANDLED_REQUEST: Final = "certmint.dev/rotation-request-handled"
-REQUESTED: Final = "certmint.dev/rotation-requested"
-"""On the CA Secret during a requested rotation: the previous CA is retired early."""
 
 
 @dataclass(frozen=True)
@@ -124,43 +109,6 @@ def rotation_policy(issuer: Issuer) -> RotationPolicy:
         rotate_before_percentage=rotation.rotate_before_percentage,
         propagation_delay=parse_duration(rotation.propagation_delay),
         reissue_window=parse_duration(rotation.reissue_window),
-    )
-
-
-def read_material(
-    current: CertificateAuthority, data: Mapping[str, bytes], annotations: Mapping[str, str], now: datetime
-) -> CAMaterial:
-    """Slots that cannot be read (a hand-edited Secret) are dropped: the current CA still works."""
-    next_ca = None
-    if data.get(NEXT_CERT) and data.get(NEXT_KEY):
-        try:
-            next_ca = load_ca(data[NEXT_CERT], data[NEXT_KEY], now)
-        except PKIError:
-            next_ca = None
-    previous = None
-    if data.get(PREVIOUS_CERT):
-        try:
-            previous = load_certificates_pem(data[PREVIOUS_CERT])[0]
-        except PKIError:
-            previous = None
-    previous_key = None
-    if previous is not None and data.get(PREVIOUS_KEY):
-        try:
-            previous_key = load_private_key_pem(data[PREVIOUS_KEY])
-        except PKIError:
-            previous_key = None
-        if previous_key is not None and not key_matches_certificate(previous_key, previous):
-            previous_key = None
-    return CAMaterial(
-        current=current,
-        next=next_ca,
-        previous=previous,
-        activates_at=_time(annotations.get(ACTIVATES_AT)),
-        activated_at=_time(annotations.get(ACTIVATED_AT)),
-        retires_at=_time(annotations.get(RETIRES_AT)),
-        handled_request=annotations.get(HANDLED_REQUEST, ""),
-        requested=annotations.get(REQUESTED) == "true",
-        previous_key=previous_key,
     )
 
 
@@ -248,44 +196,3 @@ def next_check(material: CAMaterial, issuer: Issuer) -> datetime:
     if material.phase == RotationPhase.OVERLAP and material.retires_at is not None:
         return material.retires_at
     return rotation_time(material.current.certificate, rotation_policy(issuer).rotate_before_percentage)
-
-
-@dataclass(frozen=True)
-class CASecretContent:
-    data: dict[str, bytes]
-    annotations: dict[str, str]
-
-
-def ca_secret_content(material: CAMaterial) -> CASecretContent:
-    """The CA Secret for a state; the previous CA's key stays only to sign its CRL until it retires."""
-    data = {
-        "tls.crt": certificates_to_pem([material.current.certificate]),
-        "tls.key": encode_private_key_pem(material.current.private_key),
-    }
-    if material.next is not None:
-        data[NEXT_CERT] = certificates_to_pem([material.next.certificate])
-        data[NEXT_KEY] = encode_private_key_pem(material.next.private_key)
-    if material.previous is not None:
-        data[PREVIOUS_CERT] = certificates_to_pem([material.previous])
-    if material.previous is not None and material.previous_key is not None:
-        data[PREVIOUS_KEY] = encode_private_key_pem(material.previous_key)
-    times = {
-        ACTIVATES_AT: material.activates_at,
-        ACTIVATED_AT: material.activated_at,
-        RETIRES_AT: material.retires_at,
-    }
-    annotations = {name: value.isoformat() for name, value in times.items() if value is not None}
-    if material.handled_request:
-        annotations[HANDLED_REQUEST] = material.handled_request
-    if material.requested:
-        annotations[REQUESTED] = "true"
-    return CASecretContent(data=data, annotations=annotations)
-
-
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None

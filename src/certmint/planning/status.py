@@ -7,6 +7,7 @@ from cryptography import x509
 
 from certmint.api import CertificateStatus, Condition, ConditionStatus
 from certmint.pki import serial_hex
+from certmint.planning import reasons
 
 READY = "Ready"
 ISSUING = "Issuing"
@@ -54,13 +55,13 @@ def certificate_ready(
         old.conditions,
         READY,
         ConditionStatus.TRUE,
-        "Ready",
+        reasons.READY,
         f"certificate is up to date and valid until {not_after:%Y-%m-%dT%H:%M:%SZ}",
         generation,
         now,
     )
     conditions = set_condition(
-        conditions, ISSUING, ConditionStatus.FALSE, "Issued", "no issuance needed", generation, now
+        conditions, ISSUING, ConditionStatus.FALSE, reasons.ISSUED, "no issuance needed", generation, now
     )
     return CertificateStatus(
         conditions=conditions,

@@ -1,0 +1,92 @@
+"""TrustBundle reconciliation: gather CA certificates from the sources (sources), publish them as
+ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
+
+from pydantic import ValidationError
+
+from certmint.api import TrustBundle, TrustBundleStatus
+from certmint.api.common import ConditionStatus
+from certmint.operator.bundles.publish import existing_copies, publish
+from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
+from certmint.operator.context import Context
+from certmint.operator.outcome import Outcome, StatusWritten
+from certmint.operator.state import Body, Key
+from certmint.pki import PKIError, assemble_bundle
+from certmint.planning import reasons
+from certmint.planning.bundle import configmap_content, plan_targets
+from certmint.planning.status import set_condition
+
+PLURAL = "trustbundles"
+SYNCED = "Synced"
+"""The condition type."""
+
+
+async def reconcile(ctx: Context, key: Key) -> Outcome:
+    body = ctx.state.bundles.get(key)
+    if body is None:
+        return Outcome()  # deleted: the ConfigMaps carry an ownerReference and go with it
+    try:
+        bundle = TrustBundle.model_validate(body)
+    except ValidationError as error:
+        return await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SPEC, str(error.errors()[0]["msg"])
+        )
+    try:
+        sources = [await read_source(ctx, source) for source in bundle.spec.sources]
+        content = assemble_bundle([certificates for certificates, _ in sources], ctx.clock())
+    except IssuerNotReconciled as waiting:
+        return Outcome(wait_for=waiting.key)
+    except SourceUnavailable as error:
+        reported = await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.SOURCE_UNAVAILABLE, str(error)
+        )
+        return reported.then(Outcome(backoff=True))
+    except PKIError as error:
+        return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SOURCE, error.message)
+    existing = await existing_copies(ctx, bundle)
+    published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
+    plan = plan_targets(bundle.spec.target.namespace_selector, ctx.state.namespaces, existing, published)
+    result = await publish(ctx, bundle, content.digest, published, existing, plan)
+    count = len(result.holding)
+    if result.conflicts:
+        message = (
+            f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "
+            f"{', '.join(result.conflicts)}"
+        )
+        reported = await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONFLICT, message, count, content.digest
+        )
+        return reported.then(Outcome(backoff=True))
+    message = f"{len(content.certificates)} certificates published to {count} namespaces"
+    return await _report(ctx, key, body, ConditionStatus.TRUE, reasons.SYNCED, message, count, content.digest)
+
+
+async def _report(
+    ctx: Context,
+    key: Key,
+    body: Body,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    namespace_count: int | None = None,
+    digest: str | None = None,
+) -> Outcome:
+    metadata = body.get("metadata")
+    generation = int(metadata.get("generation", 0)) if isinstance(metadata, dict) else 0
+    try:
+        old = TrustBundleStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        old = TrustBundleStatus()
+    conditions = set_condition(old.conditions, SYNCED, status, reason, message, generation, ctx.clock())
+    new = old.model_copy(
+        update={
+            "conditions": conditions,
+            "observed_generation": generation,
+            "namespace_count": namespace_count if namespace_count is not None else old.namespace_count,
+            "digest": digest or old.digest,
+        }
+    )
+    if new == old:
+        return Outcome()
+    wire = new.to_api()
+    version = await ctx.kube.patch_status(PLURAL, None, key.name, wire)
+    return Outcome(echoes=((key, version),), statuses=(StatusWritten(key, wire),))

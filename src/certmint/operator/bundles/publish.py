@@ -1,0 +1,69 @@
+"""Publishing a bundle: write its ConfigMap where the plan says, withdraw it where it no longer belongs."""
+
+import asyncio
+from dataclasses import dataclass
+
+from certmint.api import TrustBundle
+from certmint.kube.configmaps import ConfigMapManifest
+from certmint.kube.secrets import OwnerReference
+from certmint.operator.context import Context
+from certmint.planning import labels
+from certmint.planning.bundle import ConfigMapContent, TargetPlan
+
+WRITE_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class Published:
+    holding: frozenset[str]
+    """Namespaces that hold the bundle's ConfigMap now."""
+    conflicts: tuple[str, ...]
+    """Namespaces where a ConfigMap of that name that certmint does not own is in the way."""
+
+
+async def existing_copies(ctx: Context, bundle: TrustBundle) -> dict[str, ConfigMapContent]:
+    selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
+    return {
+        found.namespace: ConfigMapContent(found.data, found.binary_data)
+        for found in await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
+    }
+
+
+async def publish(
+    ctx: Context,
+    bundle: TrustBundle,
+    digest: str,
+    content: ConfigMapContent,
+    existing: dict[str, ConfigMapContent],
+    plan: TargetPlan,
+) -> Published:
+    name = bundle.metadata.name
+    owner = OwnerReference(bundle.api_version, "TrustBundle", name, bundle.metadata.uid)
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def write(namespace: str) -> bool:
+        manifest = ConfigMapManifest(
+            namespace=namespace,
+            name=name,
+            data=content.data,
+            binary_data=content.binary_data,
+            labels={labels.TRUST_BUNDLE_LABEL: bundle.metadata.uid},
+            annotations={labels.TRUST_BUNDLE_NAME: name, labels.BUNDLE_DIGEST: digest},
+            owner=owner,
+        )
+        async with limit:
+            if namespace in existing:
+                await ctx.kube.apply_configmap(manifest)
+                return True
+            return await ctx.kube.create_configmap(manifest)
+
+    async def withdraw(namespace: str) -> None:
+        async with limit:
+            await ctx.kube.delete_configmap(namespace, name)
+
+    results = await asyncio.gather(*(write(namespace) for namespace in plan.write))
+    await asyncio.gather(*(withdraw(namespace) for namespace in plan.delete))
+    written = dict(zip(plan.write, results, strict=True))
+    holding = (set(existing) - set(plan.delete)) | {namespace for namespace, ok in written.items() if ok}
+    conflicts = tuple(namespace for namespace, created in written.items() if not created)
+    return Published(frozenset(holding), conflicts)

@@ -1,0 +1,66 @@
+"""Certificate reconciliation: gather the state, ask planning what to do, do it, report it.
+
+inputs: the Secret, its claimants and the namespace labels; issuing: keys, signing and the Secret
+write; revoking: revoke requests; readiness: status, events and metrics."""
+
+from certmint.operator.certificates import inputs, issuing, readiness, revoking
+from certmint.operator.context import Context
+from certmint.operator.issuer_views import issuer_view
+from certmint.operator.outcome import Outcome
+from certmint.operator.state import Key, issuer_key
+from certmint.planning.plan import Fail, Issue, Revoke, plan_certificate
+from certmint.planning.renewal import renewal_time
+
+
+async def reconcile(ctx: Context, key: Key) -> Outcome:
+    body = ctx.state.certificates.get(key)
+    if body is None or key.namespace in ctx.state.terminating:
+        return Outcome()
+    now = ctx.clock()
+    parsed = inputs.parse(body, ctx.config.trust_domain)
+    if isinstance(parsed, Fail):
+        return await readiness.failed(ctx, key, body, parsed, now)
+    certificate, spec = parsed
+    if certificate.metadata.deletion_timestamp is not None:
+        return Outcome()
+    ref = certificate.spec.issuer_ref
+    signer = issuer_key(ref.kind, key.namespace, ref.name)
+    issuer = issuer_view(ctx, signer)
+    if issuer is None:
+        return Outcome(wait_for=signer)
+    secret = await ctx.kube.read_secret(key.namespace, certificate.spec.secret_name)
+    plan = plan_certificate(
+        spec,
+        issuer,
+        inputs.secret_view(secret),
+        inputs.owner_conflict(ctx, key, certificate, secret),
+        now,
+        seed=certificate.metadata.uid,
+        namespace_labels=await inputs.namespace_labels(ctx, key.namespace, issuer),
+    )
+    if isinstance(plan, Fail):
+        return await readiness.failed(ctx, key, body, plan, now)
+    if isinstance(plan, Revoke):
+        if secret is None:  # only a certificate read from the Secret is revoked
+            raise AssertionError("revoking without a Secret")
+        return await revoking.revoke(ctx, key, certificate, signer, secret, plan)
+    if isinstance(plan, Issue):
+        issued = await issuing.issue(ctx, key, certificate, spec, issuer, secret, plan, now)
+        if isinstance(issued, Fail):
+            return await readiness.failed(ctx, key, body, issued, now)
+        leaf = issued.current.certificate
+        revision = (certificate.status.revision or 0) + 1
+        renew_at = renewal_time(
+            leaf.not_valid_before_utc,
+            leaf.not_valid_after_utc,
+            spec.renew_before,
+            spec.renew_before_percentage,
+            certificate.metadata.uid,
+        )
+        done = issued.outcome
+    else:
+        leaf = plan.current.certificate
+        revision = certificate.status.revision or 1
+        renew_at = plan.renewal_time
+        done = await issuing.heal_metadata(ctx, certificate, spec, secret, leaf) if secret else Outcome()
+    return done.then(await readiness.ready(ctx, key, certificate, leaf, renew_at, revision, now))

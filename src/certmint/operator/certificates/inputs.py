@@ -1,0 +1,67 @@
+"""What a Certificate's plan is made from, besides the Certificate and its issuer."""
+
+from pydantic import ValidationError
+
+from certmint.api import Certificate
+from certmint.kube.secrets import SecretObject
+from certmint.operator.context import Context
+from certmint.operator.state import Body, Key
+from certmint.planning import labels, reasons
+from certmint.planning.plan import Fail, IssuerView, SecretView
+from certmint.planning.request import IssuanceSpec, issuance_spec
+
+
+def parse(body: Body, trust_domain: str) -> tuple[Certificate, IssuanceSpec] | Fail:
+    try:
+        certificate = Certificate.model_validate(body)
+        return certificate, issuance_spec(certificate, trust_domain)
+    except (ValidationError, ValueError) as error:
+        return Fail(reasons.INVALID_SPEC, summary(error), retryable=False)
+
+
+def summary(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+    return str(error)
+
+
+def secret_view(secret: SecretObject | None) -> SecretView | None:
+    if secret is None:
+        return None
+    return SecretView(
+        name=secret.name, data=secret.data, labels=secret.labels, annotations=secret.annotations
+    )
+
+
+async def namespace_labels(ctx: Context, namespace: str, issuer: IssuerView) -> dict[str, str]:
+    """From the namespace watch; read directly only when a selector needs them before it reported."""
+    cached = ctx.state.namespaces.get(namespace)
+    if cached is not None or issuer.policy is None or issuer.policy.namespace_selector is None:
+        return cached or {}
+    return await ctx.kube.read_namespace_labels(namespace) or {}
+
+
+def owner_conflict(
+    ctx: Context, key: Key, certificate: Certificate, secret: SecretObject | None
+) -> str | None:
+    """Two Certificates naming one Secret must not take turns re-issuing it (cert-manager #8380).
+
+    The Secret's recorded owner keeps it while that Certificate still names it; with no recorded
+    owner, the oldest claimant wins. Everyone else gets a Conflict and writes nothing.
+    """
+    claimants = ctx.state.certificates_for_secret(key.namespace, certificate.spec.secret_name)
+    claimants.discard(key)
+    if not claimants:
+        return None
+    recorded = secret.annotations.get(labels.CERTIFICATE_NAME) if secret else None
+    if recorded is not None and any(other.name == recorded for other in claimants):
+        return recorded
+    if recorded == key.name:
+        return None
+
+    def age(other: Key) -> tuple[str, str]:
+        metadata = ctx.state.certificates[other].get("metadata", {})
+        return (metadata.get("creationTimestamp", ""), other.name)
+
+    oldest = min([*claimants, key], key=age)
+    return None if oldest == key else oldest.name

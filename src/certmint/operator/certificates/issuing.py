@@ -1,0 +1,162 @@
+"""Issuing: sign a certificate for the plan and write it into the Certificate's Secret."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from cryptography import x509
+
+from certmint.api import Certificate
+from certmint.kube.apply import Rejected
+from certmint.kube.events import ObjectReference
+from certmint.kube.secrets import OwnerReference, SecretObject
+from certmint.operator import metrics
+from certmint.operator.certificates.keymanager import keystore_password, reusable_key
+from certmint.operator.context import Context
+from certmint.operator.outcome import Outcome
+from certmint.operator.state import SECRET, Key
+from certmint.pki import (
+    CertificateAuthority,
+    PKIError,
+    PrivateKey,
+    generate_private_key,
+    serial_hex,
+    sign_leaf,
+)
+from certmint.planning import reasons
+from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView
+from certmint.planning.request import IssuanceSpec
+from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
+
+log = logging.getLogger("certmint.certificates")
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+@dataclass(frozen=True)
+class Issued:
+    current: CurrentCertificate
+    outcome: Outcome
+
+
+async def issue(
+    ctx: Context,
+    key: Key,
+    certificate: Certificate,
+    spec: IssuanceSpec,
+    issuer: IssuerView,
+    secret: SecretObject | None,
+    plan: Issue,
+    now: datetime,
+) -> Issued | Fail:
+    if issuer.ca is None:  # planning fails first when the issuer has no CA
+        raise AssertionError("issuing without a CA")
+    if issuer.crl_distribution_point:
+        spec = replace(
+            spec, leaf=replace(spec.leaf, crl_distribution_points=(issuer.crl_distribution_point,))
+        )
+    password = await keystore_password(ctx, key.namespace, spec)
+    if isinstance(password, Fail):
+        return password
+    issuer_label = metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name)
+    started = time.perf_counter()
+    try:
+        private_key, leaf, data = await asyncio.to_thread(
+            _sign, spec, issuer.ca, reusable_key(spec, secret, plan), password, now
+        )
+    except (PKIError, ValueError) as error:
+        # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
+        # cryptography's own: reported, and retried with backoff, which picks up a fixed password
+        # Secret that no watch reports.
+        if isinstance(error, PKIError):
+            return Fail(error.reason, error.message, retryable=True)
+        return Fail(reasons.INVALID_REQUEST, str(error), retryable=True)
+    metadata = secret_metadata(certificate, leaf, spec)
+    try:
+        version = await ctx.kube.apply_secret(
+            key.namespace,
+            certificate.spec.secret_name,
+            secret_type=TLS_SECRET_TYPE,
+            data=data,
+            labels=metadata.labels,
+            annotations=metadata.annotations,
+            owner=owner(certificate),
+        )
+    except Rejected as error:
+        # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
+        message = f"the API server refused Secret {certificate.spec.secret_name}: {error}"
+        return Fail(reasons.SECRET_REJECTED, message, retryable=False)
+    metrics.issuance_seconds.labels(issuer_label).observe(time.perf_counter() - started)
+    event = _event_reason(certificate, plan)
+    metrics.issuances.labels(issuer_label, event.lower()).inc()
+    serial = serial_hex(leaf.serial_number)
+    await ctx.kube.post_event(
+        reference(certificate),
+        "Normal",
+        event,
+        f"{plan.reason}: {plan.message}; issued serial {serial}, valid until "
+        f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+    )
+    log.info("%s %s/%s serial %s (%s)", event.lower(), key.namespace, key.name, serial, plan.reason)
+    echo = (Key(SECRET, key.namespace, certificate.spec.secret_name), version)
+    return Issued(CurrentCertificate(certificate=leaf, private_key=private_key), Outcome(echoes=(echo,)))
+
+
+def _event_reason(certificate: Certificate, plan: Issue) -> str:
+    if not certificate.status.serial_number:
+        return reasons.ISSUED
+    return reasons.RENEWED if plan.reason in reasons.RENEWAL_TRIGGERS else reasons.REISSUED
+
+
+def _sign(
+    spec: IssuanceSpec,
+    ca: CertificateAuthority,
+    reused: PrivateKey | None,
+    password: bytes | None,
+    now: datetime,
+) -> tuple[PrivateKey, x509.Certificate, dict[str, bytes]]:
+    """CPU-bound (RSA key generation takes tens of milliseconds), so it runs off the event loop."""
+    private_key = reused or generate_private_key(spec.key)
+    leaf = sign_leaf(spec.leaf, private_key.public_key(), ca, now)
+    return private_key, leaf, secret_data(spec, private_key, leaf, ca, password)
+
+
+async def heal_metadata(
+    ctx: Context,
+    certificate: Certificate,
+    spec: IssuanceSpec,
+    secret: SecretObject,
+    leaf: x509.Certificate,
+) -> Outcome:
+    """Someone removed or changed our labels or annotations: put them back without re-issuing."""
+    metadata = secret_metadata(certificate, leaf, spec)
+    if not metadata_drift(metadata, secret.labels, secret.annotations) and secret.type == TLS_SECRET_TYPE:
+        return Outcome()
+    version = await ctx.kube.apply_secret(
+        secret.namespace,
+        secret.name,
+        secret_type=TLS_SECRET_TYPE,
+        data=secret.data,
+        labels=metadata.labels,
+        annotations=metadata.annotations,
+        owner=owner(certificate),
+    )
+    return Outcome(echoes=((Key(SECRET, secret.namespace, secret.name), version),))
+
+
+def owner(certificate: Certificate) -> OwnerReference | None:
+    if not certificate.spec.cleanup_secret_on_delete:
+        return None
+    return OwnerReference(
+        api_version=certificate.api_version,
+        kind="Certificate",
+        name=certificate.metadata.name,
+        uid=certificate.metadata.uid,
+    )
+
+
+def reference(certificate: Certificate) -> ObjectReference:
+    metadata = certificate.metadata
+    return ObjectReference("Certificate", metadata.name, metadata.namespace, metadata.uid)

@@ -1,0 +1,67 @@
+"""What a reconciler is given: the API, the settings, the clock and read-only views of the caches.
+
+Reconcilers never change the caches or the queue; they return an Outcome (operator.outcome)."""
+
+import asyncio
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from certmint.kube.gateway import KubeAPI
+from certmint.operator.config import OperatorConfig
+from certmint.operator.state import Body, Key
+from certmint.planning.plan import IssuerView
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class StateView(Protocol):
+    """The read side of operator.state.State."""
+
+    @property
+    def certificates(self) -> Mapping[Key, Body]: ...
+
+    @property
+    def issuers(self) -> Mapping[Key, Body]: ...
+
+    @property
+    def bundles(self) -> Mapping[Key, Body]: ...
+
+    @property
+    def issuer_views(self) -> Mapping[Key, IssuerView]: ...
+
+    @property
+    def namespaces(self) -> Mapping[str, dict[str, str]]: ...
+
+    @property
+    def terminating(self) -> AbstractSet[str]: ...
+
+    def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
+
+    def longest_duration_for_issuer(self, key: Key) -> timedelta: ...
+
+
+@dataclass
+class IssuerLocks:
+    """Serialises the writers of one issuer's CA Secret: its reconcile and revocations recorded by
+    Certificate workers."""
+
+    _locks: dict[Key, asyncio.Lock] = field(default_factory=dict)
+
+    def __call__(self, key: Key) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+
+@dataclass(frozen=True)
+class Context:
+    kube: KubeAPI
+    config: OperatorConfig
+    clock: Clock
+    state: StateView
+    issuer_lock: IssuerLocks

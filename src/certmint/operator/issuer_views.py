@@ -1,0 +1,42 @@
+"""Issuers as Certificates and TrustBundles see them: the one module both reconcilers share.
+
+The issuer reconciler produces the views (through its Outcome); the controller stores them."""
+
+from certmint.operator.context import Context
+from certmint.operator.state import Key
+from certmint.planning import reasons
+from certmint.planning.plan import IssuerView
+
+
+def issuer_view(ctx: Context, key: Key) -> IssuerView | None:
+    """None while the issuer has not been reconciled yet: the caller waits for it (Outcome.wait_for)."""
+    return ctx.state.issuer_views.get(key)
+
+
+def certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
+    """What Certificates depend on; a freshly loaded but identical CA is no change. A new CRL is
+    none either: the one Certificate a revocation concerns waits for the issuer by itself."""
+    if view is None:
+        return None
+    return (
+        view.exists,
+        view.ready,
+        view.reason,
+        view.message,
+        view.ca.certificate if view.ca else None,
+        view.trust,
+        view.activated_at,
+        view.policy,
+    )
+
+
+def bundle_facing(view: IssuerView | None) -> tuple[object, ...] | None:
+    if view is None:
+        return None
+    return (view.exists, view.ready, view.trust, view.crl_pem)
+
+
+def not_found(key: Key) -> IssuerView:
+    return IssuerView(
+        exists=False, ready=False, reason=reasons.ISSUER_NOT_FOUND, message=f"{key.kind} {key.name} not found"
+    )

@@ -1,0 +1,88 @@
+"""Issuer and ClusterIssuer reconciliation: load or bootstrap the CA, rotate it, publish its CRLs
+and readiness. authority: the CA and its rotation; revocation: the revocation list and CRLs;
+status: the Issuer's status and events."""
+
+from dataclasses import replace
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from certmint.api import Issuer
+from certmint.operator.context import Context
+from certmint.operator.issuer_views import not_found
+from certmint.operator.issuers import authority, revocation, status
+from certmint.operator.issuers.status import PLURALS
+from certmint.operator.outcome import Outcome
+from certmint.operator.revocations import ca_secret_location
+from certmint.operator.state import Key
+from certmint.planning import reasons
+from certmint.planning.plan import IssuerView
+from certmint.planning.rotation import CAMaterial
+
+
+async def reconcile(ctx: Context, key: Key) -> Outcome:
+    async with ctx.issuer_lock(key):
+        return await _reconcile_locked(ctx, key)
+
+
+async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
+    body = ctx.state.issuers.get(key)
+    loaded = Outcome()
+    if body is None:
+        # Certificates may be listed before their issuer: read it rather than report it missing.
+        body = await ctx.kube.read_object(PLURALS[key.kind], key.namespace or None, key.name)
+        if body is None:
+            return Outcome(issuer_view=not_found(key))
+        loaded = Outcome(issuer_loaded=body)
+    try:
+        issuer = Issuer.model_validate(body)
+    except ValidationError as error:
+        view = IssuerView(exists=True, ready=False, reason=reasons.INVALID_SPEC, message=str(error))
+        return loaded.then(Outcome(issuer_view=view, backoff=True))
+    now = ctx.clock()
+    namespace, name = ca_secret_location(ctx, key, issuer)
+    ca = await authority.load_or_bootstrap(ctx, key, issuer, namespace, name, now)
+    if isinstance(ca, IssuerView):
+        written = await status.write(ctx, key, issuer, ca, name, None, now)
+        return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
+    view, material, next_rotation_check = ca
+    return loaded.then(
+        await _ready(ctx, key, issuer, namespace, name, view, material, next_rotation_check, now)
+    )
+
+
+async def _ready(
+    ctx: Context,
+    key: Key,
+    issuer: Issuer,
+    namespace: str,
+    name: str,
+    view: IssuerView,
+    material: CAMaterial | None,
+    next_rotation_check: datetime | None,
+    now: datetime,
+) -> Outcome:
+    """A usable CA: publish its CRLs, then its status."""
+    signers = material.crl_signers if material else ((view.ca,) if view.ca else ())
+    try:
+        crls = await revocation.publish_crls(ctx, namespace, name, issuer, signers, now)
+    except ValueError as error:
+        failed = IssuerView(
+            exists=True, ready=False, reason=reasons.REVOCATION_LIST_INVALID, message=str(error)
+        )
+        written = await status.write(ctx, key, issuer, failed, name, material, now)
+        return written.then(Outcome(issuer_view=failed, backoff=True))
+    view = replace(
+        view,
+        policy=issuer.spec.policy,
+        revoked_serials=crls.revoked_serials,
+        crl_pem=crls.pem,
+        crl_der=revocation.crl_der_of(crls.pem, view.ca) if view.ca else b"",
+        crl_distribution_point=issuer.spec.revocation.distribution_point_url,
+    )
+    written = await status.write(ctx, key, issuer, view, name, material, now)
+    delay = ctx.config.issuer_resync_seconds
+    for moment in (next_rotation_check, crls.refresh_at):
+        if moment is not None:
+            delay = min(delay, (moment - ctx.clock()).total_seconds())
+    return written.then(Outcome(issuer_view=view, requeue_after=max(delay, 0.0)))

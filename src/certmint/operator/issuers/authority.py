@@ -1,0 +1,170 @@
+"""The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from certmint.api import Issuer
+from certmint.operator.context import Context
+from certmint.operator.issuers.status import event
+from certmint.operator.state import Key
+from certmint.pki import create_root_ca
+from certmint.planning import labels, reasons
+from certmint.planning.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.plan import IssuerView
+from certmint.planning.rotation import (
+    ROTATE_REQUEST,
+    Activate,
+    CAMaterial,
+    Hold,
+    Prepare,
+    Retire,
+    advance,
+    next_check,
+    plan_rotation,
+    rotation_policy,
+    stable_material,
+)
+
+log = logging.getLogger("certmint.issuers")
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+Usable = tuple[IssuerView, CAMaterial | None, datetime | None]
+"""A ready view, the rotation state of a self-signed CA (None for a provided one), and when the
+rotation needs attention next."""
+
+
+async def load_or_bootstrap(
+    ctx: Context, key: Key, issuer: Issuer, namespace: str, name: str, now: datetime
+) -> Usable | IssuerView:
+    """An unusable CA comes back as a not-ready view."""
+    secret = await ctx.kube.read_secret(namespace, name)
+    ours = secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
+    plan = plan_ca(issuer, secret.data if secret else None, ours, now)
+    if isinstance(plan, CAUnusable):
+        return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
+    if isinstance(plan, GenerateCA):
+        material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
+        if not await _store(ctx, key, namespace, name, material, create=secret is None):
+            # Someone created the Secret between our read and our create: use theirs.
+            return await load_or_bootstrap(ctx, key, issuer, namespace, name, now)
+        await event(ctx, key, issuer, plan.reason, f"generated CA {_subject(material.current.certificate)}")
+    elif issuer.spec.self_signed is None:
+        if not ours:
+            # A user's CA Secret: labelled, it joins the label-selected Secret watch, so its deletion
+            # or replacement reaches this Issuer at once instead of at the next resync.
+            role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+            await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
+        view = IssuerView(
+            exists=True,
+            ready=True,
+            reason=reasons.CA_READY,
+            message="CA is valid",
+            ca=plan.ca,
+            trust=(plan.ca.root,),
+        )
+        return view, None, None
+    else:
+        material = read_material(
+            plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
+        )
+        step = plan_rotation(
+            issuer,
+            material,
+            issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
+            ctx.state.longest_duration_for_issuer(key),
+            now,
+        )
+        if not isinstance(step, Hold):
+            material = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+    return _rotating_view(material, issuer), material, next_check(material, issuer)
+
+
+def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
+    window = timedelta(0) if material.requested else rotation_policy(issuer).reissue_window
+    return IssuerView(
+        exists=True,
+        ready=True,
+        reason=reasons.CA_READY,
+        message=f"CA is valid; rotation phase {material.phase}",
+        ca=material.current,
+        trust=material.trust,
+        previous=material.previous,
+        activated_at=material.activated_at if material.previous is not None else None,
+        reissue_window=window,
+    )
+
+
+async def _rotate(
+    ctx: Context,
+    key: Key,
+    issuer: Issuer,
+    namespace: str,
+    name: str,
+    material: CAMaterial,
+    step: Prepare | Activate | Retire,
+    now: datetime,
+) -> CAMaterial:
+    next_ca = (
+        await asyncio.to_thread(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
+    )
+    updated = advance(material, step, now, next_ca)
+    await _store(ctx, key, namespace, name, updated, create=False)
+    if isinstance(step, Prepare) and updated.next is not None:
+        reason = reasons.CA_ROTATION_REQUESTED if step.requested else reasons.CA_ROTATION_PREPARED
+        message = (
+            f"next CA {_subject(updated.next.certificate)} is trusted now and signs from "
+            f"{step.activates_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    elif isinstance(step, Activate):
+        reason = reasons.CA_ROTATION_ACTIVATED
+        message = (
+            f"CA {_subject(updated.current.certificate)} signs now; the previous CA stays trusted until "
+            f"{step.retires_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    else:
+        reason = reasons.CA_RETIRED
+        message = (
+            f"previous CA {_subject(material.previous) if material.previous else ''} is no longer trusted"
+        )
+    await event(ctx, key, issuer, reason, message)
+    log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
+    return updated
+
+
+async def _store(
+    ctx: Context, key: Key, namespace: str, name: str, material: CAMaterial, *, create: bool
+) -> bool:
+    """The one Secret that holds this issuer's CA keys; False when `create` found one already there."""
+    content = ca_secret_content(material)
+    secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+    annotations = {**ca_annotations(key), **content.annotations}
+    if create:
+        return await ctx.kube.create_secret(
+            namespace, name, data=content.data, labels=secret_labels, annotations=annotations
+        )
+    await ctx.kube.apply_secret(
+        namespace,
+        name,
+        secret_type=TLS_SECRET_TYPE,
+        data=content.data,
+        labels=secret_labels,
+        annotations=annotations,
+    )
+    return True
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string()
+
+
+def ca_annotations(key: Key) -> dict[str, str]:
+    return {
+        labels.ISSUER_KIND: key.kind,
+        labels.ISSUER_NAME: key.name,
+        labels.ISSUER_NAMESPACE: key.namespace,
+    }

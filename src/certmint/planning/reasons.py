@@ -1,0 +1,78 @@
+"""Every reason certmint reports, in one place: condition reasons, event reasons and metric labels.
+
+Machine-readable CamelCase, as the Kubernetes API conventions ask; code compares these constants,
+never string literals.
+"""
+
+from typing import Final
+
+from certmint.pki.errors import (
+    CA_EXPIRED,
+    INVALID_CERTIFICATE,
+    INVALID_CRL,
+    INVALID_KEY,
+    INVALID_REQUEST,
+    KEY_MISMATCH,
+    NOT_A_CA,
+    VERIFICATION_FAILED,
+)
+
+__all__ = [
+    "CA_EXPIRED",
+    "INVALID_CERTIFICATE",
+    "INVALID_CRL",
+    "INVALID_KEY",
+    "INVALID_REQUEST",
+    "KEY_MISMATCH",
+    "NOT_A_CA",
+    "VERIFICATION_FAILED",
+]
+
+# Why a Certificate gets a new certificate (the trigger chain in planning.plan, in that order).
+SECRET_MISSING: Final = "SecretMissing"
+SECRET_INVALID: Final = "SecretInvalid"
+KEY_DOES_NOT_MATCH: Final = "KeyMismatch"
+ISSUER_CHANGED: Final = "IssuerChanged"
+REVOKED: Final = "Revoked"
+CA_ROTATED: Final = "CARotated"
+SPEC_CHANGED: Final = "SpecChanged"
+RENEW_REQUESTED: Final = "RenewRequested"
+SECRET_INCOMPLETE: Final = "SecretIncomplete"
+EXPIRED: Final = "Expired"
+RENEWING: Final = "Renewing"
+RENEWAL_TRIGGERS: Final = frozenset({RENEWING, EXPIRED})
+"""Triggers that count as a renewal rather than a re-issue in events and metrics."""
+
+# Why a Certificate cannot be issued (Ready=False).
+INVALID_SPEC: Final = "InvalidSpec"
+ISSUER_NOT_FOUND: Final = "IssuerNotFound"
+ISSUER_NOT_READY: Final = "IssuerNotReady"
+POLICY_DENIED: Final = "PolicyDenied"
+DURATION_EXCEEDS_ISSUER: Final = "DurationExceedsIssuer"
+SECRET_CONFLICT: Final = "SecretConflict"
+SECRET_REJECTED: Final = "SecretRejected"
+PASSWORD_SECRET_NOT_FOUND: Final = "PasswordSecretNotFound"
+
+# Events and metric results of a successful issuance; the Ready reason.
+ISSUED: Final = "Issued"
+RENEWED: Final = "Renewed"
+REISSUED: Final = "Reissued"
+READY: Final = "Ready"
+
+# Issuers.
+CA_READY: Final = "CAReady"
+CA_SECRET_NOT_FOUND: Final = "CASecretNotFound"
+CA_SECRET_INVALID: Final = "CASecretInvalid"
+CA_KEY_MISMATCH: Final = "CAKeyMismatch"
+REVOCATION_LIST_INVALID: Final = "RevocationListInvalid"
+CA_GENERATED: Final = "CAGenerated"
+CA_ROTATION_PREPARED: Final = "CARotationPrepared"
+CA_ROTATION_REQUESTED: Final = "CARotationRequested"
+CA_ROTATION_ACTIVATED: Final = "CARotationActivated"
+CA_RETIRED: Final = "CARetired"
+
+# TrustBundles.
+SYNCED: Final = "Synced"
+SOURCE_UNAVAILABLE: Final = "SourceUnavailable"
+INVALID_SOURCE: Final = "InvalidSource"
+CONFIGMAP_CONFLICT: Final = "ConfigMapConflict"
