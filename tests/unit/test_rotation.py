@@ -6,8 +6,8 @@ from typing import Any
 from certmint.api import Issuer
 from certmint.api.issuer import RotationPhase
 from certmint.pki import CARequest, create_root_ca
-from certmint.planning.plan import Issue, IssuerView, Wait, plan_certificate
 from certmint.planning.ca_secret import ca_secret_content, read_material
+from certmint.planning.plan import Issue, IssuerView, Wait, plan_certificate
 from certmint.planning.rotation import (
     Activate,
     Hold,
