@@ -22,6 +22,7 @@ from certmint.pki import (
     key_spec_of,
     load_certificates_pem,
     load_private_key_pem,
+    serial_hex,
     summarize_certificate,
     validate_leaf_request,
 )
@@ -233,7 +234,7 @@ def _revocation(
         return Revoke(cert, request)
     if cert.serial_number not in issuer.revoked_serials:
         return None
-    serial = format(cert.serial_number, "x")
+    serial = serial_hex(cert.serial_number)
     renewal_asked = spec.renew_request and secret.annotations.get(labels.RENEW_REQUEST) != spec.renew_request
     if request is None or request.reissue or renewal_asked:
         return Issue("Revoked", f"certificate serial {serial} was revoked")
