@@ -24,6 +24,7 @@ from certmint.pki import (
     issue_leaf,
     load_certificates_pem,
     load_crls_pem,
+    serial_hex,
 )
 from tests.e2e.manifests import certificate, trust_bundle
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
@@ -235,7 +236,8 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
     assert x509.load_der_x509_crl(served).get_revoked_certificate_by_serial_number(revoked_serial) is not None
     events = {event.reason: event.message for event in cluster.events(peers.namespace, "client")}
     assert "keyCompromise" in events["Revoked"]
-    assert events["Reissued"].startswith(f"Revoked: certificate serial {revoked_serial:x} was revoked")
+    reissued = f"Revoked: certificate serial {serial_hex(revoked_serial)} was revoked"
+    assert events["Reissued"].startswith(reissued)
 
 
 def _ok(response: tuple[int, str]) -> str | None:
@@ -269,7 +271,7 @@ def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_rev
 
     ca_secret = cluster.secret_data(namespace, "ca-ca") or {}
     stored = json.loads(ca_secret["revoked.json"])
-    assert [entry["serial"] for entry in stored["revoked"]] == [format(revoked_serial, "x")]
+    assert [entry["serial"] for entry in stored["revoked"]] == [serial_hex(revoked_serial)]
     assert b"PRIVATE KEY" not in ca_secret["ca.crl"]
 
     operator_process.stop()

@@ -1,5 +1,6 @@
 """Revocation: the durable list, the CRLs signed from it, and the plan steps a revoke request takes."""
 
+import json
 import subprocess
 from dataclasses import replace
 from datetime import timedelta
@@ -17,6 +18,7 @@ from certmint.pki import (
     generate_private_key,
     load_crls_pem,
     parse_crl,
+    serial_hex,
     sign_leaf,
 )
 from certmint.planning import labels
@@ -63,9 +65,20 @@ def test_the_list_round_trips_and_revoking_twice_keeps_the_first_entry() -> None
     assert load_revocations(None) == RevocationList()
 
 
-def test_an_unreadable_list_is_an_error_not_an_empty_list() -> None:
+@pytest.mark.parametrize("serial", ["zz", 123, None, ""])
+def test_an_unreadable_list_is_an_error_not_an_empty_list(serial: object) -> None:
     with pytest.raises(ValueError, match=r"revoked\.json cannot be read"):
-        load_revocations(b'{"revoked": [{"serial": "zz"}]}')
+        load_revocations(json.dumps({"crlNumber": 1, "revoked": [{"serial": serial}]}).encode())
+
+
+def test_serials_are_stored_as_openssl_prints_them_and_lists_written_before_still_load() -> None:
+    leaf = leaf_of()
+    revoked = with_revocation(RevocationList(), leaf, RevocationReason.KEY_COMPROMISE, NOW)
+    stored = json.loads(dump_revocations(revoked))
+    assert stored["revoked"][0]["serial"] == serial_hex(leaf.serial_number)
+    for earlier_form in (format(leaf.serial_number, "x"), serial_hex(leaf.serial_number).lower()):
+        stored["revoked"][0]["serial"] = earlier_form
+        assert load_revocations(json.dumps(stored).encode()) == revoked
 
 
 def test_expired_entries_are_dropped() -> None:

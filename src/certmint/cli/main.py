@@ -20,13 +20,16 @@ from kubernetes.client.exceptions import ApiException
 from certmint import __version__
 from certmint.cli import cluster
 from certmint.pki import (
+    PURPOSE_USAGE,
     PKIError,
-    Purpose,
     RevocationReason,
+    TrustVerdict,
+    check_trust,
     load_certificates_pem,
     load_crls_pem,
+    parse_serial,
+    serial_hex,
     summarize_certificate,
-    verify_certificate,
 )
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
 from certmint.planning.rotation import ROTATE_REQUEST
@@ -241,21 +244,27 @@ def inspect() -> None:
 def inspect_secret(
     kubeconfig: str | None, target: str, namespace: str | None, bundle: str | None, output: str
 ) -> None:
-    """The chain in a Secret: subjects, SANs, validity, and whether a bundle trusts it."""
+    """The chain in a Secret: subjects, SANs, validity, and whether a bundle trusts it (and for
+    which TLS purposes). Exit 1 when the bundle does not trust it."""
     with _errors():
         api = cluster.connect(kubeconfig)
         ns, name = _split(target, namespace)
         data = cluster.secret_data(api, ns, name)
         chain = load_certificates_pem(data.get("tls.crt", b""))
         report: dict[str, Any] = {"secret": f"{ns}/{name}", "chain": [_summary(cert) for cert in chain]}
+        rejected = False
         if bundle:
             bundle_ns, bundle_name = _split(bundle, ns)
             bundle_data = cluster.configmap_data(api, bundle_ns, bundle_name)
             trusted = load_certificates_pem(bundle_data.get("ca.crt", "").encode())
-            report["trustedByBundle"] = _verdict(chain, trusted)
+            verdict = check_trust(chain, trusted, datetime.now(UTC))
+            report["trustedByBundle"] = _verdict_report(verdict)
+            rejected = not verdict.trusted
             if bundle_data.get("ca.crl"):
                 report["revoked"] = _revoked(chain[0], bundle_data["ca.crl"].encode())
         _emit([report], output, ["secret"])
+        if rejected:
+            sys.exit(EXIT_FAILED_CHECK)
 
 
 @cli.group()
@@ -325,14 +334,19 @@ def bundle() -> None:
 @click.option("--key", "bundle_key", default="ca.crt", show_default=True)
 @click.pass_obj
 def bundle_check(kubeconfig: str | None, configmap: str, cert_file: Path, bundle_key: str) -> None:
-    """Does the bundle in CONFIGMAP (NS/NAME) trust the certificate chain in FILE? Exit 1 if not."""
+    """Does the bundle in CONFIGMAP (NS/NAME) trust the certificate chain in FILE, and for which TLS
+    purposes? Exit 1 if it does not trust it."""
     with _errors():
         api = cluster.connect(kubeconfig)
         ns, name = _split(configmap, None)
         trusted = load_certificates_pem(cluster.configmap_data(api, ns, name).get(bundle_key, "").encode())
-        verdict = _verdict(load_certificates_pem(cert_file.read_bytes()), trusted)
-        click.echo(verdict)
-        if verdict != "trusted":
+        chain = load_certificates_pem(cert_file.read_bytes())
+        verdict = check_trust(chain, trusted, datetime.now(UTC))
+        click.echo(f"{'trusted' if verdict.trusted else 'not trusted'}: {verdict.reason}")
+        for purpose in verdict.purposes:
+            validity = "valid" if purpose.valid else "not valid"
+            click.echo(f"{PURPOSE_USAGE[purpose.purpose]}: {validity}: {purpose.reason}")
+        if not verdict.trusted:
             sys.exit(EXIT_FAILED_CHECK)
 
 
@@ -344,12 +358,15 @@ def _revoked(leaf: Any, crls: bytes) -> bool:
     )
 
 
-def _verdict(chain: list[Any], trusted: list[Any]) -> str:
-    try:
-        verify_certificate(chain[0], chain[1:], trusted, datetime.now(UTC), Purpose.CLIENT)
-    except PKIError as error:
-        return f"not trusted: {error.message}"
-    return "trusted"
+def _verdict_report(verdict: TrustVerdict) -> dict[str, Any]:
+    return {
+        "trusted": verdict.trusted,
+        "reason": verdict.reason,
+        "purposes": {
+            PURPOSE_USAGE[purpose.purpose]: {"valid": purpose.valid, "reason": purpose.reason}
+            for purpose in verdict.purposes
+        },
+    }
 
 
 def _summary(cert: Any) -> dict[str, Any]:
@@ -378,10 +395,18 @@ def _status_row(item: dict[str, Any]) -> dict[str, Any]:
         "ready": ready.get("status", "Unknown"),
         "reason": ready.get("reason", ""),
         "issuer": item["spec"]["issuerRef"]["name"],
-        "serial": state.get("serialNumber", ""),
+        "serial": _serial_text(state.get("serialNumber") or ""),
         "expires_in": _until(state.get("notAfter")),
         "renews_in": _until(state.get("renewalTime")),
     }
+
+
+def _serial_text(stored: str) -> str:
+    """Statuses written before serials took openssl's form are shown in it too."""
+    try:
+        return serial_hex(parse_serial(stored)) if stored else ""
+    except ValueError:
+        return stored
 
 
 def _until(moment: str | None) -> str:

@@ -20,7 +20,7 @@ from certmint.pki.crl import (
     parse_crl,
 )
 from certmint.pki.errors import PKIError
-from certmint.pki.inspect import CertificateSummary, serial_hex, summarize_certificate
+from certmint.pki.inspect import CertificateSummary, parse_serial, serial_hex, summarize_certificate
 from certmint.pki.keys import (
     DEFAULT_KEY_SIZES,
     KeyAlgorithm,
@@ -46,10 +46,18 @@ from certmint.pki.leaf import (
     validate_leaf_request,
 )
 from certmint.pki.pem import certificates_to_pem, load_certificates_pem
-from certmint.pki.verify import Purpose, verify_certificate
+from certmint.pki.verify import (
+    PURPOSE_USAGE,
+    Purpose,
+    PurposeVerdict,
+    TrustVerdict,
+    check_trust,
+    verify_certificate,
+)
 
 __all__ = [
     "DEFAULT_KEY_SIZES",
+    "PURPOSE_USAGE",
     "CARequest",
     "CertificateAuthority",
     "CertificateSummary",
@@ -62,13 +70,16 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "Purpose",
+    "PurposeVerdict",
     "RevocationReason",
     "RevokedCertificate",
     "TrustBundleContent",
+    "TrustVerdict",
     "Usage",
     "assemble_bundle",
     "build_crl",
     "certificates_to_pem",
+    "check_trust",
     "combined_pem",
     "create_intermediate_ca",
     "create_root_ca",
@@ -88,6 +99,7 @@ __all__ = [
     "load_crls_pem",
     "load_private_key_pem",
     "parse_crl",
+    "parse_serial",
     "pkcs12_keystore",
     "pkcs12_truststore",
     "serial_hex",

@@ -1,5 +1,6 @@
 """A summary of a certificate, for status, events and the CLI."""
 
+import string
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,7 +28,29 @@ class CertificateSummary:
 
 
 def serial_hex(serial: int) -> str:
-    return format(serial, "x")
+    """A serial as `openssl x509 -serial` prints it: uppercase hex, whole octets (leading zeros kept).
+
+    Every serial certmint shows (status, CLI, events, logs, stored revocations) is written this way.
+    """
+    sign = "-" if serial < 0 else ""
+    digits = format(abs(serial), "X")
+    return sign + digits.zfill(len(digits) + len(digits) % 2)
+
+
+def parse_serial(text: str) -> int:
+    """Reads a serial in any hex form certmint ever wrote or users paste: `0A1B`, `a1b`, `0a:1b`, `0x0a1b`.
+
+    Raises ValueError for anything else.
+    """
+    digits = text.strip().replace(":", "")
+    negative = digits.startswith("-")
+    digits = digits.removeprefix("-")
+    if digits[:2].lower() == "0x":
+        digits = digits[2:]
+    if not digits or any(char not in string.hexdigits for char in digits):
+        raise ValueError(f"{text!r} is not a hexadecimal serial number")
+    value = int(digits, 16)
+    return -value if negative else value
 
 
 def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:

@@ -24,6 +24,8 @@ from certmint.pki import (
     crl_to_der,
     crl_to_pem,
     load_crls_pem,
+    parse_serial,
+    serial_hex,
 )
 from certmint.planning import labels
 
@@ -100,7 +102,7 @@ def load_revocations(data: bytes | None) -> RevocationList:
         document = json.loads(data)
         entries = tuple(
             RevocationEntry(
-                serial_number=int(item["serial"], 16),
+                serial_number=parse_serial(item["serial"]),
                 revoked_at=datetime.fromisoformat(item["revokedAt"]),
                 reason=RevocationReason(item["reason"]),
                 issuer_key_id=str(item["issuerKeyID"]),
@@ -109,7 +111,7 @@ def load_revocations(data: bytes | None) -> RevocationList:
             for item in document["revoked"]
         )
         return RevocationList(entries=entries, crl_number=int(document["crlNumber"]))
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{REVOKED_KEY} cannot be read: {error}") from error
 
 
@@ -118,7 +120,7 @@ def dump_revocations(revocations: RevocationList) -> bytes:
         "crlNumber": revocations.crl_number,
         "revoked": [
             {
-                "serial": format(entry.serial_number, "x"),
+                "serial": serial_hex(entry.serial_number),
                 "revokedAt": entry.revoked_at.isoformat(),
                 "reason": entry.reason.value,
                 "issuerKeyID": entry.issuer_key_id,

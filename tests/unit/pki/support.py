@@ -15,6 +15,7 @@ def self_signed(
     common_name: str,
     extensions: list[tuple[x509.ExtensionType, bool]],
     key: PrivateKey | None = None,
+    serial: int | None = None,
 ) -> tuple[PrivateKey, x509.Certificate]:
     """A hand-made certificate, for shapes certmint itself never produces."""
     key = key or generate_private_key(KeySpec())
@@ -24,7 +25,7 @@ def self_signed(
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(NOW - timedelta(days=1))
         .not_valid_after(NOW + timedelta(days=1))
     )

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from cryptography.hazmat.primitives import hashes
 
@@ -7,10 +9,12 @@ from certmint.pki import (
     KeySpec,
     LeafRequest,
     issue_leaf,
+    parse_serial,
     serial_hex,
     summarize_certificate,
 )
-from tests.unit.pki.support import NOW
+from tests.unit.pki.support import NOW, self_signed
+from tests.unit.pki.test_openssl import openssl, write_pem
 
 
 @pytest.mark.parametrize(
@@ -34,7 +38,7 @@ def test_a_summary_of_a_ca(root_ca: CertificateAuthority) -> None:
     summary = summarize_certificate(root_ca.certificate)
     cert = root_ca.certificate
     assert summary.subject == summary.issuer == "CN=Test Root"
-    assert summary.serial_number == format(cert.serial_number, "x")
+    assert summary.serial_number == serial_hex(cert.serial_number)
     assert summary.not_before == cert.not_valid_before_utc
     assert summary.not_after == cert.not_valid_after_utc
     assert summary.sha256_fingerprint == cert.fingerprint(hashes.SHA256()).hex()
@@ -57,7 +61,37 @@ def test_ip_addresses_are_summarised_in_canonical_form(root_ca: CertificateAutho
 
 @pytest.mark.parametrize(
     ("serial", "text"),
-    [(1, "1"), (0xABCDEF, "abcdef"), (0x0100, "100"), (2**159 - 1, "7" + "f" * 39)],
+    [
+        (1, "01"),
+        (0xABCDEF, "ABCDEF"),
+        (0x0100, "0100"),
+        (0x00FF, "FF"),
+        (2**159 - 1, "7F" + "FF" * 19),
+        (0x0ABC << 144, "0ABC" + "00" * 18),
+    ],
 )
-def test_serial_hex_is_lowercase_without_colons_or_padding(serial: int, text: str) -> None:
+def test_serials_are_uppercase_hex_in_whole_octets(serial: int, text: str) -> None:
     assert serial_hex(serial) == text
+
+
+@pytest.mark.parametrize("text", ["0ABC", "abc", "0a:bc", "0A:BC", "0xabc", " 0ABC\n"])
+def test_serials_are_read_in_every_hex_form(text: str) -> None:
+    assert parse_serial(text) == 0xABC
+
+
+@pytest.mark.parametrize("text", ["", ":", "0x", "12g4", "12 34", "-"])
+def test_what_is_no_hex_serial_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a hexadecimal serial number"):
+        parse_serial(text)
+
+
+@pytest.mark.parametrize("serial", [0x0F << 152, 0x7F << 152, 1, 0x0100, 2**64 + 5], ids=hex)
+def test_serials_read_as_openssl_prints_them(serial: int, tmp_path: Path) -> None:
+    """A leading zero nibble (39 hex digits) is where the old form differed from `openssl x509 -serial`."""
+    _, cert = self_signed("serial", [], serial=serial)
+    pem = write_pem(tmp_path / "cert.pem", cert)
+    printed = openssl("x509", "-in", pem, "-noout", "-serial")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.strip() == f"serial={serial_hex(serial)}"
+    assert summarize_certificate(cert).serial_number == serial_hex(serial)
+    assert parse_serial(serial_hex(serial)) == serial
