@@ -200,22 +200,26 @@ class Controller:
                 self.queue.done(key)
                 self.queue.add(key)
                 continue
-            waiting = self._waiters.pop(key, set())
-            try:
-                outcome = await RECONCILERS[key.kind](self.context, key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                self._waiters[key] |= waiting
-                self._failed(key, error)
-            else:
-                self.apply(key, outcome)
-                for waiter in waiting:
-                    self.queue.add(waiter)
-            finally:
-                if self._seen_while_working.pop(key, None):
-                    self.queue.add(key)  # changed while the reconcile failed: look again
-                self.queue.done(key)
+            await self.process(key)
+
+    async def process(self, key: Key) -> None:
+        """One reconcile of a key the queue handed out, its outcome applied."""
+        waiting = self._waiters.pop(key, set())
+        try:
+            outcome = await RECONCILERS[key.kind](self.context, key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._waiters[key] |= waiting
+            self._failed(key, error)
+        else:
+            self.apply(key, outcome)
+            for waiter in waiting:
+                self.queue.add(waiter)
+        finally:
+            if self._seen_while_working.pop(key, None):
+                self.queue.add(key)  # changed while the reconcile failed: look again
+            self.queue.done(key)
 
     def _failed(self, key: Key, error: Exception) -> None:
         if isinstance(error, TRANSIENT) and namespace_gone(error):

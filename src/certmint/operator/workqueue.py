@@ -77,6 +77,10 @@ class WorkQueue(Generic[K]):
         self._due.pop(key, None)
         self._failures.pop(key, None)
 
+    def queued(self, key: K) -> bool:
+        """Waiting for a worker now (not merely scheduled)."""
+        return key in self._queued
+
     def processing(self, key: K) -> bool:
         """Handed to a worker and not done yet."""
         return key in self._processing

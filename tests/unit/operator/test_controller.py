@@ -1,0 +1,343 @@
+"""The operator layer on a fake API and a fake clock: outcomes, echoes, backoff, waiting for issuers,
+conflicts, peering pauses and restarts. Each reconcile is driven by hand, one key at a time."""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+import certmint.kube.secrets
+from certmint.kube.secrets import SecretObject
+from certmint.operator.config import OperatorConfig
+from certmint.operator.controller import DELETED, Controller
+from certmint.operator.state import CERTIFICATE, ISSUER, Key
+from certmint.pki import load_certificates_pem
+from certmint.planning import labels, reasons
+from certmint.planning.revocation import REVOKED_KEY, load_revocations
+from tests.unit.operator.fake_kube import FakeClock, FakeKube
+
+NAMESPACE = "apps"
+ISSUER_KEY = Key(ISSUER, NAMESPACE, "ca")
+
+
+def issuer_body(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "certmint.dev/v1alpha1",
+        "kind": "Issuer",
+        "metadata": {
+            "name": "ca",
+            "namespace": NAMESPACE,
+            "uid": "uid-ca",
+            "generation": 1,
+            "resourceVersion": "i1",
+        },
+        "spec": spec or {"selfSigned": {}},
+    }
+
+
+def certificate_body(
+    name: str = "web", secret: str = "web-tls", created: str = "2026-06-01T10:00:00Z", **spec: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "certmint.dev/v1alpha1",
+        "kind": "Certificate",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": f"c-{name}",
+            "creationTimestamp": created,
+        },
+        "spec": {
+            "secretName": secret,
+            "issuerRef": {"name": "ca"},
+            "dnsNames": [f"{name}.apps.svc"],
+            "duration": "1h",
+            **spec,
+        },
+    }
+
+
+class Harness:
+    def __init__(self, kube: FakeKube | None = None, clock: FakeClock | None = None) -> None:
+        self.kube = kube or FakeKube()
+        self.clock = clock or FakeClock()
+        self.controller = Controller(
+            kube=self.kube, config=OperatorConfig(namespace="certmint"), clock=self.clock
+        )
+
+    def add_issuer(self, body: dict[str, Any]) -> None:
+        self.kube.objects[("issuers", NAMESPACE, "ca")] = body
+        self.controller.issuer_event(ISSUER, None, body)
+
+    def add_certificate(self, body: dict[str, Any]) -> Key:
+        self.kube.objects[("certificates", NAMESPACE, body["metadata"]["name"])] = body
+        self.controller.certificate_event(None, body)
+        return Key(CERTIFICATE, NAMESPACE, body["metadata"]["name"])
+
+    async def step(self, key: Key) -> None:
+        """Hand exactly this key to the controller, as a worker would."""
+        queue = self.controller.queue
+        assert queue.queued(key), f"{key} is not queued"
+        while True:
+            got = await queue.get()
+            if got == key:
+                break
+            queue.done(got)
+            queue.add(got)
+        await self.controller.process(key)
+
+    async def settle(self, limit: int = 50) -> None:
+        """Process whatever is queued now (not what is scheduled later) until nothing is."""
+        queue = self.controller.queue
+        for _ in range(limit):
+            if queue._ready.empty():
+                return
+            await self.controller.process(await queue.get())
+        raise AssertionError("the queue never settled")
+
+    def secret(self, name: str = "web-tls") -> SecretObject:
+        return self.kube.secrets[(NAMESPACE, name)]
+
+    def status(self, name: str = "web") -> dict[str, Any]:
+        return self.kube.objects[("certificates", NAMESPACE, name)].get("status", {})
+
+    def secret_event(self, name: str = "web-tls") -> None:
+        secret = self.secret(name)
+        self.controller.secret_event(
+            {
+                "metadata": {
+                    "name": secret.name,
+                    "namespace": secret.namespace,
+                    "labels": secret.labels,
+                    "annotations": secret.annotations,
+                    "resourceVersion": secret.resource_version,
+                }
+            }
+        )
+
+    def certificate_echo(self, name: str = "web") -> None:
+        self.controller.certificate_event(None, self.kube.objects[("certificates", NAMESPACE, name)])
+
+
+def ready_reason(status: dict[str, Any]) -> str:
+    return next(c["reason"] for c in status["conditions"] if c["type"] == "Ready")
+
+
+def serial_in(secret: SecretObject) -> int:
+    return load_certificates_pem(secret.data["tls.crt"])[0].serial_number
+
+
+async def issued(harness: Harness, **spec: Any) -> Key:
+    harness.add_issuer(issuer_body())
+    key = harness.add_certificate(certificate_body(**spec))
+    await harness.settle()
+    assert ready_reason(harness.status()) == reasons.READY
+    return key
+
+
+async def test_a_certificate_waits_for_its_issuer_then_issues_once() -> None:
+    harness = Harness()
+    key = harness.add_certificate(certificate_body())
+    await harness.step(key)
+    assert harness.kube.writes == []
+    assert harness.kube.events == []
+    assert harness.controller.queue.queued(ISSUER_KEY), "the issuer is asked for"
+    harness.add_issuer(issuer_body())
+    await harness.step(ISSUER_KEY)
+    assert "create secret apps/ca-ca" in harness.kube.writes
+    assert harness.controller.queue.queued(key), "the waiting Certificate is woken"
+    await harness.step(key)
+    assert [e.reason for e in harness.kube.events if e.about.kind == "Certificate"] == [reasons.ISSUED]
+    assert ready_reason(harness.status()) == reasons.READY
+    assert sum(w.startswith("apply secret apps/web-tls") for w in harness.kube.writes) == 1
+
+
+async def test_the_next_look_is_scheduled_at_the_renewal_time() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    loop = asyncio.get_running_loop()
+    due = harness.controller.queue.scheduled(key)
+    assert due is not None
+    renewal = harness.status()["renewalTime"]
+    expected = (datetime.fromisoformat(renewal.replace("Z", "+00:00")) - harness.clock()).total_seconds()
+    assert abs((due - loop.time()) - expected) < 5
+    # 1h certificates renew at about 2/3 of their life.
+    assert timedelta(minutes=35) < timedelta(seconds=expected) <= timedelta(minutes=41)
+
+
+async def test_our_own_writes_come_back_as_events_that_reconcile_nothing() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    harness.secret_event()
+    harness.certificate_echo()
+    assert not harness.controller.queue.queued(key)
+
+
+async def test_an_event_of_our_write_arriving_during_the_reconcile_is_absorbed() -> None:
+    harness = Harness()
+    harness.add_issuer(issuer_body())
+    await harness.settle()
+    key = harness.add_certificate(certificate_body())
+    original = harness.kube.apply_secret
+
+    async def apply_and_deliver(*args: Any, **kwargs: Any) -> str:
+        version = await original(*args, **kwargs)
+        harness.secret_event()  # the watch delivers before the reconcile ends
+        return version
+
+    harness.kube.apply_secret = apply_and_deliver  # type: ignore[method-assign]
+    await harness.step(key)
+    assert ready_reason(harness.status()) == reasons.READY
+    assert not harness.controller.queue.queued(key)
+
+
+async def test_a_foreign_change_of_the_secret_is_reissued() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    first = serial_in(harness.secret())
+    other = replace(harness.secret(), data={**harness.secret().data, "tls.key": b"garbage"})
+    harness.kube.put_secret(other)
+    harness.secret_event()
+    assert harness.controller.queue.queued(key)
+    await harness.settle()
+    assert serial_in(harness.secret()) != first
+    assert harness.kube.events[-1].reason == reasons.REISSUED
+
+
+async def test_backoff_grows_while_failing_and_starts_over_on_success() -> None:
+    harness = Harness()
+    harness.add_issuer(issuer_body(ca={"secretName": "corp-ca"}))
+    loop = asyncio.get_running_loop()
+    delays = []
+    for _ in range(4):
+        harness.controller.queue.add(ISSUER_KEY)
+        await harness.step(ISSUER_KEY)
+        due = harness.controller.queue.scheduled(ISSUER_KEY)
+        assert due is not None
+        delays.append(round(due - loop.time()))
+    assert delays == [1, 2, 4, 8]
+    assert harness.controller.state.issuer_views[ISSUER_KEY].reason == reasons.CA_SECRET_NOT_FOUND
+    # The CA appears (copied from a self-signed issuer's Secret): success resets the backoff.
+    donor = Harness()
+    await issued(donor)
+    ca = donor.kube.secrets[(NAMESPACE, "ca-ca")]
+    harness.kube.put_secret(replace(ca, name="corp-ca", labels={}, annotations={}))
+    harness.controller.queue.add(ISSUER_KEY)
+    await harness.step(ISSUER_KEY)
+    assert harness.controller.state.issuer_views[ISSUER_KEY].ready
+    assert harness.controller.queue.failures(ISSUER_KEY) == 0
+
+
+async def test_a_secret_conflict_is_handed_over_when_its_owner_goes() -> None:
+    harness = Harness()
+    harness.add_issuer(issuer_body())
+    first = harness.add_certificate(certificate_body("first", "shared", "2026-06-01T10:00:00Z"))
+    second = harness.add_certificate(certificate_body("second", "shared", "2026-06-01T11:00:00Z"))
+    await harness.settle()
+    assert ready_reason(harness.status("first")) == reasons.READY
+    assert ready_reason(harness.status("second")) == reasons.SECRET_CONFLICT
+    writes = list(harness.kube.writes)
+    harness.controller.queue.add(second)
+    await harness.settle()
+    assert [w for w in harness.kube.writes[len(writes) :] if "shared" in w] == [], "the loser writes nothing"
+    harness.controller.certificate_event(DELETED, harness.kube.objects[("certificates", NAMESPACE, "first")])
+    assert harness.controller.queue.queued(second)
+    await harness.settle()
+    assert ready_reason(harness.status("second")) == reasons.READY
+    assert harness.secret("shared").annotations[labels.CERTIFICATE_NAME] == "second"
+    assert not harness.controller.queue.queued(first)
+
+
+async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    revoked = serial_in(harness.secret())
+    body = harness.kube.objects[("certificates", NAMESPACE, "web")]
+    body["metadata"]["annotations"] = {
+        labels.REVOKE_REQUEST: "t1",
+        "certmint.dev/revoke-reason": "keyCompromise",
+    }
+    body["metadata"]["resourceVersion"] = "c-web-2"
+    harness.controller.certificate_event(None, body)
+    await harness.step(key)
+    stored = load_revocations(harness.secret("ca-ca").data[REVOKED_KEY])
+    assert [entry.serial_number for entry in stored.entries] == [revoked]
+    assert harness.controller.queue.queued(ISSUER_KEY)
+    assert not harness.controller.queue.queued(key), "it waits for the issuer"
+    await harness.step(ISSUER_KEY)
+    assert revoked in harness.controller.state.issuer_views[ISSUER_KEY].revoked_serials
+    await harness.step(key)
+    assert serial_in(harness.secret()) != revoked
+    reissue = harness.kube.events[-1]
+    assert reissue.reason == reasons.REISSUED
+    assert reissue.message.startswith(reasons.REVOKED)
+
+
+async def test_renewal_on_the_fake_clock() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    first = serial_in(harness.secret())
+    harness.clock.advance(timedelta(minutes=30))
+    harness.controller.queue.add(key)
+    await harness.settle()
+    assert serial_in(harness.secret()) == first, "not due yet"
+    harness.clock.advance(timedelta(minutes=15))
+    harness.controller.queue.add(key)
+    await harness.settle()
+    assert serial_in(harness.secret()) != first
+    assert harness.kube.events[-1].reason == reasons.RENEWED
+
+
+async def test_a_restart_with_everything_ready_writes_nothing() -> None:
+    before = Harness()
+    await issued(before)
+    writes, events = len(before.kube.writes), len(before.kube.events)
+    after = Harness(before.kube, before.clock)
+    after.controller.issuer_event(ISSUER, None, before.kube.objects[("issuers", NAMESPACE, "ca")])
+    after.controller.certificate_event(None, before.kube.objects[("certificates", NAMESPACE, "web")])
+    await after.settle()
+    assert after.controller.state.issuer_views[ISSUER_KEY].ready
+    assert len(before.kube.writes) == writes
+    assert len(before.kube.events) == events
+
+
+async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
+    harness = Harness()
+    stop = asyncio.Event()
+
+    async def never_leads() -> None:
+        await stop.wait()
+
+    await harness.controller.start(never_leads())
+    try:
+        harness.add_issuer(issuer_body())
+        harness.add_certificate(certificate_body())
+        for _ in range(20):
+            await asyncio.sleep(0)  # let every worker run as far as it can
+        assert harness.kube.reads == []
+        assert harness.kube.writes == []
+        harness.controller.active.set()
+        await asyncio.wait_for(_until(lambda: "status certificates apps/web" in harness.kube.writes), 30)
+    finally:
+        stop.set()
+        await harness.controller.stop()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing here may reach a real API server."""
+
+    async def refuse(*_: Any, **__: Any) -> None:
+        raise AssertionError("a real API call")
+
+    monkeypatch.setattr(certmint.kube.secrets, "read_secret", refuse)
