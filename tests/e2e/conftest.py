@@ -36,7 +36,7 @@ def cluster(control_plane: ControlPlane) -> Cluster:
 
 @pytest.fixture(scope="session", autouse=True)
 def recorder(cluster: Cluster) -> Iterator[Recorder]:
-    """Records everything certmint publishes during the session, for test_zz_hygiene to search."""
+    """Records everything certmint publishes during the session, for test_secrets_hygiene to search."""
     with Recorder(cluster.api) as recording:
         yield recording
 
@@ -70,3 +70,9 @@ def without_session_operator(operator_process: OperatorProcess) -> Iterator[None
     operator_process.stop()
     yield
     operator_process.start()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked after_all search what the whole session published: they run last, by this
+    rule rather than by the order of file names."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from certmint.devcluster import ControlPlane
 from tests.e2e.hygiene import LOG_PATHS
@@ -121,6 +123,16 @@ class Cluster:
         )
 
 
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 class OperatorProcess:
     """`certmint operator` as a child process, as `kopf run` would be during development."""
 
@@ -162,6 +174,23 @@ class OperatorProcess:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/metrics"
+
+    def reconciles(self, kind: str = "Certificate") -> float:
+        """Reconciles of that kind this process finished without error."""
+        return scrape(self.metrics_url).get(
+            ("certmint_reconciles_total", (("kind", kind), ("result", "ok"))), 0.0
+        )
+
+    def wait_reconciled(self, at_least: float, kind: str = "Certificate", timeout: float = 60) -> None:
+        """The positive signal before asserting that something did not happen: this process has
+        finished at least that many reconciles of that kind, and nothing is queued or in work."""
+
+        def done() -> bool:
+            samples = scrape(self.metrics_url)
+            finished = samples.get(("certmint_reconciles_total", (("kind", kind), ("result", "ok"))), 0.0)
+            return finished >= at_least and samples.get(("certmint_workqueue_depth", ()), 1.0) == 0.0
+
+        wait_for(done, timeout, what=f"{at_least:.0f} {kind} reconciles and an idle queue")
 
     def crl_url(self, namespace: str, issuer: str) -> str:
         return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/crl/{namespace}/{issuer}.crl"

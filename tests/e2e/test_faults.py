@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
 from certmint.devcluster.controlplane import free_port
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
@@ -25,10 +27,16 @@ KILLS = 5
 
 
 class SerialLog:
-    """Every certificate each leaf Secret ever held, from a watch started before the operator."""
+    """Every certificate each leaf Secret ever held, from a watch started before the operator.
+
+    The watch must keep up: `caught_up` waits until it has seen every Secret's current version,
+    and a watch thread that died, or failed other than by losing its connection, fails the test."""
 
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.serials: defaultdict[str, set[int]] = defaultdict(set)
+        self.versions: dict[str, str] = {}
+        self.events = 0
+        self.failures: list[BaseException] = []
         self._core = client.CoreV1Api(api)
         self._namespace = namespace
         self._stop = threading.Event()
@@ -55,12 +63,39 @@ class SerialLog:
                 for event in stream:
                     secret = event["object"]
                     version = secret.metadata.resource_version
+                    self.events += 1
+                    self.versions[secret.metadata.name] = version
                     pem = (secret.data or {}).get("tls.crt")
                     if pem:
                         serial = load_certificates_pem(base64.b64decode(pem))[0].serial_number
                         self.serials[secret.metadata.name].add(serial)
-            except Exception:
-                time.sleep(0.5)
+            except Exception as error:  # recorded; judged by check()
+                self.failures.append(error)
+                if isinstance(error, ApiException) and error.status == 410:
+                    version = ""  # history compacted (etcd restarted): list again
+                time.sleep(0.5)  # the API server may be down: retry, not spin
+
+    def check(self) -> None:
+        assert self._thread.is_alive(), "the Secret watch thread died"
+        unexpected = [
+            error
+            for error in self.failures
+            if not isinstance(error, (OSError, urllib3.exceptions.HTTPError, ApiException))
+        ]
+        assert not unexpected, f"the Secret watch failed: {unexpected!r}"
+
+    def caught_up(self, cluster: Cluster, namespace: str) -> None:
+        """Waits until the watch has seen the version every leaf Secret has now."""
+        secrets = cluster.core.list_namespaced_secret(
+            namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
+        ).items
+        current = {secret.metadata.name: secret.metadata.resource_version for secret in secrets}
+        wait_for(
+            lambda: all(self.versions.get(name) == version for name, version in current.items()),
+            60,
+            what="the Secret watch caught up",
+        )
+        self.check()
 
 
 @pytest.fixture
@@ -82,6 +117,8 @@ def ready_count(cluster: Cluster, namespace: str) -> int:
 def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial_log: SerialLog) -> None:
     """Every Secret holds a key matching its certificate, the one its status names; no Secret ever
     held a second certificate; no Secret lacks a Certificate."""
+    serial_log.caught_up(cluster, namespace)
+    assert serial_log.events >= len(names), "the watch saw fewer writes than there are Secrets"
     secrets = cluster.core.list_namespaced_secret(
         namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
     )
@@ -150,7 +187,6 @@ def test_sigkill_during_mass_issuance_loses_nothing_and_issues_nothing_twice(
         wait_for(
             lambda: ready_count(cluster, namespace) == COUNT, 300, interval=2, what="every Certificate Ready"
         )
-        time.sleep(2)  # the watch has seen the last writes
         assert_consistent(cluster, namespace, names, serial_log)
         ca_after = cluster.secret_data(namespace, "ca-ca") or {}
         assert (ca_after["tls.crt"], ca_after["tls.key"]) == (ca_before["tls.crt"], ca_before["tls.key"])
@@ -171,7 +207,6 @@ def test_the_operator_rides_out_a_crash_of_the_control_plane(
     after = create_certificates(cluster, namespace, "after", 50)
     wait_for(lambda: ready_count(cluster, namespace) == 100, 180, interval=2, what="every Certificate Ready")
     assert operator_process.alive()
-    time.sleep(2)
     assert_consistent(cluster, namespace, before + after, serial_log)
     delete_certificates(cluster, namespace)
 

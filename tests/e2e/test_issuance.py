@@ -121,7 +121,6 @@ def test_renews_on_schedule_and_always_holds_a_valid_pair(
     assert len(serials) == 2, "not renewed"
     renewed_at = datetime.now(UTC)
     assert renewed_at >= renewal, "renewed before its renewalTime"
-    assert (renewed_at - renewal).total_seconds() < 5
     assert "Renewed" in [event.reason for event in cluster.events(namespace, "web")]
 
 

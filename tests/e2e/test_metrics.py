@@ -1,22 +1,9 @@
 """Prometheus metrics scraped from the running operator."""
 
-import urllib.request
 from datetime import datetime
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
-
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from tests.e2e.support import Cluster, OperatorProcess, scrape, wait_for
 
 
 def test_certificate_issuer_and_issuance_metrics(

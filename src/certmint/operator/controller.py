@@ -212,14 +212,18 @@ class Controller:
         except Exception as error:
             self._waiters[key] |= waiting
             self._failed(key, error)
+            metrics.reconciles.labels(key.kind, "error").inc()
         else:
             self.apply(key, outcome)
+            result = "waiting" if outcome.wait_for is not None else "ok"
+            metrics.reconciles.labels(key.kind, result).inc()
             for waiter in waiting:
                 self.queue.add(waiter)
         finally:
             if self._seen_while_working.pop(key, None):
                 self.queue.add(key)  # changed while the reconcile failed: look again
             self.queue.done(key)
+            metrics.queue_depth.set(self.queue.busy())
 
     def _failed(self, key: Key, error: Exception) -> None:
         if isinstance(error, TRANSIENT) and namespace_gone(error):

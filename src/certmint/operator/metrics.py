@@ -35,6 +35,14 @@ ca_expiration = Gauge(
     "notAfter of the CA currently signing for an issuer, as a Unix timestamp.",
     ("kind", "namespace", "name"),
 )
+reconciles = Counter(
+    "certmint_reconciles_total",
+    "Reconciles finished, by kind and result: ok, waiting (for an issuer) or error.",
+    ("kind", "result"),
+)
+queue_depth = Gauge(
+    "certmint_workqueue_depth", "Keys waiting for a worker or being reconciled; 0 when the operator is idle."
+)
 reconcile_errors = Counter(
     "certmint_reconcile_errors_total", "Reconciles that failed with an unexpected error.", ("kind",)
 )

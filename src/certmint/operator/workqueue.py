@@ -100,6 +100,10 @@ class WorkQueue(Generic[K]):
             self._dirty.discard(key)
             self.add(key)
 
+    def busy(self) -> int:
+        """Keys waiting for a worker or being worked on now; scheduled ones do not count."""
+        return len(self._queued | self._processing)
+
     def __len__(self) -> int:
         return len(self._queued) + len(self._due)
 

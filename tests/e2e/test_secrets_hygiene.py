@@ -1,9 +1,14 @@
-"""Runs last: nothing the suite made certmint publish carries private key material."""
+"""After every other e2e test (conftest orders tests marked after_all last, wherever their file
+sorts): nothing the suite made certmint publish carries private key material."""
 
 import base64
 import json
 
+import pytest
+
 from tests.e2e.hygiene import Recorder, leaks
+
+pytestmark = pytest.mark.after_all
 
 
 def test_no_event_log_status_or_configmap_carries_key_material(recorder: Recorder) -> None:
