@@ -16,9 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here is e2e. Tests marked after_all search what the whole session published:
+    they run last, by this rule rather than by the order of file names."""
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
 
 
 @pytest.fixture(scope="session")
@@ -71,8 +74,3 @@ def without_session_operator(operator_process: OperatorProcess) -> Iterator[None
     yield
     operator_process.start()
 
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked after_all search what the whole session published: they run last, by this
-    rule rather than by the order of file names."""
-    items.sort(key=lambda item: item.get_closest_marker("after_all") is not None)
