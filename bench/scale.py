@@ -84,9 +84,13 @@ class Operator:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process is not None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
     def usage(self) -> tuple[float, float]:
         """Peak RSS in MB and CPU seconds so far."""
@@ -103,8 +107,8 @@ def audit_requests(log: Path, since_line: int) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     with log.open() as lines:
         for number, line in enumerate(lines):
-            if number < since_line:
-                continue
+            if number < since_line or not line.endswith("\n"):
+                continue  # before the mark, or the line the API server is still writing
             event = json.loads(line)
             agent = event.get("userAgent", "")
             if agent.startswith((BENCH_AGENT, "kubectl")) or event.get("stage") != "ResponseComplete":
@@ -241,10 +245,10 @@ def start_plane(workdir: Path) -> tuple[LocalControlPlane, ControlPlane, Path]:
 
 async def measure_size(size: int, workdir: Path) -> SizeResult:
     local, plane, audit = start_plane(workdir)
+    operator = Operator(plane, workdir / "operator.log")
     try:
         api = await api_for(plane)
         raw_rate = await raw_secret_rate(api, size)
-        operator = Operator(plane, workdir / "operator.log")
         operator.start()
         namespace = "bench"
         await apply_issuer(plane, namespace)
@@ -289,6 +293,7 @@ async def measure_size(size: int, workdir: Path) -> SizeResult:
             restart_reissues=reissues,
         )
     finally:
+        operator.stop()  # whatever failed: no operator is left holding the port
         local.stop()
 
 
@@ -304,9 +309,9 @@ async def wait_for_secret_reads(audit: Path, mark: int, expected: int) -> float:
 
 async def measure_renewals(count: int, workdir: Path) -> dict[str, float]:
     local, plane, _ = start_plane(workdir)
+    operator = Operator(plane, workdir / "operator.log")
     try:
         api = await api_for(plane)
-        operator = Operator(plane, workdir / "operator.log")
         operator.start()
         await apply_issuer(plane, "renew")
         names = [f"r{n:04d}" for n in range(count)]
@@ -345,6 +350,7 @@ async def measure_renewals(count: int, workdir: Path) -> dict[str, float]:
             "jitter_spread_s": spread.total_seconds(),
         }
     finally:
+        operator.stop()
         local.stop()
 
 
