@@ -8,6 +8,7 @@ from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import server_side_apply, version_of
+from certmint.planning.contest import DataWriter
 
 FIELD_MANAGER = "certmint"
 
@@ -21,6 +22,9 @@ class SecretObject:
     labels: dict[str, str]
     annotations: dict[str, str]
     resource_version: str
+    owner_uids: frozenset[str] = frozenset()
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which data keys, and when."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,21 @@ async def read_secret(api: client.ApiClient, namespace: str, name: str) -> Secre
         labels=dict(metadata.labels or {}) if metadata else {},
         annotations=dict(metadata.annotations or {}) if metadata else {},
         resource_version=(metadata.resource_version or "") if metadata else "",
+        owner_uids=frozenset(ref.uid for ref in (metadata.owner_references or []) if ref.uid)
+        if metadata
+        else frozenset(),
+        writers=tuple(_data_writers(metadata.managed_fields or [])) if metadata else (),
     )
+
+
+def _data_writers(entries: list[client.V1ManagedFieldsEntry]) -> list[DataWriter]:
+    writers = []
+    for entry in entries:
+        fields = entry.fields_v1 if isinstance(entry.fields_v1, dict) else {}
+        data = fields.get("f:data") or {}
+        keys = frozenset(key[2:] for key in data if isinstance(key, str) and key.startswith("f:"))
+        writers.append(DataWriter(manager=entry.manager or "", time=entry.time, keys=keys))
+    return writers
 
 
 async def apply_secret(
@@ -93,24 +111,38 @@ async def create_secret(
     data: Mapping[str, bytes],
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
-) -> bool:
-    """Creates an Opaque Secret; False when one of that name already exists (never overwritten)."""
+    owner: OwnerReference | None = None,
+) -> str | None:
+    """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
+    its resourceVersion, or None when one of that name already exists (never overwritten)."""
+    metadata: dict[str, object] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        ]
     body = client.V1Secret.model_validate(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+            "metadata": metadata,
             "type": "kubernetes.io/tls",
             "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
         }
     )
     try:
-        await client.CoreV1Api(api).create_namespaced_secret(namespace, body, field_manager=FIELD_MANAGER)
+        created = await client.CoreV1Api(api).create_namespaced_secret(
+            namespace, body, field_manager=FIELD_MANAGER
+        )
     except ApiException as error:
         if error.status == 409:
-            return False
+            return None
         raise
-    return True
+    return str(created.metadata.resource_version or "") if created.metadata else ""
 
 
 async def mark_secret(

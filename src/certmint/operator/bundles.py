@@ -23,8 +23,8 @@ from certmint.kube.secrets import OwnerReference, read_secret
 from certmint.operator import issuers
 from certmint.operator.state import Key, issuer_key
 from certmint.pki import PKIError, assemble_bundle, certificates_to_pem
-from certmint.planning import labels
-from certmint.planning.bundle import ConfigMapContent, configmap_content, plan_targets
+from certmint.planning import labels, reasons
+from certmint.planning.bundle import ConfigMapContent, configmap_content, plan_targets, reserved_name_refusal
 from certmint.planning.status import set_condition
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         await _report(
             controller, key, body, ConditionStatus.FALSE, "InvalidSpec", str(error.errors()[0]["msg"])
         )
+        return
+    reserved = reserved_name_refusal(bundle.metadata.name)
+    if reserved is not None:
+        await _report(controller, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
         return
     try:
         sources = [await _read_source(controller, source) for source in bundle.spec.sources]

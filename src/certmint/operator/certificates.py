@@ -15,7 +15,14 @@ from certmint.api.certificate import RotationPolicy
 from certmint.kube import objects
 from certmint.kube.apply import Rejected
 from certmint.kube.events import ObjectReference, post_event
-from certmint.kube.secrets import OwnerReference, SecretObject, apply_secret, mark_secret, read_secret
+from certmint.kube.secrets import (
+    OwnerReference,
+    SecretObject,
+    apply_secret,
+    create_secret,
+    mark_secret,
+    read_secret,
+)
 from certmint.operator import issuers, metrics
 from certmint.operator.state import SECRET, Body, Key, issuer_key
 from certmint.pki import (
@@ -27,7 +34,15 @@ from certmint.pki import (
     serial_hex,
     sign_leaf,
 )
-from certmint.planning import labels
+from certmint.planning import labels, reasons
+from certmint.planning.contest import contest_annotations
+from certmint.planning.ownership import (
+    issuer_ca_secret_names,
+    may_reference_owner,
+    ownership_annotations,
+    password_secret_refusal,
+    secret_refusal,
+)
 from certmint.planning.plan import (
     CurrentCertificate,
     Fail,
@@ -35,6 +50,7 @@ from certmint.planning.plan import (
     IssuerView,
     Revoke,
     SecretView,
+    contested_repair,
     parse_secret,
     plan_certificate,
 )
@@ -73,15 +89,29 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     signer = issuer_key(ref.kind, key.namespace, ref.name)
     issuer = await issuers.issuer_view(controller, signer)
     secret = await read_secret(controller.api, key.namespace, certificate.spec.secret_name)
+    view = _secret_view(secret)
     plan = plan_certificate(
         spec,
         issuer,
-        _secret_view(secret),
+        view,
         _owner_conflict(controller, key, certificate, secret),
         now,
         seed=certificate.metadata.uid,
         namespace_labels=await _namespace_labels(controller, key.namespace, issuer),
+        secret_refusal=secret_refusal(
+            key.name,
+            certificate.metadata.uid,
+            certificate.spec.secret_name,
+            view,
+            _issuer_ca_secrets(controller, key.namespace),
+        ),
     )
+    contest = contested_repair(plan, spec, view, now)
+    if contest is not None and contest.due > now:
+        message = contest.message("Secret", certificate.spec.secret_name)
+        await _report_failure(controller, key, body, Fail(reasons.SECRET_CONTESTED, message, False), now)
+        controller.queue.add_after(key, (contest.due - now).total_seconds())
+        return
     if isinstance(plan, Fail):
         await _report_failure(controller, key, body, plan, now)
         return
@@ -91,7 +121,8 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         await _revoke(controller, key, certificate, signer, secret, plan)
         return
     if isinstance(plan, Issue):
-        current = await _issue(controller, key, body, certificate, spec, issuer, secret, plan, now)
+        markings = contest_annotations(contest)
+        current = await _issue(controller, key, body, certificate, spec, issuer, secret, plan, now, markings)
         if current is None:
             return
         leaf = current.certificate
@@ -102,6 +133,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
             spec.renew_before,
             spec.renew_before_percentage,
             certificate.metadata.uid,
+            spec.leaf.duration,
         )
     else:
         leaf = plan.current.certificate
@@ -122,6 +154,7 @@ async def _issue(
     secret: SecretObject | None,
     plan: Issue,
     now: datetime,
+    markings: dict[str, str],
 ) -> CurrentCertificate | None:
     if issuer.ca is None:  # plan_certificate fails first when the issuer has no CA
         raise AssertionError("issuing without a CA")
@@ -133,10 +166,16 @@ async def _issue(
     if spec.pkcs12 is not None:
         ref = spec.pkcs12.password_secret_ref
         password_secret = await read_secret(controller.api, key.namespace, ref.name)
-        password = password_secret.data.get(ref.key) if password_secret else None
-        if password is None:
+        password_view = _secret_view(password_secret)
+        password = password_view.data.get(ref.key) if password_view else None
+        if password_view is None or password is None:
             message = f"PKCS#12 password Secret {ref.name} with key {ref.key} not found"
             await _report_failure(controller, key, body, Fail("PasswordSecretNotFound", message, True), now)
+            return None
+        refusal = password_secret_refusal(ref.name, password_view)
+        if refusal is not None:
+            failure = Fail(reasons.PASSWORD_SECRET_NOT_ALLOWED, refusal, True)
+            await _report_failure(controller, key, body, failure, now)
             return None
     # A revoked certificate's key may be what was compromised: never reuse it.
     reused = None if plan.reason == REVOKED else _reusable_key(spec, secret)
@@ -154,18 +193,36 @@ async def _issue(
         failure = Fail(reason, message, retryable=True)
         await _report_failure(controller, key, body, failure, now)
         return None
-    metadata = secret_metadata(certificate, leaf, spec)
+    view = _secret_view(secret)
+    markings = {**ownership_annotations(view, certificate.metadata.uid), **markings}
+    metadata = secret_metadata(certificate, leaf, spec, markings)
     try:
-        version = await apply_secret(
-            controller.api,
-            key.namespace,
-            certificate.spec.secret_name,
-            secret_type=TLS_SECRET_TYPE,
-            data=data,
-            labels=metadata.labels,
-            annotations=metadata.annotations,
-            owner=_owner(certificate),
-        )
+        if secret is None:
+            # A plain create: whoever creates the Secret first keeps it; nothing is taken over.
+            created = await create_secret(
+                controller.api,
+                key.namespace,
+                certificate.spec.secret_name,
+                data=data,
+                labels=metadata.labels,
+                annotations=metadata.annotations,
+                owner=_owner(certificate),
+            )
+            if created is None:
+                controller.queue.add(key)  # someone else's now: the next plan says so
+                return None
+            version = created
+        else:
+            version = await apply_secret(
+                controller.api,
+                key.namespace,
+                certificate.spec.secret_name,
+                secret_type=TLS_SECRET_TYPE,
+                data=data,
+                labels=metadata.labels,
+                annotations=metadata.annotations,
+                owner=_owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
+            )
     except Rejected as error:
         # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
         message = f"the API server refused Secret {certificate.spec.secret_name}: {error}"
@@ -256,7 +313,8 @@ async def _heal_metadata(
     leaf: x509.Certificate,
 ) -> None:
     """Someone removed or changed our labels or annotations: put them back without re-issuing."""
-    metadata = secret_metadata(certificate, leaf, spec)
+    view = _secret_view(secret)
+    metadata = secret_metadata(certificate, leaf, spec, ownership_annotations(view, certificate.metadata.uid))
     if not metadata_drift(metadata, secret.labels, secret.annotations) and secret.type == TLS_SECRET_TYPE:
         return
     version = await apply_secret(
@@ -267,7 +325,7 @@ async def _heal_metadata(
         data=secret.data,
         labels=metadata.labels,
         annotations=metadata.annotations,
-        owner=_owner(certificate),
+        owner=_owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
     )
     controller.expect_echo(Key(SECRET, secret.namespace, secret.name), version)
 
@@ -348,8 +406,18 @@ def _secret_view(secret: SecretObject | None) -> SecretView | None:
     if secret is None:
         return None
     return SecretView(
-        name=secret.name, data=secret.data, labels=secret.labels, annotations=secret.annotations
+        name=secret.name,
+        data=secret.data,
+        labels=secret.labels,
+        annotations=secret.annotations,
+        owner_uids=secret.owner_uids,
+        writers=secret.writers,
     )
+
+
+def _issuer_ca_secrets(controller: "Controller", namespace: str) -> frozenset[str]:
+    issuers_known = ((key.kind, key.namespace, body) for key, body in controller.state.issuers.items())
+    return issuer_ca_secret_names(issuers_known, namespace, controller.config.namespace)
 
 
 def _owner_conflict(

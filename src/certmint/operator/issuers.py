@@ -127,6 +127,7 @@ def _certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
         view.trust,
         view.activated_at,
         view.policy,
+        view.allow_ca,
     )
 
 
@@ -300,6 +301,7 @@ async def _ready(
     view = replace(
         view,
         policy=issuer.spec.policy,
+        allow_ca=issuer.spec.allow_ca,
         revoked_serials=crls.revoked_serials,
         crl_pem=crls.pem,
         crl_der=crl_der_of(crls.pem, view.ca) if view.ca else b"",
@@ -370,9 +372,10 @@ async def _store(
     secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
     annotations = {**_ca_annotations(key), **content.annotations}
     if create:
-        return await create_secret(
+        created = await create_secret(
             controller.api, namespace, name, data=content.data, labels=secret_labels, annotations=annotations
         )
+        return created is not None
     await apply_secret(
         controller.api,
         namespace,

@@ -4,8 +4,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from certmint.api import LabelSelector, TrustBundle
-from certmint.api.trustbundle import LabelSelectorOperator
+from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES, LabelSelectorOperator
 from certmint.pki import TrustBundleContent, pkcs12_truststore
+
+
+def reserved_name_refusal(name: str) -> str | None:
+    if name in RESERVED_CONFIGMAP_NAMES:
+        return (
+            f"ConfigMap name {name} is published by Kubernetes itself into every namespace; name the "
+            "TrustBundle differently"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ from certmint.pki import (
     summarize_certificate,
     validate_leaf_request,
 )
-from certmint.planning import labels
+from certmint.planning import labels, reasons
+from certmint.planning.contest import Contest, DataWriter, contest
+from certmint.planning.identity import control_character_field
+from certmint.planning.ownership import Refusal
 from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
@@ -56,6 +59,8 @@ class IssuerView:
     crl_der: bytes = b""
     """The signing CA's CRL, as served over HTTP."""
     crl_distribution_point: str | None = None
+    allow_ca: bool = False
+    """The issuer's spec.allowCA: whether it signs CA certificates at all."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ class SecretView:
     data: Mapping[str, bytes]
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
+    owner_uids: frozenset[str] = frozenset()
+    """UIDs of its ownerReferences."""
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which data keys."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +122,14 @@ def plan_certificate(
     now: datetime,
     seed: str,
     namespace_labels: Mapping[str, str] | None = None,
+    secret_refusal: Refusal | None = None,
 ) -> Plan:
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
-    `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy."""
+    `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy;
+    `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership)."""
+    control = control_character_field(spec)
+    if control is not None:
+        return Fail(reasons.INVALID_SPEC, control, retryable=False)
     if not issuer.exists:
         return Fail("IssuerNotFound", issuer.message, retryable=True)
     if not issuer.ready or issuer.ca is None:
@@ -126,9 +140,9 @@ def plan_certificate(
         validate_leaf_request(spec.leaf)
     except PKIError as error:
         return Fail(error.reason, error.message, retryable=False)
-    denial = policy_denial(issuer.policy, spec, namespace_labels or {})
+    denial = policy_denial(issuer.policy, spec, namespace_labels or {}, issuer.allow_ca)
     if denial is not None:
-        return Fail("PolicyDenied", denial, retryable=False)
+        return Fail(reasons.POLICY_DENIED, denial, retryable=False)
     ca = issuer.ca
     requested_end = now + spec.leaf.duration
     if requested_end > ca.certificate.not_valid_after_utc:
@@ -145,12 +159,35 @@ def plan_certificate(
             f"{secret_owner_conflict}; choose another secretName",
             retryable=False,
         )
+    if secret_refusal is not None:
+        # Retried with backoff: an adoption annotation on a Secret certmint does not watch is
+        # noticed that way.
+        return Fail(secret_refusal.reason, secret_refusal.message, retryable=True)
     if secret is None:
         return Issue("SecretMissing", "Secret does not exist")
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
     return _check_current(current, spec, issuer, ca, secret, now, seed)
+
+
+DELIBERATE_REASONS = frozenset(
+    {"RenewRequested", "Revoked", "CARotated", "Renewing", "Expired", "SecretMissing"}
+)
+"""Issuances someone asked for, or that are due: served at once, never held back as a contest."""
+
+
+def contested_repair(
+    plan: Plan, spec: IssuanceSpec, secret: SecretView | None, now: datetime
+) -> Contest | None:
+    """When the planned issuance repairs a change another writer made to the Secret: the contest,
+    whose `due` says when the repair may be written (planning.contest). A changed spec is the
+    user's deliberate change, served at once."""
+    if not isinstance(plan, Issue) or secret is None or plan.reason in DELIBERATE_REASONS:
+        return None
+    if secret.annotations.get(labels.SPEC_DIGEST) != spec.digest:
+        return None
+    return contest(secret.writers, output_keys(spec), secret.annotations, now)
 
 
 def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
@@ -217,6 +254,7 @@ def _check_current(
         spec.renew_before,
         spec.renew_before_percentage,
         seed,
+        spec.leaf.duration,
     )
     if now >= cert.not_valid_after_utc:
         return Issue("Expired", f"certificate expired at {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
