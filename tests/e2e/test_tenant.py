@@ -346,10 +346,12 @@ def _assert_no_escalation_anywhere(cluster: Cluster, namespace: str) -> None:
 
 @dataclass
 class SecretWatch:
-    """Records every version of some Secrets from a watch; if the thread dies, `check` fails the test."""
+    """Records every version of the Secrets (or, with `lister`, other objects with data) of a namespace
+    from a watch; if the thread dies, `check` fails the test."""
 
     cluster: Cluster
     namespace: str
+    lister: str = "list_namespaced_secret"
     versions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     error: BaseException | None = None
     stop: threading.Event = field(default_factory=threading.Event)
@@ -358,7 +360,7 @@ class SecretWatch:
         try:
             while not self.stop.is_set():
                 stream = watch.Watch().stream(
-                    self.cluster.core.list_namespaced_secret, self.namespace, timeout_seconds=5
+                    getattr(self.cluster.core, self.lister), self.namespace, timeout_seconds=5
                 )
                 for event in stream:
                     secret = event["object"]
@@ -385,15 +387,24 @@ class SecretWatch:
         return found
 
 
-@pytest.fixture
-def secret_watch(cluster: Cluster, namespace: str) -> Iterator[SecretWatch]:
-    recorder = SecretWatch(cluster, namespace)
+def _watching(cluster: Cluster, namespace: str, lister: str) -> Iterator[SecretWatch]:
+    recorder = SecretWatch(cluster, namespace, lister)
     thread = threading.Thread(target=recorder.run, daemon=True)
     thread.start()
     yield recorder
     recorder.stop.set()
     thread.join(timeout=15)
     recorder.check()
+
+
+@pytest.fixture
+def secret_watch(cluster: Cluster, namespace: str) -> Iterator[SecretWatch]:
+    yield from _watching(cluster, namespace, "list_namespaced_secret")
+
+
+@pytest.fixture
+def configmap_watch(cluster: Cluster, namespace: str) -> Iterator[SecretWatch]:
+    yield from _watching(cluster, namespace, "list_namespaced_config_map")
 
 
 STORMS = {
@@ -434,6 +445,61 @@ def test_storm_specs_renew_no_sooner_than_the_floor(
 # 5. A duel with another writer decays
 
 
+@dataclass
+class RogueWriter:
+    """Another controller that writes one key every second under its own field manager."""
+
+    patch: Any
+    attempts: list[float] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.patch()
+                self.attempts.append(time.monotonic())
+                self.stop.wait(1)
+        except BaseException as error:
+            self.failures.append(error)
+
+
+def _duel(rogue: RogueWriter, recorder: SecretWatch, name: str, key: str, value: str, signal: Any) -> None:
+    """Runs the rogue writer until certmint repaired five times; asserts the repairs decayed."""
+    thread = threading.Thread(target=rogue.run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    try:
+        signal()
+        wait_for(
+            lambda: len(_repairs(recorder, name, key, value)) >= 5 or recorder.error,
+            120,
+            1,
+            what="five repairs",
+        )
+    finally:
+        rogue.stop.set()
+        thread.join(timeout=10)
+    elapsed = time.monotonic() - started
+    assert not rogue.failures, rogue.failures
+    recorder.check()
+    repairs = _repairs(recorder, name, key, value)
+    # Delays 0, 1, 2, 4, ... s after each repair: in `elapsed` seconds at most 2 + log2(elapsed + 1).
+    bound = 2 + math.ceil(math.log2(elapsed + 1))
+    assert len(repairs) <= bound, (
+        f"{len(repairs)} repairs in {elapsed:.0f} s against {len(rogue.attempts)} writes"
+    )
+    assert len(rogue.attempts) > len(repairs) * 2, "certmint must not answer every write of the other writer"
+
+
+def _repairs(recorder: SecretWatch, name: str, key: str, value: str) -> list[int]:
+    """certmint's writes that replaced the rogue value."""
+    history = recorder.versions.get(name, [])
+    return [
+        i for i in range(1, len(history)) if history[i - 1].get(key) == value and history[i].get(key) != value
+    ]
+
+
 @pytest.mark.timeout(300)
 def test_another_writer_meets_exponential_backoff_and_is_named(
     cluster: Cluster, tenant: Tenant, operator_process: OperatorProcess, secret_watch: SecretWatch
@@ -442,57 +508,50 @@ def test_another_writer_meets_exponential_backoff_and_is_named(
     _ready_issuer(cluster, namespace)
     tenant.create_certificate(certificate(namespace, "web"))
     cluster.wait_condition("certificates", namespace, "web", "True")
-    rogue = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nrogue\n-----END CERTIFICATE-----\n").decode()
-    stop = threading.Event()
-    failures: list[BaseException] = []
-    attempts: list[float] = []
+    value = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nrogue\n-----END CERTIFICATE-----\n").decode()
 
-    def rewrite() -> None:
-        try:
-            while not stop.is_set():
-                cluster.core.patch_namespaced_secret(
-                    "web-tls", namespace, {"data": {"tls.crt": rogue}}, field_manager="rogue-controller"
-                )
-                attempts.append(time.monotonic())
-                stop.wait(1)
-        except BaseException as error:
-            failures.append(error)
-
-    writer = threading.Thread(target=rewrite, daemon=True)
-    started = time.monotonic()
-    writer.start()
-    try:
+    def named() -> None:
         cond = cluster.wait_condition(
             "certificates", namespace, "web", "False", "SecretContested", timeout=30
         )
         assert "rogue-controller" in cond["message"]
-        # Let the duel run until certmint's delay has grown past the writer's period several times.
-        wait_for(
-            lambda: len(_repairs(secret_watch, rogue)) >= 5 or secret_watch.error, 120, 1, what="five repairs"
+
+    rogue = RogueWriter(
+        lambda: cluster.core.patch_namespaced_secret(
+            "web-tls", namespace, {"data": {"tls.crt": value}}, field_manager="rogue-controller"
         )
-    finally:
-        stop.set()
-        writer.join(timeout=10)
-    elapsed = time.monotonic() - started
-    assert not failures, failures
-    secret_watch.check()
-    repairs = _repairs(secret_watch, rogue)
-    # Delays 0, 1, 2, 4, ... s after each repair: in `elapsed` seconds at most 2 + log2(elapsed + 1).
-    bound = 2 + math.ceil(math.log2(elapsed + 1))
-    assert len(repairs) <= bound, f"{len(repairs)} repairs in {elapsed:.0f} s against {len(attempts)} writes"
-    assert len(attempts) > len(repairs) * 2, "certmint must not answer every write of the other writer"
+    )
+    _duel(rogue, secret_watch, "web-tls", "tls.crt", value, named)
     # Once the writer stops, the due repair puts a valid certificate back.
     cluster.wait_condition("certificates", namespace, "web", "True", timeout=120)
 
 
-def _repairs(recorder: SecretWatch, rogue: str) -> list[int]:
-    """certmint's writes that replaced the rogue value."""
-    history = recorder.versions.get("web-tls", [])
-    return [
-        i
-        for i in range(1, len(history))
-        if history[i - 1].get("tls.crt") == rogue and history[i].get("tls.crt") != rogue
-    ]
+@pytest.mark.timeout(300)
+def test_another_writer_of_a_bundle_configmap_meets_exponential_backoff(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, configmap_watch: SecretWatch
+) -> None:
+    _ready_issuer(cluster, namespace)
+    name = f"duel-{uuid.uuid4().hex[:6]}"
+    selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    cluster.apply(
+        trust_bundle(name, [{"issuer": {"name": "ca", "namespace": namespace}}], namespaceSelector=selector)
+    )
+    cluster.wait_condition("trustbundles", None, name, "True")
+
+    def named() -> None:
+        cond = cluster.wait_condition("trustbundles", None, name, "False", "ConfigMapContested", timeout=30)
+        assert "rogue-bundler" in cond["message"]
+
+    rogue = RogueWriter(
+        lambda: cluster.core.patch_namespaced_config_map(
+            name, namespace, {"data": {"ca.crt": "rogue"}}, field_manager="rogue-bundler"
+        )
+    )
+    try:
+        _duel(rogue, configmap_watch, name, "ca.crt", "rogue", named)
+        cluster.wait_condition("trustbundles", None, name, "True", timeout=120)
+    finally:
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", name)
 
 
 # 6 and 7. Trust bundles and PKCS#12 passwords

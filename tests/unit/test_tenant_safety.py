@@ -17,7 +17,13 @@ from certmint.pki import (
     issue_leaf,
 )
 from certmint.planning import labels, reasons
-from certmint.planning.bundle import reserved_name_refusal
+from certmint.planning.bundle import (
+    ConfigMapContent,
+    TargetPlan,
+    contested_targets,
+    hold_back,
+    reserved_name_refusal,
+)
 from certmint.planning.contest import (
     MAX_DELAY,
     Contest,
@@ -309,3 +315,22 @@ def test_only_repairs_are_contested_never_what_the_user_asked_for() -> None:
     wait = plan_certificate(spec, ready_issuer(CA), healthy, None, NOW, "s")
     assert isinstance(wait, Wait)
     assert contested_repair(wait, spec, healthy, NOW) is None
+
+
+def test_a_contested_bundle_configmap_is_held_back_until_due() -> None:
+    desired = ConfigMapContent({"ca.crt": "pem"}, {})
+    plan = TargetPlan(write=("a", "b", "c"), delete=("d",))
+    writers = {
+        "a": (writer("certmint", 0, "ca.crt"), writer("rogue", 1, "ca.crt")),
+        "b": (writer("certmint", 0, "ca.crt"),),
+        "c": (writer("certmint", 0, "ca.crt"), writer("rogue", 3600, "ca.crt")),
+    }
+    annotations = {"a": {labels.CONTESTED_REPAIRS: "3"}, "c": {labels.CONTESTED_REPAIRS: "3"}}
+    now = NOW + timedelta(seconds=2)
+    contests = contested_targets(plan.write, writers, annotations, desired, now)
+    assert set(contests) == {"a", "c"}
+    assert contests["a"].due == NOW + timedelta(seconds=4)
+    assert contests["c"].repairs == 1, "quiet for an hour: starts over"
+    held_plan, held = hold_back(plan, contests, now)
+    assert held_plan == TargetPlan(write=("b", "c"), delete=("d",))
+    assert set(held) == {"a"}

@@ -54,16 +54,17 @@ async def read_secret(api: client.ApiClient, namespace: str, name: str) -> Secre
         owner_uids=frozenset(ref.uid for ref in (metadata.owner_references or []) if ref.uid)
         if metadata
         else frozenset(),
-        writers=tuple(_data_writers(metadata.managed_fields or [])) if metadata else (),
+        writers=tuple(data_writers(metadata.managed_fields or [])) if metadata else (),
     )
 
 
-def _data_writers(entries: list[client.V1ManagedFieldsEntry]) -> list[DataWriter]:
+def data_writers(entries: list[client.V1ManagedFieldsEntry]) -> list[DataWriter]:
+    """Per managedFields entry: the data (and binaryData) keys that field manager owns."""
     writers = []
     for entry in entries:
         fields = entry.fields_v1 if isinstance(entry.fields_v1, dict) else {}
-        data = fields.get("f:data") or {}
-        keys = frozenset(key[2:] for key in data if isinstance(key, str) and key.startswith("f:"))
+        owned = [*(fields.get("f:data") or {}), *(fields.get("f:binaryData") or {})]
+        keys = frozenset(key[2:] for key in owned if isinstance(key, str) and key.startswith("f:"))
         writers.append(DataWriter(manager=entry.manager or "", time=entry.time, keys=keys))
     return writers
 

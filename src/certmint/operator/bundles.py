@@ -24,7 +24,15 @@ from certmint.operator import issuers
 from certmint.operator.state import Key, issuer_key
 from certmint.pki import PKIError, assemble_bundle, certificates_to_pem
 from certmint.planning import labels, reasons
-from certmint.planning.bundle import ConfigMapContent, configmap_content, plan_targets, reserved_name_refusal
+from certmint.planning.bundle import (
+    ConfigMapContent,
+    configmap_content,
+    contested_targets,
+    hold_back,
+    plan_targets,
+    reserved_name_refusal,
+)
+from certmint.planning.contest import Contest, contest_annotations
 from certmint.planning.status import set_condition
 
 if TYPE_CHECKING:
@@ -53,9 +61,7 @@ async def reconcile(controller: "Controller", key: Key) -> None:
             controller, key, body, ConditionStatus.FALSE, "InvalidSpec", str(error.errors()[0]["msg"])
         )
         return
-    reserved = reserved_name_refusal(bundle.metadata.name)
-    if reserved is not None:
-        await _report(controller, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
+    if await _refused_name(controller, key, body, bundle.metadata.name):
         return
     try:
         sources = [await _read_source(controller, source) for source in bundle.spec.sources]
@@ -68,14 +74,20 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         await _report(controller, key, body, ConditionStatus.FALSE, "InvalidSource", error.message)
         return
     selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
-    existing = {
-        found.namespace: ConfigMapContent(found.data, found.binary_data)
-        for found in await list_configmaps(controller.api, selector, controller.config.watch_namespaces)
-    }
+    found_maps = await list_configmaps(controller.api, selector, controller.config.watch_namespaces)
+    existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in found_maps}
     published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
     plan = plan_targets(
         bundle.spec.target.namespace_selector, controller.state.namespaces, existing, published
     )
+    contests = contested_targets(
+        plan.write,
+        {found.namespace: found.writers for found in found_maps},
+        {found.namespace: found.annotations for found in found_maps},
+        published,
+        now,
+    )
+    plan, held = hold_back(plan, contests, now)
     name = bundle.metadata.name
     owner = OwnerReference(bundle.api_version, "TrustBundle", name, bundle.metadata.uid)
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
@@ -87,7 +99,11 @@ async def reconcile(controller: "Controller", key: Key) -> None:
             data=published.data,
             binary_data=published.binary_data,
             labels={labels.TRUST_BUNDLE_LABEL: bundle.metadata.uid},
-            annotations={labels.TRUST_BUNDLE_NAME: name, labels.BUNDLE_DIGEST: content.digest},
+            annotations={
+                labels.TRUST_BUNDLE_NAME: name,
+                labels.BUNDLE_DIGEST: content.digest,
+                **contest_annotations(contests.get(namespace)),
+            },
             owner=owner,
         )
         async with limit:
@@ -106,6 +122,9 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     conflicts = [namespace for namespace, created in written.items() if not created]
     holding = (set(existing) - set(plan.delete)) | {namespace for namespace, ok in written.items() if ok}
     synced_count = len(holding)
+    if held:
+        await _report_contest(controller, key, body, name, held, synced_count, now)
+        return
     if conflicts:
         message = f"a ConfigMap named {name} that certmint does not own exists in: {', '.join(conflicts)}"
         await _report(
@@ -123,6 +142,32 @@ async def reconcile(controller: "Controller", key: Key) -> None:
     message = f"{len(content.certificates)} certificates published to {synced_count} namespaces"
     await _report(controller, key, body, ConditionStatus.TRUE, SYNCED, message, synced_count, content.digest)
     controller.queue.forget(key)
+
+
+async def _refused_name(controller: "Controller", key: Key, body: dict[str, object], name: str) -> bool:
+    """A name Kubernetes publishes itself (the CRD refuses it too; this guards older objects)."""
+    reserved = reserved_name_refusal(name)
+    if reserved is not None:
+        await _report(controller, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
+    return reserved is not None
+
+
+async def _report_contest(
+    controller: "Controller",
+    key: Key,
+    body: dict[str, object],
+    name: str,
+    held: dict[str, Contest],
+    synced_count: int,
+    now: datetime,
+) -> None:
+    """Another writer keeps changing a published ConfigMap: say who, and look again when due."""
+    namespace, first = min(held.items(), key=lambda item: item[1].due)
+    message = first.message("ConfigMap", f"{namespace}/{name}")
+    await _report(
+        controller, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONTESTED, message, synced_count
+    )
+    controller.queue.add_after(key, (first.due - now).total_seconds())
 
 
 async def _read_source(controller: "Controller", source: BundleSource) -> tuple[bytes, bytes]:
