@@ -84,16 +84,7 @@ async def apply_secret(
 
     Returns the Secret's new resourceVersion.
     """
-    metadata: dict[str, object] = {
-        "name": name,
-        "namespace": namespace,
-        "labels": dict(labels),
-        "annotations": dict(annotations),
-    }
-    if owner is not None:
-        metadata["ownerReferences"] = [
-            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
-        ]
+    metadata = _metadata(namespace, name, labels, annotations, owner)
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -116,16 +107,7 @@ async def create_secret(
 ) -> str | None:
     """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
     its resourceVersion, or None when one of that name already exists (never overwritten)."""
-    metadata: dict[str, object] = {
-        "name": name,
-        "namespace": namespace,
-        "labels": dict(labels),
-        "annotations": dict(annotations),
-    }
-    if owner is not None:
-        metadata["ownerReferences"] = [
-            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
-        ]
+    metadata = _metadata(namespace, name, labels, annotations, owner)
     body = client.V1Secret.model_validate(
         {
             "apiVersion": "v1",
@@ -189,6 +171,26 @@ async def apply_secret_data(
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
     return version_of(await server_side_apply(api, _path(namespace, name), body, field_manager))
+
+
+def _metadata(
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    owner: OwnerReference | None,
+) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        ]
+    return metadata
 
 
 def _path(namespace: str, name: str) -> str:
