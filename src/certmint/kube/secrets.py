@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube.apply import server_side_apply, version_of
+from certmint.kube.apply import raise_if_rejected, server_side_apply, version_of
 from certmint.planning.contest import DataWriter
 
 FIELD_MANAGER = "certmint"
@@ -106,7 +106,8 @@ async def create_secret(
     owner: OwnerReference | None = None,
 ) -> str | None:
     """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
-    its resourceVersion, or None when one of that name already exists (never overwritten)."""
+    its resourceVersion, or None when one of that name already exists (never overwritten). Raises
+    Rejected when the API server refuses the object (e.g. a label value)."""
     metadata = _metadata(namespace, name, labels, annotations, owner)
     body = client.V1Secret.model_validate(
         {
@@ -124,6 +125,7 @@ async def create_secret(
     except ApiException as error:
         if error.status == 409:
             return None
+        raise_if_rejected(error)
         raise
     return str(created.metadata.resource_version or "") if created.metadata else ""
 
