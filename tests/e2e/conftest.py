@@ -73,4 +73,3 @@ def without_session_operator(operator_process: OperatorProcess) -> Iterator[None
     operator_process.stop()
     yield
     operator_process.start()
-

@@ -103,15 +103,18 @@ def test_hand_made_hostility_ends_in_reasons(
         "bücher"
         in cluster.wait_condition("certificates", namespace, "unicode", "False", "InvalidRequest")["message"]
     )
-    # Characters beyond the BMP and control characters in names and annotations; a label the API
-    # server refuses on the Secret.
-    emoji = certificate(namespace, "emoji", commonName="🔐 vault\x07")
+    # Characters beyond the BMP in names and annotations (control characters are refused); a label
+    # the API server refuses on the Secret.
+    emoji = certificate(namespace, "emoji", commonName="🔐 vault")
     emoji["metadata"]["annotations"] = {"certmint.dev/renew": "🔁"}
     cluster.apply(emoji)
     cluster.wait_condition("certificates", namespace, "emoji", "True")
     assert (cluster.core.read_namespaced_secret("emoji-tls", namespace).metadata.annotations or {})[
         "certmint.dev/renew"
     ] == "🔁"
+    cluster.apply(certificate(namespace, "bell", commonName="vault\x07"))
+    bell = cluster.wait_condition("certificates", namespace, "bell", "False", "InvalidSpec")
+    assert "U+0007" in bell["message"]
     cluster.apply(
         certificate(namespace, "badlabel", secretTemplate={"labels": {"tier": "not a label value!"}})
     )

@@ -76,7 +76,11 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
 
     # Fixing the input recovers without any manual action.
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "p12-password"}, "stringData": {"password": "changeit"}}
+        namespace,
+        {
+            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+            "stringData": {"password": "changeit"},
+        },
     )
     cluster.wait_condition("certificates", namespace, "java", "True", timeout=40)
     data = cluster.secret_data(namespace, "java-tls") or {}
@@ -87,7 +91,11 @@ def test_pkcs12_keystore_opens_with_openssl(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, tmp_path: Path
 ) -> None:
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "p12-password"}, "stringData": {"password": "changeit"}}
+        namespace,
+        {
+            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+            "stringData": {"password": "changeit"},
+        },
     )
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(
@@ -193,11 +201,17 @@ def test_two_certificates_for_one_secret_do_not_fight(
     assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
     assert [e.reason for e in cluster.events(namespace, "first")] == ["Issued"]
 
-    # Once the owner is gone, the other Certificate takes the Secret over without manual action.
+    # Once the owner is gone the Secret still belongs to it (by UID): the other Certificate takes it
+    # over only when someone allowed to edit the Secret invites it.
     cluster.custom.delete_namespaced_custom_object(
         "certmint.dev", "v1alpha1", namespace, "certificates", "first"
     )
-    cluster.wait_condition("certificates", namespace, "second", "True")
+    cluster.wait_condition("certificates", namespace, "second", "False", "SecretNotOwned")
+    assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
+    cluster.core.patch_namespaced_secret(
+        "first-tls", namespace, {"metadata": {"annotations": {"certmint.dev/allow-adoption-by": "second"}}}
+    )
+    cluster.wait_condition("certificates", namespace, "second", "True", timeout=60)
     secret = cluster.core.read_namespaced_secret("first-tls", namespace)
     assert secret.metadata.annotations["certmint.dev/certificate-name"] == "second"
 

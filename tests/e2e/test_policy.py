@@ -62,7 +62,10 @@ def test_a_cluster_issuer_serves_only_the_namespaces_its_selector_admits(
             "metadata": {"name": name},
             "spec": {
                 "selfSigned": {},
-                "policy": {"namespaceSelector": {"matchLabels": {"certmint-test": name}}},
+                "policy": {
+                    "namespaceSelector": {"matchLabels": {"certmint-test": name}},
+                    "allowedDNSNames": ["*.${namespace}.svc"],
+                },
             },
         }
     )

@@ -146,7 +146,11 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
     cluster.wait_condition("issuers", namespace, "ca", "True")
     bundle = publish_bundle(cluster, namespace)
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "p12-password"}, "stringData": {"password": "s3cret"}}
+        namespace,
+        {
+            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+            "stringData": {"password": "s3cret"},
+        },
     )
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
     cluster.apply(

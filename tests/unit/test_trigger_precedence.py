@@ -32,12 +32,14 @@ def rotated_issuer(activated_after: timedelta, window: timedelta) -> IssuerView:
 
 def test_the_chains_are_in_the_documented_order() -> None:
     assert [gate.__name__ for gate in GATES] == [
+        "names_printable",
         "issuer_exists",
         "issuer_ready",
         "request_valid",
         "policy_allows",
         "duration_within_issuer",
         "secret_not_claimed",
+        "secret_is_ours",
     ]
     assert [trigger.__name__ for trigger in TRIGGERS] == [
         "key_mismatch",

@@ -153,6 +153,9 @@ def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
             "status": properties["status"],
         },
     }
+    if "x-kubernetes-validations" in model_schema:
+        # Rules on the whole object, e.g. on metadata.name.
+        schema["x-kubernetes-validations"] = model_schema["x-kubernetes-validations"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

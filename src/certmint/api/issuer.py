@@ -98,8 +98,10 @@ class CAIssuer(ApiModel):
 
 
 class IssuancePolicy(ApiModel):
-    """What this issuer may sign. With a policy, anything it does not allow is denied; without one,
-    only the rule that holds everywhere applies: no namespace gets an identity naming another."""
+    """What this issuer may sign. With a policy, anything it does not allow is denied: a kind of name
+    (DNS names, URIs, IP addresses, email addresses, organizations) whose list is unset is not allowed
+    at all. Without one, only the rules that hold everywhere apply (SPIFFE IDs of the own namespace
+    and trust domain, no CA certificates unless spec.allowCA)."""
 
     namespace_selector: LabelSelector | None = Field(
         default=None, description="Namespaces whose Certificates may use this issuer; unset means all."
@@ -109,7 +111,7 @@ class IssuancePolicy(ApiModel):
         alias="allowedDNSNames",
         max_length=64,
         description="Patterns every DNS name must match: '*' stands for one DNS label or part of one; "
-        "${namespace} and ${serviceAccount} are replaced by the Certificate's. Unset allows any DNS name.",
+        "${namespace} and ${serviceAccount} are replaced by the Certificate's. Unset denies DNS names.",
         json_schema_extra={"items": {"type": "string", "maxLength": 253}},
     )
     allowed_uris: list[str] | None = Field(
@@ -117,7 +119,7 @@ class IssuancePolicy(ApiModel):
         alias="allowedURIs",
         max_length=64,
         description="Patterns every URI (SPIFFE IDs included) must match: '*' stands for anything but '/'; "
-        "${namespace} and ${serviceAccount} as for DNS names. Unset allows any URI.",
+        "${namespace} and ${serviceAccount} as for DNS names. Unset denies URIs.",
         json_schema_extra={"items": {"type": "string", "maxLength": 2048}},
     )
     max_duration: str | None = Field(
@@ -132,8 +134,39 @@ class IssuancePolicy(ApiModel):
         description="Usages a certificate may have (the defaults count when it asks for none); unset "
         "allows all but CA usages.",
     )
+    allowed_common_names: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Patterns the commonName must match ('*' and placeholders as for DNS names); a "
+        "commonName matching allowedDNSNames is allowed too, as verifiers may treat it as a host name. "
+        "Unset: only such DNS-name commonNames.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 253}},
+    )
+    allowed_ip_addresses: list[str] | None = Field(
+        default=None,
+        alias="allowedIPAddresses",
+        max_length=64,
+        description="CIDRs every IP address must fall in, e.g. 10.0.0.0/8. Unset denies IP addresses.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 49}},
+    )
+    allowed_email_addresses: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Patterns every email address must match: '*' stands for anything but '@'; "
+        "placeholders as for DNS names. Unset denies email addresses.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 320}},
+    )
+    allowed_organizations: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Patterns every subject organization (O) must match: '*' stands for anything; "
+        "placeholders as for DNS names. Unset denies organizations.",
+        json_schema_extra={"items": {"type": "string", "maxLength": 64}},
+    )
     allow_ca: bool = Field(
-        default=False, alias="allowCA", description="Whether isCA certificates may be issued."
+        default=False,
+        alias="allowCA",
+        description="Whether isCA certificates may be issued; the issuer's spec.allowCA must allow them too.",
     )
 
 
@@ -158,6 +191,12 @@ class IssuerSpec(ApiModel):
     self_signed: SelfSignedIssuer | None = Field(default=None, description="Bootstrap an in-cluster CA.")
     ca: CAIssuer | None = Field(default=None, description="Use an existing CA from a Secret.")
     policy: IssuancePolicy | None = Field(default=None, description="What this issuer may sign.")
+    allow_ca: bool = Field(
+        default=False,
+        alias="allowCA",
+        description="Whether Certificates may ask this issuer for a CA certificate (isCA, cert sign, crl "
+        "sign), with or without a policy. Sub-CAs get pathLen 0.",
+    )
     revocation: RevocationSpec = Field(
         default_factory=RevocationSpec, description="CRL publication for revoked certificates."
     )

@@ -7,6 +7,10 @@ from pydantic import Field
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import CONDITIONS_FIELD, DNS_SUBDOMAIN_PATTERN, ApiModel, Condition, ObjectMeta
 
+RESERVED_CONFIGMAP_NAMES = ("kube-root-ca.crt", "openshift-service-ca.crt")
+"""ConfigMaps Kubernetes (and OpenShift) publish into every namespace themselves: a TrustBundle of
+that name would race their publisher and could hand pods the wrong API server CA."""
+
 
 class LabelSelectorOperator(StrEnum):
     IN = "In"
@@ -106,3 +110,18 @@ class TrustBundle(ApiModel):
     metadata: ObjectMeta
     spec: TrustBundleSpec
     status: TrustBundleStatus = Field(default_factory=TrustBundleStatus)
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(self.metadata.name in "
+                    + "["
+                    + ", ".join(f"'{name}'" for name in RESERVED_CONFIGMAP_NAMES)
+                    + "])",
+                    "message": "this ConfigMap name is published by Kubernetes itself; name the TrustBundle "
+                    "differently",
+                }
+            ]
+        }
+    }

@@ -33,10 +33,15 @@ async def server_side_apply(
     try:
         written = api.response_deserialize(response, {"200": "object", "201": "object"}).data
     except ApiException as error:
-        if error.status in (400, 422):
-            raise Rejected(_message(error)) from error
+        raise_if_rejected(error)
         raise
     return cast(dict[str, Any], written)
+
+
+def raise_if_rejected(error: ApiException) -> None:
+    """A 400 or 422 is the API server refusing the object itself: raised as Rejected."""
+    if error.status in (400, 422):
+        raise Rejected(_message(error)) from error
 
 
 def _message(error: ApiException) -> str:

@@ -2,13 +2,14 @@
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import server_side_apply
-from certmint.kube.secrets import FIELD_MANAGER, OwnerReference
+from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, data_writers
+from certmint.planning.contest import DataWriter
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class ConfigMapObject:
     name: str
     data: dict[str, str]
     binary_data: dict[str, bytes]
+    annotations: dict[str, str] = field(default_factory=dict)
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which keys, and when."""
 
 
 async def read_configmap_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str] | None:
@@ -50,6 +54,8 @@ async def list_configmaps(
             name=item.metadata.name or "",
             data=dict(item.data or {}),
             binary_data={key: base64.b64decode(value) for key, value in (item.binary_data or {}).items()},
+            annotations=dict(item.metadata.annotations or {}),
+            writers=tuple(data_writers(item.metadata.managed_fields or [])),
         )
         for item in items
         if item.metadata is not None

@@ -39,7 +39,8 @@ class KubeAPI(Protocol):
         data: Mapping[str, bytes],
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
-    ) -> bool: ...
+        owner: OwnerReference | None = None,
+    ) -> str | None: ...
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
@@ -117,9 +118,11 @@ class Kube:
         data: Mapping[str, bytes],
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
-    ) -> bool:
+        owner: OwnerReference | None = None,
+    ) -> str | None:
+        """The new Secret's resourceVersion, or None when one of that name exists already."""
         return await secrets.create_secret(
-            self.api, namespace, name, data=data, labels=labels, annotations=annotations
+            self.api, namespace, name, data=data, labels=labels, annotations=annotations, owner=owner
         )
 
     async def mark_secret(

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube.apply import server_side_apply, version_of
+from certmint.kube.apply import raise_if_rejected, server_side_apply, version_of
+from certmint.planning.contest import DataWriter
 
 FIELD_MANAGER = "certmint"
 
@@ -21,6 +22,9 @@ class SecretObject:
     labels: dict[str, str]
     annotations: dict[str, str]
     resource_version: str
+    owner_uids: frozenset[str] = frozenset()
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which data keys, and when."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,22 @@ async def read_secret(api: client.ApiClient, namespace: str, name: str) -> Secre
         labels=dict(metadata.labels or {}) if metadata else {},
         annotations=dict(metadata.annotations or {}) if metadata else {},
         resource_version=(metadata.resource_version or "") if metadata else "",
+        owner_uids=frozenset(ref.uid for ref in (metadata.owner_references or []) if ref.uid)
+        if metadata
+        else frozenset(),
+        writers=tuple(data_writers(metadata.managed_fields or [])) if metadata else (),
     )
+
+
+def data_writers(entries: list[client.V1ManagedFieldsEntry]) -> list[DataWriter]:
+    """Per managedFields entry: the data (and binaryData) keys that field manager owns."""
+    writers = []
+    for entry in entries:
+        fields = entry.fields_v1 if isinstance(entry.fields_v1, dict) else {}
+        owned = [*(fields.get("f:data") or {}), *(fields.get("f:binaryData") or {})]
+        keys = frozenset(key[2:] for key in owned if isinstance(key, str) and key.startswith("f:"))
+        writers.append(DataWriter(manager=entry.manager or "", time=entry.time, keys=keys))
+    return writers
 
 
 async def apply_secret(
@@ -65,16 +84,7 @@ async def apply_secret(
 
     Returns the Secret's new resourceVersion.
     """
-    metadata: dict[str, object] = {
-        "name": name,
-        "namespace": namespace,
-        "labels": dict(labels),
-        "annotations": dict(annotations),
-    }
-    if owner is not None:
-        metadata["ownerReferences"] = [
-            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
-        ]
+    metadata = _metadata(namespace, name, labels, annotations, owner)
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -93,24 +103,31 @@ async def create_secret(
     data: Mapping[str, bytes],
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
-) -> bool:
-    """Creates an Opaque Secret; False when one of that name already exists (never overwritten)."""
+    owner: OwnerReference | None = None,
+) -> str | None:
+    """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
+    its resourceVersion, or None when one of that name already exists (never overwritten). Raises
+    Rejected when the API server refuses the object (e.g. a label value)."""
+    metadata = _metadata(namespace, name, labels, annotations, owner)
     body = client.V1Secret.model_validate(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+            "metadata": metadata,
             "type": "kubernetes.io/tls",
             "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
         }
     )
     try:
-        await client.CoreV1Api(api).create_namespaced_secret(namespace, body, field_manager=FIELD_MANAGER)
+        created = await client.CoreV1Api(api).create_namespaced_secret(
+            namespace, body, field_manager=FIELD_MANAGER
+        )
     except ApiException as error:
         if error.status == 409:
-            return False
+            return None
+        raise_if_rejected(error)
         raise
-    return True
+    return str(created.metadata.resource_version or "") if created.metadata else ""
 
 
 async def mark_secret(
@@ -156,6 +173,26 @@ async def apply_secret_data(
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
     return version_of(await server_side_apply(api, _path(namespace, name), body, field_manager))
+
+
+def _metadata(
+    namespace: str,
+    name: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    owner: OwnerReference | None,
+) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels),
+        "annotations": dict(annotations),
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [
+            {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid}
+        ]
+    return metadata
 
 
 def _path(namespace: str, name: str) -> str:

@@ -27,6 +27,7 @@ def certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
         view.trust,
         view.activated_at,
         view.policy,
+        view.allow_ca,
     )
 
 

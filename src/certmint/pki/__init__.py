@@ -45,6 +45,7 @@ from certmint.pki.leaf import (
     sign_leaf,
     validate_leaf_request,
 )
+from certmint.pki.names import validate_spiffe_id
 from certmint.pki.pem import certificates_to_pem, load_certificates_pem
 from certmint.pki.verify import (
     PURPOSE_USAGE,
@@ -107,5 +108,6 @@ __all__ = [
     "summarize_certificate",
     "validate_ca_request",
     "validate_leaf_request",
+    "validate_spiffe_id",
     "verify_certificate",
 ]

@@ -109,7 +109,9 @@ def sign_leaf(
         .serial_number(x509.random_serial_number())
         .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
         .not_valid_after(min(now + request.duration, ca.certificate.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=request.is_ca, path_length=None), critical=True)
+        .add_extension(
+            x509.BasicConstraints(ca=request.is_ca, path_length=_path_length(request)), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(ca.authority_key_identifier, critical=False)
     )
@@ -139,6 +141,11 @@ def sign_leaf(
         ]
         builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
     return builder.sign(ca.private_key, signature_hash(ca.private_key))
+
+
+def _path_length(request: LeafRequest) -> int | None:
+    """A sub-CA may sign only end-entity certificates: it can never mint CAs of its own."""
+    return 0 if request.is_ca else None
 
 
 def issue_leaf(

@@ -2,10 +2,21 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from certmint.api import LabelSelector, TrustBundle
-from certmint.api.trustbundle import LabelSelectorOperator
+from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES, LabelSelectorOperator
 from certmint.pki import TrustBundleContent, pkcs12_truststore
+from certmint.planning.contest import Contest, DataWriter, contest
+
+
+def reserved_name_refusal(name: str) -> str | None:
+    if name in RESERVED_CONFIGMAP_NAMES:
+        return (
+            f"ConfigMap name {name} is published by Kubernetes itself into every namespace; name the "
+            "TrustBundle differently"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,3 +88,30 @@ def configmap_content(bundle: TrustBundle, content: TrustBundleContent, crls: by
     if target.pkcs12 is not None:
         binary[target.pkcs12.key] = pkcs12_truststore(content.certificates, target.pkcs12.password.encode())
     return ConfigMapContent(data=data, binary_data=binary)
+
+
+def contested_targets(
+    write: tuple[str, ...],
+    writers: Mapping[str, tuple[DataWriter, ...]],
+    annotations: Mapping[str, Mapping[str, str]],
+    desired: ConfigMapContent,
+    now: datetime,
+) -> dict[str, Contest]:
+    """Namespaces about to be written whose ConfigMap another field manager changed: putting it back
+    follows planning.contest's backoff instead of answering every write of theirs."""
+    keys = [*desired.data, *desired.binary_data]
+    found = {}
+    for namespace in write:
+        contested = contest(writers.get(namespace, ()), keys, annotations.get(namespace, {}), now)
+        if contested is not None:
+            found[namespace] = contested
+    return found
+
+
+def hold_back(
+    plan: TargetPlan, contests: Mapping[str, Contest], now: datetime
+) -> tuple[TargetPlan, dict[str, Contest]]:
+    """The plan without the contested writes that are not due yet, and those held back."""
+    held = {namespace: found for namespace, found in contests.items() if found.due > now}
+    write = tuple(namespace for namespace in plan.write if namespace not in held)
+    return TargetPlan(write=write, delete=plan.delete), held

@@ -2,6 +2,8 @@
 
 from typing import Final
 
+PREFIX: Final = "certmint.dev/"
+"""certmint's own labels and annotations; a secretTemplate cannot set any of them."""
 SECRET_ROLE_LABEL: Final = "certmint.dev/secret-role"
 """On every Secret certmint manages; the operator watches only Secrets carrying it."""
 ROLE_LEAF: Final = "leaf"
@@ -34,3 +36,17 @@ TRUST_BUNDLE_LABEL: Final = "certmint.dev/trust-bundle"
 """On every ConfigMap a TrustBundle publishes; its value is the TrustBundle's UID."""
 TRUST_BUNDLE_NAME: Final = "certmint.dev/trust-bundle-name"
 BUNDLE_DIGEST: Final = "certmint.dev/bundle-digest"
+
+CERTIFICATE_UID: Final = "certmint.dev/certificate-uid"
+"""On a Secret: the UID of the Certificate it belongs to, written by certmint."""
+CREATED_FOR: Final = "certmint.dev/created-for"
+"""On a Secret: the UID of the Certificate certmint created it for; only such a Secret may carry an
+ownerReference to that Certificate (cleanupSecretOnDelete)."""
+ALLOW_ADOPTION_BY: Final = "certmint.dev/allow-adoption-by"
+"""On an existing Secret: the name of a Certificate that may take it over. Only someone allowed to
+write the Secret can set it, which is what makes adoption safe."""
+PKCS12_PASSWORD: Final = "certmint.dev/pkcs12-password"
+"""Label or annotation "true" on a Secret: Certificates of its namespace may read it as a PKCS#12
+password. Without it certmint reads no Secret on a tenant's behalf."""
+CONTESTED_REPAIRS: Final = "certmint.dev/contested-repairs"
+"""On a Secret: how many times in a row certmint repaired a change another writer made."""

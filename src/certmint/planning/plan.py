@@ -28,6 +28,9 @@ from certmint.pki import (
     validate_leaf_request,
 )
 from certmint.planning import labels, reasons
+from certmint.planning.contest import Contest, DataWriter, contest
+from certmint.planning.identity import control_character_field
+from certmint.planning.ownership import Refusal
 from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
@@ -58,6 +61,8 @@ class IssuerView:
     crl_der: bytes = b""
     """The signing CA's CRL, as served over HTTP."""
     crl_distribution_point: str | None = None
+    allow_ca: bool = False
+    """The issuer's spec.allowCA: whether it signs CA certificates at all."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class SecretView:
     data: Mapping[str, bytes]
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
+    owner_uids: frozenset[str] = frozenset()
+    """UIDs of its ownerReferences."""
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which data keys."""
 
 
 @dataclass(frozen=True)
@@ -115,11 +124,17 @@ class Request:
     issuer: IssuerView
     secret_name: str
     secret_owner_conflict: str | None
+    secret_refusal: Refusal | None
     namespace_labels: Mapping[str, str]
     now: datetime
 
 
 Gate = Callable[[Request], Fail | None]
+
+
+def names_printable(request: Request) -> Fail | None:
+    control = control_character_field(request.spec)
+    return None if control is None else Fail(reasons.INVALID_SPEC, control, retryable=False)
 
 
 def issuer_exists(request: Request) -> Fail | None:
@@ -146,7 +161,8 @@ def request_valid(request: Request) -> Fail | None:
 
 
 def policy_allows(request: Request) -> Fail | None:
-    denial = policy_denial(request.issuer.policy, request.spec, request.namespace_labels)
+    issuer = request.issuer
+    denial = policy_denial(issuer.policy, request.spec, request.namespace_labels, issuer.allow_ca)
     return None if denial is None else Fail(reasons.POLICY_DENIED, denial, retryable=False)
 
 
@@ -177,13 +193,22 @@ def secret_not_claimed(request: Request) -> Fail | None:
     )
 
 
+def secret_is_ours(request: Request) -> Fail | None:
+    """Retried with backoff: an adoption annotation on a Secret certmint does not watch is
+    noticed that way."""
+    refusal = request.secret_refusal
+    return None if refusal is None else Fail(refusal.reason, refusal.message, retryable=True)
+
+
 GATES: tuple[Gate, ...] = (
+    names_printable,
     issuer_exists,
     issuer_ready,
     request_valid,
     policy_allows,
     duration_within_issuer,
     secret_not_claimed,
+    secret_is_ours,
 )
 """In order: the first that fails decides the Certificate's Ready=False reason; nothing is signed."""
 
@@ -315,14 +340,17 @@ def plan_certificate(
     now: datetime,
     seed: str,
     namespace_labels: Mapping[str, str] | None = None,
+    secret_refusal: Refusal | None = None,
 ) -> Plan:
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
-    `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy."""
+    `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy;
+    `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership)."""
     request = Request(
         spec,
         issuer,
         secret.name if secret else "",
         secret_owner_conflict,
+        secret_refusal,
         namespace_labels or {},
         now,
     )
@@ -344,6 +372,32 @@ def plan_certificate(
             return plan
     wake_at = min(facts.renew_at, facts.reissue_at) if facts.reissue_at else facts.renew_at
     return Wait(current=current, renewal_time=wake_at)
+
+
+DELIBERATE_REASONS = frozenset(
+    {
+        reasons.RENEW_REQUESTED,
+        reasons.REVOKED,
+        reasons.CA_ROTATED,
+        reasons.RENEWING,
+        reasons.EXPIRED,
+        reasons.SECRET_MISSING,
+    }
+)
+"""Issuances someone asked for, or that are due: served at once, never held back as a contest."""
+
+
+def contested_repair(
+    plan: Plan, spec: IssuanceSpec, secret: SecretView | None, now: datetime
+) -> Contest | None:
+    """When the planned issuance repairs a change another writer made to the Secret: the contest,
+    whose `due` says when the repair may be written (planning.contest). A changed spec is the
+    user's deliberate change, served at once."""
+    if not isinstance(plan, Issue) or secret is None or plan.reason in DELIBERATE_REASONS:
+        return None
+    if secret.annotations.get(labels.SPEC_DIGEST) != spec.digest:
+        return None
+    return contest(secret.writers, output_keys(spec), secret.annotations, now)
 
 
 def judge(
@@ -373,6 +427,7 @@ def judge(
         spec.renew_before,
         spec.renew_before_percentage,
         seed,
+        spec.leaf.duration,
     )
     return Facts(current, spec, issuer, secret, now, signed_by, renew_at, reissue_at)
 

@@ -31,6 +31,8 @@ class IssuanceSpec:
     duration_text: str = ""
     """The duration as the user wrote it, for messages."""
     revoke: RevokeRequest | None = None
+    trust_domain: str = ""
+    """The operator's SPIFFE trust domain: the only one it issues SPIFFE IDs in."""
 
 
 def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
@@ -92,4 +94,5 @@ def issuance_spec(certificate: Certificate, trust_domain: str) -> IssuanceSpec:
         service_account=spec.identity.service_account if spec.identity else None,
         duration_text=spec.duration,
         revoke=revoke_request(certificate.metadata.annotations),
+        trust_domain=trust_domain,
     )

@@ -79,11 +79,17 @@ def ca_chain(ca: CertificateAuthority) -> list[x509.Certificate]:
     return [cert for cert in chain if cert.issuer != cert.subject]
 
 
-def secret_metadata(certificate: Certificate, leaf: x509.Certificate, spec: IssuanceSpec) -> SecretMetadata:
+def secret_metadata(
+    certificate: Certificate,
+    leaf: x509.Certificate,
+    spec: IssuanceSpec,
+    markings: Mapping[str, str] | None = None,
+) -> SecretMetadata:
+    """`markings`: certmint's ownership and contest annotations (planning.ownership, planning.contest)."""
     template = certificate.spec.secret_template
     summary = summarize_certificate(leaf)
     annotations = {
-        **(template.annotations if template else {}),
+        **_foreign_keys(template.annotations if template else {}),
         labels.CERTIFICATE_NAME: certificate.metadata.name,
         labels.ISSUER_NAME: certificate.spec.issuer_ref.name,
         labels.ISSUER_KIND: certificate.spec.issuer_ref.kind.value,
@@ -96,9 +102,18 @@ def secret_metadata(certificate: Certificate, leaf: x509.Certificate, spec: Issu
         labels.IP_SANS: ",".join(summary.ip_addresses),
         labels.URI_SANS: ",".join(summary.uris),
         labels.EMAIL_SANS: ",".join(summary.email_addresses),
+        **(markings or {}),
     }
-    secret_labels = {**(template.labels if template else {}), labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF}
+    secret_labels = {
+        **_foreign_keys(template.labels if template else {}),
+        labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF,
+    }
     return SecretMetadata(labels=secret_labels, annotations=annotations)
+
+
+def _foreign_keys(template: Mapping[str, str]) -> dict[str, str]:
+    """A secretTemplate may not forge certmint's own markings (ownership, adoption, roles)."""
+    return {key: value for key, value in template.items() if not key.startswith(labels.PREFIX)}
 
 
 def metadata_drift(

@@ -71,8 +71,9 @@ class FakeKube:
         merged_labels = {**(old.labels if old else {}), **labels}
         merged_annotations = {**(old.annotations if old else {}), **annotations}
         version = self._version()
+        owners = (old.owner_uids if old else frozenset()) | ({owner.uid} if owner else set())
         self.secrets[(namespace, name)] = SecretObject(
-            name, namespace, secret_type, dict(data), merged_labels, merged_annotations, version
+            name, namespace, secret_type, dict(data), merged_labels, merged_annotations, version, owners
         )
         return version
 
@@ -84,14 +85,23 @@ class FakeKube:
         data: Mapping[str, bytes],
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
-    ) -> bool:
+        owner: OwnerReference | None = None,
+    ) -> str | None:
         if (namespace, name) in self.secrets:
-            return False
+            return None
         self.writes.append(f"create secret {namespace}/{name}")
+        version = self._version()
         self.secrets[(namespace, name)] = SecretObject(
-            name, namespace, "kubernetes.io/tls", dict(data), dict(labels), dict(annotations), self._version()
+            name,
+            namespace,
+            "kubernetes.io/tls",
+            dict(data),
+            dict(labels),
+            dict(annotations),
+            version,
+            owner_uids=frozenset({owner.uid}) if owner else frozenset(),
         )
-        return True
+        return version
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]

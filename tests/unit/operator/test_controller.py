@@ -154,7 +154,7 @@ async def test_a_certificate_waits_for_its_issuer_then_issues_once() -> None:
     await harness.step(key)
     assert [e.reason for e in harness.kube.events if e.about.kind == "Certificate"] == [reasons.ISSUED]
     assert ready_reason(harness.status()) == reasons.READY
-    assert sum(w.startswith("apply secret apps/web-tls") for w in harness.kube.writes) == 1
+    assert [w for w in harness.kube.writes if "web-tls" in w] == ["create secret apps/web-tls"]
 
 
 async def test_the_next_look_is_scheduled_at_the_renewal_time() -> None:
@@ -233,7 +233,7 @@ async def test_backoff_grows_while_failing_and_starts_over_on_success() -> None:
     assert harness.controller.queue.failures(ISSUER_KEY) == 0
 
 
-async def test_a_secret_conflict_is_handed_over_when_its_owner_goes() -> None:
+async def test_a_secret_conflict_is_handed_over_only_when_the_secret_invites_adoption() -> None:
     harness = Harness()
     harness.add_issuer(issuer_body())
     first = harness.add_certificate(certificate_body("first", "shared", "2026-06-01T10:00:00Z"))
@@ -247,6 +247,14 @@ async def test_a_secret_conflict_is_handed_over_when_its_owner_goes() -> None:
     assert [w for w in harness.kube.writes[len(writes) :] if "shared" in w] == [], "the loser writes nothing"
     harness.controller.certificate_event(DELETED, harness.kube.objects[("certificates", NAMESPACE, "first")])
     assert harness.controller.queue.queued(second)
+    await harness.settle()
+    assert ready_reason(harness.status("second")) == reasons.SECRET_NOT_OWNED, "not taken over by itself"
+    assert [w for w in harness.kube.writes[len(writes) :] if "shared" in w] == []
+    # Whoever may write the Secret invites the other Certificate: then it is adopted.
+    secret = harness.secret("shared")
+    invited = replace(secret, annotations={**secret.annotations, labels.ALLOW_ADOPTION_BY: "second"})
+    harness.kube.put_secret(invited)
+    harness.secret_event("shared")
     await harness.settle()
     assert ready_reason(harness.status("second")) == reasons.READY
     assert harness.secret("shared").annotations[labels.CERTIFICATE_NAME] == "second"

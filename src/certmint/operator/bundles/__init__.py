@@ -12,7 +12,14 @@ from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import Body, Key
 from certmint.pki import PKIError, assemble_bundle
 from certmint.planning import reasons
-from certmint.planning.bundle import configmap_content, plan_targets
+from certmint.planning.bundle import (
+    ConfigMapContent,
+    configmap_content,
+    contested_targets,
+    hold_back,
+    plan_targets,
+    reserved_name_refusal,
+)
 from certmint.planning.status import set_condition
 
 PLURAL = "trustbundles"
@@ -30,6 +37,9 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return await _report(
             ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SPEC, str(error.errors()[0]["msg"])
         )
+    reserved = reserved_name_refusal(bundle.metadata.name)
+    if reserved is not None:  # the CRD refuses it too; this guards objects made before that rule
+        return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
     try:
         sources = [await read_source(ctx, source) for source in bundle.spec.sources]
         content = assemble_bundle([certificates for certificates, _ in sources], ctx.clock())
@@ -42,11 +52,29 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return reported.then(Outcome(backoff=True))
     except PKIError as error:
         return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SOURCE, error.message)
-    existing = await existing_copies(ctx, bundle)
+    copies = await existing_copies(ctx, bundle)
+    existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in copies}
     published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
+    now = ctx.clock()
     plan = plan_targets(bundle.spec.target.namespace_selector, ctx.state.namespaces, existing, published)
-    result = await publish(ctx, bundle, content.digest, published, existing, plan)
+    contests = contested_targets(
+        plan.write,
+        {found.namespace: found.writers for found in copies},
+        {found.namespace: found.annotations for found in copies},
+        published,
+        now,
+    )
+    plan, held = hold_back(plan, contests, now)
+    result = await publish(ctx, bundle, content.digest, published, existing, plan, contests)
     count = len(result.holding)
+    if held:
+        # Another writer keeps changing a published copy: say who, and look again when due.
+        namespace, first = min(held.items(), key=lambda item: item[1].due)
+        message = first.message("ConfigMap", f"{namespace}/{bundle.metadata.name}")
+        reported = await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONTESTED, message, count
+        )
+        return reported.then(Outcome(requeue_after=(first.due - now).total_seconds()))
     if result.conflicts:
         message = (
             f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "

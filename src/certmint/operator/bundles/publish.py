@@ -1,14 +1,16 @@
 """Publishing a bundle: write its ConfigMap where the plan says, withdraw it where it no longer belongs."""
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from certmint.api import TrustBundle
-from certmint.kube.configmaps import ConfigMapManifest
+from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
 from certmint.kube.secrets import OwnerReference
 from certmint.operator.context import Context
 from certmint.planning import labels
 from certmint.planning.bundle import ConfigMapContent, TargetPlan
+from certmint.planning.contest import Contest, contest_annotations
 
 WRITE_CONCURRENCY = 8
 
@@ -21,12 +23,9 @@ class Published:
     """Namespaces where a ConfigMap of that name that certmint does not own is in the way."""
 
 
-async def existing_copies(ctx: Context, bundle: TrustBundle) -> dict[str, ConfigMapContent]:
+async def existing_copies(ctx: Context, bundle: TrustBundle) -> list[ConfigMapObject]:
     selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
-    return {
-        found.namespace: ConfigMapContent(found.data, found.binary_data)
-        for found in await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
-    }
+    return await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
 
 
 async def publish(
@@ -36,7 +35,9 @@ async def publish(
     content: ConfigMapContent,
     existing: dict[str, ConfigMapContent],
     plan: TargetPlan,
+    contests: Mapping[str, Contest],
 ) -> Published:
+    """`contests`: namespaces whose copy another writer keeps changing, with their backoff markings."""
     name = bundle.metadata.name
     owner = OwnerReference(bundle.api_version, "TrustBundle", name, bundle.metadata.uid)
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
@@ -48,7 +49,11 @@ async def publish(
             data=content.data,
             binary_data=content.binary_data,
             labels={labels.TRUST_BUNDLE_LABEL: bundle.metadata.uid},
-            annotations={labels.TRUST_BUNDLE_NAME: name, labels.BUNDLE_DIGEST: digest},
+            annotations={
+                labels.TRUST_BUNDLE_NAME: name,
+                labels.BUNDLE_DIGEST: digest,
+                **contest_annotations(contests.get(namespace)),
+            },
             owner=owner,
         )
         async with limit:

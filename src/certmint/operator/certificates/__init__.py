@@ -8,7 +8,9 @@ from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Key, issuer_key
-from certmint.planning.plan import Fail, Issue, Revoke, plan_certificate
+from certmint.planning import reasons
+from certmint.planning.contest import contest_annotations
+from certmint.planning.plan import Fail, Issue, Revoke, contested_repair, plan_certificate
 from certmint.planning.renewal import renewal_time
 
 
@@ -29,15 +31,23 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if issuer is None:
         return Outcome(wait_for=signer)
     secret = await ctx.kube.read_secret(key.namespace, certificate.spec.secret_name)
+    view = inputs.secret_view(secret)
     plan = plan_certificate(
         spec,
         issuer,
-        inputs.secret_view(secret),
+        view,
         inputs.owner_conflict(ctx, key, certificate, secret),
         now,
         seed=certificate.metadata.uid,
         namespace_labels=await inputs.namespace_labels(ctx, key.namespace, issuer),
+        secret_refusal=inputs.secret_refusal(ctx, key, certificate, view),
     )
+    contest = contested_repair(plan, spec, view, now)
+    if contest is not None and contest.due > now:
+        # Another writer keeps changing the Secret: repaired only when its backoff step is due.
+        message = contest.message("Secret", certificate.spec.secret_name)
+        held = await readiness.failed(ctx, key, body, Fail(reasons.SECRET_CONTESTED, message, False), now)
+        return held.then(Outcome(requeue_after=(contest.due - now).total_seconds()))
     if isinstance(plan, Fail):
         return await readiness.failed(ctx, key, body, plan, now)
     if isinstance(plan, Revoke):
@@ -45,9 +55,13 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             raise AssertionError("revoking without a Secret")
         return await revoking.revoke(ctx, key, certificate, signer, secret, plan)
     if isinstance(plan, Issue):
-        issued = await issuing.issue(ctx, key, certificate, spec, issuer, secret, plan, now)
+        issued = await issuing.issue(
+            ctx, key, certificate, spec, issuer, secret, plan, now, contest_annotations(contest)
+        )
         if isinstance(issued, Fail):
             return await readiness.failed(ctx, key, body, issued, now)
+        if issued is None:
+            return Outcome(wake=(key,))  # someone created the Secret first: the next plan says whose
         leaf = issued.current.certificate
         revision = (certificate.status.revision or 0) + 1
         renew_at = renewal_time(
@@ -56,6 +70,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             spec.renew_before,
             spec.renew_before_percentage,
             certificate.metadata.uid,
+            spec.leaf.duration,
         )
         done = issued.outcome
     else:

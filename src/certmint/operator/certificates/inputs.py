@@ -7,6 +7,8 @@ from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.state import Body, Key
 from certmint.planning import labels, reasons
+from certmint.planning.ownership import Refusal, issuer_ca_secret_names
+from certmint.planning.ownership import secret_refusal as ownership_refusal
 from certmint.planning.plan import Fail, IssuerView, SecretView
 from certmint.planning.request import IssuanceSpec, issuance_spec
 
@@ -29,7 +31,23 @@ def secret_view(secret: SecretObject | None) -> SecretView | None:
     if secret is None:
         return None
     return SecretView(
-        name=secret.name, data=secret.data, labels=secret.labels, annotations=secret.annotations
+        name=secret.name,
+        data=secret.data,
+        labels=secret.labels,
+        annotations=secret.annotations,
+        owner_uids=secret.owner_uids,
+        writers=secret.writers,
+    )
+
+
+def secret_refusal(
+    ctx: Context, key: Key, certificate: Certificate, secret: SecretView | None
+) -> Refusal | None:
+    """Why the Secret is not this Certificate's to write, if it is not (planning.ownership)."""
+    issuers_known = ((known.kind, known.namespace, body) for known, body in ctx.state.issuers.items())
+    ca_secrets = issuer_ca_secret_names(issuers_known, key.namespace, ctx.config.namespace)
+    return ownership_refusal(
+        key.name, certificate.metadata.uid, certificate.spec.secret_name, secret, ca_secrets
     )
 
 

@@ -13,6 +13,7 @@ from certmint.kube.apply import Rejected
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import OwnerReference, SecretObject
 from certmint.operator import metrics
+from certmint.operator.certificates.inputs import secret_view
 from certmint.operator.certificates.keymanager import keystore_password, reusable_key
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
@@ -26,6 +27,7 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import reasons
+from certmint.planning.ownership import may_reference_owner, ownership_annotations
 from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
@@ -50,7 +52,10 @@ async def issue(
     secret: SecretObject | None,
     plan: Issue,
     now: datetime,
-) -> Issued | Fail:
+    markings: dict[str, str],
+) -> Issued | Fail | None:
+    """None when someone else created the Secret between our read and our create: nothing written.
+    `markings`: annotations the Secret gets besides certmint's usual ones."""
     if issuer.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("issuing without a CA")
     if issuer.crl_distribution_point:
@@ -73,17 +78,33 @@ async def issue(
         if isinstance(error, PKIError):
             return Fail(error.reason, error.message, retryable=True)
         return Fail(reasons.INVALID_REQUEST, str(error), retryable=True)
-    metadata = secret_metadata(certificate, leaf, spec)
+    view = secret_view(secret)
+    markings = {**ownership_annotations(view, certificate.metadata.uid), **markings}
+    metadata = secret_metadata(certificate, leaf, spec, markings)
     try:
-        version = await ctx.kube.apply_secret(
-            key.namespace,
-            certificate.spec.secret_name,
-            secret_type=TLS_SECRET_TYPE,
-            data=data,
-            labels=metadata.labels,
-            annotations=metadata.annotations,
-            owner=owner(certificate),
-        )
+        if secret is None:
+            # A plain create: whoever creates the Secret first keeps it; nothing is taken over.
+            created = await ctx.kube.create_secret(
+                key.namespace,
+                certificate.spec.secret_name,
+                data=data,
+                labels=metadata.labels,
+                annotations=metadata.annotations,
+                owner=owner(certificate),
+            )
+            if created is None:
+                return None
+            version = created
+        else:
+            version = await ctx.kube.apply_secret(
+                key.namespace,
+                certificate.spec.secret_name,
+                secret_type=TLS_SECRET_TYPE,
+                data=data,
+                labels=metadata.labels,
+                annotations=metadata.annotations,
+                owner=owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
+            )
     except Rejected as error:
         # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
         message = f"the API server refused Secret {certificate.spec.secret_name}: {error}"
@@ -131,7 +152,8 @@ async def heal_metadata(
     leaf: x509.Certificate,
 ) -> Outcome:
     """Someone removed or changed our labels or annotations: put them back without re-issuing."""
-    metadata = secret_metadata(certificate, leaf, spec)
+    view = secret_view(secret)
+    metadata = secret_metadata(certificate, leaf, spec, ownership_annotations(view, certificate.metadata.uid))
     if not metadata_drift(metadata, secret.labels, secret.annotations) and secret.type == TLS_SECRET_TYPE:
         return Outcome()
     version = await ctx.kube.apply_secret(
@@ -141,7 +163,7 @@ async def heal_metadata(
         data=secret.data,
         labels=metadata.labels,
         annotations=metadata.annotations,
-        owner=owner(certificate),
+        owner=owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
     )
     return Outcome(echoes=((Key(SECRET, secret.namespace, secret.name), version),))
 

@@ -6,6 +6,7 @@ from certmint.operator.certificates.inputs import secret_view
 from certmint.operator.context import Context
 from certmint.pki import PrivateKey, key_spec_of
 from certmint.planning import reasons
+from certmint.planning.ownership import password_secret_refusal
 from certmint.planning.plan import CurrentCertificate, Fail, Issue, parse_secret
 from certmint.planning.request import IssuanceSpec
 
@@ -27,10 +28,13 @@ async def keystore_password(ctx: Context, namespace: str, spec: IssuanceSpec) ->
     if spec.pkcs12 is None:
         return None
     ref = spec.pkcs12.password_secret_ref
-    password_secret = await ctx.kube.read_secret(namespace, ref.name)
+    password_secret = secret_view(await ctx.kube.read_secret(namespace, ref.name))
     password = password_secret.data.get(ref.key) if password_secret else None
-    if password is None:
-        # Retried with backoff: no watch reports the password Secret appearing.
+    # Both retried with backoff: no watch reports the password Secret appearing or opting in.
+    if password_secret is None or password is None:
         message = f"PKCS#12 password Secret {ref.name} with key {ref.key} not found"
         return Fail(reasons.PASSWORD_SECRET_NOT_FOUND, message, retryable=True)
+    refusal = password_secret_refusal(ref.name, password_secret)
+    if refusal is not None:
+        return Fail(reasons.PASSWORD_SECRET_NOT_ALLOWED, refusal, retryable=True)
     return password

@@ -75,6 +75,7 @@ async def _ready(
     view = replace(
         view,
         policy=issuer.spec.policy,
+        allow_ca=issuer.spec.allow_ca,
         revoked_serials=crls.revoked_serials,
         crl_pem=crls.pem,
         crl_der=revocation.crl_der_of(crls.pem, view.ca) if view.ca else b"",

@@ -144,9 +144,10 @@ async def _store(
     secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
     annotations = {**ca_annotations(key), **content.annotations}
     if create:
-        return await ctx.kube.create_secret(
+        created = await ctx.kube.create_secret(
             namespace, name, data=content.data, labels=secret_labels, annotations=annotations
         )
+        return created is not None
     await ctx.kube.apply_secret(
         namespace,
         name,

@@ -1,0 +1,54 @@
+"""Rules on the names a Certificate asks for that hold for every issuer, with or without a policy."""
+
+import unicodedata
+from urllib.parse import urlsplit
+
+from certmint.pki import PKIError, validate_spiffe_id
+from certmint.planning.request import IssuanceSpec
+
+
+def control_character_field(spec: IssuanceSpec) -> str | None:
+    """A message naming the first name or subject field holding a control character (NUL, newline,
+    escape, DEL, C1, bidi overrides ...): such a name displays as something it is not."""
+    leaf = spec.leaf
+    fields: list[tuple[str, str]] = [
+        *((("commonName", leaf.common_name),) if leaf.common_name is not None else ()),
+        *(("organizations", value) for value in leaf.organization),
+        *(("dnsNames", value) for value in leaf.dns_names),
+        *(("ipAddresses", value) for value in leaf.ip_addresses),
+        *(("uris", value) for value in leaf.uris),
+        *(("emailAddresses", value) for value in leaf.email_addresses),
+    ]
+    for field, value in fields:
+        bad = next((char for char in value if unicodedata.category(char) in ("Cc", "Cf")), None)
+        if bad is not None:
+            return f"{field}: {value!r} contains the control character U+{ord(bad):04X}"
+    return None
+
+
+def spiffe_denial(spec: IssuanceSpec) -> str | None:
+    """SPIFFE IDs only in the operator's trust domain and only of the Certificate's own namespace:
+    spiffe://<trustDomain>/ns/<namespace>/..., parsed per the SPIFFE standard (exact, case-sensitive
+    path; a lowercase scheme and trust domain). Anything else is another workload's identity."""
+    for uri in spec.leaf.uris:
+        if urlsplit(uri).scheme.lower() != "spiffe":
+            continue
+        try:
+            validate_spiffe_id(uri)
+        except PKIError as error:
+            return f"identity: {error.message}"
+        parts = urlsplit(uri)
+        if parts.netloc != spec.trust_domain:
+            return (
+                f"identity: {uri} is in trust domain {parts.netloc}; this operator issues SPIFFE IDs only "
+                f"in its trust domain {spec.trust_domain}"
+            )
+        segments = parts.path.split("/")[1:]
+        if len(segments) < 2 or segments[0] != "ns":
+            return f"identity: {uri} must have the form spiffe://{spec.trust_domain}/ns/{spec.namespace}/..."
+        if segments[1] != spec.namespace:
+            return (
+                f"identity: {uri} names namespace {segments[1]}; a Certificate in namespace "
+                f"{spec.namespace} may only receive identities of its own namespace"
+            )
+    return None
