@@ -129,6 +129,8 @@ async def _issue(
         spec = replace(
             spec, leaf=replace(spec.leaf, crl_distribution_points=(issuer.crl_distribution_point,))
         )
+    if issuer.ocsp_url:
+        spec = replace(spec, leaf=replace(spec.leaf, ocsp_urls=(issuer.ocsp_url,)))
     password = None
     if spec.pkcs12 is not None:
         ref = spec.pkcs12.password_secret_ref
@@ -313,6 +315,7 @@ async def _report_failure(
     await _write_status(controller, key, old, status)
     issuer = _issuer_label(body)
     metrics.issuances.labels(issuer, "failed").inc()
+    metrics.certificate_failures.labels(issuer, failure.reason).inc()
     metrics.record_certificate(key.namespace, key.name, issuer, False, old.not_after, None)
     if failure.retryable:
         controller.queue.add_rate_limited(key)

@@ -24,8 +24,19 @@ from certmint.kube.secrets import (
 from certmint.operator import metrics
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import CertificateAuthority, RevocationReason, create_root_ca, summarize_certificate
+from certmint.pki.ocsp import OCSPSigner
 from certmint.planning import labels
 from certmint.planning.issuer import CAUnusable, GenerateCA, ca_secret_name, plan_ca
+from certmint.planning.ocsp import (
+    OCSPResponder,
+    dump_signers,
+    load_signers,
+    next_signer_refresh,
+    refresh_signers,
+    responder_inputs,
+    reuse_responder,
+    signers_fresh,
+)
 from certmint.planning.plan import IssuerView
 from certmint.planning.revocation import (
     CRL_KEY,
@@ -65,6 +76,7 @@ log = logging.getLogger("certmint.issuers")
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 REVOCATION_FIELD_MANAGER = "certmint-revocation"
+OCSP_FIELD_MANAGER = "certmint-ocsp"
 
 
 @dataclass(frozen=True)
@@ -297,6 +309,7 @@ async def _ready(
         view = IssuerView(exists=True, ready=False, reason="RevocationListInvalid", message=str(error))
         await _write_status(controller, key, issuer, view, name, material, now)
         return Outcome(view)
+    ocsp = await _publish_ocsp(controller, key, namespace, name, issuer, crl_signers, crls.pem, now)
     view = replace(
         view,
         policy=issuer.spec.policy,
@@ -304,10 +317,58 @@ async def _ready(
         crl_pem=crls.pem,
         crl_der=crl_der_of(crls.pem, view.ca) if view.ca else b"",
         crl_distribution_point=issuer.spec.revocation.distribution_point_url,
+        ocsp=ocsp.responder,
+        ocsp_url=issuer.spec.revocation.ocsp_url,
     )
     await _write_status(controller, key, issuer, view, name, material, now)
-    checks = [moment for moment in (next_rotation_check, crls.refresh_at) if moment is not None]
+    metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
+    checks = [
+        moment for moment in (next_rotation_check, crls.refresh_at, ocsp.refresh_at) if moment is not None
+    ]
     return Outcome(view, min(checks, default=None))
+
+
+@dataclass(frozen=True)
+class PublishedOCSP:
+    responder: OCSPResponder | None = None
+    signers: tuple[OCSPSigner, ...] = ()
+    refresh_at: datetime | None = None
+
+
+async def _publish_ocsp(
+    controller: "Controller",
+    key: Key,
+    namespace: str,
+    name: str,
+    issuer: Issuer,
+    cas: tuple[CertificateAuthority, ...],
+    crl_pem: bytes,
+    now: datetime,
+) -> PublishedOCSP:
+    """With an OCSP URL: a delegated signer per CA (signed by the CA here, never per request), kept
+    in the CA Secret, and a responder answering from the CRLs just published."""
+    if issuer.spec.revocation.ocsp_url is None:
+        return PublishedOCSP()
+    secret = await read_secret(controller.api, namespace, name)
+    if secret is None:
+        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    stored = load_signers(secret.data)
+    signers = await asyncio.to_thread(refresh_signers, cas, stored, now)
+    if not signers_fresh(cas, stored, now):
+        await apply_secret_data(
+            controller.api,
+            namespace,
+            name,
+            dump_signers(signers),
+            resource_version=secret.resource_version,
+            field_manager=OCSP_FIELD_MANAGER,
+        )
+    validity = parse_duration(issuer.spec.revocation.ocsp_response_duration)
+    previous = controller.state.issuer_views.get(key)
+    responder = reuse_responder(
+        previous.ocsp if previous else None, responder_inputs(cas, signers, crl_pem, validity)
+    )
+    return PublishedOCSP(responder, signers, next_signer_refresh(signers))
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
@@ -416,6 +477,8 @@ async def _write_status(
         metrics.ca_expiration.labels(key.kind, key.namespace, key.name).set(
             view.ca.certificate.not_valid_after_utc.timestamp()
         )
+    if material is not None:
+        metrics.record_rotation_phase(key.kind, key.namespace, key.name, material.phase)
     if new == old:
         return
     await objects.patch_status(

@@ -26,6 +26,7 @@ from certmint.pki import (
     validate_leaf_request,
 )
 from certmint.planning import labels
+from certmint.planning.ocsp import OCSPResponder
 from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
@@ -56,6 +57,9 @@ class IssuerView:
     crl_der: bytes = b""
     """The signing CA's CRL, as served over HTTP."""
     crl_distribution_point: str | None = None
+    ocsp: OCSPResponder | None = None
+    """Answers OCSP requests for every CA of `crl_pem`; None unless the issuer sets an OCSP URL."""
+    ocsp_url: str | None = None
 
 
 @dataclass(frozen=True)
