@@ -19,12 +19,21 @@ from certmint.kube.configmaps import (
     list_configmaps,
     read_configmap_data,
 )
+from certmint.kube.events import ObjectReference, post_event
 from certmint.kube.secrets import OwnerReference, read_secret
-from certmint.operator import issuers
+from certmint.operator import issuers, metrics
 from certmint.operator.state import Key, issuer_key
 from certmint.pki import PKIError, assemble_bundle, certificates_to_pem
 from certmint.planning import labels
-from certmint.planning.bundle import ConfigMapContent, configmap_content, plan_targets
+from certmint.planning.bundle import (
+    TRUST_CHANGED,
+    ConfigMapContent,
+    TrustChange,
+    configmap_content,
+    describe_trust_change,
+    plan_targets,
+    trust_change,
+)
 from certmint.planning.status import set_condition
 
 if TYPE_CHECKING:
@@ -96,7 +105,13 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         async with limit:
             await delete_configmap(controller.api, namespace, name)
 
+    change = trust_change(
+        (found.data.get(bundle.spec.target.config_map_key, "") for found in existing.values()),
+        content.certificates,
+    )
     results = await asyncio.gather(*(publish(namespace) for namespace in plan.write))
+    if change and any(results):
+        await _announce_trust_change(controller, bundle, change)
     await asyncio.gather(*(withdraw(namespace) for namespace in plan.delete))
     written = dict(zip(plan.write, results, strict=True))
     conflicts = [namespace for namespace, created in written.items() if not created]
@@ -116,9 +131,21 @@ async def reconcile(controller: "Controller", key: Key) -> None:
         )
         controller.queue.add_rate_limited(key)
         return
+    metrics.trust_bundle_certificates.labels(name).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {synced_count} namespaces"
     await _report(controller, key, body, ConditionStatus.TRUE, SYNCED, message, synced_count, content.digest)
     controller.queue.forget(key)
+
+
+async def _announce_trust_change(controller: "Controller", bundle: TrustBundle, change: TrustChange) -> None:
+    """A silent change of trust is what operators fear most: an event and a metric for every one."""
+    name = bundle.metadata.name
+    metrics.trust_bundle_changes.labels(name, "added").inc(len(change.added))
+    metrics.trust_bundle_changes.labels(name, "removed").inc(len(change.removed))
+    message = describe_trust_change(change)
+    log.info("TrustBundle %s: %s", name, message)
+    about = ObjectReference("TrustBundle", name, None, bundle.metadata.uid)
+    await post_event(controller.api, about, "Normal", TRUST_CHANGED, message)
 
 
 async def _read_source(controller: "Controller", source: BundleSource) -> tuple[bytes, bytes]:
@@ -178,6 +205,7 @@ async def _report(
         old = TrustBundleStatus.model_validate(body.get("status") or {})
     except ValidationError:
         old = TrustBundleStatus()
+    metrics.trust_bundle_synced.labels(key.name).set(1 if status == ConditionStatus.TRUE else 0)
     conditions = set_condition(old.conditions, SYNCED, status, reason, message, generation, datetime.now(UTC))
     new = old.model_copy(
         update={
