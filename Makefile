@@ -49,8 +49,9 @@ system-deps: ## Real TLS peers for the tests (openssl, curl, nginx) from Debian'
 	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v nginx >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl nginx-light >/dev/null; }
 
-bench: $(STAMP) controlplane ## PKI micro-benchmark, then issuance at scale (N=100, 1000, 5000) on a local control plane.
+bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, then issuance at scale (N=100, 1000, 5000) on a local control plane.
 	$(BIN)/python bench/pki_bench.py
+	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 $(STAMP): pyproject.toml
