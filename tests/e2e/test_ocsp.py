@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from certmint.pki import certificates_to_pem, load_certificates_pem
-from tests.e2e.manifests import API_VERSION, certificate
+from tests.e2e.manifests import API_VERSION, certificate, client_certificate
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
@@ -106,16 +106,7 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
     cluster.apply(ocsp_issuer(namespace, url))
     cluster.wait_condition("issuers", namespace, "ca", "True")
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
-    cluster.apply(
-        certificate(
-            namespace,
-            "client",
-            dnsNames=[],
-            commonName="client",
-            identity={"serviceAccount": "client"},
-            usages=["digital signature", "client auth"],
-        )
-    )
+    cluster.apply(client_certificate(namespace))
     for name in ("server", "client"):
         cluster.wait_condition("certificates", namespace, name, "True")
     write_leaf(cluster, namespace, "server", tmp_path, "server")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmint.pki.ca import BACKDATE, CertificateAuthority, require_valid_at
+from certmint.pki.ca import BACKDATE, CertificateAuthority, key_usage, require_valid_at
 from certmint.pki.crl import RevocationReason, x509_reason
 from certmint.pki.errors import PKIError
 from certmint.pki.keys import KeySpec, PrivateKey, generate_private_key, key_matches_certificate
@@ -111,20 +111,7 @@ def issue_ocsp_signer(ca: CertificateAuthority, now: datetime, lifetime: timedel
         .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
         .not_valid_after(min(now + lifetime, ca.certificate.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage(digital_signature=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
         # RFC 6960 4.2.2.2.1: clients need not check the signer's own revocation status.
         .add_extension(x509.OCSPNoCheck(), critical=False)
