@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HELM := $(or $(CERTMINT_CACHE),$(HOME)/.cache/certmint)/controlplane/v1.36.3/helm
 
-.PHONY: run demo test test-unit test-e2e lint crds cluster controlplane system-deps bench clean
+.PHONY: run demo test test-unit test-e2e lint crds cluster controlplane promtool system-deps bench clean
 
 run: $(STAMP) controlplane ## Local control plane + operator + demo Issuer/Certificate; Ctrl-C stops it.
 	$(BIN)/python -m certmint.devcluster.demo
@@ -14,8 +14,8 @@ run: $(STAMP) controlplane ## Local control plane + operator + demo Issuer/Certi
 demo: $(STAMP) controlplane ## Like run, but exits once the demo Secret is proven valid.
 	$(BIN)/python -m certmint.devcluster.demo --exit
 
-test: $(STAMP) controlplane system-deps ## Unit and end-to-end tests against a real kube-apiserver.
-	$(BIN)/pytest tests/unit tests/e2e
+test: $(STAMP) controlplane promtool system-deps ## Unit, alert-rule and end-to-end tests against a real kube-apiserver.
+	$(BIN)/pytest tests/unit tests/tools tests/e2e
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -23,12 +23,15 @@ test-unit: $(STAMP)
 test-e2e: $(STAMP) controlplane system-deps
 	$(BIN)/pytest tests/e2e
 
-lint: $(STAMP) controlplane ## ruff, mypy --strict on src/, the import layering contracts, helm lint.
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, import contracts, helm lint, promtool check rules.
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(HELM) lint --strict charts/certmint
+	@mkdir -p .cache
+	$(BIN)/python tools/promtool/rules.py $(HELM) .cache/certmint.rules.yaml
+	$$(tools/promtool/build.sh) check rules .cache/certmint.rules.yaml
 
 crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models.
 	$(BIN)/python -m certmint.api.crd crds charts/certmint/crds
@@ -39,12 +42,16 @@ cluster: $(STAMP) controlplane ## A local control plane for humans; prints expor
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm into ~/.cache/certmint.
 	tools/controlplane/build.sh
 
+promtool: ## Build Prometheus's promtool from Go modules into ~/.cache/certmint (alert rule checks and tests).
+	tools/promtool/build.sh
+
 system-deps: ## Real TLS peers for the tests (openssl, curl, nginx) from Debian's archive.
 	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v nginx >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl nginx-light >/dev/null; }
 
-bench: $(STAMP) controlplane ## PKI micro-benchmark, then issuance at scale (N=100, 1000, 5000) on a local control plane.
+bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, then issuance at scale (N=100, 1000, 5000) on a local control plane.
 	$(BIN)/python bench/pki_bench.py
+	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 $(STAMP): pyproject.toml
@@ -54,4 +61,4 @@ $(STAMP): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .cluster .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .cluster .pytest_cache .mypy_cache .ruff_cache

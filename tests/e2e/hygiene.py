@@ -19,7 +19,7 @@ from kubernetes import client, watch
 from certmint.planning.labels import ROLE_CA, SECRET_ROLE_LABEL
 
 GROUP, VERSION = "certmint.dev", "v1alpha1"
-KEY_FIELDS = ("tls.key", "next.key", "previous.key")
+KEY_FIELDS = ("tls.key", "next.key", "previous.key", "ocsp.key")
 MARKER = "PRIVATE KEY"
 FRAGMENT = 40
 """Characters of base64 key body searched for: long enough never to occur by chance."""

@@ -44,3 +44,16 @@ def trust_bundle(name: str, sources: list[dict[str, Any]], **target: Any) -> dic
         "metadata": {"name": name},
         "spec": {"sources": sources, "target": target},
     }
+
+
+def client_certificate(namespace: str, name: str = "client", **spec: Any) -> dict[str, Any]:
+    """A client identity for mTLS: CN and SPIFFE ID, client auth only, no DNS names."""
+    return certificate(
+        namespace,
+        name,
+        dnsNames=[],
+        commonName=name,
+        identity={"serviceAccount": name},
+        usages=["digital signature", "client auth"],
+        **spec,
+    )

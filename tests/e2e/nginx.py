@@ -1,4 +1,5 @@
-"""Real peers for the mTLS tests: nginx verifying client certificates against a bundle and its CRLs,
+"""Real peers for the mTLS tests: nginx verifying client certificates against a bundle and its CRLs
+(or asking the OCSP responder each leaf names),
 an HTTP backend behind it that reports the identity nginx passed on, and curl as the client."""
 
 import json
@@ -36,7 +37,7 @@ http {{
         ssl_certificate {dir}/server.crt;
         ssl_certificate_key {dir}/server.key;
         ssl_client_certificate {dir}/ca.crt;
-        ssl_crl {dir}/ca.crl;
+        {revocation}
         ssl_verify_client on;
         ssl_verify_depth 2;
         location / {{
@@ -94,19 +95,25 @@ class _IdentityHandler(BaseHTTPRequestHandler):
 
 class Nginx:
     """nginx from Debian's archive on loopback; its files live in `directory` (server.crt/key, ca.crt,
-    ca.crl), and `reload()` makes it read them again, as a pod's config reloader would."""
+    ca.crl), and `reload()` makes it read them again, as a pod's config reloader would. With `ocsp`,
+    no CRL: nginx asks the OCSP URL of each client certificate, uncached, on every handshake."""
 
-    def __init__(self, directory: Path, backend_port: int) -> None:
+    def __init__(self, directory: Path, backend_port: int, *, ocsp: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
         self.backend_port = backend_port
+        self.revocation = "ssl_ocsp on;" if ocsp else f"ssl_crl {directory}/ca.crl;"
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Nginx":
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         (self.directory / "tmp").mkdir(exist_ok=True)
         config = self.directory / "nginx.conf"
-        config.write_text(CONFIG.format(dir=self.directory, port=self.port, backend=self.backend_port))
+        config.write_text(
+            CONFIG.format(
+                dir=self.directory, port=self.port, backend=self.backend_port, revocation=self.revocation
+            )
+        )
         test = subprocess.run(
             [
                 binary,

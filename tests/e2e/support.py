@@ -195,6 +195,9 @@ class OperatorProcess:
     def crl_url(self, namespace: str, issuer: str) -> str:
         return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/crl/{namespace}/{issuer}.crl"
 
+    def ocsp_url(self, namespace: str, issuer: str) -> str:
+        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/ocsp/issuer/{namespace}/{issuer}"
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

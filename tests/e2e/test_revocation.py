@@ -26,7 +26,7 @@ from certmint.pki import (
     load_crls_pem,
     serial_hex,
 )
-from tests.e2e.manifests import certificate, trust_bundle
+from tests.e2e.manifests import certificate, client_certificate, trust_bundle
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
@@ -154,13 +154,8 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
     )
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
     cluster.apply(
-        certificate(
+        client_certificate(
             namespace,
-            "client",
-            dnsNames=[],
-            commonName="client",
-            identity={"serviceAccount": "client"},
-            usages=["digital signature", "client auth"],
             keystores={
                 "pkcs12": {"create": True, "passwordSecretRef": {"name": "p12-password", "key": "password"}}
             },

@@ -1,6 +1,7 @@
 """Issue 5 end to end: TrustBundles published as ConfigMaps into exactly the selected namespaces."""
 
 import base64
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -151,3 +152,42 @@ def test_inline_and_secret_sources_and_a_missing_source(
     cluster.wait_condition("trustbundles", None, name, "True", timeout=40)
     published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
     assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
+
+
+def trust_changes(cluster: Cluster, name: str) -> list[str]:
+    """Messages of the TrustChanged events of a (cluster-scoped) TrustBundle, oldest first."""
+    return [event.message for event in cluster.events("default", name) if event.reason == "TrustChanged"]
+
+
+def test_a_change_of_trust_is_an_event_and_a_metric_naming_the_cas(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str
+) -> None:
+    cluster.apply(self_signed_issuer(namespace, name="old", commonName=f"{team} old"))
+    cluster.apply(self_signed_issuer(namespace, name="new", commonName=f"{team} new"))
+    for issuer in ("old", "new"):
+        cluster.wait_condition("issuers", namespace, issuer, "True")
+    name = f"bundle-{team}"
+    target = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+    old = {"issuer": {"name": "old", "namespace": namespace}}
+    new = {"issuer": {"name": "new", "namespace": namespace}}
+    cluster.apply(trust_bundle(name, [old], **target))
+    cluster.wait_condition("trustbundles", None, name, "True")
+
+    cluster.apply(trust_bundle(name, [old, new], **target))
+    added = wait_for(lambda: trust_changes(cluster, name), 30, what="a TrustChanged event")
+    assert added[0].startswith(f"trusted now: CN={team} new (sha256 "), added
+    assert "no longer trusted" not in added[0]
+
+    cluster.apply(trust_bundle(name, [new], **target))
+    changes = wait_for(
+        lambda: found if len(found := trust_changes(cluster, name)) >= 2 else None,
+        30,
+        what="the second change",
+    )
+    assert changes[1].startswith(f"no longer trusted: CN={team} old (sha256 "), changes
+    assert len(changes) == 2, "a first publication is no change, and nothing else changed"
+
+    metrics = urllib.request.urlopen(operator_process.metrics_url, timeout=10).read().decode()
+    assert f'certmint_trustbundle_ca_changes_total{{change="added",name="{name}"}} 1.0' in metrics
+    assert f'certmint_trustbundle_ca_changes_total{{change="removed",name="{name}"}} 1.0' in metrics
+    assert f'certmint_trustbundle_synced_status{{name="{name}"}} 1.0' in metrics

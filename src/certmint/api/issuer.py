@@ -185,6 +185,22 @@ class RevocationSpec(ApiModel):
         "http://certmint.certmint.svc:9402/crl/<issuer>.crl (ClusterIssuer) or "
         ".../crl/<namespace>/<issuer>.crl (Issuer), served by the operator.",
     )
+    ocsp_url: str | None = Field(
+        default=None,
+        alias="ocspURL",
+        max_length=2048,
+        pattern=r"^https?://",
+        description="Turns on the operator's OCSP responder for this issuer and is embedded as the "
+        "OCSP URL (authority information access) of every certificate issued from then on, e.g. "
+        "http://certmint.certmint.svc:9402/ocsp/clusterissuer/<issuer> (ClusterIssuer) or "
+        ".../ocsp/issuer/<namespace>/<issuer> (Issuer).",
+    )
+    ocsp_response_duration: str = _duration_field(
+        "1h",
+        "ocspResponseDuration",
+        "Validity of each OCSP response (nextUpdate - thisUpdate); a cached response is signed "
+        "again at half of it. Clients may cache a good answer this long after a revocation.",
+    )
 
 
 class IssuerSpec(ApiModel):
@@ -198,7 +214,7 @@ class IssuerSpec(ApiModel):
         "sign), with or without a policy. Sub-CAs get pathLen 0.",
     )
     revocation: RevocationSpec = Field(
-        default_factory=RevocationSpec, description="CRL publication for revoked certificates."
+        default_factory=RevocationSpec, description="CRLs and OCSP for revoked certificates."
     )
 
     model_config = ApiModel.model_config | {

@@ -1,8 +1,13 @@
 """Prometheus metrics, served on /metrics by the operator process (see endpoints)."""
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from certmint.api.issuer import RotationPhase
+from certmint.pki import PKIError, load_crls_pem
+from certmint.pki.ocsp import OCSPSigner
 
 CERTIFICATE_LABELS = ("namespace", "name", "issuer")
 
@@ -43,6 +48,51 @@ reconciles = Counter(
 queue_depth = Gauge(
     "certmint_workqueue_depth", "Keys waiting for a worker or being reconciled; 0 when the operator is idle."
 )
+certificate_failures = Counter(
+    "certmint_certificate_failures_total",
+    "Certificates that could not be issued, by issuer and condition reason (PolicyDenied, ...).",
+    ("issuer", "reason"),
+)
+ISSUER_LABELS = ("kind", "namespace", "name")
+ca_rotation_phase = Gauge(
+    "certmint_ca_rotation_phase",
+    "1 for the CA rotation phase a selfSigned issuer is in (Stable, Prepared, Overlap), else 0.",
+    (*ISSUER_LABELS, "phase"),
+)
+crl_next_update = Gauge(
+    "certmint_crl_next_update_timestamp_seconds",
+    "The earliest nextUpdate of the CRLs an issuer publishes, as a Unix timestamp.",
+    ISSUER_LABELS,
+)
+ocsp_signer_expiration = Gauge(
+    "certmint_ocsp_signer_expiration_timestamp_seconds",
+    "The earliest notAfter of an issuer's delegated OCSP signers, as a Unix timestamp.",
+    ISSUER_LABELS,
+)
+ocsp_responses = Counter(
+    "certmint_ocsp_responses_total",
+    "OCSP answers by issuer and status: good, revoked, unknown, or the refusal "
+    "(malformedRequest, unauthorized, tryLater).",
+    (*ISSUER_LABELS, "status"),
+)
+ocsp_signatures = Counter(
+    "certmint_ocsp_signatures_total",
+    "OCSP responses signed (cache misses); every other answer came from the cache.",
+    ISSUER_LABELS,
+)
+trust_bundle_synced = Gauge(
+    "certmint_trustbundle_synced_status",
+    "1 when the TrustBundle's Synced condition is True, else 0.",
+    ("name",),
+)
+trust_bundle_certificates = Gauge(
+    "certmint_trustbundle_certificates", "CA certificates a TrustBundle publishes.", ("name",)
+)
+trust_bundle_changes = Counter(
+    "certmint_trustbundle_ca_changes_total",
+    "CA certificates that entered (added) or left (removed) a TrustBundle's published content.",
+    ("name", "change"),
+)
 reconcile_errors = Counter(
     "certmint_reconcile_errors_total", "Reconciles that failed with an unexpected error.", ("kind",)
 )
@@ -70,3 +120,24 @@ def forget_certificate(namespace: str, name: str, issuer: str) -> None:
             gauge.remove(namespace, name, issuer)
         except KeyError:
             continue
+
+
+def record_rotation_phase(kind: str, namespace: str, name: str, phase: str) -> None:
+    for each in RotationPhase:
+        ca_rotation_phase.labels(kind, namespace, name, each.value).set(1 if each == phase else 0)
+
+
+def record_revocation_data(
+    kind: str, namespace: str, name: str, crl_pem: bytes, signers: Sequence[OCSPSigner]
+) -> None:
+    """How fresh an issuer's CRLs and OCSP signers are, for the staleness alerts."""
+    try:
+        updates = [crl.next_update_utc for crl in load_crls_pem(crl_pem)]
+    except PKIError:
+        updates = []
+    soonest = min((update for update in updates if update is not None), default=None)
+    if soonest is not None:
+        crl_next_update.labels(kind, namespace, name).set(soonest.timestamp())
+    if signers:
+        expiry = min(signer.certificate.not_valid_after_utc for signer in signers)
+        ocsp_signer_expiration.labels(kind, namespace, name).set(expiry.timestamp())

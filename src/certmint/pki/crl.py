@@ -45,6 +45,15 @@ class RevokedCertificate:
     reason: RevocationReason = RevocationReason.UNSPECIFIED
 
 
+def x509_reason(reason: RevocationReason) -> x509.ReasonFlags | None:
+    """RFC 5280 5.3.1: "unspecified" is expressed by leaving the reason out (in CRLs and OCSP)."""
+    return _X509_REASONS.get(reason)
+
+
+def reason_of(flag: x509.ReasonFlags) -> RevocationReason:
+    return _FROM_X509.get(flag, RevocationReason.UNSPECIFIED)
+
+
 def build_crl(
     ca: CertificateAuthority,
     revoked: Iterable[RevokedCertificate],
@@ -75,11 +84,9 @@ def build_crl(
             .serial_number(entry.serial_number)
             .revocation_date(entry.revoked_at)
         )
-        # RFC 5280 5.3.1: "unspecified" is expressed by leaving the reason out.
-        if entry.reason != RevocationReason.UNSPECIFIED:
-            revoked_builder = revoked_builder.add_extension(
-                x509.CRLReason(_X509_REASONS[entry.reason]), critical=False
-            )
+        flag = x509_reason(entry.reason)
+        if flag is not None:
+            revoked_builder = revoked_builder.add_extension(x509.CRLReason(flag), critical=False)
         builder = builder.add_revoked_certificate(revoked_builder.build())
     return builder.sign(ca.private_key, signature_hash(ca.private_key))
 
@@ -104,7 +111,7 @@ def parse_crl(data: bytes) -> list[RevokedCertificate]:
     for item in crl:
         try:
             flag = item.extensions.get_extension_for_class(x509.CRLReason).value.reason
-            reason = _FROM_X509.get(flag, RevocationReason.UNSPECIFIED)
+            reason = reason_of(flag)
         except x509.ExtensionNotFound:
             reason = RevocationReason.UNSPECIFIED
         entries.append(RevokedCertificate(item.serial_number, item.revocation_date_utc, reason))

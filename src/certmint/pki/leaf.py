@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmint.pki.ca import BACKDATE, CertificateAuthority, require_valid_at
+from certmint.pki.ca import BACKDATE, CertificateAuthority, key_usage, require_valid_at
 from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
 from certmint.pki.names import (
     MAX_NAME_ATTRIBUTE,
@@ -196,11 +196,4 @@ def _key_usage(usages: tuple[Usage, ...]) -> x509.KeyUsage | None:
     }
     if not any(flags.values()):
         return None
-    return x509.KeyUsage(
-        content_commitment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
-        **flags,
-    )
+    return key_usage(**flags)

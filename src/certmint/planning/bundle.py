@@ -1,12 +1,15 @@
 """Pure decisions for TrustBundles: which namespaces get the ConfigMap, which lose it, what it holds."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
 from certmint.api import LabelSelector, TrustBundle
 from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES, LabelSelectorOperator
-from certmint.pki import TrustBundleContent, pkcs12_truststore
+from certmint.pki import PKIError, TrustBundleContent, load_certificates_pem, pkcs12_truststore
 from certmint.planning.contest import Contest, DataWriter, contest
 
 
@@ -115,3 +118,53 @@ def hold_back(
     held = {namespace: found for namespace, found in contests.items() if found.due > now}
     write = tuple(namespace for namespace in plan.write if namespace not in held)
     return TargetPlan(write=write, delete=plan.delete), held
+
+
+@dataclass(frozen=True)
+class TrustChange:
+    added: tuple[x509.Certificate, ...]
+    removed: tuple[x509.Certificate, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+def trust_change(published: Iterable[str], current: Sequence[x509.Certificate]) -> TrustChange:
+    """Which CA certificates enter and leave, compared with what the existing ConfigMaps hold
+    (`published`: their PEM, one per namespace). Nothing published before is no change: a first
+    publication creates trust, it does not alter anyone's."""
+    before: dict[bytes, x509.Certificate] = {}
+    for pem in published:
+        try:
+            certificates = load_certificates_pem(pem.encode())
+        except PKIError:
+            continue  # an unreadable hand edit: what it trusted is unknown, so not reported as left
+        before.update((_der(certificate), certificate) for certificate in certificates)
+    if not before:
+        return TrustChange((), ())
+    after = {_der(certificate): certificate for certificate in current}
+    return TrustChange(
+        added=tuple(certificate for der, certificate in after.items() if der not in before),
+        removed=tuple(certificate for der, certificate in before.items() if der not in after),
+    )
+
+
+def describe_trust_change(change: TrustChange) -> str:
+    """E.g. `trusted now: CN=ca 2 (sha256 3f2a…); no longer trusted: CN=ca 1 (sha256 9b01…)`."""
+    parts = []
+    if change.added:
+        parts.append("trusted now: " + ", ".join(_describe(certificate) for certificate in change.added))
+    if change.removed:
+        parts.append(
+            "no longer trusted: " + ", ".join(_describe(certificate) for certificate in change.removed)
+        )
+    return "; ".join(parts)
+
+
+def _describe(certificate: x509.Certificate) -> str:
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex()[:16]
+    return f"{certificate.subject.rfc4514_string()} (sha256 {fingerprint})"
+
+
+def _der(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.DER)

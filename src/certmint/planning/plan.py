@@ -30,6 +30,7 @@ from certmint.pki import (
 from certmint.planning import labels, reasons
 from certmint.planning.contest import Contest, DataWriter, contest
 from certmint.planning.identity import control_character_field
+from certmint.planning.ocsp import OCSPResponder
 from certmint.planning.ownership import Refusal
 from certmint.planning.policy import policy_denial
 from certmint.planning.renewal import renewal_time, spread
@@ -63,6 +64,9 @@ class IssuerView:
     crl_distribution_point: str | None = None
     allow_ca: bool = False
     """The issuer's spec.allowCA: whether it signs CA certificates at all."""
+    ocsp: OCSPResponder | None = None
+    """Answers OCSP requests for every CA of `crl_pem`; None unless the issuer sets an OCSP URL."""
+    ocsp_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,8 @@ SYNCED: Final = "Synced"
 SOURCE_UNAVAILABLE: Final = "SourceUnavailable"
 INVALID_SOURCE: Final = "InvalidSource"
 CONFIGMAP_CONFLICT: Final = "ConfigMapConflict"
+TRUST_CHANGED: Final = "TrustChanged"
+"""Event reason on a TrustBundle whose published CA certificates changed."""
 
 # Tenant safety: what a Certificate or TrustBundle may not make certmint do.
 SECRET_NOT_OWNED: Final = "SecretNotOwned"

@@ -168,7 +168,7 @@ def crls_fresh(
     if len(crls) != len(cas):
         return False
     for ca in cas:
-        crl = _crl_of(crls, ca)
+        crl = crl_of(crls, ca)
         if crl is None or crl.next_update_utc is None:
             return False
         if crl.next_update_utc - crl.last_update_utc != duration or now >= refresh_time(crl, duration):
@@ -204,15 +204,16 @@ def refresh_time(crl: x509.CertificateRevocationList, duration: timedelta) -> da
 def crl_der_of(stored: bytes | None, ca: CertificateAuthority) -> bytes:
     """The CA's CRL in DER, as served over HTTP; empty when there is none."""
     try:
-        crl = _crl_of(load_crls_pem(stored or b""), ca)
+        crl = crl_of(load_crls_pem(stored or b""), ca)
     except PKIError:
         return b""
     return crl_to_der(crl) if crl is not None else b""
 
 
-def _crl_of(
+def crl_of(
     crls: Iterable[x509.CertificateRevocationList], ca: CertificateAuthority
 ) -> x509.CertificateRevocationList | None:
+    """The CRL `ca` signed, if any."""
     public_key = ca.certificate.public_key()
     for crl in crls:
         if crl.issuer == ca.certificate.subject and crl.is_signature_valid(public_key):  # type: ignore[arg-type]

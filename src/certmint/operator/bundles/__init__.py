@@ -1,10 +1,14 @@
 """TrustBundle reconciliation: gather CA certificates from the sources (sources), publish them as
 ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
 
+import logging
+
 from pydantic import ValidationError
 
 from certmint.api import TrustBundle, TrustBundleStatus
 from certmint.api.common import ConditionStatus
+from certmint.kube.events import ObjectReference
+from certmint.operator import metrics
 from certmint.operator.bundles.publish import existing_copies, publish
 from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
 from certmint.operator.context import Context
@@ -14,13 +18,18 @@ from certmint.pki import PKIError, assemble_bundle
 from certmint.planning import reasons
 from certmint.planning.bundle import (
     ConfigMapContent,
+    TrustChange,
     configmap_content,
     contested_targets,
+    describe_trust_change,
     hold_back,
     plan_targets,
     reserved_name_refusal,
+    trust_change,
 )
 from certmint.planning.status import set_condition
+
+log = logging.getLogger("certmint.bundles")
 
 PLURAL = "trustbundles"
 SYNCED = "Synced"
@@ -65,7 +74,13 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         now,
     )
     plan, held = hold_back(plan, contests, now)
+    change = trust_change(
+        (copy.data.get(bundle.spec.target.config_map_key, "") for copy in existing.values()),
+        content.certificates,
+    )
     result = await publish(ctx, bundle, content.digest, published, existing, plan, contests)
+    if change and len(plan.write) > len(result.conflicts):  # at least one copy now holds it
+        await _announce_trust_change(ctx, bundle, change)
     count = len(result.holding)
     if held:
         # Another writer keeps changing a published copy: say who, and look again when due.
@@ -84,8 +99,20 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONFLICT, message, count, content.digest
         )
         return reported.then(Outcome(backoff=True))
+    metrics.trust_bundle_certificates.labels(bundle.metadata.name).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {count} namespaces"
     return await _report(ctx, key, body, ConditionStatus.TRUE, reasons.SYNCED, message, count, content.digest)
+
+
+async def _announce_trust_change(ctx: Context, bundle: TrustBundle, change: TrustChange) -> None:
+    """A silent change of trust is what operators fear most: an event and a metric for every one."""
+    name = bundle.metadata.name
+    metrics.trust_bundle_changes.labels(name, "added").inc(len(change.added))
+    metrics.trust_bundle_changes.labels(name, "removed").inc(len(change.removed))
+    message = describe_trust_change(change)
+    log.info("TrustBundle %s: %s", name, message)
+    about = ObjectReference("TrustBundle", name, None, bundle.metadata.uid)
+    await ctx.kube.post_event(about, "Normal", reasons.TRUST_CHANGED, message)
 
 
 async def _report(
@@ -104,6 +131,7 @@ async def _report(
         old = TrustBundleStatus.model_validate(body.get("status") or {})
     except ValidationError:
         old = TrustBundleStatus()
+    metrics.trust_bundle_synced.labels(key.name).set(1 if status == ConditionStatus.TRUE else 0)
     conditions = set_condition(old.conditions, SYNCED, status, reason, message, generation, ctx.clock())
     new = old.model_copy(
         update={

@@ -62,6 +62,8 @@ async def issue(
         spec = replace(
             spec, leaf=replace(spec.leaf, crl_distribution_points=(issuer.crl_distribution_point,))
         )
+    if issuer.ocsp_url:
+        spec = replace(spec, leaf=replace(spec.leaf, ocsp_urls=(issuer.ocsp_url,)))
     password = await keystore_password(ctx, key.namespace, spec)
     if isinstance(password, Fail):
         return password

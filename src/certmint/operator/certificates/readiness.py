@@ -56,6 +56,7 @@ async def failed(ctx: Context, key: Key, body: Body, failure: Fail, now: datetim
     ref = body.get("spec", {}).get("issuerRef", {})
     issuer = metrics.issuer_label(ref.get("kind", "Issuer"), ref.get("name", ""))
     metrics.issuances.labels(issuer, "failed").inc()
+    metrics.certificate_failures.labels(issuer, failure.reason).inc()
     metrics.record_certificate(key.namespace, key.name, issuer, False, old.not_after, None)
     return written.then(Outcome(backoff=failure.retryable))
 

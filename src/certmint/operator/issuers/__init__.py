@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from certmint.api import Issuer
+from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
 from certmint.operator.issuers import authority, revocation, status
@@ -72,6 +73,7 @@ async def _ready(
         )
         written = await status.write(ctx, key, issuer, failed, name, material, now)
         return written.then(Outcome(issuer_view=failed, backoff=True))
+    ocsp = await revocation.publish_ocsp(ctx, key, namespace, name, issuer, signers, crls.pem, now)
     view = replace(
         view,
         policy=issuer.spec.policy,
@@ -80,10 +82,13 @@ async def _ready(
         crl_pem=crls.pem,
         crl_der=revocation.crl_der_of(crls.pem, view.ca) if view.ca else b"",
         crl_distribution_point=issuer.spec.revocation.distribution_point_url,
+        ocsp=ocsp.responder,
+        ocsp_url=issuer.spec.revocation.ocsp_url,
     )
     written = await status.write(ctx, key, issuer, view, name, material, now)
+    metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
     delay = ctx.config.issuer_resync_seconds
-    for moment in (next_rotation_check, crls.refresh_at):
+    for moment in (next_rotation_check, crls.refresh_at, ocsp.refresh_at):
         if moment is not None:
             delay = min(delay, (moment - ctx.clock()).total_seconds())
     return written.then(Outcome(issuer_view=view, requeue_after=max(delay, 0.0)))

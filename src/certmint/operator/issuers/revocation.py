@@ -7,7 +7,19 @@ from datetime import datetime
 from certmint.api import Issuer, parse_duration
 from certmint.operator.context import Context
 from certmint.operator.revocations import REVOCATION_FIELD_MANAGER
+from certmint.operator.state import Key
 from certmint.pki import CertificateAuthority
+from certmint.pki.ocsp import OCSPSigner
+from certmint.planning.ocsp import (
+    OCSPResponder,
+    dump_signers,
+    load_signers,
+    next_signer_refresh,
+    refresh_signers,
+    responder_inputs,
+    reuse_responder,
+    signers_fresh,
+)
 from certmint.planning.revocation import (
     CRL_KEY,
     REVOKED_KEY,
@@ -20,7 +32,10 @@ from certmint.planning.revocation import (
     without_expired,
 )
 
-__all__ = ["PublishedCRLs", "crl_der_of", "publish_crls"]
+__all__ = ["PublishedCRLs", "PublishedOCSP", "crl_der_of", "publish_crls", "publish_ocsp"]
+
+OCSP_FIELD_MANAGER = "certmint-ocsp"
+"""Owns the OCSP signer keys of a CA Secret, apart from its CA keys and its revocation list."""
 
 
 @dataclass(frozen=True)
@@ -61,3 +76,45 @@ async def publish_crls(
         pem=pem,
         refresh_at=next_crl_refresh(pem, duration),
     )
+
+
+@dataclass(frozen=True)
+class PublishedOCSP:
+    responder: OCSPResponder | None = None
+    signers: tuple[OCSPSigner, ...] = ()
+    refresh_at: datetime | None = None
+
+
+async def publish_ocsp(
+    ctx: Context,
+    key: Key,
+    namespace: str,
+    name: str,
+    issuer: Issuer,
+    cas: tuple[CertificateAuthority, ...],
+    crl_pem: bytes,
+    now: datetime,
+) -> PublishedOCSP:
+    """With an OCSP URL: a delegated signer per CA (signed by the CA here, never per request), kept
+    in the CA Secret, and a responder answering from the CRLs just published."""
+    if issuer.spec.revocation.ocsp_url is None:
+        return PublishedOCSP()
+    secret = await ctx.kube.read_secret(namespace, name)
+    if secret is None:
+        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    stored = load_signers(secret.data)
+    signers = await asyncio.to_thread(refresh_signers, cas, stored, now)
+    if not signers_fresh(cas, stored, now):
+        await ctx.kube.apply_secret_data(
+            namespace,
+            name,
+            dump_signers(signers),
+            resource_version=secret.resource_version,
+            field_manager=OCSP_FIELD_MANAGER,
+        )
+    validity = parse_duration(issuer.spec.revocation.ocsp_response_duration)
+    previous = ctx.state.issuer_views.get(key)
+    responder = reuse_responder(
+        previous.ocsp if previous else None, responder_inputs(cas, signers, crl_pem, validity)
+    )
+    return PublishedOCSP(responder, signers, next_signer_refresh(signers))

@@ -51,6 +51,8 @@ async def write(
         metrics.ca_expiration.labels(key.kind, key.namespace, key.name).set(
             view.ca.certificate.not_valid_after_utc.timestamp()
         )
+    if material is not None:
+        metrics.record_rotation_phase(key.kind, key.namespace, key.name, material.phase)
     if new == old:
         return Outcome()
     wire = new.to_api()
