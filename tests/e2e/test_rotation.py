@@ -59,8 +59,11 @@ def sample(cluster: Cluster, namespace: str, bundle: str, directory: Path, port:
     """One sample of the invariants: both leaves verify against the bundle in their namespace, and an
     mTLS handshake with the files as a pod would see them succeeds; every CA in the bundle has its
     CRL there too, as CRL-checking peers (nginx's ssl_crl) refuse a chain whose CA has none."""
-    trusted = bundle_certificates(cluster, namespace, bundle)
-    crls = load_crls_pem(cluster.core.read_namespaced_config_map(bundle, namespace).data["ca.crl"].encode())
+    # One read of the ConfigMap: its certificates and CRLs must agree with each other, and two reads
+    # could straddle an update.
+    data = cluster.core.read_namespaced_config_map(bundle, namespace).data or {}
+    trusted = load_certificates_pem(data["ca.crt"].encode())
+    crls = load_crls_pem(data["ca.crl"].encode())
     for ca in trusted:
         assert any(crl.is_signature_valid(ca.public_key()) for crl in crls), ca.subject  # type: ignore[arg-type]
     now = datetime.now(UTC)
