@@ -65,4 +65,4 @@ $(STAMP): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .cluster .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cluster .node .pytest_cache .mypy_cache .ruff_cache

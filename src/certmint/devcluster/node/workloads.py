@@ -16,7 +16,7 @@ PORT = 8443
 NGINX_CONFIG = f"""
 daemon off;
 pid /tmp/nginx.pid;
-error_log stderr notice;
+error_log stderr info;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
@@ -108,7 +108,7 @@ def trust_bundle(name: str, namespace: str, issuer_name: str = "ca") -> dict[str
     }
 
 
-def _pod(
+def pod(
     node: RunningNode, name: str, namespace: str, script: str, volumes: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
     return {
@@ -151,7 +151,7 @@ def manifests(
         certificate(namespace, "client", commonName="client", duration=duration, **renewal),
         trust_bundle(setup.bundle, namespace),
         config_map,
-        _pod(
+        pod(
             node,
             setup.server_pod,
             namespace,
@@ -162,7 +162,7 @@ def manifests(
                 "config": {"configMap": {"name": "nginx"}},
             },
         ),
-        _pod(
+        pod(
             node,
             setup.client_pod,
             namespace,
@@ -198,15 +198,10 @@ class Answer:
     text: str
 
 
-def curl_from_client(node: RunningNode, setup: MutualTLS, *client_args: str) -> Answer:
-    """curl in the client pod to the nginx pod; `client_args` picks the client certificate, if any."""
+def curl_command(node: RunningNode, setup: MutualTLS, *client_args: str) -> list[str]:
+    """curl to the nginx pod by its address, checking its certificate against the trust bundle."""
     address = pod_ip(node, setup.namespace, setup.server_pod)
-    output = node.kubectl(
-        "exec",
-        "-n",
-        setup.namespace,
-        setup.client_pod,
-        "--",
+    return [
         "curl",
         "-sS",
         "--max-time",
@@ -216,10 +211,15 @@ def curl_from_client(node: RunningNode, setup: MutualTLS, *client_args: str) -> 
         "--resolve",
         f"{setup.server_name}:{PORT}:{address}",
         *client_args,
-        "-w",
-        "\n%{http_code}",
         f"https://{setup.server_name}:{PORT}/",
-        check=False,
+    ]
+
+
+def curl_from_client(node: RunningNode, setup: MutualTLS, *client_args: str, client: str = "") -> Answer:
+    """curl in the client pod (or `client`) to the nginx pod; `client_args` picks the client certificate."""
+    command = curl_command(node, setup, *client_args, "-w", "\n%{http_code}")
+    output = node.kubectl(
+        "exec", "-n", setup.namespace, client or setup.client_pod, "--", *command, check=False
     )
     body, _, code = output.rstrip("\n").rpartition("\n")
     status = int(code) if code.isdigit() else 0
