@@ -39,18 +39,21 @@ up_to_date() {
 
 # publish NAME HASH REF: writes the archive of REF and records what it was built from.
 publish() {
-  local name=$1 hash=$2 ref=$3
+  local name=$1 hash=$2 ref=$3 previous
+  previous=$(cat "$out/$name.ref" 2>/dev/null || true)
   rm -f "$out/$name.tar.tmp"
   buildah_ push --quiet "$ref" "docker-archive:$out/$name.tar.tmp:$ref" > /dev/null
   mv "$out/$name.tar.tmp" "$out/$name.tar"
   echo "$ref" > "$out/$name.ref"
   echo "$hash" > "$out/$name.hash"
+  # The image it replaces only takes room in the build storage.
+  if [ -n "$previous" ] && [ "$previous" != "$ref" ]; then buildah_ rmi "$previous" > /dev/null 2>&1 || true; fi
 }
 
 # rootfs_image NAME PACKAGES: a Debian minbase root filesystem with PACKAGES, as an image.
 rootfs_image() {
   local name=$1 packages=$2 hash ref start=$SECONDS
-  hash=$(printf '%s\n' "$SUITE" "$packages" "$(sha256sum "$0")" | sha256sum | cut -c1-16)
+  hash=$(printf '%s\n' "$SUITE" "$packages" "$(sha256sum < "$0")" | sha256sum | cut -c1-16)
   if up_to_date "$name" "$hash"; then echo "cached: $(cat "$out/$name.ref")"; return; fi
   ref="localhost/certmint-$name:$hash"
   echo "building $ref (mmdebstrap $SUITE: $packages)..."
@@ -94,7 +97,7 @@ certmint_image() {
   rootfs_image base "$BASE_PACKAGES" > /dev/null
   local base_ref hash ref start=$SECONDS
   base_ref=$(cat "$out/base.ref")
-  hash=$( { echo "$base_ref"; sha256sum "$0"; certmint_inputs | (cd "$repo" && xargs -d '\n' sha256sum); } \
+  hash=$( { echo "$base_ref"; sha256sum < "$0"; certmint_inputs | (cd "$repo" && xargs -d '\n' sha256sum); } \
     | sha256sum | cut -c1-16)
   if up_to_date certmint "$hash"; then echo "cached: $(cat "$out/certmint.ref")"; return; fi
   ref="localhost/certmint:$hash"

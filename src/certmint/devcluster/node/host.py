@@ -137,7 +137,7 @@ def remove_stale_cgroup_roots() -> None:
         for root in hierarchy.glob(f"{CGROUP_PREFIX}*"):
             owner = root.name.removeprefix(CGROUP_PREFIX)
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-                remove_cgroup_root(root.name, timeout=5.0)
+                remove_cgroup_root(root.name)
 
 
 if __name__ == "__main__":
