@@ -73,6 +73,7 @@ def test_kubectl_logs_and_exec_reach_the_operator_pod(
     wait_for(lambda: certificate_ready(node, namespace, "logged"), 90, "issuance")
     log = node.kubectl("logs", "-n", RELEASE_NAMESPACE, "deployment/certmint")
     assert f"{namespace}/logged" in ISSUED.findall(log)
+    assert "PRIVATE KEY" not in log
     version = node.kubectl("exec", "-n", RELEASE_NAMESPACE, "deployment/certmint", "--", "certmint", "--help")
     assert "operator" in version
 

@@ -13,6 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 out="${CERTMINT_CACHE:-$HOME/.cache/certmint}/images"
 mkdir -p "$out"
+# One build at a time per cache: parallel checkouts share the storage and the archives.
+exec 9> "$out/.lock"
+flock 9
 # vfs storage: no overlay mounts that could outlive a killed build.
 buildah_storage=(--root "$out/storage" --runroot "$out/runroot" --storage-driver vfs)
 SUITE=bookworm

@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +44,8 @@ def main() -> None:
         sys.exit(_run_node(workdir, cgroup_root, args.sync_frequency))
     finally:
         remove_cgroup_root(cgroup_root)
+        # Unpacked images and container layers (over a gigabyte); the logs stay for reading.
+        shutil.rmtree(workdir / "containerd", ignore_errors=True)
 
 
 def _run_node(workdir: Path, cgroup_root: str, sync_frequency: str) -> int:
