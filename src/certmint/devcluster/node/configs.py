@@ -39,7 +39,9 @@ class NodeLayout:
 
     @property
     def containerd_socket(self) -> Path:
-        return self.workdir / "containerd" / "containerd.sock"
+        # In the node's private /run: a socket path under a deep work directory can exceed the
+        # 108 bytes a Unix socket address holds.
+        return Path("/run/certmint-node/containerd.sock")
 
     @property
     def containerd_config(self) -> Path:

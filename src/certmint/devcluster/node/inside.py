@@ -191,6 +191,7 @@ def _start_containerd(plane: ControlPlane, layout: NodeLayout, images: list[str]
     layout.containerd_config.write_text(configs.containerd_config(layout, sandbox_image))
     layout.cni_config_dir.mkdir(exist_ok=True)
     (layout.cni_config_dir / "10-certmint-node.conflist").write_text(configs.cni_config(layout))
+    layout.containerd_socket.parent.mkdir(parents=True, exist_ok=True)
     spawn(plane, "containerd", ["containerd", "--config", str(layout.containerd_config)])
     ctr = ["ctr", "--address", str(layout.containerd_socket), "--namespace", "k8s.io"]
     deadline = time.monotonic() + 60
