@@ -6,22 +6,28 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HELM := $(or $(CERTMINT_CACHE),$(HOME)/.cache/certmint)/controlplane/v1.36.3/helm
 
-.PHONY: run demo test test-unit test-e2e lint crds cluster controlplane promtool system-deps bench clean
+.PHONY: run run-process demo test test-unit test-e2e test-node lint crds cluster controlplane promtool images system-deps bench clean
 
-run: $(STAMP) controlplane ## Local control plane + operator + demo Issuer/Certificate; Ctrl-C stops it.
+run: $(STAMP) controlplane system-deps images ## A real node, the chart's operator as a pod, a demo mTLS workload and its proof; Ctrl-C stops it.
+	$(BIN)/python -m certmint.devcluster.node.demo
+
+run-process: $(STAMP) controlplane ## Fast development mode: control plane + operator as a process + demo Certificate.
 	$(BIN)/python -m certmint.devcluster.demo
 
 demo: $(STAMP) controlplane ## Like run, but exits once the demo Secret is proven valid.
 	$(BIN)/python -m certmint.devcluster.demo --exit
 
-test: $(STAMP) controlplane promtool system-deps ## Unit, alert-rule and end-to-end tests against a real kube-apiserver.
-	$(BIN)/pytest tests/unit tests/tools tests/e2e
+test: $(STAMP) controlplane promtool system-deps images ## Unit, alert-rule and end-to-end tests against a real kube-apiserver, then on a real node.
+	$(BIN)/pytest tests/unit tests/tools tests/e2e tests/e2e_node
 
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 test-e2e: $(STAMP) controlplane system-deps
 	$(BIN)/pytest tests/e2e
+
+test-node: $(STAMP) controlplane system-deps images ## The end-to-end tests on a real node only.
+	$(BIN)/pytest tests/e2e_node
 
 lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, import contracts, helm lint, promtool check rules.
 	$(BIN)/ruff check src tests bench tools
@@ -39,15 +45,20 @@ crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic mode
 cluster: $(STAMP) controlplane ## A local control plane for humans; prints export KUBECONFIG=...
 	$(BIN)/python -m certmint.devcluster $(CURDIR)/.cluster
 
-controlplane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, helm into ~/.cache/certmint.
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, helm into ~/.cache/certmint.
 	tools/controlplane/build.sh
 
 promtool: ## Build Prometheus's promtool from Go modules into ~/.cache/certmint (alert rule checks and tests).
 	tools/promtool/build.sh
 
-system-deps: ## Real TLS peers for the tests (openssl, curl, nginx) from Debian's archive.
-	@command -v openssl >/dev/null && command -v curl >/dev/null && command -v nginx >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl nginx-light >/dev/null; }
+images: system-deps ## Node images (pause, Debian base, TLS peer, certmint from the Dockerfile) into ~/.cache/certmint/images; rebuilt when their inputs change.
+	tools/images/build.sh
+
+# TLS peers for the tests (openssl, curl, nginx) and the node's runtime and image tools, from Debian's archive.
+SYSTEM_PACKAGES := openssl curl nginx-light containerd runc containernetworking-plugins iptables iproute2 mmdebstrap buildah
+system-deps:
+	@dpkg-query -W -f='$${Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^install ok installed' | grep -qx $(words $(SYSTEM_PACKAGES)) || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
 
 bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, then issuance at scale (N=100, 1000, 5000) on a local control plane.
 	$(BIN)/python bench/pki_bench.py
@@ -61,4 +72,4 @@ $(STAMP): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .cache .cluster .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache .cluster .node .pytest_cache .mypy_cache .ruff_cache

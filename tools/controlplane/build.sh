@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and helm
+# Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), the node
+# (kubelet, kube-scheduler, kube-proxy) and helm
 # from Go modules into a cache outside the repository; skips whatever is already there.
 set -euo pipefail
 
@@ -39,6 +40,9 @@ build etcd ./etcd
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kubectl k8s.io/kubernetes/cmd/kubectl
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 
 if [ ! -x "$out/helm" ]; then
   echo "building helm $HELM_VERSION..."

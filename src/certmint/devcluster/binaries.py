@@ -28,13 +28,28 @@ class Binaries:
         return self.directory / "kubectl"
 
     @property
+    def kube_scheduler(self) -> Path:
+        return self.directory / "kube-scheduler"
+
+    @property
+    def kubelet(self) -> Path:
+        return self.directory / "kubelet"
+
+    @property
+    def kube_proxy(self) -> Path:
+        return self.directory / "kube-proxy"
+
+    @property
     def helm(self) -> Path:
         return self.directory / "helm"
 
 
+def cache_root() -> Path:
+    return Path(os.environ.get("CERTMINT_CACHE", Path.home() / ".cache" / "certmint"))
+
+
 def cache_directory() -> Path:
-    root = Path(os.environ.get("CERTMINT_CACHE", Path.home() / ".cache" / "certmint"))
-    return root / "controlplane" / KUBERNETES_VERSION
+    return cache_root() / "controlplane" / KUBERNETES_VERSION
 
 
 def locate_binaries() -> Binaries:

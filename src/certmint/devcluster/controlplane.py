@@ -38,6 +38,23 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Profile:
+    """What differs between the API-only control plane and one that serves a node and its pods."""
+
+    bind_address: str = "127.0.0.1"
+    advertise_address: str = "127.0.0.1"
+    port: int | None = None
+    """None: any free port."""
+    serving_ips: tuple[str, ...] = ("127.0.0.1",)
+    pods: bool = False
+    """ServiceAccount admission (pods get tokens) and the `kubernetes` Service's endpoints."""
+    controllers: tuple[str, ...] = ("garbagecollector", "namespace", "serviceaccount", "serviceaccount-token")
+
+
+API_ONLY = Profile()
+
+
 @dataclass
 class ControlPlane:
     """A running control plane: where to reach it and the processes behind it."""
@@ -83,12 +100,12 @@ class ControlPlane:
         process.wait(timeout=_STOP_GRACE_SECONDS)
         time.sleep(down_for)
         args = [str(arg) for arg in process.args]  # type: ignore[union-attr]
-        _spawn(self, name, args, append=True)
+        spawn(self, name, args, append=True)
         if name == "etcd":
             client_url = next(arg for arg in args if arg.startswith("--listen-client-urls=")).split("=", 1)[1]
-            _wait_ready(self, name, f"{client_url}/health")
+            wait_ready(self, name, f"{client_url}/health")
         else:
-            _wait_ready(self, name, f"{self.server}/readyz")
+            wait_ready(self, name, f"{self.server}/readyz")
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.workdir / f"{name}.log"
@@ -107,11 +124,13 @@ class LocalControlPlane:
         controller_manager: bool = True,
         binaries: Binaries | None = None,
         extra_apiserver_args: tuple[str, ...] = (),
+        profile: Profile = API_ONLY,
     ) -> None:
         self._workdir = workdir
         self._controller_manager = controller_manager
         self._binaries = binaries
         self._extra_apiserver_args = extra_apiserver_args
+        self._profile = profile
         self.plane: ControlPlane | None = None
 
     def __enter__(self) -> ControlPlane:
@@ -126,8 +145,8 @@ class LocalControlPlane:
         binaries = self._binaries or locate_binaries()
         workdir = self._workdir or Path(tempfile.mkdtemp(prefix="certmint-cp-"))
         workdir.mkdir(parents=True, exist_ok=True)
-        credentials = write_credentials(workdir)
-        port = free_port()
+        credentials = write_credentials(workdir, self._profile.serving_ips)
+        port = self._profile.port or free_port()
         server = f"https://127.0.0.1:{port}"
         self.plane = plane = ControlPlane(
             workdir=workdir,
@@ -140,7 +159,7 @@ class LocalControlPlane:
             etcd_url = self._start_etcd(plane)
             self._start_apiserver(plane, port, etcd_url)
             _write_kubeconfig(plane)
-            _wait_ready(plane, "kube-apiserver", f"{server}/readyz")
+            wait_ready(plane, "kube-apiserver", f"{server}/readyz")
             if self._controller_manager:
                 self._start_controller_manager(plane)
         except BaseException:
@@ -158,7 +177,7 @@ class LocalControlPlane:
     def _start_etcd(self, plane: ControlPlane) -> str:
         client_url = f"http://127.0.0.1:{free_port()}"
         peer_url = f"http://127.0.0.1:{free_port()}"
-        _spawn(
+        spawn(
             plane,
             "etcd",
             [
@@ -173,19 +192,25 @@ class LocalControlPlane:
                 "--log-level=warn",
             ],
         )
-        _wait_ready(plane, "etcd", f"{client_url}/health")
+        wait_ready(plane, "etcd", f"{client_url}/health")
         return client_url
 
     def _start_apiserver(self, plane: ControlPlane, port: int, etcd_url: str) -> None:
         c = plane.credentials
-        _spawn(
+        profile = self._profile
+        pod_support = (
+            ()
+            if profile.pods
+            else ("--endpoint-reconciler-type=none", "--disable-admission-plugins=ServiceAccount")
+        )
+        spawn(
             plane,
             "kube-apiserver",
             [
                 str(plane.binaries.kube_apiserver),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={profile.bind_address}",
+                f"--advertise-address={profile.advertise_address}",
                 f"--secure-port={port}",
                 f"--tls-cert-file={c.serving_cert}",
                 f"--tls-private-key-file={c.serving_key}",
@@ -195,15 +220,14 @@ class LocalControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc",
                 "--authorization-mode=RBAC",
                 "--service-cluster-ip-range=10.96.0.0/16",
-                "--endpoint-reconciler-type=none",
-                "--disable-admission-plugins=ServiceAccount",
+                *pod_support,
                 *self._extra_apiserver_args,
             ],
         )
 
     def _start_controller_manager(self, plane: ControlPlane) -> None:
         c = plane.credentials
-        _spawn(
+        spawn(
             plane,
             "kube-controller-manager",
             [
@@ -211,7 +235,7 @@ class LocalControlPlane:
                 f"--kubeconfig={plane.kubeconfig}",
                 f"--authentication-kubeconfig={plane.kubeconfig}",
                 f"--authorization-kubeconfig={plane.kubeconfig}",
-                "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token",
+                f"--controllers={','.join(self._profile.controllers)}",
                 f"--service-account-private-key-file={c.service_account_key}",
                 f"--root-ca-file={c.ca_cert}",
                 "--leader-elect=false",
@@ -249,7 +273,7 @@ def _write_kubeconfig(plane: ControlPlane) -> None:
     plane.kubeconfig.write_text(yaml.safe_dump(config))
 
 
-def _spawn(plane: ControlPlane, name: str, args: list[str], *, append: bool = False) -> None:
+def spawn(plane: ControlPlane, name: str, args: list[str], *, append: bool = False) -> None:
     log = (plane.workdir / f"{name}.log").open("ab" if append else "wb")
     process = subprocess.Popen(
         args,
@@ -263,7 +287,7 @@ def _spawn(plane: ControlPlane, name: str, args: list[str], *, append: bool = Fa
     plane.processes[name] = process
 
 
-def _wait_ready(plane: ControlPlane, name: str, url: str) -> None:
+def wait_ready(plane: ControlPlane, name: str, url: str) -> None:
     context = ssl.create_default_context(cafile=str(plane.credentials.ca_cert))
     context.load_cert_chain(str(plane.credentials.admin_cert), str(plane.credentials.admin_key))
     deadline = time.monotonic() + _READY_TIMEOUT_SECONDS

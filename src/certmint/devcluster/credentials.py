@@ -33,14 +33,14 @@ class ClusterCredentials:
     service_account_public_key: Path
 
 
-def write_credentials(directory: Path) -> ClusterCredentials:
+def write_credentials(directory: Path, serving_ips: tuple[str, ...] = ("127.0.0.1",)) -> ClusterCredentials:
     now = datetime.now(UTC)
     ca = create_root_ca(CARequest(common_name="certmint devcluster CA", duration=_LIFETIME), now)
     serving_key, serving_cert = issue_leaf(
         LeafRequest(
             common_name="kube-apiserver",
             dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-            ip_addresses=("127.0.0.1",),
+            ip_addresses=serving_ips,
             usages=(Usage.DIGITAL_SIGNATURE, Usage.SERVER_AUTH),
             duration=_LIFETIME,
         ),

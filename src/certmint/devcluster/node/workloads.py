@@ -1,0 +1,243 @@
+"""Workloads on the node that use what certmint issues the way real ones do: an nginx pod serving
+mutual TLS with its mounted Secret and trust bundle, reloading when the kubelet brings new files,
+and a client pod with curl and its own mounted Secret."""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from certmint.devcluster.node.cluster import RunningNode
+
+API_VERSION = "certmint.dev/v1alpha1"
+PORT = 8443
+
+NGINX_CONFIG = f"""
+daemon off;
+pid /tmp/nginx.pid;
+error_log stderr info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {{
+        listen {PORT} ssl;
+        ssl_certificate /tls/tls.crt;
+        ssl_certificate_key /tls/tls.key;
+        ssl_client_certificate /trust/ca.crt;
+        ssl_crl /trust/ca.crl;
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        location / {{
+            default_type text/plain;
+            return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify\\n";
+        }}
+    }}
+}}
+"""
+
+# Reloads nginx whenever the kubelet has brought new files, and says so with the time and the serving
+# certificate's serial: `loaded <epoch seconds> <serial>`.
+SERVER_SCRIPT = """
+set -u
+fingerprint() { cat /tls/tls.crt /tls/tls.key /trust/ca.crt /trust/ca.crl | md5sum; }
+serial() { openssl x509 -noout -serial -in /tls/tls.crt | cut -d= -f2; }
+last=$(fingerprint)
+nginx -c /config/nginx.conf &
+echo "loaded $(date +%s.%N) $(serial)"
+while sleep 0.5; do
+  now=$(fingerprint)
+  if [ "$now" != "$last" ]; then
+    last=$now
+    nginx -c /config/nginx.conf -s reload && echo "loaded $(date +%s.%N) $(serial)"
+  fi
+done
+"""
+
+
+@dataclass(frozen=True)
+class MutualTLS:
+    namespace: str
+    bundle: str
+    server_pod: str = "web"
+    client_pod: str = "client"
+
+    @property
+    def server_name(self) -> str:
+        return f"web.{self.namespace}.svc"
+
+
+def issuer(namespace: str, name: str = "ca") -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Issuer",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "selfSigned": {"commonName": f"{namespace} CA"},
+            "revocation": {
+                "crlDuration": "1h",
+                "distributionPointURL": f"http://certmint.certmint.svc:9402/crl/{namespace}/{name}.crl",
+            },
+        },
+    }
+
+
+def certificate(namespace: str, name: str, issuer_name: str = "ca", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Certificate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"secretName": f"{name}-tls", "issuerRef": {"name": issuer_name}, **spec},
+    }
+
+
+def trust_bundle(name: str, namespace: str, issuer_name: str = "ca") -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrustBundle",
+        "metadata": {"name": name},
+        "spec": {
+            "sources": [{"issuer": {"name": issuer_name, "namespace": namespace}}],
+            "target": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
+    }
+
+
+def pod(
+    node: RunningNode, name: str, namespace: str, script: str, volumes: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "terminationGracePeriodSeconds": 2,
+            "containers": [
+                {
+                    "name": name,
+                    "image": node.images.peer.reference,
+                    "imagePullPolicy": "Never",
+                    "command": ["/bin/sh", "-c", script],
+                    "volumeMounts": [
+                        {"name": volume, "mountPath": f"/{volume}", "readOnly": True} for volume in volumes
+                    ],
+                }
+            ],
+            "volumes": [{"name": volume, **source} for volume, source in volumes.items()],
+        },
+    }
+
+
+def manifests(
+    node: RunningNode, setup: MutualTLS, duration: str = "1h", **renewal: str
+) -> list[dict[str, Any]]:
+    """Issuer, server and client Certificates, their TrustBundle, the nginx and the client pod."""
+    namespace = setup.namespace
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "nginx", "namespace": namespace},
+        "data": {"nginx.conf": NGINX_CONFIG},
+    }
+    trust = {"configMap": {"name": setup.bundle}}
+    return [
+        issuer(namespace),
+        certificate(namespace, "web", dnsNames=[setup.server_name], duration=duration, **renewal),
+        certificate(namespace, "client", commonName="client", duration=duration, **renewal),
+        trust_bundle(setup.bundle, namespace),
+        config_map,
+        pod(
+            node,
+            setup.server_pod,
+            namespace,
+            SERVER_SCRIPT,
+            {
+                "tls": {"secret": {"secretName": "web-tls"}},
+                "trust": trust,
+                "config": {"configMap": {"name": "nginx"}},
+            },
+        ),
+        pod(
+            node,
+            setup.client_pod,
+            namespace,
+            "exec sleep infinity",
+            {"tls": {"secret": {"secretName": "client-tls"}}, "trust": trust},
+        ),
+    ]
+
+
+def apply(node: RunningNode, objects: list[dict[str, Any]]) -> None:
+    node.kubectl("apply", "-f", "-", input_text="\n---\n".join(json.dumps(item) for item in objects))
+
+
+def wait_pods_ready(node: RunningNode, namespace: str, *pods: str, timeout: int = 180) -> None:
+    node.kubectl(
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Ready",
+        f"--timeout={timeout}s",
+        *(f"pod/{pod}" for pod in pods),
+    )
+
+
+def pod_ip(node: RunningNode, namespace: str, pod: str) -> str:
+    return node.kubectl("get", "pod", pod, "-n", namespace, "-o", "jsonpath={.status.podIP}").strip()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    """HTTP status; 0: no HTTP answer (handshake failed)."""
+    text: str
+
+
+def curl_command(node: RunningNode, setup: MutualTLS, *client_args: str) -> list[str]:
+    """curl to the nginx pod by its address, checking its certificate against the trust bundle."""
+    address = pod_ip(node, setup.namespace, setup.server_pod)
+    return [
+        "curl",
+        "-sS",
+        "--max-time",
+        "10",
+        "--cacert",
+        "/trust/ca.crt",
+        "--resolve",
+        f"{setup.server_name}:{PORT}:{address}",
+        *client_args,
+        f"https://{setup.server_name}:{PORT}/",
+    ]
+
+
+def curl_from_client(node: RunningNode, setup: MutualTLS, *client_args: str, client: str = "") -> Answer:
+    """curl in the client pod (or `client`) to the nginx pod; `client_args` picks the client certificate."""
+    command = curl_command(node, setup, *client_args, "-w", "\n%{http_code}")
+    output = node.kubectl(
+        "exec", "-n", setup.namespace, client or setup.client_pod, "--", *command, check=False
+    )
+    body, _, code = output.rstrip("\n").rpartition("\n")
+    status = int(code) if code.isdigit() else 0
+    return Answer(status, body if status else output)
+
+
+CLIENT_CERTIFICATE = ("--cert", "/tls/tls.crt", "--key", "/tls/tls.key")
+
+
+def loaded_serials(node: RunningNode, setup: MutualTLS) -> list[tuple[float, str]]:
+    """(time, serial) of every certificate the nginx pod has loaded, from its log."""
+    log = node.kubectl("logs", "-n", setup.namespace, setup.server_pod)
+    return [(float(when), serial) for when, serial in re.findall(r"^loaded (\S+) (\S+)$", log, re.MULTILINE)]
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
