@@ -9,7 +9,7 @@ request, metrics are labelled only by issuers that exist, and a request never ma
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
@@ -90,7 +90,7 @@ def _ocsp_answer(request: web.Request, der: bytes, *, cacheable: bool) -> web.Re
     if view is None or view.ocsp is None:
         # Not counted: a label per guessed name would let anyone grow the metrics without bound.
         return web.Response(body=refusal(Refusal.UNAUTHORIZED), content_type=CONTENT_TYPE_RESPONSE)
-    now = datetime.now(UTC)
+    now = controller.clock()
     answer = view.ocsp.answer(der, now)
     metrics.ocsp_responses.labels(key.kind, key.namespace, key.name, answer.status).inc()
     if answer.signed:
