@@ -257,6 +257,7 @@ ESCALATIONS: dict[str, tuple[dict[str, Any], str, str]] = {
     "foreign-trust-domain": ({"uris": ["spiffe://evil.example/ns/{ns}/sa/x"]}, "PolicyDenied", "identity:"),
     "case-variant": ({"uris": ["spiffe://cluster.local/NS/b/sa/default"]}, "PolicyDenied", "identity:"),
     "nul-newline-cn": ({"commonName": "api\u0000.b.svc\nx"}, "InvalidSpec", "commonName:"),
+    "javascript-uri": ({"uris": ["javascript:alert(document.domain)"]}, "PolicyDenied", "uris:"),
 }
 
 

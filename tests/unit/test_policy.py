@@ -83,6 +83,15 @@ def test_spiffe_ids_only_in_the_trust_domain_and_the_own_namespace_with_or_witho
     assert denial(None, uris=["spiffe://cluster.local/ns/a/sa/web"]) is None
 
 
+@pytest.mark.parametrize("uri", ["javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "web"])
+def test_uri_sans_of_other_schemes_are_denied_with_or_without_a_policy(uri: str) -> None:
+    for rules in (None, policy(allowedURIs=["*"])):
+        message = denial(rules, uris=[uri])
+        assert message is not None
+        assert message.startswith(f"uris: {uri!r} has scheme"), message
+    assert denial(None, uris=["https://web.a.svc/path", "urn:example:a"]) is None
+
+
 @pytest.mark.parametrize("policy_", [None, policy(allowedURIs=["spiffe://*/ns/*/sa/*"])])
 def test_a_namespace_never_receives_an_identity_naming_another(policy_: IssuancePolicy | None) -> None:
     message = denial(policy_, uris=["spiffe://cluster.local/ns/b/sa/admin"])

@@ -26,6 +26,20 @@ def control_character_field(spec: IssuanceSpec) -> str | None:
     return None
 
 
+URI_SCHEMES = frozenset({"spiffe", "https", "http", "urn"})
+"""The URI SANs workloads identify with; anything else (javascript:, data:, file: ...) is no identity
+a TLS peer should see, with or without a policy."""
+
+
+def uri_scheme_denial(spec: IssuanceSpec) -> str | None:
+    for uri in spec.leaf.uris:
+        scheme = urlsplit(uri).scheme
+        if scheme not in URI_SCHEMES:
+            allowed = ", ".join(sorted(URI_SCHEMES))
+            return f"uris: {uri!r} has scheme {scheme or 'none'}; certmint signs URI SANs of {allowed} only"
+    return None
+
+
 def spiffe_denial(spec: IssuanceSpec) -> str | None:
     """SPIFFE IDs only in the operator's trust domain and only of the Certificate's own namespace:
     spiffe://<trustDomain>/ns/<namespace>/..., parsed per the SPIFFE standard (exact, case-sensitive

@@ -15,7 +15,7 @@ from certmint.api import parse_duration
 from certmint.api.issuer import IssuancePolicy
 from certmint.pki import KeyAlgorithm, Usage, effective_usages
 from certmint.planning.bundle import selector_matches
-from certmint.planning.identity import spiffe_denial
+from certmint.planning.identity import spiffe_denial, uri_scheme_denial
 from certmint.planning.request import IssuanceSpec
 
 CA_USAGES = frozenset({Usage.CERT_SIGN, Usage.CRL_SIGN})
@@ -33,7 +33,7 @@ def policy_denial(
     issuer_allows_ca: bool = False,
 ) -> str | None:
     """None when allowed; else a message starting with the rule that denies."""
-    foreign = spiffe_denial(spec)
+    foreign = uri_scheme_denial(spec) or spiffe_denial(spec)
     if foreign:
         return foreign
     if policy is not None:
