@@ -161,11 +161,16 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        wait_for(
-            lambda: "certmint operator started" in self.log()[offset:] or self._exited(),
-            timeout=60,
-            what="operator start",
-        )
+        try:
+            # Generous: on a loaded 2-core machine the imports alone can take tens of seconds.
+            wait_for(
+                lambda: "certmint operator started" in self.log()[offset:] or self._exited(),
+                timeout=180,
+                what="operator start",
+            )
+        except AssertionError:
+            self.kill()  # a process that never reported its start must not outlive the test
+            raise AssertionError(f"operator did not start:\n{self.log()[-3000:]}") from None
         assert not self._exited(), f"operator exited:\n{self.log()[-3000:]}"
 
     def _exited(self) -> bool:

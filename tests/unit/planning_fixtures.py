@@ -1,13 +1,16 @@
 """Builders shared by the planning tests: a CA, Certificates and the Secrets certmint would write."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certmint.api import Certificate
 from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
-from certmint.planning.plan import IssuerView, SecretView
+from certmint.planning.plan import IssuerView
 from certmint.planning.request import IssuanceSpec, issuance_spec
 from certmint.planning.secret import secret_data, secret_metadata
+from certmint.planning.secret_view import SecretView, view_secret
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -43,16 +46,29 @@ def issued_secret(
     leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)
     metadata = secret_metadata(certificate, leaf, spec)
     data = secret_data(spec, key, leaf, ca, b"secret" if spec.pkcs12 else None)
-    secret = SecretView(
-        name=certificate.spec.secret_name, data=data, labels=metadata.labels, annotations=metadata.annotations
-    )
-    return secret, spec
+    return secret_with_data(certificate.spec.secret_name, data, metadata.labels, metadata.annotations), spec
+
+
+@dataclass(frozen=True)
+class FixtureSecret(SecretView):
+    """A view that remembers the data it was made from, so a test can change one data key."""
+
+    data: Mapping[str, bytes] = field(default_factory=dict)
+
+
+def secret_with_data(
+    name: str, data: Mapping[str, bytes], labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> FixtureSecret:
+    view = view_secret(name, data, labels, annotations)
+    return FixtureSecret(**{f.name: getattr(view, f.name) for f in fields(SecretView)}, data=dict(data))
 
 
 def with_annotation(secret: SecretView, key: str, value: str) -> SecretView:
-    return SecretView(secret.name, secret.data, secret.labels, {**secret.annotations, key: value})
+    return replace(secret, annotations={**secret.annotations, key: value})
 
 
-def with_data(secret: SecretView, **data: bytes) -> SecretView:
+def with_data(secret: FixtureSecret, **data: bytes) -> FixtureSecret:
     merged = {**secret.data, **{k.replace("_", "."): v for k, v in data.items()}}
-    return SecretView(secret.name, merged, secret.labels, secret.annotations)
+    return replace(
+        secret_with_data(secret.name, merged, secret.labels, secret.annotations), writers=secret.writers
+    )

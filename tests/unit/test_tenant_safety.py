@@ -60,7 +60,6 @@ UID = "uid-web"
 def markings(annotations: dict[str, str] | None = None, **secret_labels: str) -> SecretView:
     return SecretView(
         name="web-tls",
-        data={},
         labels={key.replace("_", "/"): value for key, value in secret_labels.items()},
         annotations=annotations or {},
     )

@@ -74,3 +74,15 @@ async def test_non_positive_delays_are_immediate(delay: float) -> None:
     queue: WorkQueue[str] = WorkQueue()
     queue.add_after("now", delay)
     assert await asyncio.wait_for(queue.get(), 1) == "now"
+
+
+async def test_the_timer_loop_stops_when_cancelled_as_its_wakeup_fires() -> None:
+    """Python 3.11's wait_for lost this cancellation: the operator's stop then never returned."""
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add_after("later", 600)
+    timers = asyncio.create_task(queue.run_timers())
+    await asyncio.sleep(0)  # the loop now waits for its wakeup, or 600 s
+    queue.add_after("sooner", 300)  # sets the wakeup ...
+    timers.cancel()  # ... and the stop arrives in the same turn of the event loop
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(timers, 5)

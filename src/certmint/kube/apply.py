@@ -20,22 +20,44 @@ async def server_side_apply(
     """PATCHes `resource_path` (e.g. /api/v1/namespaces/NS/secrets/NAME) with `manifest`, forcing
     conflicts; returns the object as written. Raises Rejected for an invalid object, ApiException
     for anything else."""
+    try:
+        return await request_json(
+            api,
+            "PATCH",
+            resource_path,
+            body=json.dumps(manifest, ensure_ascii=False),
+            query=[("fieldManager", field_manager), ("force", True)],
+            content_type=CONTENT_TYPE,
+        )
+    except ApiException as error:
+        raise_if_rejected(error)
+        raise
+
+
+async def request_json(
+    api: client.ApiClient,
+    method: str,
+    resource_path: str,
+    *,
+    body: str | dict[str, Any] | None = None,
+    query: list[tuple[str, Any]] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    """One request whose answer stays plain JSON: the client's typed models cost more CPU to build
+    than the rest of an issuance, and nothing here needs them. A str body is sent as it is, a dict
+    as JSON. Raises ApiException on an error."""
     params = await api.param_serialize(
-        method="PATCH",
+        method=method,
         resource_path=resource_path,
-        query_params=[("fieldManager", field_manager), ("force", True)],
-        header_params={"Content-Type": CONTENT_TYPE, "Accept": "application/json"},
-        body=json.dumps(manifest, ensure_ascii=False),
+        query_params=query or [],
+        header_params={"Content-Type": content_type, "Accept": "application/json"},
+        body=body,
         auth_settings=["BearerToken"],
     )
     response = await api.call_api(*params)
     await response.read()  # type: ignore[no-untyped-call]
-    try:
-        written = api.response_deserialize(response, {"200": "object", "201": "object"}).data
-    except ApiException as error:
-        raise_if_rejected(error)
-        raise
-    return cast(dict[str, Any], written)
+    answer = api.response_deserialize(response, {"200": "object", "201": "object"}).data
+    return cast(dict[str, Any], answer)
 
 
 def raise_if_rejected(error: ApiException) -> None:

@@ -3,6 +3,7 @@
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
@@ -55,11 +56,16 @@ async def list_configmaps(
             data=dict(item.data or {}),
             binary_data={key: base64.b64decode(value) for key, value in (item.binary_data or {}).items()},
             annotations=dict(item.metadata.annotations or {}),
-            writers=tuple(data_writers(item.metadata.managed_fields or [])),
+            writers=tuple(data_writers([_entry(entry) for entry in item.metadata.managed_fields or []])),
         )
         for item in items
         if item.metadata is not None
     ]
+
+
+def _entry(entry: client.V1ManagedFieldsEntry) -> dict[str, Any]:
+    """A typed managedFields entry in the API's own JSON form (what data_writers reads)."""
+    return {"manager": entry.manager, "fieldsV1": entry.fields_v1, "time": entry.time}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Reconcilers are handed a `KubeAPI`; the operator gives them `Kube` (the real API
 the official client) and the operator's unit tests an in-memory fake with the same methods.
 """
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ class KubeAPI(Protocol):
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str: ...
+    ) -> SecretObject: ...
 
     async def create_secret(
         self,
@@ -40,11 +40,15 @@ class KubeAPI(Protocol):
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str | None: ...
+    ) -> SecretObject | None: ...
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
-    ) -> None: ...
+    ) -> SecretObject: ...
+
+    def list_secrets(
+        self, label_selector: str, namespaces: tuple[str, ...] = ()
+    ) -> AsyncIterator[SecretObject]: ...
 
     async def apply_secret_data(
         self,
@@ -98,7 +102,7 @@ class Kube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str:
+    ) -> SecretObject:
         return await secrets.apply_secret(
             self.api,
             namespace,
@@ -119,16 +123,21 @@ class Kube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str | None:
-        """The new Secret's resourceVersion, or None when one of that name exists already."""
+    ) -> SecretObject | None:
+        """The new Secret, or None when one of that name exists already."""
         return await secrets.create_secret(
             self.api, namespace, name, data=data, labels=labels, annotations=annotations, owner=owner
         )
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
-    ) -> None:
-        await secrets.mark_secret(self.api, namespace, name, labels, annotations)
+    ) -> SecretObject:
+        return await secrets.mark_secret(self.api, namespace, name, labels, annotations)
+
+    def list_secrets(
+        self, label_selector: str, namespaces: tuple[str, ...] = ()
+    ) -> AsyncIterator[SecretObject]:
+        return secrets.list_secrets(self.api, label_selector, namespaces)
 
     async def apply_secret_data(
         self,

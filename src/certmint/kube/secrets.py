@@ -1,16 +1,20 @@
 """Reading and writing Secrets. Writes use server-side apply, so fields other tools own survive."""
 
 import base64
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube.apply import raise_if_rejected, server_side_apply, version_of
+from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply, version_of
 from certmint.planning.contest import DataWriter
+from certmint.planning.secret_view import SecretView, view_secret
 
 FIELD_MANAGER = "certmint"
+LIST_PAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,19 @@ class SecretObject:
     writers: tuple[DataWriter, ...] = ()
     """From managedFields: who last wrote which data keys, and when."""
 
+    def view(self) -> SecretView:
+        """What planning keeps of it: no data, no key."""
+        return view_secret(
+            self.name,
+            self.data,
+            self.labels,
+            self.annotations,
+            owner_uids=self.owner_uids,
+            writers=self.writers,
+            secret_type=self.type,
+            resource_version=self.resource_version,
+        )
+
 
 @dataclass(frozen=True)
 class OwnerReference:
@@ -37,36 +54,72 @@ class OwnerReference:
 
 async def read_secret(api: client.ApiClient, namespace: str, name: str) -> SecretObject | None:
     try:
-        secret = await client.CoreV1Api(api).read_namespaced_secret(name, namespace)
+        return secret_from_body(await request_json(api, "GET", _path(namespace, name)))
     except ApiException as error:
         if error.status == 404:
             return None
         raise
-    metadata = secret.metadata
+
+
+async def list_secrets(
+    api: client.ApiClient, label_selector: str, namespaces: tuple[str, ...] = ()
+) -> AsyncIterator[SecretObject]:
+    """In every namespace, or only in `namespaces`; read in pages and handed out one by one, so the
+    data of tens of thousands of Secrets is never in memory at once."""
+    paths = [f"/api/v1/namespaces/{namespace}/secrets" for namespace in namespaces] or ["/api/v1/secrets"]
+    for path in paths:
+        token = ""
+        while True:
+            query: list[tuple[str, Any]] = [("labelSelector", label_selector), ("limit", LIST_PAGE)]
+            if token:
+                query.append(("continue", token))
+            page = await request_json(api, "GET", path, query=query)
+            for item in page.get("items") or []:
+                yield secret_from_body(item)
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                break
+
+
+def secret_from_body(body: Mapping[str, Any]) -> SecretObject:
+    """A Secret as the API server serves it (a read, a write's answer, a watch event)."""
+    metadata = body.get("metadata") or {}
     return SecretObject(
-        name=name,
-        namespace=namespace,
-        type=secret.type or "Opaque",
-        data={key: base64.b64decode(value) for key, value in (secret.data or {}).items()},
-        labels=dict(metadata.labels or {}) if metadata else {},
-        annotations=dict(metadata.annotations or {}) if metadata else {},
-        resource_version=(metadata.resource_version or "") if metadata else "",
-        owner_uids=frozenset(ref.uid for ref in (metadata.owner_references or []) if ref.uid)
-        if metadata
-        else frozenset(),
-        writers=tuple(data_writers(metadata.managed_fields or [])) if metadata else (),
+        name=metadata.get("name", ""),
+        namespace=metadata.get("namespace", ""),
+        type=body.get("type") or "Opaque",
+        data={key: base64.b64decode(value) for key, value in (body.get("data") or {}).items()},
+        labels=dict(metadata.get("labels") or {}),
+        annotations=dict(metadata.get("annotations") or {}),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        owner_uids=frozenset(ref["uid"] for ref in metadata.get("ownerReferences") or [] if ref.get("uid")),
+        writers=tuple(data_writers(metadata.get("managedFields") or [])),
     )
 
 
-def data_writers(entries: list[client.V1ManagedFieldsEntry]) -> list[DataWriter]:
+def data_writers(entries: list[Mapping[str, Any]]) -> list[DataWriter]:
     """Per managedFields entry: the data (and binaryData) keys that field manager owns."""
     writers = []
     for entry in entries:
-        fields = entry.fields_v1 if isinstance(entry.fields_v1, dict) else {}
+        recorded = entry.get("fieldsV1")
+        fields: Mapping[str, Any] = recorded if isinstance(recorded, dict) else {}
         owned = [*(fields.get("f:data") or {}), *(fields.get("f:binaryData") or {})]
         keys = frozenset(key[2:] for key in owned if isinstance(key, str) and key.startswith("f:"))
-        writers.append(DataWriter(manager=entry.manager or "", time=entry.time, keys=keys))
+        writers.append(
+            DataWriter(manager=entry.get("manager") or "", time=_time(entry.get("time")), keys=keys)
+        )
     return writers
+
+
+def _time(stamp: object) -> datetime | None:
+    if isinstance(stamp, datetime):
+        return stamp
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
 
 
 async def apply_secret(
@@ -79,10 +132,10 @@ async def apply_secret(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     owner: OwnerReference | None = None,
-) -> str:
+) -> SecretObject:
     """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields stay.
 
-    Returns the Secret's new resourceVersion.
+    Returns the Secret as written.
     """
     metadata = _metadata(namespace, name, labels, annotations, owner)
     body = {
@@ -92,7 +145,7 @@ async def apply_secret(
         "type": secret_type,
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    return version_of(await server_side_apply(api, _path(namespace, name), body, FIELD_MANAGER))
+    return secret_from_body(await server_side_apply(api, _path(namespace, name), body, FIELD_MANAGER))
 
 
 async def create_secret(
@@ -104,30 +157,31 @@ async def create_secret(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     owner: OwnerReference | None = None,
-) -> str | None:
+) -> SecretObject | None:
     """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
-    its resourceVersion, or None when one of that name already exists (never overwritten). Raises
+    it as created, or None when one of that name already exists (never overwritten). Raises
     Rejected when the API server refuses the object (e.g. a label value)."""
-    metadata = _metadata(namespace, name, labels, annotations, owner)
-    body = client.V1Secret.model_validate(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": metadata,
-            "type": "kubernetes.io/tls",
-            "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
-        }
-    )
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _metadata(namespace, name, labels, annotations, owner),
+        "type": "kubernetes.io/tls",
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+    }
     try:
-        created = await client.CoreV1Api(api).create_namespaced_secret(
-            namespace, body, field_manager=FIELD_MANAGER
+        created = await request_json(
+            api,
+            "POST",
+            f"/api/v1/namespaces/{namespace}/secrets",
+            body=body,
+            query=[("fieldManager", FIELD_MANAGER)],
         )
     except ApiException as error:
         if error.status == 409:
             return None
         raise_if_rejected(error)
         raise
-    return str(created.metadata.resource_version or "") if created.metadata else ""
+    return secret_from_body(created)
 
 
 async def mark_secret(
@@ -136,7 +190,7 @@ async def mark_secret(
     name: str,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
-) -> None:
+) -> SecretObject:
     """Adds labels and annotations to a Secret someone else owns (a user's CA), touching nothing else.
 
     A separate field manager keeps this apart from the Secrets certmint writes in full.
@@ -151,7 +205,9 @@ async def mark_secret(
             "annotations": dict(annotations),
         },
     }
-    await server_side_apply(api, _path(namespace, name), body, f"{FIELD_MANAGER}-watch")
+    return secret_from_body(
+        await server_side_apply(api, _path(namespace, name), body, f"{FIELD_MANAGER}-watch")
+    )
 
 
 async def apply_secret_data(

@@ -13,6 +13,7 @@ from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
 from certmint.planning.plan import IssuerView
+from certmint.planning.secret_view import SecretView
 
 Clock = Callable[[], datetime]
 
@@ -41,6 +42,12 @@ class StateView(Protocol):
 
     @property
     def terminating(self) -> AbstractSet[str]: ...
+
+    @property
+    def secrets(self) -> Mapping[tuple[str, str], SecretView]: ...
+
+    @property
+    def unwatched_secrets(self) -> AbstractSet[tuple[str, str]]: ...
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
 

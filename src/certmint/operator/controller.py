@@ -10,6 +10,7 @@ from typing import Any
 
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import KubeAPI
+from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
@@ -70,6 +71,7 @@ class Controller:
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
+        await self.load_secrets()
         if leadership is not None:
             self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
         else:
@@ -77,6 +79,15 @@ class Controller:
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
+
+    async def load_secrets(self) -> None:
+        """Every managed Secret, listed once before anything is planned: a restart then reads no
+        Secret one by one, and no Certificate takes its existing Secret for a missing one. Watch
+        events keep the views current from here on."""
+        namespaces = tuple(self.config.watch_namespaces)
+        async for secret in self.kube.list_secrets(labels.SECRET_ROLE_LABEL, namespaces):
+            self.state.secrets[(secret.namespace, secret.name)] = secret.view()
+        log.info("%d managed Secrets listed", len(self.state.secrets))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -156,9 +167,14 @@ class Controller:
         if name:
             self.queue.add(Key(TRUST_BUNDLE, "", name))
 
-    def secret_event(self, body: Body) -> None:
+    def secret_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})
-        namespace = metadata.get("namespace", "")
+        namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+        secret = Key(SECRET, namespace, name)
+        source = _source(secret, body)
+        if not self._remember_secret(event_type, body, source):
+            self._is_echo(source)  # already known: our own write, or the listing we began with
+            return
         annotations = metadata.get("annotations") or {}
         role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
         if role == labels.ROLE_CA:
@@ -166,12 +182,25 @@ class Controller:
             issuer_namespace = annotations.get(labels.ISSUER_NAMESPACE, "") if kind == ISSUER else ""
             self.queue.add(Key(kind, issuer_namespace, annotations.get(labels.ISSUER_NAME, "")))
             return
-        secret = Key(SECRET, namespace, metadata.get("name", ""))
-        source = _source(secret, body)
-        if self._is_echo(source):
+        if event_type == DELETED:
+            source = (secret, "")  # certmint never deletes a Secret: never an echo of ours
+        elif self._is_echo(source):
             return
-        for key in self.state.certificates_for_secret(namespace, secret.name):
+        for key in self.state.certificates_for_secret(namespace, name):
             self._wake(key, source)
+
+    def _remember_secret(self, event_type: str | None, body: Body, source: Source) -> bool:
+        """Updates the Secret's view; False when the event tells nothing new."""
+        place = (source[0].namespace, source[0].name)
+        if event_type == DELETED:
+            self.state.secrets.pop(place, None)
+            return True
+        known = self.state.secrets.get(place)
+        if known is not None and source[1] and known.resource_version == source[1]:
+            return False
+        self.state.secrets[place] = secret_from_body(body).view()
+        self.state.unwatched_secrets.discard(place)
+        return True
 
     def _wake(self, key: Key, source: Source) -> None:
         """Reconcile `key` because of an event about `source`, unless that event is our own write."""
@@ -248,8 +277,10 @@ class Controller:
             self._set_issuer_view(key, outcome.issuer_view)
         own = set(outcome.echoes)
         seen = self._seen_while_working.pop(key, [])
-        if any(source not in own for source in seen):
+        foreign = [source for source in seen if source not in own]
+        if foreign:
             self.queue.add(key)  # someone else wrote while we worked: look again
+        self._remember_written(outcome, {source[0] for source in foreign})
         for echo_key, version in own - set(seen):
             if version:
                 self.echoes[echo_key] = version
@@ -264,6 +295,14 @@ class Controller:
         self.queue.forget(key)
         if outcome.requeue_after is not None:
             self.queue.add_after(key, outcome.requeue_after)
+
+    def _remember_written(self, outcome: Outcome, changed_by_others: set[Key]) -> None:
+        """Secrets as our writes left them, unless someone else's write to them was seen meanwhile:
+        then the watch has the newer view, and the reconcile it caused plans from it."""
+        for namespace, view in outcome.secrets:
+            if Key(SECRET, namespace, view.name) not in changed_by_others:
+                self.state.secrets[(namespace, view.name)] = view
+        self.state.unwatched_secrets.update(outcome.unwatched_secrets)
 
     def _cache_status(self, key: Key, status: dict[str, Any]) -> None:
         """Our own patch comes back as an event; until then the cache must not offer the old status."""

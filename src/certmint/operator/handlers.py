@@ -116,7 +116,7 @@ async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.event("v1", "secrets")
 async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo[CONTROLLER].secret_event(dict(event["object"]))
+    memo[CONTROLLER].secret_event(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, "trustbundles")

@@ -6,6 +6,7 @@ from typing import Any
 
 from certmint.operator.state import Body, Key
 from certmint.planning.plan import IssuerView
+from certmint.planning.secret_view import SecretView
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class Outcome:
     """An issuer read from the API because no watch event had delivered it yet."""
     issuer_view: IssuerView | None = None
     """The issuer as Certificates and bundles see it now."""
+    secrets: tuple[tuple[str, SecretView], ...] = ()
+    """(namespace, view) of Secrets as our own writes left them: planned from before their watch
+    events arrive."""
+    unwatched_secrets: tuple[tuple[str, str], ...] = ()
+    """(namespace, name) of Secrets a create found in the way that the Secret watch does not report."""
 
     def then(self, later: "Outcome") -> "Outcome":
         """This outcome followed by a later one of the same reconcile: effects add up, the later
@@ -46,4 +52,6 @@ class Outcome:
             statuses=self.statuses + later.statuses,
             issuer_loaded=later.issuer_loaded or self.issuer_loaded,
             issuer_view=later.issuer_view or self.issuer_view,
+            secrets=self.secrets + later.secrets,
+            unwatched_secrets=self.unwatched_secrets + later.unwatched_secrets,
         )

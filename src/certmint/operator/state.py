@@ -1,7 +1,8 @@
 """What the operator remembers between events: our own objects as last seen, and how they relate.
 
-Only certmint's own small objects are cached (Certificates, Issuers). Secrets are never cached:
-they are read when a reconcile needs them, so memory does not grow with their size.
+Certificates, Issuers and TrustBundles are cached as they are. Secrets certmint manages are cached
+as views (planning.secret_view): what planning needs, without their data or any private key, so a
+restart or a resync plans from the Secret watch alone instead of reading every Secret again.
 """
 
 import contextlib
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from certmint.api import parse_duration
 from certmint.planning.plan import IssuerView
+from certmint.planning.secret_view import SecretView
 
 CERTIFICATE = "Certificate"
 ISSUER = "Issuer"
@@ -52,6 +54,11 @@ class State:
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)
     """Namespaces being deleted: their Certificates go with them, so none is reconciled."""
+    secrets: dict[tuple[str, str], SecretView] = field(default_factory=dict)
+    """(namespace, name): every Secret the label-selected Secret watch reports, as last seen."""
+    unwatched_secrets: set[tuple[str, str]] = field(default_factory=set)
+    """Secrets a create found in the way that the watch does not report (no certmint label):
+    read directly until the watch reports them."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
 

@@ -119,5 +119,8 @@ class WorkQueue(Generic[K]):
                     del self._due[key]
                     self.add(key)
             timeout = self._timers[0][0] - now if self._timers else None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as the wakeup fires, and this loop would then outlive the operator's stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()

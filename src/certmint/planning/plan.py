@@ -17,18 +17,14 @@ from cryptography.exceptions import InvalidSignature
 from certmint.api.issuer import IssuancePolicy
 from certmint.pki import (
     CertificateAuthority,
+    KeySpec,
     PKIError,
-    PrivateKey,
-    key_matches_certificate,
-    key_spec_of,
-    load_certificates_pem,
-    load_private_key_pem,
     serial_hex,
     summarize_certificate,
     validate_leaf_request,
 )
 from certmint.planning import labels, reasons
-from certmint.planning.contest import Contest, DataWriter, contest
+from certmint.planning.contest import Contest, contest
 from certmint.planning.identity import control_character_field
 from certmint.planning.ocsp import OCSPResponder
 from certmint.planning.ownership import Refusal
@@ -37,6 +33,7 @@ from certmint.planning.renewal import renewal_time, spread
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.revocation import RevokeRequest
 from certmint.planning.secret import output_keys
+from certmint.planning.secret_view import SecretView, Unusable
 
 
 @dataclass(frozen=True)
@@ -70,23 +67,12 @@ class IssuerView:
 
 
 @dataclass(frozen=True)
-class SecretView:
-    name: str
-    data: Mapping[str, bytes]
-    labels: Mapping[str, str]
-    annotations: Mapping[str, str]
-    owner_uids: frozenset[str] = frozenset()
-    """UIDs of its ownerReferences."""
-    writers: tuple[DataWriter, ...] = ()
-    """From managedFields: who last wrote which data keys."""
-
-
-@dataclass(frozen=True)
 class CurrentCertificate:
-    """The parsed contents of a healthy Secret."""
+    """The certificate a healthy Secret holds, and what is known of its key."""
 
     certificate: x509.Certificate
-    private_key: PrivateKey
+    key_spec: KeySpec
+    key_matches: bool
 
 
 @dataclass(frozen=True)
@@ -243,7 +229,7 @@ Trigger = Callable[[Facts], Plan | None]
 
 
 def key_mismatch(facts: Facts) -> Issue | None:
-    if key_matches_certificate(facts.current.private_key, facts.current.certificate):
+    if facts.current.key_matches:
         return None
     return Issue(reasons.KEY_DOES_NOT_MATCH, "tls.key does not match the public key in tls.crt")
 
@@ -301,7 +287,7 @@ def content_changed(facts: Facts) -> Issue | None:
 
 
 def secret_incomplete(facts: Facts) -> Issue | None:
-    missing = [key for key in output_keys(facts.spec) if not facts.secret.data.get(key)]
+    missing = [key for key in output_keys(facts.spec) if key not in facts.secret.present_keys]
     return Issue(reasons.SECRET_INCOMPLETE, f"Secret lacks {', '.join(missing)}") if missing else None
 
 
@@ -437,20 +423,14 @@ def judge(
 
 
 def parse_secret(secret: SecretView) -> CurrentCertificate | Issue:
-    cert_pem = secret.data.get("tls.crt")
-    key_pem = secret.data.get("tls.key")
-    if not cert_pem or not key_pem:
-        missing = [key for key in ("tls.crt", "tls.key") if not secret.data.get(key)]
-        return Issue(reasons.SECRET_INVALID, f"Secret has no {' or '.join(missing)}")
-    try:
-        certificate = load_certificates_pem(cert_pem)[0]
-    except PKIError as error:
-        return Issue(reasons.SECRET_INVALID, f"tls.crt cannot be parsed: {error.message}")
-    try:
-        private_key = load_private_key_pem(key_pem)
-    except PKIError as error:
-        return Issue(reasons.SECRET_INVALID, f"tls.key cannot be parsed: {error.message}")
-    return CurrentCertificate(certificate=certificate, private_key=private_key)
+    contents = secret.contents
+    if isinstance(contents, Unusable):
+        return Issue(contents.reason, contents.message)
+    return CurrentCertificate(
+        certificate=x509.load_der_x509_certificate(contents.certificate_der),
+        key_spec=contents.key_spec,
+        key_matches=contents.key_matches,
+    )
 
 
 def _renewal_requested(facts: Facts) -> bool:
@@ -481,6 +461,6 @@ def _content_mismatch(current: CurrentCertificate, spec: IssuanceSpec) -> str:
         return f"tls.crt IP addresses {list(summary.ip_addresses)} differ from the spec"
     if sorted(summary.email_addresses) != sorted(leaf.email_addresses):
         return "tls.crt email addresses differ from the spec"
-    if key_spec_of(current.private_key) != spec.key:
+    if current.key_spec != spec.key:
         return f"key is {summary.key_type}, the spec asks for {spec.key.algorithm} {spec.key.size}"
     return ""

@@ -4,7 +4,7 @@ It keeps Secrets, ConfigMaps and status patches with resourceVersions, records e
 refuses what the API server would (a create of an existing object)."""
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +65,7 @@ class FakeKube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str:
+    ) -> SecretObject:
         self.writes.append(f"apply secret {namespace}/{name}")
         old = self.secrets.get((namespace, name))
         merged_labels = {**(old.labels if old else {}), **labels}
@@ -75,7 +75,7 @@ class FakeKube:
         self.secrets[(namespace, name)] = SecretObject(
             name, namespace, secret_type, dict(data), merged_labels, merged_annotations, version, owners
         )
-        return version
+        return self.secrets[(namespace, name)]
 
     async def create_secret(
         self,
@@ -86,7 +86,7 @@ class FakeKube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
-    ) -> str | None:
+    ) -> SecretObject | None:
         if (namespace, name) in self.secrets:
             return None
         self.writes.append(f"create secret {namespace}/{name}")
@@ -101,11 +101,11 @@ class FakeKube:
             version,
             owner_uids=frozenset({owner.uid}) if owner else frozenset(),
         )
-        return version
+        return self.secrets[(namespace, name)]
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
-    ) -> None:
+    ) -> SecretObject:
         self.writes.append(f"mark secret {namespace}/{name}")
         old = self.secrets[(namespace, name)]
         self.secrets[(namespace, name)] = replace(
@@ -114,6 +114,16 @@ class FakeKube:
             annotations={**old.annotations, **annotations},
             resource_version=self._version(),
         )
+        return self.secrets[(namespace, name)]
+
+    async def list_secrets(
+        self, label_selector: str, namespaces: tuple[str, ...] = ()
+    ) -> AsyncIterator[SecretObject]:
+        """`label_selector` names a label that must be present (the only form the operator uses)."""
+        self.reads.append(f"list secrets {label_selector}")
+        for (namespace, _), secret in list(self.secrets.items()):
+            if label_selector in secret.labels and (not namespaces or namespace in namespaces):
+                yield secret
 
     async def apply_secret_data(
         self,

@@ -2,6 +2,7 @@
 conflicts, peering pauses and restarts. Each reconcile is driven by hand, one key at a time."""
 
 import asyncio
+import base64
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -106,22 +107,27 @@ class Harness:
     def status(self, name: str = "web") -> dict[str, Any]:
         return self.kube.objects[("certificates", NAMESPACE, name)].get("status", {})
 
-    def secret_event(self, name: str = "web-tls") -> None:
-        secret = self.secret(name)
-        self.controller.secret_event(
-            {
-                "metadata": {
-                    "name": secret.name,
-                    "namespace": secret.namespace,
-                    "labels": secret.labels,
-                    "annotations": secret.annotations,
-                    "resourceVersion": secret.resource_version,
-                }
-            }
-        )
+    def secret_event(self, name: str = "web-tls", event_type: str | None = None) -> None:
+        """What the Secret watch delivers for the Secret as it is now."""
+        self.controller.secret_event(event_type, secret_body(self.secret(name)))
 
     def certificate_echo(self, name: str = "web") -> None:
         self.controller.certificate_event(None, self.kube.objects[("certificates", NAMESPACE, name)])
+
+
+def secret_body(secret: SecretObject) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": secret.name,
+            "namespace": secret.namespace,
+            "labels": secret.labels,
+            "annotations": secret.annotations,
+            "resourceVersion": secret.resource_version,
+            "ownerReferences": [{"uid": uid} for uid in secret.owner_uids],
+        },
+        "type": secret.type,
+        "data": {key: base64.b64encode(value).decode() for key, value in secret.data.items()},
+    }
 
 
 def ready_reason(status: dict[str, Any]) -> str:
@@ -155,6 +161,7 @@ async def test_a_certificate_waits_for_its_issuer_then_issues_once() -> None:
     assert [e.reason for e in harness.kube.events if e.about.kind == "Certificate"] == [reasons.ISSUED]
     assert ready_reason(harness.status()) == reasons.READY
     assert [w for w in harness.kube.writes if "web-tls" in w] == ["create secret apps/web-tls"]
+    assert "get secret apps/web-tls" not in harness.kube.reads, "no read to learn it is absent"
 
 
 async def test_the_next_look_is_scheduled_at_the_renewal_time() -> None:
@@ -185,7 +192,7 @@ async def test_an_event_of_our_write_arriving_during_the_reconcile_is_absorbed()
     key = harness.add_certificate(certificate_body())
     original = harness.kube.apply_secret
 
-    async def apply_and_deliver(*args: Any, **kwargs: Any) -> str:
+    async def apply_and_deliver(*args: Any, **kwargs: Any) -> SecretObject:
         version = await original(*args, **kwargs)
         harness.secret_event()  # the watch delivers before the reconcile ends
         return version
@@ -207,6 +214,35 @@ async def test_a_foreign_change_of_the_secret_is_reissued() -> None:
     await harness.settle()
     assert serial_in(harness.secret()) != first
     assert harness.kube.events[-1].reason == reasons.REISSUED
+
+
+async def test_a_secret_outside_the_watch_is_found_by_the_create_and_then_read_not_taken() -> None:
+    harness = Harness()
+    harness.add_issuer(issuer_body())
+    await harness.settle()
+    users = SecretObject("web-tls", NAMESPACE, "kubernetes.io/tls", {"tls.crt": b"theirs"}, {}, {}, "")
+    harness.kube.put_secret(users)  # no certmint label: the Secret watch never reports it
+    key = harness.add_certificate(certificate_body())
+    await harness.settle()
+    assert ready_reason(harness.status()) == reasons.SECRET_NOT_OWNED
+    assert [w for w in harness.kube.writes if "web-tls" in w] == [], "never overwritten"
+    assert harness.secret().data == {"tls.crt": b"theirs"}
+    reads = harness.kube.reads.count("get secret apps/web-tls")
+    harness.controller.queue.add(key)
+    await harness.settle()
+    assert harness.kube.reads.count("get secret apps/web-tls") == reads + 1, "read, not created again"
+    assert [w for w in harness.kube.writes if "web-tls" in w] == []
+
+
+async def test_a_deleted_secret_is_issued_again_from_the_watch_event() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    gone = harness.kube.secrets.pop((NAMESPACE, "web-tls"))
+    harness.controller.secret_event(DELETED, secret_body(gone))
+    assert harness.controller.queue.queued(key)
+    await harness.settle()
+    assert serial_in(harness.secret()) != serial_in(gone)
+    assert [w for w in harness.kube.writes if "web-tls" in w] == ["create secret apps/web-tls"] * 2
 
 
 async def test_backoff_grows_while_failing_and_starts_over_on_success() -> None:
@@ -306,12 +342,17 @@ async def test_a_restart_with_everything_ready_writes_nothing() -> None:
     await issued(before)
     writes, events = len(before.kube.writes), len(before.kube.events)
     after = Harness(before.kube, before.clock)
+    before.kube.reads.clear()
+    await after.controller.load_secrets()
     after.controller.issuer_event(ISSUER, None, before.kube.objects[("issuers", NAMESPACE, "ca")])
     after.controller.certificate_event(None, before.kube.objects[("certificates", NAMESPACE, "web")])
     await after.settle()
     assert after.controller.state.issuer_views[ISSUER_KEY].ready
     assert len(before.kube.writes) == writes
     assert len(before.kube.events) == events
+    # One listing of the managed Secrets; the issuer reads its CA Secret; no leaf Secret is read.
+    assert before.kube.reads[0] == f"list secrets {labels.SECRET_ROLE_LABEL}"
+    assert set(before.kube.reads[1:]) == {"get secret apps/ca-ca"}
 
 
 async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
@@ -327,7 +368,7 @@ async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
         harness.add_certificate(certificate_body())
         for _ in range(20):
             await asyncio.sleep(0)  # let every worker run as far as it can
-        assert harness.kube.reads == []
+        assert harness.kube.reads == [f"list secrets {labels.SECRET_ROLE_LABEL}"], "only the listing"
         assert harness.kube.writes == []
         harness.controller.active.set()
         await asyncio.wait_for(_until(lambda: "status certificates apps/web" in harness.kube.writes), 30)

@@ -30,13 +30,12 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     issuer = issuer_view(ctx, signer)
     if issuer is None:
         return Outcome(wait_for=signer)
-    secret = await ctx.kube.read_secret(key.namespace, certificate.spec.secret_name)
-    view = inputs.secret_view(secret)
+    view = await inputs.current_secret(ctx, key.namespace, certificate.spec.secret_name)
     plan = plan_certificate(
         spec,
         issuer,
         view,
-        inputs.owner_conflict(ctx, key, certificate, secret),
+        inputs.owner_conflict(ctx, key, certificate, view),
         now,
         seed=certificate.metadata.uid,
         namespace_labels=await inputs.namespace_labels(ctx, key.namespace, issuer),
@@ -51,17 +50,17 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if isinstance(plan, Fail):
         return await readiness.failed(ctx, key, body, plan, now)
     if isinstance(plan, Revoke):
-        if secret is None:  # only a certificate read from the Secret is revoked
-            raise AssertionError("revoking without a Secret")
-        return await revoking.revoke(ctx, key, certificate, signer, secret, plan)
+        return await revoking.revoke(ctx, key, certificate, signer, plan)
     if isinstance(plan, Issue):
         issued = await issuing.issue(
-            ctx, key, certificate, spec, issuer, secret, plan, now, contest_annotations(contest)
+            ctx, key, certificate, spec, issuer, view, plan, now, contest_annotations(contest)
         )
         if isinstance(issued, Fail):
             return await readiness.failed(ctx, key, body, issued, now)
         if issued is None:
-            return Outcome(wake=(key,))  # someone created the Secret first: the next plan says whose
+            # The Secret exists, though the watch does not report it: the next plan reads it.
+            in_the_way = (key.namespace, certificate.spec.secret_name)
+            return Outcome(wake=(key,), unwatched_secrets=(in_the_way,))
         leaf = issued.current.certificate
         revision = (certificate.status.revision or 0) + 1
         renew_at = renewal_time(
@@ -77,5 +76,5 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         leaf = plan.current.certificate
         revision = certificate.status.revision or 1
         renew_at = plan.renewal_time
-        done = await issuing.heal_metadata(ctx, certificate, spec, secret, leaf) if secret else Outcome()
+        done = await issuing.heal_metadata(ctx, key, certificate, spec, view, leaf) if view else Outcome()
     return done.then(await readiness.ready(ctx, key, certificate, leaf, renew_at, revision, now))

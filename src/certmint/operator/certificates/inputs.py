@@ -3,14 +3,14 @@
 from pydantic import ValidationError
 
 from certmint.api import Certificate
-from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.state import Body, Key
 from certmint.planning import labels, reasons
 from certmint.planning.ownership import Refusal, issuer_ca_secret_names
 from certmint.planning.ownership import secret_refusal as ownership_refusal
-from certmint.planning.plan import Fail, IssuerView, SecretView
+from certmint.planning.plan import Fail, IssuerView
 from certmint.planning.request import IssuanceSpec, issuance_spec
+from certmint.planning.secret_view import SecretView
 
 
 def parse(body: Body, trust_domain: str) -> tuple[Certificate, IssuanceSpec] | Fail:
@@ -27,17 +27,15 @@ def summary(error: Exception) -> str:
     return str(error)
 
 
-def secret_view(secret: SecretObject | None) -> SecretView | None:
-    if secret is None:
-        return None
-    return SecretView(
-        name=secret.name,
-        data=secret.data,
-        labels=secret.labels,
-        annotations=secret.annotations,
-        owner_uids=secret.owner_uids,
-        writers=secret.writers,
-    )
+async def current_secret(ctx: Context, namespace: str, name: str) -> SecretView | None:
+    """From the Secret watch. Read directly only when a create found it in the way and the watch
+    does not report it (it lacks certmint's label: a user's Secret, or ours with the label removed)."""
+    place = (namespace, name)
+    known = ctx.state.secrets.get(place)
+    if known is not None or place not in ctx.state.unwatched_secrets:
+        return known
+    secret = await ctx.kube.read_secret(namespace, name)
+    return secret.view() if secret else None
 
 
 def secret_refusal(
@@ -59,9 +57,7 @@ async def namespace_labels(ctx: Context, namespace: str, issuer: IssuerView) -> 
     return await ctx.kube.read_namespace_labels(namespace) or {}
 
 
-def owner_conflict(
-    ctx: Context, key: Key, certificate: Certificate, secret: SecretObject | None
-) -> str | None:
+def owner_conflict(ctx: Context, key: Key, certificate: Certificate, secret: SecretView | None) -> str | None:
     """Two Certificates naming one Secret must not take turns re-issuing it (cert-manager #8380).
 
     The Secret's recorded owner keeps it while that Certificate still names it; with no recorded

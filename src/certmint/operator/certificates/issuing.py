@@ -13,7 +13,6 @@ from certmint.kube.apply import Rejected
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import OwnerReference, SecretObject
 from certmint.operator import metrics
-from certmint.operator.certificates.inputs import secret_view
 from certmint.operator.certificates.keymanager import keystore_password, reusable_key
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
@@ -23,6 +22,7 @@ from certmint.pki import (
     PKIError,
     PrivateKey,
     generate_private_key,
+    key_spec_of,
     serial_hex,
     sign_leaf,
 )
@@ -31,10 +31,9 @@ from certmint.planning.ownership import may_reference_owner, ownership_annotatio
 from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
+from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretView
 
 log = logging.getLogger("certmint.certificates")
-
-TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ async def issue(
     certificate: Certificate,
     spec: IssuanceSpec,
     issuer: IssuerView,
-    secret: SecretObject | None,
+    secret: SecretView | None,
     plan: Issue,
     now: datetime,
     markings: dict[str, str],
@@ -68,11 +67,10 @@ async def issue(
     if isinstance(password, Fail):
         return password
     issuer_label = metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name)
+    reused = await reusable_key(ctx, key.namespace, spec, secret, plan)
     started = time.perf_counter()
     try:
-        private_key, leaf, data = await asyncio.to_thread(
-            _sign, spec, issuer.ca, reusable_key(spec, secret, plan), password, now
-        )
+        private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
     except (PKIError, ValueError) as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
         # cryptography's own: reported, and retried with backoff, which picks up a fixed password
@@ -80,8 +78,7 @@ async def issue(
         if isinstance(error, PKIError):
             return Fail(error.reason, error.message, retryable=True)
         return Fail(reasons.INVALID_REQUEST, str(error), retryable=True)
-    view = secret_view(secret)
-    markings = {**ownership_annotations(view, certificate.metadata.uid), **markings}
+    markings = {**ownership_annotations(secret, certificate.metadata.uid), **markings}
     metadata = secret_metadata(certificate, leaf, spec, markings)
     try:
         if secret is None:
@@ -96,16 +93,16 @@ async def issue(
             )
             if created is None:
                 return None
-            version = created
+            written = created
         else:
-            version = await ctx.kube.apply_secret(
+            written = await ctx.kube.apply_secret(
                 key.namespace,
                 certificate.spec.secret_name,
                 secret_type=TLS_SECRET_TYPE,
                 data=data,
                 labels=metadata.labels,
                 annotations=metadata.annotations,
-                owner=owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
+                owner=owner(certificate) if may_reference_owner(secret, certificate.metadata.uid) else None,
             )
     except Rejected as error:
         # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
@@ -123,8 +120,14 @@ async def issue(
         f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
     )
     log.info("%s %s/%s serial %s (%s)", event.lower(), key.namespace, key.name, serial, plan.reason)
-    echo = (Key(SECRET, key.namespace, certificate.spec.secret_name), version)
-    return Issued(CurrentCertificate(certificate=leaf, private_key=private_key), Outcome(echoes=(echo,)))
+    current = CurrentCertificate(certificate=leaf, key_spec=key_spec_of(private_key), key_matches=True)
+    return Issued(current, written_secret(key.namespace, written))
+
+
+def written_secret(namespace: str, written: SecretObject) -> Outcome:
+    """Our write's own watch event needs no reconcile; until it arrives, plans use what we wrote."""
+    echo = (Key(SECRET, namespace, written.name), written.resource_version)
+    return Outcome(echoes=(echo,), secrets=((namespace, written.view()),))
 
 
 def _event_reason(certificate: Certificate, plan: Issue) -> str:
@@ -148,26 +151,33 @@ def _sign(
 
 async def heal_metadata(
     ctx: Context,
+    key: Key,
     certificate: Certificate,
     spec: IssuanceSpec,
-    secret: SecretObject,
+    secret: SecretView,
     leaf: x509.Certificate,
 ) -> Outcome:
     """Someone removed or changed our labels or annotations: put them back without re-issuing."""
-    view = secret_view(secret)
-    metadata = secret_metadata(certificate, leaf, spec, ownership_annotations(view, certificate.metadata.uid))
-    if not metadata_drift(metadata, secret.labels, secret.annotations) and secret.type == TLS_SECRET_TYPE:
+    metadata = secret_metadata(
+        certificate, leaf, spec, ownership_annotations(secret, certificate.metadata.uid)
+    )
+    drifted = metadata_drift(metadata, secret.labels, secret.annotations)
+    if not drifted and secret.secret_type == TLS_SECRET_TYPE:
         return Outcome()
-    version = await ctx.kube.apply_secret(
-        secret.namespace,
+    # The write declares every field certmint owns, data included, which the view does not keep.
+    current = await ctx.kube.read_secret(key.namespace, secret.name)
+    if current is None:
+        return Outcome(wake=(key,))  # deleted meanwhile: its watch event follows
+    written = await ctx.kube.apply_secret(
+        key.namespace,
         secret.name,
         secret_type=TLS_SECRET_TYPE,
-        data=secret.data,
+        data=current.data,
         labels=metadata.labels,
         annotations=metadata.annotations,
-        owner=owner(certificate) if may_reference_owner(view, certificate.metadata.uid) else None,
+        owner=owner(certificate) if may_reference_owner(secret, certificate.metadata.uid) else None,
     )
-    return Outcome(echoes=((Key(SECRET, secret.namespace, secret.name), version),))
+    return written_secret(key.namespace, written)
 
 
 def owner(certificate: Certificate) -> OwnerReference | None:

@@ -1,26 +1,35 @@
 """Which private key a new certificate gets, and the keystore password it is sealed with."""
 
 from certmint.api.certificate import RotationPolicy
-from certmint.kube.secrets import SecretObject
-from certmint.operator.certificates.inputs import secret_view
 from certmint.operator.context import Context
-from certmint.pki import PrivateKey, key_spec_of
+from certmint.pki import PKIError, PrivateKey, key_spec_of, load_private_key_pem
 from certmint.planning import reasons
 from certmint.planning.ownership import password_secret_refusal
-from certmint.planning.plan import CurrentCertificate, Fail, Issue, parse_secret
+from certmint.planning.plan import Fail, Issue
 from certmint.planning.request import IssuanceSpec
+from certmint.planning.secret_view import SecretContents, SecretView
 
 
-def reusable_key(spec: IssuanceSpec, secret: SecretObject | None, plan: Issue) -> PrivateKey | None:
+async def reusable_key(
+    ctx: Context, namespace: str, spec: IssuanceSpec, secret: SecretView | None, plan: Issue
+) -> PrivateKey | None:
     """The Secret's key, when rotationPolicy Never asks to keep it and it still fits the spec. A
-    revoked certificate's key may be what was compromised: never reused."""
-    view = secret_view(secret)
-    if plan.reason == reasons.REVOKED or spec.rotation_policy != RotationPolicy.NEVER or view is None:
+    revoked certificate's key may be what was compromised: never reused. The view keeps no key, so
+    it is read from the Secret, only here."""
+    if plan.reason == reasons.REVOKED or spec.rotation_policy != RotationPolicy.NEVER or secret is None:
         return None
-    current = parse_secret(view)
-    if isinstance(current, CurrentCertificate) and key_spec_of(current.private_key) == spec.key:
-        return current.private_key
-    return None
+    contents = secret.contents
+    if not isinstance(contents, SecretContents) or contents.key_spec != spec.key:
+        return None
+    stored = await ctx.kube.read_secret(namespace, secret.name)
+    key_pem = stored.data.get("tls.key") if stored else None
+    if not key_pem:
+        return None
+    try:
+        key = load_private_key_pem(key_pem)
+    except PKIError:
+        return None
+    return key if key_spec_of(key) == spec.key else None
 
 
 async def keystore_password(ctx: Context, namespace: str, spec: IssuanceSpec) -> bytes | Fail | None:
@@ -28,7 +37,7 @@ async def keystore_password(ctx: Context, namespace: str, spec: IssuanceSpec) ->
     if spec.pkcs12 is None:
         return None
     ref = spec.pkcs12.password_secret_ref
-    password_secret = secret_view(await ctx.kube.read_secret(namespace, ref.name))
+    password_secret = await ctx.kube.read_secret(namespace, ref.name)
     password = password_secret.data.get(ref.key) if password_secret else None
     # Both retried with backoff: no watch reports the password Secret appearing or opting in.
     if password_secret is None or password is None:

@@ -3,7 +3,6 @@
 import logging
 
 from certmint.api import Certificate
-from certmint.kube.secrets import SecretObject
 from certmint.operator.certificates.issuing import reference
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
@@ -16,14 +15,13 @@ from certmint.planning.plan import Revoke
 log = logging.getLogger("certmint.certificates")
 
 
-async def revoke(
-    ctx: Context, key: Key, certificate: Certificate, signer: Key, secret: SecretObject, plan: Revoke
-) -> Outcome:
+async def revoke(ctx: Context, key: Key, certificate: Certificate, signer: Key, plan: Revoke) -> Outcome:
     """Durably on the issuer's list first, then the request marked served: a crash in between
     revokes again, which changes nothing. Once the issuer has signed its new CRLs (and so lists the
     serial as revoked) the Certificate is planned again: re-issued, or reported Revoked."""
     await record_revocation(ctx, signer, plan.certificate, plan.request.reason)
-    await ctx.kube.mark_secret(secret.namespace, secret.name, {}, {labels.REVOKE_REQUEST: plan.request.token})
+    served = {labels.REVOKE_REQUEST: plan.request.token}
+    marked = await ctx.kube.mark_secret(key.namespace, certificate.spec.secret_name, {}, served)
     serial = serial_hex(plan.certificate.serial_number)
     await ctx.kube.post_event(
         reference(certificate),
@@ -32,4 +30,4 @@ async def revoke(
         f"revoked serial {serial} ({plan.request.reason}); it is on the issuer's CRL until it expires",
     )
     log.info("revoked %s/%s serial %s (%s)", key.namespace, key.name, serial, plan.request.reason)
-    return Outcome(wait_for=signer)
+    return Outcome(wait_for=signer, secrets=((key.namespace, marked.view()),))

@@ -1,0 +1,108 @@
+"""What planning knows of a Certificate's Secret, taken from its data once and then kept without it.
+
+The operator builds a view from every watch event of a Secret it manages and plans from the views
+alone, so neither a restart nor a resync reads Secrets one by one. A view holds the certificate (public)
+and facts about the private key (its kind, whether it belongs to the certificate), never the key:
+memory stays flat at tens of thousands of Secrets and no key material outlives the event.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certmint.pki import (
+    KeySpec,
+    PKIError,
+    key_matches_certificate,
+    key_spec_of,
+    load_certificates_pem,
+    load_private_key_pem,
+)
+from certmint.planning import reasons
+from certmint.planning.contest import DataWriter
+
+TLS_SECRET_TYPE = "kubernetes.io/tls"
+
+
+@dataclass(frozen=True)
+class SecretContents:
+    """tls.crt and tls.key as planning needs them."""
+
+    certificate_der: bytes
+    """The first certificate of tls.crt: the leaf."""
+    key_spec: KeySpec
+    key_matches: bool
+    """Whether tls.key is the private key of that certificate."""
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """Why tls.crt and tls.key hold no certificate to keep: re-issued with this reason."""
+
+    reason: str
+    message: str
+
+
+NO_DATA = Unusable(reasons.SECRET_INVALID, "Secret has no tls.crt or tls.key")
+
+
+@dataclass(frozen=True)
+class SecretView:
+    name: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    owner_uids: frozenset[str] = frozenset()
+    """UIDs of its ownerReferences."""
+    writers: tuple[DataWriter, ...] = ()
+    """From managedFields: who last wrote which data keys."""
+    present_keys: frozenset[str] = frozenset()
+    """Data keys with a non-empty value."""
+    contents: SecretContents | Unusable = NO_DATA
+    secret_type: str = TLS_SECRET_TYPE
+    resource_version: str = ""
+
+
+def view_secret(
+    name: str,
+    data: Mapping[str, bytes],
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    *,
+    owner_uids: frozenset[str] = frozenset(),
+    writers: tuple[DataWriter, ...] = (),
+    secret_type: str = TLS_SECRET_TYPE,
+    resource_version: str = "",
+) -> SecretView:
+    return SecretView(
+        name=name,
+        labels=labels,
+        annotations=annotations,
+        owner_uids=owner_uids,
+        writers=writers,
+        present_keys=frozenset(key for key, value in data.items() if value),
+        contents=read_contents(data),
+        secret_type=secret_type,
+        resource_version=resource_version,
+    )
+
+
+def read_contents(data: Mapping[str, bytes]) -> SecretContents | Unusable:
+    cert_pem = data.get("tls.crt")
+    key_pem = data.get("tls.key")
+    if not cert_pem or not key_pem:
+        missing = [key for key in ("tls.crt", "tls.key") if not data.get(key)]
+        return Unusable(reasons.SECRET_INVALID, f"Secret has no {' or '.join(missing)}")
+    try:
+        certificate = load_certificates_pem(cert_pem)[0]
+    except PKIError as error:
+        return Unusable(reasons.SECRET_INVALID, f"tls.crt cannot be parsed: {error.message}")
+    try:
+        private_key = load_private_key_pem(key_pem)
+    except PKIError as error:
+        return Unusable(reasons.SECRET_INVALID, f"tls.key cannot be parsed: {error.message}")
+    return SecretContents(
+        certificate_der=certificate.public_bytes(Encoding.DER),
+        key_spec=key_spec_of(private_key),
+        key_matches=key_matches_certificate(private_key, certificate),
+    )
