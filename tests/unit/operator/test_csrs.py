@@ -2,6 +2,7 @@
 as conditions, revocation onto the CRL, and a restart that writes nothing."""
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 from cryptography import x509
@@ -199,3 +200,27 @@ async def test_a_deleted_request_is_forgotten() -> None:
     assert key in harness.controller.state.signing_requests
     harness.controller.signing_request_event(DELETED, harness.body("web"))
     assert key not in harness.controller.state.signing_requests
+
+
+async def test_without_the_charts_approve_permission_nothing_is_auto_approved() -> None:
+    harness = Harness()
+    harness.controller.config = replace(harness.controller.config, csr_auto_approve=False)
+    harness.add_issuer(cluster_issuer(signingRequests={"autoApprove": {"workloadIdentity": True}}))
+    _, own = spiffe_csr(TRUST_DOMAIN, "apps", "web")
+    key = harness.submit(csr("own", own))
+    await harness.settle()
+    assert harness.controller.state.issuer_views[MESH].ready, "the issuer was reconciled"
+    assert not harness.controller.queue.queued(key)
+    assert harness.body("own")["status"]["conditions"] == []
+    assert not any("csr" in write for write in harness.kube.writes)
+
+
+async def test_a_restricted_operator_ignores_issuers_of_namespaces_it_does_not_serve() -> None:
+    harness = Harness()
+    harness.controller.config = replace(harness.controller.config, watch_namespaces=("apps", "certmint"))
+    _, request = spiffe_csr(TRUST_DOMAIN, "apps", "web")
+    served = harness.submit(csr("served", request, signer="issuers.certmint.dev/apps.ca"))
+    other = harness.submit(csr("other", request, signer="issuers.certmint.dev/elsewhere.ca"))
+    cluster = harness.submit(csr("cluster", request))
+    assert set(harness.controller.state.signing_requests) == {served, cluster}
+    assert not harness.controller.queue.queued(other)
