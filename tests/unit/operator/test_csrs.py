@@ -9,10 +9,10 @@ from cryptography import x509
 
 from certmint.operator.controller import DELETED
 from certmint.operator.state import CLUSTER_ISSUER, SIGNING_REQUEST, Key
-from certmint.pki import load_certificates_pem, load_crls_pem
+from certmint.pki import RequestedNames, load_certificates_pem, load_crls_pem
 from certmint.planning import reasons
 from certmint.planning.revocation import CRL_KEY, REVOKED_KEY, load_revocations
-from tests.csr_material import mismatched_signature_csr, spiffe_csr
+from tests.csr_material import csr_for, mismatched_signature_csr, spiffe_csr
 from tests.unit.operator import test_controller as controller_tests
 
 PLURAL = "certificatesigningrequests"
@@ -224,3 +224,19 @@ async def test_a_restricted_operator_ignores_issuers_of_namespaces_it_does_not_s
     cluster = harness.submit(csr("cluster", request))
     assert set(harness.controller.state.signing_requests) == {served, cluster}
     assert not harness.controller.queue.queued(other)
+
+
+async def test_a_person_fails_a_cluster_issuer_whose_policy_selects_namespaces() -> None:
+    harness = Harness()
+    harness.add_issuer(
+        cluster_issuer(
+            policy={"namespaceSelector": {"matchLabels": {"mesh": "on"}}, "allowedCommonNames": ["*"]}
+        )
+    )
+    _, request = csr_for(RequestedNames(common_name="alice"))
+    harness.submit(csr("alice", request, username="alice", conditions=("Approved",)))
+    await harness.settle()
+    failed = harness.condition("alice", "Failed")
+    assert failed is not None
+    assert failed["reason"] == reasons.POLICY_DENIED
+    assert "namespaceSelector" in failed["message"]

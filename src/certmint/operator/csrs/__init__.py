@@ -66,7 +66,9 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         issuer = replace(issuer, auto_approval=None)
     now = ctx.clock()
     revoked = await _serve_revocation(ctx, signer_key, csr, issuer, now)
-    labels = await namespace_labels(ctx, acting_namespace(signer, csr.username), issuer)
+    acting = acting_namespace(signer, csr.username)
+    # A person asking a ClusterIssuer acts in no namespace: a namespaceSelector admits no one.
+    labels = await namespace_labels(ctx, acting, issuer) if acting else {}
     plan = plan_signing_request(Case(csr, signer, issuer, ctx.config.trust_domain, labels, now))
     if isinstance(plan, Sign):
         done = await _sign(ctx, csr, signer, issuer, plan, now)
