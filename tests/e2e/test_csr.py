@@ -501,3 +501,21 @@ def _exists(cluster: Cluster, name: str) -> dict[str, Any] | None:
 def _ok(response: tuple[int, str]) -> str | None:
     status, body = response
     return body if status == 200 else None
+
+
+def test_deny_is_final_and_a_decided_request_is_not_decided_again(cluster: Cluster, namespace: str) -> None:
+    name = csr_name("denied", namespace)
+    _, request = spiffe_csr(TRUST_DOMAIN, namespace, "web")
+    client.CertificatesV1Api(cluster.api).create_certificate_signing_request(
+        csr_manifest(name, request, signer_of(namespace))
+    )
+    denied = certmint(cluster, "deny", name, "--message", "not on the list")
+    assert denied.returncode == 0, denied.stderr
+    found = condition(cluster, name, "Denied")
+    assert found is not None
+    assert found["message"] == "not on the list"
+    again = certmint(cluster, "approve", name)
+    assert again.returncode == 1
+    assert "already denied" in again.stderr
+    assert condition(cluster, name, "Approved") is None
+    delete_csrs(cluster, name)
