@@ -1,6 +1,6 @@
 """Secrets hygiene: everything the e2e suite makes certmint publish, recorded as it happens.
 
-Events, ConfigMaps and the status of every certmint object are watched for the whole session
+Events, ConfigMaps, the status of every certmint object and of every CSR are watched for the whole session
 (namespaces are deleted after each test, and their events with them), CA keys are collected from
 the CA Secrets, and every operator log is read at the end. Nothing may carry a PEM private key
 marker or a fragment of any CA key.
@@ -21,6 +21,8 @@ from certmint.planning.labels import ROLE_CA, SECRET_ROLE_LABEL
 GROUP, VERSION = "certmint.dev", "v1alpha1"
 KEY_FIELDS = ("tls.key", "next.key", "previous.key", "ocsp.key")
 MARKER = "PRIVATE KEY"
+CSR = "CertificateSigningRequest"
+"""Their status.certificate is what certmint writes for a CSR."""
 FRAGMENT = 40
 """Characters of base64 key body searched for: long enough never to occur by chance."""
 
@@ -53,6 +55,7 @@ class Recorder:
                 )
                 for plural in ("certificates", "issuers", "clusterissuers", "trustbundles")
             ),
+            (CSR, client.CertificatesV1Api(api).list_certificate_signing_request, {}),
         ]
         self._threads = [
             threading.Thread(target=self._follow, args=source, daemon=True, name=f"hygiene-{source[0]}")
@@ -85,7 +88,11 @@ class Recorder:
                         name = f"{body['metadata']['namespace']}/{body['metadata']['name']}/{field}"
                         self.ca_keys[f"{name}#{len(self.ca_keys)}"] = base64.b64decode(body["data"][field])
                 return
-            text = json.dumps(body if what in ("Event", "ConfigMap") else body.get("status") or {})
+            status = body.get("status") or {}
+            text = json.dumps(body if what in ("Event", "ConfigMap") else status)
+            if what == CSR and status.get("certificate"):
+                # The signed chain as PEM text: a key marker would hide in its base64.
+                text += base64.b64decode(status["certificate"]).decode(errors="replace")
             self.published.append((what, text))
 
     def findings(self) -> Iterator[str]:

@@ -74,7 +74,10 @@ class _IdentityHandler(BaseHTTPRequestHandler):
         uris: list[str] = []
         if pem:
             certificate = x509.load_pem_x509_certificate(pem.encode())
-            san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            try:
+                san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            except x509.ExtensionNotFound:  # a person's client certificate may have a CN only
+                san = x509.SubjectAlternativeName([])
             uris = san.get_values_for_type(x509.UniformResourceIdentifier)
         body = json.dumps(
             {

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
 
+from tests.csr_material import spiffe_csr
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -34,6 +36,8 @@ NEEDED = [
     ("watch", "namespaces"),
     ("create", "events"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
+    ("watch", "certificatesigningrequests.certificates.k8s.io"),
+    ("patch", "certificatesigningrequests.certificates.k8s.io/status"),
 ]
 FORBIDDEN = [
     ("delete", "secrets"),
@@ -43,6 +47,9 @@ FORBIDDEN = [
     ("create", "pods"),
     ("create", "clusterrolebindings"),
     ("patch", "namespaces"),
+    ("patch", "certificatesigningrequests.certificates.k8s.io"),
+    ("patch", "certificatesigningrequests.certificates.k8s.io/approval"),
+    ("delete", "certificatesigningrequests.certificates.k8s.io"),
 ]
 
 
@@ -147,6 +154,46 @@ def test_the_service_account_cannot_do_more(cluster: Cluster, release: str, verb
     assert can_i(cluster, verb, resource).startswith("no")
 
 
+def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespace: str, account: str) -> str:
+    """Asks as the CSR admission plugin does: a signer name, or its domain's wildcard
+    (`issuers.certmint.dev/*`), which is what the chart grants."""
+    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review(
+        {
+            "spec": {
+                "user": f"system:serviceaccount:{release_namespace}:{account}",
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release_namespace}"],
+                "resourceAttributes": {
+                    "group": "certificates.k8s.io",
+                    "resource": "signers",
+                    "verb": verb,
+                    "name": signer_name,
+                },
+            }
+        }
+    )
+    return "yes" if review.status.allowed else f"no: {review.status.reason}"
+
+
+@pytest.mark.parametrize(
+    ("verb", "signer_name", "allowed"),
+    [
+        ("sign", "issuers.certmint.dev/*", True),
+        ("sign", "clusterissuers.certmint.dev/*", True),
+        ("sign", "kubernetes.io/*", False),
+        ("sign", "kubernetes.io/kube-apiserver-client", False),
+        ("sign", "example.com/*", False),
+        ("approve", "issuers.certmint.dev/*", False),
+        ("approve", "clusterissuers.certmint.dev/*", False),
+    ],
+)
+def test_the_service_account_signs_only_for_certmints_signer_names(
+    cluster: Cluster, release: str, verb: str, signer_name: str, allowed: bool
+) -> None:
+    """Without csrSigner.autoApprove the operator may sign, never approve."""
+    answer = can_i_signer(cluster, verb, signer_name, RELEASE_NAMESPACE, "certmint")
+    assert answer == "yes" if allowed else answer.startswith("no"), answer
+
+
 def test_the_operator_works_with_only_the_charts_permissions(
     cluster: Cluster, release: str, namespace: str, operator_process: OperatorProcess, tmp_path: Path
 ) -> None:
@@ -180,6 +227,8 @@ def test_the_operator_works_with_only_the_charts_permissions(
         )
         cluster.wait_condition("certificates", namespace, "web", "True")
         cluster.wait_condition("trustbundles", None, f"chart-{namespace}", "True")
+        signed = sign_a_csr(cluster, namespace)
+        assert signed.startswith(b"-----BEGIN CERTIFICATE-----")
         assert "Forbidden" not in restricted.log(), restricted.log()[-2000:]
         assert "API 403" not in restricted.log()
     finally:
@@ -188,6 +237,37 @@ def test_the_operator_works_with_only_the_charts_permissions(
             "certmint.dev", "v1alpha1", "trustbundles", f"chart-{namespace}"
         )
         operator_process.start()
+
+
+def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
+    """A CSR for the namespace's Issuer, approved by the admin: signed with the chart's `sign`."""
+    _, request = spiffe_csr("cluster.local", namespace, "web")
+    name = f"chart-{namespace}"
+    certificates = client.CertificatesV1Api(cluster.api)
+    certificates.create_certificate_signing_request(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "signerName": f"issuers.certmint.dev/{namespace}.ca",
+                "request": base64.b64encode(request).decode(),
+                "usages": ["digital signature", "client auth"],
+            },
+        }
+    )
+    found = certificates.read_certificate_signing_request(name)
+    found.status.conditions = [
+        client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="ChartTest")
+    ]
+    certificates.replace_certificate_signing_request_approval(name, found)
+
+    def certificate() -> bytes | None:
+        status = certificates.read_certificate_signing_request(name).status
+        return base64.b64decode(status.certificate) if status and status.certificate else None
+
+    try:
+        return wait_for(certificate, 30, what="the CSR signed under the chart's RBAC")
+    finally:
+        certificates.delete_certificate_signing_request(name)
 
 
 SERVICE_MONITOR_CRD = {
@@ -232,6 +312,7 @@ def restricted_release(cluster: Cluster, served: str) -> str:
         RESTRICTED,
         f"watchNamespaces={{{served}}}",
         "metrics.serviceMonitor.enabled=true",
+        "csrSigner.autoApprove=true",
     )
 
 
@@ -258,6 +339,21 @@ def test_a_restricted_release_has_no_access_outside_its_namespaces(
             assert can_i_in(cluster, verb, resource, namespace).startswith("no"), (verb, resource, namespace)
     assert can_i_in(cluster, "list", "certificates.certmint.dev", "kube-system").startswith("no")
     assert can_i_in(cluster, "watch", "clusterissuers.certmint.dev", None) == "yes"
+    for verb in ("sign", "approve"):  # csrSigner.autoApprove grants approve too, on our signers only
+        assert can_i_signer(cluster, verb, "clusterissuers.certmint.dev/*", RESTRICTED, RESTRICTED) == "yes"
+        assert can_i_signer(
+            cluster, verb, "kubernetes.io/kubelet-serving", RESTRICTED, RESTRICTED
+        ).startswith("no")
+    approval = cluster.plane.kubectl(
+        "auth",
+        "can-i",
+        "patch",
+        "certificatesigningrequests.certificates.k8s.io",
+        "--subresource=approval",
+        f"--as=system:serviceaccount:{RESTRICTED}:{RESTRICTED}",
+        check=False,
+    )
+    assert approval.strip() == "yes"
 
 
 @pytest.mark.usefixtures("without_session_operator")

@@ -203,6 +203,32 @@ class RevocationSpec(ApiModel):
     )
 
 
+class AutoApproval(ApiModel):
+    """Which CertificateSigningRequests certmint approves itself (it needs the chart's
+    csrSigner.autoApprove for the RBAC). Anything else waits for a human approver."""
+
+    workload_identity: bool = Field(
+        default=False,
+        description="Approve a CSR whose requester is a ServiceAccount (system:serviceaccount:<ns>:<sa>) "
+        "and whose only identity is that service account's SPIFFE ID. CSRs this issuer could never sign "
+        "are denied with the reason.",
+    )
+    policy_names: bool = Field(
+        default=False,
+        description="With workloadIdentity and a policy: also approve when the CSR adds names (DNS names, "
+        "CN, ...) the issuer's policy allows the service account's namespace.",
+    )
+
+
+class SigningRequests(ApiModel):
+    """Kubernetes CertificateSigningRequests addressed to this issuer's signer name:
+    issuers.certmint.dev/<namespace>.<name> or clusterissuers.certmint.dev/<name>."""
+
+    auto_approve: AutoApproval = Field(
+        default_factory=AutoApproval, description="What certmint approves without a human."
+    )
+
+
 class IssuerSpec(ApiModel):
     self_signed: SelfSignedIssuer | None = Field(default=None, description="Bootstrap an in-cluster CA.")
     ca: CAIssuer | None = Field(default=None, description="Use an existing CA from a Secret.")
@@ -215,6 +241,10 @@ class IssuerSpec(ApiModel):
     )
     revocation: RevocationSpec = Field(
         default_factory=RevocationSpec, description="CRLs and OCSP for revoked certificates."
+    )
+    signing_requests: SigningRequests = Field(
+        default_factory=SigningRequests,
+        description="Kubernetes CertificateSigningRequests for this issuer's signer name.",
     )
 
     model_config = ApiModel.model_config | {

@@ -1,12 +1,13 @@
 """The CLI's reads and writes: a synchronous client is plenty for one command at a time."""
 
 import base64
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api import GROUP, VERSION
@@ -94,3 +95,87 @@ def _described(plural: str, namespace: str | None, name: str) -> str:
 def request_token() -> str:
     """A value for request annotations: each distinct value asks once."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def create_signing_request(
+    api: client.ApiClient,
+    name: str,
+    signer_name: str,
+    request_pem: bytes,
+    usages: list[str],
+    expiration_seconds: int | None,
+) -> None:
+    body = client.V1CertificateSigningRequest(
+        api_version="certificates.k8s.io/v1",
+        kind="CertificateSigningRequest",
+        metadata=client.V1ObjectMeta(name=name),
+        spec=client.V1CertificateSigningRequestSpec(
+            signer_name=signer_name,
+            request=base64.b64encode(request_pem).decode(),
+            usages=usages,
+            expiration_seconds=expiration_seconds,
+        ),
+    )
+    client.CertificatesV1Api(api).create_certificate_signing_request(body)
+
+
+def read_signing_request(api: client.ApiClient, name: str) -> dict[str, Any]:
+    with _missing_is(f"CertificateSigningRequest {name}"):
+        found = client.CertificatesV1Api(api).read_certificate_signing_request(name)
+    return _plain(api, found)
+
+
+def list_signing_requests(api: client.ApiClient) -> list[dict[str, Any]]:
+    found = client.CertificatesV1Api(api).list_certificate_signing_request()
+    return [_plain(api, item) for item in found.items]
+
+
+def wait_signing_request(
+    api: client.ApiClient, name: str, done: Callable[[dict[str, Any]], bool], timeout: int
+) -> dict[str, Any] | None:
+    """Watches the one CSR (no polling) until `done` holds; None when `timeout` seconds pass first."""
+    certificates = client.CertificatesV1Api(api)
+    current = read_signing_request(api, name)
+    if done(current):
+        return current
+    stream = watch.Watch()  # type: ignore[no-untyped-call]
+    deadline = time.monotonic() + timeout
+    version = current["metadata"]["resourceVersion"]
+    while (remaining := int(deadline - time.monotonic())) > 0:
+        for event in stream.stream(  # type: ignore[no-untyped-call]
+            certificates.list_certificate_signing_request,
+            field_selector=f"metadata.name={name}",
+            resource_version=version,
+            timeout_seconds=remaining,
+        ):
+            item = _plain(api, event["object"])
+            version = item["metadata"]["resourceVersion"]
+            if event["type"] == "DELETED":
+                raise NotFound(f"CertificateSigningRequest {name} was deleted")
+            if done(item):
+                stream.stop()  # type: ignore[no-untyped-call]
+                return item
+    return None
+
+
+def write_approval(
+    api: client.ApiClient, name: str, conditions: list[dict[str, Any]], resource_version: str
+) -> None:
+    body = {"metadata": {"resourceVersion": resource_version}, "status": {"conditions": conditions}}
+    with _missing_is(f"CertificateSigningRequest {name}"):
+        client.CertificatesV1Api(api).patch_certificate_signing_request_approval(
+            name, body, _content_type="application/merge-patch+json"
+        )
+
+
+def annotate_signing_request(api: client.ApiClient, name: str, annotations: dict[str, str | None]) -> None:
+    body = {"metadata": {"annotations": annotations}}
+    with _missing_is(f"CertificateSigningRequest {name}"):
+        client.CertificatesV1Api(api).patch_certificate_signing_request(
+            name, body, _content_type="application/merge-patch+json"
+        )
+
+
+def _plain(api: client.ApiClient, model: object) -> dict[str, Any]:
+    """A typed client object as the API's JSON (camelCase keys, base64 bytes)."""
+    return cast(dict[str, Any], api.sanitize_for_serialization(model))  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ class ObjectReference:
     name: str
     namespace: str | None
     uid: str
+    api_version: str = API_VERSION
 
 
 async def post_event(
@@ -32,7 +33,7 @@ async def post_event(
         {
             "metadata": {"name": f"{about.name}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {
-                "apiVersion": API_VERSION,
+                "apiVersion": about.api_version,
                 "kind": about.kind,
                 "name": about.name,
                 "namespace": about.namespace,

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from kubernetes.aio import client
 
-from certmint.kube import configmaps, events, objects, secrets
+from certmint.kube import configmaps, csrs, events, objects, secrets
 from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import OwnerReference, SecretObject
@@ -81,6 +81,12 @@ class KubeAPI(Protocol):
     async def apply_configmap(self, manifest: ConfigMapManifest) -> None: ...
 
     async def delete_configmap(self, namespace: str, name: str) -> None: ...
+
+    async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None: ...
+
+    async def write_csr_conditions(
+        self, name: str, subresource: str, conditions: list[dict[str, Any]], resource_version: str
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -182,3 +188,11 @@ class Kube:
 
     async def delete_configmap(self, namespace: str, name: str) -> None:
         await configmaps.delete_configmap(self.api, namespace, name)
+
+    async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None:
+        await csrs.write_certificate(self.api, name, certificate_pem)
+
+    async def write_csr_conditions(
+        self, name: str, subresource: str, conditions: list[dict[str, Any]], resource_version: str
+    ) -> None:
+        await csrs.write_conditions(self.api, name, subresource, conditions, resource_version)

@@ -29,6 +29,9 @@ class OperatorConfig:
     watch_namespaces: tuple[str, ...] = ()
     """The only namespaces served (with namespaced RBAC); empty serves every namespace."""
     http_address: str = "0.0.0.0"
+    csr_auto_approve: bool = True
+    """Whether issuers that opt in may approve CSRs (the chart grants `approve` only with
+    csrSigner.autoApprove); off, every CSR waits for a person."""
 
     @classmethod
     def from_env(cls) -> "OperatorConfig":
@@ -42,6 +45,7 @@ class OperatorConfig:
             ),
             metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
             http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
+            csr_auto_approve=os.environ.get("CERTMINT_CSR_AUTO_APPROVE", "true").lower() == "true",
             peering=os.environ.get("CERTMINT_PEERING", defaults.peering),
             watch_server_timeout=int(
                 os.environ.get("CERTMINT_WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout)

@@ -35,6 +35,9 @@ class StateView(Protocol):
     def bundles(self) -> Mapping[Key, Body]: ...
 
     @property
+    def signing_requests(self) -> Mapping[Key, Body]: ...
+
+    @property
     def issuer_views(self) -> Mapping[Key, IssuerView]: ...
 
     @property

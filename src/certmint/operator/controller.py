@@ -11,7 +11,7 @@ from typing import Any
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import KubeAPI
 from certmint.kube.secrets import secret_from_body
-from certmint.operator import bundles, certificates, issuers, metrics
+from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.issuer_views import bundle_facing, certificate_facing
@@ -21,6 +21,7 @@ from certmint.operator.state import (
     CLUSTER_ISSUER,
     ISSUER,
     SECRET,
+    SIGNING_REQUEST,
     TRUST_BUNDLE,
     Body,
     Key,
@@ -29,6 +30,7 @@ from certmint.operator.state import (
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
+from certmint.planning.csr import SignerRef, is_certmint_signer, parse_signer_name, read_signing_request
 from certmint.planning.plan import IssuerView
 
 log = logging.getLogger("certmint.controller")
@@ -41,6 +43,7 @@ RECONCILERS: dict[str, Reconciler] = {
     ISSUER: issuers.reconcile,
     CLUSTER_ISSUER: issuers.reconcile,
     TRUST_BUNDLE: bundles.reconcile,
+    SIGNING_REQUEST: csrs.reconcile,
 }
 
 Source = tuple[Key, str]
@@ -132,6 +135,36 @@ class Controller:
             return
         self.state.bundles[key] = body
         self._wake(key, _source(key, body))
+
+    def signing_request_event(self, event_type: str | None, body: Body) -> None:
+        """CSRs are cluster-scoped and their requesters create them unlabelled, so no label selector
+        can narrow the watch: every CSR of the cluster (kubelets' too) arrives here. Those for other
+        signers are dropped before anything is cached or queued, and so are ours once they are
+        final (signed, denied, failed): memory holds only CSRs certmint may still act on."""
+        spec = body.get("spec") or {}
+        if not is_certmint_signer(str(spec.get("signerName", ""))):
+            return
+        key = key_of(SIGNING_REQUEST, body)
+        if not self._serves_signer(str(spec.get("signerName", ""))):
+            return
+        if event_type == DELETED or read_signing_request(body).settled:
+            self.state.signing_requests.pop(key, None)
+            self.queue.cancel(key)
+            return
+        self.state.signing_requests[key] = _without_managed_fields(body)
+        self._wake(key, _source(key, body))
+
+    def _serves_signer(self, signer_name: str) -> bool:
+        """Restricted to some namespaces, this operator can read no Issuer elsewhere: CSRs for those
+        are another deployment's (or nobody's) to sign."""
+        signer = parse_signer_name(signer_name)
+        served = self.config.watch_namespaces
+        return not (
+            served
+            and isinstance(signer, SignerRef)
+            and signer.kind == ISSUER
+            and signer.namespace not in served
+        )
 
     def namespace_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})

@@ -124,6 +124,12 @@ async def trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) ->
     memo[CONTROLLER].trust_bundle_event(event.get("type"), dict(event["object"]))
 
 
+@kopf.on.event("certificates.k8s.io", "v1", "certificatesigningrequests")
+async def signing_request_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every CSR in the cluster: the controller keeps only those addressed to certmint's signers."""
+    memo[CONTROLLER].signing_request_event(event.get("type"), dict(event["object"]))
+
+
 @kopf.on.event("v1", "namespaces")
 async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].namespace_event(event.get("type"), dict(event["object"]))

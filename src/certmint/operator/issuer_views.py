@@ -13,6 +13,15 @@ def issuer_view(ctx: Context, key: Key) -> IssuerView | None:
     return ctx.state.issuer_views.get(key)
 
 
+async def namespace_labels(ctx: Context, namespace: str, issuer: IssuerView) -> dict[str, str]:
+    """The labels an issuer's policy judges a namespace by: from the namespace watch; read directly
+    only when a selector needs them before it reported."""
+    cached = ctx.state.namespaces.get(namespace)
+    if cached is not None or issuer.policy is None or issuer.policy.namespace_selector is None:
+        return cached or {}
+    return await ctx.kube.read_namespace_labels(namespace) or {}
+
+
 def certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
     """What Certificates depend on; a freshly loaded but identical CA is no change. A new CRL is
     none either: the one Certificate a revocation concerns waits for the issuer by itself."""

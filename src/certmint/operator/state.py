@@ -20,6 +20,7 @@ ISSUER = "Issuer"
 CLUSTER_ISSUER = "ClusterIssuer"
 TRUST_BUNDLE = "TrustBundle"
 SECRET = "Secret"
+SIGNING_REQUEST = "CertificateSigningRequest"
 
 
 @dataclass(frozen=True, order=True)
@@ -50,6 +51,8 @@ class State:
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
     bundles: dict[Key, Body] = field(default_factory=dict)
+    signing_requests: dict[Key, Body] = field(default_factory=dict)
+    """Only CSRs addressed to certmint's signers, and only until they are final."""
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)

@@ -19,6 +19,7 @@ from certmint.pki.crl import (
     load_crls_pem,
     parse_crl,
 )
+from certmint.pki.csr import RequestedNames, SigningRequest, build_csr, load_csr
 from certmint.pki.errors import PKIError
 from certmint.pki.inspect import CertificateSummary, parse_serial, serial_hex, summarize_certificate
 from certmint.pki.keys import (
@@ -72,13 +73,16 @@ __all__ = [
     "PublicKey",
     "Purpose",
     "PurposeVerdict",
+    "RequestedNames",
     "RevocationReason",
     "RevokedCertificate",
+    "SigningRequest",
     "TrustBundleContent",
     "TrustVerdict",
     "Usage",
     "assemble_bundle",
     "build_crl",
+    "build_csr",
     "certificates_to_pem",
     "check_trust",
     "combined_pem",
@@ -98,6 +102,7 @@ __all__ = [
     "load_ca",
     "load_certificates_pem",
     "load_crls_pem",
+    "load_csr",
     "load_private_key_pem",
     "parse_crl",
     "parse_serial",

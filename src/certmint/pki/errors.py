@@ -13,6 +13,8 @@ NOT_A_CA: Final = "NotACA"
 KEY_MISMATCH: Final = "KeyMismatch"
 CA_EXPIRED: Final = "CAExpired"
 VERIFICATION_FAILED: Final = "VerificationFailed"
+INVALID_SIGNATURE: Final = "InvalidSignature"
+"""A certificate request not signed by the key it carries: its sender does not hold that key."""
 
 
 class PKIError(ValueError):
@@ -22,3 +24,8 @@ class PKIError(ValueError):
         super().__init__(message)
         self.reason = reason
         self.message = message
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error message, which is the part worth showing."""
+    return (str(error).splitlines() or [type(error).__name__])[0]

@@ -8,7 +8,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from certmint.pki.errors import INVALID_KEY, INVALID_REQUEST, PKIError
+from certmint.pki.errors import INVALID_KEY, INVALID_REQUEST, PKIError, first_line
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -98,24 +98,32 @@ def load_private_key_pem(data: bytes) -> PrivateKey:
     except TypeError as error:
         raise PKIError(INVALID_KEY, "private key is encrypted; certmint needs it unencrypted") from error
     except ValueError as error:
-        raise PKIError(INVALID_KEY, f"not a PEM private key: {_first_line(error)}") from error
+        raise PKIError(INVALID_KEY, f"not a PEM private key: {first_line(error)}") from error
     except UnsupportedAlgorithm as error:
-        raise PKIError(INVALID_KEY, f"unsupported private key: {_first_line(error)}") from error
-    if isinstance(key, ec.EllipticCurvePrivateKey):
+        raise PKIError(INVALID_KEY, f"unsupported private key: {first_line(error)}") from error
+    if isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        require_supported_key(key)
+        return key
+    raise PKIError(INVALID_KEY, f"unsupported private key type {type(key).__name__}")
+
+
+def require_supported_key(key: object) -> None:
+    """Only keys a KeySpec can describe (so key_spec_of works on every key certmint accepts): EC
+    P-256/P-384, RSA 2048/3072/4096, Ed25519. Weaker or exotic keys raise PKIError(InvalidKey)."""
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         if key.curve.name not in _SUPPORTED_CURVE_NAMES:
             raise PKIError(INVALID_KEY, f"unsupported EC curve {key.curve.name}; use P-256 or P-384")
-        return key
-    if isinstance(key, rsa.RSAPrivateKey):
-        # Only sizes a KeySpec can describe, so key_spec_of works on every loaded key.
+        return
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         if key.key_size not in _RSA_SIZES:
             raise PKIError(
                 INVALID_KEY,
                 f"RSA key of {key.key_size} bits is not supported; use {', '.join(map(str, _RSA_SIZES))}",
             )
-        return key
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key
-    raise PKIError(INVALID_KEY, f"unsupported private key type {type(key).__name__}")
+        return
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return
+    raise PKIError(INVALID_KEY, f"unsupported key type {type(key).__name__}")
 
 
 def key_matches_certificate(key: PrivateKey, certificate: x509.Certificate) -> bool:
@@ -123,10 +131,6 @@ def key_matches_certificate(key: PrivateKey, certificate: x509.Certificate) -> b
     ours = key.public_key().public_bytes(serialization.Encoding.DER, spki)
     theirs = certificate.public_key().public_bytes(serialization.Encoding.DER, spki)
     return ours == theirs
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 DEFAULT_KEY_SIZES = {KeyAlgorithm.ECDSA: 256, KeyAlgorithm.RSA: 2048, KeyAlgorithm.ED25519: ED25519_SIZE}

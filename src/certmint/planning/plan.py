@@ -7,17 +7,18 @@ when to look again.
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from certmint.api.issuer import IssuancePolicy
+from certmint.api.issuer import AutoApproval, IssuancePolicy
 from certmint.pki import (
     CertificateAuthority,
     KeySpec,
+    LeafRequest,
     PKIError,
     serial_hex,
     summarize_certificate,
@@ -64,6 +65,17 @@ class IssuerView:
     ocsp: OCSPResponder | None = None
     """Answers OCSP requests for every CA of `crl_pem`; None unless the issuer sets an OCSP URL."""
     ocsp_url: str | None = None
+    auto_approval: AutoApproval | None = None
+    """What CertificateSigningRequests for this issuer certmint approves by itself."""
+
+
+def with_issuer_pointers(leaf: LeafRequest, issuer: IssuerView) -> LeafRequest:
+    """Where peers find out about revocation: the issuer's CRL distribution point and OCSP URL."""
+    if issuer.crl_distribution_point:
+        leaf = replace(leaf, crl_distribution_points=(issuer.crl_distribution_point,))
+    if issuer.ocsp_url:
+        leaf = replace(leaf, ocsp_urls=(issuer.ocsp_url,))
+    return leaf
 
 
 @dataclass(frozen=True)

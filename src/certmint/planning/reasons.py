@@ -12,6 +12,7 @@ from certmint.pki.errors import (
     INVALID_CRL,
     INVALID_KEY,
     INVALID_REQUEST,
+    INVALID_SIGNATURE,
     KEY_MISMATCH,
     NOT_A_CA,
     VERIFICATION_FAILED,
@@ -23,6 +24,7 @@ __all__ = [
     "INVALID_CRL",
     "INVALID_KEY",
     "INVALID_REQUEST",
+    "INVALID_SIGNATURE",
     "KEY_MISMATCH",
     "NOT_A_CA",
     "VERIFICATION_FAILED",
@@ -92,3 +94,16 @@ PASSWORD_SECRET_NOT_ALLOWED: Final = "PasswordSecretNotAllowed"
 """A PKCS#12 passwordSecretRef names a Secret that did not opt in to being read for Certificates."""
 RESERVED_NAME: Final = "ReservedName"
 """A TrustBundle named like a ConfigMap Kubernetes itself publishes."""
+
+# CertificateSigningRequests (certificates.k8s.io/v1) addressed to certmint's signers.
+UNKNOWN_SIGNER: Final = "UnknownSigner"
+"""A signerName under certmint's prefixes that names no issuer the way certmint spells them."""
+REQUESTER_NOT_ALLOWED: Final = "RequesterNotAllowed"
+"""A service account asked an Issuer of another namespace: identities never cross namespaces."""
+UNSUPPORTED_USAGE: Final = "UnsupportedUsage"
+CSR_ISSUED: Final = "CertificateIssued"
+"""Event on a CSR whose certificate certmint wrote."""
+AUTO_APPROVED: Final = "CertmintAutoApproved"
+"""Approved condition reason: a service account asked for exactly its own workload identity."""
+AUTO_DENIED: Final = "CertmintDenied"
+"""Denied condition reason (the message names the rule): the request could never be signed."""

@@ -3,6 +3,7 @@
 It keeps Secrets, ConfigMaps and status patches with resourceVersions, records every call, and
 refuses what the API server would (a create of an existing object)."""
 
+import base64
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -191,3 +192,19 @@ class FakeKube:
     async def delete_configmap(self, namespace: str, name: str) -> None:
         self.writes.append(f"delete configmap {namespace}/{name}")
         self.configmaps.pop((namespace, name), None)
+
+    async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None:
+        self.writes.append(f"sign csr {name}")
+        found = self.objects[("certificatesigningrequests", None, name)]
+        found.setdefault("status", {})["certificate"] = base64.b64encode(certificate_pem).decode()
+        found["metadata"]["resourceVersion"] = self._version()
+
+    async def write_csr_conditions(
+        self, name: str, subresource: str, conditions: list[dict[str, Any]], resource_version: str
+    ) -> None:
+        found = self.objects[("certificatesigningrequests", None, name)]
+        if found["metadata"]["resourceVersion"] != resource_version:
+            raise RuntimeError("409 Conflict")
+        self.writes.append(f"{subresource} csr {name} " + ",".join(c["type"] for c in conditions))
+        found.setdefault("status", {})["conditions"] = conditions
+        found["metadata"]["resourceVersion"] = self._version()

@@ -241,3 +241,124 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 1.0) -
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# A workload whose key never leaves its memory: it generates the key, sends a CSR for its SPIFFE ID
+# (and its service name) with its own projected ServiceAccount token, waits on a watch until the
+# CSR is signed, and serves mutual TLS with the result. The key and certificate reach OpenSSL
+# through memfd files, which live in memory only: nothing is written to any filesystem.
+CSR_SERVER_SCRIPT = """
+import base64, http.server, os, ssl, sys
+from kubernetes import client, config, watch
+from certmint.pki import KeySpec, RequestedNames, build_csr, encode_private_key_pem, generate_private_key
+from certmint.pki import load_certificates_pem, serial_hex
+
+ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+namespace = open(f"{ACCOUNT_DIR}/namespace").read().strip()
+name, account = os.environ["CSR_NAME"], os.environ["SERVICE_ACCOUNT"]
+identity = f"spiffe://{os.environ['TRUST_DOMAIN']}/ns/{namespace}/sa/{account}"
+key = generate_private_key(KeySpec())
+request = build_csr(key, RequestedNames(uris=(identity,), dns_names=(os.environ["SERVER_NAME"],)))
+config.load_incluster_config()
+csrs = client.CertificatesV1Api()
+csrs.create_certificate_signing_request({
+    "metadata": {"name": name},
+    "spec": {
+        "signerName": os.environ["SIGNER_NAME"],
+        "request": base64.b64encode(request).decode(),
+        "usages": ["digital signature", "server auth", "client auth"],
+        "expirationSeconds": 3600,
+    },
+})
+print(f"requested {name} as {identity}", flush=True)
+chain = None
+stream = watch.Watch()
+for event in stream.stream(csrs.list_certificate_signing_request, field_selector=f"metadata.name={name}"):
+    status = event["object"].status
+    refused = [c for c in (status.conditions or []) if c.type in ("Denied", "Failed")] if status else []
+    if refused:
+        sys.exit(f"{name} {refused[0].type}: {refused[0].reason}: {refused[0].message}")
+    if status and status.certificate:
+        chain = base64.b64decode(status.certificate)
+        stream.stop()
+        break
+
+def in_memory(data):
+    descriptor = os.memfd_create("tls")
+    os.write(descriptor, data)
+    return descriptor
+
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+chain_fd, key_fd = in_memory(chain), in_memory(encode_private_key_pem(key))
+context.load_cert_chain(f"/proc/self/fd/{chain_fd}", f"/proc/self/fd/{key_fd}")
+os.close(chain_fd)
+os.close(key_fd)
+context.verify_mode = ssl.CERT_REQUIRED
+context.load_verify_locations("/trust/ca.crt")
+serial = serial_hex(load_certificates_pem(chain)[0].serial_number)
+
+class Identity(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        subject = dict(part[0] for part in self.connection.getpeercert()["subject"])
+        body = f"client=CN={subject.get('commonName', '')} server-serial={serial}\\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+server = http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Identity)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(f"serving {serial}", flush=True)
+server.serve_forever()
+""".replace("PORT", str(PORT))
+
+
+def csr_requester_rbac(namespace: str, account: str) -> list[dict[str, Any]]:
+    """The workload's ServiceAccount may create and read CSRs (cluster-scoped), nothing else."""
+    name = f"csr-requester-{namespace}"
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": [
+                {
+                    "apiGroups": ["certificates.k8s.io"],
+                    "resources": ["certificatesigningrequests"],
+                    "verbs": ["create", "get", "list", "watch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        },
+    ]
+
+
+def csr_server_pod(node: RunningNode, setup: MutualTLS, csr_name: str, account: str) -> dict[str, Any]:
+    """The certmint image runs CSR_SERVER_SCRIPT as the ServiceAccount `account`; Ready once it serves."""
+    manifest = pod(
+        node, setup.server_pod, setup.namespace, "", {"trust": {"configMap": {"name": setup.bundle}}}
+    )
+    container = manifest["spec"]["containers"][0]
+    container.update(
+        {
+            "image": node.images.certmint.reference,
+            "command": ["python", "-c", CSR_SERVER_SCRIPT],
+            "env": [
+                {"name": "CSR_NAME", "value": csr_name},
+                {"name": "SERVICE_ACCOUNT", "value": account},
+                {"name": "TRUST_DOMAIN", "value": "cluster.local"},
+                {"name": "SERVER_NAME", "value": setup.server_name},
+                {"name": "SIGNER_NAME", "value": f"issuers.certmint.dev/{setup.namespace}.ca"},
+            ],
+            "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1},
+        }
+    )
+    manifest["spec"]["serviceAccountName"] = account
+    return manifest

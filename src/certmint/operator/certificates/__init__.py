@@ -5,7 +5,7 @@ write; revoking: revoke requests; readiness: status, events and metrics."""
 
 from certmint.operator.certificates import inputs, issuing, readiness, revoking
 from certmint.operator.context import Context
-from certmint.operator.issuer_views import issuer_view
+from certmint.operator.issuer_views import issuer_view, namespace_labels
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Key, issuer_key
 from certmint.planning import reasons
@@ -38,7 +38,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         inputs.owner_conflict(ctx, key, certificate, view),
         now,
         seed=certificate.metadata.uid,
-        namespace_labels=await inputs.namespace_labels(ctx, key.namespace, issuer),
+        namespace_labels=await namespace_labels(ctx, key.namespace, issuer),
         secret_refusal=inputs.secret_refusal(ctx, key, certificate, view),
     )
     contest = contested_repair(plan, spec, view, now)

@@ -8,7 +8,7 @@ from certmint.operator.state import Body, Key
 from certmint.planning import labels, reasons
 from certmint.planning.ownership import Refusal, issuer_ca_secret_names
 from certmint.planning.ownership import secret_refusal as ownership_refusal
-from certmint.planning.plan import Fail, IssuerView
+from certmint.planning.plan import Fail
 from certmint.planning.request import IssuanceSpec, issuance_spec
 from certmint.planning.secret_view import SecretView
 
@@ -47,14 +47,6 @@ def secret_refusal(
     return ownership_refusal(
         key.name, certificate.metadata.uid, certificate.spec.secret_name, secret, ca_secrets
     )
-
-
-async def namespace_labels(ctx: Context, namespace: str, issuer: IssuerView) -> dict[str, str]:
-    """From the namespace watch; read directly only when a selector needs them before it reported."""
-    cached = ctx.state.namespaces.get(namespace)
-    if cached is not None or issuer.policy is None or issuer.policy.namespace_selector is None:
-        return cached or {}
-    return await ctx.kube.read_namespace_labels(namespace) or {}
 
 
 def owner_conflict(ctx: Context, key: Key, certificate: Certificate, secret: SecretView | None) -> str | None:

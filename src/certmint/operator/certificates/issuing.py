@@ -28,7 +28,7 @@ from certmint.pki import (
 )
 from certmint.planning import reasons
 from certmint.planning.ownership import may_reference_owner, ownership_annotations
-from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView
+from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView, with_issuer_pointers
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
 from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretView
@@ -57,12 +57,7 @@ async def issue(
     `markings`: annotations the Secret gets besides certmint's usual ones."""
     if issuer.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("issuing without a CA")
-    if issuer.crl_distribution_point:
-        spec = replace(
-            spec, leaf=replace(spec.leaf, crl_distribution_points=(issuer.crl_distribution_point,))
-        )
-    if issuer.ocsp_url:
-        spec = replace(spec, leaf=replace(spec.leaf, ocsp_urls=(issuer.ocsp_url,)))
+    spec = replace(spec, leaf=with_issuer_pointers(spec.leaf, issuer))
     password = await keystore_password(ctx, key.namespace, spec)
     if isinstance(password, Fail):
         return password

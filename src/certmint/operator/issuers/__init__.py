@@ -84,6 +84,7 @@ async def _ready(
         crl_distribution_point=issuer.spec.revocation.distribution_point_url,
         ocsp=ocsp.responder,
         ocsp_url=issuer.spec.revocation.ocsp_url,
+        auto_approval=issuer.spec.signing_requests.auto_approve,
     )
     written = await status.write(ctx, key, issuer, view, name, material, now)
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)

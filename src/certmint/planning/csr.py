@@ -1,0 +1,425 @@
+"""Kubernetes CertificateSigningRequests addressed to certmint: pure decisions.
+
+A CSR names its signer (`issuers.certmint.dev/<namespace>.<name>` or
+`clusterissuers.certmint.dev/<name>`); the API server records who created it (`spec.username`,
+which the requester cannot forge). Everything else in it is hostile. A CSR is judged exactly like a
+Certificate (the gates of planning.plan: printable names, issuer ready, valid names, the issuer's
+policy and the identity rules that hold everywhere), in the namespace its requester belongs to:
+
+- a ServiceAccount `system:serviceaccount:<ns>:<sa>` belongs to `<ns>` and may use the Issuers of
+  `<ns>` and ClusterIssuers (whose policy's namespaceSelector judges `<ns>`), never an Issuer of
+  another namespace; `${serviceAccount}` in policies is `<sa>`;
+- any other requester (a person) uses an Issuer in that Issuer's namespace, and a ClusterIssuer in
+  no namespace at all, so it can never obtain a SPIFFE ID from a ClusterIssuer. Who may ask at all
+  is Kubernetes RBAC: `approve` on the signer name decides which of its CSRs are signed.
+"""
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+
+from certmint.api import parse_duration
+from certmint.api.certificate import RotationPolicy
+from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
+from certmint.pki import (
+    KeyAlgorithm,
+    KeyEncoding,
+    PKIError,
+    PublicKey,
+    SigningRequest,
+    Usage,
+    effective_usages,
+    key_spec_of,
+    load_certificates_pem,
+    load_csr,
+)
+from certmint.planning import reasons
+from certmint.planning.labels import REVOKE_REQUEST
+from certmint.planning.plan import (
+    Fail,
+    Gate,
+    IssuerView,
+    Request,
+    issuer_ready,
+    names_printable,
+    policy_allows,
+    request_valid,
+)
+from certmint.planning.request import IssuanceSpec, spiffe_id
+from certmint.planning.revocation import RevokeRequest, revoke_request
+
+ISSUER_SIGNER_PREFIX = "issuers.certmint.dev/"
+CLUSTER_ISSUER_SIGNER_PREFIX = "clusterissuers.certmint.dev/"
+ISSUER = "Issuer"
+CLUSTER_ISSUER = "ClusterIssuer"
+DEFAULT_DURATION = timedelta(hours=24)
+"""When a CSR sets no expirationSeconds: the default lifetime of a Certificate."""
+
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+_NAMESPACE = re.compile(DNS_LABEL_PATTERN)
+_NAME = re.compile(DNS_SUBDOMAIN_PATTERN)
+
+KUBERNETES_USAGES: Mapping[str, Usage] = {usage.value: usage for usage in Usage}
+"""Kubernetes' KeyUsage strings that certmint signs; they are spelled as certmint's usages."""
+WORKLOAD_USAGES = frozenset(
+    {Usage.DIGITAL_SIGNATURE, Usage.KEY_ENCIPHERMENT, Usage.SERVER_AUTH, Usage.CLIENT_AUTH}
+)
+"""What an auto-approved workload certificate may be used for: TLS, nothing else."""
+
+GATES: tuple[Gate, ...] = (names_printable, issuer_ready, request_valid, policy_allows)
+"""The Certificate gates that concern a request; Secret ownership does not apply to a CSR."""
+
+
+def is_certmint_signer(signer_name: str) -> bool:
+    return signer_name.startswith((ISSUER_SIGNER_PREFIX, CLUSTER_ISSUER_SIGNER_PREFIX))
+
+
+def issuer_signer_name(namespace: str, name: str) -> str:
+    return f"{ISSUER_SIGNER_PREFIX}{namespace}.{name}"
+
+
+def cluster_issuer_signer_name(name: str) -> str:
+    return f"{CLUSTER_ISSUER_SIGNER_PREFIX}{name}"
+
+
+@dataclass(frozen=True)
+class SignerRef:
+    kind: str
+    namespace: str
+    """Empty for a ClusterIssuer."""
+    name: str
+
+
+def parse_signer_name(signer_name: str) -> SignerRef | Fail:
+    """A namespace is a DNS label (no dots), so the first dot ends it; the issuer name is the rest."""
+    if signer_name.startswith(CLUSTER_ISSUER_SIGNER_PREFIX):
+        name = signer_name.removeprefix(CLUSTER_ISSUER_SIGNER_PREFIX)
+        if _NAME.fullmatch(name) and len(name) <= 253:
+            return SignerRef(CLUSTER_ISSUER, "", name)
+    elif signer_name.startswith(ISSUER_SIGNER_PREFIX):
+        namespace, _, name = signer_name.removeprefix(ISSUER_SIGNER_PREFIX).partition(".")
+        if _NAMESPACE.fullmatch(namespace) and len(namespace) <= 63 and _NAME.fullmatch(name):
+            return SignerRef(ISSUER, namespace, name)
+    return Fail(
+        reasons.UNKNOWN_SIGNER,
+        f"signerName {signer_name!r} is not {ISSUER_SIGNER_PREFIX}<namespace>.<issuer> nor "
+        f"{CLUSTER_ISSUER_SIGNER_PREFIX}<clusterissuer>",
+        retryable=False,
+    )
+
+
+@dataclass(frozen=True)
+class SigningRequestObject:
+    """A CertificateSigningRequest as certmint reads it from the API."""
+
+    name: str
+    uid: str
+    signer_name: str
+    request: bytes
+    """spec.request, decoded from base64: a PEM CSR, or garbage."""
+    usages: tuple[str, ...]
+    expiration_seconds: int | None
+    username: str
+    approved: bool
+    denied: bool
+    failed: bool
+    certificate: bytes
+    """status.certificate as PEM; empty until signed."""
+    annotations: Mapping[str, str]
+
+    @property
+    def pending(self) -> bool:
+        return not (self.approved or self.denied or self.failed)
+
+    @property
+    def settled(self) -> bool:
+        """Signed, denied or failed, with no revocation asked for: nothing certmint would ever
+        write, so it is neither cached nor reconciled."""
+        final = bool(self.certificate) or self.denied or self.failed
+        return final and revoke_request_token(self.annotations) == ""
+
+
+def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    true_conditions = {
+        condition.get("type")
+        for condition in status.get("conditions") or []
+        if condition.get("status") == "True"
+    }
+    expiration = spec.get("expirationSeconds")
+    return SigningRequestObject(
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        signer_name=str(spec.get("signerName", "")),
+        request=_base64(spec.get("request")),
+        usages=tuple(str(usage) for usage in spec.get("usages") or ()),
+        expiration_seconds=int(expiration) if isinstance(expiration, int) else None,
+        username=str(spec.get("username", "")),
+        approved="Approved" in true_conditions,
+        denied="Denied" in true_conditions,
+        failed="Failed" in true_conditions,
+        certificate=_base64(status.get("certificate")),
+        annotations=dict(metadata.get("annotations") or {}),
+    )
+
+
+def revoke_request_token(annotations: Mapping[str, str]) -> str:
+    return annotations.get(REVOKE_REQUEST, "")
+
+
+def _base64(value: object) -> bytes:
+    if not isinstance(value, str):
+        return b""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who created the CSR, as the API server recorded it."""
+
+    username: str
+    namespace: str | None = None
+    service_account: str | None = None
+    """Both set for a ServiceAccount; None for anyone else."""
+
+
+def requester_of(username: str) -> Requester:
+    if username.startswith(SERVICE_ACCOUNT_PREFIX):
+        namespace, _, account = username.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
+        if _NAMESPACE.fullmatch(namespace) and account and ":" not in account:
+            return Requester(username, namespace, account)
+    return Requester(username)
+
+
+def acting_namespace(signer: SignerRef, username: str) -> str:
+    """The namespace whose identities a CSR may obtain: an Issuer's own; for a ClusterIssuer, its
+    ServiceAccount requester's, and none for anyone else."""
+    if signer.kind == ISSUER:
+        return signer.namespace
+    return requester_of(username).namespace or ""
+
+
+@dataclass(frozen=True)
+class Sign:
+    """Sign `public_key` with the issuer's CA for what `spec.leaf` describes."""
+
+    spec: IssuanceSpec
+    public_key: PublicKey
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An approval decision, with the reason and message the Approved or Denied condition gets."""
+
+    reason: str
+    message: str
+
+
+class Approve(Verdict):
+    pass
+
+
+class Deny(Verdict):
+    pass
+
+
+@dataclass(frozen=True)
+class Leave:
+    """Nothing for certmint to do: not yet approved, already decided, or signed."""
+
+
+CSRPlan = Sign | Approve | Deny | Fail | Leave
+
+
+@dataclass(frozen=True)
+class Case:
+    """A CSR with everything it is judged by."""
+
+    csr: SigningRequestObject
+    signer: SignerRef
+    issuer: IssuerView
+    trust_domain: str
+    namespace_labels: Mapping[str, str]
+    """Of the namespace the requester acts in (acting_namespace), for a policy's selector."""
+    now: datetime
+
+
+def plan_signing_request(case: Case) -> CSRPlan:
+    """For an approved CSR: Sign, or Fail (retryable: the issuer is not ready yet; otherwise it
+    ends Failed). For a pending one, when the issuer auto-approves workload identities: Approve,
+    Deny (it could never be signed), or Leave it to a person."""
+    csr, issuer = case.csr, case.issuer
+    if csr.denied or csr.failed or csr.certificate:
+        return Leave()
+    if csr.pending and not _auto_approves(issuer):
+        return Leave()
+    judged = judge_request(case)
+    if csr.approved:
+        return judged
+    if isinstance(judged, Fail):
+        return judged if judged.retryable else Deny(reasons.AUTO_DENIED, f"{judged.reason}: {judged.message}")
+    approval = workload_identity_approval(csr, judged.spec, issuer, case.trust_domain)
+    return approval or Leave()
+
+
+def _auto_approves(issuer: IssuerView) -> bool:
+    return issuer.auto_approval is not None and issuer.auto_approval.workload_identity
+
+
+def judge_request(case: Case) -> Sign | Fail:
+    """What signing this CSR would produce, or why it must not be signed."""
+    csr, signer, issuer = case.csr, case.signer, case.issuer
+    if not issuer.exists:
+        return Fail(reasons.ISSUER_NOT_FOUND, issuer.message, retryable=False)
+    requester = requester_of(csr.username)
+    if signer.kind == ISSUER and requester.namespace not in (None, signer.namespace):
+        return Fail(
+            reasons.REQUESTER_NOT_ALLOWED,
+            f"{csr.username} belongs to namespace {requester.namespace} and may not use Issuer "
+            f"{signer.namespace}/{signer.name}; use an Issuer of {requester.namespace} or a ClusterIssuer",
+            retryable=False,
+        )
+    try:
+        request = load_csr(csr.request)
+    except PKIError as error:
+        return Fail(error.reason, error.message, retryable=False)
+    usages = _usages(csr.usages)
+    if isinstance(usages, Fail):
+        return usages
+    spec = _issuance_spec(csr, signer, requester, request, usages, issuer, case.trust_domain)
+    gated = Request(spec, issuer, "", None, None, case.namespace_labels, case.now)
+    for gate in GATES:
+        failure = gate(gated)
+        if failure is not None:
+            return failure
+    return Sign(spec, request.public_key)
+
+
+def _usages(requested: tuple[str, ...]) -> tuple[Usage, ...] | Fail:
+    unknown = [usage for usage in requested if usage not in KUBERNETES_USAGES]
+    if unknown:
+        return Fail(
+            reasons.UNSUPPORTED_USAGE,
+            f"usages {', '.join(unknown)} are not signed; certmint signs {', '.join(KUBERNETES_USAGES)}",
+            retryable=False,
+        )
+    return tuple(KUBERNETES_USAGES[usage] for usage in requested)
+
+
+def _issuance_spec(
+    csr: SigningRequestObject,
+    signer: SignerRef,
+    requester: Requester,
+    request: SigningRequest,
+    usages: tuple[Usage, ...],
+    issuer: IssuerView,
+    trust_domain: str,
+) -> IssuanceSpec:
+    """The CSR as the Certificate it amounts to, in the namespace its requester acts in."""
+    namespace = acting_namespace(signer, requester.username)
+    service_account = requester.service_account if requester.namespace == namespace else None
+    leaf = replace(
+        request.names.leaf(),
+        duration=signing_duration(csr.expiration_seconds, issuer),
+        usages=usages,
+        is_ca=request.asks_ca,
+    )
+    return IssuanceSpec(
+        leaf=leaf,
+        key=key_spec_of(request.public_key),
+        key_encoding=KeyEncoding.PKCS8,
+        rotation_policy=RotationPolicy.ALWAYS,
+        pkcs12=None,
+        output_formats=frozenset(),
+        renew_before=None,
+        renew_before_percentage=None,
+        digest="",
+        renew_request="",
+        namespace=namespace,
+        service_account=service_account,
+        duration_text=f"{int(leaf.duration.total_seconds())}s",
+        trust_domain=trust_domain,
+    )
+
+
+def signing_duration(expiration_seconds: int | None, issuer: IssuerView) -> timedelta:
+    """expirationSeconds (24h when unset), capped by the policy's maxDuration; signing caps it at
+    the CA's own end too."""
+    requested = timedelta(seconds=expiration_seconds) if expiration_seconds else DEFAULT_DURATION
+    if issuer.policy is not None and issuer.policy.max_duration is not None:
+        return min(requested, parse_duration(issuer.policy.max_duration))
+    return requested
+
+
+def workload_identity_approval(
+    csr: SigningRequestObject, spec: IssuanceSpec, issuer: IssuerView, trust_domain: str
+) -> Approve | None:
+    """A ServiceAccount asking for exactly its own SPIFFE ID, for TLS usages only (and, where the
+    issuer allows it, names its policy admits): approved. Anything else is a person's call."""
+    requester = requester_of(csr.username)
+    if requester.namespace is None or requester.service_account is None:
+        return None
+    if spec.service_account != requester.service_account or spec.namespace != requester.namespace:
+        return None
+    own = spiffe_id(trust_domain, requester.namespace, requester.service_account)
+    leaf = spec.leaf
+    if leaf.uris != (own,) or leaf.is_ca:
+        return None
+    rsa_key = spec.key.algorithm == KeyAlgorithm.RSA
+    if not set(effective_usages(leaf, rsa_key=rsa_key)) <= WORKLOAD_USAGES:
+        return None
+    policy_names = issuer.auto_approval is not None and issuer.auto_approval.policy_names
+    others = leaf.common_name or leaf.organization or leaf.dns_names or leaf.ip_addresses
+    if (others or leaf.email_addresses) and not (policy_names and issuer.policy is not None):
+        return None
+    extra = " and names its policy allows" if others or leaf.email_addresses else ""
+    return Approve(
+        reasons.AUTO_APPROVED,
+        f"{csr.username} asked for its own workload identity {own}{extra}",
+    )
+
+
+def revocation_due(
+    csr: SigningRequestObject, issuer: IssuerView, now: datetime
+) -> tuple[x509.Certificate, RevokeRequest] | None:
+    """A revoke annotation on a signed CSR whose certificate is not yet on the issuer's list (and
+    has not expired: an expired one would leave the list at once). Raises ValueError for an
+    unknown revocation reason."""
+    request = revoke_request(csr.annotations)
+    if request is None or not csr.certificate:
+        return None
+    try:
+        leaf = load_certificates_pem(csr.certificate)[0]
+    except PKIError:
+        return None
+    if leaf.serial_number in issuer.revoked_serials or leaf.not_valid_after_utc <= now:
+        return None
+    return leaf, request
+
+
+def with_condition(
+    conditions: list[dict[str, Any]], kind: str, reason: str, message: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The CSR's conditions with one more (a merge patch writes the whole list, and the API server
+    refuses to drop Approved or Denied through the status subresource)."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    added = {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message[:1024],
+        "lastUpdateTime": stamp,
+        "lastTransitionTime": stamp,
+    }
+    return [*(condition for condition in conditions if condition.get("type") != kind), added]
