@@ -1,6 +1,7 @@
 """One shared async API client, configured from a kubeconfig or the pod's service account."""
 
 import os
+import urllib.request
 
 from kubernetes.aio import client, config
 
@@ -17,4 +18,8 @@ async def connect(kubeconfig: str | None = None) -> client.ApiClient:
     configuration = client.Configuration.get_default_copy()
     # One pool for every worker: a connection per concurrent request, reused across requests.
     configuration.connection_pool_maxsize = 32
+    if not urllib.request.getproxies():
+        # With trust_env aiohttp looks up proxy variables and reads ~/.netrc on every request,
+        # about a tenth of the operator's CPU per issuance; without proxy variables it finds none.
+        configuration.client_session_kwargs = {"trust_env": False}
     return client.ApiClient(configuration)

@@ -6,6 +6,7 @@ from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.api import GROUP, VERSION
+from certmint.kube.apply import request_json
 
 _MERGE_PATCH = "application/merge-patch+json"
 
@@ -30,23 +31,16 @@ async def patch_status(
     api: client.ApiClient, plural: str, namespace: str | None, name: str, status: dict[str, Any]
 ) -> str:
     """Returns the object's new resourceVersion ("" when it is gone)."""
-    objects = client.CustomObjectsApi(api)
-    body = {"status": status}
+    scope = f"namespaces/{namespace}/" if namespace else ""
+    path = f"/apis/{GROUP}/{VERSION}/{scope}{plural}/{name}/status"
     try:
-        if namespace:
-            written = await objects.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, body, _content_type=_MERGE_PATCH
-            )
-        else:
-            written = await objects.patch_cluster_custom_object_status(
-                GROUP, VERSION, plural, name, body, _content_type=_MERGE_PATCH
-            )
+        written = await request_json(api, "PATCH", path, body={"status": status}, content_type=_MERGE_PATCH)
     except ApiException as error:
         # Deleted meanwhile: nothing left to report on.
         if error.status != 404:
             raise
         return ""
-    return str(cast(dict[str, Any], written).get("metadata", {}).get("resourceVersion", ""))
+    return str(written.get("metadata", {}).get("resourceVersion", ""))
 
 
 async def read_namespace_labels(api: client.ApiClient, name: str) -> dict[str, str] | None:

@@ -11,7 +11,7 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply, version_of
 from certmint.planning.contest import DataWriter
-from certmint.planning.secret_view import SecretView, view_secret
+from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
 
 FIELD_MANAGER = "certmint"
 LIST_PAGE = 2000
@@ -30,8 +30,8 @@ class SecretObject:
     writers: tuple[DataWriter, ...] = ()
     """From managedFields: who last wrote which data keys, and when."""
 
-    def view(self) -> SecretView:
-        """What planning keeps of it: no data, no key."""
+    def view(self, contents: SecretContents | Unusable | None = None) -> SecretView:
+        """What planning keeps of it: no data, no key. `contents` when they are known already."""
         return view_secret(
             self.name,
             self.data,
@@ -41,6 +41,7 @@ class SecretObject:
             writers=self.writers,
             secret_type=self.type,
             resource_version=self.resource_version,
+            contents=contents,
         )
 
 

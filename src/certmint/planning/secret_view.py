@@ -73,7 +73,9 @@ def view_secret(
     writers: tuple[DataWriter, ...] = (),
     secret_type: str = TLS_SECRET_TYPE,
     resource_version: str = "",
+    contents: SecretContents | Unusable | None = None,
 ) -> SecretView:
+    """`contents`: already known (what we just wrote), so the data need not be parsed again."""
     return SecretView(
         name=name,
         labels=labels,
@@ -81,7 +83,7 @@ def view_secret(
         owner_uids=owner_uids,
         writers=writers,
         present_keys=frozenset(key for key, value in data.items() if value),
-        contents=read_contents(data),
+        contents=contents if contents is not None else read_contents(data),
         secret_type=secret_type,
         resource_version=resource_version,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from certmint.api import Certificate
 from certmint.kube.apply import Rejected
@@ -19,6 +20,7 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.state import SECRET, Key
 from certmint.pki import (
     CertificateAuthority,
+    KeyAlgorithm,
     PKIError,
     PrivateKey,
     generate_private_key,
@@ -31,7 +33,7 @@ from certmint.planning.ownership import may_reference_owner, ownership_annotatio
 from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView, with_issuer_pointers
 from certmint.planning.request import IssuanceSpec
 from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
-from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretView
+from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView, Unusable
 
 log = logging.getLogger("certmint.certificates")
 
@@ -65,7 +67,10 @@ async def issue(
     reused = await reusable_key(ctx, key.namespace, spec, secret, plan)
     started = time.perf_counter()
     try:
-        private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
+        if _cheap(spec, issuer.ca, reused):
+            private_key, leaf, data = _sign(spec, issuer.ca, reused, password, now)
+        else:
+            private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
     except (PKIError, ValueError) as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
         # cryptography's own: reported, and retried with backoff, which picks up a fixed password
@@ -116,19 +121,34 @@ async def issue(
     )
     log.info("%s %s/%s serial %s (%s)", event.lower(), key.namespace, key.name, serial, plan.reason)
     current = CurrentCertificate(certificate=leaf, key_spec=key_spec_of(private_key), key_matches=True)
-    return Issued(current, written_secret(key.namespace, written))
+    contents = SecretContents(leaf.public_bytes(Encoding.DER), current.key_spec, key_matches=True)
+    return Issued(current, written_secret(key.namespace, written, contents))
 
 
-def written_secret(namespace: str, written: SecretObject) -> Outcome:
+def written_secret(
+    namespace: str, written: SecretObject, contents: SecretContents | Unusable | None
+) -> Outcome:
     """Our write's own watch event needs no reconcile; until it arrives, plans use what we wrote."""
     echo = (Key(SECRET, namespace, written.name), written.resource_version)
-    return Outcome(echoes=(echo,), secrets=((namespace, written.view()),))
+    return Outcome(echoes=(echo,), secrets=((namespace, written.view(contents)),))
 
 
 def _event_reason(certificate: Certificate, plan: Issue) -> str:
     if not certificate.status.serial_number:
         return reasons.ISSUED
     return reasons.RENEWED if plan.reason in reasons.RENEWAL_TRIGGERS else reasons.REISSUED
+
+
+def _cheap(spec: IssuanceSpec, ca: CertificateAuthority, reused: PrivateKey | None) -> bool:
+    """ECDSA and Ed25519 keys and signatures take a fraction of a millisecond: handing them to a
+    thread costs more CPU than the work. RSA key generation and signing, and PKCS#12 sealing, take
+    milliseconds to seconds and would stall every other reconcile on the event loop."""
+    leaf_key = key_spec_of(reused) if reused is not None else spec.key
+    return (
+        leaf_key.algorithm != KeyAlgorithm.RSA
+        and key_spec_of(ca.private_key).algorithm != KeyAlgorithm.RSA
+        and spec.pkcs12 is None
+    )
 
 
 def _sign(
@@ -172,7 +192,7 @@ async def heal_metadata(
         annotations=metadata.annotations,
         owner=owner(certificate) if may_reference_owner(secret, certificate.metadata.uid) else None,
     )
-    return written_secret(key.namespace, written)
+    return written_secret(key.namespace, written, None)  # rare: the data is parsed again
 
 
 def owner(certificate: Certificate) -> OwnerReference | None:
