@@ -84,13 +84,18 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
 
     async def load_secrets(self) -> None:
-        """Every managed Secret, listed once before anything is planned: a restart then reads no
-        Secret one by one, and no Certificate takes its existing Secret for a missing one. Watch
-        events keep the views current from here on."""
+        """Every managed Secret, listed before anything is planned: a restart then reads no Secret
+        one by one, and no Certificate takes its existing Secret for a missing one. Watch events
+        keep the views current from here on. Listed again, replacing every view, when a standby
+        replica starts to lead: kopf paused its watches meanwhile, and the listing they resume with
+        reports no Secret deleted in between."""
         namespaces = tuple(self.config.watch_namespaces)
+        listed = {}
         async for secret in self.kube.list_secrets(labels.SECRET_ROLE_LABEL, namespaces):
-            self.state.secrets[(secret.namespace, secret.name)] = secret.view()
-        log.info("%d managed Secrets listed", len(self.state.secrets))
+            listed[(secret.namespace, secret.name)] = secret.view()
+        self.state.secrets.clear()
+        self.state.secrets.update(listed)
+        log.info("%d managed Secrets listed", len(listed))
 
     async def stop(self) -> None:
         for task in self._tasks:

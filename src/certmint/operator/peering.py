@@ -8,7 +8,7 @@ module reads the same object and applies the same rule.
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -47,10 +47,11 @@ async def follow(
     interval: float,
     active: asyncio.Event,
     clock: Callable[[], datetime],
+    on_lead: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Sets `active` while this replica leads, clears it otherwise. Leading starts only after this
     replica has been announced for two intervals, so a replica that outranks the current leader
-    lets it notice and pause first."""
+    lets it notice and pause first, and after `on_lead` has refreshed what standing by left stale."""
     announced_since: datetime | None = None
     while True:
         now = clock()
@@ -66,6 +67,13 @@ async def follow(
         settled = announced_since is not None and now - announced_since >= timedelta(seconds=2 * interval)
         leading = settled and leads(peers, identity, priority, now)
         if leading != active.is_set():
+            if leading and on_lead is not None:
+                try:
+                    await on_lead()
+                except Exception as error:  # e.g. the API server unreachable: lead once it is back
+                    log.warning("%s: not leading yet, refreshing failed (%s)", identity, error)
+                    await asyncio.sleep(interval)
+                    continue
             log.info("%s: %s", identity, "leading" if leading else "standing by")
             if leading:
                 active.set()

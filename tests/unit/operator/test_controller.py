@@ -390,3 +390,16 @@ def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a real API call")
 
     monkeypatch.setattr(certmint.kube.secrets, "read_secret", refuse)
+
+
+async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it_leads() -> None:
+    leader = Harness()
+    await issued(leader)
+    standby = Harness(leader.kube, leader.clock)
+    await standby.controller.load_secrets()  # at its start; then its watches are paused
+    deleted = leader.kube.secrets.pop((NAMESPACE, "web-tls"))
+    await standby.controller.load_secrets()  # what peering.follow runs before it leads
+    standby.controller.issuer_event(ISSUER, None, leader.kube.objects[("issuers", NAMESPACE, "ca")])
+    standby.controller.certificate_event(None, leader.kube.objects[("certificates", NAMESPACE, "web")])
+    await standby.settle()
+    assert serial_in(standby.secret()) != serial_in(deleted), "issued again, not taken for present"
