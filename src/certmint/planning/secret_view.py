@@ -9,6 +9,7 @@ memory stays flat at tens of thousands of Secrets and no key material outlives t
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certmint.pki import (
@@ -103,8 +104,13 @@ def read_contents(data: Mapping[str, bytes]) -> SecretContents | Unusable:
         private_key = load_private_key_pem(key_pem)
     except PKIError as error:
         return Unusable(reasons.SECRET_INVALID, f"tls.key cannot be parsed: {error.message}")
+    try:
+        matches = key_matches_certificate(private_key, certificate)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # Views are made in the watch's event handler: a tenant's odd certificate must not break it.
+        return Unusable(reasons.SECRET_INVALID, "tls.crt has a public key certmint cannot read")
     return SecretContents(
         certificate_der=certificate.public_bytes(Encoding.DER),
         key_spec=key_spec_of(private_key),
-        key_matches=key_matches_certificate(private_key, certificate),
+        key_matches=matches,
     )
