@@ -201,6 +201,19 @@ def delete_csrs(cluster: Cluster, *names: str) -> None:
                 raise
 
 
+def event_message(cluster: Cluster, name: str, reason: str, kind: str | None = None) -> str:
+    """The message of the CSR's event with that reason: posted just after the status write the
+    test saw, so waited for rather than expected at once."""
+
+    def found() -> str | None:
+        for event in cluster.events("default", name):
+            if event.reason == reason and kind in (None, event.type):
+                return str(event.message)
+        return None
+
+    return wait_for(found, 30, what=f"a {reason} event on CSR {name}")
+
+
 @dataclass(frozen=True)
 class ClientFiles:
     name: str
@@ -305,9 +318,8 @@ def test_a_user_requests_with_the_cli_an_admin_approves_and_the_bundle_verifies_
         )
     verdict = openssl_verify(tmp_path, leaf_file)
     assert "certificate revoked" in verdict.stdout + verdict.stderr
-    events = {event.reason: event.message for event in cluster.events("default", name)}
-    assert serial in events[reasons.CSR_ISSUED]
-    assert "keyCompromise" in events[reasons.REVOKED]
+    assert serial in event_message(cluster, name, reasons.CSR_ISSUED)
+    assert "keyCompromise" in event_message(cluster, name, reasons.REVOKED)
     delete_csrs(cluster, name)
 
 
@@ -339,7 +351,7 @@ def test_a_service_account_token_gets_its_own_identity_auto_approved_for_its_exp
         return any(crl.get_revoked_certificate_by_serial_number(leaf.serial_number) for crl in crls)
 
     wait_for(crl_listing, 20, what="the issuer's CRL listing the serial")
-    assert any(e.reason == reasons.REVOKED for e in cluster.events("default", name))
+    event_message(cluster, name, reasons.REVOKED)
     delete_csrs(cluster, name)
 
 
@@ -368,7 +380,7 @@ def test_identities_of_another_namespace_are_denied_with_a_reason(
     assert refused["message"].startswith(reasons.REQUESTER_NOT_ALLOWED)
     for name in (via_own, via_theirs):
         assert issued(cluster, name) is None
-        assert any(e.reason == reasons.AUTO_DENIED for e in cluster.events("default", name))
+        event_message(cluster, name, reasons.AUTO_DENIED, "Warning")
     delete_csrs(cluster, via_own, via_theirs)
 
 
@@ -446,7 +458,7 @@ def test_bad_input_approved_by_the_admin_ends_failed_with_a_reason(
     assert approved.returncode == 0, approved.stderr
     failed = wait_condition(cluster, name, "Failed")
     assert failed["reason"] == reason
-    assert any(e.reason == reason and e.type == "Warning" for e in cluster.events("default", name))
+    event_message(cluster, name, reason, "Warning")
     assert issued(cluster, name) is None
     assert operator_process.alive()
     delete_csrs(cluster, name)
