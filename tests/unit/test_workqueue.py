@@ -86,3 +86,32 @@ async def test_the_timer_loop_stops_when_cancelled_as_its_wakeup_fires() -> None
     timers.cancel()  # ... and the stop arrives in the same turn of the event loop
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(timers, 5)
+
+
+async def test_keys_added_one_by_one_go_before_a_fan_out_and_move_up_when_added() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.fan_out(["f1", "f2", "f3"])
+    queue.add("due")
+    queue.add("f3")  # its own event while it waits in the fan-out lane: it moves up
+    queue.fan_out(["due", "f1"])  # already queued: no second place
+    handed = [await queue.get() for _ in range(4)]
+    assert handed == ["due", "f3", "f1", "f2"]
+    assert queue.ready() == 0
+
+
+async def test_a_fanned_out_key_in_work_comes_back_once_done() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.fan_out(["a"])
+    assert await queue.get() == "a"
+    queue.fan_out(["a"])
+    assert queue.ready() == 0
+    queue.done("a")
+    assert await queue.get() == "a"
+
+
+async def test_a_worker_waiting_on_an_empty_queue_gets_a_fanned_out_key() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    waiting = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)
+    queue.fan_out(["x"])
+    assert await asyncio.wait_for(waiting, 5) == "x"

@@ -149,8 +149,14 @@ def operator(
     if not verbose:
         # kopf reports every handled watch event at INFO: thousands of lines a minute at scale.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    settings = kopf.OperatorSettings()
+    # The CRDs are installed before the operator (the chart's crds/): kopf need not list and watch
+    # every CRD of the cluster for new resources, one list fewer on every start. Set here, not in
+    # the startup handler: kopf's resource observer reads it while startup handlers still run.
+    settings.scanning.disabled = True
     asyncio.run(
         kopf.operator(
+            settings=settings,
             clusterwide=not served,
             namespaces=served,
             standalone=not peering,

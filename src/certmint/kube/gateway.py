@@ -58,7 +58,7 @@ class KubeAPI(Protocol):
         *,
         resource_version: str,
         field_manager: str,
-    ) -> str: ...
+    ) -> SecretObject: ...
 
     async def read_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
 
@@ -153,7 +153,7 @@ class Kube:
         *,
         resource_version: str,
         field_manager: str,
-    ) -> str:
+    ) -> SecretObject:
         return await secrets.apply_secret_data(
             self.api, namespace, name, data, resource_version=resource_version, field_manager=field_manager
         )

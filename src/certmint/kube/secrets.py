@@ -9,7 +9,7 @@ from typing import Any
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply, version_of
+from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply
 from certmint.planning.contest import DataWriter
 from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
 
@@ -219,7 +219,7 @@ async def apply_secret_data(
     *,
     resource_version: str,
     field_manager: str,
-) -> str:
+) -> SecretObject:
     """Sets some data keys of an existing Secret under a field manager of their own, so the writer of
     its other keys neither removes nor reclaims them. `resource_version` makes it fail with 409 when
     the Secret changed since it was read, and with an error when it no longer exists."""
@@ -229,7 +229,7 @@ async def apply_secret_data(
         "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
         "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
-    return version_of(await server_side_apply(api, _path(namespace, name), body, field_manager))
+    return secret_from_body(await server_side_apply(api, _path(namespace, name), body, field_manager))
 
 
 def _metadata(

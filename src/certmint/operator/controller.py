@@ -32,6 +32,7 @@ from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.csr import SignerRef, is_certmint_signer, parse_signer_name, read_signing_request
 from certmint.planning.plan import IssuerView
+from certmint.planning.renewal import spread
 
 log = logging.getLogger("certmint.controller")
 
@@ -88,7 +89,10 @@ class Controller:
         one by one, and no Certificate takes its existing Secret for a missing one. Watch events
         keep the views current from here on. Listed again, replacing every view, when a standby
         replica starts to lead: kopf paused its watches meanwhile, and the listing they resume with
-        reports no Secret deleted in between."""
+        reports no Secret deleted in between.
+
+        Not kopf's own listing behind an index: kopf holds every other handler until each indexed
+        object's worker is done, and at a thousand Secrets that waiting cost more than this list."""
         namespaces = tuple(self.config.watch_namespaces)
         listed = {}
         async for secret in self.kube.list_secrets(labels.SECRET_ROLE_LABEL, namespaces):
@@ -194,9 +198,7 @@ class Controller:
         if labels_before is None or labels_now is None:
             return  # first sight (Certificates read the labels themselves), or gone
         # Relabelled: an issuer's namespaceSelector may now admit or refuse its Certificates.
-        for key in self.state.certificates:
-            if key.namespace == name:
-                self.queue.add(key)
+        self.queue.fan_out(key for key in self.state.certificates if key.namespace == name)
 
     def configmap_event(self, body: Body) -> None:
         """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right."""
@@ -319,8 +321,8 @@ class Controller:
         if foreign:
             self.queue.add(key)  # someone else wrote while we worked: look again
         self._remember_written(outcome, {source[0] for source in foreign})
-        for echo_key, version in own - set(seen):
-            if version:
+        for echo_key, version in outcome.echoes:  # in order: a later write's version wins
+            if version and (echo_key, version) not in seen:
                 self.echoes[echo_key] = version
         for other in outcome.wake:
             self.queue.add(other)
@@ -358,11 +360,16 @@ class Controller:
         previous = self.state.issuer_views.get(key)
         self.state.issuer_views[key] = view
         if certificate_facing(previous) != certificate_facing(view):
-            for dependent in self.state.certificates_for_issuer(key):
-                self.queue.add(dependent)
+            # In the order of their points in a rotation's reissueWindow, so that each is
+            # re-planned (and its re-issue scheduled) before its point comes.
+            dependents = self.state.certificates_for_issuer(key)
+            self.queue.fan_out(sorted(dependents, key=self._spread_of))
         if bundle_facing(previous) != bundle_facing(view):
-            for dependent in self.state.bundles_for_issuer(key):
-                self.queue.add(dependent)
+            self.queue.fan_out(self.state.bundles_for_issuer(key))
+
+    def _spread_of(self, key: Key) -> float:
+        body = self.state.certificates.get(key) or {}
+        return spread(str(body.get("metadata", {}).get("uid", "")))
 
 
 def _source(key: Key, body: Body) -> Source:

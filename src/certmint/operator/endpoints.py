@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from certmint.operator import metrics
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER, Key
@@ -43,8 +43,13 @@ async def serve(controller: "Controller", address: str, port: int) -> web.AppRun
     return runner
 
 
-async def _metrics(_: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+async def _metrics(request: web.Request) -> web.Response:
+    """`?name[]=<sample name>` (repeatable) serves only those, as prometheus_client's own handler
+    does: at thousands of Certificates the whole exposition is large, and a client polling one
+    gauge need not make the event loop render every series."""
+    names = request.query.getall("name[]", [])
+    registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _crl(request: web.Request) -> web.Response:

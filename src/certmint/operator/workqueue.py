@@ -3,13 +3,18 @@
 A key is never handed to two workers at once; a key added while being processed is handed out
 again once its worker is done. Delayed adds keep only the earliest due time per key, so a
 renewal scheduled for tomorrow does not hide a retry due in a second.
+
+Two lanes: keys added one by one (an event about them, a timer that came due, a retry) go before
+keys fanned out by the thousand because something they share changed (an issuer's CA): when a
+CA rotation re-plans 10,000 Certificates, a renewal that is due now does not wait behind them.
 """
 
 import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import Hashable
+from collections import deque
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -28,8 +33,11 @@ class Backoff:
 @dataclass
 class WorkQueue(Generic[K]):
     backoff: Backoff = field(default_factory=Backoff)
-    _ready: asyncio.Queue[K] = field(default_factory=asyncio.Queue)
+    _ready: deque[K] = field(default_factory=deque)
+    _fanned_out: deque[K] = field(default_factory=deque)
     _queued: set[K] = field(default_factory=set)
+    _in_fan_out_lane: set[K] = field(default_factory=set)
+    _available: asyncio.Event = field(default_factory=asyncio.Event)
     _processing: set[K] = field(default_factory=set)
     _dirty: set[K] = field(default_factory=set)
     _due: dict[K, float] = field(default_factory=dict)
@@ -42,9 +50,24 @@ class WorkQueue(Generic[K]):
         self._due.pop(key, None)
         if key in self._processing:
             self._dirty.add(key)
-        elif key not in self._queued:
+        elif key not in self._queued or key in self._in_fan_out_lane:
+            # New, or waiting in the fan-out lane: it moves up (its old place there is skipped).
+            self._in_fan_out_lane.discard(key)
             self._queued.add(key)
-            self._ready.put_nowait(key)
+            self._ready.append(key)
+            self._available.set()
+
+    def fan_out(self, keys: Iterable[K]) -> None:
+        """Many keys at once, in this order, behind every key added one by one."""
+        for key in keys:
+            self._due.pop(key, None)
+            if key in self._processing:
+                self._dirty.add(key)
+            elif key not in self._queued:
+                self._queued.add(key)
+                self._in_fan_out_lane.add(key)
+                self._fanned_out.append(key)
+                self._available.set()
 
     def add_after(self, key: K, delay: float) -> None:
         if delay <= 0:
@@ -88,11 +111,27 @@ class WorkQueue(Generic[K]):
     def scheduled(self, key: K) -> float | None:
         return self._due.get(key)
 
+    def ready(self) -> int:
+        """Keys waiting for a worker now, in both lanes."""
+        return len(self._queued)
+
     async def get(self) -> K:
-        key = await self._ready.get()
+        while (key := self._next()) is None:
+            self._available.clear()
+            await self._available.wait()
         self._queued.discard(key)
         self._processing.add(key)
         return key
+
+    def _next(self) -> K | None:
+        if self._ready:
+            return self._ready.popleft()
+        while self._fanned_out:
+            key = self._fanned_out.popleft()
+            if key in self._in_fan_out_lane:  # else it moved up, or was handed out already
+                self._in_fan_out_lane.discard(key)
+                return key
+        return None
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

@@ -21,7 +21,15 @@ from certmint.pki.crl import (
 )
 from certmint.pki.csr import RequestedNames, SigningRequest, build_csr, load_csr
 from certmint.pki.errors import PKIError
-from certmint.pki.inspect import CertificateSummary, parse_serial, serial_hex, summarize_certificate
+from certmint.pki.inspect import (
+    AltNames,
+    CertificateSummary,
+    alt_names,
+    key_type,
+    parse_serial,
+    serial_hex,
+    summarize_certificate,
+)
 from certmint.pki.keys import (
     DEFAULT_KEY_SIZES,
     KeyAlgorithm,
@@ -60,6 +68,7 @@ from certmint.pki.verify import (
 __all__ = [
     "DEFAULT_KEY_SIZES",
     "PURPOSE_USAGE",
+    "AltNames",
     "CARequest",
     "CertificateAuthority",
     "CertificateSummary",
@@ -80,6 +89,7 @@ __all__ = [
     "TrustBundleContent",
     "TrustVerdict",
     "Usage",
+    "alt_names",
     "assemble_bundle",
     "build_crl",
     "build_csr",
@@ -99,6 +109,7 @@ __all__ = [
     "key_matches_certificate",
     "key_spec",
     "key_spec_of",
+    "key_type",
     "load_ca",
     "load_certificates_pem",
     "load_crls_pem",

@@ -53,32 +53,48 @@ def parse_serial(text: str) -> int:
     return -value if negative else value
 
 
-def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:
+@dataclass(frozen=True)
+class AltNames:
+    dns_names: tuple[str, ...] = ()
+    ip_addresses: tuple[str, ...] = ()
+    uris: tuple[str, ...] = ()
+    email_addresses: tuple[str, ...] = ()
+
+
+def alt_names(cert: x509.Certificate) -> AltNames:
+    """Only the subjectAltName: what planning compares on every reconcile, without the cost of
+    rendering subject, issuer and fingerprint that a whole summary pays."""
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns = tuple(sans.get_values_for_type(x509.DNSName))
-        ips = tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress))
-        uris = tuple(sans.get_values_for_type(x509.UniformResourceIdentifier))
-        emails = tuple(sans.get_values_for_type(x509.RFC822Name))
     except x509.ExtensionNotFound:
-        dns = ips = uris = emails = ()
+        return AltNames()
+    return AltNames(
+        dns_names=tuple(sans.get_values_for_type(x509.DNSName)),
+        ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),
+        uris=tuple(sans.get_values_for_type(x509.UniformResourceIdentifier)),
+        email_addresses=tuple(sans.get_values_for_type(x509.RFC822Name)),
+    )
+
+
+def summarize_certificate(cert: x509.Certificate) -> CertificateSummary:
+    names = alt_names(cert)
     return CertificateSummary(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         serial_number=serial_hex(cert.serial_number),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        dns_names=dns,
-        ip_addresses=ips,
-        uris=uris,
-        email_addresses=emails,
-        key_type=_key_type(cert),
+        dns_names=names.dns_names,
+        ip_addresses=names.ip_addresses,
+        uris=names.uris,
+        email_addresses=names.email_addresses,
+        key_type=key_type(cert),
         sha256_fingerprint=cert.fingerprint(hashes.SHA256()).hex(),
         is_ca=is_ca(cert),
     )
 
 
-def _key_type(cert: x509.Certificate) -> str:
+def key_type(cert: x509.Certificate) -> str:
     key = cert.public_key()
     if isinstance(key, ec.EllipticCurvePublicKey):
         return f"ECDSA P-{key.curve.key_size}"

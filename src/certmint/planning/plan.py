@@ -20,8 +20,9 @@ from certmint.pki import (
     KeySpec,
     LeafRequest,
     PKIError,
+    alt_names,
+    key_type,
     serial_hex,
-    summarize_certificate,
     validate_leaf_request,
 )
 from certmint.planning import labels, reasons
@@ -463,7 +464,7 @@ def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
 
 
 def _content_mismatch(current: CurrentCertificate, spec: IssuanceSpec) -> str:
-    summary = summarize_certificate(current.certificate)
+    summary = alt_names(current.certificate)
     leaf = spec.leaf
     if sorted(summary.dns_names) != sorted(leaf.dns_names):
         return f"tls.crt DNS names {list(summary.dns_names)} differ from the spec {list(leaf.dns_names)}"
@@ -474,5 +475,7 @@ def _content_mismatch(current: CurrentCertificate, spec: IssuanceSpec) -> str:
     if sorted(summary.email_addresses) != sorted(leaf.email_addresses):
         return "tls.crt email addresses differ from the spec"
     if current.key_spec != spec.key:
-        return f"key is {summary.key_type}, the spec asks for {spec.key.algorithm} {spec.key.size}"
+        return (
+            f"key is {key_type(current.certificate)}, the spec asks for {spec.key.algorithm} {spec.key.size}"
+        )
     return ""

@@ -10,13 +10,14 @@ from certmint.api.certificate import OutputFormatType
 from certmint.pki import (
     CertificateAuthority,
     PrivateKey,
+    alt_names,
     certificates_to_pem,
     combined_pem,
     encode_private_key_der,
     encode_private_key_pem,
     pkcs12_keystore,
     pkcs12_truststore,
-    summarize_certificate,
+    serial_hex,
 )
 from certmint.planning import labels
 from certmint.planning.request import IssuanceSpec
@@ -87,13 +88,13 @@ def secret_metadata(
 ) -> SecretMetadata:
     """`markings`: certmint's ownership and contest annotations (planning.ownership, planning.contest)."""
     template = certificate.spec.secret_template
-    summary = summarize_certificate(leaf)
+    summary = alt_names(leaf)
     annotations = {
         **_foreign_keys(template.annotations if template else {}),
         labels.CERTIFICATE_NAME: certificate.metadata.name,
         labels.ISSUER_NAME: certificate.spec.issuer_ref.name,
         labels.ISSUER_KIND: certificate.spec.issuer_ref.kind.value,
-        labels.SERIAL_NUMBER: summary.serial_number,
+        labels.SERIAL_NUMBER: serial_hex(leaf.serial_number),
         labels.SPEC_DIGEST: spec.digest,
         **({labels.RENEW_REQUEST: spec.renew_request} if spec.renew_request else {}),
         **({labels.REVOKE_REQUEST: spec.revoke.token} if spec.revoke else {}),

@@ -134,14 +134,14 @@ class FakeKube:
         *,
         resource_version: str,
         field_manager: str,
-    ) -> str:
+    ) -> SecretObject:
         old = self.secrets[(namespace, name)]
         if old.resource_version != resource_version:
             raise RuntimeError("409 Conflict")
         self.writes.append(f"apply secret-data {namespace}/{name}")
         version = self._version()
         self.secrets[(namespace, name)] = replace(old, data={**old.data, **data}, resource_version=version)
-        return version
+        return self.secrets[(namespace, name)]
 
     async def read_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         self.reads.append(f"get {plural} {namespace}/{name}")

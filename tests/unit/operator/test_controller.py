@@ -14,9 +14,12 @@ import certmint.kube.secrets
 from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
+from certmint.operator.outcome import Outcome
 from certmint.operator.state import CERTIFICATE, ISSUER, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
+from certmint.planning.plan import IssuerView
+from certmint.planning.renewal import spread
 from certmint.planning.revocation import REVOKED_KEY, load_revocations
 from tests.unit.operator.fake_kube import FakeClock, FakeKube
 
@@ -96,7 +99,7 @@ class Harness:
         """Process whatever is queued now (not what is scheduled later) until nothing is."""
         queue = self.controller.queue
         for _ in range(limit):
-            if queue._ready.empty():
+            if not queue.ready():
                 return
             await self.controller.process(await queue.get())
         raise AssertionError("the queue never settled")
@@ -350,9 +353,27 @@ async def test_a_restart_with_everything_ready_writes_nothing() -> None:
     assert after.controller.state.issuer_views[ISSUER_KEY].ready
     assert len(before.kube.writes) == writes
     assert len(before.kube.events) == events
-    # One listing of the managed Secrets; the issuer reads its CA Secret; no leaf Secret is read.
-    assert before.kube.reads[0] == f"list secrets {labels.SECRET_ROLE_LABEL}"
-    assert set(before.kube.reads[1:]) == {"get secret apps/ca-ca"}
+    # One listing of the managed Secrets; the issuer reads its CA Secret once (its CRL step starts
+    # from that read); no leaf Secret is read.
+    assert before.kube.reads == [f"list secrets {labels.SECRET_ROLE_LABEL}", "get secret apps/ca-ca"]
+
+
+async def test_a_restart_that_lists_certificates_before_their_issuer_reads_the_issuer_once() -> None:
+    before = Harness()
+    await issued(before)
+    after = Harness(before.kube, before.clock)
+    await after.controller.load_secrets()
+    before.kube.reads.clear()
+    after.controller.certificate_event(None, before.kube.objects[("certificates", NAMESPACE, "web")])
+    await after.settle()
+    assert after.controller.state.issuer_views[ISSUER_KEY].ready
+    assert before.kube.reads == ["get issuers apps/ca", "get secret apps/ca-ca"]
+    # The issuer's listing then brings the version already read: an echo, not a second reconcile.
+    after.controller.issuer_event(ISSUER, None, before.kube.objects[("issuers", NAMESPACE, "ca")])
+    assert not after.controller.queue.queued(ISSUER_KEY)
+    changed = {**issuer_body(), "metadata": {**issuer_body()["metadata"], "resourceVersion": "i2"}}
+    after.controller.issuer_event(ISSUER, None, changed)
+    assert after.controller.queue.queued(ISSUER_KEY), "a newer version is reconciled"
 
 
 async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
@@ -403,3 +424,21 @@ async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it
     standby.controller.certificate_event(None, leader.kube.objects[("certificates", NAMESPACE, "web")])
     await standby.settle()
     assert serial_in(standby.secret()) != serial_in(deleted), "issued again, not taken for present"
+
+
+async def test_an_issuer_change_re_plans_its_certificates_in_the_order_of_their_rotation_points() -> None:
+    harness = Harness()
+    names = ["a", "b", "c", "d", "e", "f"]
+    for name in names:
+        harness.add_certificate(certificate_body(name, secret=f"{name}-tls"))
+    queue = harness.controller.queue
+    while queue.ready():
+        queue.done(await queue.get())
+    changed = IssuerView(exists=True, ready=False, reason=reasons.CA_SECRET_NOT_FOUND, message="gone")
+    harness.controller.apply(ISSUER_KEY, Outcome(issuer_view=changed))
+    # An event of its own moves a Certificate ahead of the fan-out.
+    harness.controller.certificate_event(None, certificate_body("c", secret="c-tls"))
+    handed = [(await queue.get()).name for _ in names]
+    by_point = sorted(names, key=lambda name: spread(f"uid-{name}"))
+    assert by_point != names, "the spread must differ from creation order, or this test shows nothing"
+    assert handed == ["c", *[name for name in by_point if name != "c"]]

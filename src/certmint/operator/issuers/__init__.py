@@ -18,7 +18,6 @@ from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.planning import reasons
 from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import CAMaterial
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -34,7 +33,9 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         body = await ctx.kube.read_object(PLURALS[key.kind], key.namespace or None, key.name)
         if body is None:
             return Outcome(issuer_view=not_found(key))
-        loaded = Outcome(issuer_loaded=body)
+        # The listing brings this same version soon: as an echo, it causes no second reconcile.
+        version = str(body.get("metadata", {}).get("resourceVersion") or "")
+        loaded = Outcome(issuer_loaded=body, echoes=((key, version),))
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:
@@ -46,10 +47,7 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
     if isinstance(ca, IssuerView):
         written = await status.write(ctx, key, issuer, ca, name, None, now)
         return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
-    view, material, next_rotation_check = ca
-    return loaded.then(
-        await _ready(ctx, key, issuer, namespace, name, view, material, next_rotation_check, now)
-    )
+    return loaded.then(await _ready(ctx, key, issuer, namespace, name, ca, now))
 
 
 async def _ready(
@@ -58,22 +56,21 @@ async def _ready(
     issuer: Issuer,
     namespace: str,
     name: str,
-    view: IssuerView,
-    material: CAMaterial | None,
-    next_rotation_check: datetime | None,
+    ca: authority.Usable,
     now: datetime,
 ) -> Outcome:
     """A usable CA: publish its CRLs, then its status."""
+    view, material = ca.view, ca.material
     signers = material.crl_signers if material else ((view.ca,) if view.ca else ())
     try:
-        crls = await revocation.publish_crls(ctx, namespace, name, issuer, signers, now)
+        crls = await revocation.publish_crls(ctx, namespace, name, ca.secret, issuer, signers, now)
     except ValueError as error:
         failed = IssuerView(
             exists=True, ready=False, reason=reasons.REVOCATION_LIST_INVALID, message=str(error)
         )
         written = await status.write(ctx, key, issuer, failed, name, material, now)
         return written.then(Outcome(issuer_view=failed, backoff=True))
-    ocsp = await revocation.publish_ocsp(ctx, key, namespace, name, issuer, signers, crls.pem, now)
+    ocsp = await revocation.publish_ocsp(ctx, key, crls.secret, issuer, signers, crls.pem, now)
     view = replace(
         view,
         policy=issuer.spec.policy,
@@ -89,7 +86,7 @@ async def _ready(
     written = await status.write(ctx, key, issuer, view, name, material, now)
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
     delay = ctx.config.issuer_resync_seconds
-    for moment in (next_rotation_check, crls.refresh_at, ocsp.refresh_at):
+    for moment in (ca.next_rotation_check, crls.refresh_at, ocsp.refresh_at):
         if moment is not None:
             delay = min(delay, (moment - ctx.clock()).total_seconds())
     return written.then(Outcome(issuer_view=view, requeue_after=max(delay, 0.0)))

@@ -2,11 +2,13 @@
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
 
 from certmint.api import Issuer
+from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event
 from certmint.operator.state import Key
@@ -33,9 +35,17 @@ log = logging.getLogger("certmint.issuers")
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
-Usable = tuple[IssuerView, CAMaterial | None, datetime | None]
-"""A ready view, the rotation state of a self-signed CA (None for a provided one), and when the
-rotation needs attention next."""
+
+@dataclass(frozen=True)
+class Usable:
+    """A ready view, the rotation state of a self-signed CA (None for a provided one), when the
+    rotation needs attention next, and the CA Secret as this reconcile read or wrote it last: the
+    CRL and OCSP steps start from it instead of reading it again."""
+
+    view: IssuerView
+    material: CAMaterial | None
+    next_rotation_check: datetime | None
+    secret: SecretObject | None
 
 
 async def load_or_bootstrap(
@@ -49,16 +59,18 @@ async def load_or_bootstrap(
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
     if isinstance(plan, GenerateCA):
         material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
-        if not await _store(ctx, key, namespace, name, material, create=secret is None):
+        stored = await _store(ctx, key, namespace, name, material, create=secret is None)
+        if stored is None:
             # Someone created the Secret between our read and our create: use theirs.
             return await load_or_bootstrap(ctx, key, issuer, namespace, name, now)
+        secret = stored
         await event(ctx, key, issuer, plan.reason, f"generated CA {_subject(material.current.certificate)}")
     elif issuer.spec.self_signed is None:
         if not ours:
             # A user's CA Secret: labelled, it joins the label-selected Secret watch, so its deletion
             # or replacement reaches this Issuer at once instead of at the next resync.
             role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
-            await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
+            secret = await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
         view = IssuerView(
             exists=True,
             ready=True,
@@ -67,7 +79,7 @@ async def load_or_bootstrap(
             ca=plan.ca,
             trust=(plan.ca.root,),
         )
-        return view, None, None
+        return Usable(view, None, None, secret)
     else:
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
@@ -80,8 +92,8 @@ async def load_or_bootstrap(
             now,
         )
         if not isinstance(step, Hold):
-            material = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
-    return _rotating_view(material, issuer), material, next_check(material, issuer)
+            material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+    return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
@@ -108,12 +120,12 @@ async def _rotate(
     material: CAMaterial,
     step: Prepare | Activate | Retire,
     now: datetime,
-) -> CAMaterial:
+) -> tuple[CAMaterial, SecretObject | None]:
     next_ca = (
         await asyncio.to_thread(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
     )
     updated = advance(material, step, now, next_ca)
-    await _store(ctx, key, namespace, name, updated, create=False)
+    stored = await _store(ctx, key, namespace, name, updated, create=False)
     if isinstance(step, Prepare) and updated.next is not None:
         reason = reasons.CA_ROTATION_REQUESTED if step.requested else reasons.CA_ROTATION_PREPARED
         message = (
@@ -133,22 +145,22 @@ async def _rotate(
         )
     await event(ctx, key, issuer, reason, message)
     log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
-    return updated
+    return updated, stored
 
 
 async def _store(
     ctx: Context, key: Key, namespace: str, name: str, material: CAMaterial, *, create: bool
-) -> bool:
-    """The one Secret that holds this issuer's CA keys; False when `create` found one already there."""
+) -> SecretObject | None:
+    """The one Secret that holds this issuer's CA keys, as written; None when `create` found one
+    already there."""
     content = ca_secret_content(material)
     secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
     annotations = {**ca_annotations(key), **content.annotations}
     if create:
-        created = await ctx.kube.create_secret(
+        return await ctx.kube.create_secret(
             namespace, name, data=content.data, labels=secret_labels, annotations=annotations
         )
-        return created is not None
-    await ctx.kube.apply_secret(
+    return await ctx.kube.apply_secret(
         namespace,
         name,
         secret_type=TLS_SECRET_TYPE,
@@ -156,7 +168,6 @@ async def _store(
         labels=secret_labels,
         annotations=annotations,
     )
-    return True
 
 
 def _subject(certificate: x509.Certificate) -> str:

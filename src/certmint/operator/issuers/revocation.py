@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certmint.api import Issuer, parse_duration
+from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.revocations import REVOCATION_FIELD_MANAGER
 from certmint.operator.state import Key
@@ -43,28 +44,31 @@ class PublishedCRLs:
     revoked_serials: frozenset[int]
     pem: bytes
     refresh_at: datetime | None
+    secret: SecretObject
+    """The CA Secret after this step, for the next one."""
 
 
 async def publish_crls(
     ctx: Context,
     namespace: str,
     name: str,
+    known: SecretObject | None,
     issuer: Issuer,
     signers: tuple[CertificateAuthority, ...],
     now: datetime,
 ) -> PublishedCRLs:
-    """Signs new CRLs when the revocations, the CAs or the CRL age call for it. Raises ValueError
-    when the stored list cannot be read: it is never overwritten, so no revocation is lost."""
-    secret = await ctx.kube.read_secret(namespace, name)
-    if secret is None:
-        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    """Signs new CRLs when the revocations, the CAs or the CRL age call for it. `known`: the CA
+    Secret as this reconcile last saw it (read when None): revocations are recorded under the
+    issuer's lock, which this reconcile holds, so none lands in between. Raises ValueError when the
+    stored list cannot be read: it is never overwritten, so no revocation is lost."""
+    secret = known or await _read(ctx, namespace, name)
     duration = parse_duration(issuer.spec.revocation.crl_duration)
     stored = load_revocations(secret.data.get(REVOKED_KEY))
     revocations = without_expired(stored, now)
     pem = secret.data.get(CRL_KEY, b"")
     if revocations != stored or not crls_fresh(pem, signers, revocations, now, duration):
         revocations, pem = await asyncio.to_thread(build_crls, signers, revocations, now, duration)
-        await ctx.kube.apply_secret_data(
+        secret = await ctx.kube.apply_secret_data(
             namespace,
             name,
             {REVOKED_KEY: dump_revocations(revocations), CRL_KEY: pem},
@@ -75,7 +79,15 @@ async def publish_crls(
         revoked_serials=frozenset(entry.serial_number for entry in revocations.entries),
         pem=pem,
         refresh_at=next_crl_refresh(pem, duration),
+        secret=secret,
     )
+
+
+async def _read(ctx: Context, namespace: str, name: str) -> SecretObject:
+    secret = await ctx.kube.read_secret(namespace, name)
+    if secret is None:
+        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    return secret
 
 
 @dataclass(frozen=True)
@@ -88,20 +100,18 @@ class PublishedOCSP:
 async def publish_ocsp(
     ctx: Context,
     key: Key,
-    namespace: str,
-    name: str,
+    secret: SecretObject,
     issuer: Issuer,
     cas: tuple[CertificateAuthority, ...],
     crl_pem: bytes,
     now: datetime,
 ) -> PublishedOCSP:
     """With an OCSP URL: a delegated signer per CA (signed by the CA here, never per request), kept
-    in the CA Secret, and a responder answering from the CRLs just published."""
+    in the CA Secret, and a responder answering from the CRLs just published. `secret`: the CA
+    Secret as the CRL step left it."""
     if issuer.spec.revocation.ocsp_url is None:
         return PublishedOCSP()
-    secret = await ctx.kube.read_secret(namespace, name)
-    if secret is None:
-        raise LookupError(f"CA Secret {namespace}/{name} disappeared")
+    namespace, name = secret.namespace, secret.name
     stored = load_signers(secret.data)
     signers = await asyncio.to_thread(refresh_signers, cas, stored, now)
     if not signers_fresh(cas, stored, now):
