@@ -60,10 +60,11 @@ system-deps:
 	@dpkg-query -W -f='$${Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^install ok installed' | grep -qx $(words $(SYSTEM_PACKAGES)) || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
 
-bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, then issuance at scale (N=100, 1000, 5000) on a local control plane.
+bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, issuance at scale (N=100, 1000, 5000), a CA rotation of 5,000, 10 minutes of renewals, single-Certificate latency.
 	$(BIN)/python bench/pki_bench.py
 	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
+	$(BIN)/python bench/latency.py
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

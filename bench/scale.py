@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from certmint.devcluster import ControlPlane, LocalControlPlane
 from certmint.devcluster.controlplane import free_port
+from certmint.kube.client import USER_AGENT
 from certmint.planning.renewal import spread
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ class SizeResult:
     requests_by_verb: dict[str, int]
     writes_per_issuance: float
     peak_rss_mb: float
+    idle_rss_mb: float
     cpu_seconds: float
     restart_steady_seconds: float
     restart_requests: dict[str, int]
@@ -134,6 +136,12 @@ class Operator:
         done = samples.get(("certmint_reconciles_total", (("kind", "Certificate"), ("result", "ok"))), 0.0)
         return done >= reconciles and samples.get(("certmint_workqueue_depth", ()), 1.0) == 0.0
 
+    def rss_now(self) -> float:
+        """Resident MB now (after a burst: what stays, against the peak, which counts the burst)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+
     def usage(self) -> tuple[float, float]:
         """Peak RSS in MB and CPU seconds so far."""
         assert self.process is not None
@@ -145,7 +153,8 @@ class Operator:
 
 
 def audit_requests(log: Path, since_line: int) -> collections.Counter[str]:
-    """Requests of everyone but the bench client and kubectl, as verb/resource."""
+    """The operator's requests (its client's and kopf's, by user agent), as verb/resource: not the
+    bench's, kubectl's, nor the API server's own (it reads /openapi/v3 every 5 s)."""
     counts: collections.Counter[str] = collections.Counter()
     with log.open() as lines:
         for number, line in enumerate(lines):
@@ -153,7 +162,8 @@ def audit_requests(log: Path, since_line: int) -> collections.Counter[str]:
                 continue  # before the mark, or the line the API server is still writing
             event = json.loads(line)
             agent = event.get("userAgent", "")
-            if agent.startswith((BENCH_AGENT, "kubectl")) or event.get("stage") != "ResponseComplete":
+            operators = agent == USER_AGENT or agent.startswith("kopf/")
+            if not operators or event.get("stage") != "ResponseComplete":
                 continue
             resource = event.get("objectRef", {}).get("resource", "") or "(discovery)"
             if resource in {"leases", "events"} and event["verb"] != "create":
@@ -328,7 +338,7 @@ async def measure_size(size: int, workdir: Path) -> SizeResult:
         operator.start()
         namespace = "bench"
         await apply_issuer(plane, namespace)
-        mark = line_count(audit)
+        mark, (_, cpu_at_start) = line_count(audit), operator.usage()  # imports and start excluded
         names = [f"c{n:05d}" for n in range(size)]
         ready_at: dict[str, float] = {}
         watcher = asyncio.create_task(watch_ready(api, namespace, size, ready_at))
@@ -339,7 +349,9 @@ async def measure_size(size: int, workdir: Path) -> SizeResult:
         all_ready = max(ready_at.values()) - started
         await asyncio.sleep(2)  # let the echo reconciles of our own writes land in the audit log
         requests = audit_requests(audit, mark)
-        peak_rss, cpu = operator.usage()
+        peak_rss, cpu_at_end = operator.usage()
+        idle_rss = operator.rss_now()
+        cpu = cpu_at_end - cpu_at_start
         writes = sum(count for key, count in requests.items() if key.split()[0] in WRITE_VERBS)
 
         operator.stop()
@@ -357,6 +369,7 @@ async def measure_size(size: int, workdir: Path) -> SizeResult:
             requests_by_verb=dict(requests),
             writes_per_issuance=writes / size,
             peak_rss_mb=peak_rss,
+            idle_rss_mb=idle_rss,
             cpu_seconds=cpu,
             restart_steady_seconds=steady - restarted,
             restart_requests=dict(after),
@@ -393,26 +406,30 @@ class Follower:
         self.serials: dict[str, str] = {}
         self.renewal_times: dict[str, datetime] = {}
         self.changes: list[Reissue] = []
+        self.version = ""
 
     async def run(self, api: client.ApiClient, namespace: str) -> None:
         objects = client.CustomObjectsApi(api)
-        version = ""
         while True:  # the server ends a watch after a while: resume from the last version seen
-            stream = watch.Watch()
-            async for event in stream.stream(
-                objects.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                "certificates",
-                timeout_seconds=3600,
-                **({"resource_version": version} if version else {}),
-            ):
-                body = event["raw_object"]
-                if event["type"] == "ERROR":
-                    raise RuntimeError(f"watch failed: {body}")
-                version = body["metadata"]["resourceVersion"]
-                self.observe(body, datetime.now(UTC))
+            with contextlib.suppress(asyncio.TimeoutError):  # so does aiohttp, after 5 minutes
+                await self._follow(objects, namespace)
+
+    async def _follow(self, objects: Any, namespace: str) -> None:
+        version = self.version
+        async for event in watch.Watch().stream(
+            objects.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            "certificates",
+            timeout_seconds=3600,
+            **({"resource_version": version} if version else {}),
+        ):
+            body = event["raw_object"]
+            if event["type"] == "ERROR":
+                raise RuntimeError(f"watch failed: {body}")
+            self.version = body["metadata"]["resourceVersion"]
+            self.observe(body, datetime.now(UTC))
 
     def observe(self, body: dict[str, Any], now: datetime) -> None:
         name = body["metadata"]["name"]
@@ -456,10 +473,11 @@ async def measure_renewals(count: int, minutes: float, workdir: Path) -> dict[st
         mark, (_, cpu_before) = line_count(audit), operator.usage()
         follower.changes.clear()
         started = datetime.now(UTC)
-        await asyncio.sleep(minutes * 60)  # the measured period, not a proof of anything
+        # The measured period, not a proof of anything; a follower that dies ends it at once.
+        await until(
+            lambda: datetime.now(UTC) - started >= timedelta(minutes=minutes), follower_task, 1e9, "the end"
+        )
         ended = datetime.now(UTC)
-        if follower_task.done():
-            follower_task.result()
         peak_rss, cpu_after = operator.usage()
         requests = audit_requests(audit, mark)
         changes = [c for c in follower.changes if c.announced is not None]
@@ -565,6 +583,15 @@ def lateness_stats(lateness: list[float]) -> dict[str, float]:
     }
 
 
+def append_section(section: str) -> Path:
+    """A bench of its own (bench/ocsp_bench.py, bench/latency.py) adds its "## " section to the
+    day's results; scale.py keeps those sections when it rewrites its own part."""
+    out = REPO / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}.md"
+    with out.open("a") as results:
+        results.write("\n" + section)
+    return out
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -576,7 +603,7 @@ def issuance_tables(results: list[SizeResult]) -> list[str]:
     lines = [
         "",
         "| N | raw Secret creates/s | all Ready (s) | certs/s | ratio to raw | p50 ms | p95 ms | p99 ms "
-        "| operator writes/issuance | peak RSS MB | RSS MB/1k | CPU s | CPU ms/issuance "
+        "| operator writes/issuance | peak RSS MB | RSS MB after | CPU s | CPU ms/issuance "
         "| restart to steady (s) | restart requests | restart writes | restart CPU s | restart peak RSS MB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -586,7 +613,7 @@ def issuance_tables(results: list[SizeResult]) -> list[str]:
             f"| {r.size} | {r.raw_secret_rate:.0f} | {r.all_ready_seconds:.2f} | {r.throughput:.0f} "
             f"| {r.throughput / r.raw_secret_rate:.0%} | {percentile(ms, 50):.0f} | {percentile(ms, 95):.0f} "
             f"| {percentile(ms, 99):.0f} | {r.writes_per_issuance:.2f} | {r.peak_rss_mb:.0f} "
-            f"| {r.peak_rss_mb / r.size * 1000:.1f} | {r.cpu_seconds:.1f} "
+            f"| {r.idle_rss_mb:.0f} | {r.cpu_seconds:.1f} "
             f"| {1000 * r.cpu_seconds / r.size:.1f} | {r.restart_steady_seconds:.1f} "
             f"| {sum(r.restart_requests.values())} | {r.restart_writes} | {r.restart_cpu_seconds:.1f} "
             f"| {r.restart_peak_rss_mb:.0f} |"

@@ -4,7 +4,7 @@ place where their outcomes change the queue and the caches."""
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -346,7 +346,7 @@ class Controller:
 
     def _cache_status(self, key: Key, status: dict[str, Any]) -> None:
         """Our own patch comes back as an event; until then the cache must not offer the old status."""
-        cache: dict[Key, Body] = {
+        cache: MutableMapping[Key, Body] = {
             CERTIFICATE: self.state.certificates,
             ISSUER: self.state.issuers,
             CLUSTER_ISSUER: self.state.issuers,

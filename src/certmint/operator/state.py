@@ -1,12 +1,15 @@
 """What the operator remembers between events: our own objects as last seen, and how they relate.
 
-Certificates, Issuers and TrustBundles are cached as they are. Secrets certmint manages are cached
-as views (planning.secret_view): what planning needs, without their data or any private key, so a
-restart or a resync plans from the Secret watch alone instead of reading every Secret again.
+Certificates are cached as compact JSON, Issuers and TrustBundles as they are. Secrets certmint
+manages are cached as views (planning.secret_view): what planning needs, without their data or any
+private key, so a restart or a resync plans from the Secret watch alone instead of reading every
+Secret again.
 """
 
 import contextlib
+import json
 from collections import defaultdict
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -45,9 +48,37 @@ def issuer_key(kind: str, certificate_namespace: str, name: str) -> Key:
     return Key(kind, certificate_namespace if kind == ISSUER else "", name)
 
 
+class CompactBodies(MutableMapping[Key, Body]):
+    """Bodies kept as compact JSON and decoded when read: a decoded Certificate takes about five
+    times its JSON in memory (51 MB against 10 MB for 10,000 of them), and one is read only when
+    it is reconciled or its issuer changes."""
+
+    def __init__(self) -> None:
+        self._encoded: dict[Key, bytes] = {}
+
+    def __getitem__(self, key: Key) -> Body:
+        decoded: Body = json.loads(self._encoded[key])
+        return decoded
+
+    def __setitem__(self, key: Key, body: Body) -> None:
+        self._encoded[key] = json.dumps(body, separators=(",", ":")).encode()
+
+    def __delitem__(self, key: Key) -> None:
+        del self._encoded[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._encoded
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
+
+
 @dataclass
 class State:
-    certificates: dict[Key, Body] = field(default_factory=dict)
+    certificates: CompactBodies = field(default_factory=CompactBodies)
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
     bundles: dict[Key, Body] = field(default_factory=dict)

@@ -8,6 +8,7 @@ memory stays flat at tens of thousands of Secrets and no key material outlives t
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from sys import intern
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -76,14 +77,15 @@ def view_secret(
     resource_version: str = "",
     contents: SecretContents | Unusable | None = None,
 ) -> SecretView:
-    """`contents`: already known (what we just wrote), so the data need not be parsed again."""
+    """`contents`: already known (what we just wrote), so the data need not be parsed again. Keys
+    (and label values: roles) are interned: the same dozen strings in every one of 10,000 views."""
     return SecretView(
         name=name,
-        labels=labels,
-        annotations=annotations,
+        labels={intern(key): intern(value) for key, value in labels.items()},
+        annotations={intern(key): value for key, value in annotations.items()},
         owner_uids=owner_uids,
         writers=writers,
-        present_keys=frozenset(key for key, value in data.items() if value),
+        present_keys=frozenset(intern(key) for key, value in data.items() if value),
         contents=contents if contents is not None else read_contents(data),
         secret_type=secret_type,
         resource_version=resource_version,

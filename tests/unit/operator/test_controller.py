@@ -15,7 +15,7 @@ from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
 from certmint.operator.outcome import Outcome
-from certmint.operator.state import CERTIFICATE, ISSUER, Key
+from certmint.operator.state import CERTIFICATE, ISSUER, Key, State
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.plan import IssuerView
@@ -442,3 +442,22 @@ async def test_an_issuer_change_re_plans_its_certificates_in_the_order_of_their_
     by_point = sorted(names, key=lambda name: spread(f"uid-{name}"))
     assert by_point != names, "the spread must differ from creation order, or this test shows nothing"
     assert handed == ["c", *[name for name in by_point if name != "c"]]
+
+
+def test_certificates_are_cached_as_json_and_read_back_as_they_were_put() -> None:
+    state = State()
+    key = Key(CERTIFICATE, NAMESPACE, "web")
+    body = certificate_body()
+    state.put_certificate(key, body)
+    read = state.certificates[key]
+    assert read == body
+    assert read is not body
+    read["spec"]["secretName"] = "changed"
+    assert state.certificates[key]["spec"]["secretName"] == "web-tls", "a read is a copy"
+    assert key in state.certificates
+    assert list(state.certificates) == [key]
+    assert len(state.certificates) == 1
+    assert state.certificates_for_secret(NAMESPACE, "web-tls") == {key}
+    state.remove_certificate(key)
+    assert key not in state.certificates
+    assert state.certificates_for_secret(NAMESPACE, "web-tls") == set()
