@@ -65,6 +65,7 @@ bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, issuance at scale
 	$(BIN)/python bench/ocsp_bench.py
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/profile.py --size 1000
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
