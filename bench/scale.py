@@ -138,18 +138,19 @@ class Operator:
 
     def rss_now(self) -> float:
         """Resident MB now (after a burst: what stays, against the peak, which counts the burst)."""
+        return self._status_mb("VmRSS")
+
+    def _status_mb(self, field: str) -> float:
         assert self.process is not None
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
 
     def usage(self) -> tuple[float, float]:
         """Peak RSS in MB and CPU seconds so far."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
-        return peak_kb / 1024, (int(fields[11]) + int(fields[12])) / ticks
+        return self._status_mb("VmHWM"), (int(fields[11]) + int(fields[12])) / ticks
 
 
 def audit_requests(log: Path, since_line: int) -> collections.Counter[str]:

@@ -363,13 +363,9 @@ class Controller:
             # In the order of their points in a rotation's reissueWindow, so that each is
             # re-planned (and its re-issue scheduled) before its point comes.
             dependents = self.state.certificates_for_issuer(key)
-            self.queue.fan_out(sorted(dependents, key=self._spread_of))
+            self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
         if bundle_facing(previous) != bundle_facing(view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
-
-    def _spread_of(self, key: Key) -> float:
-        body = self.state.certificates.get(key) or {}
-        return spread(str(body.get("metadata", {}).get("uid", "")))
 
 
 def _source(key: Key, body: Body) -> Source:

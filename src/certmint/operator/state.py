@@ -76,6 +76,18 @@ class CompactBodies(MutableMapping[Key, Body]):
         return len(self._encoded)
 
 
+@dataclass(frozen=True)
+class Filing:
+    """Where a cached Certificate is indexed, and what is read of every Certificate of an issuer at
+    once, taken from the body when it is put: neither removing it nor an issuer's fan-out or
+    rotation then decodes the cached JSON again."""
+
+    secret: tuple[str, str]
+    issuer: Key
+    duration: str
+    uid: str
+
+
 @dataclass
 class State:
     certificates: CompactBodies = field(default_factory=CompactBodies)
@@ -95,25 +107,34 @@ class State:
     read directly until the watch reports them."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    _filed: dict[Key, Filing] = field(default_factory=dict)
 
     def put_certificate(self, key: Key, body: Body) -> None:
         self.remove_certificate(key)
         self.certificates[key] = body
         spec = body.get("spec", {})
-        self._by_secret[(key.namespace, spec.get("secretName", ""))].add(key)
         ref = spec.get("issuerRef", {})
-        self._by_issuer[issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", ""))].add(key)
+        filing = Filing(
+            secret=(key.namespace, spec.get("secretName", "")),
+            issuer=issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", "")),
+            duration=spec.get("duration", "24h"),
+            uid=str(body.get("metadata", {}).get("uid", "")),
+        )
+        self._filed[key] = filing
+        self._by_secret[filing.secret].add(key)
+        self._by_issuer[filing.issuer].add(key)
 
     def remove_certificate(self, key: Key) -> None:
-        old = self.certificates.pop(key, None)
-        if old is None:
+        filing = self._filed.pop(key, None)
+        if filing is None:
             return
-        spec = old.get("spec", {})
-        _discard(self._by_secret, (key.namespace, spec.get("secretName", "")), key)
-        ref = spec.get("issuerRef", {})
-        _discard(
-            self._by_issuer, issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", "")), key
-        )
+        del self.certificates[key]
+        _discard(self._by_secret, filing.secret, key)
+        _discard(self._by_issuer, filing.issuer, key)
+
+    def uid_of(self, key: Key) -> str:
+        filing = self._filed.get(key)
+        return filing.uid if filing else ""
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]:
         return set(self._by_secret.get((namespace, secret_name), ()))
@@ -126,9 +147,7 @@ class State:
         longest = timedelta(0)
         for certificate in self._by_issuer.get(key, ()):
             with contextlib.suppress(ValueError, TypeError):
-                longest = max(
-                    longest, parse_duration(self.certificates[certificate]["spec"].get("duration", "24h"))
-                )
+                longest = max(longest, parse_duration(self._filed[certificate].duration))
         return longest
 
     def bundles_for_issuer(self, key: Key) -> set[Key]:

@@ -47,10 +47,9 @@ class WorkQueue(Generic[K]):
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, key: K) -> None:
-        self._due.pop(key, None)
-        if key in self._processing:
-            self._dirty.add(key)
-        elif key not in self._queued or key in self._in_fan_out_lane:
+        if not self._free_to_queue(key):
+            return
+        if key not in self._queued or key in self._in_fan_out_lane:
             # New, or waiting in the fan-out lane: it moves up (its old place there is skipped).
             self._in_fan_out_lane.discard(key)
             self._queued.add(key)
@@ -60,14 +59,19 @@ class WorkQueue(Generic[K]):
     def fan_out(self, keys: Iterable[K]) -> None:
         """Many keys at once, in this order, behind every key added one by one."""
         for key in keys:
-            self._due.pop(key, None)
-            if key in self._processing:
-                self._dirty.add(key)
-            elif key not in self._queued:
+            if self._free_to_queue(key) and key not in self._queued:
                 self._queued.add(key)
                 self._in_fan_out_lane.add(key)
                 self._fanned_out.append(key)
                 self._available.set()
+
+    def _free_to_queue(self, key: K) -> bool:
+        """Either lane: the key's schedule is superseded; one in work is only marked to come back."""
+        self._due.pop(key, None)
+        if key in self._processing:
+            self._dirty.add(key)
+            return False
+        return True
 
     def add_after(self, key: K, delay: float) -> None:
         if delay <= 0:

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from certmint.api import Issuer
+from certmint.kube.apply import version_of
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
@@ -34,8 +35,7 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         if body is None:
             return Outcome(issuer_view=not_found(key))
         # The listing brings this same version soon: as an echo, it causes no second reconcile.
-        version = str(body.get("metadata", {}).get("resourceVersion") or "")
-        loaded = Outcome(issuer_loaded=body, echoes=((key, version),))
+        loaded = Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:
