@@ -1,0 +1,100 @@
+"""The canary of the hostile-load suite (issue 27): while an attack is under way, an ordinary
+Certificate in another namespace must still become Ready, the operator must not restart and its
+memory must stay within the chart's limit. Readiness is asserted, never a timing: how long the
+canary took goes to bench/."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from tests.e2e.manifests import certificate, self_signed_issuer
+from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
+
+CHART_MEMORY_LIMIT = 512 * 1024 * 1024
+"""charts/certmint/values.yaml: resources.limits.memory (512Mi)."""
+
+RBAC_API = "rbac.authorization.k8s.io"
+
+
+def operator_rss(operator: OperatorProcess) -> int:
+    """Resident memory of the operator process, in bytes (VmRSS of /proc)."""
+    assert operator.process is not None, "the operator was never started"
+    status = Path(f"/proc/{operator.process.pid}/status").read_text()
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS in /proc/{operator.process.pid}/status")
+
+
+def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: float = 60) -> str:
+    """A fresh namespace with its own self-signed Issuer and one Certificate: Ready=True within
+    `timeout` (generous: a loaded 2-core machine), the operator still the same process, and its
+    memory under the chart's limit. Returns the canary's namespace."""
+    assert operator.process is not None
+    pid = operator.process.pid
+    namespace = f"canary-{uuid.uuid4().hex[:8]}"
+    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        cluster.apply(self_signed_issuer(namespace, "canary-ca"))
+        cluster.apply(certificate(namespace, "canary", issuer="canary-ca", dnsNames=["canary.example"]))
+        cluster.wait_condition("certificates", namespace, "canary", "True", timeout=timeout)
+    finally:
+        cluster.core.delete_namespace(namespace)
+    assert operator.alive(), f"the operator exited during the attack:\n{operator.log()[-3000:]}"
+    assert operator.process.pid == pid, "the operator restarted during the attack"
+    rss = operator_rss(operator)
+    assert rss < CHART_MEMORY_LIMIT, f"operator RSS {rss} bytes exceeds the chart's limit"
+    return namespace
+
+
+def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]]) -> client.ApiClient:
+    """A real non-admin user: a ServiceAccount of `namespace` bound to a Role with exactly `rules`,
+    authenticating with a TokenRequest token only. Waits until RBAC is in effect for the first rule."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    account = "tenant"
+    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": account}, "rules": rules})
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": account},
+            "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": account},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        },
+    )
+    token = cluster.core.create_namespaced_service_account_token(
+        account, namespace, {"spec": {"expirationSeconds": 3600}}
+    )
+    admin = cluster.api.configuration
+    configuration = client.Configuration()
+    configuration.host = admin.host
+    configuration.ssl_ca_cert = admin.ssl_ca_cert
+    configuration.api_key = {"authorization": token.status.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    api = client.ApiClient(configuration)
+    first = rules[0]
+    review = {
+        "spec": {
+            "resourceAttributes": {
+                "namespace": namespace,
+                "group": first["apiGroups"][0],
+                "resource": first["resources"][0],
+                "verb": first["verbs"][0],
+            }
+        }
+    }
+
+    def allowed() -> bool:
+        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+        return bool(answer.status.allowed)
+
+    wait_for(allowed, 20, what="tenant RBAC in effect")
+    return api
+
+
+def certmint_rules(*resources: str) -> list[dict[str, Any]]:
+    """A Role rule: everything on these certmint resources, nothing else."""
+    return [{"apiGroups": [GROUP], "resources": list(resources), "verbs": ["*"]}]
+
