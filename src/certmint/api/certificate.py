@@ -14,9 +14,17 @@ from certmint.api.common import (
     ObjectMeta,
 )
 from certmint.api.duration import DURATION_PATTERN
-from certmint.pki import KeyAlgorithm, KeyEncoding, PKCS12Profile, Usage
+from certmint.pki import (
+    MAX_NAMES_PER_KIND,
+    MAX_ORGANIZATIONS,
+    KeyAlgorithm,
+    KeyEncoding,
+    PKCS12Profile,
+    Usage,
+)
 
-MAX_SANS = 256
+MAX_SANS = MAX_NAMES_PER_KIND
+"""The CRD's maxItems per kind of SAN: the same cap validate_leaf_request and load_csr enforce."""
 
 
 class IssuerKind(StrEnum):
@@ -135,7 +143,9 @@ class CertificateSpec(ApiModel):
     common_name: str | None = Field(
         default=None, max_length=64, description="Subject CN (max 64 characters)."
     )
-    organizations: list[str] = Field(default_factory=list, max_length=16, description="Subject O values.")
+    organizations: list[str] = Field(
+        default_factory=list, max_length=MAX_ORGANIZATIONS, description="Subject O values."
+    )
     dns_names: list[str] = _san_field("DNS subject alternative names.", 253)
     ip_addresses: list[str] = _san_field("IP address subject alternative names.", 45)
     uris: list[str] = _san_field("URI subject alternative names (e.g. SPIFFE IDs).", 2048)

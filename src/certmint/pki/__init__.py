@@ -19,7 +19,7 @@ from certmint.pki.crl import (
     load_crls_pem,
     parse_crl,
 )
-from certmint.pki.csr import RequestedNames, SigningRequest, build_csr, load_csr
+from certmint.pki.csr import MAX_REQUEST_BYTES, RequestedNames, SigningRequest, build_csr, load_csr
 from certmint.pki.errors import PKIError
 from certmint.pki.inspect import (
     AltNames,
@@ -54,8 +54,8 @@ from certmint.pki.leaf import (
     sign_leaf,
     validate_leaf_request,
 )
-from certmint.pki.names import validate_spiffe_id
-from certmint.pki.pem import certificates_to_pem, load_certificates_pem
+from certmint.pki.names import MAX_NAMES_PER_KIND, MAX_ORGANIZATIONS, validate_spiffe_id
+from certmint.pki.pem import MAX_PEM_BLOCKS, certificates_to_pem, load_certificates_pem
 from certmint.pki.verify import (
     PURPOSE_USAGE,
     Purpose,
@@ -67,6 +67,10 @@ from certmint.pki.verify import (
 
 __all__ = [
     "DEFAULT_KEY_SIZES",
+    "MAX_NAMES_PER_KIND",
+    "MAX_ORGANIZATIONS",
+    "MAX_PEM_BLOCKS",
+    "MAX_REQUEST_BYTES",
     "PURPOSE_USAGE",
     "AltNames",
     "CARequest",

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certmint.pki.ca import CertificateAuthority
 from certmint.pki.errors import INVALID_CRL, INVALID_REQUEST, PKIError
+from certmint.pki.pem import require_pem_blocks_within_limit
 from certmint.pki.signing import signature_hash
 
 
@@ -119,7 +120,9 @@ def parse_crl(data: bytes) -> list[RevokedCertificate]:
 
 
 def load_crls_pem(data: bytes) -> list[x509.CertificateRevocationList]:
-    """Every CRL in a PEM file (nginx's ssl_crl and openssl's -CRLfile take several in one)."""
+    """Every CRL in a PEM file (nginx's ssl_crl and openssl's -CRLfile take several in one).
+    Raises PKIError: InvalidCRL, or TooManyPEMBlocks past MAX_PEM_BLOCKS."""
+    require_pem_blocks_within_limit(data)
     marker = b"-----BEGIN X509 CRL-----"
     crls = []
     for block in data.split(marker)[1:]:

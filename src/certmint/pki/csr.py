@@ -10,12 +10,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from certmint.pki.errors import INVALID_KEY, INVALID_REQUEST, INVALID_SIGNATURE, PKIError, first_line
+from certmint.pki.errors import (
+    INVALID_KEY,
+    INVALID_REQUEST,
+    INVALID_SIGNATURE,
+    REQUEST_TOO_LARGE,
+    PKIError,
+    first_line,
+)
 from certmint.pki.keys import PrivateKey, PublicKey, require_supported_key
-from certmint.pki.leaf import LeafRequest, validate_leaf_request
+from certmint.pki.leaf import LeafRequest, require_name_counts_within_limits, validate_leaf_request
 from certmint.pki.signing import signature_hash
 
 _SUBJECT_ATTRIBUTES = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O"}
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Most bytes of PEM a received CSR may have; larger ones are refused before parsing. A CSR with a
+4096-bit RSA key and 256 DNS names of 150 characters is about 55 KB of PEM; a typical one is 1 KB."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,15 @@ def build_csr(key: PrivateKey, names: RequestedNames) -> bytes:
 
 
 def load_csr(pem: bytes) -> SigningRequest:
-    """Raises PKIError: InvalidRequest (does not parse, unsupported subject or names),
-    InvalidSignature (not signed by its own key), InvalidKey (weak or unsupported key)."""
+    """Raises PKIError: RequestTooLarge (over MAX_REQUEST_BYTES, before parsing), TooManyNames (more
+    names of a kind than a certificate may hold, before any name is validated), InvalidRequest (does
+    not parse, unsupported subject or names), InvalidSignature (not signed by its own key),
+    InvalidKey (weak or unsupported key)."""
+    if len(pem) > MAX_REQUEST_BYTES:
+        raise PKIError(
+            REQUEST_TOO_LARGE,
+            f"the request is {len(pem)} bytes; certmint reads requests of at most {MAX_REQUEST_BYTES} bytes",
+        )
     try:
         csr = x509.load_pem_x509_csr(pem)
     except ValueError as error:
@@ -84,6 +102,8 @@ def load_csr(pem: bytes) -> SigningRequest:
     try:
         names = _names(csr)
         asks_ca = _asks_ca(csr)
+    except PKIError:
+        raise  # already precise (PKIError is a ValueError too)
     except ValueError as error:
         raise PKIError(INVALID_REQUEST, f"unreadable request: {first_line(error)}") from error
     return SigningRequest(public_key=public_key, names=names, asks_ca=asks_ca)  # type: ignore[arg-type]
@@ -108,6 +128,13 @@ def _names(csr: x509.CertificateSigningRequest) -> RequestedNames:
         sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         sans = x509.SubjectAlternativeName([])
+    require_name_counts_within_limits(
+        organizations=len(organizations),
+        dns_names=sum(isinstance(name, x509.DNSName) for name in sans),
+        ip_addresses=sum(isinstance(name, x509.IPAddress) for name in sans),
+        uris=sum(isinstance(name, x509.UniformResourceIdentifier) for name in sans),
+        email_addresses=sum(isinstance(name, x509.RFC822Name) for name in sans),
+    )
     for name in sans:
         if not isinstance(
             name, (x509.DNSName, x509.IPAddress, x509.UniformResourceIdentifier, x509.RFC822Name)

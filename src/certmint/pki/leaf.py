@@ -1,6 +1,8 @@
 """Workload certificates: validating a request and signing it with a CA."""
 
 import ipaddress
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -10,9 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmint.pki.ca import BACKDATE, CertificateAuthority, key_usage, require_valid_at
+from certmint.pki.errors import TOO_MANY_NAMES, PKIError
 from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
 from certmint.pki.names import (
     MAX_NAME_ATTRIBUTE,
+    MAX_NAMES_PER_KIND,
+    MAX_ORGANIZATIONS,
     invalid,
     name_attribute_fits,
     validate_dns_name,
@@ -64,7 +69,46 @@ class LeafRequest:
         return bool(self.dns_names or self.ip_addresses or self.uris or self.email_addresses)
 
 
+def require_name_counts_within_limits(
+    *,
+    organizations: int,
+    dns_names: int,
+    ip_addresses: int,
+    uris: int,
+    email_addresses: int,
+) -> None:
+    """Raises PKIError(TooManyNames) past MAX_ORGANIZATIONS or MAX_NAMES_PER_KIND. Takes counts, so a
+    CSR is judged from its parsed extension before a single name is converted or validated."""
+    if organizations > MAX_ORGANIZATIONS:
+        raise PKIError(
+            TOO_MANY_NAMES, f"{organizations} organizations; a certificate holds at most {MAX_ORGANIZATIONS}"
+        )
+    for kind, count in (
+        ("DNS names", dns_names),
+        ("IP addresses", ip_addresses),
+        ("URIs", uris),
+        ("email addresses", email_addresses),
+    ):
+        if count > MAX_NAMES_PER_KIND:
+            raise PKIError(
+                TOO_MANY_NAMES, f"{count} {kind}; a certificate holds at most {MAX_NAMES_PER_KIND} {kind}"
+            )
+
+
+def duplicates(values: Iterable[str]) -> list[str]:
+    """Every value that occurs more than once, sorted; one pass with a Counter, so linear."""
+    return sorted(value for value, count in Counter(values).items() if count > 1)
+
+
 def validate_leaf_request(request: LeafRequest) -> None:
+    """Raises PKIError: TooManyNames (checked first, before any name is looked at), InvalidRequest."""
+    require_name_counts_within_limits(
+        organizations=len(request.organization),
+        dns_names=len(request.dns_names),
+        ip_addresses=len(request.ip_addresses),
+        uris=len(request.uris),
+        email_addresses=len(request.email_addresses),
+    )
     if not request.has_sans and not request.common_name:
         raise invalid("a certificate needs a common name or at least one subject alternative name")
     if request.common_name is not None and not name_attribute_fits(request.common_name):
@@ -88,9 +132,9 @@ def validate_leaf_request(request: LeafRequest) -> None:
         ("URI", list(request.uris)),
         ("email address", list(request.email_addresses)),
     ):
-        duplicates = sorted({value for value in values if values.count(value) > 1})
-        if duplicates:
-            raise invalid(f"duplicate {kind}: {', '.join(duplicates)}")
+        repeated = duplicates(values)
+        if repeated:
+            raise invalid(f"duplicate {kind}: {', '.join(repeated)}")
 
 
 def sign_leaf(

@@ -14,6 +14,12 @@ _EMAIL = re.compile(r"[\x21-\x3f\x41-\x7e]+@[\x21-\x3f\x41-\x7e]+")
 MAX_SPIFFE_ID_BYTES = 2048
 # RFC 5280 upper bounds ub-common-name and ub-organization-name; cryptography enforces the first.
 MAX_NAME_ATTRIBUTE = 64
+MAX_NAMES_PER_KIND = 256
+"""Most names of one kind (DNS names, IP addresses, URIs, email addresses) one certificate may
+carry: the Certificate CRD's maxItems, and the cap on a CSR's SANs. No workload needs more, and
+every name costs validation work and bytes in every TLS handshake."""
+MAX_ORGANIZATIONS = 16
+"""Most O attributes in a subject: the Certificate CRD's maxItems, and the cap on a CSR's subject."""
 
 
 def name_attribute_fits(value: str) -> bool:

@@ -15,6 +15,9 @@ from certmint.pki.errors import (
     INVALID_SIGNATURE,
     KEY_MISMATCH,
     NOT_A_CA,
+    REQUEST_TOO_LARGE,
+    TOO_MANY_NAMES,
+    TOO_MANY_PEM_BLOCKS,
     VERIFICATION_FAILED,
 )
 
@@ -27,6 +30,9 @@ __all__ = [
     "INVALID_SIGNATURE",
     "KEY_MISMATCH",
     "NOT_A_CA",
+    "REQUEST_TOO_LARGE",
+    "TOO_MANY_NAMES",
+    "TOO_MANY_PEM_BLOCKS",
     "VERIFICATION_FAILED",
 ]
 

@@ -1,0 +1,50 @@
+"""Requests at and past certmint's input limits, built without certmint's own validation (build_csr
+refuses what these must carry): shared by the unit and e2e tests."""
+
+import ipaddress
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certmint.pki import MAX_REQUEST_BYTES
+
+
+def ip_addresses(count: int) -> list[str]:
+    """`count` distinct IPv4 addresses from 10.0.0.0/8."""
+    return [str(ipaddress.IPv4Address(0x0A000001 + index)) for index in range(count)]
+
+
+def raw_csr(
+    *,
+    common_name: str | None = None,
+    organizations: tuple[str, ...] = (),
+    dns_names: tuple[str, ...] = (),
+    ip_addresses: tuple[str, ...] = (),
+    uris: tuple[str, ...] = (),
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> bytes:
+    """A PEM CSR with exactly these names, signed by `key` (a new P-256 key by default)."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    if common_name is not None:
+        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
+    names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
+    names += [x509.UniformResourceIdentifier(uri) for uri in uris]
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def padded_to(pem: bytes, size: int) -> bytes:
+    """The same CSR, `size` bytes long: PEM readers skip the trailing newlines."""
+    assert len(pem) <= size
+    return pem + b"\n" * (size - len(pem))
+
+
+def oversized_csr() -> bytes:
+    """A valid CSR one byte over MAX_REQUEST_BYTES."""
+    return padded_to(raw_csr(common_name="too large"), MAX_REQUEST_BYTES + 1)
