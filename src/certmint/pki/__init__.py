@@ -47,6 +47,7 @@ from certmint.pki.keys import (
 )
 from certmint.pki.keystore import PKCS12Profile, combined_pem, pkcs12_keystore, pkcs12_truststore
 from certmint.pki.leaf import (
+    DEFAULT_EXTENDED_USAGES,
     LeafRequest,
     Usage,
     effective_usages,
@@ -66,6 +67,7 @@ from certmint.pki.verify import (
 )
 
 __all__ = [
+    "DEFAULT_EXTENDED_USAGES",
     "DEFAULT_KEY_SIZES",
     "MAX_NAMES_PER_KIND",
     "MAX_ORGANIZATIONS",

@@ -49,6 +49,12 @@ _EXTENDED = {
 }
 
 
+DEFAULT_EXTENDED_USAGES = (Usage.SERVER_AUTH, Usage.CLIENT_AUTH)
+"""What a certificate whose usages name no extended usage is signed for. A certificate without an
+extendedKeyUsage extension is valid for every purpose to OpenSSL and Go (code signing, email ...),
+so certmint never signs one: the TLS default is what such a request means here."""
+
+
 @dataclass(frozen=True)
 class LeafRequest:
     common_name: str | None = None
@@ -164,9 +170,9 @@ def sign_leaf(
     # RFC 5280 4.2.1.3: when present, at least one bit must be set.
     if key_usage is not None:
         builder = builder.add_extension(key_usage, critical=True)
+    # Never empty: effective_usages always names an extended usage.
     extended = [_EXTENDED[usage] for usage in usages if usage in _EXTENDED]
-    if extended:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
+    builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
     if request.has_sans:
         # RFC 5280: with an empty subject, the SAN extension carries the identity and is critical.
         builder = builder.add_extension(_sans(request), critical=len(subject) == 0)
@@ -219,13 +225,21 @@ def _usages(request: LeafRequest, public_key: PublicKey) -> tuple[Usage, ...]:
 
 
 def effective_usages(request: LeafRequest, *, rsa_key: bool) -> tuple[Usage, ...]:
-    """The requested usages (or the defaults for this key type), each once, in request order."""
+    """Exactly what the certificate is signed for, each once, in request order: the requested usages
+    (or the defaults for this key type), plus DEFAULT_EXTENDED_USAGES when they name no extended
+    usage, plus cert sign and crl sign for a CA. Policies and auto-approval judge this, never the
+    bare request.
+
+    Sub-CAs get the default extended usages too: an extendedKeyUsage on a CA limits what OpenSSL
+    and Go accept anything below it for, so a sub-CA without one could sign for any purpose, past a
+    policy that allows TLS only."""
     usages = request.usages or (
         Usage.DIGITAL_SIGNATURE,
         *((Usage.KEY_ENCIPHERMENT,) if rsa_key else ()),
-        Usage.SERVER_AUTH,
-        Usage.CLIENT_AUTH,
+        *DEFAULT_EXTENDED_USAGES,
     )
+    if not any(usage in _EXTENDED for usage in usages):
+        usages = (*usages, *DEFAULT_EXTENDED_USAGES)
     if request.is_ca:
         usages = (*usages, Usage.CERT_SIGN, Usage.CRL_SIGN)
     return tuple(dict.fromkeys(usages))

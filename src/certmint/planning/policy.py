@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from certmint.api import parse_duration
 from certmint.api.issuer import IssuancePolicy
-from certmint.pki import KeyAlgorithm, Usage, effective_usages
+from certmint.pki import DEFAULT_EXTENDED_USAGES, KeyAlgorithm, Usage, effective_usages
 from certmint.planning.bundle import selector_matches
 from certmint.planning.identity import spiffe_denial, uri_scheme_denial
 from certmint.planning.request import IssuanceSpec
@@ -77,7 +77,14 @@ def _policy_rule_denial(
     allowed_usages = allowed_usages | CA_USAGES if policy.allow_ca else allowed_usages - CA_USAGES
     denied_usages = [usage.value for usage in usages if usage not in allowed_usages]
     if denied_usages:
-        return f"policy.allowedUsages: {', '.join(denied_usages)} not allowed"
+        defaulted = [usage for usage in DEFAULT_EXTENDED_USAGES if usage.value in denied_usages]
+        hint = (
+            f" ({' and '.join(usage.value for usage in defaulted)}: what a certificate naming no "
+            "extended usage is signed for; request the extended usage you need)"
+            if defaulted and not set(leaf.usages) & set(defaulted)
+            else ""
+        )
+        return f"policy.allowedUsages: {', '.join(denied_usages)} not allowed{hint}"
     return _name_denial(policy, spec)
 
 

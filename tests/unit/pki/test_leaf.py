@@ -254,12 +254,15 @@ def test_extended_usages_alone_leave_key_usage_out(root_ca: CertificateAuthority
     ]
 
 
-def test_key_usages_alone_leave_extended_key_usage_out(root_ca: CertificateAuthority) -> None:
+def test_key_usages_alone_get_the_tls_extended_usages(root_ca: CertificateAuthority) -> None:
+    """No extendedKeyUsage would mean any purpose to OpenSSL and Go: the TLS default instead."""
     request = LeafRequest(common_name="a", usages=(Usage.DIGITAL_SIGNATURE,))
     _, cert = issue_leaf(request, KeySpec(), root_ca, NOW)
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
-    with pytest.raises(x509.ExtensionNotFound):
-        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    ]
 
 
 def test_a_ca_leaf_can_sign_certificates_and_crls(root_ca: CertificateAuthority) -> None:
