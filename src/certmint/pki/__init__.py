@@ -7,6 +7,7 @@ from certmint.pki.ca import (
     create_intermediate_ca,
     create_root_ca,
     is_ca,
+    key_identifier_of,
     load_ca,
     validate_ca_request,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "generate_private_key",
     "is_ca",
     "issue_leaf",
+    "key_identifier_of",
     "key_matches_certificate",
     "key_spec",
     "key_spec_of",

@@ -54,9 +54,17 @@ class CertificateAuthority:
     CA's PEM did not include its root."""
 
     @cached_property
+    def key_identifier(self) -> bytes:
+        """See key_identifier_of; computed once, not per signature."""
+        return key_identifier_of(self.certificate)
+
+    @cached_property
     def authority_key_identifier(self) -> x509.AuthorityKeyIdentifier:
-        """What every certificate this CA signs carries; computed once, not per signature."""
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(self.private_key.public_key())
+        """What every certificate this CA signs carries: its key_identifier, the very bytes CRLs and
+        revocations are filed under."""
+        return x509.AuthorityKeyIdentifier(
+            key_identifier=self.key_identifier, authority_cert_issuer=None, authority_cert_serial_number=None
+        )
 
     @property
     def root(self) -> x509.Certificate:
@@ -64,6 +72,17 @@ class CertificateAuthority:
         if self.root_certificate is not None:
             return self.root_certificate
         return self.chain[-1] if self.chain else self.certificate
+
+
+def key_identifier_of(ca_certificate: x509.Certificate) -> bytes:
+    """The CA's subjectKeyIdentifier exactly as its certificate states it (RFC 5280 4.2.1.2 lets a CA
+    choose the method, e.g. RFC 7093's SHA-256 ones), and the SHA-1 of its key only when it states
+    none. Verifiers match a certificate's authorityKeyIdentifier against its issuer's SKI, and certmint
+    files revocations by it: a value computed from the key would differ for such a CA."""
+    try:
+        return ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(ca_certificate.public_key()).digest
 
 
 def create_root_ca(request: CARequest, now: datetime) -> CertificateAuthority:

@@ -23,6 +23,7 @@ from certmint.pki import (
     build_crl,
     crl_to_der,
     crl_to_pem,
+    key_identifier_of,
     load_crls_pem,
     parse_serial,
     serial_hex,
@@ -79,11 +80,16 @@ def revoke_request(annotations: Mapping[str, str]) -> RevokeRequest | None:
 
 
 def key_id(certificate: x509.Certificate) -> str:
-    """The CA's subject key identifier; the same bytes sit in the AKI of everything it signs."""
-    try:
-        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
-    except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest.hex()
+    """The CA's key identifier (pki key_identifier_of) in hex; the same bytes sit in the AKI of
+    everything it signs, so a revocation filed by a leaf's AKI lands on this CA's CRL."""
+    return key_identifier_of(certificate).hex()
+
+
+def _legacy_key_id(certificate: x509.Certificate) -> str:
+    """The SHA-1 of the CA's key: what certmint put in the AKI of leaves before it used the CA's
+    stated SKI. For a CA whose SKI is computed otherwise (RFC 7093), leaves issued then carry this,
+    and their revocations must still reach the CA's CRL."""
+    return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest.hex()
 
 
 def issuer_key_id(certificate: x509.Certificate) -> str:
@@ -222,11 +228,11 @@ def crl_of(
 
 
 def _entries_for(ca: CertificateAuthority, entries: Iterable[RevocationEntry]) -> list[RevokedCertificate]:
-    identifier = key_id(ca.certificate)
+    identifiers = {ca.key_identifier.hex(), _legacy_key_id(ca.certificate)}
     return [
         RevokedCertificate(entry.serial_number, entry.revoked_at, entry.reason)
         for entry in entries
-        if entry.issuer_key_id == identifier
+        if entry.issuer_key_id in identifiers
     ]
 
 
