@@ -6,10 +6,16 @@ from urllib.parse import urlsplit
 from certmint.pki import PKIError, validate_spiffe_id
 from certmint.planning.request import IssuanceSpec
 
+UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+"""Unicode categories refused in every name and subject field: controls (NUL, newline, escape, DEL,
+C1), format characters (bidi overrides, zero-width joiners), lone surrogates, and the line and
+paragraph separators U+2028 and U+2029, which split a line wherever Unicode-aware tools (logs, JSON
+viewers, JavaScript) display it. Ordinary spaces (Zs) stay allowed in subject fields."""
+
 
 def control_character_field(spec: IssuanceSpec) -> str | None:
-    """A message naming the first name or subject field holding a control character (NUL, newline,
-    escape, DEL, C1, bidi overrides ...): such a name displays as something it is not."""
+    """A message naming the first name or subject field holding an UNPRINTABLE_CATEGORIES character:
+    such a name displays as something it is not."""
     leaf = spec.leaf
     fields: list[tuple[str, str]] = [
         *((("commonName", leaf.common_name),) if leaf.common_name is not None else ()),
@@ -20,9 +26,10 @@ def control_character_field(spec: IssuanceSpec) -> str | None:
         *(("emailAddresses", value) for value in leaf.email_addresses),
     ]
     for field, value in fields:
-        bad = next((char for char in value if unicodedata.category(char) in ("Cc", "Cf")), None)
+        bad = next((char for char in value if unicodedata.category(char) in UNPRINTABLE_CATEGORIES), None)
         if bad is not None:
-            return f"{field}: {value!r} contains the control character U+{ord(bad):04X}"
+            kind = "separator" if unicodedata.category(bad) in ("Zl", "Zp") else "control character"
+            return f"{field}: {value!r} contains the {kind} U+{ord(bad):04X}"
     return None
 
 
