@@ -104,7 +104,7 @@ class State:
     read directly until the watch reports them."""
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
-    (planning.rotation.repeat_allowed_at). Kept in memory: a restart starts every backoff over."""
+    (planning.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)

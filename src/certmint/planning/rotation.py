@@ -20,9 +20,10 @@ and never sooner than a floor after the step before it:
   scheduled rotation never starts sooner than 2 x delay + window after its CA was made, and the
   previous CA never retires sooner than one delay after the activation: prepare, activate and
   retire are each at least MIN_PROPAGATION_DELAY apart;
-- the same step taken again (a write that did not stick, a request after a request) waits for a
-  per-issuer backoff (`repeat_allowed_at`: 5 s, doubling, at most 5 min), which starts over when a
-  different step is taken or the spec's generation changes.
+- the operator remembers each issuer's last step (`StepTaken`): the next step waits at least
+  MIN_STEP after it, and the same step taken again (a write that did not stick, a request after a
+  request) waits for a backoff (`step_allowed_at`: 5 s, doubling, at most 5 min), which starts over
+  when a different step is taken or the spec's generation changes.
 
 The overlap (how long the previous CA stays trusted after activation) counts only certificates that
 were issued: the longest lifetime among the certificates the retiring CA signed that the
@@ -181,11 +182,14 @@ def scheduled_rotation(ca: x509.Certificate, policy: RotationPolicy) -> datetime
     return max(rotation_time(ca, policy.rotate_before_percentage), earliest)
 
 
-def repeat_allowed_at(last: StepTaken | None, kind: str, generation: int) -> datetime | None:
-    """When the step `kind` may be taken again, if it is the same step as the last one under the
-    same generation: 5 s after it, doubling with each further repeat, at most 5 minutes."""
-    if last is None or last.kind != kind or last.generation != generation:
+def step_allowed_at(last: StepTaken | None, kind: str, generation: int) -> datetime | None:
+    """The soonest the step `kind` may follow the last step taken under the same generation:
+    MIN_STEP after a different step, and after the same step again 5 s, doubling with each further
+    repeat, at most 5 minutes. None (no wait) for the first step, or once the spec has changed."""
+    if last is None or last.generation != generation:
         return None
+    if last.kind != kind:
+        return last.at + MIN_STEP
     wait = min(MIN_STEP * (1 << min(last.repeats - 1, 16)), REPEAT_BACKOFF_MAX)
     return last.at + wait
 
@@ -235,7 +239,7 @@ def plan_rotation(
     step = _plan(issuer, material, requested, longest_leaf, now)
     if isinstance(step, Hold):
         return step
-    allowed = repeat_allowed_at(last, type(step).__name__, issuer.metadata.generation or 0)
+    allowed = step_allowed_at(last, type(step).__name__, issuer.metadata.generation or 0)
     if allowed is not None and now < allowed:
         return Hold(allowed)
     return step
