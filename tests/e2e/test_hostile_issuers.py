@@ -18,6 +18,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from certmint.pki import load_certificates_pem
+from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
 from certmint.planning.ca_secret import ACTIVATED_AT, RETIRES_AT
 from certmint.planning.rotation import MIN_STEP
@@ -199,7 +200,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     cluster.wait_condition("certificates", namespace, "decade", "False", reasons.DURATION_EXCEEDS_ISSUER)
     assert cluster.secret_data(namespace, "decade-tls") is None, "refused: nothing was issued"
     leaf = load_certificates_pem((cluster.secret_data(namespace, "short-tls") or {})["tls.crt"])[0]
-    lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
+    issued_for = leaf.not_valid_after_utc - leaf.not_valid_before_utc - BACKDATE  # 3m
     first_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
 
     # (item 6) The scheduled rotation's overlap covers the issued 3-minute certificate, not the decade.
@@ -207,7 +208,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     annotations = ca_annotations(cluster, namespace)
     activated = datetime.fromisoformat(annotations[ACTIVATED_AT])
     retires = datetime.fromisoformat(annotations[RETIRES_AT])
-    assert retires - activated == lifetime + DELAY, (activated, retires, lifetime)
+    assert retires - activated == issued_for + DELAY, (activated, retires, issued_for)
     previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCA"]["notAfter"]))  # type: ignore[index]
     assert retires < previous_end, "not stretched to the old CA's own end"
     assert fingerprint(rotation_status(cluster, namespace), "previousCA") == first_ca

@@ -206,9 +206,10 @@ def step_taken(
 
 
 def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timedelta:
-    """The longest lifetime (notAfter - notBefore) among the certificates (DER, as the Secret views
-    hold them) that `ca` signed: what the previous CA's overlap must cover. Others are not counted,
-    nor any spec: a Certificate refused for its duration was never issued."""
+    """The longest duration among the certificates (DER, as the Secret views hold them) that `ca`
+    signed: what the previous CA's overlap must cover. Others are not counted, nor any spec: a
+    Certificate refused for its duration was never issued. A duration is notAfter - notBefore less
+    the backdating, which is exact, or longer when notBefore was held at the CA's own."""
     longest = timedelta(0)
     for der in certificates:
         try:
@@ -221,7 +222,8 @@ def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timed
             certificate.verify_directly_issued_by(ca)
         except (ValueError, TypeError, InvalidSignature):
             continue
-        longest = max(longest, certificate.not_valid_after_utc - certificate.not_valid_before_utc)
+        lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+        longest = max(longest, lifetime - BACKDATE)
     return longest
 
 
