@@ -209,9 +209,9 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     activated = datetime.fromisoformat(annotations[ACTIVATED_AT])
     retires = datetime.fromisoformat(annotations[RETIRES_AT])
     assert retires - activated == issued_for + DELAY, (activated, retires, issued_for)
-    previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCA"]["notAfter"]))  # type: ignore[index]
+    previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCa"]["notAfter"]))  # type: ignore[index]
     assert retires < previous_end, "not stretched to the old CA's own end"
-    assert fingerprint(rotation_status(cluster, namespace), "previousCA") == first_ca
+    assert fingerprint(rotation_status(cluster, namespace), "previousCa") == first_ca
     second_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
 
     # rotate-ca during that overlap: a new rotation starts now, not after the overlap.
@@ -221,7 +221,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
 
     def rotated_again() -> dict[str, object] | None:
         status = rotation_status(cluster, namespace)
-        return status if fingerprint(status, "previousCA") == second_ca else None
+        return status if fingerprint(status, "previousCa") == second_ca else None
 
     status = wait_for(
         rotated_again, 120, 0.5, what="the CA that signed at the request became the previous one"
@@ -229,7 +229,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     assert datetime.now(retires.tzinfo) < retires, "it did not wait for the first overlap to end"
     third_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
     assert third_ca not in (first_ca, second_ca)
-    assert fingerprint(status, "previousCA") != first_ca, "the older CA is no longer trusted"
+    assert fingerprint(status, "previousCa") != first_ca, "the older CA is no longer trusted"
     annotations = ca_annotations(cluster, namespace)
     activated = datetime.fromisoformat(annotations[ACTIVATED_AT])
     assert datetime.fromisoformat(annotations[RETIRES_AT]) - activated == DELAY, "requested: short overlap"
