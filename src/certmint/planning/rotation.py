@@ -14,8 +14,8 @@ and never sooner than a floor after the step before it:
 - the spec's minimums (certmint.api.issuer: MIN_CA_DURATION, MIN_PROPAGATION_DELAY,
   MIN_REISSUE_WINDOW, and a fresh CA signs at least 2 x propagationDelay + reissueWindow before
   its own rotation is due) are checked by the API server and again in planning
-  (planning.issuer.schedule_error, through plan_ca), so an
-  Issuer stored before those rules is refused with reason RotationScheduleInvalid;
+  (planning.issuer.schedule_error, through plan_ca), so an Issuer stored before those rules is
+  refused with reason RotationScheduleInvalid;
 - whatever the spec says, `rotation_policy` never uses a delay or window below the minimums, a
   scheduled rotation never starts sooner than 2 x delay + window after its CA was made, and the
   previous CA never retires sooner than one delay after the activation: prepare, activate and
@@ -26,9 +26,10 @@ and never sooner than a floor after the step before it:
   when a different step is taken or the spec's generation changes.
 
 The overlap (how long the previous CA stays trusted after activation) counts only certificates that
-were issued: the longest lifetime among the certificates the retiring CA signed that the
-Certificates' Secrets hold (`longest_issued`), never a spec; a Certificate refused for its duration
-cannot stretch it.
+were issued: the longest duration among the certificates the retiring CA signed that the
+Certificates' Secrets hold (`longest_issued`, signatures checked), never a spec; a Certificate
+refused for its duration cannot stretch it. Certificates signed through Kubernetes CSRs are not in
+those Secrets and are not counted, as they were not before.
 
 rotate-ca (the annotation ROTATE_REQUEST, for a compromised CA) is honoured in every phase, each
 distinct value once:
