@@ -16,7 +16,7 @@ from certmint.api import Issuer, parse_duration
 from certmint.api.issuer import RotationPhase
 from certmint.operator.controller import ISSUER_REQUEUE_FLOOR_SECONDS
 from certmint.operator.outcome import Outcome
-from certmint.operator.state import CERTIFICATE
+from certmint.operator.state import CERTIFICATE, Key, State
 from certmint.pki import CARequest, CertificateAuthority, KeySpec, LeafRequest, create_root_ca, issue_leaf
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
@@ -39,7 +39,15 @@ from certmint.planning.rotation import (
     step_allowed_at,
     step_taken,
 )
-from tests.unit.operator.test_controller import ISSUER_KEY, NAMESPACE, Harness, issuer_body, secret_body
+from tests.unit.operator.test_controller import (
+    ISSUER_KEY,
+    NAMESPACE,
+    Harness,
+    certificate_body,
+    issuer_body,
+    secret_body,
+)
+from tests.unit.planning_fixtures import issued_secret, make_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HOSTILE = {
@@ -423,3 +431,19 @@ async def test_a_rotation_step_whose_write_is_undone_backs_off_per_issuer() -> N
 
 def _secret_body(harness: Harness, name: str) -> dict[str, Any]:
     return secret_body(harness.kube.secrets[(NAMESPACE, name)])
+
+
+def test_the_operator_offers_only_what_the_secrets_hold_never_a_spec() -> None:
+    """A refused 10-year Certificate has no Secret: nothing of it reaches longest_issued."""
+    ca = create_root_ca(CARequest("ca", timedelta(days=30)), START)
+    state = State()
+    # Its spec now asks for a decade too (an edit not served yet): the Secret's 1-hour certificate counts.
+    issued = certificate_body("short", duration="87600h")
+    refused = certificate_body("decade", secret="decade-tls", duration="87600h")
+    for body in (issued, refused):
+        state.put_certificate(Key(CERTIFICATE, NAMESPACE, body["metadata"]["name"]), body)
+    view, _ = issued_secret(make_certificate(name="short", secretName="web-tls", duration="1h"), ca, START)
+    state.secrets[(NAMESPACE, "web-tls")] = view
+    found = state.issued_certificates_for_issuer(ISSUER_KEY)
+    assert len(found) == 1
+    assert longest_issued(found, ca.certificate) == timedelta(hours=1)
