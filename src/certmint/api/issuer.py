@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from pydantic import Field
 
@@ -16,21 +16,63 @@ from certmint.api.common import (
 from certmint.api.duration import DURATION_PATTERN
 from certmint.api.trustbundle import LabelSelector
 from certmint.pki import KeyAlgorithm, Usage
+from certmint.pki.ca import BACKDATE
+
+# Minimums of a self-signed CA's lifetime and rotation: enforced by the API server (CEL below) and
+# again in planning (planning.rotation.schedule_error), so an Issuer stored before these rules
+# cannot make its CA rotate in a loop either. They are floors against loops, not advice: the
+# defaults (caDuration 8760h, propagationDelay 5m, reissueWindow 10m) are what a cluster wants.
+MIN_CA_DURATION: Final = "5m"
+"""A generated CA is backdated by a minute; a shorter CA would be mostly backdating."""
+MIN_PROPAGATION_DELAY: Final = "5s"
+"""The shortest time between two steps of a rotation (prepare, activate, retire)."""
+MIN_REISSUE_WINDOW: Final = "10s"
+"""At 0 every certificate of the issuer would be re-issued in the same instant of each activation."""
+DEFAULT_ROTATE_BEFORE_PERCENTAGE: Final = 34
+DEFAULT_PROPAGATION_DELAY: Final = "5m"
+DEFAULT_REISSUE_WINDOW: Final = "10m"
+DEFAULT_CA_DURATION: Final = "8760h"
 
 
-def _duration_field(default: str, wire_name: str, description: str) -> Any:
-    """A Go duration of at least a minute, checked by the API server."""
+def _duration_field(default: str, wire_name: str, description: str, minimum: str = "1m") -> Any:
+    """A Go duration of at least `minimum` (a minute unless said otherwise), checked by the API server."""
     return Field(
         default=default,
         pattern=DURATION_PATTERN,
         max_length=32,
-        description=description,
+        description=f"{description} At least {minimum}.",
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "duration(self) >= duration('1m')", "message": f"{wire_name} must be at least 1m"}
+                {
+                    "rule": f"duration(self) >= duration('{minimum}')",
+                    "message": f"{wire_name} must be at least {minimum}",
+                }
             ]
         },
     )
+
+
+def _schedule_rule() -> Any:
+    """A fresh CA signs at least two propagation delays and one reissue window before its own
+    rotation is due: the time a whole rotation (prepare, activate, re-issue, retire) takes at the
+    least, so a rotation is never due the moment the previous one ends. In whole seconds, with the
+    CA's one minute of backdating: caDuration - (caDuration + 1m) * p / 100 >= 2 * delay + window."""
+    p = f"self.?rotation.?rotateBeforePercentage.orValue({DEFAULT_ROTATE_BEFORE_PERCENTAGE})"
+    ca = f"duration(self.?caDuration.orValue('{DEFAULT_CA_DURATION}')).getSeconds()"
+    delay = f"duration(self.?rotation.?propagationDelay.orValue('{DEFAULT_PROPAGATION_DELAY}')).getSeconds()"
+    window = f"duration(self.?rotation.?reissueWindow.orValue('{DEFAULT_REISSUE_WINDOW}')).getSeconds()"
+    backdate = int(BACKDATE.total_seconds())
+    return {
+        "rule": f"{ca} * (100 - {p}) - {backdate} * {p} >= 100 * (2 * {delay} + {window})",
+        "message": SCHEDULE_MESSAGE,
+    }
+
+
+SCHEDULE_MESSAGE: Final = (
+    "rotation would be due too soon: a new CA must sign for at least 2 x propagationDelay + "
+    "reissueWindow before rotateBeforePercentage of its life (caDuration plus 1m of backdating) "
+    "remains; lengthen caDuration or lower rotateBeforePercentage"
+)
 
 
 class CAKeySpec(ApiModel):
@@ -46,22 +88,22 @@ class CARotation(ApiModel):
     leaves re-issued), retire (old CA leaves the bundles once its last leaf has expired)."""
 
     rotate_before_percentage: int = Field(
-        default=34,
+        default=DEFAULT_ROTATE_BEFORE_PERCENTAGE,
         ge=1,
         le=90,
         description="Start a rotation when this percentage of the CA's lifetime remains.",
     )
-    propagation_delay: str = Field(
-        default="5m",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="How long the next CA is trusted before it signs: time for bundles to reach every pod.",
+    propagation_delay: str = _duration_field(
+        DEFAULT_PROPAGATION_DELAY,
+        "propagationDelay",
+        "How long the next CA is trusted before it signs: time for bundles to reach every pod.",
+        MIN_PROPAGATION_DELAY,
     )
-    reissue_window: str = Field(
-        default="10m",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="After activation, existing certificates are re-issued spread over this window.",
+    reissue_window: str = _duration_field(
+        DEFAULT_REISSUE_WINDOW,
+        "reissueWindow",
+        "After activation, existing certificates are re-issued spread over this window.",
+        MIN_REISSUE_WINDOW,
     )
 
 
@@ -73,7 +115,10 @@ class SelfSignedIssuer(ApiModel):
     )
     organization: str | None = Field(default=None, max_length=64, description="Subject O of the CA.")
     ca_duration: str = _duration_field(
-        "8760h", "caDuration", "Lifetime of the generated CA certificate (Go duration syntax)."
+        DEFAULT_CA_DURATION,
+        "caDuration",
+        "Lifetime of the generated CA certificate (Go duration syntax).",
+        MIN_CA_DURATION,
     )
     secret_name: str | None = Field(
         default=None,
@@ -84,6 +129,10 @@ class SelfSignedIssuer(ApiModel):
     )
     private_key: CAKeySpec = Field(default_factory=CAKeySpec, description="CA key parameters.")
     rotation: CARotation = Field(default_factory=CARotation, description="Automatic CA rotation.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {"x-kubernetes-validations": [_schedule_rule()]}
+    }
 
 
 class CAIssuer(ApiModel):

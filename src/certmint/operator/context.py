@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
 from certmint.planning.plan import IssuerView
+from certmint.planning.rotation import StepTaken
 from certmint.planning.secret_view import SecretView
 
 Clock = Callable[[], datetime]
@@ -54,7 +55,10 @@ class StateView(Protocol):
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
 
-    def longest_duration_for_issuer(self, key: Key) -> timedelta: ...
+    @property
+    def rotation_steps(self) -> Mapping[Key, StepTaken]: ...
+
+    def issued_certificates_for_issuer(self, key: Key) -> list[bytes]: ...
 
 
 @dataclass

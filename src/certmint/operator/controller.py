@@ -47,6 +47,12 @@ RECONCILERS: dict[str, Reconciler] = {
     SIGNING_REQUEST: csrs.reconcile,
 }
 
+ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
+ISSUER_REQUEUE_FLOOR_SECONDS = 5.0
+"""The soonest an issuer is looked at again on its own (a rotation step, a CRL or OCSP refresh, a
+resync). Events (someone's write) still reconcile it at once; a rotation step they cause is bounded
+by planning.rotation (minimums, and a backoff when the same step repeats)."""
+
 Source = tuple[Key, str]
 """An object and the resourceVersion a watch event carried for it."""
 
@@ -131,6 +137,7 @@ class Controller:
         key = key_of(kind, body)
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
+            self.state.rotation_steps.pop(key, None)
             self.queue.add(key)
             return
         self.state.issuers[key] = body
@@ -329,12 +336,19 @@ class Controller:
         if outcome.wait_for is not None:
             self._waiters[outcome.wait_for].add(key)
             self.queue.add(outcome.wait_for)
+        if outcome.rotation_step is not None:
+            self.state.rotation_steps[key] = outcome.rotation_step
         if outcome.backoff:
             self.queue.add_rate_limited(key)
             return
         self.queue.forget(key)
         if outcome.requeue_after is not None:
-            self.queue.add_after(key, outcome.requeue_after)
+            delay = outcome.requeue_after
+            if key.kind in ISSUER_KINDS:
+                # The one floor of every issuer's next look: nothing an issuer's spec, its CA
+                # Secret or a clock says makes it reconcile on its own more often than this.
+                delay = max(delay, ISSUER_REQUEUE_FLOOR_SECONDS)
+            self.queue.add_after(key, delay)
 
     def _remember_written(self, outcome: Outcome, changed_by_others: set[Key]) -> None:
         """Secrets as our writes left them, unless someone else's write to them was seen meanwhile:

@@ -6,6 +6,7 @@ from typing import Any
 
 from certmint.operator.state import Body, Key
 from certmint.planning.plan import IssuerView
+from certmint.planning.rotation import StepTaken
 from certmint.planning.secret_view import SecretView
 
 
@@ -39,6 +40,8 @@ class Outcome:
     events arrive."""
     unwatched_secrets: tuple[tuple[str, str], ...] = ()
     """(namespace, name) of Secrets a create found in the way that the Secret watch does not report."""
+    rotation_step: StepTaken | None = None
+    """The CA rotation step this issuer reconcile took."""
 
     def then(self, later: "Outcome") -> "Outcome":
         """This outcome followed by a later one of the same reconcile: effects add up, the later
@@ -54,4 +57,5 @@ class Outcome:
             issuer_view=later.issuer_view or self.issuer_view,
             secrets=self.secrets + later.secrets,
             unwatched_secrets=self.unwatched_secrets + later.unwatched_secrets,
+            rotation_step=later.rotation_step or self.rotation_step,
         )

@@ -6,17 +6,15 @@ private key, so a restart or a resync plans from the Secret watch alone instead 
 Secret again.
 """
 
-import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, TypeVar
 
-from certmint.api import parse_duration
 from certmint.planning.plan import IssuerView
-from certmint.planning.secret_view import SecretView
+from certmint.planning.rotation import StepTaken
+from certmint.planning.secret_view import SecretContents, SecretView
 
 CERTIFICATE = "Certificate"
 ISSUER = "Issuer"
@@ -84,7 +82,6 @@ class Filing:
 
     secret: tuple[str, str]
     issuer: Key
-    duration: str
     uid: str
 
 
@@ -105,6 +102,9 @@ class State:
     unwatched_secrets: set[tuple[str, str]] = field(default_factory=set)
     """Secrets a create found in the way that the watch does not report (no certmint label):
     read directly until the watch reports them."""
+    rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
+    """The last CA rotation step of each issuer: the same step taken again waits for a backoff
+    (planning.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)
@@ -117,7 +117,6 @@ class State:
         filing = Filing(
             secret=(key.namespace, spec.get("secretName", "")),
             issuer=issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", "")),
-            duration=spec.get("duration", "24h"),
             uid=str(body.get("metadata", {}).get("uid", "")),
         )
         self._filed[key] = filing
@@ -142,13 +141,15 @@ class State:
     def certificates_for_issuer(self, key: Key) -> set[Key]:
         return set(self._by_issuer.get(key, ()))
 
-    def longest_duration_for_issuer(self, key: Key) -> timedelta:
-        """Bounds how long any certificate this issuer signed can live: how long its old CA stays trusted."""
-        longest = timedelta(0)
+    def issued_certificates_for_issuer(self, key: Key) -> list[bytes]:
+        """The certificates (DER) the Secrets of this issuer's Certificates hold: what was issued,
+        never what a spec asks for. Which of them a CA signed is planning.rotation's to check."""
+        found = []
         for certificate in self._by_issuer.get(key, ()):
-            with contextlib.suppress(ValueError, TypeError):
-                longest = max(longest, parse_duration(self._filed[certificate].duration))
-        return longest
+            view = self.secrets.get(self._filed[certificate].secret)
+            if view is not None and isinstance(view.contents, SecretContents):
+                found.append(view.contents.certificate_der)
+        return found
 
     def bundles_for_issuer(self, key: Key) -> set[Key]:
         """TrustBundles are few; scanning them beats keeping another index in step."""

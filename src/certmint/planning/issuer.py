@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certmint.api import Issuer, parse_duration
+from certmint.api.issuer import MIN_CA_DURATION, MIN_PROPAGATION_DELAY, MIN_REISSUE_WINDOW, SCHEDULE_MESSAGE
 from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca, validate_ca_request
+from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
 
 # PKI failure reasons as an Issuer's Ready condition reports them.
@@ -92,8 +94,37 @@ def spec_error(issuer: Issuer) -> CAUnusable | None:
         return None
     try:
         validate_ca_request(ca_request(issuer))
+        schedule = schedule_error(issuer)
     except PKIError as error:
         return CAUnusable(error.reason, error.message)
     except ValueError as error:
         return CAUnusable(reasons.INVALID_SPEC, str(error))
+    if schedule is not None:
+        return CAUnusable(reasons.ROTATION_SCHEDULE_INVALID, schedule)
+    return None
+
+
+def schedule_error(issuer: Issuer) -> str | None:
+    """Why a selfSigned spec's CA lifetime and rotation could loop: the API server's rules
+    (certmint.api.issuer), checked again for Issuers stored before them. In whole seconds, as CEL's
+    getSeconds() counts, so whatever the API server admits passes here too."""
+    self_signed = issuer.spec.self_signed
+    if self_signed is None:
+        return None
+    rotation = self_signed.rotation
+    values = {
+        "caDuration": (self_signed.ca_duration, MIN_CA_DURATION),
+        "propagationDelay": (rotation.propagation_delay, MIN_PROPAGATION_DELAY),
+        "reissueWindow": (rotation.reissue_window, MIN_REISSUE_WINDOW),
+    }
+    seconds = {}
+    for name, (value, minimum) in values.items():
+        parsed = parse_duration(value)
+        if parsed < parse_duration(minimum):
+            return f"{name} must be at least {minimum}"
+        seconds[name] = int(parsed.total_seconds())
+    percentage = rotation.rotate_before_percentage
+    signing = seconds["caDuration"] * (100 - percentage) - int(BACKDATE.total_seconds()) * percentage
+    if signing < 100 * (2 * seconds["propagationDelay"] + seconds["reissueWindow"]):
+        return SCHEDULE_MESSAGE
     return None

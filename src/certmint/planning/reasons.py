@@ -78,6 +78,9 @@ CA_ROTATION_PREPARED: Final = "CARotationPrepared"
 CA_ROTATION_REQUESTED: Final = "CARotationRequested"
 CA_ROTATION_ACTIVATED: Final = "CARotationActivated"
 CA_RETIRED: Final = "CARetired"
+ROTATION_SCHEDULE_INVALID: Final = "RotationScheduleInvalid"
+"""A selfSigned Issuer whose caDuration or rotation is below the minimums (an object stored before
+the API server checked them): no CA is used or rotated until the spec is fixed."""
 
 # TrustBundles.
 SYNCED: Final = "Synced"

@@ -8,22 +8,68 @@ Overlap --(the previous CA's last certificate has expired)--> Stable: the previo
 
 Every state lives in the CA Secret (planning.ca_secret: keys, certificates, and timestamps as
 annotations), so a restarted operator resumes exactly where it stopped.
+
+No loops. A CA step happens only because someone wrote (a rotate-ca request) or because it is due,
+and never sooner than a floor after the step before it:
+- the spec's minimums (certmint.api.issuer: MIN_CA_DURATION, MIN_PROPAGATION_DELAY,
+  MIN_REISSUE_WINDOW, and a fresh CA signs at least 2 x propagationDelay + reissueWindow before
+  its own rotation is due) are checked by the API server and again in planning
+  (planning.issuer.schedule_error, through plan_ca), so an Issuer stored before those rules is
+  refused with reason RotationScheduleInvalid;
+- whatever the spec says, `rotation_policy` never uses a delay or window below the minimums, a
+  scheduled rotation never starts sooner than 2 x delay + window after its CA was made, and the
+  previous CA never retires sooner than one delay after the activation: prepare, activate and
+  retire are each at least MIN_PROPAGATION_DELAY apart;
+- the operator remembers each issuer's last step (`StepTaken`): the next step waits at least
+  MIN_STEP after it, and the same step taken again (a write that did not stick, a request after a
+  request) waits for a backoff (`step_allowed_at`: 5 s, doubling, at most 5 min), which starts over
+  when a different step is taken or the spec's generation changes.
+
+The overlap (how long the previous CA stays trusted after activation) counts only certificates that
+were issued: the longest duration among the certificates the retiring CA signed that the
+Certificates' Secrets hold (`longest_issued`, signatures checked), never a spec; a Certificate
+refused for its duration cannot stretch it. Certificates signed through Kubernetes CSRs are not in
+those Secrets and are not counted, as they were not before.
+
+rotate-ca (the annotation ROTATE_REQUEST, for a compromised CA) is honoured in every phase, each
+distinct value once:
+- Stable: a rotation starts now, the old CA is distrusted one propagation delay after activation.
+- Prepared: the prepared next CA is replaced by a freshly generated one (its key sat in the same
+  Secret as the compromised one) that signs one propagation delay from now; the rotation becomes a
+  requested one.
+- Overlap: a new rotation starts now. The previous CA stays trusted until that rotation activates,
+  one propagation delay from now, and no longer even if its retirement was planned later: there is
+  one slot for a previous CA, and at the activation the CA that signed until then takes it
+  (distrusted one propagation delay later), while the older one and its key are dropped (its key
+  sat in the same Secret as the CA the request calls compromised). Certificates still on the older
+  CA are re-issued at once, as a requested rotation has no reissue window. The older CA thus stays
+  trusted at most one propagation delay beyond its planned retirement.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from certmint.api import Issuer, parse_duration
-from certmint.api.issuer import RotationPhase
+from certmint.api.issuer import MIN_PROPAGATION_DELAY, MIN_REISSUE_WINDOW, RotationPhase
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
     PrivateKey,
 )
-from certmint.planning.issuer import ca_request
+from certmint.pki.ca import BACKDATE
+from certmint.planning.issuer import ca_request, schedule_error
+
+__all__ = ["schedule_error"]
+
+MIN_STEP: Final = parse_duration(MIN_PROPAGATION_DELAY)
+"""No two steps of a rotation are closer than this."""
+REPEAT_BACKOFF_MAX: Final = timedelta(minutes=5)
+"""The longest wait before the same step is taken again."""
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
 """On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
@@ -101,14 +147,26 @@ class Retire:
 RotationStep = Hold | Prepare | Activate | Retire
 
 
+@dataclass(frozen=True)
+class StepTaken:
+    """The last rotation step an issuer took, as the operator remembers it between reconciles."""
+
+    kind: str
+    generation: int
+    at: datetime
+    repeats: int = 1
+    """How many times in a row this kind of step was taken under this generation."""
+
+
 def rotation_policy(issuer: Issuer) -> RotationPolicy:
+    """The spec's rotation, never below the minimums (whatever an old stored object says)."""
     if issuer.spec.self_signed is None:
         raise ValueError("only selfSigned issuers rotate their CA")
     rotation = issuer.spec.self_signed.rotation
     return RotationPolicy(
-        rotate_before_percentage=rotation.rotate_before_percentage,
-        propagation_delay=parse_duration(rotation.propagation_delay),
-        reissue_window=parse_duration(rotation.reissue_window),
+        rotate_before_percentage=min(max(rotation.rotate_before_percentage, 1), 90),
+        propagation_delay=max(parse_duration(rotation.propagation_delay), MIN_STEP),
+        reissue_window=max(parse_duration(rotation.reissue_window), parse_duration(MIN_REISSUE_WINDOW)),
     )
 
 
@@ -117,17 +175,89 @@ def rotation_time(ca: x509.Certificate, rotate_before_percentage: int) -> dateti
     return ca.not_valid_after_utc - lifetime * (rotate_before_percentage / 100)
 
 
+def scheduled_rotation(ca: x509.Certificate, policy: RotationPolicy) -> datetime:
+    """When a CA's scheduled rotation starts: at its rotation time, and never sooner than a whole
+    rotation (2 x delay + window) after it was made, so a new CA is never due at once."""
+    made = ca.not_valid_before_utc + BACKDATE
+    earliest = made + 2 * policy.propagation_delay + policy.reissue_window
+    return max(rotation_time(ca, policy.rotate_before_percentage), earliest)
+
+
+def step_allowed_at(last: StepTaken | None, kind: str, generation: int) -> datetime | None:
+    """The soonest the step `kind` may follow the last step taken under the same generation:
+    MIN_STEP after a different step, and after the same step again 5 s, doubling with each further
+    repeat, at most 5 minutes. None (no wait) for the first step, or once the spec has changed."""
+    if last is None or last.generation != generation:
+        return None
+    if last.kind != kind:
+        return last.at + MIN_STEP
+    wait = min(MIN_STEP * (1 << min(last.repeats - 1, 16)), REPEAT_BACKOFF_MAX)
+    return last.at + wait
+
+
+def step_taken(
+    last: StepTaken | None, step: "Prepare | Activate | Retire", generation: int, now: datetime
+) -> StepTaken:
+    """The record after `step` was taken at `now`: its repeats count on, or start over with a
+    different step or generation."""
+    kind = type(step).__name__
+    if last is not None and last.kind == kind and last.generation == generation:
+        return StepTaken(kind, generation, now, last.repeats + 1)
+    return StepTaken(kind, generation, now)
+
+
+def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timedelta:
+    """The longest duration among the certificates (DER, as the Secret views hold them) that `ca`
+    signed: what the previous CA's overlap must cover. Others are not counted, nor any spec: a
+    Certificate refused for its duration was never issued. A duration is notAfter - notBefore less
+    the backdating, which is exact, or longer when notBefore was held at the CA's own."""
+    longest = timedelta(0)
+    for der in certificates:
+        try:
+            certificate = x509.load_der_x509_certificate(der)
+        except ValueError:
+            continue
+        if certificate.issuer != ca.subject:
+            continue
+        try:
+            certificate.verify_directly_issued_by(ca)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+        longest = max(longest, lifetime - BACKDATE)
+    return longest
+
+
 def plan_rotation(
     issuer: Issuer,
     material: CAMaterial,
     requested: str,
     longest_leaf: timedelta,
     now: datetime,
+    last: StepTaken | None = None,
 ) -> RotationStep:
-    """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of any
-    certificate the issuer signs, which bounds how long the previous CA must stay trusted."""
+    """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of the
+    certificates the current CA issued (`longest_issued`), which bounds how long it must stay
+    trusted once it is the previous one; `last`: the last step this issuer took."""
+    step = _plan(issuer, material, requested, longest_leaf, now)
+    if isinstance(step, Hold):
+        return step
+    allowed = step_allowed_at(last, type(step).__name__, issuer.metadata.generation or 0)
+    if allowed is not None and now < allowed:
+        return Hold(allowed)
+    return step
+
+
+def _plan(
+    issuer: Issuer, material: CAMaterial, requested: str, longest_leaf: timedelta, now: datetime
+) -> RotationStep:
     policy = rotation_policy(issuer)
     phase = material.phase
+    if requested and requested != material.handled_request:
+        # Honoured in every phase (see the module's docstring).
+        return Prepare(
+            ca_request(issuer), now + policy.propagation_delay, requested=True, handled_request=requested
+        )
     if phase == RotationPhase.PREPARED:
         if material.activates_at is not None and now < material.activates_at:
             return Hold(material.activates_at)
@@ -139,13 +269,9 @@ def plan_rotation(
             overlap = max(longest_leaf, policy.reissue_window) + policy.propagation_delay
         return Activate(retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc))
     if phase == RotationPhase.OVERLAP:
-        retires_at = material.retires_at or now
+        retires_at = _retirement(material, policy, now)
         return Retire() if now >= retires_at else Hold(retires_at)
-    if requested and requested != material.handled_request:
-        return Prepare(
-            ca_request(issuer), now + policy.propagation_delay, requested=True, handled_request=requested
-        )
-    rotate_at = rotation_time(material.current.certificate, policy.rotate_before_percentage)
+    rotate_at = scheduled_rotation(material.current.certificate, policy)
     if now >= rotate_at:
         return Prepare(ca_request(issuer), now + policy.propagation_delay, False, material.handled_request)
     return Hold(rotate_at)
@@ -190,9 +316,21 @@ def stable_material(ca: CertificateAuthority) -> CAMaterial:
     return CAMaterial(ca, None, None, None, None, None, handled_request="", requested=False)
 
 
+def _retirement(material: CAMaterial, policy: RotationPolicy, now: datetime) -> datetime:
+    """The previous CA retires at its planned time, and never sooner than one propagation delay
+    after the activation (an old CA already expired by then stays in the bundles that long,
+    harmlessly)."""
+    retires_at = material.retires_at or now
+    if material.activated_at is not None:
+        retires_at = max(retires_at, material.activated_at + policy.propagation_delay)
+    return retires_at
+
+
 def next_check(material: CAMaterial, issuer: Issuer) -> datetime:
+    policy = rotation_policy(issuer)
     if material.phase == RotationPhase.PREPARED and material.activates_at is not None:
         return material.activates_at
-    if material.phase == RotationPhase.OVERLAP and material.retires_at is not None:
-        return material.retires_at
-    return rotation_time(material.current.certificate, rotation_policy(issuer).rotate_before_percentage)
+    planned = material.retires_at or material.activated_at
+    if material.phase == RotationPhase.OVERLAP and planned is not None:
+        return _retirement(material, policy, planned)
+    return scheduled_rotation(material.current.certificate, policy)

@@ -47,7 +47,8 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
     if isinstance(ca, IssuerView):
         written = await status.write(ctx, key, issuer, ca, name, None, now)
         return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
-    return loaded.then(await _ready(ctx, key, issuer, namespace, name, ca, now))
+    ready = await _ready(ctx, key, issuer, namespace, name, ca, now)
+    return loaded.then(Outcome(rotation_step=ca.step)).then(ready)
 
 
 async def _ready(

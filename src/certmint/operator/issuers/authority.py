@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 
 from certmint.api import Issuer
+from certmint.api.issuer import RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event
@@ -24,11 +25,14 @@ from certmint.planning.rotation import (
     Hold,
     Prepare,
     Retire,
+    StepTaken,
     advance,
+    longest_issued,
     next_check,
     plan_rotation,
     rotation_policy,
     stable_material,
+    step_taken,
 )
 
 log = logging.getLogger("certmint.issuers")
@@ -46,6 +50,8 @@ class Usable:
     material: CAMaterial | None
     next_rotation_check: datetime | None
     secret: SecretObject | None
+    step: StepTaken | None = None
+    """The rotation step this reconcile took, if any."""
 
 
 async def load_or_bootstrap(
@@ -84,16 +90,31 @@ async def load_or_bootstrap(
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
         )
+        last = ctx.state.rotation_steps.get(key)
         step = plan_rotation(
             issuer,
             material,
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
-            ctx.state.longest_duration_for_issuer(key),
+            await _longest_issued(ctx, key, material),
             now,
+            last,
         )
-        if not isinstance(step, Hold):
-            material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+        if isinstance(step, Hold):
+            # Its own time, or a repeated step's backoff (later than the state alone would say).
+            return Usable(_rotating_view(material, issuer), material, step.until, secret)
+        material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+        taken = step_taken(last, step, issuer.metadata.generation or 0, now)
+        return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret, taken)
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
+
+
+async def _longest_issued(ctx: Context, key: Key, material: CAMaterial) -> timedelta:
+    """Only an activation needs it (the overlap of the CA that stops signing): signatures are
+    checked off the event loop, and only then."""
+    if material.phase != RotationPhase.PREPARED:
+        return timedelta(0)
+    issued = ctx.state.issued_certificates_for_issuer(key)
+    return await asyncio.to_thread(longest_issued, issued, material.current.certificate)
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:

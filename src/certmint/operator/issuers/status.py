@@ -14,7 +14,7 @@ from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import summarize_certificate
 from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import CAMaterial, rotation_policy, rotation_time
+from certmint.planning.rotation import CAMaterial, rotation_policy, scheduled_rotation
 from certmint.planning.status import READY, condition, set_condition
 
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
@@ -92,7 +92,5 @@ def _rotation_status(material: CAMaterial, issuer: Issuer) -> RotationStatus:
         previous_ca=_ca_status(material.previous) if material.previous else None,
         activates_at=material.activates_at if material.next else None,
         retires_at=material.retires_at if material.previous else None,
-        next_rotation_at=rotation_time(
-            material.current.certificate, rotation_policy(issuer).rotate_before_percentage
-        ),
+        next_rotation_at=scheduled_rotation(material.current.certificate, rotation_policy(issuer)),
     )
