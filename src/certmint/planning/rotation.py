@@ -23,6 +23,7 @@ from certmint.pki import (
     CertificateAuthority,
     PrivateKey,
 )
+from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer import ca_request
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
@@ -123,9 +124,11 @@ def plan_rotation(
     requested: str,
     longest_leaf: timedelta,
     now: datetime,
+    names: ClusterNames | None = None,
 ) -> RotationStep:
     """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of any
-    certificate the issuer signs, which bounds how long the previous CA must stay trusted."""
+    certificate the issuer signs, which bounds how long the previous CA must stay trusted; `names`:
+    what the next CA's default name constraints are made of."""
     policy = rotation_policy(issuer)
     phase = material.phase
     if phase == RotationPhase.PREPARED:
@@ -142,12 +145,12 @@ def plan_rotation(
         retires_at = material.retires_at or now
         return Retire() if now >= retires_at else Hold(retires_at)
     if requested and requested != material.handled_request:
-        return Prepare(
-            ca_request(issuer), now + policy.propagation_delay, requested=True, handled_request=requested
-        )
+        request = ca_request(issuer, names)
+        return Prepare(request, now + policy.propagation_delay, requested=True, handled_request=requested)
     rotate_at = rotation_time(material.current.certificate, policy.rotate_before_percentage)
     if now >= rotate_at:
-        return Prepare(ca_request(issuer), now + policy.propagation_delay, False, material.handled_request)
+        request = ca_request(issuer, names)
+        return Prepare(request, now + policy.propagation_delay, False, material.handled_request)
     return Hold(rotate_at)
 
 
