@@ -25,8 +25,10 @@ from certmint.pki import (
     PKIError,
     RequestedNames,
     Subtrees,
+    certificates_to_pem,
     constraints_of,
     create_root_ca,
+    encode_private_key_pem,
     issue_leaf,
     sign_leaf,
 )
@@ -40,9 +42,10 @@ from certmint.planning.constraints import (
     reaches_other_namespaces,
 )
 from certmint.planning.csr import ISSUER, Case, SignerRef, plan_signing_request, read_signing_request
-from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuer import CAUnusable, GenerateCA, UseCA, plan_ca
 from certmint.planning.plan import Fail, Issue, plan_certificate
 from certmint.planning.request import issuance_spec
+from certmint.planning.rotation import Prepare, plan_rotation, stable_material
 from tests.csr_material import csr_for
 from tests.unit.pki.test_openssl import AT_NOW, openssl, write_pem
 from tests.unit.planning_fixtures import NOW, make_certificate, ready_issuer
@@ -444,3 +447,28 @@ def test_a_csr_outside_the_constraints_fails_with_the_reason() -> None:
     )
     assert isinstance(plan, Fail)
     assert plan.reason == reasons.OUTSIDE_NAME_CONSTRAINTS
+
+
+# --- When: at creation and rotation, never by rewriting an existing CA ---------------------------
+
+
+def test_an_existing_unconstrained_ca_is_used_as_it_is() -> None:
+    old = create_root_ca(CARequest("old", timedelta(days=30)), NOW - timedelta(days=1))
+    data = {
+        "tls.crt": certificates_to_pem([old.certificate]),
+        "tls.key": encode_private_key_pem(old.private_key),
+    }
+    plan = plan_ca(issuer(), data, True, NOW, NAMES)
+    assert isinstance(plan, UseCA)
+    assert constraints_of(plan.ca.certificate) is None
+
+
+def test_the_next_ca_of_a_rotation_carries_the_namespace_default() -> None:
+    old = create_root_ca(CARequest("old", timedelta(days=30)), NOW - timedelta(days=29))
+    step = plan_rotation(issuer(), stable_material(old), "", timedelta(hours=1), NOW, NAMES)
+    assert isinstance(step, Prepare)
+    assert step.request.name_constraints == namespace_constraints("shop", None, NAMES)
+    requested = plan_rotation(issuer(), stable_material(old), "now", timedelta(hours=1), NOW, NAMES)
+    assert isinstance(requested, Prepare)
+    made = create_root_ca(requested.request, NOW)
+    assert constraints_of(made.certificate) == namespace_constraints("shop", None, NAMES)
