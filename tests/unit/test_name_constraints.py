@@ -304,7 +304,12 @@ def test_a_namespaced_issuer_is_limited_to_its_namespace_by_default() -> None:
 def test_the_default_includes_what_the_policy_allows_but_never_other_namespaces() -> None:
     policy = {
         "allowedDNSNames": ["*.${namespace}.example.com", "api.example.com", "*.svc", "*.other.svc", "*"],
-        "allowedURIs": ["spiffe://cluster.local/ns/${namespace}/sa/*", "https://*.shop.example.com/*"],
+        "allowedURIs": [
+            "spiffe://cluster.local/ns/${namespace}/sa/*",
+            "spiffe://elsewhere.example/ns/${namespace}/sa/*",
+            "https://*.shop.example.com/*",
+            "urn:shop:*",
+        ],
         "allowedIPAddresses": ["10.1.0.0/16", "fd00::/8"],
         "allowedEmailAddresses": ["*@${namespace}.example.com", "ops@*.example.com"],
     }

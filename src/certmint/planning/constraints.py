@@ -161,10 +161,15 @@ def _literal_suffix(pattern: str, namespace: str) -> str | None:
 
 
 def _uri_pattern_host(pattern: str, namespace: str) -> str | None:
+    """SPIFFE patterns add nothing: certmint signs SPIFFE IDs of its own trust domain only, which is
+    permitted already; another trust domain in a policy would only widen what a stolen key can do."""
     try:
-        netloc = urlsplit(pattern.replace("${namespace}", namespace)).netloc
+        parts = urlsplit(pattern.replace("${namespace}", namespace))
     except ValueError:
         return None
+    if parts.scheme.lower() == "spiffe":
+        return None
+    netloc = parts.netloc
     host = netloc.rpartition("@")[2].partition(":")[0]
     if "*" in host or "$" in host:
         suffix = _literal_suffix(host, namespace)
