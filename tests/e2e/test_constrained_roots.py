@@ -265,3 +265,33 @@ def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(
         assert condition["message"].startswith("nameConstraints: "), condition["message"]
         assert "verifiers would reject" in condition["message"]
         assert cluster.secret_data(namespace, f"{name}-tls") is None
+
+
+def test_a_tenant_cannot_permit_other_namespaces_service_names(
+    cluster: Cluster, tenant: TenantApi, operator_process: OperatorProcess
+) -> None:
+    namespace = tenant.namespace
+    wide = {"permitted": {"dnsDomains": [f"{namespace}.svc", "svc.cluster.local"]}}
+    tenant.create("issuers", self_signed_issuer(namespace, "wide", nameConstraints=wide))
+    condition = cluster.wait_condition("issuers", namespace, "wide", "False", "InvalidSpec")
+    assert "svc.cluster.local reaches other namespaces' Service names" in condition["message"]
+    assert cluster.secret_data(namespace, "wide-ca") is None, "no CA is made from such a spec"
+
+
+@pytest.mark.parametrize(
+    ("subtrees", "message"),
+    [
+        ({"dnsDomains": [f"n{i}.svc" for i in range(33)]}, "must have at most 32 items"),
+        ({"dnsDomains": [".shop.svc"]}, "should match"),
+        ({"dnsDomains": ["*.shop.svc"]}, "should match"),
+        ({"ipRanges": ["10.0.0.0/99x"]}, "should match"),
+        ({"uriDomains": ["spiffe://cluster.local"]}, "should match"),
+        ({"emailAddresses": ["a@b@c.example"]}, "should match"),
+    ],
+    ids=["too-many", "leading-dot-dns", "wildcard-dns", "bad-cidr", "uri-not-host", "bad-email"],
+)
+def test_the_api_server_refuses_malformed_name_constraints(
+    cluster: Cluster, namespace: str, subtrees: dict[str, Any], message: str
+) -> None:
+    manifest = self_signed_issuer(namespace, nameConstraints={"permitted": subtrees})
+    assert message in cluster.apply_rejected(manifest)
