@@ -51,7 +51,7 @@ from tests.unit.pki.test_openssl import AT_NOW, openssl, write_pem
 from tests.unit.planning_fixtures import NOW, make_certificate, ready_issuer
 from tests.unit.test_csr_planning import csr_body
 
-NAMES = ClusterNames(trust_domain="cluster.local", cluster_domain="cluster.local")
+NAMES = ClusterNames(cluster_domain="cluster.local")
 
 
 def net(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -293,9 +293,9 @@ def issuer(kind: str = "Issuer", namespace: str | None = "shop", **spec: Any) ->
 
 
 def test_a_namespaced_issuer_is_limited_to_its_namespace_by_default() -> None:
-    constraints = ca_name_constraints(issuer(), ClusterNames("example.org", "corp.local"))
+    constraints = ca_name_constraints(issuer(), ClusterNames("corp.local"))
     assert constraints.permitted.dns == ("shop.svc", "shop.svc.corp.local")
-    assert constraints.permitted.uri == ("example.org",)
+    assert constraints.permitted.uri == ()  # see test_the_default_leaves_uris_to_certmints_own_rules
     assert constraints.permitted.ip == ()
     assert constraints.permitted.email == ("invalid",)
     assert constraints.excluded.ip == EVERY_IP
@@ -320,7 +320,7 @@ def test_the_default_includes_what_the_policy_allows_but_never_other_namespaces(
         "shop.example.com",
         "api.example.com",
     )
-    assert constraints.permitted.uri == ("cluster.local", ".shop.example.com")
+    assert constraints.permitted.uri == ()
     assert constraints.permitted.ip == (net("10.1.0.0/16"), net("fd00::/8"))
     assert constraints.excluded == Subtrees()
     assert constraints.permitted.email == ("shop.example.com", ".example.com")
@@ -413,7 +413,7 @@ SHOP_CA = create_root_ca(
         ({"dnsNames": [], "commonName": "web.other.svc"}, False),  # OpenSSL checks a host-like CN
         ({"dnsNames": ["web.shop.svc"], "ipAddresses": ["10.0.0.1"]}, False),
         ({"dnsNames": ["web.shop.svc"], "emailAddresses": ["a@example.com"]}, False),
-        ({"dnsNames": ["web.shop.svc"], "uris": ["https://example.com/x"]}, False),
+        ({"dnsNames": ["web.shop.svc"], "uris": ["https://example.com/x"]}, True),  # URIs: not constrained
     ],
 )
 def test_certmint_never_signs_outside_its_cas_constraints(
@@ -477,3 +477,41 @@ def test_the_next_ca_of_a_rotation_carries_the_namespace_default() -> None:
     assert isinstance(requested, Prepare)
     made = create_root_ca(requested.request, NOW)
     assert constraints_of(made.certificate) == namespace_constraints("shop", None, NAMES)
+
+
+def test_the_default_leaves_uris_to_certmints_own_rules() -> None:
+    """No URI subtree by default: certmint's identity rule refuses another namespace's SPIFFE ID."""
+    own = issuance_spec(
+        make_certificate("shop", dnsNames=["web.shop.svc"], identity={"serviceAccount": "web"}),
+        "cluster.local",
+    )
+    assert isinstance(plan_certificate(own, ready_issuer(SHOP_CA), None, None, NOW, "s"), Issue)
+    foreign = issuance_spec(
+        make_certificate(
+            "shop", dnsNames=["web.shop.svc"], uris=["spiffe://cluster.local/ns/payments/sa/api"]
+        ),
+        "cluster.local",
+    )
+    plan = plan_certificate(foreign, ready_issuer(SHOP_CA), None, None, NOW, "s")
+    assert isinstance(plan, Fail)
+    assert plan.reason == reasons.POLICY_DENIED
+
+
+def test_explicit_uri_subtrees_bind_the_host_for_openssl_and_break_pycas_verifier(tmp_path: Path) -> None:
+    """What the README says of uriDomains: OpenSSL enforces the host, never the path; pyca's verifier
+    (and rustls-webpki) refuse any leaf with a URI SAN under such a CA."""
+    constraints = permitted(dns=("shop.svc",), uri=("cluster.local",))
+    ca = create_root_ca(CARequest("uri", timedelta(days=1), name_constraints=constraints), NOW)
+    ca_pem = write_pem(tmp_path / "ca.pem", ca.certificate)
+
+    def openssl_accepts(uri: str) -> bool:
+        _, leaf = issue_leaf(LeafRequest(uris=(uri,), duration=timedelta(hours=1)), KeySpec(), ca, NOW)
+        return (
+            openssl("verify", *AT_NOW, "-CAfile", ca_pem, write_pem(tmp_path / "l.pem", leaf)).returncode == 0
+        )
+
+    assert openssl_accepts("spiffe://cluster.local/ns/shop/sa/web")
+    assert openssl_accepts("spiffe://cluster.local/ns/payments/sa/api"), "the path is not constrained"
+    assert not openssl_accepts("spiffe://evil.example/ns/shop/sa/web")
+    assert not _verifies(constraints, LeafRequest(uris=("spiffe://cluster.local/ns/shop/sa/web",)))
+    assert _verifies(constraints, LeafRequest(dns_names=("web.shop.svc",)))

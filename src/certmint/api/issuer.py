@@ -105,7 +105,8 @@ class NameSubtrees(ApiModel):
         max_length=MAX_SUBTREES,
         description="Hosts of URI SANs: 'cluster.local' is exactly that host (every SPIFFE ID of trust "
         "domain cluster.local, whatever its path), '.example.com' any host below it. X.509 cannot "
-        "constrain a URI's path.",
+        "constrain a URI's path. OpenSSL, BoringSSL and Go enforce these; pyca/cryptography and "
+        "rustls reject every certificate with a URI SAN under such a CA.",
     )
     email_addresses: list[EmailSubtree] | None = Field(
         default=None,
@@ -162,8 +163,9 @@ class SelfSignedIssuer(ApiModel):
     name_constraints: NameConstraintsSpec | None = Field(
         default=None,
         description="RFC 5280 name constraints of the CA. Unset: a namespaced Issuer's CA is limited to "
-        "its namespace's service names, the trust domain's URIs and what its policy allows; a "
-        "ClusterIssuer's is not limited. Set: exactly these.",
+        "its namespace's Service names and the DNS names, IP addresses and email domains its policy "
+        "allows (no IP address or email without a policy; URIs unconstrained); a ClusterIssuer's is "
+        "not limited. Set: exactly these ({} for none).",
     )
 
 

@@ -9,9 +9,12 @@ hold:
 - DNS: `<ns>.svc` and `<ns>.svc.<cluster domain>` (every Service name of the namespace), plus the
   literal suffix of each pattern of its policy's allowedDNSNames (`*.${namespace}.example.com` adds
   `<ns>.example.com`), except suffixes reaching other namespaces' Service names, which are dropped;
-- URI: the trust domain as host (`spiffe://<trust domain>/...`: X.509 compares hosts only, so the
-  `/ns/<ns>/` path is kept by certmint's own signing rules, not by the certificate), plus the hosts of
-  its policy's allowedURIs;
+- URI: not constrained. X.509 URI constraints compare the host only, so the best they could say is
+  "trust domain cluster.local", which every namespace shares: the `/ns/<ns>/` path of a SPIFFE ID
+  cannot be expressed, and is kept by certmint's own signing rules (planning.identity), not by the
+  certificate. And pyca/cryptography's verifier (certmint inspect) and rustls-webpki reject every
+  leaf with a URI SAN under a CA with URI constraints; `nameConstraints.permitted.uriDomains` sets
+  them explicitly for peers that verify with OpenSSL, BoringSSL or Go only;
 - IP: its policy's allowedIPAddresses, or none (0.0.0.0/0 and ::/0 excluded);
 - email: the domains of its policy's allowedEmailAddresses, or none (only the reserved host
   `invalid`, RFC 2606, is permitted).
@@ -21,7 +24,6 @@ A ClusterIssuer's CA is unconstrained unless its spec sets them.
 
 import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from certmint.api.issuer import IssuancePolicy, Issuer, NameConstraintsSpec, NameSubtrees
 from certmint.pki import (
@@ -46,7 +48,6 @@ EVERY_IP = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 class ClusterNames:
     """The operator's view of the names a cluster hands out."""
 
-    trust_domain: str = "cluster.local"
     cluster_domain: str = "cluster.local"
 
     def service_domains(self) -> tuple[str, str]:
@@ -116,7 +117,6 @@ def namespace_constraints(
 ) -> NameConstraintSet:
     """The default of a namespaced selfSigned Issuer (see the module docstring)."""
     dns = list(names.namespace_service_domains(namespace))
-    uri = [names.trust_domain]
     ip: list[IPNetwork] = []
     email: list[str] = []
     if policy is not None:
@@ -124,10 +124,6 @@ def namespace_constraints(
             suffix = _literal_suffix(pattern, namespace)
             if suffix and not reaches_other_namespaces(suffix, namespace, names):
                 dns.append(suffix)
-        for pattern in policy.allowed_uris or ():
-            host = _uri_pattern_host(pattern, namespace)
-            if host:
-                uri.append(host)
         for text in policy.allowed_ip_addresses or ():
             try:
                 ip.append(ipaddress.ip_network(text, strict=False))
@@ -140,7 +136,6 @@ def namespace_constraints(
     permitted = Subtrees(
         dns=_unique(dns),
         ip=tuple(dict.fromkeys(ip)),
-        uri=_unique(uri),
         email=_unique(email or [NO_EMAIL_HOST]),
     )
     excluded = Subtrees() if ip else Subtrees(ip=EVERY_IP)
@@ -158,23 +153,6 @@ def _literal_suffix(pattern: str, namespace: str) -> str | None:
     variable = [i for i, label in enumerate(labels) if "*" in label or "$" in label]
     suffix = ".".join(labels[variable[-1] + 1 :] if variable else labels)
     return suffix if _valid_domain(suffix) else None
-
-
-def _uri_pattern_host(pattern: str, namespace: str) -> str | None:
-    """SPIFFE patterns add nothing: certmint signs SPIFFE IDs of its own trust domain only, which is
-    permitted already; another trust domain in a policy would only widen what a stolen key can do."""
-    try:
-        parts = urlsplit(pattern.replace("${namespace}", namespace))
-    except ValueError:
-        return None
-    if parts.scheme.lower() == "spiffe":
-        return None
-    netloc = parts.netloc
-    host = netloc.rpartition("@")[2].partition(":")[0]
-    if "*" in host or "$" in host:
-        suffix = _literal_suffix(host, namespace)
-        return f".{suffix}" if suffix else None
-    return host.lower() if _valid_domain(host) else None
 
 
 def _email_pattern_domain(pattern: str, namespace: str) -> str | None:

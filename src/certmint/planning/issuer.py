@@ -48,8 +48,8 @@ def ca_secret_name(issuer: Issuer) -> str:
 
 
 def ca_request(issuer: Issuer, names: ClusterNames | None = None) -> CARequest:
-    """Raises ValueError for a spec no CA can be made from. `names`: the operator's trust domain and
-    cluster domain, which a namespaced Issuer's default name constraints are made of."""
+    """Raises ValueError for a spec no CA can be made from. `names`: the cluster domain, of which a
+    namespaced Issuer's default name constraints are made."""
     self_signed = issuer.spec.self_signed
     if self_signed is None:
         raise ValueError("only selfSigned issuers generate their CA")

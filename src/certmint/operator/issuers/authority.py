@@ -55,7 +55,7 @@ async def load_or_bootstrap(
     """An unusable CA comes back as a not-ready view."""
     secret = await ctx.kube.read_secret(namespace, name)
     ours = secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
-    names = ClusterNames(ctx.config.trust_domain, ctx.config.cluster_domain)
+    names = ClusterNames(ctx.config.cluster_domain)
     plan = plan_ca(issuer, secret.data if secret else None, ours, now, names)
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
