@@ -389,8 +389,6 @@ def test_a_generated_ca_of_a_namespaced_issuer_carries_the_default() -> None:
 def test_the_api_bounds_every_list() -> None:
     with pytest.raises(ValueError, match="at most"):
         NameSubtrees.model_validate({"dnsDomains": [f"n{i}.svc" for i in range(MAX_SUBTREES + 1)]})
-    with pytest.raises(ValueError, match="host bits"):
-        NameSubtrees.model_validate({"ipRanges": ["10.0.0.1/8"]})
     with pytest.raises(ValueError, match="pattern"):
         NameSubtrees.model_validate({"dnsDomains": [".shop.svc"]})
 
@@ -515,3 +513,11 @@ def test_explicit_uri_subtrees_bind_the_host_for_openssl_and_break_pycas_verifie
     assert not openssl_accepts("spiffe://evil.example/ns/shop/sa/web")
     assert not _verifies(constraints, LeafRequest(uris=("spiffe://cluster.local/ns/shop/sa/web",)))
     assert _verifies(constraints, LeafRequest(dns_names=("web.shop.svc",)))
+
+
+def test_a_network_with_host_bits_makes_the_issuer_invalid() -> None:
+    spec = {"nameConstraints": {"excluded": {"ipRanges": ["10.0.0.1/8"]}}}
+    plan = plan_ca(issuer("ClusterIssuer", None, selfSigned=spec), None, False, NOW, NAMES)
+    assert isinstance(plan, CAUnusable)
+    assert plan.reason == reasons.INVALID_SPEC
+    assert "host bits must be zero" in plan.message

@@ -1,11 +1,10 @@
 """Issuer (namespaced) and ClusterIssuer (cluster-scoped): where certificates are signed."""
 
-import ipaddress
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from certmint.api.common import (
     CONDITIONS_FIELD,
@@ -114,16 +113,6 @@ class NameSubtrees(ApiModel):
         description="Email subtrees: 'user@example.com' one mailbox, 'example.com' every mailbox at that "
         "host, '.example.com' every mailbox at a host below it.",
     )
-
-    @field_validator("ip_ranges")
-    @classmethod
-    def _networks(cls, value: list[str] | None) -> list[str] | None:
-        for text in value or ():
-            try:
-                ipaddress.ip_network(text, strict=True)
-            except ValueError as error:
-                raise ValueError(f"ipRanges: {text!r} is not a network (host bits must be zero)") from error
-        return value
 
 
 class NameConstraintsSpec(ApiModel):

@@ -94,10 +94,21 @@ def _subtrees(spec: NameSubtrees | None) -> Subtrees:
         return Subtrees()
     return Subtrees(
         dns=tuple(spec.dns_domains or ()),
-        ip=tuple(ipaddress.ip_network(text) for text in spec.ip_ranges or ()),
+        ip=tuple(_network(text) for text in spec.ip_ranges or ()),
         uri=tuple(spec.uri_domains or ()),
         email=tuple(spec.email_addresses or ()),
     )
+
+
+def _network(text: str) -> IPNetwork:
+    """The API server checks the shape of a CIDR only (isCIDR needs Kubernetes 1.31; the chart
+    supports 1.30): the rest is the Issuer's InvalidSpec."""
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as error:
+        raise ValueError(
+            f"selfSigned.nameConstraints ipRanges: {text!r} is not a network (host bits must be zero)"
+        ) from error
 
 
 def reaches_other_namespaces(domain: str, namespace: str, names: ClusterNames) -> bool:
