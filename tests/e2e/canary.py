@@ -38,7 +38,7 @@ def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: fl
     cluster.core.create_namespace({"metadata": {"name": namespace}})
     try:
         cluster.apply(self_signed_issuer(namespace, "canary-ca"))
-        cluster.apply(certificate(namespace, "canary", issuer="canary-ca", dnsNames=["canary.example"]))
+        cluster.apply(certificate(namespace, "canary", issuer="canary-ca"))
         cluster.wait_condition("certificates", namespace, "canary", "True", timeout=timeout)
     finally:
         cluster.core.delete_namespace(namespace)

@@ -392,7 +392,7 @@ def test_a_workload_cannot_approve_or_sign_its_own_request(
     cluster.apply(auto_approving_issuer(namespace))
     cluster.wait_condition("issuers", namespace, "ca", "True")
     identity = f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/web"
-    _, wider = csr_for(RequestedNames(uris=(identity,), dns_names=("api.example.com",)))
+    _, wider = csr_for(RequestedNames(uris=(identity,), dns_names=(f"api.{namespace}.svc",)))
     waiting = csr_name("wider", namespace)
     requester.submit(waiting, wider, signer_of(namespace))
     found = requester.certificates.read_certificate_signing_request(waiting)

@@ -51,7 +51,9 @@ def openssl_verify(
 def test_self_signed_issuer_and_certificate(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, tmp_path: Path
 ) -> None:
-    cluster.apply(self_signed_issuer(namespace))
+    # A namespaced Issuer's CA holds no IP address unless its policy or nameConstraints say so.
+    constraints = {"permitted": {"dnsDomains": [f"{namespace}.svc"], "ipRanges": ["10.0.0.0/8"]}}
+    cluster.apply(self_signed_issuer(namespace, nameConstraints=constraints))
     cluster.apply(certificate(namespace, ipAddresses=["10.0.0.7"], identity={"serviceAccount": "web"}))
     cluster.wait_condition("issuers", namespace, "ca", "True", "CAReady")
     cluster.wait_condition("certificates", namespace, "web", "True", "Ready")
@@ -153,14 +155,14 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
         load_private_key_pem(data["tls.key"]), load_certificates_pem(data["tls.crt"])[0]
     )
 
-    cluster.apply(certificate(namespace, dnsNames=["renamed.example.com"]))
+    cluster.apply(certificate(namespace, dnsNames=[f"renamed.{namespace}.svc"]))
     wait_for(
         lambda: (s := secret_serial(cluster, namespace, "web-tls")) and s != serial,
         10,
         what="re-issue after spec change",
     )
     leaf = load_certificates_pem((cluster.secret_data(namespace, "web-tls") or {})["tls.crt"])[0]
-    assert summarize_certificate(leaf).dns_names == ("renamed.example.com",)
+    assert summarize_certificate(leaf).dns_names == (f"renamed.{namespace}.svc",)
     reasons = [event.reason for event in cluster.events(namespace, "web")]
     assert reasons.count("Reissued") == 3
 

@@ -183,7 +183,9 @@ def test_two_certificates_for_one_secret_do_not_fight(
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, "first"))
     cluster.wait_condition("certificates", namespace, "first", "True")
-    cluster.apply(certificate(namespace, "second", secretName="first-tls", dnsNames=["second.example.com"]))
+    cluster.apply(
+        certificate(namespace, "second", secretName="first-tls", dnsNames=[f"second.{namespace}.svc"])
+    )
     cond = cluster.wait_condition("certificates", namespace, "second", "False", "SecretConflict")
     assert "Certificate first" in cond["message"]
     version = cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version

@@ -19,6 +19,7 @@ from certmint.pki import certificates_to_pem, load_certificates_pem
 from tests.e2e.manifests import API_VERSION, certificate, client_certificate
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
+from tests.e2e.test_revocation import loopback_constraints
 
 
 def ocsp_issuer(namespace: str, url: str, **self_signed: object) -> dict[str, object]:
@@ -26,7 +27,10 @@ def ocsp_issuer(namespace: str, url: str, **self_signed: object) -> dict[str, ob
         "apiVersion": API_VERSION,
         "kind": "Issuer",
         "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": self_signed, "revocation": {"ocspURL": url, "ocspResponseDuration": "5m"}},
+        "spec": {
+            "selfSigned": {"nameConstraints": loopback_constraints(namespace), **self_signed},
+            "revocation": {"ocspURL": url, "ocspResponseDuration": "5m"},
+        },
     }
 
 

@@ -33,12 +33,26 @@ from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 API_VERSION = "certmint.dev/v1alpha1"
 
 
+def loopback_constraints(namespace: str) -> dict[str, object]:
+    """The issuer also serves nginx on loopback: localhost and 127.0.0.1 on top of its namespace's
+    Service names (a namespaced Issuer's default name constraints hold no IP address)."""
+    return {
+        "permitted": {
+            "dnsDomains": [f"{namespace}.svc", f"{namespace}.svc.cluster.local", "localhost"],
+            "ipRanges": ["127.0.0.1/32"],
+        }
+    }
+
+
 def issuer(namespace: str, crl_url: str) -> dict[str, object]:
     return {
         "apiVersion": API_VERSION,
         "kind": "Issuer",
         "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": {}, "revocation": {"crlDuration": "1h", "distributionPointURL": crl_url}},
+        "spec": {
+            "selfSigned": {"nameConstraints": loopback_constraints(namespace)},
+            "revocation": {"crlDuration": "1h", "distributionPointURL": crl_url},
+        },
     }
 
 

@@ -69,7 +69,7 @@ def test_the_operator_runs_non_root_on_a_read_only_root_filesystem(node: Running
 def test_kubectl_logs_and_exec_reach_the_operator_pod(
     node: RunningNode, release: str, namespace: str
 ) -> None:
-    apply(node, [issuer(namespace), certificate(namespace, "logged", dnsNames=["logged.example"])])
+    apply(node, [issuer(namespace), certificate(namespace, "logged", dnsNames=[f"logged.{namespace}.svc"])])
     wait_for(lambda: certificate_ready(node, namespace, "logged"), 90, "issuance")
     log = node.kubectl("logs", "-n", RELEASE_NAMESPACE, "deployment/certmint")
     assert f"{namespace}/logged" in ISSUED.findall(log)
@@ -106,11 +106,11 @@ def test_two_replicas_the_other_takes_over_when_the_leader_is_deleted(
 
     wait_for(lambda: len(leaders()) == 1, 120, "one replica to lead")
     (leader,) = leaders()
-    apply(node, [issuer(namespace), certificate(namespace, "before", dnsNames=["before.example"])])
+    apply(node, [issuer(namespace), certificate(namespace, "before", dnsNames=[f"before.{namespace}.svc"])])
     wait_for(lambda: certificate_ready(node, namespace, "before"), 90, "the leader to issue")
 
     node.kubectl("delete", "pod", "-n", RELEASE_NAMESPACE, leader, "--grace-period=0", "--force")
-    apply(node, [certificate(namespace, "after", dnsNames=["after.example"])])
+    apply(node, [certificate(namespace, "after", dnsNames=[f"after.{namespace}.svc"])])
     wait_for(
         lambda: certificate_ready(node, namespace, "after"), 240, "the other replica to take over and issue"
     )

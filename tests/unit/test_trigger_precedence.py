@@ -37,6 +37,7 @@ def test_the_chains_are_in_the_documented_order() -> None:
         "issuer_ready",
         "request_valid",
         "policy_allows",
+        "within_name_constraints",
         "duration_within_issuer",
         "secret_not_claimed",
         "secret_is_ours",

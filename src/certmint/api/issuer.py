@@ -2,9 +2,9 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from certmint.api.common import (
     CONDITIONS_FIELD,
@@ -107,6 +107,71 @@ class CARotation(ApiModel):
     )
 
 
+MAX_SUBTREES = 32
+"""Entries per kind and side of spec.selfSigned.nameConstraints: what a CA certificate carries (and
+every verifier walks) on every handshake stays small."""
+_DOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+DNS_SUBTREE_PATTERN = f"^{_DOMAIN}$"
+URI_SUBTREE_PATTERN = f"^\\.?{_DOMAIN}$"
+# A mailbox (local part: printable ASCII but '@' and space), a host, or .domain.
+EMAIL_SUBTREE_PATTERN = f"^([!-?A-~]+@{_DOMAIN}|\\.?{_DOMAIN})$"
+CIDR_PATTERN = r"^[0-9a-fA-F:.]+/[0-9]{1,3}$"
+
+DNSSubtree = Annotated[str, StringConstraints(max_length=253, pattern=DNS_SUBTREE_PATTERN)]
+URISubtree = Annotated[str, StringConstraints(max_length=254, pattern=URI_SUBTREE_PATTERN)]
+EmailSubtree = Annotated[str, StringConstraints(max_length=320, pattern=EMAIL_SUBTREE_PATTERN)]
+CIDR = Annotated[str, StringConstraints(max_length=49, pattern=CIDR_PATTERN)]
+
+
+class NameSubtrees(ApiModel):
+    """RFC 5280 subtrees of one side (permitted or excluded) of a CA's name constraints."""
+
+    dns_domains: list[DNSSubtree] | None = Field(
+        default=None,
+        alias="dnsDomains",
+        max_length=MAX_SUBTREES,
+        description="DNS subtrees: 'shop.svc' covers shop.svc and every name below it (a.shop.svc), never "
+        "a sibling such as evil-shop.svc. No leading dot and no wildcard.",
+    )
+    ip_ranges: list[CIDR] | None = Field(
+        default=None,
+        alias="ipRanges",
+        max_length=MAX_SUBTREES,
+        description="IP networks as CIDRs (10.0.0.0/8, fd00::/8), host bits zero. 0.0.0.0/0 and ::/0 "
+        "under excluded forbid every IP address.",
+    )
+    uri_domains: list[URISubtree] | None = Field(
+        default=None,
+        alias="uriDomains",
+        max_length=MAX_SUBTREES,
+        description="Hosts of URI SANs: 'cluster.local' is exactly that host (every SPIFFE ID of trust "
+        "domain cluster.local, whatever its path), '.example.com' any host below it. X.509 cannot "
+        "constrain a URI's path. OpenSSL, BoringSSL and Go enforce these; pyca/cryptography and "
+        "rustls reject every certificate with a URI SAN under such a CA.",
+    )
+    email_addresses: list[EmailSubtree] | None = Field(
+        default=None,
+        max_length=MAX_SUBTREES,
+        description="Email subtrees: 'user@example.com' one mailbox, 'example.com' every mailbox at that "
+        "host, '.example.com' every mailbox at a host below it.",
+    )
+
+
+class NameConstraintsSpec(ApiModel):
+    """RFC 5280 name constraints written into the CA certificate (critical), so that verifiers refuse
+    any certificate this CA's key signs for other names, certmint or not. Applied when the CA is next
+    made (creation or rotation); an existing CA is not rewritten. Unset on a namespaced Issuer: the
+    names its namespace may hold (see the README); `{}` there: none at all."""
+
+    permitted: NameSubtrees | None = Field(
+        default=None,
+        description="Only names in these subtrees; a kind of name with no entry here is not limited.",
+    )
+    excluded: NameSubtrees | None = Field(
+        default=None, description="Never names in these subtrees, even if permitted."
+    )
+
+
 class SelfSignedIssuer(ApiModel):
     """Bootstraps an in-cluster root CA whose key never leaves its one Secret."""
 
@@ -129,6 +194,13 @@ class SelfSignedIssuer(ApiModel):
     )
     private_key: CAKeySpec = Field(default_factory=CAKeySpec, description="CA key parameters.")
     rotation: CARotation = Field(default_factory=CARotation, description="Automatic CA rotation.")
+    name_constraints: NameConstraintsSpec | None = Field(
+        default=None,
+        description="RFC 5280 name constraints of the CA. Unset: a namespaced Issuer's CA is limited to "
+        "its namespace's Service names and the DNS names, IP addresses and email domains its policy "
+        "allows (no IP address or email without a policy; URIs unconstrained); a ClusterIssuer's is "
+        "not limited. Set: exactly these ({} for none).",
+    )
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {"x-kubernetes-validations": [_schedule_rule()]}

@@ -9,6 +9,8 @@ class OperatorConfig:
     namespace: str = "certmint"
     """Where ClusterIssuer CA Secrets live: the operator's own namespace."""
     trust_domain: str = "cluster.local"
+    cluster_domain: str = "cluster.local"
+    """The cluster's DNS domain: a namespaced Issuer's CA is limited to <ns>.svc.<cluster domain>."""
     workers: int = 8
     issuer_resync_seconds: float = 600.0
     metrics_port: int = 9402
@@ -39,6 +41,7 @@ class OperatorConfig:
         return cls(
             namespace=os.environ.get("CERTMINT_NAMESPACE", defaults.namespace),
             trust_domain=os.environ.get("CERTMINT_TRUST_DOMAIN", defaults.trust_domain),
+            cluster_domain=os.environ.get("CERTMINT_CLUSTER_DOMAIN", defaults.cluster_domain),
             workers=int(os.environ.get("CERTMINT_WORKERS", defaults.workers)),
             issuer_resync_seconds=float(
                 os.environ.get("CERTMINT_ISSUER_RESYNC_SECONDS", defaults.issuer_resync_seconds)

@@ -1,6 +1,6 @@
 """Certificate authorities: self-signed roots, intermediates, and CAs loaded from a Secret."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import pairwise
@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
+from certmint.pki.constraints import NameConstraintSet
 from certmint.pki.errors import (
     CA_EXPIRED,
     INVALID_CERTIFICATE,
@@ -25,7 +26,12 @@ from certmint.pki.keys import (
     key_matches_certificate,
     load_private_key_pem,
 )
-from certmint.pki.names import MAX_NAME_ATTRIBUTE, name_attribute_fits, validate_dns_name
+from certmint.pki.names import (
+    MAX_NAME_ATTRIBUTE,
+    name_attribute_fits,
+    validate_dns_name,
+    validate_email,
+)
 from certmint.pki.pem import load_certificates_pem
 from certmint.pki.signing import signature_hash
 
@@ -41,6 +47,17 @@ class CARequest:
     organization: str | None = None
     path_length: int | None = None
     permitted_dns_domains: tuple[str, ...] = ()
+    name_constraints: NameConstraintSet = field(default_factory=NameConstraintSet)
+    """RFC 5280 name constraints the CA certificate carries (critical), with `permitted_dns_domains`
+    added to its permitted DNS subtrees."""
+
+    @property
+    def constraints(self) -> NameConstraintSet:
+        if not self.permitted_dns_domains:
+            return self.name_constraints
+        permitted = self.name_constraints.permitted
+        merged = replace(permitted, dns=(*permitted.dns, *self.permitted_dns_domains))
+        return replace(self.name_constraints, permitted=merged)
 
 
 @dataclass(frozen=True)
@@ -175,8 +192,29 @@ def validate_ca_request(request: CARequest) -> None:
         raise PKIError(INVALID_REQUEST, "CA duration must be positive")
     if request.path_length is not None and request.path_length < 0:
         raise PKIError(INVALID_REQUEST, f"CA path length must not be negative, got {request.path_length}")
-    for domain in request.permitted_dns_domains:
-        validate_dns_name(domain)
+    validate_name_constraints(request.constraints)
+
+
+def validate_name_constraints(constraints: NameConstraintSet) -> None:
+    """Every subtree in a form verifiers accept: DNS names without a leading dot or wildcard (pyca's
+    verifier refuses a leading dot), email mailboxes or hosts, URI hosts (leading dot allowed)."""
+    for side in (constraints.permitted, constraints.excluded):
+        wildcard = next((name for name in (*side.dns, *side.uri, *side.email) if "*" in name), None)
+        if wildcard is not None:
+            raise PKIError(INVALID_REQUEST, f"name constraint {wildcard!r}: a subtree has no wildcards")
+        for domain in side.dns:
+            if domain.startswith(("*", ".")):
+                raise PKIError(
+                    INVALID_REQUEST, f"DNS name constraint {domain!r} must be a domain, like ns.svc"
+                )
+            validate_dns_name(domain)
+        for host in side.uri:
+            validate_dns_name(host.removeprefix("."))
+        for address in side.email:
+            if "@" in address:
+                validate_email(address)
+            else:
+                validate_dns_name(address.removeprefix("."))
 
 
 def _require_issued_in_order(certificates: list[x509.Certificate]) -> None:
@@ -245,12 +283,6 @@ def _ca_builder(
         .add_extension(key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
-    if request.permitted_dns_domains:
-        builder = builder.add_extension(
-            x509.NameConstraints(
-                permitted_subtrees=[x509.DNSName(domain) for domain in request.permitted_dns_domains],
-                excluded_subtrees=None,
-            ),
-            critical=True,
-        )
+    if request.constraints:
+        builder = builder.add_extension(request.constraints.extension(), critical=True)
     return builder

@@ -50,6 +50,7 @@ from certmint.planning.plan import (
     names_printable,
     policy_allows,
     request_valid,
+    within_name_constraints,
 )
 from certmint.planning.request import IssuanceSpec, spiffe_id
 from certmint.planning.revocation import RevokeRequest, revoke_request
@@ -72,7 +73,13 @@ WORKLOAD_USAGES = frozenset(
 )
 """What an auto-approved workload certificate may be used for: TLS, nothing else."""
 
-GATES: tuple[Gate, ...] = (names_printable, issuer_ready, request_valid, policy_allows)
+GATES: tuple[Gate, ...] = (
+    names_printable,
+    issuer_ready,
+    request_valid,
+    policy_allows,
+    within_name_constraints,
+)
 """The Certificate gates that concern a request; Secret ownership does not apply to a CSR."""
 
 

@@ -9,6 +9,7 @@ from certmint.api.issuer import MIN_CA_DURATION, MIN_PROPAGATION_DELAY, MIN_REIS
 from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca, validate_ca_request
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
+from certmint.planning.constraints import ClusterNames, ca_name_constraints
 
 # PKI failure reasons as an Issuer's Ready condition reports them.
 _CONDITION_REASONS = {
@@ -48,7 +49,9 @@ def ca_secret_name(issuer: Issuer) -> str:
     raise ValueError("issuer has no type")
 
 
-def ca_request(issuer: Issuer) -> CARequest:
+def ca_request(issuer: Issuer, names: ClusterNames | None = None) -> CARequest:
+    """Raises ValueError for a spec no CA can be made from. `names`: the cluster domain, of which a
+    namespaced Issuer's default name constraints are made."""
     self_signed = issuer.spec.self_signed
     if self_signed is None:
         raise ValueError("only selfSigned issuers generate their CA")
@@ -58,21 +61,26 @@ def ca_request(issuer: Issuer) -> CARequest:
         duration=parse_duration(self_signed.ca_duration),
         key=key_spec(self_signed.private_key.algorithm, self_signed.private_key.size),
         path_length=0,
+        name_constraints=ca_name_constraints(issuer, names or ClusterNames()),
     )
 
 
 def plan_ca(
-    issuer: Issuer, secret_data: Mapping[str, bytes] | None, secret_is_ours: bool, now: datetime
+    issuer: Issuer,
+    secret_data: Mapping[str, bytes] | None,
+    secret_is_ours: bool,
+    now: datetime,
+    names: ClusterNames | None = None,
 ) -> CAPlan:
     """`secret_is_ours`: the Secret carries certmint's CA label, so replacing an expired CA loses nothing."""
     name = ca_secret_name(issuer)
     generates = issuer.spec.self_signed is not None
-    unusable = spec_error(issuer)
+    unusable = spec_error(issuer, names)
     if unusable is not None:
         return unusable
     if secret_data is None:
         if generates:
-            return GenerateCA(reasons.CA_GENERATED, ca_request(issuer))
+            return GenerateCA(reasons.CA_GENERATED, ca_request(issuer, names))
         return CAUnusable(reasons.CA_SECRET_NOT_FOUND, f"CA Secret {name} not found")
     cert_pem = secret_data.get("tls.crt")
     key_pem = secret_data.get("tls.key")
@@ -82,18 +90,18 @@ def plan_ca(
         return UseCA(load_ca(cert_pem, key_pem, now))
     except PKIError as error:
         if error.reason == reasons.CA_EXPIRED and generates and secret_is_ours:
-            return GenerateCA(reasons.CA_EXPIRED, ca_request(issuer))
+            return GenerateCA(reasons.CA_EXPIRED, ca_request(issuer, names))
         reason = _CONDITION_REASONS.get(error.reason, reasons.CA_SECRET_INVALID)
         return CAUnusable(reason, f"CA Secret {name}: {error.message}")
 
 
-def spec_error(issuer: Issuer) -> CAUnusable | None:
+def spec_error(issuer: Issuer, names: ClusterNames | None = None) -> CAUnusable | None:
     """A selfSigned spec the schema let through but no CA can be made from (now, or at its next
     rotation) is the Issuer's error to report."""
     if issuer.spec.self_signed is None:
         return None
     try:
-        validate_ca_request(ca_request(issuer))
+        validate_ca_request(ca_request(issuer, names))
         schedule = schedule_error(issuer)
     except PKIError as error:
         return CAUnusable(error.reason, error.message)

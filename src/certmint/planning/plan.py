@@ -26,6 +26,7 @@ from certmint.pki import (
     validate_leaf_request,
 )
 from certmint.planning import labels, reasons
+from certmint.planning.constraints import constraint_denial
 from certmint.planning.contest import Contest, contest
 from certmint.planning.identity import control_character_field
 from certmint.planning.ocsp import OCSPResponder
@@ -169,6 +170,15 @@ def policy_allows(request: Request) -> Fail | None:
     return None if denial is None else Fail(reasons.POLICY_DENIED, denial, retryable=False)
 
 
+def within_name_constraints(request: Request) -> Fail | None:
+    """The names must lie inside the name constraints of the issuer's CA and every CA above it."""
+    ca = request.issuer.ca
+    if ca is None:
+        return None
+    denial = constraint_denial(ca, request.spec.leaf)
+    return None if denial is None else Fail(reasons.OUTSIDE_NAME_CONSTRAINTS, denial, retryable=False)
+
+
 def duration_within_issuer(request: Request) -> Fail | None:
     ca = request.issuer.ca
     if ca is None:
@@ -209,6 +219,7 @@ GATES: tuple[Gate, ...] = (
     issuer_ready,
     request_valid,
     policy_allows,
+    within_name_constraints,
     duration_within_issuer,
     secret_not_claimed,
     secret_is_ours,

@@ -62,6 +62,7 @@ from certmint.pki import (
     PrivateKey,
 )
 from certmint.pki.ca import BACKDATE
+from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer import ca_request, schedule_error
 
 __all__ = ["schedule_error"]
@@ -235,11 +236,13 @@ def plan_rotation(
     longest_leaf: timedelta,
     now: datetime,
     last: StepTaken | None = None,
+    names: ClusterNames | None = None,
 ) -> RotationStep:
     """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of the
     certificates the current CA issued (`longest_issued`), which bounds how long it must stay
-    trusted once it is the previous one; `last`: the last step this issuer took."""
-    step = _plan(issuer, material, requested, longest_leaf, now)
+    trusted once it is the previous one; `last`: the last step this issuer took; `names`: what the
+    next CA's default name constraints are made of."""
+    step = _plan(issuer, material, requested, longest_leaf, now, names)
     if isinstance(step, Hold):
         return step
     allowed = step_allowed_at(last, type(step).__name__, issuer.metadata.generation or 0)
@@ -249,15 +252,19 @@ def plan_rotation(
 
 
 def _plan(
-    issuer: Issuer, material: CAMaterial, requested: str, longest_leaf: timedelta, now: datetime
+    issuer: Issuer,
+    material: CAMaterial,
+    requested: str,
+    longest_leaf: timedelta,
+    now: datetime,
+    names: ClusterNames | None,
 ) -> RotationStep:
     policy = rotation_policy(issuer)
     phase = material.phase
     if requested and requested != material.handled_request:
         # Honoured in every phase (see the module's docstring).
-        return Prepare(
-            ca_request(issuer), now + policy.propagation_delay, requested=True, handled_request=requested
-        )
+        request = ca_request(issuer, names)
+        return Prepare(request, now + policy.propagation_delay, requested=True, handled_request=requested)
     if phase == RotationPhase.PREPARED:
         if material.activates_at is not None and now < material.activates_at:
             return Hold(material.activates_at)
@@ -273,7 +280,8 @@ def _plan(
         return Retire() if now >= retires_at else Hold(retires_at)
     rotate_at = scheduled_rotation(material.current.certificate, policy)
     if now >= rotate_at:
-        return Prepare(ca_request(issuer), now + policy.propagation_delay, False, material.handled_request)
+        request = ca_request(issuer, names)
+        return Prepare(request, now + policy.propagation_delay, False, material.handled_request)
     return Hold(rotate_at)
 
 

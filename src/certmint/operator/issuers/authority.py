@@ -16,6 +16,7 @@ from certmint.operator.state import Key
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.ca_secret import ca_secret_content, read_material
+from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
 from certmint.planning.plan import IssuerView
 from certmint.planning.rotation import (
@@ -60,7 +61,8 @@ async def load_or_bootstrap(
     """An unusable CA comes back as a not-ready view."""
     secret = await ctx.kube.read_secret(namespace, name)
     ours = secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
-    plan = plan_ca(issuer, secret.data if secret else None, ours, now)
+    names = ClusterNames(ctx.config.cluster_domain)
+    plan = plan_ca(issuer, secret.data if secret else None, ours, now, names)
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
     if isinstance(plan, GenerateCA):
@@ -98,6 +100,7 @@ async def load_or_bootstrap(
             await _longest_issued(ctx, key, material),
             now,
             last,
+            names,
         )
         if isinstance(step, Hold):
             # Its own time, or a repeated step's backoff (later than the state alone would say).
