@@ -10,6 +10,8 @@ Every state lives in the CA Secret (planning.ca_secret: keys, certificates, and 
 annotations), so a restarted operator resumes exactly where it stopped.
 """
 
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -23,6 +25,7 @@ from certmint.pki import (
     CertificateAuthority,
     PrivateKey,
 )
+from certmint.planning.bundle_sources import fingerprint
 from certmint.planning.issuer import ca_request
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
@@ -78,6 +81,9 @@ class CAMaterial:
 @dataclass(frozen=True)
 class Hold:
     until: datetime
+    lagging: tuple[str, ...] = ()
+    """TrustBundles that publish the current CA but not the next one yet: activation waits for
+    them until `until` (see activation_deadline)."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ class Prepare:
 @dataclass(frozen=True)
 class Activate:
     retires_at: datetime
+    lagging: tuple[str, ...] = ()
+    """Bundles that still had not published the next CA when the wait's bound passed."""
 
 
 @dataclass(frozen=True)
@@ -117,27 +125,66 @@ def rotation_time(ca: x509.Certificate, rotate_before_percentage: int) -> dateti
     return ca.not_valid_after_utc - lifetime * (rotate_before_percentage / 100)
 
 
+def lagging_bundles(material: CAMaterial, published: Mapping[str, AbstractSet[str]]) -> tuple[str, ...]:
+    """Bundles whose consumers trust the current CA but would not trust the next one yet.
+
+    `published`: TrustBundle name → SHA-256 fingerprints of the CAs it publishes for this issuer in
+    every copy. A bundle that does not publish the current CA either (new, refused, never synced)
+    holds nothing back: its consumers verify none of this issuer's certificates today."""
+    if material.next is None:
+        return ()
+    current, following = fingerprint(material.current.root), fingerprint(material.next.root)
+    return tuple(
+        sorted(name for name, held in published.items() if current in held and following not in held)
+    )
+
+
+def activation_deadline(material: CAMaterial, policy: RotationPolicy, longest_leaf: timedelta) -> datetime:
+    """Until when activation waits for lagging bundles, after which the next CA signs anyway.
+
+    A requested rotation (a compromised CA) waits one more propagation delay at most: the old key
+    must stop signing soon whatever a bundle does. A scheduled one waits as long as the current CA
+    can still sign full-length certificates and have them re-issued before it expires; never
+    before `activates_at`."""
+    activates_at = material.activates_at or material.current.certificate.not_valid_before_utc
+    if material.requested:
+        return activates_at + policy.propagation_delay
+    latest = material.current.certificate.not_valid_after_utc - (
+        max(longest_leaf, policy.reissue_window) + policy.propagation_delay
+    )
+    return max(activates_at, latest)
+
+
 def plan_rotation(
     issuer: Issuer,
     material: CAMaterial,
     requested: str,
     longest_leaf: timedelta,
     now: datetime,
+    published: Mapping[str, AbstractSet[str]] | None = None,
 ) -> RotationStep:
     """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of any
-    certificate the issuer signs, which bounds how long the previous CA must stay trusted."""
+    certificate the issuer signs, which bounds how long the previous CA must stay trusted;
+    `published`: what every TrustBundle including the issuer publishes of it (lagging_bundles):
+    a prepared CA does not sign before they all publish it, up to activation_deadline."""
     policy = rotation_policy(issuer)
     phase = material.phase
     if phase == RotationPhase.PREPARED:
         if material.activates_at is not None and now < material.activates_at:
             return Hold(material.activates_at)
+        lagging = lagging_bundles(material, published or {})
+        deadline = activation_deadline(material, policy, longest_leaf)
+        if lagging and now < deadline:
+            return Hold(deadline, lagging)
         if material.requested:
             # A requested rotation usually means a compromised CA: distrust it as soon as the
             # re-issued certificates have reached the pods.
             overlap = policy.propagation_delay
         else:
             overlap = max(longest_leaf, policy.reissue_window) + policy.propagation_delay
-        return Activate(retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc))
+        return Activate(
+            retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc), lagging=lagging
+        )
     if phase == RotationPhase.OVERLAP:
         retires_at = material.retires_at or now
         return Retire() if now >= retires_at else Hold(retires_at)

@@ -10,8 +10,8 @@ from cryptography import x509
 from certmint.api import Issuer
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
-from certmint.operator.issuers.status import event
-from certmint.operator.state import Key
+from certmint.operator.issuers.status import event, reference
+from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.ca_secret import ca_secret_content, read_material
@@ -34,6 +34,8 @@ from certmint.planning.rotation import (
 log = logging.getLogger("certmint.issuers")
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
+LAGGING_POLL_SECONDS = 30.0
+"""While a prepared CA waits for TrustBundles: how often to look again without being woken."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Usable:
     material: CAMaterial | None
     next_rotation_check: datetime | None
     secret: SecretObject | None
+    lagging: tuple[str, ...] = ()
+    """TrustBundles the prepared next CA waits for (they publish the current CA, not the next)."""
 
 
 async def load_or_bootstrap(
@@ -90,7 +94,12 @@ async def load_or_bootstrap(
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
             ctx.state.longest_duration_for_issuer(key),
             now,
+            published_by_bundles(ctx.state.bundles, key),
         )
+        if isinstance(step, Hold) and step.lagging:
+            # The bundles wake this issuer when what they publish changes; the poll is a fallback.
+            check = min(step.until, now + timedelta(seconds=LAGGING_POLL_SECONDS))
+            return Usable(_rotating_view(material, issuer), material, check, secret, step.lagging)
         if not isinstance(step, Hold):
             material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
@@ -144,6 +153,15 @@ async def _rotate(
             f"previous CA {_subject(material.previous) if material.previous else ''} is no longer trusted"
         )
     await event(ctx, key, issuer, reason, message)
+    if isinstance(step, Activate) and step.lagging:
+        warning = (
+            f"CA {_subject(updated.current.certificate)} signs although TrustBundle(s) "
+            f"{', '.join(step.lagging)} still do not publish it: the wait for them ended at its bound"
+        )
+        await ctx.kube.post_event(
+            reference(key, issuer), "Warning", reasons.CA_ACTIVATED_UNPUBLISHED, warning
+        )
+        log.warning("%s %s/%s: %s", key.kind, key.namespace, key.name, warning)
     log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
     return updated, stored
 
