@@ -135,7 +135,9 @@ def plan_sources(
     publications = []
     for read in reads:
         publications.append(_publication(read, last.get(read.id), target_namespaces))
-    content = assemble_bundle((certificates_to_pem(p.certificates) for p in publications), now)
+    content = assemble_bundle(
+        (certificates_to_pem(p.certificates) for p in publications if p.certificates), now
+    )
     crls = b"".join(p.crls for p in publications)
     return BundleSources(tuple(publications), content, crls)
 

@@ -65,6 +65,11 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     targets = {name for name, labels in ctx.state.namespaces.items() if selector_matches(selector, labels)}
     planned = plan_sources(reads, last, targets, ctx.clock())
     content = planned.content
+    problem = planned.condition()
+    if problem is not None and not content.certificates:
+        # Nothing readable and nothing known from before: an empty bundle would trust nothing.
+        reported = await _report(ctx, key, body, ConditionStatus.FALSE, problem[0], problem[1])
+        return reported.then(Outcome(backoff=True))
     copies = await existing_copies(ctx, bundle)
     existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in copies}
     published = configmap_content(bundle, content, planned.crls)
@@ -116,7 +121,6 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return reported.then(Outcome(backoff=True, wake=wake))
     metrics.trust_bundle_certificates.labels(bundle.metadata.name).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {count} namespaces"
-    problem = planned.condition()
     if problem is not None:
         # Published all the same: the healthy sources as they are now, the failing ones as last seen.
         reason, detail = problem
