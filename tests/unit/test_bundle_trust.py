@@ -25,6 +25,7 @@ from certmint.planning.bundle_sources import (
     source_id,
 )
 from certmint.planning.rotation import (
+    REQUESTED_ACTIVATION_GRACE,
     Activate,
     Hold,
     Prepare,
@@ -314,12 +315,16 @@ def test_activation_waits_for_a_bundle_that_publishes_the_current_ca_only() -> N
     assert isinstance(plan_rotation(SPEC, material, "", LONGEST, step.activates_at), Activate), "no bundles"
 
 
-def test_a_requested_rotation_waits_one_more_propagation_delay_at_most() -> None:
+def test_a_requested_rotation_waits_one_more_propagation_delay_but_at_least_a_minute() -> None:
     material, step = prepared(requested="now")
     current = fingerprint(material.current.root)
     published = {"shared": frozenset({current})}
     deadline = activation_deadline(material, rotation_policy(SPEC), LONGEST)
-    assert deadline == step.activates_at + timedelta(seconds=20)
+    assert deadline == step.activates_at + REQUESTED_ACTIVATION_GRACE, "20 s delay: the minute applies"
+    slow = issuer(propagationDelay="5m")
+    assert activation_deadline(material, rotation_policy(slow), LONGEST) == step.activates_at + timedelta(
+        minutes=5
+    )
     assert plan_rotation(SPEC, material, "", LONGEST, step.activates_at, published) == Hold(
         deadline, ("shared",)
     )

@@ -28,6 +28,10 @@ from certmint.pki import (
 from certmint.planning.bundle_sources import fingerprint
 from certmint.planning.issuer import ca_request
 
+REQUESTED_ACTIVATION_GRACE: Final = timedelta(minutes=1)
+"""A requested rotation's next CA waits for lagging TrustBundles at least this long after its
+propagation delay (activation_deadline)."""
+
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
 """On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
 
@@ -142,13 +146,14 @@ def lagging_bundles(material: CAMaterial, published: Mapping[str, AbstractSet[st
 def activation_deadline(material: CAMaterial, policy: RotationPolicy, longest_leaf: timedelta) -> datetime:
     """Until when activation waits for lagging bundles, after which the next CA signs anyway.
 
-    A requested rotation (a compromised CA) waits one more propagation delay at most: the old key
-    must stop signing soon whatever a bundle does. A scheduled one waits as long as the current CA
-    can still sign full-length certificates and have them re-issued before it expires; never
-    before `activates_at`."""
+    A requested rotation (a compromised CA) waits one more propagation delay at most, and at least
+    REQUESTED_ACTIVATION_GRACE: the old key must stop signing soon whatever a bundle does, but a
+    short (or zero) delay must not turn every consumer of a slow bundle away at once. A scheduled
+    one waits as long as the current CA can still sign full-length certificates and have them
+    re-issued before it expires; never before `activates_at`."""
     activates_at = material.activates_at or material.current.certificate.not_valid_before_utc
     if material.requested:
-        return activates_at + policy.propagation_delay
+        return activates_at + max(policy.propagation_delay, REQUESTED_ACTIVATION_GRACE)
     latest = material.current.certificate.not_valid_after_utc - (
         max(longest_leaf, policy.reissue_window) + policy.propagation_delay
     )
