@@ -158,6 +158,25 @@ def test_an_expired_last_known_ca_is_dropped_at_its_end_not_before() -> None:
     assert plan_sources(reads, last, set(), end).content.certificates == ()
 
 
+def test_a_bundle_without_per_source_records_keeps_what_no_healthy_source_accounts_for() -> None:
+    """Upgrading: a status written before per-source records must not cost a failing source its CAs."""
+    reads = [SourceRead(TENANT, None, problem="gone"), SourceRead(CLUSTER, pem(CLUSTER_NEXT))]
+    copies = [TENANT_OLD, CLUSTER_OLD, TENANT_OLD]
+    planned = plan_sources(reads, {}, {"web"}, NOW, copies)
+    assert fingerprints(planned.content.certificates) == {
+        fingerprint(TENANT_OLD),
+        fingerprint(CLUSTER_OLD),
+        fingerprint(CLUSTER_NEXT),
+    }, "kept on the safe side: more trust, never less"
+    assert planned.sources[0].fingerprints == tuple(
+        sorted([fingerprint(TENANT_OLD), fingerprint(CLUSTER_OLD)])
+    )
+    recorded = {CLUSTER: LastPublished(pem(CLUSTER_OLD).decode())}
+    assert fingerprint(TENANT_OLD) not in fingerprints(
+        plan_sources(reads, recorded, {"web"}, NOW, copies).content.certificates
+    ), "with records, only what was recorded for the source is kept"
+
+
 def test_all_sources_healthy_is_synced() -> None:
     planned = plan_sources([SourceRead(CLUSTER, pem(CLUSTER_OLD))], {}, {"web"}, NOW)
     assert planned.condition() is None

@@ -14,7 +14,7 @@ certificates for any name that peers in other namespaces would trust.
 import hashlib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -126,15 +126,21 @@ def plan_sources(
     last: Mapping[str, LastPublished],
     target_namespaces: AbstractSet[str],
     now: datetime,
+    unrecorded: Sequence[x509.Certificate] = (),
 ) -> BundleSources:
     """What the bundle publishes: every source read now, the last published content of those that
     fail, and no unconstrained namespaced Issuer CA when a target namespace is not its own.
 
     `last`: source id → what was published for it before; `target_namespaces`: the namespaces the
-    bundle's selector picks now. Expired certificates are left out, as assemble_bundle does."""
+    bundle's selector picks now. Expired certificates are left out, as assemble_bundle does.
+    `unrecorded`: what the published copies hold, for a bundle whose status records no source yet
+    (written before per-source records): a failing source then keeps every published CA that no
+    healthy source accounts for, rather than losing its trust on the first reconcile."""
     publications = []
     for read in reads:
         publications.append(_publication(read, last.get(read.id), target_namespaces))
+    if not last and unrecorded:
+        publications = _attribute_unrecorded(publications, unrecorded)
     content = assemble_bundle(
         (certificates_to_pem(p.certificates) for p in publications if p.certificates), now
     )
@@ -160,6 +166,18 @@ def _publication(
                 return SourcePublication(read.id, (), b"", reasons.UNCONSTRAINED_ISSUER_CA, message)
         return SourcePublication(read.id, certificates, read.crls, reasons.SYNCED)
     return _last_known(read.id, last, reasons.SOURCE_UNAVAILABLE, read.problem)
+
+
+def _attribute_unrecorded(
+    publications: list[SourcePublication], unrecorded: Sequence[x509.Certificate]
+) -> list[SourcePublication]:
+    failing = [p for p in publications if p.reason in (reasons.SOURCE_UNAVAILABLE, reasons.INVALID_SOURCE)]
+    if not failing:
+        return publications
+    accounted = {fingerprint(c) for p in publications for c in p.certificates}
+    kept = tuple({fingerprint(c): c for c in unrecorded if fingerprint(c) not in accounted}.values())
+    first = failing[0]
+    return [replace(p, certificates=kept) if p is first else p for p in publications]
 
 
 def _last_known(source: str, last: LastPublished | None, reason: str, problem: str) -> SourcePublication:

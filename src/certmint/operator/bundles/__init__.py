@@ -3,12 +3,14 @@ ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
 
 import logging
 
+from cryptography import x509
 from pydantic import ValidationError
 
 from certmint.api import TrustBundle, TrustBundleStatus
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import ConditionStatus
 from certmint.api.trustbundle import BundleSource, SourceStatus
+from certmint.kube.configmaps import ConfigMapObject
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.bundles.publish import existing_copies, publish
@@ -16,7 +18,7 @@ from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavail
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import Body, Key, issuer_key
-from certmint.pki import certificates_to_pem
+from certmint.pki import PKIError, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.bundle import (
     ConfigMapContent,
@@ -63,14 +65,15 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     last = {recorded.source: LastPublished(recorded.certificates, recorded.crls) for recorded in old.sources}
     selector = bundle.spec.target.namespace_selector
     targets = {name for name, labels in ctx.state.namespaces.items() if selector_matches(selector, labels)}
-    planned = plan_sources(reads, last, targets, ctx.clock())
+    copies = await existing_copies(ctx, bundle)
+    unrecorded = [] if old.sources else _published_now(copies, bundle.spec.target.config_map_key)
+    planned = plan_sources(reads, last, targets, ctx.clock(), unrecorded)
     content = planned.content
     problem = planned.condition()
     if problem is not None and not content.certificates:
         # Nothing readable and nothing known from before: an empty bundle would trust nothing.
         reported = await _report(ctx, key, body, ConditionStatus.FALSE, problem[0], problem[1])
         return reported.then(Outcome(backoff=True))
-    copies = await existing_copies(ctx, bundle)
     existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in copies}
     published = configmap_content(bundle, content, planned.crls)
     now = ctx.clock()
@@ -152,6 +155,17 @@ async def _read(ctx: Context, source: BundleSource) -> SourceRead:
     except SourceUnavailable as error:
         return SourceRead(source_id(source), None, problem=str(error), issuer_namespace=namespace)
     return SourceRead(source_id(source), certificates, crls, issuer_namespace=namespace)
+
+
+def _published_now(copies: list[ConfigMapObject], key: str) -> list[x509.Certificate]:
+    """Every CA certificate the published copies hold (a hand-edited, unreadable one adds none)."""
+    found: list[x509.Certificate] = []
+    for copy in copies:
+        try:
+            found.extend(load_certificates_pem(copy.data.get(key, "").encode()))
+        except PKIError:
+            continue
+    return found
 
 
 def _old_status(body: Body) -> TrustBundleStatus:
