@@ -25,6 +25,7 @@ from certmint.planning.rotation import (
     Prepare,
     Retire,
     advance,
+    lagging_bundles,
     next_check,
     plan_rotation,
     rotation_policy,
@@ -88,13 +89,14 @@ async def load_or_bootstrap(
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
         )
+        published = published_by_bundles(ctx.state.bundles, key)
         step = plan_rotation(
             issuer,
             material,
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
             ctx.state.longest_duration_for_issuer(key),
             now,
-            published_by_bundles(ctx.state.bundles, key),
+            published,
         )
         if isinstance(step, Hold) and step.lagging:
             # The bundles wake this issuer when what they publish changes; the poll is a fallback.
@@ -102,6 +104,11 @@ async def load_or_bootstrap(
             return Usable(_rotating_view(material, issuer), material, check, secret, step.lagging)
         if not isinstance(step, Hold):
             material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+        view = _rotating_view(material, issuer)
+        # For the CAPublished condition during the propagation delay too.
+        return Usable(
+            view, material, next_check(material, issuer), secret, lagging_bundles(material, published)
+        )
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
