@@ -283,6 +283,11 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         core.patch_namespaced_config_map(
             victim, attacker, {"metadata": {"annotations": {"round": str(round_)}}}
         )
+        # A namespace's labels change: every bundle, the victim's too, is reconciled with the
+        # forged ConfigMap in place (it must not be taken for one of the victim's copies).
+        bundles_done = operator_process.reconciles("TrustBundle")
+        cluster.core.patch_namespace(attacker, {"metadata": {"labels": {"round": str(round_)}}})
+        operator_process.wait_reconciled(bundles_done + 1, kind="TrustBundle")
         old_leaf = cluster.core.read_namespaced_secret("probe-tls", attacker).metadata.uid
         cluster.core.delete_namespaced_secret("probe-tls", attacker)
         cluster.core.delete_namespaced_config_map(probe, attacker)
