@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
@@ -37,7 +38,7 @@ def signed_by(crl_pem: str, ca: x509.Certificate) -> list[x509.CertificateRevoca
 def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         leaf.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, x509.InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
 
@@ -80,6 +81,7 @@ class LeafWatch:
         self.bundle = bundle
         self.old_ca = old_ca
         self.first: tuple[x509.Certificate, list[x509.Certificate]] | None = None
+        self.error: BaseException | None = None
         self.done = threading.Event()
         self._watch = watch.Watch()
         version = cluster.core.read_namespaced_secret(secret, namespace).metadata.resource_version
@@ -87,6 +89,14 @@ class LeafWatch:
         self._thread.start()
 
     def _run(self, version: str) -> None:
+        try:
+            self._follow(version)
+        except BaseException as error:
+            self.error = error
+            self.done.set()
+            raise
+
+    def _follow(self, version: str) -> None:
         for event in self._watch.stream(
             self.cluster.core.list_namespaced_secret,
             self.namespace,
@@ -175,6 +185,7 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
             assert leaves.done.wait(180), f"no leaf of the next CA:\n{operator_process.log()[-3000:]}"
         finally:
             leaves.stop()
+        assert leaves.error is None, leaves.error
         assert leaves.first is not None
         new_leaf, trusted_then = leaves.first
         new_root = ca_of(cluster, OPERATOR_NAMESPACE, f"{cluster_issuer}-ca")
