@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -175,19 +176,12 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
         assert tenant_ca in trusted, "the failing source's last CA is kept"
         assert signed_by(crls, tenant_ca), "and its last CRL"
 
-        # The ClusterIssuer rotates now. Its first leaf signed by the next CA must verify against
-        # the bundle as read the moment that leaf appears.
-        leaves = LeafWatch(cluster, namespace, "app-tls", bundle, old_root)
-        try:
-            cluster.plane.kubectl(
-                "annotate", "clusterissuers.certmint.dev", cluster_issuer, f"certmint.dev/rotate-ca={bundle}"
-            )
-            assert leaves.done.wait(180), f"no leaf of the next CA:\n{operator_process.log()[-3000:]}"
-        finally:
-            leaves.stop()
-        assert leaves.error is None, leaves.error
-        assert leaves.first is not None
-        new_leaf, trusted_then = leaves.first
+        # A rogue writer contests the bundle's copy, so certmint holds its next write back: the
+        # bundle will lag behind the rotation (the ClusterIssuer has no propagation delay at all).
+        _contest(cluster, namespace, bundle)
+        new_leaf, trusted_then = _rotate(
+            cluster, operator_process, namespace, bundle, cluster_issuer, old_root
+        )
         new_root = ca_of(cluster, OPERATOR_NAMESPACE, f"{cluster_issuer}-ca")
         assert new_root != old_root
         assert issued_by(new_leaf, new_root)
@@ -207,6 +201,79 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
         assert "CAActivatedUnpublished" not in warnings
     finally:
         cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", bundle)
+
+
+def _rotate(
+    cluster: Cluster,
+    operator_process: OperatorProcess,
+    namespace: str,
+    bundle: str,
+    cluster_issuer: str,
+    old_root: x509.Certificate,
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """Rotates the ClusterIssuer now; returns its first leaf signed by the next CA and the bundle
+    as read the moment that leaf appeared. Meanwhile the ClusterIssuer must say it waits for the
+    lagging bundle."""
+    # The ClusterIssuer rotates now. Its first leaf signed by the next CA must verify against
+    # the bundle as read the moment that leaf appears.
+    leaves = LeafWatch(cluster, namespace, "app-tls", bundle, old_root)
+    try:
+        cluster.plane.kubectl(
+            "annotate", "clusterissuers.certmint.dev", cluster_issuer, f"certmint.dev/rotate-ca={bundle}"
+        )
+        waiting = wait_for(
+            lambda: _lagging(cluster, cluster_issuer) or leaves.done.is_set(),
+            60,
+            what="the ClusterIssuer waiting for the bundle",
+        )
+        assert isinstance(waiting, dict), "a leaf of the next CA came while the bundle lagged"
+        assert waiting["reason"] == "BundlesLagging"
+        assert bundle in waiting["message"]
+        assert leaves.done.wait(180), f"no leaf of the next CA:\n{operator_process.log()[-3000:]}"
+    finally:
+        leaves.stop()
+    assert leaves.error is None, leaves.error
+    assert leaves.first is not None
+    return leaves.first
+
+
+ROGUE = "rogue-writer"
+
+
+def _contest(cluster: Cluster, namespace: str, name: str) -> None:
+    """Another field manager changes the bundle's copy twice: certmint repairs the first change at
+    once and holds the second back (the repair count it reads says 6: 32 s after its last write)."""
+    original = cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"]
+    cluster.core.patch_namespaced_config_map(
+        name, namespace, {"data": {"ca.crt": original + "\n"}}, field_manager=ROGUE
+    )
+    wait_for(
+        lambda: cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"] == original,
+        30,
+        what="the first change repaired",
+    )
+    cluster.core.patch_namespaced_config_map(
+        name,
+        namespace,
+        {
+            "metadata": {"annotations": {"certmint.dev/contested-repairs": "6"}},
+            "data": {"ca.crt": original + "\n"},
+        },
+        field_manager=ROGUE,
+    )
+    wait_for(
+        lambda: (
+            (cluster.condition("trustbundles", None, name, "Synced") or {}).get("reason")
+            == "ConfigMapContested"
+        ),
+        30,
+        what="the second change held back",
+    )
+
+
+def _lagging(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    found = cluster.condition("clusterissuers", None, name, "CAPublished")
+    return found if found and found["status"] == "False" else None
 
 
 CORE_RULES = [{"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["*"]}]
