@@ -358,9 +358,16 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         core.patch_namespaced_secret(
             "forged-ca", attacker, {"metadata": {"annotations": {"round": str(round_)}}}
         )
-        core.patch_namespaced_config_map(
-            victim, attacker, {"metadata": {"annotations": {"round": str(round_)}}}
-        )
+        try:
+            core.patch_namespaced_config_map(
+                victim, attacker, {"metadata": {"annotations": {"round": str(round_)}}}
+            )
+        except client.ApiException as error:
+            if error.status == 404:
+                raise AssertionError(
+                    "certmint withdrew the tenant's ConfigMap as the victim's copy"
+                ) from error
+            raise
         # A namespace's labels change: every bundle, the victim's too, is reconciled with the
         # forged ConfigMap in place (it must not be taken for one of the victim's copies).
         bundles_done = operator_process.reconciles("TrustBundle")
