@@ -430,7 +430,14 @@ async def test_a_rotation_step_whose_write_is_undone_backs_off_per_issuer() -> N
 
 
 def _secret_body(harness: Harness, name: str) -> dict[str, Any]:
-    return secret_body(harness.kube.secrets[(NAMESPACE, name)])
+    """As the API server serves it: the labels certmint wrote are certmint's in managedFields (a
+    GitOps tool that puts the data back does not take them over)."""
+    body = secret_body(harness.kube.secrets[(NAMESPACE, name)])
+    owned = {f"f:{label}": {} for label in body["metadata"]["labels"]}
+    body["metadata"]["managedFields"] = [
+        {"manager": "certmint", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": owned}}}
+    ]
+    return body
 
 
 def test_the_operator_offers_only_what_the_secrets_hold_never_a_spec() -> None:

@@ -95,11 +95,31 @@ class TrustBundleSpec(ApiModel):
     target: BundleTarget = Field(default_factory=BundleTarget)
 
 
+class SourceStatus(ApiModel):
+    """What the bundle publishes for one source: kept when the source fails, so its CAs stay."""
+
+    source: str = Field(
+        description="The source: Issuer/<ns>/<name>, ClusterIssuer/<name>, "
+        "Secret|ConfigMap/<ns>/<name>/<key> or inlinePEM/<sha256 prefix>."
+    )
+    synced: bool = Field(description="Published as read now; false: its last published content is kept.")
+    fingerprints: list[str] = Field(
+        default_factory=list, description="SHA-256 of the CA certificates published for it, in every copy."
+    )
+    certificates: str = Field(default="", description="Those CA certificates (PEM).")
+    crls: str = Field(default="", description="The CRLs published for it (PEM).")
+    message: str | None = None
+
+
 class TrustBundleStatus(ApiModel):
     conditions: list[Condition] = CONDITIONS_FIELD
     observed_generation: int | None = None
     namespace_count: int | None = None
     digest: str | None = None
+    sources: list[SourceStatus] = Field(
+        default_factory=list,
+        description="Per source, what every published copy holds; a failing source keeps its last.",
+    )
 
 
 class TrustBundle(ApiModel):

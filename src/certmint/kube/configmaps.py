@@ -10,6 +10,7 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import server_side_apply
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, data_writers
+from certmint.planning import markings
 from certmint.planning.contest import DataWriter
 
 
@@ -22,6 +23,8 @@ class ConfigMapObject:
     annotations: dict[str, str] = field(default_factory=dict)
     writers: tuple[DataWriter, ...] = ()
     """From managedFields: who last wrote which keys, and when."""
+    certmint_labels: frozenset[str] = frozenset()
+    """Labels certmint's own field manager wrote (planning.markings): a copy is certmint's only then."""
 
 
 async def read_configmap_data(api: client.ApiClient, namespace: str, name: str) -> dict[str, str] | None:
@@ -57,6 +60,9 @@ async def list_configmaps(
             binary_data={key: base64.b64decode(value) for key, value in (item.binary_data or {}).items()},
             annotations=dict(item.metadata.annotations or {}),
             writers=tuple(data_writers([_entry(entry) for entry in item.metadata.managed_fields or []])),
+            certmint_labels=markings.certmint_labels(
+                [_entry(entry) for entry in item.metadata.managed_fields or []], frozenset({FIELD_MANAGER})
+            ),
         )
         for item in items
         if item.metadata is not None

@@ -10,10 +10,11 @@ from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply
+from certmint.planning import markings
 from certmint.planning.contest import DataWriter
 from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
 
-FIELD_MANAGER = "certmint"
+FIELD_MANAGER = markings.FIELD_MANAGER
 LIST_PAGE = 2000
 
 
@@ -207,7 +208,7 @@ async def mark_secret(
         },
     }
     return secret_from_body(
-        await server_side_apply(api, _path(namespace, name), body, f"{FIELD_MANAGER}-watch")
+        await server_side_apply(api, _path(namespace, name), body, markings.WATCH_FIELD_MANAGER)
     )
 
 

@@ -31,6 +31,7 @@ from certmint.operator.state import (
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.csr import SignerRef, is_certmint_signer, parse_signer_name, read_signing_request
+from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
 
@@ -208,11 +209,20 @@ class Controller:
         self.queue.fan_out(key for key in self.state.certificates if key.namespace == name)
 
     def configmap_event(self, body: Body) -> None:
-        """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right."""
-        annotations = body.get("metadata", {}).get("annotations") or {}
+        """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right. Only a
+        ConfigMap certmint itself labelled for that bundle (its UID, by certmint's field manager)
+        counts: a tenant's ConfigMap carrying the same markings wakes nobody's bundle."""
+        metadata = body.get("metadata", {})
+        annotations = metadata.get("annotations") or {}
         name = annotations.get(labels.TRUST_BUNDLE_NAME)
-        if name:
-            self.queue.add(Key(TRUST_BUNDLE, "", name))
+        if not name or not marked_by_certmint(body, labels.TRUST_BUNDLE_LABEL, frozenset({FIELD_MANAGER})):
+            return
+        key = Key(TRUST_BUNDLE, "", name)
+        bundle = self.state.bundles.get(key)
+        uid = (metadata.get("labels") or {}).get(labels.TRUST_BUNDLE_LABEL)
+        if bundle is not None and bundle.get("metadata", {}).get("uid") != uid:
+            return
+        self.queue.add(key)
 
     def secret_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})
@@ -225,9 +235,11 @@ class Controller:
         annotations = metadata.get("annotations") or {}
         role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
         if role == labels.ROLE_CA:
-            kind = annotations.get(labels.ISSUER_KIND, ISSUER)
-            issuer_namespace = annotations.get(labels.ISSUER_NAMESPACE, "") if kind == ISSUER else ""
-            self.queue.add(Key(kind, issuer_namespace, annotations.get(labels.ISSUER_NAME, "")))
+            # Only certmint's own CA marking, on a Secret where that issuer keeps its CA: a forged
+            # one in a tenant's namespace reconciles no other tenant's issuer.
+            issuer = ca_secret_issuer(namespace, annotations, self.config.namespace)
+            if issuer is not None and marked_by_certmint(body, labels.SECRET_ROLE_LABEL):
+                self.queue.add(Key(*issuer))
             return
         if event_type == DELETED:
             source = (secret, "")  # certmint never deletes a Secret: never an echo of ours

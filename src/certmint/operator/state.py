@@ -8,10 +8,11 @@ Secret again.
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from certmint.planning.bundle_sources import issuer_source_id
 from certmint.planning.plan import IssuerView
 from certmint.planning.rotation import StepTaken
 from certmint.planning.secret_view import SecretContents, SecretView
@@ -164,6 +165,23 @@ class State:
                 ):
                     found.add(bundle_key)
         return found
+
+
+def published_by_bundles(bundles: Mapping[Key, Body], key: Key) -> dict[str, frozenset[str]]:
+    """TrustBundle name → fingerprints of the CAs it publishes for issuer `key`, in every copy, as
+    its status (written by certmint only) records them: what a CA rotation waits for."""
+    wanted = issuer_source_id(key.kind, key.namespace, key.name)
+    found = {}
+    for bundle_key, body in bundles.items():
+        status = body.get("status")
+        recorded = status.get("sources") if isinstance(status, dict) else None
+        for entry in recorded if isinstance(recorded, list) else ():
+            if isinstance(entry, dict) and entry.get("source") == wanted:
+                prints = entry.get("fingerprints")
+                found[bundle_key.name] = (
+                    frozenset(str(p) for p in prints) if isinstance(prints, list) else frozenset()
+                )
+    return found
 
 
 def _discard(index: defaultdict[Bucket, set[Key]], bucket: Bucket, key: Key) -> None:

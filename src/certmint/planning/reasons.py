@@ -119,3 +119,14 @@ AUTO_APPROVED: Final = "CertmintAutoApproved"
 """Approved condition reason: a service account asked for exactly its own workload identity."""
 AUTO_DENIED: Final = "CertmintDenied"
 """Denied condition reason (the message names the rule): the request could never be signed."""
+
+# TrustBundles with a failing or refused source (issue 27): the others are published all the same.
+UNCONSTRAINED_ISSUER_CA: Final = "UnconstrainedIssuerCA"
+"""A namespaced Issuer's CA has no NameConstraints: it is not published into other namespaces."""
+# CA rotation waiting for the TrustBundles that include the issuer.
+CA_PUBLISHED: Final = "CAPublished"
+"""Condition type on a rotating Issuer, and its reason when every bundle publishes the next CA."""
+BUNDLES_LAGGING: Final = "BundlesLagging"
+"""The next CA waits for TrustBundles that still publish only the current one."""
+CA_ACTIVATED_UNPUBLISHED: Final = "CAActivatedUnpublished"
+"""Warning event: the wait's bound passed, the next CA signs although some bundles lag."""

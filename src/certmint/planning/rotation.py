@@ -46,7 +46,8 @@ distinct value once:
   trusted at most one propagation delay beyond its planned retirement.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -62,6 +63,7 @@ from certmint.pki import (
     PrivateKey,
 )
 from certmint.pki.ca import BACKDATE
+from certmint.planning.bundle_sources import fingerprint
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer import ca_request, schedule_error
 
@@ -71,6 +73,10 @@ MIN_STEP: Final = parse_duration(MIN_PROPAGATION_DELAY)
 """No two steps of a rotation are closer than this."""
 REPEAT_BACKOFF_MAX: Final = timedelta(minutes=5)
 """The longest wait before the same step is taken again."""
+
+REQUESTED_ACTIVATION_GRACE: Final = timedelta(minutes=1)
+"""A requested rotation's next CA waits for lagging TrustBundles at least this long after its
+propagation delay (activation_deadline)."""
 
 ROTATE_REQUEST: Final = "certmint.dev/rotate-ca"
 """On an Issuer: set it to a new value (e.g. a timestamp) to rotate its CA now."""
@@ -125,6 +131,9 @@ class CAMaterial:
 @dataclass(frozen=True)
 class Hold:
     until: datetime
+    lagging: tuple[str, ...] = ()
+    """TrustBundles that publish the current CA but not the next one yet: activation waits for
+    them until `until` (see activation_deadline)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ class Prepare:
 @dataclass(frozen=True)
 class Activate:
     retires_at: datetime
+    lagging: tuple[str, ...] = ()
+    """Bundles that still had not published the next CA when the wait's bound passed."""
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,37 @@ def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timed
     return longest
 
 
+def lagging_bundles(material: CAMaterial, published: Mapping[str, AbstractSet[str]]) -> tuple[str, ...]:
+    """Bundles whose consumers trust the current CA but would not trust the next one yet.
+
+    `published`: TrustBundle name → SHA-256 fingerprints of the CAs it publishes for this issuer in
+    every copy. A bundle that does not publish the current CA either (new, refused, never synced)
+    holds nothing back: its consumers verify none of this issuer's certificates today."""
+    if material.next is None:
+        return ()
+    current, following = fingerprint(material.current.root), fingerprint(material.next.root)
+    return tuple(
+        sorted(name for name, held in published.items() if current in held and following not in held)
+    )
+
+
+def activation_deadline(material: CAMaterial, policy: RotationPolicy, longest_leaf: timedelta) -> datetime:
+    """Until when activation waits for lagging bundles, after which the next CA signs anyway.
+
+    A requested rotation (a compromised CA) waits one more propagation delay at most, and at least
+    REQUESTED_ACTIVATION_GRACE: the old key must stop signing soon whatever a bundle does, but a
+    short (or zero) delay must not turn every consumer of a slow bundle away at once. A scheduled
+    one waits as long as the current CA can still sign full-length certificates and have them
+    re-issued before it expires; never before `activates_at`."""
+    activates_at = material.activates_at or material.current.certificate.not_valid_before_utc
+    if material.requested:
+        return activates_at + max(policy.propagation_delay, REQUESTED_ACTIVATION_GRACE)
+    latest = material.current.certificate.not_valid_after_utc - (
+        max(longest_leaf, policy.reissue_window) + policy.propagation_delay
+    )
+    return max(activates_at, latest)
+
+
 def plan_rotation(
     issuer: Issuer,
     material: CAMaterial,
@@ -237,12 +279,15 @@ def plan_rotation(
     now: datetime,
     last: StepTaken | None = None,
     names: ClusterNames | None = None,
+    published: Mapping[str, AbstractSet[str]] | None = None,
 ) -> RotationStep:
     """`requested`: the Issuer's rotate-ca annotation; `longest_leaf`: the longest lifetime of the
     certificates the current CA issued (`longest_issued`), which bounds how long it must stay
     trusted once it is the previous one; `last`: the last step this issuer took; `names`: what the
-    next CA's default name constraints are made of."""
-    step = _plan(issuer, material, requested, longest_leaf, now, names)
+    next CA's default name constraints are made of; `published`: what every TrustBundle including
+    the issuer publishes of it (lagging_bundles): a prepared CA does not sign before they all
+    publish it, up to activation_deadline."""
+    step = _plan(issuer, material, requested, longest_leaf, now, names, published)
     if isinstance(step, Hold):
         return step
     allowed = step_allowed_at(last, type(step).__name__, issuer.metadata.generation or 0)
@@ -258,6 +303,7 @@ def _plan(
     longest_leaf: timedelta,
     now: datetime,
     names: ClusterNames | None,
+    published: Mapping[str, AbstractSet[str]] | None,
 ) -> RotationStep:
     policy = rotation_policy(issuer)
     phase = material.phase
@@ -268,13 +314,19 @@ def _plan(
     if phase == RotationPhase.PREPARED:
         if material.activates_at is not None and now < material.activates_at:
             return Hold(material.activates_at)
+        lagging = lagging_bundles(material, published or {})
+        deadline = activation_deadline(material, policy, longest_leaf)
+        if lagging and now < deadline:
+            return Hold(deadline, lagging)
         if material.requested:
             # A requested rotation usually means a compromised CA: distrust it as soon as the
             # re-issued certificates have reached the pods.
             overlap = policy.propagation_delay
         else:
             overlap = max(longest_leaf, policy.reissue_window) + policy.propagation_delay
-        return Activate(retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc))
+        return Activate(
+            retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc), lagging=lagging
+        )
     if phase == RotationPhase.OVERLAP:
         retires_at = _retirement(material, policy, now)
         return Retire() if now >= retires_at else Hold(retires_at)

@@ -173,7 +173,9 @@ class FakeKube:
     ) -> list[ConfigMapObject]:
         label, _, value = label_selector.partition("=")
         return [
-            ConfigMapObject(m.namespace, m.name, dict(m.data), dict(m.binary_data))
+            ConfigMapObject(
+                m.namespace, m.name, dict(m.data), dict(m.binary_data), certmint_labels=frozenset(m.labels)
+            )
             for (namespace, _), m in self.configmaps.items()
             if m.labels.get(label) == value and (not namespaces or namespace in namespaces)
         ]

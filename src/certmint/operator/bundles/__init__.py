@@ -3,18 +3,22 @@ ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
 
 import logging
 
+from cryptography import x509
 from pydantic import ValidationError
 
 from certmint.api import TrustBundle, TrustBundleStatus
+from certmint.api.certificate import IssuerKind
 from certmint.api.common import ConditionStatus
+from certmint.api.trustbundle import BundleSource, SourceStatus
+from certmint.kube.configmaps import ConfigMapObject
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.bundles.publish import existing_copies, publish
 from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome, StatusWritten
-from certmint.operator.state import Body, Key
-from certmint.pki import PKIError, assemble_bundle
+from certmint.operator.state import Body, Key, issuer_key
+from certmint.pki import PKIError, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.bundle import (
     ConfigMapContent,
@@ -25,8 +29,10 @@ from certmint.planning.bundle import (
     hold_back,
     plan_targets,
     reserved_name_refusal,
+    selector_matches,
     trust_change,
 )
+from certmint.planning.bundle_sources import BundleSources, LastPublished, SourceRead, plan_sources, source_id
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")
@@ -49,21 +55,27 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     reserved = reserved_name_refusal(bundle.metadata.name)
     if reserved is not None:  # the CRD refuses it too; this guards objects made before that rule
         return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
-    try:
-        sources = [await read_source(ctx, source) for source in bundle.spec.sources]
-        content = assemble_bundle([certificates for certificates, _ in sources], ctx.clock())
-    except IssuerNotReconciled as waiting:
-        return Outcome(wait_for=waiting.key)
-    except SourceUnavailable as error:
-        reported = await _report(
-            ctx, key, body, ConditionStatus.FALSE, reasons.SOURCE_UNAVAILABLE, str(error)
-        )
-        return reported.then(Outcome(backoff=True))
-    except PKIError as error:
-        return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SOURCE, error.message)
+    reads = []
+    for source in bundle.spec.sources:
+        try:
+            reads.append(await _read(ctx, source))
+        except IssuerNotReconciled as waiting:
+            return Outcome(wait_for=waiting.key)
+    old = _old_status(body)
+    last = {recorded.source: LastPublished(recorded.certificates, recorded.crls) for recorded in old.sources}
+    selector = bundle.spec.target.namespace_selector
+    targets = {name for name, labels in ctx.state.namespaces.items() if selector_matches(selector, labels)}
     copies = await existing_copies(ctx, bundle)
+    unrecorded = [] if old.sources else _published_now(copies, bundle.spec.target.config_map_key)
+    planned = plan_sources(reads, last, targets, ctx.clock(), unrecorded)
+    content = planned.content
+    problem = planned.condition()
+    if problem is not None and not content.certificates:
+        # Nothing readable and nothing known from before: an empty bundle would trust nothing.
+        reported = await _report(ctx, key, body, ConditionStatus.FALSE, problem[0], problem[1])
+        return reported.then(Outcome(backoff=True))
     existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in copies}
-    published = configmap_content(bundle, content, b"".join(crls for _, crls in sources))
+    published = configmap_content(bundle, content, planned.crls)
     now = ctx.clock()
     plan = plan_targets(bundle.spec.target.namespace_selector, ctx.state.namespaces, existing, published)
     contests = contested_targets(
@@ -86,22 +98,109 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         # Another writer keeps changing a published copy: say who, and look again when due.
         namespace, first = min(held.items(), key=lambda item: item[1].due)
         message = first.message("ConfigMap", f"{namespace}/{bundle.metadata.name}")
+        # The held-back copies still hold what they held: what the status records stays as it was.
         reported = await _report(
             ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONTESTED, message, count
         )
         return reported.then(Outcome(requeue_after=(first.due - now).total_seconds()))
+    recorded = _source_statuses(planned)
+    wake = _issuers_to_wake(bundle, old.sources, recorded)
     if result.conflicts:
         message = (
             f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "
             f"{', '.join(result.conflicts)}"
         )
         reported = await _report(
-            ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONFLICT, message, count, content.digest
+            ctx,
+            key,
+            body,
+            ConditionStatus.FALSE,
+            reasons.CONFIGMAP_CONFLICT,
+            message,
+            count,
+            content.digest,
+            recorded,
         )
-        return reported.then(Outcome(backoff=True))
+        return reported.then(Outcome(backoff=True, wake=wake))
     metrics.trust_bundle_certificates.labels(bundle.metadata.name).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {count} namespaces"
-    return await _report(ctx, key, body, ConditionStatus.TRUE, reasons.SYNCED, message, count, content.digest)
+    if problem is not None:
+        # Published all the same: the healthy sources as they are now, the failing ones as last seen.
+        reason, detail = problem
+        reported = await _report(
+            ctx,
+            key,
+            body,
+            ConditionStatus.FALSE,
+            reason,
+            f"{message}; {detail}",
+            count,
+            content.digest,
+            recorded,
+        )
+        retry = any(p.reason != reasons.UNCONSTRAINED_ISSUER_CA for p in planned.problems)
+        return reported.then(Outcome(backoff=retry, wake=wake))
+    reported = await _report(
+        ctx, key, body, ConditionStatus.TRUE, reasons.SYNCED, message, count, content.digest, recorded
+    )
+    return reported.then(Outcome(wake=wake))
+
+
+async def _read(ctx: Context, source: BundleSource) -> SourceRead:
+    """A source as read now; IssuerNotReconciled propagates (the bundle waits for that issuer)."""
+    ref = source.issuer
+    namespace = ref.namespace or "" if ref is not None and ref.kind == IssuerKind.ISSUER else None
+    try:
+        certificates, crls = await read_source(ctx, source)
+    except SourceUnavailable as error:
+        return SourceRead(source_id(source), None, problem=str(error), issuer_namespace=namespace)
+    return SourceRead(source_id(source), certificates, crls, issuer_namespace=namespace)
+
+
+def _published_now(copies: list[ConfigMapObject], key: str) -> list[x509.Certificate]:
+    """Every CA certificate the published copies hold (a hand-edited, unreadable one adds none)."""
+    found: list[x509.Certificate] = []
+    for copy in copies:
+        try:
+            found.extend(load_certificates_pem(copy.data.get(key, "").encode()))
+        except PKIError:
+            continue
+    return found
+
+
+def _old_status(body: Body) -> TrustBundleStatus:
+    try:
+        return TrustBundleStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return TrustBundleStatus()
+
+
+def _source_statuses(planned: BundleSources) -> list[SourceStatus]:
+    return [
+        SourceStatus(
+            source=publication.id,
+            synced=publication.fresh,
+            fingerprints=list(publication.fingerprints),
+            certificates=certificates_to_pem(publication.certificates).decode(),
+            crls=publication.crls.decode(errors="replace"),
+            message=publication.problem or None,
+        )
+        for publication in planned.sources
+    ]
+
+
+def _issuers_to_wake(
+    bundle: TrustBundle, before: list[SourceStatus], after: list[SourceStatus]
+) -> tuple[Key, ...]:
+    """Issuer sources whose published CAs changed: a rotation waiting for this bundle looks again."""
+    old = {recorded.source: recorded.fingerprints for recorded in before}
+    new = {recorded.source: recorded.fingerprints for recorded in after}
+    wake = []
+    for source in bundle.spec.sources:
+        ref = source.issuer
+        if ref is not None and old.get(source_id(source)) != new.get(source_id(source)):
+            wake.append(issuer_key(ref.kind, ref.namespace or "", ref.name))
+    return tuple(wake)
 
 
 async def _announce_trust_change(ctx: Context, bundle: TrustBundle, change: TrustChange) -> None:
@@ -124,13 +223,11 @@ async def _report(
     message: str,
     namespace_count: int | None = None,
     digest: str | None = None,
+    sources: list[SourceStatus] | None = None,
 ) -> Outcome:
     metadata = body.get("metadata")
     generation = int(metadata.get("generation", 0)) if isinstance(metadata, dict) else 0
-    try:
-        old = TrustBundleStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        old = TrustBundleStatus()
+    old = _old_status(body)
     metrics.trust_bundle_synced.labels(key.name).set(1 if status == ConditionStatus.TRUE else 0)
     conditions = set_condition(old.conditions, SYNCED, status, reason, message, generation, ctx.clock())
     new = old.model_copy(
@@ -139,6 +236,7 @@ async def _report(
             "observed_generation": generation,
             "namespace_count": namespace_count if namespace_count is not None else old.namespace_count,
             "digest": digest or old.digest,
+            "sources": sources if sources is not None else old.sources,
         }
     )
     if new == old:

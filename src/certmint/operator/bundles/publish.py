@@ -24,8 +24,12 @@ class Published:
 
 
 async def existing_copies(ctx: Context, bundle: TrustBundle) -> list[ConfigMapObject]:
+    """The bundle's published copies: labelled with its UID (the cheap filter) by certmint's own
+    field manager. A ConfigMap someone else labelled so is not a copy: never written, withdrawn or
+    counted, and what it holds is not taken for what the bundle published."""
     selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
-    return await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
+    listed = await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
+    return [found for found in listed if labels.TRUST_BUNDLE_LABEL in found.certmint_labels]
 
 
 async def publish(

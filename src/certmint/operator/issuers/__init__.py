@@ -84,7 +84,7 @@ async def _ready(
         ocsp_url=issuer.spec.revocation.ocsp_url,
         auto_approval=issuer.spec.signing_requests.auto_approve,
     )
-    written = await status.write(ctx, key, issuer, view, name, material, now)
+    written = await status.write(ctx, key, issuer, view, name, material, now, ca.lagging)
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
     delay = ctx.config.issuer_resync_seconds
     for moment in (ca.next_rotation_check, crls.refresh_at, ocsp.refresh_at):

@@ -11,8 +11,8 @@ from certmint.api import Issuer
 from certmint.api.issuer import RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
-from certmint.operator.issuers.status import event
-from certmint.operator.state import Key
+from certmint.operator.issuers.status import event, reference
+from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.ca_secret import ca_secret_content, read_material
@@ -28,6 +28,7 @@ from certmint.planning.rotation import (
     Retire,
     StepTaken,
     advance,
+    lagging_bundles,
     longest_issued,
     next_check,
     plan_rotation,
@@ -39,6 +40,8 @@ from certmint.planning.rotation import (
 log = logging.getLogger("certmint.issuers")
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
+LAGGING_POLL_SECONDS = 30.0
+"""While a prepared CA waits for TrustBundles: how often to look again without being woken."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class Usable:
     secret: SecretObject | None
     step: StepTaken | None = None
     """The rotation step this reconcile took, if any."""
+    lagging: tuple[str, ...] = ()
+    """TrustBundles the prepared next CA waits for (they publish the current CA, not the next)."""
 
 
 async def load_or_bootstrap(
@@ -93,6 +98,7 @@ async def load_or_bootstrap(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
         )
         last = ctx.state.rotation_steps.get(key)
+        published = published_by_bundles(ctx.state.bundles, key)
         step = plan_rotation(
             issuer,
             material,
@@ -101,13 +107,27 @@ async def load_or_bootstrap(
             now,
             last,
             names,
+            published,
         )
+        if isinstance(step, Hold) and step.lagging:
+            # The bundles wake this issuer when what they publish changes; the poll is a fallback.
+            check = min(step.until, now + timedelta(seconds=LAGGING_POLL_SECONDS))
+            return Usable(_rotating_view(material, issuer), material, check, secret, lagging=step.lagging)
         if isinstance(step, Hold):
             # Its own time, or a repeated step's backoff (later than the state alone would say).
-            return Usable(_rotating_view(material, issuer), material, step.until, secret)
+            lagging = lagging_bundles(material, published)
+            return Usable(_rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
         material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
         taken = step_taken(last, step, issuer.metadata.generation or 0, now)
-        return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret, taken)
+        # For the CAPublished condition during the propagation delay too.
+        return Usable(
+            _rotating_view(material, issuer),
+            material,
+            next_check(material, issuer),
+            secret,
+            step=taken,
+            lagging=lagging_bundles(material, published),
+        )
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
@@ -168,6 +188,15 @@ async def _rotate(
             f"previous CA {_subject(material.previous) if material.previous else ''} is no longer trusted"
         )
     await event(ctx, key, issuer, reason, message)
+    if isinstance(step, Activate) and step.lagging:
+        warning = (
+            f"CA {_subject(updated.current.certificate)} signs although TrustBundle(s) "
+            f"{', '.join(step.lagging)} still do not publish it: the wait for them ended at its bound"
+        )
+        await ctx.kube.post_event(
+            reference(key, issuer), "Warning", reasons.CA_ACTIVATED_UNPUBLISHED, warning
+        )
+        log.warning("%s %s/%s: %s", key.kind, key.namespace, key.name, warning)
     log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
     return updated, stored
 

@@ -5,14 +5,15 @@ from datetime import datetime
 from cryptography import x509
 
 from certmint.api import CAStatus, Issuer, IssuerStatus
-from certmint.api.common import ConditionStatus
-from certmint.api.issuer import RotationStatus
+from certmint.api.common import Condition, ConditionStatus
+from certmint.api.issuer import RotationPhase, RotationStatus
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import summarize_certificate
+from certmint.planning import reasons
 from certmint.planning.plan import IssuerView
 from certmint.planning.rotation import CAMaterial, rotation_policy, scheduled_rotation
 from certmint.planning.status import READY, condition, set_condition
@@ -28,6 +29,7 @@ async def write(
     secret_name: str,
     material: CAMaterial | None,
     now: datetime,
+    lagging: tuple[str, ...] = (),
 ) -> Outcome:
     generation = issuer.metadata.generation
     old = issuer.status
@@ -40,6 +42,7 @@ async def write(
         generation,
         now,
     )
+    conditions = _publication(conditions, material, lagging, generation, now)
     new = IssuerStatus(
         conditions=conditions,
         observed_generation=generation,
@@ -60,6 +63,38 @@ async def write(
     if condition(old.conditions, READY) != condition(conditions, READY) and not view.ready:
         await ctx.kube.post_event(reference(key, issuer), "Warning", view.reason, view.message)
     return Outcome(echoes=((key, version),), statuses=(StatusWritten(key, wire),))
+
+
+def _publication(
+    conditions: list[Condition],
+    material: CAMaterial | None,
+    lagging: tuple[str, ...],
+    generation: int,
+    now: datetime,
+) -> list[Condition]:
+    """CAPublished, while a next CA is prepared: whether every TrustBundle including the issuer
+    publishes it, else which ones its activation waits for. Absent in the other phases."""
+    if material is None or material.phase != RotationPhase.PREPARED or material.next is None:
+        return [c for c in conditions if c.type != reasons.CA_PUBLISHED]
+    subject = material.next.certificate.subject.rfc4514_string()
+    if lagging:
+        message = (
+            f"next CA {subject} signs once TrustBundle(s) {', '.join(lagging)} publish it "
+            "(they publish the current CA only)"
+        )
+        return set_condition(
+            conditions,
+            reasons.CA_PUBLISHED,
+            ConditionStatus.FALSE,
+            reasons.BUNDLES_LAGGING,
+            message,
+            generation,
+            now,
+        )
+    message = f"every TrustBundle that includes this issuer publishes the next CA {subject}"
+    return set_condition(
+        conditions, reasons.CA_PUBLISHED, ConditionStatus.TRUE, reasons.CA_PUBLISHED, message, generation, now
+    )
 
 
 async def event(ctx: Context, key: Key, issuer: Issuer, reason: str, message: str) -> None:
