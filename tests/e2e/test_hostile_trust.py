@@ -50,8 +50,8 @@ def ca_of(cluster: Cluster, namespace: str, secret: str) -> x509.Certificate:
 
 @pytest.fixture
 def cluster_issuer(cluster: Cluster) -> Iterator[str]:
-    """A selfSigned ClusterIssuer whose rotation has no propagation delay: without the wait for its
-    bundles, its next CA would sign before any bundle could publish it."""
+    """A selfSigned ClusterIssuer whose rotation has the shortest propagation delay (5s): without the
+    wait for its bundles, its next CA would sign before a contested bundle could publish it."""
     name = f"shared-{uuid.uuid4().hex[:6]}"
     cluster.apply(
         {
@@ -61,7 +61,7 @@ def cluster_issuer(cluster: Cluster) -> Iterator[str]:
             "spec": {
                 "selfSigned": {
                     "caDuration": "24h",
-                    "rotation": {"propagationDelay": "0s", "reissueWindow": "10s"},
+                    "rotation": {"propagationDelay": "5s", "reissueWindow": "10s"},
                 }
             },
         }
@@ -177,7 +177,7 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
         assert signed_by(crls, tenant_ca), "and its last CRL"
 
         # A rogue writer contests the bundle's copy, so certmint holds its next write back: the
-        # bundle will lag behind the rotation (the ClusterIssuer has no propagation delay at all).
+        # bundle will lag behind the rotation (the ClusterIssuer's propagation delay is the 5 s minimum).
         _contest(cluster, namespace, bundle)
         new_leaf, trusted_then = _rotate(
             cluster, operator_process, namespace, bundle, cluster_issuer, old_root
