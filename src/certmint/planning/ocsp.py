@@ -65,7 +65,7 @@ def load_signers(data: Mapping[str, bytes]) -> tuple[OCSPSigner, ...]:
         return ()
     try:
         certificates = load_certificates_pem(certificates_pem)
-        keys = [load_private_key_pem(block) for block in _PRIVATE_KEY_BLOCK.findall(keys_pem)]
+        keys = [load_private_key_pem(block, validate=False) for block in _PRIVATE_KEY_BLOCK.findall(keys_pem)]
     except PKIError:
         return ()
     if len(certificates) != len(keys):
