@@ -97,4 +97,3 @@ def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]])
 def certmint_rules(*resources: str) -> list[dict[str, Any]]:
     """A Role rule: everything on these certmint resources, nothing else."""
     return [{"apiGroups": [GROUP], "resources": list(resources), "verbs": ["*"]}]
-

@@ -160,7 +160,7 @@ def _der_element(data: bytes, offset: int) -> tuple[int, int, int]:
 
 
 def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    children = []
+    children: list[tuple[int, int, int]] = []
     while start < end and len(children) < 16:
         tag, content, stop = _der_element(data[:end], start)
         children.append((tag, content, stop))
