@@ -12,6 +12,7 @@ from typing import Protocol
 from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
+from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.secret_view import SecretView
 
@@ -51,6 +52,10 @@ class StateView(Protocol):
 
     @property
     def unwatched_secrets(self) -> AbstractSet[tuple[str, str]]: ...
+
+    @property
+    def ocsp_cache(self) -> ResponseCache:
+        """The operator's one budget of OCSP responses, handed to the responders reconcilers make."""
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
 

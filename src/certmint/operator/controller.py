@@ -15,11 +15,13 @@ from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.issuer_views import bundle_facing, certificate_facing
+from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
     ISSUER,
+    OCSP_RESPONSE,
     SECRET,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
@@ -81,6 +83,8 @@ class Controller:
         else:
             self.active.set()
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
+        self._tasks.append(asyncio.create_task(watch_loop_lag(), name="certmint-loop-lag"))
+        self._expose_cache_sizes()
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
 
@@ -100,6 +104,21 @@ class Controller:
         self.state.secrets.clear()
         self.state.secrets.update(listed)
         log.info("%d managed Secrets listed", len(listed))
+
+    def _expose_cache_sizes(self) -> None:
+        """Counted when scraped: what this process holds, so a test (or an operator's dashboard) can
+        see that nothing of a deleted object stays behind."""
+        state = self.state
+        sizes = {
+            CERTIFICATE: lambda: len(state.certificates),
+            SECRET: lambda: len(state.secrets),
+            SIGNING_REQUEST: lambda: len(state.signing_requests),
+            ISSUER: lambda: len(state.issuers),
+            TRUST_BUNDLE: lambda: len(state.bundles),
+            OCSP_RESPONSE: lambda: len(state.ocsp_cache),
+        }
+        for kind, size in sizes.items():
+            metrics.cached_objects.labels(kind).set_function(size)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -124,13 +143,20 @@ class Controller:
             for other in self.state.certificates_for_secret(key.namespace, secret_name):
                 self.queue.add(other)
             return
+        before = self.state.issuer_of(key)
         self.state.put_certificate(key, body)
+        if before is not None and before != self.state.issuer_of(key):
+            # Its series under the old issuer label would stay forever: the new one replaces them.
+            metrics.forget_certificate(
+                key.namespace, key.name, metrics.issuer_label(before.kind, before.name)
+            )
         self._wake(key, _source(key, body))
 
     def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
         key = key_of(kind, body)
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
+            metrics.forget_issuer(key.kind, key.namespace, key.name)
             self.queue.add(key)
             return
         self.state.issuers[key] = body
@@ -140,6 +166,7 @@ class Controller:
         key = key_of(TRUST_BUNDLE, body)
         if event_type == DELETED:
             self.state.bundles.pop(key, None)
+            metrics.forget_trust_bundle(key.name)
             self.queue.cancel(key)
             return
         self.state.bundles[key] = body

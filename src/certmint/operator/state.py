@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from certmint.api import parse_duration
+from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.secret_view import SecretView
 
@@ -24,6 +25,8 @@ CLUSTER_ISSUER = "ClusterIssuer"
 TRUST_BUNDLE = "TrustBundle"
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
+OCSP_RESPONSE = "OCSPResponse"
+"""Not a Kubernetes kind: the cached OCSP responses, counted in certmint_cached_objects."""
 
 
 @dataclass(frozen=True, order=True)
@@ -105,6 +108,8 @@ class State:
     unwatched_secrets: set[tuple[str, str]] = field(default_factory=set)
     """Secrets a create found in the way that the watch does not report (no certmint label):
     read directly until the watch reports them."""
+    ocsp_cache: ResponseCache = field(default_factory=ResponseCache)
+    """Signed OCSP responses of every issuer: one budget for the operator (planning.ocsp)."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)
@@ -131,6 +136,11 @@ class State:
         del self.certificates[key]
         _discard(self._by_secret, filing.secret, key)
         _discard(self._by_issuer, filing.issuer, key)
+
+    def issuer_of(self, key: Key) -> Key | None:
+        """The issuer a cached Certificate names, None when it is not cached."""
+        filing = self._filed.get(key)
+        return filing.issuer if filing else None
 
     def uid_of(self, key: Key) -> str:
         filing = self._filed.get(key)

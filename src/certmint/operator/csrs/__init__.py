@@ -5,7 +5,6 @@ what it decides: sign (status.certificate), report a failure (the Failed conditi
 deny (the approval subresource), and record a revocation asked for by annotation. Signed, denied
 and failed CSRs are final: they cost no write, so a restart costs none."""
 
-import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -17,6 +16,7 @@ from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
+from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import record_revocation
 from certmint.operator.state import Body, Key, issuer_key
@@ -91,7 +91,7 @@ async def _sign(
     if issuer.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("signing without a CA")
     leaf_request = with_issuer_pointers(plan.spec.leaf, issuer)
-    chain_pem = await asyncio.to_thread(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
+    chain_pem = await off_loop(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
     await ctx.kube.write_csr_certificate(csr.name, chain_pem)
     leaf = x509.load_pem_x509_certificate(chain_pem)
     serial = serial_hex(leaf.serial_number)

@@ -1,6 +1,5 @@
 """The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from certmint.api import Issuer
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event
+from certmint.operator.offload import off_loop
 from certmint.operator.state import Key
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
@@ -58,7 +58,7 @@ async def load_or_bootstrap(
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
     if isinstance(plan, GenerateCA):
-        material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
+        material = stable_material(await off_loop(create_root_ca, plan.request, now))
         stored = await _store(ctx, key, namespace, name, material, create=secret is None)
         if stored is None:
             # Someone created the Secret between our read and our create: use theirs.
@@ -121,9 +121,7 @@ async def _rotate(
     step: Prepare | Activate | Retire,
     now: datetime,
 ) -> tuple[CAMaterial, SecretObject | None]:
-    next_ca = (
-        await asyncio.to_thread(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
-    )
+    next_ca = await off_loop(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
     updated = advance(material, step, now, next_ca)
     stored = await _store(ctx, key, namespace, name, updated, create=False)
     if isinstance(step, Prepare) and updated.next is not None:
