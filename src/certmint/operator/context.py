@@ -12,6 +12,7 @@ from typing import Protocol
 from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
+from certmint.planning.csr import SigningRequestObject
 from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.secret_view import SecretView
@@ -36,7 +37,7 @@ class StateView(Protocol):
     def bundles(self) -> Mapping[Key, Body]: ...
 
     @property
-    def signing_requests(self) -> Mapping[Key, Body]: ...
+    def signing_requests(self) -> Mapping[Key, SigningRequestObject]: ...
 
     @property
     def issuer_views(self) -> Mapping[Key, IssuerView]: ...

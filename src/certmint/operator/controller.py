@@ -23,16 +23,26 @@ from certmint.operator.state import (
     ISSUER,
     OCSP_RESPONSE,
     SECRET,
+    SIGNER,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
     Body,
     Key,
     State,
+    issuer_key,
     key_of,
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
-from certmint.planning.csr import SignerRef, is_certmint_signer, parse_signer_name, read_signing_request
+from certmint.planning.csr import (
+    SignerRef,
+    SigningRequestObject,
+    cluster_issuer_signer_name,
+    is_certmint_signer,
+    issuer_signer_name,
+    parse_signer_name,
+    read_signing_request,
+)
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
 
@@ -157,8 +167,11 @@ class Controller:
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
+            self._forget_signing_requests_of(key)
             self.queue.add(key)
             return
+        if key not in self.state.issuers:
+            self._issuer_known(key)
         self.state.issuers[key] = body
         self._wake(key, _source(key, body))
 
@@ -176,19 +189,53 @@ class Controller:
         """CSRs are cluster-scoped and their requesters create them unlabelled, so no label selector
         can narrow the watch: every CSR of the cluster (kubelets' too) arrives here. Those for other
         signers are dropped before anything is cached or queued, and so are ours once they are
-        final (signed, denied, failed): memory holds only CSRs certmint may still act on."""
+        final (signed, denied, failed): memory holds only CSRs certmint may still act on. So are
+        those of issuers that do not exist (anyone may create CSRs for any signer name, and
+        cluster-scoped objects have no quota): they are listed when their issuer appears. What is
+        kept is the few fields certmint reads, not the object."""
         spec = body.get("spec") or {}
-        if not is_certmint_signer(str(spec.get("signerName", ""))):
+        signer_name = str(spec.get("signerName", ""))
+        if not is_certmint_signer(signer_name):
             return
         key = key_of(SIGNING_REQUEST, body)
-        if not self._serves_signer(str(spec.get("signerName", ""))):
+        if not self._serves_signer(signer_name):
             return
-        if event_type == DELETED or read_signing_request(body).settled:
+        csr = read_signing_request(body)
+        if event_type == DELETED or csr.settled or not self._may_act_on(csr):
             self.state.signing_requests.pop(key, None)
             self.queue.cancel(key)
             return
-        self.state.signing_requests[key] = _without_managed_fields(body)
+        self.state.signing_requests[key] = csr
         self._wake(key, _source(key, body))
+
+    def _may_act_on(self, csr: SigningRequestObject) -> bool:
+        """An issuer that exists (its pending CSRs are listed when it appears), or a signer name
+        certmint cannot read on an approved CSR: that one is failed, once, with UnknownSigner."""
+        signer = parse_signer_name(csr.signer_name)
+        if isinstance(signer, SignerRef):
+            return issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
+        return csr.approved and not (csr.denied or csr.failed or csr.certificate)
+
+    async def _pick_up_signing_requests(self, key: Key) -> Outcome:
+        """An issuer appeared: the pending CSRs for its signer, which intake did not keep."""
+        for body in await self.kube.list_signing_requests(key.name):
+            self.signing_request_event(None, body)
+        return Outcome()
+
+    def _issuer_known(self, key: Key) -> None:
+        if key.kind == ISSUER:
+            self.queue.add(Key(SIGNER, "", issuer_signer_name(key.namespace, key.name)))
+        else:
+            self.queue.add(Key(SIGNER, "", cluster_issuer_signer_name(key.name)))
+
+    def _forget_signing_requests_of(self, issuer: Key) -> None:
+        for key, csr in list(self.state.signing_requests.items()):
+            signer = parse_signer_name(csr.signer_name)
+            if isinstance(signer, SignerRef) and issuer == issuer_key(
+                signer.kind, signer.namespace, signer.name
+            ):
+                del self.state.signing_requests[key]
+                self.queue.cancel(key)
 
     def _serves_signer(self, signer_name: str) -> bool:
         """Restricted to some namespaces, this operator can read no Issuer elsewhere: CSRs for those
@@ -302,7 +349,10 @@ class Controller:
         """One reconcile of a key the queue handed out, its outcome applied."""
         waiting = self._waiters.pop(key, set())
         try:
-            outcome = await RECONCILERS[key.kind](self.context, key)
+            if key.kind == SIGNER:
+                outcome = await self._pick_up_signing_requests(key)
+            else:
+                outcome = await RECONCILERS[key.kind](self.context, key)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -336,8 +386,9 @@ class Controller:
 
     def apply(self, key: Key, outcome: Outcome) -> None:
         """The only place a reconcile's result reaches the caches and the queue."""
-        if outcome.issuer_loaded is not None:
-            self.state.issuers.setdefault(key, outcome.issuer_loaded)
+        if outcome.issuer_loaded is not None and key not in self.state.issuers:
+            self.state.issuers[key] = outcome.issuer_loaded
+            self._issuer_known(key)
         for written in outcome.statuses:
             self._cache_status(written.key, written.status)
         if outcome.issuer_view is not None:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from certmint.api import parse_duration
+from certmint.planning.csr import SigningRequestObject
 from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.secret_view import SecretView
@@ -25,6 +26,8 @@ CLUSTER_ISSUER = "ClusterIssuer"
 TRUST_BUNDLE = "TrustBundle"
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
+SIGNER = "Signer"
+"""Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
 OCSP_RESPONSE = "OCSPResponse"
 """Not a Kubernetes kind: the cached OCSP responses, counted in certmint_cached_objects."""
 
@@ -97,8 +100,9 @@ class State:
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
     bundles: dict[Key, Body] = field(default_factory=dict)
-    signing_requests: dict[Key, Body] = field(default_factory=dict)
-    """Only CSRs addressed to certmint's signers, and only until they are final."""
+    signing_requests: dict[Key, SigningRequestObject] = field(default_factory=dict)
+    """Only CSRs addressed to certmint's signers of issuers that exist, only until they are final,
+    and only the fields certmint reads (no managedFields, no base64)."""
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)

@@ -132,6 +132,9 @@ class SigningRequestObject:
     certificate: bytes
     """status.certificate as PEM; empty until signed."""
     annotations: Mapping[str, str]
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    """status.conditions as they are: a write of conditions sends the whole list back."""
+    resource_version: str = ""
 
     @property
     def pending(self) -> bool:
@@ -168,6 +171,8 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         failed="Failed" in true_conditions,
         certificate=_base64(status.get("certificate")),
         annotations=dict(metadata.get("annotations") or {}),
+        conditions=tuple(dict(condition) for condition in status.get("conditions") or ()),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )
 
 
