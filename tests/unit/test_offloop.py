@@ -1,19 +1,46 @@
 """Issue 27: no single object stops certmint for everyone. Key sizes read from the key's header
 before it is loaded, bounded PEM blocks, cheap work inline and costly work off the event loop."""
 
+import asyncio
 import base64
 import contextlib
 import functools
+import gc
+import threading
+import time
+from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509 import ocsp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
-from certmint.pki import KeyAlgorithm, PKIError, load_private_key_pem, pem_key_header
+from certmint.operator import metrics
+from certmint.operator.config import OperatorConfig
+from certmint.operator.controller import DELETED, Controller
+from certmint.operator.loopwatch import watch_loop_lag
+from certmint.operator.offload import CRYPTO_THREADS, off_loop
+from certmint.operator.state import SIGNER, SIGNING_REQUEST, Key
+from certmint.pki import KeyAlgorithm, PKIError, certificates_to_pem, load_private_key_pem, pem_key_header
 from certmint.pki.keys import MAX_KEY_PEM_BYTES, der_key_header
 from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
+from certmint.planning import reasons
+from certmint.planning.ocsp import (
+    OCSPResponder,
+    ResponderInputs,
+    ResponseCache,
+    refresh_signers,
+    responder_inputs,
+    reuse_responder,
+)
+from certmint.planning.revocation import RevocationList, build_crls
+from certmint.planning.secret_view import SecretContents, Unusable, read_contents
+from tests.unit.operator.fake_kube import FakeKube
+from tests.unit.planning_fixtures import NOW, make_ca
 
 NO_ENCRYPTION = serialization.NoEncryption()
 PEM = serialization.Encoding.PEM
@@ -296,3 +323,259 @@ def test_unterminated_blocks_yield_nothing() -> None:
     """A megabyte of BEGIN lines without END: no block, no error beyond the bound."""
     hostile = (b"-----BEGIN CERTIFICATE-----\n" + b"A" * 4000) * MAX_PEM_BLOCKS
     assert pem_blocks(hostile) == []
+
+
+# Secret views: an RSA-8192 key is refused by its header, on the event loop, in microseconds
+
+
+def test_a_view_of_a_secret_with_an_rsa_8192_key_is_unusable_with_the_size_as_reason() -> None:
+
+    ca = make_ca()
+    pem = rsa_key(8192).private_bytes(PEM, PKCS8, NO_ENCRYPTION)
+    contents = read_contents({"tls.crt": certificates_to_pem([ca.certificate]), "tls.key": pem})
+    assert isinstance(contents, Unusable)
+    assert contents.reason == reasons.SECRET_INVALID
+    assert "RSA key of 8192 bits is not supported" in contents.message
+
+
+def test_a_view_reads_only_the_leaf_of_a_long_chain() -> None:
+
+    ca = make_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    chain = (
+        certificates_to_pem([ca.certificate])
+        + b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n" * 200
+    )
+    contents = read_contents({"tls.crt": chain, "tls.key": key.private_bytes(PEM, PKCS8, NO_ENCRYPTION)})
+    assert isinstance(contents, SecretContents)  # the garbage after the leaf is never parsed
+    assert not contents.key_matches
+
+
+# One OCSP cache budget for the whole operator
+
+
+def _ocsp_request(ca_certificate: x509.Certificate, serial: int) -> bytes:
+
+    name_hash = hashes.Hash(hashes.SHA1())
+    name_hash.update(ca_certificate.subject.public_bytes())
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(ca_certificate.public_key()).digest  # type: ignore[arg-type]
+    builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        name_hash.finalize(), key_hash, serial, hashes.SHA1()
+    )
+    return builder.build().public_bytes(serialization.Encoding.DER)
+
+
+@functools.cache
+def _responder_inputs(name: str) -> ResponderInputs:
+
+    ca = make_ca(name)
+    _, crl_pem = build_crls((ca,), RevocationList(), NOW - timedelta(minutes=1), timedelta(hours=24))
+    return responder_inputs((ca,), refresh_signers((ca,), (), NOW), crl_pem, timedelta(hours=1))
+
+
+def test_every_issuers_responses_share_one_budget_least_recently_used_first() -> None:
+
+    cache = ResponseCache(max_entries=4)
+    first = OCSPResponder(_responder_inputs("first CA"), cache=cache, signatures_per_second=1000)
+    second = OCSPResponder(_responder_inputs("second CA"), cache=cache, signatures_per_second=1000)
+    first_ca = _responder_inputs("first CA").authorities[0].certificate
+    second_ca = _responder_inputs("second CA").authorities[0].certificate
+    for serial in (1, 2, 3):
+        assert first.answer(_ocsp_request(first_ca, serial), NOW).signed
+    assert len(cache) == 3
+    # Random serials at the second issuer evict the first's answers: one budget, not one each.
+    for serial in range(100, 110):
+        assert second.answer(_ocsp_request(second_ca, serial), NOW).signed
+    assert len(cache) == 4
+    assert cache.entries_of(first._token) == 0
+    assert first.answer(_ocsp_request(first_ca, 1), NOW).signed, "evicted: signed again"
+    assert not second.answer(_ocsp_request(second_ca, 109), NOW).signed, "recent: from the cache"
+    assert len(cache) == 4
+
+
+def test_a_responders_entries_go_with_it() -> None:
+
+    cache = ResponseCache(max_entries=100)
+    inputs = _responder_inputs("first CA")
+    responder = reuse_responder(None, inputs, cache)
+    for serial in (1, 2, 3):
+        responder.answer(_ocsp_request(inputs.authorities[0].certificate, serial), NOW)
+    assert reuse_responder(responder, inputs, cache) is responder, "same inputs: cache and all"
+    assert len(cache) == 3
+    del responder
+    gc.collect()
+    assert len(cache) == 0
+
+
+# Metric series removed with their object or label value
+
+
+def _series(name: str) -> set[tuple[tuple[str, str], ...]]:
+
+    return {
+        tuple(sorted(sample.labels.items()))
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def _certificate(name: str, issuer: str) -> dict[str, object]:
+    return {
+        "metadata": {"namespace": "metrics-ns", "name": name, "uid": f"uid-{name}", "resourceVersion": "1"},
+        "spec": {"secretName": f"{name}-tls", "issuerRef": {"kind": "Issuer", "name": issuer}},
+    }
+
+
+def _controller() -> Controller:
+    return Controller(kube=FakeKube(), config=OperatorConfig(namespace="certmint"))
+
+
+def test_a_certificates_series_move_with_its_issuer_ref_and_go_with_it() -> None:
+
+    controller = _controller()
+    controller.certificate_event(None, _certificate("moving", "old-ca"))
+    metrics.record_certificate("metrics-ns", "moving", "Issuer/old-ca", True, None, None)
+    old = (("issuer", "Issuer/old-ca"), ("name", "moving"), ("namespace", "metrics-ns"))
+    assert old in _series("certmint_certificate_ready_status")
+    controller.certificate_event(None, _certificate("moving", "new-ca"))
+    assert old not in _series("certmint_certificate_ready_status")
+    metrics.record_certificate("metrics-ns", "moving", "Issuer/new-ca", True, None, None)
+    new = (("issuer", "Issuer/new-ca"), ("name", "moving"), ("namespace", "metrics-ns"))
+    assert new in _series("certmint_certificate_ready_status")
+    controller.certificate_event(DELETED, _certificate("moving", "new-ca"))
+    assert not any(("name", "moving") in series for series in _series("certmint_certificate_ready_status"))
+
+
+def test_an_issuers_and_a_bundles_series_go_with_them() -> None:
+
+    controller = _controller()
+    labels = ("Issuer", "metrics-ns", "gone")
+    metrics.ca_expiration.labels(*labels).set(1)
+    metrics.record_rotation_phase(*labels, "Stable")
+    metrics.ocsp_responses.labels(*labels, "good").inc()
+    metrics.ocsp_responses.labels(*labels, "unknown").inc()
+    metrics.trust_bundle_synced.labels("gone-bundle").set(1)
+    metrics.trust_bundle_changes.labels("gone-bundle", "added").inc()
+    controller.issuer_event("Issuer", DELETED, {"metadata": {"namespace": "metrics-ns", "name": "gone"}})
+    controller.trust_bundle_event(DELETED, {"metadata": {"name": "gone-bundle"}})
+    for name in (
+        "certmint_ca_expiration_timestamp_seconds",
+        "certmint_ca_rotation_phase",
+        "certmint_ocsp_responses_total",
+        "certmint_trustbundle_synced_status",
+        "certmint_trustbundle_ca_changes_total",
+    ):
+        assert not any(("name", "gone") in s or ("name", "gone-bundle") in s for s in _series(name)), name
+
+
+# Pending CSRs: kept as fields, only for issuers that exist, picked up when one appears
+
+
+def _signing_request(name: str, signer: str, size: int = 0) -> dict[str, object]:
+    request = base64.b64encode(b"-----BEGIN CERTIFICATE REQUEST-----\n" + b"A" * size).decode()
+    return {
+        "metadata": {"name": name, "uid": f"uid-{name}", "resourceVersion": "7", "managedFields": [{}]},
+        "spec": {"signerName": signer, "request": request, "username": "someone", "usages": []},
+        "status": {},
+    }
+
+
+async def test_csrs_of_issuers_that_do_not_exist_are_not_kept_and_are_picked_up_when_one_appears() -> None:
+
+    controller = _controller()
+    fake = controller.kube
+    for number in range(50):
+        body = _signing_request(f"attack-{number}", f"issuers.certmint.dev/nowhere.ghost-{number}", 100_000)
+        fake.objects[("certificatesigningrequests", None, f"attack-{number}")] = body  # type: ignore[attr-defined]
+        controller.signing_request_event(None, body)
+    unreadable = _signing_request("unreadable", "issuers.certmint.dev/Not_A_Name")
+    controller.signing_request_event(None, unreadable)
+    assert controller.state.signing_requests == {}
+    assert not controller.queue.ready()
+    # The issuer of one of them appears: its signer's CSRs are listed, and only those kept.
+    controller.issuer_event("Issuer", None, {"metadata": {"namespace": "nowhere", "name": "ghost-7"}})
+    signer = Key(SIGNER, "", "issuers.certmint.dev/nowhere.ghost-7")
+    assert controller.queue.queued(signer)
+    got = await controller.queue.get()
+    assert got == signer
+    await controller.process(got)
+    kept = Key(SIGNING_REQUEST, "", "attack-7")
+    assert set(controller.state.signing_requests) == {kept}
+    cached = controller.state.signing_requests[kept]
+    assert cached.resource_version == "7"
+    assert cached.signer_name.endswith("ghost-7")
+    assert controller.queue.queued(kept)
+    # The issuer goes: so does what was kept for it.
+    controller.issuer_event("Issuer", "DELETED", {"metadata": {"namespace": "nowhere", "name": "ghost-7"}})
+    assert controller.state.signing_requests == {}
+    # Still in the ready queue (cancel drops schedules, not queued keys): reconciled, it finds nothing.
+    assert controller.queue.scheduled(kept) is None
+    await controller.process(kept)
+    assert not [write for write in fake.writes if "csr" in write]  # type: ignore[attr-defined]
+
+
+def test_cached_object_gauges_count_what_the_state_holds() -> None:
+
+    controller = _controller()
+    controller._expose_cache_sizes()
+    controller.certificate_event(None, _certificate("counted", "ca"))
+
+    def value(kind: str) -> float:
+        return next(
+            sample.value
+            for family in metrics.cached_objects.collect()
+            for sample in family.samples
+            if sample.labels == {"kind": kind}
+        )
+
+    assert value("Certificate") == 1
+    assert value("CertificateSigningRequest") == 0
+    assert value("OCSPResponse") == 0
+
+
+# The event loop's own signal, and costly work off it
+
+
+async def test_a_call_that_holds_the_loop_shows_as_lag() -> None:
+
+    watcher = asyncio.create_task(watch_loop_lag(tick=0.01, window=60))
+    try:
+        await asyncio.sleep(0.05)
+        time.sleep(0.5)  # the stall being measured, not a wait for something to happen
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if metrics.event_loop_lag._value.get() >= 0.4:
+                break
+        assert metrics.event_loop_lag._value.get() >= 0.4
+    finally:
+        watcher.cancel()
+
+
+async def test_costly_work_runs_in_the_bounded_pool_while_the_loop_turns() -> None:
+
+    loop_thread = threading.get_ident()
+    running = 0
+    most = 0
+    gate = threading.Event()
+    lock = threading.Lock()
+
+    def work() -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        gate.wait(5)
+        with lock:
+            running -= 1
+        return threading.get_ident()
+
+    jobs = [asyncio.ensure_future(off_loop(work)) for _ in range(CRYPTO_THREADS * 3)]
+    turns = 0
+    while most < CRYPTO_THREADS and turns < 500:  # the loop keeps turning while they block
+        await asyncio.sleep(0.01)
+        turns += 1
+    gate.set()
+    threads = await asyncio.gather(*jobs)
+    assert most == CRYPTO_THREADS
+    assert loop_thread not in threads
