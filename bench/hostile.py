@@ -34,7 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scale import Operator, append_section, apply_issuer, bench_run, create_certificates, watch_ready
 
-CSR_DNS_NAMES = 1700
+CSR_DNS_NAMES = 1150
 
 
 def metric(operator: Operator, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:

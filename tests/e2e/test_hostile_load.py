@@ -25,7 +25,7 @@ from tests.e2e.support import Cluster, OperatorProcess, scrape, wait_for
 
 ANNOTATIONS = 40
 ATTACK_CSRS = 300
-CSR_DNS_NAMES = 1700
+CSR_DNS_NAMES = 1150
 """About 100 KB of PEM per CSR: large, and well within what the API server accepts."""
 
 

@@ -67,7 +67,11 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     acting = acting_namespace(signer, csr.username)
     # A person asking a ClusterIssuer acts in no namespace: a namespaceSelector admits no one.
     labels = await namespace_labels(ctx, acting, issuer) if acting else {}
-    plan = plan_signing_request(Case(csr, signer, issuer, ctx.config.trust_domain, labels, now))
+    # Parsing and judging a request anyone may send (a signature check, hundreds of names): off
+    # the loop, where a large one costs its own time only.
+    plan = await off_loop(
+        plan_signing_request, Case(csr, signer, issuer, ctx.config.trust_domain, labels, now)
+    )
     if isinstance(plan, Sign):
         done = await _sign(ctx, csr, signer, issuer, plan, now)
     elif isinstance(plan, Approve | Deny):
