@@ -8,6 +8,7 @@ import functools
 import gc
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -29,6 +30,13 @@ from certmint.pki import KeyAlgorithm, PKIError, certificates_to_pem, load_priva
 from certmint.pki.keys import MAX_KEY_PEM_BYTES, der_key_header
 from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
 from certmint.planning import reasons
+from certmint.planning.csr import (
+    MAX_REQUEST_BYTES,
+    Case,
+    SignerRef,
+    plan_signing_request,
+    read_signing_request,
+)
 from certmint.planning.ocsp import (
     OCSPResponder,
     ResponderInputs,
@@ -37,6 +45,7 @@ from certmint.planning.ocsp import (
     responder_inputs,
     reuse_responder,
 )
+from certmint.planning.plan import Fail, IssuerView
 from certmint.planning.revocation import RevocationList, build_crls
 from certmint.planning.secret_view import SecretContents, Unusable, read_contents
 from tests.unit.operator.fake_kube import FakeKube
@@ -579,3 +588,26 @@ async def test_costly_work_runs_in_the_bounded_pool_while_the_loop_turns() -> No
     threads = await asyncio.gather(*jobs)
     assert most == CRYPTO_THREADS
     assert loop_thread not in threads
+
+
+def test_an_oversized_request_is_not_kept_and_fails_with_its_size() -> None:
+    body = _signing_request("big", "clusterissuers.certmint.dev/mesh", MAX_REQUEST_BYTES)
+    csr = read_signing_request(body)
+    assert csr.request == b""
+    assert csr.request_bytes > MAX_REQUEST_BYTES
+    small = read_signing_request(_signing_request("small", "clusterissuers.certmint.dev/mesh", 100))
+    assert small.request
+    assert small.request_bytes == len(small.request)
+    case = Case(
+        replace(csr, approved=True),
+        SignerRef("ClusterIssuer", "", "mesh"),
+        IssuerView(exists=True, ready=True, reason="CAReady", message="", ca=make_ca()),
+        "cluster.local",
+        {},
+        NOW,
+    )
+    failed = plan_signing_request(case)
+    assert isinstance(failed, Fail)
+    assert failed.reason == "InvalidRequest"
+    assert f"more than {MAX_REQUEST_BYTES}" in failed.message
+    assert not failed.retryable

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from cryptography import x509
 
@@ -132,6 +132,8 @@ class SigningRequestObject:
     certificate: bytes
     """status.certificate as PEM; empty until signed."""
     annotations: Mapping[str, str]
+    request_bytes: int = 0
+    """The size of spec.request; above MAX_REQUEST_BYTES `request` is not kept (and is empty)."""
     conditions: tuple[Mapping[str, Any], ...] = ()
     """status.conditions as they are: a write of conditions sends the whole list back."""
     resource_version: str = ""
@@ -148,6 +150,11 @@ class SigningRequestObject:
         return final and revoke_request_token(self.annotations) == ""
 
 
+MAX_REQUEST_BYTES: Final = 64 * 1024
+"""A CSR's request certmint keeps and signs: a request with a hundred names is a few KB. Larger
+ones are not kept in memory while they wait for approval, and are failed or denied with the size."""
+
+
 def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
     metadata = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -158,11 +165,13 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         if condition.get("status") == "True"
     }
     expiration = spec.get("expirationSeconds")
+    request = _base64(spec.get("request"))
     return SigningRequestObject(
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         signer_name=str(spec.get("signerName", "")),
-        request=_base64(spec.get("request")),
+        request=request if len(request) <= MAX_REQUEST_BYTES else b"",
+        request_bytes=len(request),
         usages=tuple(str(usage) for usage in spec.get("usages") or ()),
         expiration_seconds=int(expiration) if isinstance(expiration, int) else None,
         username=str(spec.get("username", "")),
@@ -293,6 +302,13 @@ def judge_request(case: Case) -> Sign | Fail:
             reasons.REQUESTER_NOT_ALLOWED,
             f"{csr.username} belongs to namespace {requester.namespace} and may not use Issuer "
             f"{signer.namespace}/{signer.name}; use an Issuer of {requester.namespace} or a ClusterIssuer",
+            retryable=False,
+        )
+    if csr.request_bytes > MAX_REQUEST_BYTES:
+        return Fail(
+            reasons.INVALID_REQUEST,
+            f"the request is {csr.request_bytes} bytes, more than {MAX_REQUEST_BYTES}; certmint "
+            "signs requests of at most that size",
             retryable=False,
         )
     try:
