@@ -209,12 +209,16 @@ class Controller:
         self._wake(key, _source(key, body))
 
     def _may_act_on(self, csr: SigningRequestObject) -> bool:
-        """An issuer that exists (its pending CSRs are listed when it appears), or a signer name
-        certmint cannot read on an approved CSR: that one is failed, once, with UnknownSigner."""
+        """An issuer that exists (its pending CSRs are listed when it appears), or an approved CSR
+        waiting for a signature: that one is failed, once, with IssuerNotFound or UnknownSigner, and
+        forgotten. Approving takes a right over the signer that tenants do not have."""
+        if csr.approved and not (csr.denied or csr.failed or csr.certificate):
+            return True
         signer = parse_signer_name(csr.signer_name)
-        if isinstance(signer, SignerRef):
-            return issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
-        return csr.approved and not (csr.denied or csr.failed or csr.certificate)
+        return (
+            isinstance(signer, SignerRef)
+            and issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
+        )
 
     async def _pick_up_signing_requests(self, key: Key) -> Outcome:
         """An issuer appeared: the pending CSRs for its signer, which intake did not keep."""
