@@ -27,9 +27,11 @@ from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.offload import CRYPTO_THREADS, off_loop
 from certmint.operator.state import SIGNER, SIGNING_REQUEST, Key
 from certmint.pki import KeyAlgorithm, PKIError, certificates_to_pem, load_private_key_pem, pem_key_header
+from certmint.pki.ca import load_ca
 from certmint.pki.keys import MAX_KEY_PEM_BYTES, der_key_header
 from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
 from certmint.planning import reasons
+from certmint.planning.ca_secret import NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY, read_material
 from certmint.planning.csr import (
     MAX_REQUEST_BYTES,
     Case,
@@ -611,3 +613,23 @@ def test_an_oversized_request_is_not_kept_and_fails_with_its_size() -> None:
     assert failed.reason == "InvalidRequest"
     assert f"more than {MAX_REQUEST_BYTES}" in failed.message
     assert not failed.retryable
+
+
+def test_a_ca_secrets_next_and_previous_rsa_8192_keys_are_dropped_by_their_header() -> None:
+    """The CA Secret's other slots: an RSA-8192 next.key or previous.key is refused before it is
+    loaded (that slot is dropped, the current CA still works)."""
+    current = make_ca("current CA")
+    other = make_ca("other CA")
+    huge = rsa_key(8192).private_bytes(PEM, PKCS8, NO_ENCRYPTION)
+    data = {
+        NEXT_CERT: certificates_to_pem([other.certificate]),
+        NEXT_KEY: huge,
+        PREVIOUS_CERT: certificates_to_pem([other.certificate]),
+        PREVIOUS_KEY: huge,
+    }
+    material = read_material(current, data, {}, NOW)
+    assert material.next is None
+    assert material.previous is not None
+    assert material.previous_key is None
+    with pytest.raises(PKIError, match="RSA key of 8192 bits"):
+        load_ca(certificates_to_pem([current.certificate]), huge, NOW)
