@@ -7,6 +7,8 @@ from typing import Any
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
+from certmint.kube.apply import request_json
+
 _MERGE_PATCH = "application/merge-patch+json"
 STATUS = "status"
 APPROVAL = "approval"
@@ -30,6 +32,28 @@ async def write_conditions(
     server answers 409 and the CSR is judged again from what it now is."""
     body = {"metadata": {"resourceVersion": resource_version}, "status": {"conditions": conditions}}
     await _patch(api, name, subresource, body)
+
+
+LIST_PAGE = 500
+_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+
+
+async def list_for_signer(api: client.ApiClient, signer_name: str) -> list[dict[str, Any]]:
+    """The CSRs addressed to one signer (the API server filters by spec.signerName), in pages."""
+    found: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        query: list[tuple[str, Any]] = [
+            ("fieldSelector", f"spec.signerName={signer_name}"),
+            ("limit", LIST_PAGE),
+        ]
+        if token:
+            query.append(("continue", token))
+        page = await request_json(api, "GET", _PATH, query=query)
+        found.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return found
 
 
 async def _patch(api: client.ApiClient, name: str, subresource: str, body: dict[str, Any]) -> None:

@@ -82,6 +82,8 @@ class KubeAPI(Protocol):
 
     async def delete_configmap(self, namespace: str, name: str) -> None: ...
 
+    async def list_signing_requests(self, signer_name: str) -> list[dict[str, Any]]: ...
+
     async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None: ...
 
     async def write_csr_conditions(
@@ -188,6 +190,9 @@ class Kube:
 
     async def delete_configmap(self, namespace: str, name: str) -> None:
         await configmaps.delete_configmap(self.api, namespace, name)
+
+    async def list_signing_requests(self, signer_name: str) -> list[dict[str, Any]]:
+        return await csrs.list_for_signer(self.api, signer_name)
 
     async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None:
         await csrs.write_certificate(self.api, name, certificate_pem)

@@ -12,6 +12,8 @@ from typing import Protocol
 from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
+from certmint.planning.csr import SigningRequestObject
+from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.rotation import StepTaken
 from certmint.planning.secret_view import SecretView
@@ -36,7 +38,7 @@ class StateView(Protocol):
     def bundles(self) -> Mapping[Key, Body]: ...
 
     @property
-    def signing_requests(self) -> Mapping[Key, Body]: ...
+    def signing_requests(self) -> Mapping[Key, SigningRequestObject]: ...
 
     @property
     def issuer_views(self) -> Mapping[Key, IssuerView]: ...
@@ -52,6 +54,10 @@ class StateView(Protocol):
 
     @property
     def unwatched_secrets(self) -> AbstractSet[tuple[str, str]]: ...
+
+    @property
+    def ocsp_cache(self) -> ResponseCache:
+        """The operator's one budget of OCSP responses, handed to the responders reconcilers make."""
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
 

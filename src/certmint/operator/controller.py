@@ -15,22 +15,34 @@ from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.issuer_views import bundle_facing, certificate_facing
+from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
     ISSUER,
+    OCSP_RESPONSE,
     SECRET,
+    SIGNER,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
     Body,
     Key,
     State,
+    issuer_key,
     key_of,
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
-from certmint.planning.csr import SignerRef, is_certmint_signer, parse_signer_name, read_signing_request
+from certmint.planning.csr import (
+    SignerRef,
+    SigningRequestObject,
+    cluster_issuer_signer_name,
+    is_certmint_signer,
+    issuer_signer_name,
+    parse_signer_name,
+    read_signing_request,
+)
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
@@ -88,6 +100,8 @@ class Controller:
         else:
             self.active.set()
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
+        self._tasks.append(asyncio.create_task(watch_loop_lag(), name="certmint-loop-lag"))
+        self._expose_cache_sizes()
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
 
@@ -107,6 +121,21 @@ class Controller:
         self.state.secrets.clear()
         self.state.secrets.update(listed)
         log.info("%d managed Secrets listed", len(listed))
+
+    def _expose_cache_sizes(self) -> None:
+        """Counted when scraped: what this process holds, so a test (or an operator's dashboard) can
+        see that nothing of a deleted object stays behind."""
+        state = self.state
+        sizes = {
+            CERTIFICATE: lambda: len(state.certificates),
+            SECRET: lambda: len(state.secrets),
+            SIGNING_REQUEST: lambda: len(state.signing_requests),
+            ISSUER: lambda: len(state.issuers),
+            TRUST_BUNDLE: lambda: len(state.bundles),
+            OCSP_RESPONSE: lambda: len(state.ocsp_cache),
+        }
+        for kind, size in sizes.items():
+            metrics.cached_objects.labels(kind).set_function(size)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -131,7 +160,13 @@ class Controller:
             for other in self.state.certificates_for_secret(key.namespace, secret_name):
                 self.queue.add(other)
             return
+        before = self.state.issuer_of(key)
         self.state.put_certificate(key, body)
+        if before is not None and before != self.state.issuer_of(key):
+            # Its series under the old issuer label would stay forever: the new one replaces them.
+            metrics.forget_certificate(
+                key.namespace, key.name, metrics.issuer_label(before.kind, before.name)
+            )
         self._wake(key, _source(key, body))
 
     def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
@@ -139,8 +174,12 @@ class Controller:
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
             self.state.rotation_steps.pop(key, None)
+            metrics.forget_issuer(key.kind, key.namespace, key.name)
+            self._forget_signing_requests_of(key)
             self.queue.add(key)
             return
+        if key not in self.state.issuers:
+            self._issuer_known(key)
         self.state.issuers[key] = body
         self._wake(key, _source(key, body))
 
@@ -148,6 +187,7 @@ class Controller:
         key = key_of(TRUST_BUNDLE, body)
         if event_type == DELETED:
             self.state.bundles.pop(key, None)
+            metrics.forget_trust_bundle(key.name)
             self.queue.cancel(key)
             return
         self.state.bundles[key] = body
@@ -157,19 +197,57 @@ class Controller:
         """CSRs are cluster-scoped and their requesters create them unlabelled, so no label selector
         can narrow the watch: every CSR of the cluster (kubelets' too) arrives here. Those for other
         signers are dropped before anything is cached or queued, and so are ours once they are
-        final (signed, denied, failed): memory holds only CSRs certmint may still act on."""
+        final (signed, denied, failed): memory holds only CSRs certmint may still act on. So are
+        those of issuers that do not exist (anyone may create CSRs for any signer name, and
+        cluster-scoped objects have no quota): they are listed when their issuer appears. What is
+        kept is the few fields certmint reads, not the object."""
         spec = body.get("spec") or {}
-        if not is_certmint_signer(str(spec.get("signerName", ""))):
+        signer_name = str(spec.get("signerName", ""))
+        if not is_certmint_signer(signer_name):
             return
         key = key_of(SIGNING_REQUEST, body)
-        if not self._serves_signer(str(spec.get("signerName", ""))):
+        if not self._serves_signer(signer_name):
             return
-        if event_type == DELETED or read_signing_request(body).settled:
+        csr = read_signing_request(body)
+        if event_type == DELETED or csr.settled or not self._may_act_on(csr):
             self.state.signing_requests.pop(key, None)
             self.queue.cancel(key)
             return
-        self.state.signing_requests[key] = _without_managed_fields(body)
+        self.state.signing_requests[key] = csr
         self._wake(key, _source(key, body))
+
+    def _may_act_on(self, csr: SigningRequestObject) -> bool:
+        """An issuer that exists (its pending CSRs are listed when it appears), or an approved CSR
+        waiting for a signature: that one is failed, once, with IssuerNotFound or UnknownSigner, and
+        forgotten. Approving takes a right over the signer that tenants do not have."""
+        if csr.approved and not (csr.denied or csr.failed or csr.certificate):
+            return True
+        signer = parse_signer_name(csr.signer_name)
+        return (
+            isinstance(signer, SignerRef)
+            and issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
+        )
+
+    async def _pick_up_signing_requests(self, key: Key) -> Outcome:
+        """An issuer appeared: the pending CSRs for its signer, which intake did not keep."""
+        for body in await self.kube.list_signing_requests(key.name):
+            self.signing_request_event(None, body)
+        return Outcome()
+
+    def _issuer_known(self, key: Key) -> None:
+        if key.kind == ISSUER:
+            self.queue.add(Key(SIGNER, "", issuer_signer_name(key.namespace, key.name)))
+        else:
+            self.queue.add(Key(SIGNER, "", cluster_issuer_signer_name(key.name)))
+
+    def _forget_signing_requests_of(self, issuer: Key) -> None:
+        for key, csr in list(self.state.signing_requests.items()):
+            signer = parse_signer_name(csr.signer_name)
+            if isinstance(signer, SignerRef) and issuer == issuer_key(
+                signer.kind, signer.namespace, signer.name
+            ):
+                del self.state.signing_requests[key]
+                self.queue.cancel(key)
 
     def _serves_signer(self, signer_name: str) -> bool:
         """Restricted to some namespaces, this operator can read no Issuer elsewhere: CSRs for those
@@ -294,7 +372,10 @@ class Controller:
         """One reconcile of a key the queue handed out, its outcome applied."""
         waiting = self._waiters.pop(key, set())
         try:
-            outcome = await RECONCILERS[key.kind](self.context, key)
+            if key.kind == SIGNER:
+                outcome = await self._pick_up_signing_requests(key)
+            else:
+                outcome = await RECONCILERS[key.kind](self.context, key)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -328,8 +409,9 @@ class Controller:
 
     def apply(self, key: Key, outcome: Outcome) -> None:
         """The only place a reconcile's result reaches the caches and the queue."""
-        if outcome.issuer_loaded is not None:
-            self.state.issuers.setdefault(key, outcome.issuer_loaded)
+        if outcome.issuer_loaded is not None and key not in self.state.issuers:
+            self.state.issuers[key] = outcome.issuer_loaded
+            self._issuer_known(key)
         for written in outcome.statuses:
             self._cache_status(written.key, written.status)
         if outcome.issuer_view is not None:

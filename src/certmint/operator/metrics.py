@@ -98,6 +98,19 @@ reconcile_errors = Counter(
 )
 
 
+event_loop_lag = Gauge(
+    "certmint_event_loop_lag_seconds",
+    "The longest the event loop was late to run a timer over the last minute: how long every watch, "
+    "reconcile and HTTP request waited behind work that held the loop.",
+)
+cached_objects = Gauge(
+    "certmint_cached_objects",
+    "Objects the operator keeps in memory, by kind: Certificate, Secret (views), "
+    "CertificateSigningRequest (pending, of known issuers), Issuer, TrustBundle, OCSPResponse.",
+    ("kind",),
+)
+
+
 def issuer_label(kind: str, name: str) -> str:
     return f"{kind}/{name}"
 
@@ -114,12 +127,42 @@ def record_certificate(
 
 
 def forget_certificate(namespace: str, name: str, issuer: str) -> None:
-    """A deleted Certificate leaves no series behind: at thousands of objects they would pile up."""
-    for gauge in (certificate_ready, certificate_expiration, certificate_renewal):
-        try:
-            gauge.remove(namespace, name, issuer)
-        except KeyError:
-            continue
+    """A deleted Certificate, or its series under an issuer it no longer names, leaves nothing
+    behind: at thousands of objects they would pile up."""
+    _remove((certificate_ready, certificate_expiration, certificate_renewal), (namespace, name, issuer))
+
+
+def forget_issuer(kind: str, namespace: str, name: str) -> None:
+    """A deleted issuer's series go with it."""
+    labels = (kind, namespace, name)
+    _remove((ca_expiration, crl_next_update, ocsp_signer_expiration, ocsp_signatures), labels)
+    _remove((ca_rotation_phase,), *((*labels, phase.value) for phase in RotationPhase))
+    for status in _label_values(ocsp_responses, labels):
+        _remove((ocsp_responses,), (*labels, status))
+
+
+def forget_trust_bundle(name: str) -> None:
+    _remove((trust_bundle_synced, trust_bundle_certificates), (name,))
+    for change in _label_values(trust_bundle_changes, (name,)):
+        _remove((trust_bundle_changes,), (name, change))
+
+
+def _label_values(metric: Counter | Gauge, prefix: tuple[str, ...]) -> list[str]:
+    """The last label's values of the series under `prefix`."""
+    return [
+        labels[-1]
+        for labels in list(metric._metrics)  # prometheus_client keeps no public index of them
+        if labels[: len(prefix)] == prefix
+    ]
+
+
+def _remove(metrics: tuple[Counter | Gauge, ...], *series: tuple[str, ...]) -> None:
+    for metric in metrics:
+        for labels in series:
+            try:
+                metric.remove(*labels)
+            except KeyError:
+                continue
 
 
 def record_rotation_phase(kind: str, namespace: str, name: str, phase: str) -> None:

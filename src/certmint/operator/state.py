@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from certmint.planning.bundle_sources import issuer_source_id
+from certmint.planning.csr import SigningRequestObject
+from certmint.planning.ocsp import ResponseCache
 from certmint.planning.plan import IssuerView
 from certmint.planning.rotation import StepTaken
 from certmint.planning.secret_view import SecretContents, SecretView
@@ -23,6 +25,10 @@ CLUSTER_ISSUER = "ClusterIssuer"
 TRUST_BUNDLE = "TrustBundle"
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
+SIGNER = "Signer"
+"""Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
+OCSP_RESPONSE = "OCSPResponse"
+"""Not a Kubernetes kind: the cached OCSP responses, counted in certmint_cached_objects."""
 
 
 @dataclass(frozen=True, order=True)
@@ -92,8 +98,9 @@ class State:
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
     bundles: dict[Key, Body] = field(default_factory=dict)
-    signing_requests: dict[Key, Body] = field(default_factory=dict)
-    """Only CSRs addressed to certmint's signers, and only until they are final."""
+    signing_requests: dict[Key, SigningRequestObject] = field(default_factory=dict)
+    """Only CSRs addressed to certmint's signers of issuers that exist, only until they are final,
+    and only the fields certmint reads (no managedFields, no base64)."""
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)
@@ -106,6 +113,8 @@ class State:
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
     (planning.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
+    ocsp_cache: ResponseCache = field(default_factory=ResponseCache)
+    """Signed OCSP responses of every issuer: one budget for the operator (planning.ocsp)."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)
@@ -131,6 +140,11 @@ class State:
         del self.certificates[key]
         _discard(self._by_secret, filing.secret, key)
         _discard(self._by_issuer, filing.issuer, key)
+
+    def issuer_of(self, key: Key) -> Key | None:
+        """The issuer a cached Certificate names, None when it is not cached."""
+        filing = self._filed.get(key)
+        return filing.issuer if filing else None
 
     def uid_of(self, key: Key) -> str:
         filing = self._filed.get(key)

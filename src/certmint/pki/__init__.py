@@ -44,6 +44,7 @@ from certmint.pki.keys import (
     DEFAULT_KEY_SIZES,
     KeyAlgorithm,
     KeyEncoding,
+    KeyHeader,
     KeySpec,
     PrivateKey,
     PublicKey,
@@ -54,6 +55,8 @@ from certmint.pki.keys import (
     key_spec,
     key_spec_of,
     load_private_key_pem,
+    pem_key_header,
+    require_supported_header,
 )
 from certmint.pki.keystore import PKCS12Profile, combined_pem, pkcs12_keystore, pkcs12_truststore
 from certmint.pki.leaf import (
@@ -90,6 +93,7 @@ __all__ = [
     "CertificateSummary",
     "KeyAlgorithm",
     "KeyEncoding",
+    "KeyHeader",
     "KeySpec",
     "LeafNames",
     "LeafRequest",
@@ -140,8 +144,10 @@ __all__ = [
     "names_of",
     "parse_crl",
     "parse_serial",
+    "pem_key_header",
     "pkcs12_keystore",
     "pkcs12_truststore",
+    "require_supported_header",
     "serial_hex",
     "sign_leaf",
     "summarize_certificate",

@@ -143,10 +143,18 @@ def create_intermediate_ca(
     )
 
 
+MAX_CA_CHAIN = 16
+"""Certificates read from a CA Secret's tls.crt: the CA and the chain above it."""
+
+
 def load_ca(certificate_pem: bytes, key_pem: bytes, now: datetime) -> CertificateAuthority:
     """The first certificate is the CA; the rest its chain upwards, optionally ending with the root."""
-    certificates = load_certificates_pem(certificate_pem)
-    key = load_private_key_pem(key_pem)
+    certificates = load_certificates_pem(certificate_pem, MAX_CA_CHAIN)
+    # Loaded on every issuer reconcile: RSA primality validation (300 ms for RSA 4096, holding the
+    # GIL) would stall the event loop each time. The size is checked from the header, the CRT
+    # numbers against the modulus, and the key against the CA certificate below; a CA key with
+    # composite factors makes signatures no one can verify, which harms only its own issuer.
+    key = load_private_key_pem(key_pem, validate=False)
     certificate, above = certificates[0], certificates[1:]
     if not is_ca(certificate):
         raise PKIError(NOT_A_CA, "certificate is not a CA (needs basicConstraints CA:TRUE and keyCertSign)")

@@ -47,7 +47,7 @@ def read_material(
     previous_key = None
     if previous is not None and data.get(PREVIOUS_KEY):
         try:
-            previous_key = load_private_key_pem(data[PREVIOUS_KEY])
+            previous_key = load_private_key_pem(data[PREVIOUS_KEY], validate=False)
         except PKIError:
             previous_key = None
         if previous_key is not None and not key_matches_certificate(previous_key, previous):

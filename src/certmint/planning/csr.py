@@ -28,6 +28,7 @@ from certmint.api import parse_duration
 from certmint.api.certificate import RotationPolicy
 from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
 from certmint.pki import (
+    MAX_REQUEST_BYTES,
     KeyAlgorithm,
     KeyEncoding,
     PKIError,
@@ -139,6 +140,12 @@ class SigningRequestObject:
     certificate: bytes
     """status.certificate as PEM; empty until signed."""
     annotations: Mapping[str, str]
+    request_bytes: int = 0
+    """The size of spec.request; above MAX_REQUEST_BYTES (pki.csr) `request` is not kept (and is
+    empty): a large request is not held in memory while it waits for approval."""
+    conditions: tuple[Mapping[str, Any], ...] = ()
+    """status.conditions as they are: a write of conditions sends the whole list back."""
+    resource_version: str = ""
 
     @property
     def pending(self) -> bool:
@@ -162,11 +169,13 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         if condition.get("status") == "True"
     }
     expiration = spec.get("expirationSeconds")
+    request = _base64(spec.get("request"))
     return SigningRequestObject(
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
         signer_name=str(spec.get("signerName", "")),
-        request=_base64(spec.get("request")),
+        request=request if len(request) <= MAX_REQUEST_BYTES else b"",
+        request_bytes=len(request),
         usages=tuple(str(usage) for usage in spec.get("usages") or ()),
         expiration_seconds=int(expiration) if isinstance(expiration, int) else None,
         username=str(spec.get("username", "")),
@@ -175,6 +184,8 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         failed="Failed" in true_conditions,
         certificate=_base64(status.get("certificate")),
         annotations=dict(metadata.get("annotations") or {}),
+        conditions=tuple(dict(condition) for condition in status.get("conditions") or ()),
+        resource_version=str(metadata.get("resourceVersion") or ""),
     )
 
 
@@ -295,6 +306,14 @@ def judge_request(case: Case) -> Sign | Fail:
             reasons.REQUESTER_NOT_ALLOWED,
             f"{csr.username} belongs to namespace {requester.namespace} and may not use Issuer "
             f"{signer.namespace}/{signer.name}; use an Issuer of {requester.namespace} or a ClusterIssuer",
+            retryable=False,
+        )
+    if csr.request_bytes > MAX_REQUEST_BYTES:
+        # Not kept while it waited (read_signing_request): refused by its size alone, as load_csr would.
+        return Fail(
+            reasons.REQUEST_TOO_LARGE,
+            f"the request is {csr.request_bytes} bytes; certmint reads requests of at most "
+            f"{MAX_REQUEST_BYTES} bytes",
             retryable=False,
         )
     try:

@@ -8,7 +8,9 @@ CRL and OCSP never disagree. A response is signed at most once per certificate p
 validity; every other request for it is a dictionary lookup.
 """
 
+import itertools
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +52,9 @@ SIGNER_LIFETIME: Final = timedelta(days=7)
 """Short: with id-pkix-ocsp-nocheck nobody checks a signer's revocation, its expiry bounds a leak."""
 SIGNER_RENEW_AT: Final = 2 / 3
 CACHE_ENTRIES: Final = 32_768
-"""Signed responses kept per issuer (about 1 KiB each), least recently used ones go first."""
+"""Signed responses kept for the whole operator, all issuers together (about 1 KiB each, so about
+32 MiB at most): the least recently used go first, whichever issuer they answered for. Per issuer,
+anyone asking random serials of each issuer with an OCSP URL would fill one such cache per issuer."""
 SIGNATURES_PER_SECOND: Final = 200.0
 """Cache misses signed per second and issuer; beyond that a miss gets tryLater, which costs nothing."""
 _PRIVATE_KEY_BLOCK = re.compile(
@@ -65,7 +69,7 @@ def load_signers(data: Mapping[str, bytes]) -> tuple[OCSPSigner, ...]:
         return ()
     try:
         certificates = load_certificates_pem(certificates_pem)
-        keys = [load_private_key_pem(block) for block in _PRIVATE_KEY_BLOCK.findall(keys_pem)]
+        keys = [load_private_key_pem(block, validate=False) for block in _PRIVATE_KEY_BLOCK.findall(keys_pem)]
     except PKIError:
         return ()
     if len(certificates) != len(keys):
@@ -211,15 +215,62 @@ class _Cached:
     next_update: datetime
 
 
+class ResponseCache:
+    """Signed OCSP responses of every responder that shares it, in one least-recently-used order
+    and one budget of entries. A responder's entries go when the responder does (it is replaced
+    on new inputs, or its issuer is gone): the operator keeps no answer nobody can be served."""
+
+    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[int, CertID], _Cached] = OrderedDict()
+        self._owned: dict[int, set[CertID]] = {}
+        self._tokens = itertools.count()
+
+    def join(self, responder: object) -> int:
+        """A token for a responder's entries, dropped with them when the responder is collected."""
+        token = next(self._tokens)
+        self._owned[token] = set()
+        weakref.finalize(responder, self._forget, token)
+        return token
+
+    def get(self, token: int, query: CertID) -> "_Cached | None":
+        cached = self._entries.get((token, query))
+        if cached is not None:
+            self._entries.move_to_end((token, query))
+        return cached
+
+    def put(self, token: int, query: CertID, response: "_Cached") -> None:
+        self._entries[(token, query)] = response
+        self._entries.move_to_end((token, query))
+        owned = self._owned.get(token)
+        if owned is not None:
+            owned.add(query)
+        while len(self._entries) > self.max_entries:
+            (evicted, evicted_query), _ = self._entries.popitem(last=False)
+            self._owned.get(evicted, set()).discard(evicted_query)
+
+    def entries_of(self, token: int) -> int:
+        return len(self._owned.get(token, ()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _forget(self, token: int) -> None:
+        for query in self._owned.pop(token, ()):
+            self._entries.pop((token, query), None)
+
+
 class OCSPResponder:
-    """Answers DER requests for one issuer. The one mutable piece: a bounded cache of signed
-    responses and a budget of signatures; time comes from the caller."""
+    """Answers DER requests for one issuer. The one mutable piece: its share of a bounded cache of
+    signed responses (one for the whole operator when `cache` is given, its own of `max_entries`
+    otherwise) and a budget of signatures; time comes from the caller."""
 
     def __init__(
         self,
         inputs: ResponderInputs,
         max_entries: int = CACHE_ENTRIES,
         signatures_per_second: float = SIGNATURES_PER_SECOND,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.inputs = inputs
         self._by_hash = {
@@ -227,8 +278,8 @@ class OCSPResponder:
             for authority in inputs.authorities
             for hashes in issuer_hashes(authority.certificate)
         }
-        self._cache: OrderedDict[CertID, _Cached] = OrderedDict()
-        self._max_entries = max_entries
+        self._cache = cache if cache is not None else ResponseCache(max_entries)
+        self._token = self._cache.join(self)
         self._rate = signatures_per_second
         self._tokens = signatures_per_second
         self._refilled_at: datetime | None = None
@@ -241,17 +292,13 @@ class OCSPResponder:
         if authority is None:
             # RFC 5019 2.2.3: not authoritative for this CA.
             return _refused(Refusal.UNAUTHORIZED)
-        cached = self._cache.get(query)
+        cached = self._cache.get(self._token, query)
         if cached is not None and response_fresh(cached.this_update, self.inputs.validity, now):
-            self._cache.move_to_end(query)
             return Answer(cached.status, cached.body, cached.this_update, cached.next_update)
         if not self._take_signature(now):
             return _refused(Refusal.TRY_LATER)
         fresh = _sign(query, authority, now.replace(microsecond=0), self.inputs.validity)
-        self._cache[query] = fresh
-        self._cache.move_to_end(query)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        self._cache.put(self._token, query, fresh)
         return Answer(fresh.status, fresh.body, fresh.this_update, fresh.next_update, signed=True)
 
     def _take_signature(self, now: datetime) -> bool:
@@ -285,9 +332,12 @@ def _refused(reason: Refusal) -> Answer:
     return Answer(reason.value, _REFUSAL_BODIES[reason])
 
 
-def reuse_responder(previous: OCSPResponder | None, inputs: ResponderInputs) -> OCSPResponder:
+def reuse_responder(
+    previous: OCSPResponder | None, inputs: ResponderInputs, cache: ResponseCache | None = None
+) -> OCSPResponder:
     """The previous responder, cache and all, while its inputs are unchanged; a new revocation, CA
-    or signer starts an empty cache, so no stale answer survives it."""
+    or signer starts an empty cache, so no stale answer survives it. `cache`: the operator's one
+    budget of responses, shared by every issuer."""
     if previous is not None and previous.inputs.same_as(inputs):
         return previous
-    return OCSPResponder(inputs)
+    return OCSPResponder(inputs, cache=cache)

@@ -99,11 +99,14 @@ def read_contents(data: Mapping[str, bytes]) -> SecretContents | Unusable:
         missing = [key for key in ("tls.crt", "tls.key") if not data.get(key)]
         return Unusable(reasons.SECRET_INVALID, f"Secret has no {' or '.join(missing)}")
     try:
-        certificate = load_certificates_pem(cert_pem)[0]
+        # Only the leaf is read: a tenant's tls.crt of hundreds of blocks costs one parse.
+        certificate = load_certificates_pem(cert_pem, first_only=True)[0]
     except PKIError as error:
         return Unusable(reasons.SECRET_INVALID, f"tls.crt cannot be parsed: {error.message}")
     try:
-        private_key = load_private_key_pem(key_pem)
+        # Its size from the header first (an RSA-8192 key is refused in microseconds), and no
+        # RSA primality validation: the view compares only its public half to the certificate.
+        private_key = load_private_key_pem(key_pem, validate=False)
     except PKIError as error:
         return Unusable(reasons.SECRET_INVALID, f"tls.key cannot be parsed: {error.message}")
     try:

@@ -4,6 +4,7 @@ It keeps Secrets, ConfigMaps and status patches with resourceVersions, records e
 refuses what the API server would (a create of an existing object)."""
 
 import base64
+import copy
 import itertools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -194,6 +195,13 @@ class FakeKube:
     async def delete_configmap(self, namespace: str, name: str) -> None:
         self.writes.append(f"delete configmap {namespace}/{name}")
         self.configmaps.pop((namespace, name), None)
+
+    async def list_signing_requests(self, signer_name: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(body)
+            for (plural, _, _), body in self.objects.items()
+            if plural == "certificatesigningrequests" and body["spec"]["signerName"] == signer_name
+        ]
 
     async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None:
         self.writes.append(f"sign csr {name}")

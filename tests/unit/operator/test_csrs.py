@@ -195,6 +195,7 @@ async def test_a_revoke_annotation_puts_the_serial_on_the_crl() -> None:
 
 async def test_a_deleted_request_is_forgotten() -> None:
     harness = Harness()
+    harness.add_issuer(cluster_issuer())
     _, request = spiffe_csr(TRUST_DOMAIN, "apps", "web")
     key = harness.submit(csr("web", request))
     assert key in harness.controller.state.signing_requests
@@ -218,6 +219,11 @@ async def test_without_the_charts_approve_permission_nothing_is_auto_approved() 
 async def test_a_restricted_operator_ignores_issuers_of_namespaces_it_does_not_serve() -> None:
     harness = Harness()
     harness.controller.config = replace(harness.controller.config, watch_namespaces=("apps", "certmint"))
+    harness.add_issuer(cluster_issuer())
+    for namespace in ("apps", "elsewhere"):
+        harness.controller.issuer_event(
+            "Issuer", None, {"metadata": {"namespace": namespace, "name": "ca"}, "spec": {"selfSigned": {}}}
+        )
     _, request = spiffe_csr(TRUST_DOMAIN, "apps", "web")
     served = harness.submit(csr("served", request, signer="issuers.certmint.dev/apps.ca"))
     other = harness.submit(csr("other", request, signer="issuers.certmint.dev/elsewhere.ca"))

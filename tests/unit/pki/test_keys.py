@@ -142,7 +142,7 @@ def _pkcs8(
             _pkcs8(ec.generate_private_key(ec.BrainpoolP256R1())),
             "^unsupported EC curve brainpoolP256r1; use P-256 or P-384$",
         ),
-        (PRIME192V2_KEY, "^unsupported private key: Curve 1.2.840.10045.3.1.2 is not supported$"),
+        (PRIME192V2_KEY, "^unsupported EC curve 1.2.840.10045.3.1.2; use P-256 or P-384$"),
         (_pkcs8(dsa.generate_private_key(2048)), "^unsupported private key type DSAPrivateKey$"),
         (_pkcs8(ed448.Ed448PrivateKey.generate()), "^unsupported private key type Ed448PrivateKey$"),
         (

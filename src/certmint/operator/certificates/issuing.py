@@ -1,6 +1,5 @@
 """Issuing: sign a certificate for the plan and write it into the Certificate's Secret."""
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -16,6 +15,7 @@ from certmint.kube.secrets import OwnerReference, SecretObject
 from certmint.operator import metrics
 from certmint.operator.certificates.keymanager import keystore_password, reusable_key
 from certmint.operator.context import Context
+from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import SECRET, Key
 from certmint.pki import (
@@ -70,7 +70,7 @@ async def issue(
         if _cheap(spec, issuer.ca, reused):
             private_key, leaf, data = _sign(spec, issuer.ca, reused, password, now)
         else:
-            private_key, leaf, data = await asyncio.to_thread(_sign, spec, issuer.ca, reused, password, now)
+            private_key, leaf, data = await off_loop(_sign, spec, issuer.ca, reused, password, now)
     except (PKIError, ValueError) as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
         # cryptography's own: reported, and retried with backoff, which picks up a fixed password

@@ -26,7 +26,8 @@ async def reusable_key(
     if not key_pem:
         return None
     try:
-        key = load_private_key_pem(key_pem)
+        # The tenant's own key for its own certificate: consistency, not OpenSSL's costly primality checks.
+        key = load_private_key_pem(key_pem, validate=False)
     except PKIError:
         return None
     return key if key_spec_of(key) == spec.key else None

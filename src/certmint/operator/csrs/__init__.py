@@ -5,7 +5,6 @@ what it decides: sign (status.certificate), report a failure (the Failed conditi
 deny (the approval subresource), and record a revocation asked for by annotation. Signed, denied
 and failed CSRs are final: they cost no write, so a restart costs none."""
 
-import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime
@@ -17,9 +16,10 @@ from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
+from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import record_revocation
-from certmint.operator.state import Body, Key, issuer_key
+from certmint.operator.state import Key, issuer_key
 from certmint.pki import (
     CertificateAuthority,
     LeafRequest,
@@ -39,7 +39,6 @@ from certmint.planning.csr import (
     acting_namespace,
     parse_signer_name,
     plan_signing_request,
-    read_signing_request,
     revocation_due,
     with_condition,
 )
@@ -51,13 +50,12 @@ CSR_API_VERSION = "certificates.k8s.io/v1"
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
-    body = ctx.state.signing_requests.get(key)
-    if body is None:
+    csr = ctx.state.signing_requests.get(key)
+    if csr is None:
         return Outcome()
-    csr = read_signing_request(body)
     signer = parse_signer_name(csr.signer_name)
     if isinstance(signer, Fail):
-        return await _failed(ctx, body, csr, signer) if _awaits_signature(csr) else Outcome()
+        return await _failed(ctx, csr, signer) if _awaits_signature(csr) else Outcome()
     signer_key = issuer_key(signer.kind, signer.namespace, signer.name)
     issuer = issuer_view(ctx, signer_key)
     if issuer is None:
@@ -69,13 +67,17 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     acting = acting_namespace(signer, csr.username)
     # A person asking a ClusterIssuer acts in no namespace: a namespaceSelector admits no one.
     labels = await namespace_labels(ctx, acting, issuer) if acting else {}
-    plan = plan_signing_request(Case(csr, signer, issuer, ctx.config.trust_domain, labels, now))
+    # Parsing and judging a request anyone may send (a signature check, hundreds of names): off
+    # the loop, where a large one costs its own time only.
+    plan = await off_loop(
+        plan_signing_request, Case(csr, signer, issuer, ctx.config.trust_domain, labels, now)
+    )
     if isinstance(plan, Sign):
         done = await _sign(ctx, csr, signer, issuer, plan, now)
     elif isinstance(plan, Approve | Deny):
-        done = await _decide(ctx, body, csr, plan, now)
+        done = await _decide(ctx, csr, plan, now)
     elif isinstance(plan, Fail):
-        done = await _failed(ctx, body, csr, plan) if not plan.retryable else Outcome(backoff=True)
+        done = await _failed(ctx, csr, plan) if not plan.retryable else Outcome(backoff=True)
     else:
         done = Outcome()
     return revoked.then(done)
@@ -91,7 +93,7 @@ async def _sign(
     if issuer.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("signing without a CA")
     leaf_request = with_issuer_pointers(plan.spec.leaf, issuer)
-    chain_pem = await asyncio.to_thread(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
+    chain_pem = await off_loop(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
     await ctx.kube.write_csr_certificate(csr.name, chain_pem)
     leaf = x509.load_pem_x509_certificate(chain_pem)
     serial = serial_hex(leaf.serial_number)
@@ -117,12 +119,10 @@ def _signed_chain(
     return certificates_to_pem([leaf, ca.certificate, *ca.chain, *root])
 
 
-async def _decide(
-    ctx: Context, body: Body, csr: SigningRequestObject, plan: Approve | Deny, now: datetime
-) -> Outcome:
+async def _decide(ctx: Context, csr: SigningRequestObject, plan: Approve | Deny, now: datetime) -> Outcome:
     kind = "Approved" if isinstance(plan, Approve) else "Denied"
-    conditions = with_condition(_conditions(body), kind, plan.reason, plan.message, now)
-    await ctx.kube.write_csr_conditions(csr.name, APPROVAL, conditions, _resource_version(body))
+    conditions = with_condition(_conditions(csr), kind, plan.reason, plan.message, now)
+    await ctx.kube.write_csr_conditions(csr.name, APPROVAL, conditions, csr.resource_version)
     await ctx.kube.post_event(
         _reference(csr), "Normal" if kind == "Approved" else "Warning", plan.reason, plan.message
     )
@@ -130,10 +130,10 @@ async def _decide(
     return Outcome()
 
 
-async def _failed(ctx: Context, body: Body, csr: SigningRequestObject, failure: Fail) -> Outcome:
+async def _failed(ctx: Context, csr: SigningRequestObject, failure: Fail) -> Outcome:
     """Failed is final: the requester fixes the request and sends a new CSR."""
-    conditions = with_condition(_conditions(body), "Failed", failure.reason, failure.message, ctx.clock())
-    await ctx.kube.write_csr_conditions(csr.name, STATUS, conditions, _resource_version(body))
+    conditions = with_condition(_conditions(csr), "Failed", failure.reason, failure.message, ctx.clock())
+    await ctx.kube.write_csr_conditions(csr.name, STATUS, conditions, csr.resource_version)
     await ctx.kube.post_event(_reference(csr), "Warning", failure.reason, failure.message)
     log.info("CSR %s of %s failed: %s: %s", csr.name, csr.username, failure.reason, failure.message)
     return Outcome()
@@ -165,12 +165,8 @@ async def _serve_revocation(
     return Outcome(wait_for=signer_key)
 
 
-def _conditions(body: Body) -> list[dict[str, object]]:
-    return list((body.get("status") or {}).get("conditions") or [])
-
-
-def _resource_version(body: Body) -> str:
-    return str((body.get("metadata") or {}).get("resourceVersion", ""))
+def _conditions(csr: SigningRequestObject) -> list[dict[str, object]]:
+    return [dict(condition) for condition in csr.conditions]
 
 
 def _reference(csr: SigningRequestObject) -> ObjectReference:

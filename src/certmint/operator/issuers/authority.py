@@ -1,6 +1,5 @@
 """The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,6 +11,7 @@ from certmint.api.issuer import RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event, reference
+from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
@@ -71,7 +71,7 @@ async def load_or_bootstrap(
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
     if isinstance(plan, GenerateCA):
-        material = stable_material(await asyncio.to_thread(create_root_ca, plan.request, now))
+        material = stable_material(await off_loop(create_root_ca, plan.request, now))
         stored = await _store(ctx, key, namespace, name, material, create=secret is None)
         if stored is None:
             # Someone created the Secret between our read and our create: use theirs.
@@ -137,7 +137,7 @@ async def _longest_issued(ctx: Context, key: Key, material: CAMaterial) -> timed
     if material.phase != RotationPhase.PREPARED:
         return timedelta(0)
     issued = ctx.state.issued_certificates_for_issuer(key)
-    return await asyncio.to_thread(longest_issued, issued, material.current.certificate)
+    return await off_loop(longest_issued, issued, material.current.certificate)
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
@@ -165,9 +165,7 @@ async def _rotate(
     step: Prepare | Activate | Retire,
     now: datetime,
 ) -> tuple[CAMaterial, SecretObject | None]:
-    next_ca = (
-        await asyncio.to_thread(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
-    )
+    next_ca = await off_loop(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
     updated = advance(material, step, now, next_ca)
     stored = await _store(ctx, key, namespace, name, updated, create=False)
     if isinstance(step, Prepare) and updated.next is not None:

@@ -1,12 +1,12 @@
 """The issuer's revocation list and the CRLs signed from it, kept in its CA Secret."""
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 from certmint.api import Issuer, parse_duration
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
+from certmint.operator.offload import off_loop
 from certmint.operator.revocations import REVOCATION_FIELD_MANAGER
 from certmint.operator.state import Key
 from certmint.pki import CertificateAuthority
@@ -67,7 +67,7 @@ async def publish_crls(
     revocations = without_expired(stored, now)
     pem = secret.data.get(CRL_KEY, b"")
     if revocations != stored or not crls_fresh(pem, signers, revocations, now, duration):
-        revocations, pem = await asyncio.to_thread(build_crls, signers, revocations, now, duration)
+        revocations, pem = await off_loop(build_crls, signers, revocations, now, duration)
         secret = await ctx.kube.apply_secret_data(
             namespace,
             name,
@@ -113,7 +113,7 @@ async def publish_ocsp(
         return PublishedOCSP()
     namespace, name = secret.namespace, secret.name
     stored = load_signers(secret.data)
-    signers = await asyncio.to_thread(refresh_signers, cas, stored, now)
+    signers = await off_loop(refresh_signers, cas, stored, now)
     if not signers_fresh(cas, stored, now):
         await ctx.kube.apply_secret_data(
             namespace,
@@ -125,6 +125,8 @@ async def publish_ocsp(
     validity = parse_duration(issuer.spec.revocation.ocsp_response_duration)
     previous = ctx.state.issuer_views.get(key)
     responder = reuse_responder(
-        previous.ocsp if previous else None, responder_inputs(cas, signers, crl_pem, validity)
+        previous.ocsp if previous else None,
+        responder_inputs(cas, signers, crl_pem, validity),
+        ctx.state.ocsp_cache,
     )
     return PublishedOCSP(responder, signers, next_signer_refresh(signers))

@@ -1,0 +1,200 @@
+"""How long the hostile-load canary takes while an attack is under way (issue 27), on a real local
+control plane with the operator as a process; appends a section to bench/results/<date>.md.
+
+    python bench/hostile.py [--annotations 40] [--csrs 300]
+
+The canary: a fresh namespace, a self-signed Issuer and one Certificate, timed from the namespace's
+create until the Certificate is Ready (what tests/e2e/canary.py asserts, here timed). Measured with
+nothing else going on, then while each attack runs:
+
+- a tenant Secret labelled certmint.dev/secret-role holding an RSA-8192 key, annotated N times;
+- N CertificateSigningRequests of about 100 KB each for signers of issuers that do not exist.
+
+Beside each: the operator's worst event-loop lag (certmint_event_loop_lag_seconds), its peak RSS,
+and what it caches (certmint_cached_objects) once the attack is over.
+"""
+
+import argparse
+import asyncio
+import base64
+import tempfile
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from kubernetes.aio import client
+from prometheus_client.parser import text_string_to_metric_families
+
+from scale import Operator, append_section, apply_issuer, bench_run, create_certificates, watch_ready
+
+CSR_DNS_NAMES = 1150
+
+
+def metric(operator: Operator, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics?name[]={name}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and tuple(sorted(sample.labels.items())) == labels:
+                return float(sample.value)
+    return float("nan")
+
+
+async def canary(run: Any, number: int) -> float:
+    """Seconds from the namespace's create until its Certificate is Ready."""
+    namespace = f"canary-{number}"
+    started = time.perf_counter()
+    await apply_issuer(run.plane, namespace)
+    ready_at: dict[str, float] = {}
+    watcher = asyncio.create_task(watch_ready(run.api, namespace, 1, ready_at))
+    await create_certificates(run.api, namespace, ["canary"])
+    await asyncio.wait_for(watcher, timeout=600)
+    return ready_at["canary"] - started
+
+
+def rsa_8192_secret() -> dict[str, Any]:
+    key = rsa.generate_private_key(65537, 8192)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "metadata": {"name": "huge-key", "labels": {"certmint.dev/secret-role": "anything"}},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
+            "tls.key": base64.b64encode(pem).decode(),
+        },
+    }
+
+
+def large_csr() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName(f"n{number:05d}-{'x' * 40}.hostile.example") for number in range(CSR_DNS_NAMES)]
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return request.public_bytes(serialization.Encoding.PEM)
+
+
+async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[], Awaitable[None]]:
+    core = client.CoreV1Api(api)
+    await core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "attack-secret"}}))
+    await core.create_namespaced_secret("attack-secret", client.V1Secret.model_validate(rsa_8192_secret()))
+
+    async def annotate() -> None:
+        for number in range(annotations):
+            patch = {"metadata": {"annotations": {"hostile/edit": str(number)}}}
+            await core.patch_namespaced_secret("huge-key", "attack-secret", patch)
+
+    return annotate
+
+
+async def csr_attack(api: client.ApiClient, count: int) -> Callable[[], Awaitable[None]]:
+    certificates = client.CertificatesV1Api(api)
+    request = base64.b64encode(large_csr()).decode()
+
+    async def flood() -> None:
+        for number in range(count):
+            body = {
+                "metadata": {"name": f"hostile-{number}"},
+                "spec": {
+                    "signerName": f"issuers.certmint.dev/nowhere.ghost-{number}",
+                    "request": request,
+                    "usages": ["digital signature", "client auth"],
+                },
+            }
+            await certificates.create_certificate_signing_request(
+                client.V1CertificateSigningRequest.model_validate(body)
+            )
+
+    return flood
+
+
+async def under(run: Any, number: int, attack: Callable[[], Awaitable[None]] | None) -> dict[str, float]:
+    attacking = asyncio.create_task(attack()) if attack is not None else None
+    seconds = await canary(run, number)
+    if attacking is not None:
+        await attacking
+    second = await canary(run, number + 100) if attacking is not None else float("nan")
+    await asyncio.sleep(1)
+    return {
+        "canary": seconds,
+        "canary after": second,
+        "lag": metric(run.operator, "certmint_event_loop_lag_seconds"),
+        "peak rss": run.operator.usage()[0],
+        "csrs cached": metric(
+            run.operator, "certmint_cached_objects", (("kind", "CertificateSigningRequest"),)
+        ),
+    }
+
+
+async def measure(annotations: int, csrs: int, workdir: Path) -> dict[str, dict[str, float]]:
+    async with bench_run(workdir) as run:
+        run.operator.start()
+        results = {"idle": await under(run, 1, None)}
+        results[f"RSA-8192 Secret annotated {annotations} times"] = await under(
+            run, 2, await secret_attack(run.api, annotations)
+        )
+        results[f"{csrs} CSRs of ~100 KB, absent issuers"] = await under(
+            run, 3, await csr_attack(run.api, csrs)
+        )
+        return results
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--annotations", type=int, default=40)
+    parser.add_argument("--csrs", type=int, default=300)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="certmint-hostile-"))
+    results = await measure(args.annotations, args.csrs, root)
+    rows = [
+        f"| {name} | {r['canary']:.1f} | {r['canary after']:.1f} | {r['lag'] * 1000:.0f} | "
+        f"{r['peak rss']:.0f} | {r['csrs cached']:.0f} |"
+        for name, r in results.items()
+    ]
+    section = "\n".join(
+        [
+            f"## Canary under hostile load, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "",
+            "`python bench/hostile.py`: the canary (namespace, self-signed Issuer, one Certificate; "
+            "namespace create → Ready) while each attack runs, and once more after it; the operator's "
+            "worst event-loop lag over the last minute, its peak RSS, and the pending CSRs it caches.",
+            "",
+            "| attack | canary s | canary after s | loop lag ms | peak RSS MB | CSRs cached |",
+            "|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
+    print(section)
+    print(f"appended to {append_section(section)}; work files in {root}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
