@@ -1,14 +1,19 @@
 """How long the hostile-load canary takes while an attack is under way (issue 27), on a real local
 control plane with the operator as a process; appends a section to bench/results/<date>.md.
 
-    python bench/hostile.py [--annotations 40] [--csrs 300]
+    python bench/hostile.py [--annotations 40] [--csrs 300] [--ips 60000]
 
 The canary: a fresh namespace, a self-signed Issuer and one Certificate, timed from the namespace's
 create until the Certificate is Ready (what tests/e2e/canary.py asserts, here timed). Measured with
 nothing else going on, then while each attack runs:
 
 - a tenant Secret labelled certmint.dev/secret-role holding an RSA-8192 key, annotated N times;
-- N CertificateSigningRequests of about 100 KB each for signers of issuers that do not exist.
+- N CertificateSigningRequests of about 100 KB each for signers of issuers that do not exist;
+- one CertificateSigningRequest with N IP SANs (60,000: about 490 KB) for a ClusterIssuer's
+  signer, approved by an admin, until certmint has failed it;
+- the looping Issuer of the issue (a 1m CA rotating at 90% with no delay and no window): refused
+  at admission, so its row times an Issuer at the rotation minimums instead (a 5m CA rotating at
+  50%, 5s delay, 10s window) whose rotate-ca annotation gets a new value 20 times in a row.
 
 Beside each: the operator's worst event-loop lag (certmint_event_loop_lag_seconds), its peak RSS,
 and what it caches (certmint_cached_objects) once the attack is over.
@@ -17,6 +22,8 @@ and what it caches (certmint_cached_objects) once the attack is over.
 import argparse
 import asyncio
 import base64
+import ipaddress
+import json
 import tempfile
 import time
 import urllib.request
@@ -32,9 +39,19 @@ from cryptography.x509.oid import NameOID
 from kubernetes.aio import client
 from prometheus_client.parser import text_string_to_metric_families
 
-from scale import Operator, append_section, apply_issuer, bench_run, create_certificates, watch_ready
+from scale import (
+    GROUP,
+    VERSION,
+    Operator,
+    append_section,
+    apply_issuer,
+    bench_run,
+    create_certificates,
+    watch_ready,
+)
 
 CSR_DNS_NAMES = 1150
+ROTATE_REQUESTS = 20
 
 
 def metric(operator: Operator, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
@@ -133,6 +150,107 @@ async def csr_attack(api: client.ApiClient, count: int) -> Callable[[], Awaitabl
     return flood
 
 
+def many_ips_csr(count: int) -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    addresses = [x509.IPAddress(ipaddress.IPv4Address(0x0A000000 + number)) for number in range(count)]
+    request = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
+        .add_extension(x509.SubjectAlternativeName(addresses), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return request.public_bytes(serialization.Encoding.PEM)
+
+
+async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
+    """An approved CSR with `ips` IP SANs for a ClusterIssuer; done once certmint has failed it."""
+    issuer = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": "attacked"},
+        "spec": {"selfSigned": {}},
+    }
+    run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(issuer))
+    run.plane.kubectl(
+        "wait", "--for=condition=Ready", "--timeout=60s", "clusterissuers.certmint.dev/attacked"
+    )
+    certificates = client.CertificatesV1Api(run.api)
+    request = base64.b64encode(many_ips_csr(ips)).decode()
+
+    async def attack() -> None:
+        body = {
+            "metadata": {"name": "many-ips"},
+            "spec": {
+                "signerName": "clusterissuers.certmint.dev/attacked",
+                "request": request,
+                "usages": ["digital signature", "server auth"],
+            },
+        }
+        await certificates.create_certificate_signing_request(
+            client.V1CertificateSigningRequest.model_validate(body)
+        )
+        approval = {
+            "metadata": {"name": "many-ips"},
+            "spec": body["spec"],
+            "status": {
+                "conditions": [
+                    {"type": "Approved", "status": "True", "reason": "Bench", "message": "approved"}
+                ]
+            },
+        }
+        await certificates.replace_certificate_signing_request_approval(
+            "many-ips", client.V1CertificateSigningRequest.model_validate(approval)
+        )
+        while True:
+            found = await certificates.read_certificate_signing_request("many-ips")
+            conditions = (found.status.conditions if found.status else None) or []
+            if any(condition.type == "Failed" for condition in conditions):
+                return
+            await asyncio.sleep(0.2)
+
+    return attack
+
+
+async def rotating_issuer_attack(run: Any) -> Callable[[], Awaitable[None]]:
+    """The issue's looping spec is refused at admission (checked here); an Issuer at the minimums
+    rotates during the canary instead."""
+    looping = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Issuer",
+        "metadata": {"name": "looping", "namespace": "default"},
+        "spec": {
+            "selfSigned": {
+                "caDuration": "1m",
+                "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
+            }
+        },
+    }
+    refused = run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(looping), check=False)
+    if "must be at least" not in refused:
+        raise AssertionError(f"the looping Issuer was not refused at admission: {refused}")
+    minimums = {
+        "caDuration": "5m",
+        "rotation": {"rotateBeforePercentage": 50, "propagationDelay": "5s", "reissueWindow": "10s"},
+    }
+
+    await apply_issuer(run.plane, "attack-rotation", minimums)
+
+    async def attack() -> None:
+        # Every new value is a rotate-ca request: a write that asks for a CA step, served with backoff.
+        for number in range(ROTATE_REQUESTS):
+            run.plane.kubectl(
+                "annotate",
+                "--overwrite",
+                "-n",
+                "attack-rotation",
+                "issuers.certmint.dev/ca",
+                f"certmint.dev/rotate-ca=bench-{number}",
+            )
+            await asyncio.sleep(0.1)
+
+    return attack
+
+
 async def under(run: Any, number: int, attack: Callable[[], Awaitable[None]] | None) -> dict[str, float]:
     attacking = asyncio.create_task(attack()) if attack is not None else None
     seconds = await canary(run, number)
@@ -151,7 +269,7 @@ async def under(run: Any, number: int, attack: Callable[[], Awaitable[None]] | N
     }
 
 
-async def measure(annotations: int, csrs: int, workdir: Path) -> dict[str, dict[str, float]]:
+async def measure(annotations: int, csrs: int, ips: int, workdir: Path) -> dict[str, dict[str, float]]:
     async with bench_run(workdir) as run:
         run.operator.start()
         results = {"idle": await under(run, 1, None)}
@@ -160,6 +278,10 @@ async def measure(annotations: int, csrs: int, workdir: Path) -> dict[str, dict[
         )
         results[f"{csrs} CSRs of ~100 KB, absent issuers"] = await under(
             run, 3, await csr_attack(run.api, csrs)
+        )
+        results[f"one approved CSR of {ips} IP SANs"] = await under(run, 4, await many_ips_attack(run, ips))
+        results["an Issuer at the rotation minimums (looping spec refused)"] = await under(
+            run, 5, await rotating_issuer_attack(run)
         )
         return results
 
@@ -170,9 +292,10 @@ async def main() -> None:
     )
     parser.add_argument("--annotations", type=int, default=40)
     parser.add_argument("--csrs", type=int, default=300)
+    parser.add_argument("--ips", type=int, default=60_000)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="certmint-hostile-"))
-    results = await measure(args.annotations, args.csrs, root)
+    results = await measure(args.annotations, args.csrs, args.ips, root)
     rows = [
         f"| {name} | {r['canary']:.1f} | {r['canary after']:.1f} | {r['lag'] * 1000:.0f} | "
         f"{r['peak rss']:.0f} | {r['csrs cached']:.0f} |"
