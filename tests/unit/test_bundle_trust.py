@@ -17,11 +17,14 @@ from certmint.api.trustbundle import BundleSource
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca
 from certmint.planning import reasons
 from certmint.planning.bundle_sources import (
+    MAX_RECORDED_CRL_BYTES,
     LastPublished,
+    SourcePublication,
     SourceRead,
     fingerprint,
     name_constrained,
     plan_sources,
+    recorded_crls,
     source_id,
 )
 from certmint.planning.rotation import (
@@ -366,3 +369,30 @@ def test_property_no_activation_with_a_laggard_before_the_deadline(offset: int, 
 
 
 PREPARED = prepared()
+
+
+def _publication(name: str, crl_bytes: int) -> SourcePublication:
+    return SourcePublication(name, (), b"x" * crl_bytes, reasons.SYNCED)
+
+
+def test_the_status_records_crls_within_one_budget_and_always_the_cas() -> None:
+    exactly = _publication("a", MAX_RECORDED_CRL_BYTES)
+    assert recorded_crls([exactly]) == (exactly.crls,), "the whole budget fits"
+    over = _publication("a", MAX_RECORDED_CRL_BYTES + 1)
+    assert recorded_crls([over]) == (b"",)
+    small, large, last = (
+        _publication("a", 10),
+        _publication("b", MAX_RECORDED_CRL_BYTES - 5),
+        _publication("c", 5),
+    )
+    assert recorded_crls([small, large, last]) == (small.crls, b"", last.crls), "what fits is kept, in order"
+
+
+@given(st.lists(st.integers(min_value=0, max_value=MAX_RECORDED_CRL_BYTES), max_size=8))
+def test_property_recorded_crls_never_exceed_the_budget(sizes: list[int]) -> None:
+    publications = [_publication(str(number), size) for number, size in enumerate(sizes)]
+    recorded = recorded_crls(publications)
+    assert sum(len(crls) for crls in recorded) <= MAX_RECORDED_CRL_BYTES
+    assert all(
+        kept in (b"", publication.crls) for kept, publication in zip(recorded, publications, strict=True)
+    )

@@ -25,6 +25,23 @@ from certmint.api.trustbundle import BundleSource
 from certmint.pki import PKIError, TrustBundleContent, assemble_bundle, certificates_to_pem
 from certmint.planning import reasons
 
+MAX_RECORDED_CRL_BYTES = 256 * 1024
+"""CRLs a bundle's status records for its sources, in all: the status duplicates what the ConfigMap
+publishes, and both must stay well under etcd's 1.5 MiB object limit. CA certificates are always
+recorded (a few KB each); a source's CRLs past this budget are published but not recorded, so if
+that source later fails, its CAs are kept and its CRLs are not."""
+
+
+def recorded_crls(publications: Sequence["SourcePublication"]) -> tuple[bytes, ...]:
+    """Per publication, the CRLs its status record keeps: in order, while they fit the budget."""
+    recorded = []
+    budget = MAX_RECORDED_CRL_BYTES
+    for publication in publications:
+        fits = len(publication.crls) <= budget
+        recorded.append(publication.crls if fits else b"")
+        budget -= len(publication.crls) if fits else 0
+    return tuple(recorded)
+
 
 def fingerprint(certificate: x509.Certificate) -> str:
     """sha256 of the DER, in hex: how bundles record what they published and issuers check it."""

@@ -32,7 +32,14 @@ from certmint.planning.bundle import (
     selector_matches,
     trust_change,
 )
-from certmint.planning.bundle_sources import BundleSources, LastPublished, SourceRead, plan_sources, source_id
+from certmint.planning.bundle_sources import (
+    BundleSources,
+    LastPublished,
+    SourceRead,
+    plan_sources,
+    recorded_crls,
+    source_id,
+)
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")
@@ -182,10 +189,10 @@ def _source_statuses(planned: BundleSources) -> list[SourceStatus]:
             synced=publication.fresh,
             fingerprints=list(publication.fingerprints),
             certificates=certificates_to_pem(publication.certificates).decode(),
-            crls=publication.crls.decode(errors="replace"),
+            crls=crls.decode(errors="replace"),
             message=publication.problem or None,
         )
-        for publication in planned.sources
+        for publication, crls in zip(planned.sources, recorded_crls(planned.sources), strict=True)
     ]
 
 
