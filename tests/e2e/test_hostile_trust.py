@@ -416,7 +416,8 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": label}})
     name = other
     try:
-        cluster.apply(self_signed_issuer(namespace))
+        # Its tenant opts out of the namespace default: `{}` makes a CA without name constraints.
+        cluster.apply(self_signed_issuer(namespace, nameConstraints={}))
         cluster.wait_condition("issuers", namespace, "ca", "True")
         cluster.wait_condition("clusterissuers", None, cluster_issuer, "True")
         cluster.apply(
