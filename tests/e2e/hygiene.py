@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client, watch
 
 from certmint.planning.labels import ROLE_CA, SECRET_ROLE_LABEL
@@ -121,9 +122,24 @@ def leaks(published: list[tuple[str, str]], keys: dict[str, bytes]) -> Iterator[
 
 
 def _fragments(key_pem: bytes) -> list[str]:
-    """Pieces of the key's base64 body, as they would appear in PEM or in a base64 dump of it."""
+    """Pieces of the key's base64 body, as they would appear in PEM or in a base64 dump of it. A
+    private key's encoding carries its public key too (PKCS#8's publicKey, RSA's modulus), which
+    every certificate of that key publishes: a body piece made only of public key bytes is no
+    secret, and is left out (its 40 characters decode to 30 bytes of the DER, at a whole group)."""
     body = "".join(line for line in key_pem.decode().splitlines() if not line.startswith("-----"))
     raw = base64.b64encode(key_pem).decode()
-    pieces = [body[start : start + FRAGMENT] for start in range(0, len(body) - FRAGMENT, FRAGMENT)]
+    public = _public_key_der(key_pem)
+    pieces = [
+        piece
+        for start in range(0, len(body) - FRAGMENT, FRAGMENT)
+        if base64.b64decode(piece := body[start : start + FRAGMENT]) not in public
+    ]
     pieces += [raw[start : start + FRAGMENT] for start in range(0, len(raw) - FRAGMENT, FRAGMENT * 4)]
     return pieces
+
+
+def _public_key_der(key_pem: bytes) -> bytes:
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
