@@ -10,7 +10,7 @@ from typing import Any
 from kubernetes import client
 
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import GROUP, Cluster, OperatorProcess, token_client, wait_for
 
 CHART_MEMORY_LIMIT = 512 * 1024 * 1024
 """charts/certmint/values.yaml: resources.limits.memory (512Mi)."""
@@ -64,16 +64,7 @@ def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]])
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
         },
     )
-    token = cluster.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
-    )
-    admin = cluster.api.configuration
-    configuration = client.Configuration()
-    configuration.host = admin.host
-    configuration.ssl_ca_cert = admin.ssl_ca_cert
-    configuration.api_key = {"authorization": token.status.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    api = client.ApiClient(configuration)
+    api = token_client(cluster, namespace, account)
     first = rules[0]
     review = {
         "spec": {

@@ -33,7 +33,7 @@ from tests.csr_material import (
 )
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
-from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, certmint, token_client, wait_for
 from tests.e2e.test_chart import service_account_kubeconfig
 from tests.e2e.test_revocation import (
     crl_lists,
@@ -43,7 +43,6 @@ from tests.e2e.test_revocation import (
     write_bundle,
     write_client,
 )
-from tests.e2e.test_tenant import _token_client
 
 TRUST_DOMAIN = "cluster.local"
 CSR_KIND = "CertificateSigningRequest"
@@ -117,7 +116,7 @@ def make_requester(cluster: Cluster, requester_role: str, namespace: str, accoun
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
         }
     )
-    found = Requester(namespace, account, _token_client(cluster, namespace, account))
+    found = Requester(namespace, account, token_client(cluster, namespace, account))
 
     def can_list() -> bool:
         try:

@@ -32,7 +32,7 @@ from certmint.pki import (
 )
 from certmint.planning.renewal import MIN_RENEWAL_INTERVAL
 from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -51,20 +51,6 @@ class Tenant:
 
     def delete_certificate(self, name: str) -> None:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "certificates", name)
-
-
-def _token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiClient:
-    """A client that authenticates only with a TokenRequest token of the ServiceAccount."""
-    request = cluster.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
-    )
-    admin = cluster.api.configuration
-    configuration = client.Configuration()
-    configuration.host = admin.host
-    configuration.ssl_ca_cert = admin.ssl_ca_cert
-    configuration.api_key = {"authorization": request.status.token}
-    configuration.api_key_prefix = {"authorization": "Bearer"}
-    return client.ApiClient(configuration)
 
 
 @pytest.fixture
@@ -92,7 +78,7 @@ def tenant(cluster: Cluster, namespace: str) -> Iterator[Tenant]:
             "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
         },
     )
-    api = _token_client(cluster, namespace, "tenant")
+    api = token_client(cluster, namespace, "tenant")
     found = Tenant(namespace, api)
     # The premise: the tenant can create Certificates (RBAC may take a moment) but not read Secrets.
     wait_for(lambda: _can_list_certificates(found), 20, what="tenant RBAC in effect")
@@ -583,7 +569,7 @@ def bundle_tenant(cluster: Cluster, namespace: str) -> Iterator[client.ApiClient
             "subjects": [{"kind": "ServiceAccount", "name": "bundler", "namespace": namespace}],
         }
     )
-    api = _token_client(cluster, namespace, "bundler")
+    api = token_client(cluster, namespace, "bundler")
     yield api
     api.close()
     rbac.delete_cluster_role_binding(f"bundler-{suffix}")
