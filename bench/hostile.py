@@ -104,9 +104,9 @@ def rsa_8192_secret() -> dict[str, Any]:
     }
 
 
-def large_csr() -> bytes:
+def csr_with(names: list[x509.GeneralName]) -> bytes:
+    """A valid PEM CSR (CN hostile) with these subject alternative names, signed by its own key."""
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName(f"n{number:05d}-{'x' * 40}.hostile.example") for number in range(CSR_DNS_NAMES)]
     request = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
@@ -114,6 +114,12 @@ def large_csr() -> bytes:
         .sign(key, hashes.SHA256())
     )
     return request.public_bytes(serialization.Encoding.PEM)
+
+
+def large_csr() -> bytes:
+    return csr_with(
+        [x509.DNSName(f"n{number:05d}-{'x' * 40}.hostile.example") for number in range(CSR_DNS_NAMES)]
+    )
 
 
 async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[], Awaitable[None]]:
@@ -151,15 +157,7 @@ async def csr_attack(api: client.ApiClient, count: int) -> Callable[[], Awaitabl
 
 
 def many_ips_csr(count: int) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    addresses = [x509.IPAddress(ipaddress.IPv4Address(0x0A000000 + number)) for number in range(count)]
-    request = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
-        .add_extension(x509.SubjectAlternativeName(addresses), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return request.public_bytes(serialization.Encoding.PEM)
+    return csr_with([x509.IPAddress(ipaddress.IPv4Address(0x0A000000 + number)) for number in range(count)])
 
 
 async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:

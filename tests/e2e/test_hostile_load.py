@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -22,6 +22,7 @@ from certmint.planning.labels import SECRET_ROLE_LABEL
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, scrape, wait_for
+from tests.limit_material import raw_csr
 
 ANNOTATIONS = 40
 ATTACK_CSRS = 300
@@ -147,15 +148,8 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
 
 def large_csr() -> bytes:
     """A valid PEM CSR of about 100 KB (many DNS names), signed by its own key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName(f"n{number:05d}-{'x' * 40}.hostile.example") for number in range(CSR_DNS_NAMES)]
-    request = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return request.public_bytes(serialization.Encoding.PEM)
+    names = tuple(f"n{number:05d}-{'x' * 40}.hostile.example" for number in range(CSR_DNS_NAMES))
+    return raw_csr(common_name="hostile", dns_names=names)
 
 
 def csr_body(name: str, request: bytes, signer: str) -> dict[str, Any]:
