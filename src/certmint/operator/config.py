@@ -1,6 +1,6 @@
-"""Operator settings, from the environment (the Helm chart sets them) or the CLI."""
+"""Operator settings: built once by `certmint operator` from its flags (or their CERTMINT_*
+environment variables, which the Helm chart sets) and handed to the operator in kopf's memo."""
 
-import os
 from dataclasses import dataclass
 
 
@@ -34,32 +34,5 @@ class OperatorConfig:
     csr_auto_approve: bool = True
     """Whether issuers that opt in may approve CSRs (the chart grants `approve` only with
     csrSigner.autoApprove); off, every CSR waits for a person."""
-
-    @classmethod
-    def from_env(cls) -> "OperatorConfig":
-        defaults = cls()
-        return cls(
-            namespace=os.environ.get("CERTMINT_NAMESPACE", defaults.namespace),
-            trust_domain=os.environ.get("CERTMINT_TRUST_DOMAIN", defaults.trust_domain),
-            cluster_domain=os.environ.get("CERTMINT_CLUSTER_DOMAIN", defaults.cluster_domain),
-            workers=int(os.environ.get("CERTMINT_WORKERS", defaults.workers)),
-            issuer_resync_seconds=float(
-                os.environ.get("CERTMINT_ISSUER_RESYNC_SECONDS", defaults.issuer_resync_seconds)
-            ),
-            metrics_port=int(os.environ.get("CERTMINT_METRICS_PORT", defaults.metrics_port)),
-            http_address=os.environ.get("CERTMINT_HTTP_ADDRESS", defaults.http_address),
-            csr_auto_approve=os.environ.get("CERTMINT_CSR_AUTO_APPROVE", "true").lower() == "true",
-            peering=os.environ.get("CERTMINT_PEERING", defaults.peering),
-            watch_server_timeout=int(
-                os.environ.get("CERTMINT_WATCH_SERVER_TIMEOUT", defaults.watch_server_timeout)
-            ),
-            watch_client_timeout=int(
-                os.environ.get("CERTMINT_WATCH_CLIENT_TIMEOUT", defaults.watch_client_timeout)
-            ),
-            watch_namespaces=tuple(
-                name for name in os.environ.get("CERTMINT_WATCH_NAMESPACES", "").split(",") if name
-            ),
-            identity=os.environ.get("CERTMINT_PEER_IDENTITY", defaults.identity),
-            priority=int(os.environ.get("CERTMINT_PRIORITY", defaults.priority)),
-            peering_lifetime=int(os.environ.get("CERTMINT_PEERING_LIFETIME", defaults.peering_lifetime)),
-        )
+    kubeconfig: str | None = None
+    """The kubeconfig certmint's own API client uses; unset: KUBECONFIG, else the pod's service account."""

@@ -42,9 +42,18 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-@kopf.on.startup()
-async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    config = OperatorConfig.from_env()
+CONFIG = "config"
+"""The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
+
+
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    """Every kopf setting certmint makes. `certmint operator` applies them before kopf starts
+    (kopf's resource observer reads `scanning` while startup handlers still run); the startup
+    handler applies them again because kopf.operator() overwrites `peering.clusterwide` from its
+    `clusterwide=` argument, which is false when a namespace list is served."""
+    # The CRDs are installed before the operator (the chart's crds/): kopf need not list and watch
+    # every CRD of the cluster for new resources, one list fewer on every start.
+    settings.scanning.disabled = True
     # Events are ours to post (kopf would post every handler log line as one).
     settings.posting.enabled = False
     # The server ends every watch after server_timeout and kopf starts it again; client_timeout
@@ -61,10 +70,21 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.watching.chunk_size = LIST_PAGE
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = NoDiffBase()
+    settings.peering.standalone = not config.peering
+    if config.peering:
+        settings.peering.mandatory = True
+        settings.peering.name = config.peering
+    settings.peering.priority = config.priority
     settings.peering.lifetime = config.peering_lifetime
     # Replicas serving a namespace list still share one cluster-wide peering object.
     settings.peering.clusterwide = True
-    api = await connect()
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo[CONFIG]
+    configure_kopf(settings, config)
+    api = await connect(config.kubeconfig)
     controller = Controller(kube=Kube(api), config=config)
     await controller.start(_leadership(api, config, controller))
     memo[API] = api

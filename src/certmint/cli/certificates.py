@@ -1,0 +1,182 @@
+"""Certificates: `status`, `renew` and `revoke` (revoke also takes a CSR-issued certificate)."""
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from certmint.cli import cluster
+from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
+from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
+from certmint.planning.csr import is_certmint_signer, read_signing_request
+from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("-n", "--namespace", help="Namespace of TARGET, or of the listing.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Certificates in every namespace.")
+@click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True)
+@click.pass_obj
+def status(
+    kubeconfig: str | None, target: str | None, namespace: str | None, all_namespaces: bool, output: str
+) -> None:
+    """Certificates: ready, issuer, serial, expires in, renews in. TARGET is NS/NAME or NAME."""
+    api = cluster.connect(kubeconfig)
+    if target:
+        ns, name = split_target(target, namespace)
+        items = [cluster.get_object(api, "certificates", ns, name)]
+    else:
+        items = cluster.list_certificates(api, None if all_namespaces else namespace or "default")
+    rows = [_status_row(item) for item in items]
+    emit(
+        rows,
+        output,
+        ["namespace", "name", "ready", "reason", "issuer", "serial", "expires_in", "renews_in"],
+    )
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("-n", "--namespace", help="Namespace of TARGET, or of the selection.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every Certificate in every namespace.")
+@click.option("-l", "--selector", help="Only Certificates with these labels.")
+@click.pass_obj
+def renew(
+    kubeconfig: str | None,
+    target: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    selector: str | None,
+) -> None:
+    """Issue new certificates now (new keys unless rotationPolicy is Never)."""
+    if not target and not all_namespaces and not selector:
+        raise click.UsageError("name a Certificate (NS/NAME), or select with -A or -l")
+    api = cluster.connect(kubeconfig)
+    if target:
+        ns, name = split_target(target, namespace)
+        chosen = [(ns, name)]
+    else:
+        items = cluster.list_certificates(api, None if all_namespaces else namespace or "default", selector)
+        chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
+    token = cluster.request_token()
+    for ns, name in chosen:
+        cluster.annotate(api, "certificates", ns, name, {RENEW_REQUEST: token})
+        click.echo(f"renewal requested for {ns}/{name}")
+    if not chosen:
+        click.echo("no Certificate matched", err=True)
+        sys.exit(EXIT_NOT_FOUND)
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option("-n", "--namespace", help="Namespace of TARGET when it is just NAME.")
+@click.option("--csr", "csr_name", help="Revoke the certificate a CertificateSigningRequest received.")
+@click.option(
+    "--serial", help="Revoke the CSR-issued certificate with this serial (hex, as openssl prints it)."
+)
+@click.option(
+    "--reason",
+    type=click.Choice([reason.value for reason in RevocationReason]),
+    default=RevocationReason.UNSPECIFIED.value,
+    show_default=True,
+    help="RFC 5280 revocation reason.",
+)
+@click.option("--no-reissue", is_flag=True, help="Leave the Certificate without a valid certificate.")
+@click.pass_obj
+def revoke(
+    kubeconfig: str | None,
+    target: str | None,
+    namespace: str | None,
+    csr_name: str | None,
+    serial: str | None,
+    reason: str,
+    no_reissue: bool,
+) -> None:
+    """Revoke a Certificate's current certificate (TARGET, NS/NAME): its issuer lists it on the CRL
+    it publishes, and a new certificate with a new key is issued (unless --no-reissue). With --csr or
+    --serial: a certificate issued through a CertificateSigningRequest, which is only listed."""
+    if sum(bool(choice) for choice in (target, csr_name, serial)) != 1:
+        raise click.UsageError("name exactly one of: a Certificate (NS/NAME), --csr NAME, --serial HEX")
+    api = cluster.connect(kubeconfig)
+    token = cluster.request_token()
+    if csr_name or serial:
+        name = csr_name or _signing_request_with_serial(api, serial or "")
+        cluster.annotate_signing_request(api, name, {REVOKE_REQUEST: token, REVOKE_REASON: reason})
+        click.echo(f"revocation requested for CertificateSigningRequest {name} ({reason})")
+        return
+    ns, name = split_target(target or "", namespace)
+    cluster.annotate(
+        api,
+        "certificates",
+        ns,
+        name,
+        {
+            REVOKE_REQUEST: token,
+            REVOKE_REASON: reason,
+            REVOKE_REISSUE: "false" if no_reissue else None,
+        },
+    )
+    click.echo(f"revocation requested for {ns}/{name} ({reason})")
+
+
+COMMANDS = (status, renew, revoke)
+
+
+def _signing_request_with_serial(api: Any, serial: str) -> str:
+    try:
+        wanted = parse_serial(serial)
+    except ValueError as error:
+        raise click.BadParameter(f"{serial!r} is not a hex serial number", param_hint="--serial") from error
+    for item in cluster.list_signing_requests(api):
+        csr = read_signing_request(item)
+        if not is_certmint_signer(csr.signer_name) or not csr.certificate:
+            continue
+        with contextlib.suppress(PKIError):
+            if load_certificates_pem(csr.certificate)[0].serial_number == wanted:
+                return csr.name
+    raise cluster.NotFound(
+        f"no CertificateSigningRequest for a certmint signer holds serial {serial_hex(wanted)} "
+        "(Kubernetes deletes CSRs an hour after they are signed; revoke soon after issuance or by "
+        "the Certificate)"
+    )
+
+
+def _status_row(item: dict[str, Any]) -> dict[str, Any]:
+    state = item.get("status") or {}
+    ready = ready_condition(state)
+    return {
+        "namespace": item["metadata"]["namespace"],
+        "name": item["metadata"]["name"],
+        "ready": ready.get("status", "Unknown"),
+        "reason": ready.get("reason", ""),
+        "issuer": item["spec"]["issuerRef"]["name"],
+        "serial": _serial_text(state.get("serialNumber") or ""),
+        "expires_in": _until(state.get("notAfter")),
+        "renews_in": _until(state.get("renewalTime")),
+    }
+
+
+def _serial_text(stored: str) -> str:
+    """Statuses written before serials took openssl's form are shown in it too."""
+    try:
+        return serial_hex(parse_serial(stored)) if stored else ""
+    except ValueError:
+        return stored
+
+
+def _until(moment: str | None) -> str:
+    if not moment:
+        return ""
+    seconds = int((datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds())
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours}h"
+    if hours:
+        return f"{sign}{hours}h{minutes}m"
+    return f"{sign}{minutes}m{seconds}s"
