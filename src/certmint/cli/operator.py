@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -18,115 +19,64 @@ from certmint.operator.config import OperatorConfig
 DEFAULTS = OperatorConfig()
 
 
+def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The flag of OperatorConfig.<field>: --<field>, which CERTMINT_<FIELD> stands in for when it
+    is not given, with the dataclass's default (its type click's)."""
+    flag = option.pop("flag", f"--{field.replace('_', '-')}")
+    option.setdefault("envvar", f"CERTMINT_{field.upper()}")
+    option.setdefault("default", getattr(DEFAULTS, field))
+    option.setdefault("show_default", True)
+    return click.option(flag, field, help=help, **option)
+
+
 @click.command()
-@click.option(
-    "--namespace",
-    envvar="CERTMINT_NAMESPACE",
-    default=DEFAULTS.namespace,
-    show_default=True,
-    help="The operator's namespace, where ClusterIssuer CA Secrets live.",
+@_setting("namespace", "The operator's namespace, where ClusterIssuer CA Secrets live.")
+@_setting("trust_domain", "SPIFFE trust domain of identities requested through spec.identity.serviceAccount.")
+@_setting(
+    "cluster_domain",
+    "The cluster's DNS domain: a namespaced Issuer's CA is limited to <ns>.svc.<cluster domain>.",
 )
-@click.option(
-    "--trust-domain",
-    envvar="CERTMINT_TRUST_DOMAIN",
-    default=DEFAULTS.trust_domain,
-    show_default=True,
-    help="SPIFFE trust domain of identities requested through spec.identity.serviceAccount.",
+@_setting("workers", "Reconciles run at once.")
+@_setting("issuer_resync_seconds", "Seconds between reconciles of an unchanged issuer.")
+@_setting("metrics_port", "Port of /metrics, /crl/... and /ocsp/...; 0 turns them off.")
+@_setting("http_address", "Address the metrics, CRL and OCSP endpoints listen on.")
+@_setting(
+    "csr_auto_approve",
+    "Whether issuers that opt in may approve CertificateSigningRequests; off, each waits for a person.",
+    flag="--csr-auto-approve/--no-csr-auto-approve",
 )
-@click.option(
-    "--cluster-domain",
-    envvar="CERTMINT_CLUSTER_DOMAIN",
-    default=DEFAULTS.cluster_domain,
-    show_default=True,
-    help="The cluster's DNS domain: a namespaced Issuer's CA is limited to <ns>.svc.<cluster domain>.",
+@_setting(
+    "peering",
+    "ClusterKopfPeering object shared by replicas; only the highest priority works. Unset: standalone.",
+    show_default=False,
 )
-@click.option(
-    "--workers",
-    envvar="CERTMINT_WORKERS",
-    type=int,
-    default=DEFAULTS.workers,
-    show_default=True,
-    help="Reconciles run at once.",
-)
-@click.option(
-    "--issuer-resync-seconds",
-    envvar="CERTMINT_ISSUER_RESYNC_SECONDS",
-    type=float,
-    default=DEFAULTS.issuer_resync_seconds,
-    show_default=True,
-    help="Seconds between reconciles of an unchanged issuer.",
-)
-@click.option(
-    "--metrics-port",
-    envvar="CERTMINT_METRICS_PORT",
-    type=int,
-    default=DEFAULTS.metrics_port,
-    show_default=True,
-    help="Port of /metrics, /crl/... and /ocsp/...; 0 turns them off.",
-)
-@click.option(
-    "--http-address",
-    envvar="CERTMINT_HTTP_ADDRESS",
-    default=DEFAULTS.http_address,
-    show_default=True,
-    help="Address the metrics, CRL and OCSP endpoints listen on.",
-)
-@click.option(
-    "--csr-auto-approve/--no-csr-auto-approve",
-    envvar="CERTMINT_CSR_AUTO_APPROVE",
-    default=DEFAULTS.csr_auto_approve,
-    show_default=True,
-    help="Whether issuers that opt in may approve CertificateSigningRequests; off, each waits for a person.",
-)
-@click.option(
-    "--peering",
-    envvar="CERTMINT_PEERING",
-    default=DEFAULTS.peering,
-    help="ClusterKopfPeering object shared by replicas; only the highest priority works. Unset: standalone.",
-)
-@click.option(
-    "--peer-identity",
+@_setting(
     "identity",
+    "This replica's name in the peering object; default host/pid/random, unique per process.",
+    flag="--peer-identity",
     envvar="CERTMINT_PEER_IDENTITY",
     default=None,
-    help="This replica's name in the peering object; default host/pid/random, unique per process.",
 )
-@click.option(
-    "--priority",
-    envvar="CERTMINT_PRIORITY",
+@_setting(
+    "priority",
+    "Peering priority; default random, so replicas of one Deployment never tie.",
     type=int,
     default=None,
-    help="Peering priority; default random, so replicas of one Deployment never tie.",
 )
-@click.option(
-    "--peering-lifetime",
-    envvar="CERTMINT_PEERING_LIFETIME",
-    type=int,
-    default=DEFAULTS.peering_lifetime,
-    show_default=True,
-    help="Seconds after its last keep-alive that a replica counts as gone and another takes over.",
+@_setting(
+    "peering_lifetime",
+    "Seconds after its last keep-alive that a replica counts as gone and another takes over.",
 )
-@click.option(
-    "--watch-server-timeout",
-    envvar="CERTMINT_WATCH_SERVER_TIMEOUT",
-    type=int,
-    default=DEFAULTS.watch_server_timeout,
-    show_default=True,
-    help="Seconds after which the API server ends each watch; it is started again.",
+@_setting("watch_server_timeout", "Seconds after which the API server ends each watch; it is started again.")
+@_setting(
+    "watch_client_timeout",
+    "Seconds after which a watch the server never ended is abandoned and started again.",
 )
-@click.option(
-    "--watch-client-timeout",
-    envvar="CERTMINT_WATCH_CLIENT_TIMEOUT",
-    type=int,
-    default=DEFAULTS.watch_client_timeout,
-    show_default=True,
-    help="Seconds after which a watch the server never ended is abandoned and started again.",
-)
-@click.option(
-    "--watch-namespaces",
-    envvar="CERTMINT_WATCH_NAMESPACES",
+@_setting(
+    "watch_namespaces",
+    "Comma-separated namespaces to serve (the operator's own included); unset: all.",
     default="",
-    help="Comma-separated namespaces to serve (the operator's own included); unset: all.",
+    show_default=False,
 )
 @click.option(
     "--liveness", default=None, help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."

@@ -245,22 +245,28 @@ def _final(item: dict[str, Any]) -> bool:
     return bool(csr.certificate) or csr.denied or csr.failed
 
 
-@click.command()
-@click.argument("name")
-@click.option("--message", default="approved with certmint approve", show_default=True)
-@click.pass_obj
-def approve(kubeconfig: str | None, name: str, message: str) -> None:
-    """Approve CertificateSigningRequest NAME (needs `approve` on its signer name); certmint then signs it."""
-    _decide(kubeconfig, name, "Approved", "CertmintCLIApprove", message)
+def _decision_command(command: str, kind: str, reason: str, help: str) -> click.Command:
+    """`approve` or `deny`: one condition of `kind` added to a pending CertificateSigningRequest."""
+
+    @click.command(command, help=help)
+    @click.argument("name")
+    @click.option("--message", default=f"{kind.lower()} with certmint {command}", show_default=True)
+    @click.pass_obj
+    def decide(kubeconfig: str | None, name: str, message: str) -> None:
+        _decide(kubeconfig, name, kind, reason, message)
+
+    return decide
 
 
-@click.command()
-@click.argument("name")
-@click.option("--message", default="denied with certmint deny", show_default=True)
-@click.pass_obj
-def deny(kubeconfig: str | None, name: str, message: str) -> None:
-    """Deny CertificateSigningRequest NAME: it is never signed."""
-    _decide(kubeconfig, name, "Denied", "CertmintCLIDeny", message)
+approve = _decision_command(
+    "approve",
+    "Approved",
+    "CertmintCLIApprove",
+    "Approve CertificateSigningRequest NAME (needs `approve` on its signer name); certmint then signs it.",
+)
+deny = _decision_command(
+    "deny", "Denied", "CertmintCLIDeny", "Deny CertificateSigningRequest NAME: it is never signed."
+)
 
 
 def _decide(kubeconfig: str | None, name: str, kind: str, reason: str, message: str) -> None:
