@@ -35,10 +35,10 @@ from typing import Any
 from kubernetes.aio import client, config, watch
 from prometheus_client.parser import text_string_to_metric_families
 
-from certmint.devcluster import ControlPlane, LocalControlPlane
-from certmint.devcluster.controlplane import free_port
 from certmint.kube.client import USER_AGENT
 from certmint.planning.renewal import spread
+from devcluster import ControlPlane, LocalControlPlane
+from devcluster.controlplane import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "certmint.dev", "v1alpha1"

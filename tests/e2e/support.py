@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from certmint.devcluster import ControlPlane
+from devcluster import ControlPlane
 from tests.e2e.hygiene import LOG_PATHS
 
 GROUP, VERSION = "certmint.dev", "v1alpha1"

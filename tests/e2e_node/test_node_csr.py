@@ -8,8 +8,9 @@ import json
 import pytest
 from cryptography import x509
 
-from certmint.devcluster.node import RunningNode
-from certmint.devcluster.node.workloads import (
+from certmint.pki import load_certificates_pem, serial_hex
+from devcluster.node import RunningNode
+from devcluster.node.workloads import (
     CLIENT_CERTIFICATE,
     MutualTLS,
     apply,
@@ -23,7 +24,6 @@ from certmint.devcluster.node.workloads import (
     wait_for,
     wait_pods_ready,
 )
-from certmint.pki import load_certificates_pem, serial_hex
 
 ACCOUNT = "web"
 

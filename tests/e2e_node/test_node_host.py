@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster.node.configs import BRIDGE, KUBELET_SYSCTLS
-from certmint.devcluster.node.host import CGROUP_BASE, CGROUP_PREFIX
-from certmint.devcluster.node.workloads import wait_for
+from devcluster.node.configs import BRIDGE, KUBELET_SYSCTLS
+from devcluster.node.host import CGROUP_BASE, CGROUP_PREFIX
+from devcluster.node.workloads import wait_for
 
 STARTER = """
 import sys, time
 from pathlib import Path
-from certmint.devcluster.node import LocalNode
+from devcluster.node import LocalNode
 node = LocalNode(Path(sys.argv[1])).start()
 print(node.kubectl("get", "node", "-o", "name").strip(), flush=True)
 time.sleep(3600)

@@ -12,10 +12,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from certmint.devcluster.controlplane import ControlPlane, LocalControlPlane
 from certmint.pki import Purpose, load_certificates_pem, summarize_certificate, verify_certificate
+from devcluster.controlplane import ControlPlane, LocalControlPlane
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = """
 apiVersion: certmint.dev/v1alpha1
 kind: Issuer

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from certmint.devcluster.node.cluster import RunningNode
+from devcluster.node.cluster import RunningNode
 
 API_VERSION = "certmint.dev/v1alpha1"
 PORT = 8443
