@@ -16,7 +16,7 @@ from devcluster.node.workloads import (
     apply,
     certificate,
     csr_requester_rbac,
-    csr_server_pod,
+    csr_server,
     curl_from_client,
     issuer,
     pod,
@@ -54,7 +54,7 @@ def test_a_pod_gets_its_certificate_with_its_own_token_and_serves_mutual_tls(
             *csr_requester_rbac(namespace, ACCOUNT),
             pod(node, setup.client_pod, namespace, "exec sleep infinity",
                 {"tls": {"secret": {"secretName": "client-tls"}}, "trust": trust}),
-            csr_server_pod(node, setup, csr_name, ACCOUNT),
+            *csr_server(node, setup, csr_name, ACCOUNT),
         ],
     )  # fmt: skip
     try:
