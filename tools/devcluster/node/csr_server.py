@@ -56,15 +56,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> Arguments:
     parser.add_argument("--server-name", required=True, help="DNS name it serves as")
     parser.add_argument("--signer-name", required=True, help="signerName of the CSR")
     parser.add_argument("--port", type=int, required=True, help="port it serves mutual TLS on")
-    parsed = parser.parse_args(argv)
-    return Arguments(
-        csr_name=parsed.csr_name,
-        service_account=parsed.service_account,
-        trust_domain=parsed.trust_domain,
-        server_name=parsed.server_name,
-        signer_name=parsed.signer_name,
-        port=parsed.port,
-    )
+    return Arguments(**vars(parser.parse_args(argv)))  # each option's dest is a field's name
 
 
 def request_certificate(arguments: Arguments, key: PrivateKey) -> bytes:
