@@ -4,18 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# devcluster (tools/devcluster) is no part of the certmint package: what imports it finds it here.
+DEVTOOLS := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 HELM := $(or $(CERTMINT_CACHE),$(HOME)/.cache/certmint)/controlplane/v1.36.3/helm
 
 .PHONY: run run-process demo test test-unit test-e2e test-node lint crds cluster controlplane promtool images system-deps bench clean
 
 run: $(STAMP) controlplane system-deps images ## A real node, the chart's operator as a pod, a demo mTLS workload and its proof; Ctrl-C stops it.
-	$(BIN)/python -m certmint.devcluster.node.demo
+	$(DEVTOOLS) $(BIN)/python -m devcluster.node.demo
 
 run-process: $(STAMP) controlplane ## Fast development mode: control plane + operator as a process + demo Certificate.
-	$(BIN)/python -m certmint.devcluster.demo
+	$(DEVTOOLS) $(BIN)/python -m devcluster.demo
 
 demo: $(STAMP) controlplane ## Like run, but exits once the demo Secret is proven valid.
-	$(BIN)/python -m certmint.devcluster.demo --exit
+	$(DEVTOOLS) $(BIN)/python -m devcluster.demo --exit
 
 test: $(STAMP) controlplane promtool system-deps images ## Unit, alert-rule and end-to-end tests against a real kube-apiserver, then on a real node.
 	$(BIN)/pytest tests/unit tests/tools tests/e2e tests/e2e_node
@@ -29,11 +31,11 @@ test-e2e: $(STAMP) controlplane system-deps
 test-node: $(STAMP) controlplane system-deps images ## The end-to-end tests on a real node only.
 	$(BIN)/pytest tests/e2e_node
 
-lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, import contracts, helm lint, promtool check rules.
+lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/ and tools/devcluster, import contracts, helm lint, promtool check rules.
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
-	$(BIN)/lint-imports
+	$(DEVTOOLS) $(BIN)/lint-imports
 	$(HELM) lint --strict charts/certmint
 	@mkdir -p .cache
 	$(BIN)/python tools/promtool/rules.py $(HELM) .cache/certmint.rules.yaml
@@ -43,7 +45,7 @@ crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic mode
 	$(BIN)/python -m certmint.api.crd crds charts/certmint/crds
 
 cluster: $(STAMP) controlplane ## A local control plane for humans; prints export KUBECONFIG=...
-	$(BIN)/python -m certmint.devcluster $(CURDIR)/.cluster
+	$(DEVTOOLS) $(BIN)/python -m devcluster $(CURDIR)/.cluster
 
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler, kube-proxy, helm into ~/.cache/certmint.
 	tools/controlplane/build.sh
@@ -62,10 +64,10 @@ system-deps:
 
 bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, issuance at scale (N=100, 1000, 5000), a CA rotation of 5,000, 10 minutes of renewals, single-Certificate latency.
 	$(BIN)/python bench/pki_bench.py
-	$(BIN)/python bench/ocsp_bench.py
-	$(BIN)/python bench/scale.py $(BENCH_ARGS)
-	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/profile.py --size 1000
+	$(DEVTOOLS) $(BIN)/python bench/ocsp_bench.py
+	$(DEVTOOLS) $(BIN)/python bench/scale.py $(BENCH_ARGS)
+	$(DEVTOOLS) $(BIN)/python bench/latency.py
+	$(DEVTOOLS) $(BIN)/python bench/profile.py --size 1000
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

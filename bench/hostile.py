@@ -26,7 +26,6 @@ import ipaddress
 import json
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,12 +36,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from kubernetes.aio import client
-from prometheus_client.parser import text_string_to_metric_families
 
+from devcluster.operator import OperatorProcess
 from scale import (
     GROUP,
     VERSION,
-    Operator,
     append_section,
     apply_issuer,
     bench_run,
@@ -54,15 +52,8 @@ CSR_DNS_NAMES = 1150
 ROTATE_REQUESTS = 20
 
 
-def metric(operator: Operator, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
-    url = f"http://127.0.0.1:{operator.metrics_port}/metrics?name[]={name}"
-    with urllib.request.urlopen(url, timeout=30) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and tuple(sorted(sample.labels.items())) == labels:
-                return float(sample.value)
-    return float("nan")
+def metric(operator: OperatorProcess, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    return operator.samples(name).get((name, labels), float("nan"))
 
 
 async def canary(run: Any, number: int) -> float:

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from devcluster.operator import OperatorProcess
 from scale import (
-    Operator,
     append_section,
     apply_issuer,
     bench_run,
@@ -66,7 +66,7 @@ def shares(collapsed: Path) -> dict[str, float]:
 
 async def measure(size: int, workdir: Path) -> tuple[dict[str, float], float, dict[str, float], float]:
     async with bench_run(workdir) as run:
-        operator: Operator = run.operator
+        operator: OperatorProcess = run.operator
         operator.start()
         await apply_issuer(run.plane, "bench")
         ready_at: dict[str, float] = {}

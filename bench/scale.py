@@ -20,12 +20,8 @@ import collections
 import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.aio import client, config, watch
-from prometheus_client.parser import text_string_to_metric_families
 
-from certmint.devcluster import ControlPlane, LocalControlPlane
-from certmint.devcluster.controlplane import free_port
 from certmint.kube.client import USER_AGENT
 from certmint.planning.renewal import spread
+from devcluster import ControlPlane, LocalControlPlane
+from devcluster.controlplane import free_port
+from devcluster.operator import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "certmint.dev", "v1alpha1"
@@ -77,80 +73,6 @@ class SizeResult:
     @property
     def restart_writes(self) -> int:
         return sum(n for key, n in self.restart_requests.items() if key.split()[0] in WRITE_VERBS)
-
-
-class Operator:
-    def __init__(self, plane: ControlPlane, log: Path) -> None:
-        self.plane, self.log = plane, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.metrics_port = free_port()  # never the default 9402, which another operator may hold
-
-    def start(self) -> None:
-        self.starts += 1
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.plane.kubeconfig),
-            "CERTMINT_NAMESPACE": "certmint",
-            "CERTMINT_HTTP_ADDRESS": "127.0.0.1",
-            "CERTMINT_METRICS_PORT": str(self.metrics_port),
-        }
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "certmint.cli.main", "operator"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while self.log.read_text(errors="replace").count("certmint operator started") < self.starts:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"operator did not start; see {self.log}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        # Only the two series `settled` reads: the whole exposition, rendered ten times a second
-        # at 10,000 Certificates, would be a good part of the CPU the restart is measured by.
-        names = "name[]=certmint_reconciles_total&name[]=certmint_workqueue_depth"
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics?{names}"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            text = response.read().decode()
-        return {
-            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-
-    def settled(self, reconciles: int) -> bool:
-        """At least that many Certificate reconciles done, and nothing queued or in work."""
-        samples = self.samples()
-        done = samples.get(("certmint_reconciles_total", (("kind", "Certificate"), ("result", "ok"))), 0.0)
-        return done >= reconciles and samples.get(("certmint_workqueue_depth", ()), 1.0) == 0.0
-
-    def rss_now(self) -> float:
-        """Resident MB now (after a burst: what stays, against the peak, which counts the burst)."""
-        return self._status_mb("VmRSS")
-
-    def _status_mb(self, field: str) -> float:
-        assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field))) / 1024
-
-    def usage(self) -> tuple[float, float]:
-        """Peak RSS in MB and CPU seconds so far."""
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return self._status_mb("VmHWM"), (int(fields[11]) + int(fields[12])) / ticks
 
 
 def audit_requests(log: Path, since_line: int) -> collections.Counter[str]:
@@ -302,7 +224,7 @@ def start_plane(workdir: Path) -> tuple[LocalControlPlane, ControlPlane, Path]:
 class Run:
     plane: ControlPlane
     audit: Path
-    operator: Operator
+    operator: OperatorProcess
     api: client.ApiClient
     tasks: list["asyncio.Task[None]"] = field(default_factory=list)
 
@@ -318,7 +240,8 @@ async def bench_run(workdir: Path) -> AsyncIterator[Run]:
     """A fresh control plane and the operator's process; whatever fails, no watch, operator (which
     would hold its port) or control plane is left running."""
     local, plane, audit = start_plane(workdir)
-    operator = Operator(plane, workdir / "operator.log")
+    # Never the default metrics port 9402, which another operator may hold.
+    operator = OperatorProcess(plane, workdir / "operator.log", {"CERTMINT_METRICS_PORT": str(free_port())})
     run: Run | None = None
     try:
         run = Run(plane, audit, operator, await api_for(plane))
@@ -379,7 +302,7 @@ async def measure_size(size: int, workdir: Path) -> SizeResult:
         )
 
 
-async def wait_settled(operator: Operator, certificates: int) -> float:
+async def wait_settled(operator: OperatorProcess, certificates: int) -> float:
     """Steady state after a restart: every Certificate reconciled once and the queue empty, as the
     operator's own metrics report it."""
     deadline = time.monotonic() + 600

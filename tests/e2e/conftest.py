@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from certmint.devcluster import ControlPlane, LocalControlPlane
-from certmint.devcluster.controlplane import free_port
+from devcluster import ControlPlane, LocalControlPlane
+from devcluster.controlplane import free_port
 from tests.e2e.hygiene import Recorder
 from tests.e2e.support import Cluster, OperatorProcess
 

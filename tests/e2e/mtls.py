@@ -5,7 +5,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from certmint.devcluster.controlplane import free_port
+from devcluster.controlplane import free_port
 
 
 class ReloadingServer:

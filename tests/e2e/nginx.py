@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from cryptography import x509
 
-from certmint.devcluster.controlplane import free_port
+from devcluster.controlplane import free_port
 from tests.e2e.support import wait_for
 
 CONFIG = """

@@ -11,8 +11,8 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from certmint.devcluster import ControlPlane
-from certmint.devcluster.controlplane import free_port
+from devcluster import ControlPlane
+from devcluster.controlplane import free_port
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
 

@@ -2,11 +2,9 @@
 
 import base64
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +13,9 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
-from certmint.devcluster import ControlPlane
+import devcluster.operator
+from devcluster import ControlPlane
 from tests.e2e.hygiene import LOG_PATHS
 
 GROUP, VERSION = "certmint.dev", "v1alpha1"
@@ -137,105 +135,22 @@ def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiCl
     return client.ApiClient(configuration)
 
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-class OperatorProcess:
-    """`certmint operator` as a child process, as `kopf run` would be during development."""
+class OperatorProcess(devcluster.operator.OperatorProcess):
+    """The operator process of devcluster, its log searched by the secrets hygiene test."""
 
     def __init__(self, plane: ControlPlane, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.plane = plane
-        self.log_path = log_path
+        super().__init__(plane, log_path, extra_env)
         if log_path not in LOG_PATHS:
             LOG_PATHS.append(log_path)
-        self.extra_env = extra_env or {}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.plane.kubeconfig),
-            "CERTMINT_NAMESPACE": "certmint",
-            "CERTMINT_HTTP_ADDRESS": "127.0.0.1",
-            **self.extra_env,
-        }
-        offset = len(self.log())  # a restart appends to the same log
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "certmint.cli.main", "operator"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        try:
-            # Generous: on a loaded 2-core machine the imports alone can take tens of seconds.
-            wait_for(
-                lambda: "certmint operator started" in self.log()[offset:] or self._exited(),
-                timeout=180,
-                what="operator start",
-            )
-        except AssertionError:
-            self.kill()  # a process that never reported its start must not outlive the test
-            raise AssertionError(f"operator did not start:\n{self.log()[-3000:]}") from None
-        assert not self._exited(), f"operator exited:\n{self.log()[-3000:]}"
-
-    def _exited(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/metrics"
-
-    def reconciles(self, kind: str = "Certificate") -> float:
-        """Reconciles of that kind this process finished without error."""
-        return scrape(self.metrics_url).get(
-            ("certmint_reconciles_total", (("kind", kind), ("result", "ok"))), 0.0
-        )
 
     def wait_reconciled(self, at_least: float, kind: str = "Certificate", timeout: float = 60) -> None:
         """The positive signal before asserting that something did not happen: this process has
         finished at least that many reconciles of that kind, and nothing is queued or in work."""
-
-        def done() -> bool:
-            samples = scrape(self.metrics_url)
-            finished = samples.get(("certmint_reconciles_total", (("kind", kind), ("result", "ok"))), 0.0)
-            return finished >= at_least and samples.get(("certmint_workqueue_depth", ()), 1.0) == 0.0
-
-        wait_for(done, timeout, what=f"{at_least:.0f} {kind} reconciles and an idle queue")
-
-    def crl_url(self, namespace: str, issuer: str) -> str:
-        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/crl/{namespace}/{issuer}.crl"
-
-    def ocsp_url(self, namespace: str, issuer: str) -> str:
-        return f"http://127.0.0.1:{self.extra_env['CERTMINT_METRICS_PORT']}/ocsp/issuer/{namespace}/{issuer}"
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, as in a crash or an evicted pod."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        wait_for(
+            lambda: self.settled(at_least, kind),
+            timeout,
+            what=f"{at_least:.0f} {kind} reconciles and an idle queue",
+        )
 
 
 def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

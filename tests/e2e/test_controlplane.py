@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster import LocalControlPlane
-from certmint.devcluster.controlplane import process_alive
+from devcluster import LocalControlPlane
+from devcluster.controlplane import process_alive
 
 
 def test_a_failing_test_still_stops_every_process(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.devcluster.controlplane import free_port
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
 from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
+from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.stall import StallingProxy
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for

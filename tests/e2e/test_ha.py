@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster.controlplane import free_port
+from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 

@@ -19,9 +19,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from certmint.planning.labels import SECRET_ROLE_LABEL
+from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, scrape, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 from tests.limit_material import raw_csr
 
 ANNOTATIONS = 40

@@ -2,8 +2,9 @@
 
 from datetime import datetime
 
+from devcluster.operator import scrape
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, scrape, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 
 def test_certificate_issuer_and_issuance_metrics(

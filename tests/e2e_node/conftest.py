@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster.node import LocalNode, RunningNode
+from devcluster.node import LocalNode, RunningNode
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint"

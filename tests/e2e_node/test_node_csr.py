@@ -8,14 +8,15 @@ import json
 import pytest
 from cryptography import x509
 
-from certmint.devcluster.node import RunningNode
-from certmint.devcluster.node.workloads import (
+from certmint.pki import load_certificates_pem, serial_hex
+from devcluster.node import RunningNode
+from devcluster.node.workloads import (
     CLIENT_CERTIFICATE,
     MutualTLS,
     apply,
     certificate,
     csr_requester_rbac,
-    csr_server_pod,
+    csr_server,
     curl_from_client,
     issuer,
     pod,
@@ -23,7 +24,6 @@ from certmint.devcluster.node.workloads import (
     wait_for,
     wait_pods_ready,
 )
-from certmint.pki import load_certificates_pem, serial_hex
 
 ACCOUNT = "web"
 
@@ -54,7 +54,7 @@ def test_a_pod_gets_its_certificate_with_its_own_token_and_serves_mutual_tls(
             *csr_requester_rbac(namespace, ACCOUNT),
             pod(node, setup.client_pod, namespace, "exec sleep infinity",
                 {"tls": {"secret": {"secretName": "client-tls"}}, "trust": trust}),
-            csr_server_pod(node, setup, csr_name, ACCOUNT),
+            *csr_server(node, setup, csr_name, ACCOUNT),
         ],
     )  # fmt: skip
     try:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster.node.configs import BRIDGE, KUBELET_SYSCTLS
-from certmint.devcluster.node.host import CGROUP_BASE, CGROUP_PREFIX
-from certmint.devcluster.node.workloads import wait_for
+from devcluster.environment import child_environment
+from devcluster.node.configs import BRIDGE, KUBELET_SYSCTLS
+from devcluster.node.host import CGROUP_BASE, CGROUP_PREFIX
+from devcluster.node.workloads import wait_for
 
 STARTER = """
 import sys, time
 from pathlib import Path
-from certmint.devcluster.node import LocalNode
+from devcluster.node import LocalNode
 node = LocalNode(Path(sys.argv[1])).start()
 print(node.kubectl("get", "node", "-o", "name").strip(), flush=True)
 time.sleep(3600)
@@ -56,6 +57,7 @@ def test_a_node_whose_starter_is_killed_leaves_the_host_as_it_was(tmp_path: Path
     workdir = tmp_path / "killed-node"
     starter = subprocess.Popen(
         [sys.executable, "-c", STARTER, str(workdir)],
+        env=child_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from certmint.devcluster.node import RunningNode
-from certmint.devcluster.node.workloads import (
+from certmint.pki import load_certificates_pem
+from devcluster.node import RunningNode
+from devcluster.node.workloads import (
     CLIENT_CERTIFICATE,
     MutualTLS,
     apply,
@@ -28,7 +29,6 @@ from certmint.devcluster.node.workloads import (
     wait_for,
     wait_pods_ready,
 )
-from certmint.pki import load_certificates_pem
 
 
 def start(node: RunningNode, namespace: str, **spec: str) -> MutualTLS:

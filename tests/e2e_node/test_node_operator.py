@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from certmint.devcluster.node import RunningNode
-from certmint.devcluster.node.workloads import apply, certificate, issuer, wait_for
+from devcluster.node import RunningNode
+from devcluster.node.workloads import apply, certificate, issuer, wait_for
 from tests.e2e_node.conftest import RELEASE_NAMESPACE, REPO, chart_values
 
 ISSUED = re.compile(r"\] (?:issued|renewed|reissued) (\S+) serial")

@@ -1,4 +1,4 @@
-"""`python -m certmint.devcluster`: its arguments are parsed before anything starts."""
+"""`python -m devcluster`: its arguments are parsed before anything starts."""
 
 import subprocess
 import sys
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from certmint.devcluster.__main__ import parse_workdir
+from devcluster.__main__ import parse_workdir
+from devcluster.environment import child_environment
 
 
 def test_the_directory_is_optional_and_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,15 +20,16 @@ def test_the_directory_is_optional_and_resolved(tmp_path: Path, monkeypatch: pyt
 def test_help_prints_usage_and_starts_nothing(tmp_path: Path) -> None:
     """The issue's report: `--help` was taken for a directory and a control plane started in it."""
     shown = subprocess.run(
-        [sys.executable, "-m", "certmint.devcluster", "--help"],
+        [sys.executable, "-m", "devcluster", "--help"],
         cwd=tmp_path,
+        env=child_environment(),
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.startswith("usage: python -m certmint.devcluster [-h] [workdir]")
+    assert shown.stdout.startswith("usage: python -m devcluster [-h] [workdir]")
     assert "KUBECONFIG" in shown.stdout
     assert list(tmp_path.iterdir()) == []
 
@@ -47,7 +49,7 @@ def test_bad_usage_exits_2_with_a_message(
         parse_workdir(argv)
     assert exited.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith("usage: python -m certmint.devcluster")
+    assert error.startswith("usage: python -m devcluster")
     assert message in error
 
 

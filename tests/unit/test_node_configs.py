@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from certmint.devcluster.node import configs
-from certmint.devcluster.node.configs import NodeLayout
+from devcluster.node import configs
+from devcluster.node.configs import NodeLayout
 
 LAYOUT = NodeLayout(Path("/work/node"), "certmint-node-42", sync_frequency="7s")
 

@@ -1,4 +1,4 @@
-"""The node's host side: `python -m certmint.devcluster.node.host --workdir DIR`.
+"""The node's host side: `python -m devcluster.node.host --workdir DIR`.
 
 It owns what the node must change on the host and puts it back: a dedicated cgroup root in every
 cgroup v1 hierarchy (created before the node starts, removed after everything in it has gone) and the
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from certmint.devcluster.node import images
+from devcluster.node import images
 
 CGROUP_BASE = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "certmint-node-"
@@ -65,7 +65,7 @@ def _run_node(workdir: Path, cgroup_root: str, sync_frequency: str) -> int:
                 "--kill-child=SIGTERM",
                 sys.executable,
                 "-m",
-                "certmint.devcluster.node.inside",
+                "devcluster.node.inside",
                 f"--workdir={workdir}",
                 f"--cgroup-root={cgroup_root}",
                 f"--listen-fd={listener.fileno()}",

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from certmint.devcluster.binaries import Binaries, locate_binaries
-from certmint.devcluster.node.configs import NodeLayout
-from certmint.devcluster.node.images import Images, locate_images
+from devcluster.binaries import Binaries, locate_binaries
+from devcluster.environment import child_environment
+from devcluster.node.configs import NodeLayout
+from devcluster.node.images import Images, locate_images
 
 _PR_SET_PDEATHSIG = 1
 _START_TIMEOUT = 300.0
@@ -76,13 +77,14 @@ class LocalNode:
                 [
                     sys.executable,
                     "-m",
-                    "certmint.devcluster.node.host",
+                    "devcluster.node.host",
                     f"--workdir={self._workdir}",
                     f"--sync-frequency={self._sync_frequency}",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=child_environment(),
                 preexec_fn=_stop_with_parent,  # noqa: PLW1509 - only async-signal-safe work happens in it
             )
         deadline = time.monotonic() + _START_TIMEOUT

@@ -2,6 +2,6 @@
 control plane, all inside network, mount and PID namespaces that the run creates and the kernel
 removes with it. The host reaches the API server through a relay on its loopback."""
 
-from certmint.devcluster.node.cluster import LocalNode, RunningNode
+from devcluster.node.cluster import LocalNode, RunningNode
 
 __all__ = ["LocalNode", "RunningNode"]

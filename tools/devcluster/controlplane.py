@@ -18,8 +18,8 @@ from types import TracebackType
 
 import yaml
 
-from certmint.devcluster.binaries import Binaries, locate_binaries
-from certmint.devcluster.credentials import ClusterCredentials, write_credentials
+from devcluster.binaries import Binaries, locate_binaries
+from devcluster.credentials import ClusterCredentials, write_credentials
 
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_SECONDS = 90.0

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from certmint.devcluster.binaries import cache_root
+from devcluster.binaries import cache_root
 
 
 @dataclass(frozen=True)

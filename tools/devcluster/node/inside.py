@@ -1,4 +1,4 @@
-"""The node's own namespaces: `python -m certmint.devcluster.node.inside`, started by the host side
+"""The node's own namespaces: `python -m devcluster.node.inside`, started by the host side
 under `unshare --net --mount --pid`, runs the whole local cluster there.
 
 It is PID 1 of its PID namespace: when it exits, for whatever reason, the kernel kills every process
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from certmint.devcluster.binaries import locate_binaries
-from certmint.devcluster.controlplane import ControlPlane, LocalControlPlane, Profile, free_port, spawn
-from certmint.devcluster.node import configs
-from certmint.devcluster.node.configs import NodeLayout
-from certmint.devcluster.node.relay import serve_relay
+from devcluster.binaries import locate_binaries
+from devcluster.controlplane import ControlPlane, LocalControlPlane, Profile, free_port, spawn
+from devcluster.node import configs
+from devcluster.node.configs import NodeLayout
+from devcluster.node.relay import serve_relay
 
 NODE_PROFILE = Profile(
     bind_address="0.0.0.0",

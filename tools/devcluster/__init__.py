@@ -3,7 +3,7 @@
 Built for tests and `make run`: no Docker, no kubelet. Binaries come from tools/controlplane/build.sh.
 """
 
-from certmint.devcluster.binaries import Binaries, locate_binaries
-from certmint.devcluster.controlplane import ControlPlane, LocalControlPlane
+from devcluster.binaries import Binaries, locate_binaries
+from devcluster.controlplane import ControlPlane, LocalControlPlane
 
 __all__ = ["Binaries", "ControlPlane", "LocalControlPlane", "locate_binaries"]

@@ -7,8 +7,8 @@ import signal
 import time
 from pathlib import Path
 
-from certmint.devcluster.node.cluster import LocalNode, RunningNode
-from certmint.devcluster.node.workloads import (
+from devcluster.node.cluster import LocalNode, RunningNode
+from devcluster.node.workloads import (
     CLIENT_CERTIFICATE,
     MutualTLS,
     apply,
@@ -18,7 +18,7 @@ from certmint.devcluster.node.workloads import (
     wait_pods_ready,
 )
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "demo"
 
 

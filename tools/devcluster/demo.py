@@ -3,19 +3,17 @@
 import argparse
 import base64
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from certmint.devcluster.controlplane import ControlPlane, LocalControlPlane
 from certmint.pki import Purpose, load_certificates_pem, summarize_certificate, verify_certificate
+from devcluster.controlplane import ControlPlane, LocalControlPlane
+from devcluster.operator import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = """
 apiVersion: certmint.dev/v1alpha1
 kind: Issuer
@@ -44,7 +42,10 @@ def main() -> None:
     with LocalControlPlane(workdir) as plane:
         plane.install_certmint(REPO / "crds")
         plane.kubectl("create", "namespace", "demo")
-        operator = _start_operator(plane, workdir / "operator.log")
+        operator = OperatorProcess(plane, workdir / "operator.log")
+        operator.start()
+        assert operator.process is not None
+        print(f"operator running (pid {operator.process.pid}), log: {operator.log_path}")
         try:
             plane.kubectl("apply", "-f", "-", input_text=DEMO)
             _prove_secret(plane)
@@ -55,21 +56,7 @@ def main() -> None:
                 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
                 signal.sigwait({signal.SIGINT, signal.SIGTERM})
         finally:
-            operator.terminate()
-            operator.wait(timeout=30)
-
-
-def _start_operator(plane: ControlPlane, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "CERTMINT_NAMESPACE": "certmint"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "certmint.cli.main", "operator"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    print(f"operator running (pid {process.pid}), log: {log_path}")
-    return process
+            operator.stop()
 
 
 def _prove_secret(plane: ControlPlane) -> None:

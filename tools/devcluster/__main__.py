@@ -1,17 +1,17 @@
-"""`python -m certmint.devcluster [DIR]`: run a local control plane until interrupted (`make cluster`)."""
+"""`python -m devcluster [DIR]`: run a local control plane until interrupted (`make cluster`)."""
 
 import argparse
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from certmint.devcluster.controlplane import LocalControlPlane
+from devcluster.controlplane import LocalControlPlane
 
 
 def parse_workdir(argv: Sequence[str] | None = None) -> Path | None:
     """The directory the user named, if any. --help and bad usage exit (0 and 2) before anything starts."""
     parser = argparse.ArgumentParser(
-        prog="python -m certmint.devcluster",
+        prog="python -m devcluster",
         description="Run a local etcd, kube-apiserver and kube-controller-manager until Ctrl-C, "
         "and print the KUBECONFIG to use.",
     )

@@ -6,9 +6,10 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from certmint.devcluster.node.cluster import RunningNode
+from devcluster.node.cluster import RunningNode
 
 API_VERSION = "certmint.dev/v1alpha1"
 PORT = 8443
@@ -243,74 +244,9 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 1.0) -
         time.sleep(interval)
 
 
-# A workload whose key never leaves its memory: it generates the key, sends a CSR for its SPIFFE ID
-# (and its service name) with its own projected ServiceAccount token, waits on a watch until the
-# CSR is signed, and serves mutual TLS with the result. The key and certificate reach OpenSSL
-# through memfd files, which live in memory only: nothing is written to any filesystem.
-CSR_SERVER_SCRIPT = """
-import base64, http.server, os, ssl, sys
-from kubernetes import client, config, watch
-from certmint.pki import KeySpec, RequestedNames, build_csr, encode_private_key_pem, generate_private_key
-from certmint.pki import load_certificates_pem, serial_hex
-
-ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-namespace = open(f"{ACCOUNT_DIR}/namespace").read().strip()
-name, account = os.environ["CSR_NAME"], os.environ["SERVICE_ACCOUNT"]
-identity = f"spiffe://{os.environ['TRUST_DOMAIN']}/ns/{namespace}/sa/{account}"
-key = generate_private_key(KeySpec())
-request = build_csr(key, RequestedNames(uris=(identity,), dns_names=(os.environ["SERVER_NAME"],)))
-config.load_incluster_config()
-csrs = client.CertificatesV1Api()
-csrs.create_certificate_signing_request({
-    "metadata": {"name": name},
-    "spec": {
-        "signerName": os.environ["SIGNER_NAME"],
-        "request": base64.b64encode(request).decode(),
-        "usages": ["digital signature", "server auth", "client auth"],
-        "expirationSeconds": 3600,
-    },
-})
-print(f"requested {name} as {identity}", flush=True)
-chain = None
-stream = watch.Watch()
-for event in stream.stream(csrs.list_certificate_signing_request, field_selector=f"metadata.name={name}"):
-    status = event["object"].status
-    refused = [c for c in (status.conditions or []) if c.type in ("Denied", "Failed")] if status else []
-    if refused:
-        sys.exit(f"{name} {refused[0].type}: {refused[0].reason}: {refused[0].message}")
-    if status and status.certificate:
-        chain = base64.b64decode(status.certificate)
-        stream.stop()
-        break
-
-def in_memory(data):
-    descriptor = os.memfd_create("tls")
-    os.write(descriptor, data)
-    return descriptor
-
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-chain_fd, key_fd = in_memory(chain), in_memory(encode_private_key_pem(key))
-context.load_cert_chain(f"/proc/self/fd/{chain_fd}", f"/proc/self/fd/{key_fd}")
-os.close(chain_fd)
-os.close(key_fd)
-context.verify_mode = ssl.CERT_REQUIRED
-context.load_verify_locations("/trust/ca.crt")
-serial = serial_hex(load_certificates_pem(chain)[0].serial_number)
-
-class Identity(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        subject = dict(part[0] for part in self.connection.getpeercert()["subject"])
-        body = f"client=CN={subject.get('commonName', '')} server-serial={serial}\\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-server = http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Identity)
-server.socket = context.wrap_socket(server.socket, server_side=True)
-print(f"serving {serial}", flush=True)
-server.serve_forever()
-""".replace("PORT", str(PORT))
+# The program of the CSR workload (csr_server), mounted from a ConfigMap into a pod of the certmint
+# image, which holds certmint but not devcluster.
+CSR_SERVER_PROGRAM = Path(__file__).with_name("csr_server.py")
 
 
 def csr_requester_rbac(namespace: str, account: str) -> list[dict[str, Any]]:
@@ -340,25 +276,41 @@ def csr_requester_rbac(namespace: str, account: str) -> list[dict[str, Any]]:
     ]
 
 
-def csr_server_pod(node: RunningNode, setup: MutualTLS, csr_name: str, account: str) -> dict[str, Any]:
-    """The certmint image runs CSR_SERVER_SCRIPT as the ServiceAccount `account`; Ready once it serves."""
+def csr_server(node: RunningNode, setup: MutualTLS, csr_name: str, account: str) -> list[dict[str, Any]]:
+    """The CSR workload: a ConfigMap with its program and a pod of the certmint image that runs it as
+    the ServiceAccount `account`; Ready once it serves."""
+    program = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "csr-server-program", "namespace": setup.namespace},
+        "data": {CSR_SERVER_PROGRAM.name: CSR_SERVER_PROGRAM.read_text()},
+    }
     manifest = pod(
-        node, setup.server_pod, setup.namespace, "", {"trust": {"configMap": {"name": setup.bundle}}}
+        node,
+        setup.server_pod,
+        setup.namespace,
+        "",
+        {
+            "trust": {"configMap": {"name": setup.bundle}},
+            "program": {"configMap": {"name": "csr-server-program"}},
+        },
     )
     container = manifest["spec"]["containers"][0]
     container.update(
         {
             "image": node.images.certmint.reference,
-            "command": ["python", "-c", CSR_SERVER_SCRIPT],
-            "env": [
-                {"name": "CSR_NAME", "value": csr_name},
-                {"name": "SERVICE_ACCOUNT", "value": account},
-                {"name": "TRUST_DOMAIN", "value": "cluster.local"},
-                {"name": "SERVER_NAME", "value": setup.server_name},
-                {"name": "SIGNER_NAME", "value": f"issuers.certmint.dev/{setup.namespace}.ca"},
+            "command": [
+                "python",
+                f"/program/{CSR_SERVER_PROGRAM.name}",
+                f"--csr-name={csr_name}",
+                f"--service-account={account}",
+                "--trust-domain=cluster.local",
+                f"--server-name={setup.server_name}",
+                f"--signer-name=issuers.certmint.dev/{setup.namespace}.ca",
+                f"--port={PORT}",
             ],
             "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1},
         }
     )
     manifest["spec"]["serviceAccountName"] = account
-    return manifest
+    return [program, manifest]
