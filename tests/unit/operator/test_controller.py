@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import certmint.kube.secrets
+import certmint.kube.gateway
 from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
@@ -410,7 +410,7 @@ def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
     async def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("a real API call")
 
-    monkeypatch.setattr(certmint.kube.secrets, "read_secret", refuse)
+    monkeypatch.setattr(certmint.kube.gateway.Kube, "request", refuse)
 
 
 async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it_leads() -> None:
