@@ -1,9 +1,10 @@
 """Issue 27, items 2 and 6: no Issuer spec makes its CA rotate in a loop, a repeated step backs off,
 the overlap counts only certificates that were issued, and rotate-ca is honoured in every phase.
-All on a fake clock: planning is pure, the operator runs on tests.unit.operator.fake_kube."""
+All on a fake clock: planning is pure, the operator runs on tests.kubefake."""
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -403,8 +404,12 @@ async def test_a_rotation_step_whose_write_is_undone_backs_off_per_issuer() -> N
     assert requested_rotations(harness) == 1
     assert harness.controller.state.rotation_steps[ISSUER_KEY].kind == "Prepare"
 
+    syncs = itertools.count()
+
     def put_back() -> None:
-        harness.kube.put_secret(original)
+        # A stamp of each sync makes each put back a write (the API server ignores one that changes nothing).
+        synced = {**original.annotations, "gitops.example/sync": str(next(syncs))}
+        harness.kube.put_secret(replace(original, annotations=synced))
         harness.controller.secret_event(None, _secret_body(harness, "ca-ca"))
 
     counts = []

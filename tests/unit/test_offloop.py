@@ -56,7 +56,7 @@ from certmint.planning.ocsp import (
 from certmint.planning.plan import Fail, IssuerView
 from certmint.planning.revocation import RevocationList, build_crls
 from certmint.planning.secret_view import SecretContents, Unusable, read_contents
-from tests.unit.operator.fake_kube import FakeKube
+from tests.kubefake import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
 
 NO_ENCRYPTION = serialization.NoEncryption()

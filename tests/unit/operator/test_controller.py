@@ -21,7 +21,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
 from certmint.planning.revocation import REVOKED_KEY, load_revocations
-from tests.unit.operator.fake_kube import FakeClock, FakeKube
+from tests.kubefake import FakeClock, FakeKube
 
 NAMESPACE = "apps"
 ISSUER_KEY = Key(ISSUER, NAMESPACE, "ca")
@@ -68,8 +68,8 @@ def certificate_body(
 
 class Harness:
     def __init__(self, kube: FakeKube | None = None, clock: FakeClock | None = None) -> None:
-        self.kube = kube or FakeKube()
         self.clock = clock or FakeClock()
+        self.kube = kube or FakeKube(clock=self.clock)
         self.controller = Controller(
             kube=self.kube, config=OperatorConfig(namespace="certmint"), clock=self.clock
         )
@@ -240,7 +240,7 @@ async def test_a_secret_outside_the_watch_is_found_by_the_create_and_then_read_n
 async def test_a_deleted_secret_is_issued_again_from_the_watch_event() -> None:
     harness = Harness()
     key = await issued(harness)
-    gone = harness.kube.secrets.pop((NAMESPACE, "web-tls"))
+    gone = harness.kube.take_secret(NAMESPACE, "web-tls")
     harness.controller.secret_event(DELETED, secret_body(gone))
     assert harness.controller.queue.queued(key)
     await harness.settle()
@@ -418,7 +418,7 @@ async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it
     await issued(leader)
     standby = Harness(leader.kube, leader.clock)
     await standby.controller.load_secrets()  # at its start; then its watches are paused
-    deleted = leader.kube.secrets.pop((NAMESPACE, "web-tls"))
+    deleted = leader.kube.take_secret(NAMESPACE, "web-tls")
     await standby.controller.load_secrets()  # what peering.follow runs before it leads
     standby.controller.issuer_event(ISSUER, None, leader.kube.objects[("issuers", NAMESPACE, "ca")])
     standby.controller.certificate_event(None, leader.kube.objects[("certificates", NAMESPACE, "web")])
