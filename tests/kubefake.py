@@ -203,6 +203,9 @@ class FakeKube(Kube):
     def _create(self, place: Place, sent: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
         if place in self.objects:
             raise _error(409, "AlreadyExists", f'{place[0]} "{place[2]}" already exists')
+        if place[0] == "namespaces":  # as the API server labels every namespace
+            labels = sent["metadata"].setdefault("labels", {})
+            labels["kubernetes.io/metadata.name"] = place[2]
         written = self._write(place, sent, (str(parameters.get("fieldManager", USER_AGENT)), UPDATE))
         self.writes.append(_describe("create", place))
         return written

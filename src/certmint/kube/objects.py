@@ -3,10 +3,11 @@
 from certmint.api import GROUP, VERSION
 
 
-def path(plural: str, namespace: str | None, name: str) -> str:
-    """A certmint.dev object; cluster-scoped when `namespace` is None or empty."""
+def path(plural: str, namespace: str | None, name: str = "") -> str:
+    """A certmint.dev object (cluster-scoped when `namespace` is None or empty), or with no `name`
+    the list of them."""
     scope = f"namespaces/{namespace}/" if namespace else ""
-    return f"/apis/{GROUP}/{VERSION}/{scope}{plural}/{name}"
+    return f"/apis/{GROUP}/{VERSION}/{scope}{plural}" + (f"/{name}" if name else "")
 
 
 def core_path(resource: str, namespace: str | None, name: str = "") -> str:
