@@ -11,7 +11,8 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
   reads, on lists and in answers to writes;
 - a create of an existing object, and a write carrying a stale resourceVersion, fail with
   ApiException 409; a read, patch or delete of a missing object with ApiException 404;
-- an invalid label value fails with ApiException 422;
+- an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
+  ApiException 422;
 - lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
   and are served in pages of `limit` with a continue token.
 It does not require namespaces to exist, nor check RBAC, admission or CRD schemas.
@@ -37,7 +38,7 @@ from certmint.kube.client import USER_AGENT
 from certmint.kube.configmaps import ConfigMapObject, configmap_from_body
 from certmint.kube.events import ObjectReference
 from certmint.kube.gateway import Kube, Query
-from certmint.kube.secrets import SecretObject, encoded, secret_from_body
+from certmint.kube.secrets import TLS, SecretObject, encoded, secret_from_body
 from certmint.planning import markings
 
 Place: TypeAlias = tuple[str, str | None, str]
@@ -266,7 +267,7 @@ class FakeKube(Kube):
             metadata["namespace"] = place[1]
         metadata["uid"] = old_metadata.get("uid") or f"uid-{place[0]}-{place[1]}-{place[2]}"
         metadata["creationTimestamp"] = old_metadata.get("creationTimestamp") or _stamp(self.clock())
-        _check_labels(metadata.get("labels") or {})
+        _validate(new)
         times = self.change_times.setdefault(place, {})
         times[owner] = _stamp(self.clock())
         self.owners[place] = owners
@@ -318,22 +319,26 @@ def _describe_subresource(place: Place, subresource: str, sent: dict[str, Any]) 
 
 
 def _require_version(old: dict[str, Any] | None, sent: dict[str, Any]) -> None:
-    """A write that names a resourceVersion is made only to that version of the object."""
+    """A write that names a resourceVersion is made only to that version of the object (an apply
+    to an object that is gone creates it all the same, as the API server does)."""
     wanted = (sent.get("metadata") or {}).get("resourceVersion")
-    if not wanted:
+    if not wanted or old is None:
         return
-    if old is None:
-        raise _error(404, "NotFound", "the object to update does not exist")
     if old["metadata"].get("resourceVersion") != wanted:
         raise _error(
             409, "Conflict", "the object has been modified; please apply your changes to the latest version"
         )
 
 
-def _check_labels(labels: dict[str, str]) -> None:
-    for key, value in labels.items():
+def _validate(body: dict[str, Any]) -> None:
+    """The API server's checks that certmint's writes could fail."""
+    for key, value in ((body.get("metadata") or {}).get("labels") or {}).items():
         if len(value) > 63 or not _LABEL_VALUE.match(value):
             raise _error(422, "Invalid", f"metadata.labels: Invalid value: {value!r} (label {key})")
+    if body.get("kind") == "Secret" and body.get("type") == TLS:
+        for key in ("tls.crt", "tls.key"):
+            if key not in (body.get("data") or {}):
+                raise _error(422, "Invalid", f"data[{key}]: Required value")
 
 
 def _error(status: int, reason: str, message: str) -> ApiException:

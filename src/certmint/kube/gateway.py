@@ -187,7 +187,8 @@ class Kube:
     ) -> SecretObject:
         """Sets some data keys of an existing Secret under a field manager of their own, so the writer
         of its other keys neither removes nor reclaims them. `resource_version` makes it fail with 409
-        when the Secret changed since it was read, and with an error when it no longer exists."""
+        when the Secret changed since it was read; a Secret that no longer exists is created anew
+        (the API server ignores the resourceVersion then; tests/kube_contract.py pins this)."""
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
