@@ -223,13 +223,14 @@ async def test_a_secret_outside_the_watch_is_found_by_the_create_and_then_read_n
     harness = Harness()
     harness.add_issuer(issuer_body())
     await harness.settle()
-    users = SecretObject("web-tls", NAMESPACE, "kubernetes.io/tls", {"tls.crt": b"theirs"}, {}, {}, "")
+    theirs = {"tls.crt": b"theirs", "tls.key": b"theirs"}
+    users = SecretObject("web-tls", NAMESPACE, "kubernetes.io/tls", theirs, {}, {}, "")
     harness.kube.put_secret(users)  # no certmint label: the Secret watch never reports it
     key = harness.add_certificate(certificate_body())
     await harness.settle()
     assert ready_reason(harness.status()) == reasons.SECRET_NOT_OWNED
     assert [w for w in harness.kube.writes if "web-tls" in w] == [], "never overwritten"
-    assert harness.secret().data == {"tls.crt": b"theirs"}
+    assert harness.secret().data == theirs
     reads = harness.kube.reads.count("get secret apps/web-tls")
     harness.controller.queue.add(key)
     await harness.settle()
