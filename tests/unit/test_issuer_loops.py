@@ -51,7 +51,7 @@ from tests.unit.operator.test_controller import (
 from tests.unit.planning_fixtures import issued_secret, make_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-HOSTILE = {
+HOSTILE: dict[str, Any] = {
     "caDuration": "1m",
     "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
 }
@@ -128,9 +128,10 @@ def test_a_new_ca_is_never_due_for_rotation_at_once() -> None:
 def simulate(spec: Issuer, longest: timedelta, steps: int) -> list[tuple[datetime, str, CAMaterial]]:
     """The operator's loop on a fake clock: plan, take the step or sleep until the Hold."""
     now = START
+    assert spec.spec.self_signed is not None
     material = stable_material(
         create_root_ca(CARequest("ca", parse_duration(spec.spec.self_signed.ca_duration)), now)
-    )  # type: ignore[union-attr]
+    )
     last: StepTaken | None = None
     taken: list[tuple[datetime, str, CAMaterial]] = []
     while len(taken) < steps:
@@ -438,7 +439,7 @@ def _secret_body(harness: Harness, name: str) -> dict[str, Any]:
     """As the API server serves it: the labels certmint wrote are certmint's in managedFields (a
     GitOps tool that puts the data back does not take them over)."""
     body = secret_body(harness.kube.secrets[(NAMESPACE, name)])
-    owned = {f"f:{label}": {} for label in body["metadata"]["labels"]}
+    owned: dict[str, Any] = {f"f:{label}": {} for label in body["metadata"]["labels"]}
     body["metadata"]["managedFields"] = [
         {"manager": "certmint", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": owned}}}
     ]

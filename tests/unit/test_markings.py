@@ -91,7 +91,7 @@ def secret(namespace: str, annotations: dict[str, str], manager: str) -> dict[st
 
 
 def controller() -> Controller:
-    return Controller(kube=FakeKube(), config=OperatorConfig(namespace="certmint"))  # type: ignore[arg-type]
+    return Controller(kube=FakeKube(), config=OperatorConfig(namespace="certmint"))
 
 
 def test_forged_markings_wake_nothing_and_certmints_own_wake_their_object() -> None:
