@@ -21,7 +21,7 @@ from certmint.kube.apply import Rejected, version_of
 from certmint.kube.configmaps import ConfigMapManifest
 from certmint.kube.events import ObjectReference
 from certmint.kube.gateway import Kube
-from certmint.kube.secrets import FIELD_MANAGER, OwnerReference
+from certmint.kube.secrets import FIELD_MANAGER, TLS, OwnerReference, SecretObject
 from certmint.pki import CARequest, RequestedNames, certificates_to_pem, create_root_ca
 from certmint.planning import markings
 from tests.csr_material import csr_for
@@ -130,30 +130,26 @@ async def apply_removes_what_its_manager_no_longer_declares(kube: Kube, namespac
     await apply_as_someone_else(
         kube, path, secret_body(namespace, "applied", metadata=others, data={"theirs": ""})
     )
-    second = await kube.apply_secret(
-        namespace,
-        "applied",
-        secret_type="Opaque",
-        data={"kept": b"1"},
-        labels={ROLE: "leaf"},
-        annotations={"contract.test/kept": "1"},
-        owner=owner,
-    )
+
+    async def apply_fewer() -> SecretObject:
+        return await kube.apply_secret(
+            namespace,
+            "applied",
+            secret_type="Opaque",
+            data={"kept": b"1"},
+            labels={ROLE: "leaf"},
+            annotations={"contract.test/kept": "1"},
+            owner=owner,
+        )
+
+    second = await apply_fewer()
     assert second.labels == {ROLE: "leaf", "contract.test/theirs": "x"}
     assert second.annotations == {"contract.test/kept": "1", "contract.test/dropped": "2"}, (
         "what another manager also declared stays"
     )
     assert set(second.data) == {"kept", "theirs"}
     assert second.owner_uids == {owner.uid}
-    same = await kube.apply_secret(
-        namespace,
-        "applied",
-        secret_type="Opaque",
-        data={"kept": b"1"},
-        labels={ROLE: "leaf"},
-        annotations={"contract.test/kept": "1"},
-        owner=owner,
-    )
+    same = await apply_fewer()
     assert same.resource_version == second.resource_version, "an apply that changes nothing writes nothing"
 
 
@@ -196,14 +192,17 @@ async def marking_touches_only_the_markings(kube: Kube, namespace: str) -> None:
 
 
 async def data_keys_are_written_only_to_the_version_read(kube: Kube, namespace: str) -> None:
-    written = await kube.apply_secret(
-        namespace,
-        "ca",
-        secret_type="kubernetes.io/tls",
-        data={"tls.crt": b"ca", "tls.key": b"key"},
-        labels={},
-        annotations={},
-    )
+    async def apply_ca() -> SecretObject:
+        return await kube.apply_secret(
+            namespace,
+            "ca",
+            secret_type=TLS,
+            data={"tls.crt": b"ca", "tls.key": b"key"},
+            labels={},
+            annotations={},
+        )
+
+    written = await apply_ca()
     added = await kube.apply_secret_data(
         namespace,
         "ca",
@@ -222,14 +221,7 @@ async def data_keys_are_written_only_to_the_version_read(kube: Kube, namespace: 
             field_manager="certmint-revoke",
         )
     assert stale.value.status == 409
-    rewritten = await kube.apply_secret(
-        namespace,
-        "ca",
-        secret_type="kubernetes.io/tls",
-        data={"tls.crt": b"ca", "tls.key": b"key"},
-        labels={},
-        annotations={},
-    )
+    rewritten = await apply_ca()
     assert rewritten.data == {"tls.crt": b"ca", "tls.key": b"key", "revoked": b"1"}, (
         "the other manager's key survives"
     )

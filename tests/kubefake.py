@@ -90,19 +90,19 @@ class FakeKube(Kube):
 
     @property
     def secrets(self) -> dict[tuple[str, str], SecretObject]:
-        return {
-            (namespace or "", name): secret_from_body(body)
-            for (resource, namespace, name), body in self.objects.items()
-            if resource == "secrets"
-        }
+        return {place: secret_from_body(body) for place, body in self._namespaced("secrets")}
 
     @property
     def configmaps(self) -> dict[tuple[str, str], ConfigMapObject]:
-        return {
-            (namespace or "", name): configmap_from_body(body)
+        return {place: configmap_from_body(body) for place, body in self._namespaced("configmaps")}
+
+    def _namespaced(self, kind: str) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        """((namespace, name), object) of each object of that kind."""
+        return [
+            ((namespace or "", name), body)
             for (resource, namespace, name), body in self.objects.items()
-            if resource == "configmaps"
-        }
+            if resource == kind
+        ]
 
     @property
     def events(self) -> list[Event]:
