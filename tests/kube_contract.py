@@ -421,6 +421,13 @@ async def signing_requests_are_listed_and_answered(kube: Kube, namespace: str) -
         (answered,) = await kube.list_signing_requests(signer)
         assert base64.b64decode(answered["status"]["certificate"]) == pem
         assert [c["type"] for c in answered["status"]["conditions"]] == ["Approved"]
+        (other,) = await kube.list_signing_requests(f"{signer}-other")
+        failed = [{"type": "Failed", "status": "True", "reason": "ContractFailed", "message": "no"}]
+        await kube.write_csr_conditions(names["other"], csrs.STATUS, failed, version_of(other))
+        (refused,) = await kube.list_signing_requests(f"{signer}-other")
+        assert [c["reason"] for c in refused["status"]["conditions"]] == ["ContractFailed"]
+        assert "certificate" not in refused["status"]
+        # Deleted meanwhile: nothing left to sign or report on, and no error.
         await kube.write_csr_certificate(f"{namespace}-absent", pem)
         await kube.write_csr_conditions(f"{namespace}-absent", csrs.STATUS, approved, "1")
 
