@@ -301,10 +301,8 @@ async def test_a_secret_conflict_is_handed_over_only_when_the_secret_invites_ado
     assert not harness.controller.queue.queued(first)
 
 
-async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> None:
-    harness = Harness()
-    key = await issued(harness)
-    revoked = serial_in(harness.secret())
+def request_revocation(harness: Harness) -> None:
+    """The user asks for the revocation of the Certificate web's certificate (its watch reports it)."""
     body = harness.kube.objects[("certificates", NAMESPACE, "web")]
     body["metadata"]["annotations"] = {
         labels.REVOKE_REQUEST: "t1",
@@ -312,6 +310,13 @@ async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> Non
     }
     body["metadata"]["resourceVersion"] = "c-web-2"
     harness.controller.certificate_event(None, body)
+
+
+async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    revoked = serial_in(harness.secret())
+    request_revocation(harness)
     await harness.step(key)
     stored = load_revocations(harness.secret("ca-ca").data[REVOKED_KEY])
     assert [entry.serial_number for entry in stored.entries] == [revoked]

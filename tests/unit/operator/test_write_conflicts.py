@@ -8,9 +8,8 @@ from dataclasses import replace
 import pytest
 
 from certmint.kube.secrets import SecretObject
-from certmint.planning import labels
 from certmint.planning.revocation import REVOKED_KEY, load_revocations
-from tests.unit.operator.test_controller import NAMESPACE, Harness, issued, serial_in
+from tests.unit.operator.test_controller import Harness, issued, request_revocation, serial_in
 
 
 async def test_a_revocation_whose_ca_secret_changed_after_its_read_is_refused_and_retried(
@@ -30,13 +29,7 @@ async def test_a_revocation_whose_ca_secret_changed_after_its_read_is_refused_an
         return found
 
     harness.kube.read_secret = read_then_someone_writes  # type: ignore[method-assign]
-    body = harness.kube.objects[("certificates", NAMESPACE, "web")]
-    body["metadata"]["annotations"] = {
-        labels.REVOKE_REQUEST: "t1",
-        "certmint.dev/revoke-reason": "keyCompromise",
-    }
-    body["metadata"]["resourceVersion"] = "c-web-2"
-    harness.controller.certificate_event(None, body)
+    request_revocation(harness)
     with caplog.at_level(logging.WARNING):
         await harness.step(key)
     assert raced
