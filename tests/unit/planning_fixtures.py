@@ -40,7 +40,7 @@ def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) ->
 
 def issued_secret(
     certificate: Certificate, ca: CertificateAuthority, issued_at: datetime = NOW, trust_domain: str = "td"
-) -> tuple[SecretView, IssuanceSpec]:
+) -> tuple["FixtureSecret", IssuanceSpec]:
     spec = issuance_spec(certificate, trust_domain)
     key = generate_private_key(spec.key)
     leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)

@@ -148,8 +148,9 @@ def test_a_leaf_in_a_source_keeps_that_sources_last_cas_only() -> None:
     )
     assert fingerprints(planned.content.certificates) == {fingerprint(CLUSTER_OLD), fingerprint(CLUSTER_NEXT)}
     assert fingerprint(leaf) not in fingerprints(planned.content.certificates)
-    assert planned.condition() is not None
-    assert planned.condition()[0] == reasons.INVALID_SOURCE
+    condition = planned.condition()
+    assert condition is not None
+    assert condition[0] == reasons.INVALID_SOURCE
 
 
 def test_an_expired_last_known_ca_is_dropped_at_its_end_not_before() -> None:
@@ -306,7 +307,7 @@ def prepared(requested: str = ""):  # type: ignore[no-untyped-def]
 
 def test_activation_waits_for_a_bundle_that_publishes_the_current_ca_only() -> None:
     material, step = prepared()
-    current, following = fingerprint(material.current.root), fingerprint(material.next.root)  # type: ignore[union-attr]
+    current, following = fingerprint(material.current.root), fingerprint(material.next.root)
     published = {
         "shared": frozenset({current}),
         "fresh": frozenset({current, following}),
@@ -357,7 +358,7 @@ def test_a_requested_rotation_waits_one_more_propagation_delay_but_at_least_a_mi
 @given(offset=st.integers(min_value=0, max_value=3600), lag=st.booleans())
 def test_property_no_activation_with_a_laggard_before_the_deadline(offset: int, lag: bool) -> None:
     material, step = PREPARED
-    current, following = fingerprint(material.current.root), fingerprint(material.next.root)  # type: ignore[union-attr]
+    current, following = fingerprint(material.current.root), fingerprint(material.next.root)
     published = {"b": frozenset({current} if lag else {current, following})}
     now = step.activates_at + timedelta(seconds=offset)
     result = plan_rotation(SPEC, material, "", LONGEST, now, published=published)

@@ -1,9 +1,10 @@
 """Issue 27, items 2 and 6: no Issuer spec makes its CA rotate in a loop, a repeated step backs off,
 the overlap counts only certificates that were issued, and rotate-ca is honoured in every phase.
-All on a fake clock: planning is pure, the operator runs on tests.unit.operator.fake_kube."""
+All on a fake clock: planning is pure, the operator runs on tests.kubefake."""
 
 import asyncio
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ from tests.unit.operator.test_controller import (
 from tests.unit.planning_fixtures import issued_secret, make_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-HOSTILE = {
+HOSTILE: dict[str, Any] = {
     "caDuration": "1m",
     "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
 }
@@ -127,9 +128,10 @@ def test_a_new_ca_is_never_due_for_rotation_at_once() -> None:
 def simulate(spec: Issuer, longest: timedelta, steps: int) -> list[tuple[datetime, str, CAMaterial]]:
     """The operator's loop on a fake clock: plan, take the step or sleep until the Hold."""
     now = START
+    assert spec.spec.self_signed is not None
     material = stable_material(
         create_root_ca(CARequest("ca", parse_duration(spec.spec.self_signed.ca_duration)), now)
-    )  # type: ignore[union-attr]
+    )
     last: StepTaken | None = None
     taken: list[tuple[datetime, str, CAMaterial]] = []
     while len(taken) < steps:
@@ -403,8 +405,12 @@ async def test_a_rotation_step_whose_write_is_undone_backs_off_per_issuer() -> N
     assert requested_rotations(harness) == 1
     assert harness.controller.state.rotation_steps[ISSUER_KEY].kind == "Prepare"
 
+    syncs = itertools.count()
+
     def put_back() -> None:
-        harness.kube.put_secret(original)
+        # A stamp of each sync makes each put back a write (the API server ignores one that changes nothing).
+        synced = {**original.annotations, "gitops.example/sync": str(next(syncs))}
+        harness.kube.put_secret(replace(original, annotations=synced))
         harness.controller.secret_event(None, _secret_body(harness, "ca-ca"))
 
     counts = []
@@ -433,7 +439,7 @@ def _secret_body(harness: Harness, name: str) -> dict[str, Any]:
     """As the API server serves it: the labels certmint wrote are certmint's in managedFields (a
     GitOps tool that puts the data back does not take them over)."""
     body = secret_body(harness.kube.secrets[(NAMESPACE, name)])
-    owned = {f"f:{label}": {} for label in body["metadata"]["labels"]}
+    owned: dict[str, Any] = {f"f:{label}": {} for label in body["metadata"]["labels"]}
     body["metadata"]["managedFields"] = [
         {"manager": "certmint", "operation": "Apply", "fieldsV1": {"f:metadata": {"f:labels": owned}}}
     ]

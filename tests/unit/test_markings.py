@@ -11,7 +11,7 @@ from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER, TRUST_BUNDLE, Key
 from certmint.planning import labels
 from certmint.planning.markings import ca_secret_issuer, certmint_labels, marked_by_certmint
-from tests.unit.operator.fake_kube import FakeKube
+from tests.kubefake import FakeKube
 
 
 def entry(manager: str, *label_keys: str) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def secret(namespace: str, annotations: dict[str, str], manager: str) -> dict[st
 
 
 def controller() -> Controller:
-    return Controller(kube=FakeKube(), config=OperatorConfig(namespace="certmint"))  # type: ignore[arg-type]
+    return Controller(kube=FakeKube(), config=OperatorConfig(namespace="certmint"))
 
 
 def test_forged_markings_wake_nothing_and_certmints_own_wake_their_object() -> None:

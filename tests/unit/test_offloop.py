@@ -56,7 +56,7 @@ from certmint.planning.ocsp import (
 from certmint.planning.plan import Fail, IssuerView
 from certmint.planning.revocation import RevocationList, build_crls
 from certmint.planning.secret_view import SecretContents, Unusable, read_contents
-from tests.unit.operator.fake_kube import FakeKube
+from tests.kubefake import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
 
 NO_ENCRYPTION = serialization.NoEncryption()
@@ -110,8 +110,9 @@ def test_allowed_rsa_sizes_are_read_from_the_header_and_load(
     pem = rsa_key(bits).private_bytes(PEM, encoding, NO_ENCRYPTION)
     header = pem_key_header(pem)
     assert (header.algorithm, header.size) == (KeyAlgorithm.RSA, bits)
-    assert load_private_key_pem(pem).key_size == bits
-    assert load_private_key_pem(pem, validate=False).key_size == bits
+    for loaded in (load_private_key_pem(pem), load_private_key_pem(pem, validate=False)):
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        assert loaded.key_size == bits
 
 
 @pytest.mark.parametrize("bits", [8192, 16384, 4097, 4095, 1024])
@@ -375,7 +376,7 @@ def _ocsp_request(ca_certificate: x509.Certificate, serial: int) -> bytes:
 
     name_hash = hashes.Hash(hashes.SHA1())
     name_hash.update(ca_certificate.subject.public_bytes())
-    key_hash = x509.SubjectKeyIdentifier.from_public_key(ca_certificate.public_key()).digest  # type: ignore[arg-type]
+    key_hash = x509.SubjectKeyIdentifier.from_public_key(ca_certificate.public_key()).digest
     builder = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
         name_hash.finalize(), key_hash, serial, hashes.SHA1()
     )

@@ -61,7 +61,7 @@ async def test_a_replica_refreshes_its_views_before_it_leads_and_stands_by_if_th
         if len(steps) == 1:
             raise ConnectionError("API server unreachable")
 
-    monkeypatch.setattr(peering.client, "CustomObjectsApi", PeeringObject)
+    monkeypatch.setattr("certmint.operator.peering.client.CustomObjectsApi", PeeringObject)
     follower = asyncio.create_task(
         peering.follow(object(), "p", "me", 100, 0.001, active, lambda: clock["now"], refresh)  # type: ignore[arg-type]
     )

@@ -1,6 +1,7 @@
 """The ordered trigger chain: every check fires for its reason and only then."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -116,7 +117,7 @@ def test_a_certificate_from_another_ca_is_reissued() -> None:
         {"additionalOutputFormats": [{"type": "DER"}]},
     ],
 )
-def test_spec_changes_that_shape_the_certificate_reissue(change: dict[str, object]) -> None:
+def test_spec_changes_that_shape_the_certificate_reissue(change: dict[str, Any]) -> None:
     secret, _ = issued_secret(make_certificate(), CA)
     spec = issuance_spec(make_certificate(**change), "td")
     plan = plan_certificate(spec, ready_issuer(CA), secret, None, NOW, "s")
@@ -127,7 +128,7 @@ def test_spec_changes_that_shape_the_certificate_reissue(change: dict[str, objec
     "change",
     [{"renewBefore": "1h"}, {"secretTemplate": {"labels": {"team": "a"}}}, {"cleanupSecretOnDelete": True}],
 )
-def test_spec_changes_that_do_not_shape_the_certificate_do_not_reissue(change: dict[str, object]) -> None:
+def test_spec_changes_that_do_not_shape_the_certificate_do_not_reissue(change: dict[str, Any]) -> None:
     secret, _ = issued_secret(make_certificate(), CA)
     spec = issuance_spec(make_certificate(**change), "td")
     assert isinstance(plan_certificate(spec, ready_issuer(CA), secret, None, NOW, "s"), Wait)

@@ -1,6 +1,7 @@
 """Identity policy: each rule denies with its name, and what a policy allows goes through."""
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ def denial(
     policy_: IssuancePolicy | None,
     labels: dict[str, str] | None = None,
     allow_ca: bool = False,
-    **spec: object,
+    **spec: Any,
 ) -> str | None:
     namespace = str(spec.pop("namespace", "a"))
     spec.setdefault("dnsNames", [f"web.{namespace}.svc"])
@@ -44,7 +45,7 @@ def test_without_a_policy_everything_of_the_own_namespace_but_a_ca_is_allowed() 
 )
 @pytest.mark.parametrize("policy_", [None, policy(allowCA=True, allowedDNSNames=["*.*.svc"])])
 def test_ca_certificates_need_the_issuers_allow_ca_with_or_without_a_policy(
-    spec: dict[str, object], policy_: IssuancePolicy | None
+    spec: dict[str, Any], policy_: IssuancePolicy | None
 ) -> None:
     message = denial(policy_, **spec)
     assert message is not None
@@ -167,7 +168,7 @@ def test_the_identity_field_becomes_the_own_namespace_spiffe_id() -> None:
         ),
     ],
 )
-def test_each_rule_denies_naming_itself(rules: IssuancePolicy, spec: dict[str, object], rule: str) -> None:
+def test_each_rule_denies_naming_itself(rules: IssuancePolicy, spec: dict[str, Any], rule: str) -> None:
     message = denial(rules, **spec)
     assert message is not None
     assert message.startswith(rule), message

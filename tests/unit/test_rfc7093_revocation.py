@@ -120,7 +120,7 @@ def test_a_leaf_signed_before_the_fix_still_reaches_the_crl() -> None:
         .not_valid_before(NOW - DAY)
         .not_valid_after(NOW + DAY)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
-        .sign(ca.private_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(ca.private_key, hashes.SHA256())
     )
     revocations = with_revocation(RevocationList(), legacy, RevocationReason.SUPERSEDED, NOW)
     _, crl_pem = build_crls([ca], revocations, NOW, DAY)

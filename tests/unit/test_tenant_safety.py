@@ -3,6 +3,7 @@ and how a duel with another writer decays (issue 17)."""
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -41,9 +42,10 @@ from certmint.planning.ownership import (
     password_secret_refusal,
     secret_refusal,
 )
-from certmint.planning.plan import Fail, Issue, SecretView, Wait, contested_repair, plan_certificate
+from certmint.planning.plan import Fail, Issue, Wait, contested_repair, plan_certificate
 from certmint.planning.request import issuance_spec
 from certmint.planning.secret import secret_metadata
+from certmint.planning.secret_view import SecretView
 from tests.unit.planning_fixtures import (
     NOW,
     issued_secret,
@@ -184,7 +186,7 @@ def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in() -> None:
     assert password_secret_refusal("p", markings()) is not None
     assert password_secret_refusal("p", markings({labels.PKCS12_PASSWORD: "false"})) is not None
     assert password_secret_refusal("p", markings({labels.PKCS12_PASSWORD: "true"})) is None
-    assert password_secret_refusal("p", markings(**{labels.PKCS12_PASSWORD: "true"})) is None
+    assert password_secret_refusal("p", markings(None, **{labels.PKCS12_PASSWORD: "true"})) is None
 
 
 # What may be signed
@@ -202,7 +204,7 @@ def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in() -> None:
         ({"emailAddresses": ["a\r@b.c"]}, "emailAddresses"),
     ],
 )
-def test_control_characters_in_any_name_are_an_invalid_spec(spec: dict[str, object], field: str) -> None:
+def test_control_characters_in_any_name_are_an_invalid_spec(spec: dict[str, Any], field: str) -> None:
     parsed = issuance_spec(make_certificate(**spec), "td")
     message = control_character_field(parsed)
     assert message is not None

@@ -3,6 +3,7 @@ Certificates and in CSR subjects: a name holding one displays as something it is
 
 import unicodedata
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ CA = make_ca()
 TD = "cluster.local"
 
 
-def _plan(**spec: object) -> object:
+def _plan(**spec: Any) -> object:
     certificate = make_certificate(namespace="a", dnsNames=["web.a.svc"], **spec)
     return plan_certificate(issuance_spec(certificate, TD), ready_issuer(CA), None, None, NOW, "s")
 
@@ -36,7 +37,7 @@ def _plan(**spec: object) -> object:
     ],
     ids=["cn-line-separator", "cn-paragraph-separator", "o-line-separator", "cn-next-line"],
 )
-def test_separators_in_a_certificate_are_an_invalid_spec(spec: dict[str, object], character: str) -> None:
+def test_separators_in_a_certificate_are_an_invalid_spec(spec: dict[str, Any], character: str) -> None:
     plan = _plan(**spec)
     assert isinstance(plan, Fail)
     assert (plan.reason, plan.retryable) == (reasons.INVALID_SPEC, False)
@@ -47,7 +48,8 @@ def test_ordinary_spaces_stay_allowed() -> None:
     assert isinstance(_plan(commonName="web front end", organizations=["Ops Team"]), Issue)
 
 
-_unprintable = st.characters(categories=sorted(UNPRINTABLE_CATEGORIES))
+# hypothesis types the categories as literal names: these are such names, known only at run time.
+_unprintable = st.characters(categories=sorted(UNPRINTABLE_CATEGORIES))  # type: ignore[arg-type]
 
 
 @settings(max_examples=200, deadline=None)

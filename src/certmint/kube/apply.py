@@ -1,37 +1,14 @@
-"""Server-side apply, with the body serialized by us rather than by the client.
-
-The client would send `json.dumps(body)`, which escapes characters beyond the Basic Multilingual
-Plane (an emoji in a common name or an annotation) as UTF-16 surrogate pairs; the API server
-parses apply patches as YAML and refuses those escapes. Sent as UTF-8 text they are fine.
-"""
+"""The wire: one JSON request to the API server, and what its errors mean."""
 
 import json
+from collections.abc import Mapping
 from typing import Any, cast
 
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-CONTENT_TYPE = "application/apply-patch+yaml; charset=utf-8"
-
-
-async def server_side_apply(
-    api: client.ApiClient, resource_path: str, manifest: dict[str, Any], field_manager: str
-) -> dict[str, Any]:
-    """PATCHes `resource_path` (e.g. /api/v1/namespaces/NS/secrets/NAME) with `manifest`, forcing
-    conflicts; returns the object as written. Raises Rejected for an invalid object, ApiException
-    for anything else."""
-    try:
-        return await request_json(
-            api,
-            "PATCH",
-            resource_path,
-            body=json.dumps(manifest, ensure_ascii=False),
-            query=[("fieldManager", field_manager), ("force", True)],
-            content_type=CONTENT_TYPE,
-        )
-    except ApiException as error:
-        raise_if_rejected(error)
-        raise
+APPLY_PATCH = "application/apply-patch+yaml; charset=utf-8"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 async def request_json(
@@ -60,6 +37,11 @@ async def request_json(
     return cast(dict[str, Any], answer)
 
 
+def json_text(body: Mapping[str, Any]) -> str:
+    """`body` as UTF-8 JSON text, characters beyond ASCII left as they are (see server_side_apply)."""
+    return json.dumps(body, ensure_ascii=False)
+
+
 def raise_if_rejected(error: ApiException) -> None:
     """A 400 or 422 is the API server refusing the object itself: raised as Rejected."""
     if error.status in (400, 422):
@@ -77,5 +59,5 @@ class Rejected(Exception):
     """The API server refused the object itself (400, 422): retrying the same write cannot help."""
 
 
-def version_of(written: dict[str, Any]) -> str:
+def version_of(written: Mapping[str, Any]) -> str:
     return str(written.get("metadata", {}).get("resourceVersion", ""))

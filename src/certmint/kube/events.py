@@ -3,14 +3,10 @@
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
-
-from kubernetes.aio import client
-from kubernetes.aio.client.exceptions import ApiException
+from datetime import datetime
+from typing import Any
 
 from certmint.api import API_VERSION
-from certmint.kube.apply import request_json
-from certmint.kube.errors import describe
 
 log = logging.getLogger("certmint.events")
 
@@ -24,16 +20,15 @@ class ObjectReference:
     api_version: str = API_VERSION
 
 
-async def post_event(
-    api: client.ApiClient, about: ObjectReference, kind: str, reason: str, message: str
-) -> None:
+def event_body(about: ObjectReference, kind: str, reason: str, message: str, now: datetime) -> dict[str, Any]:
     """`kind` is Normal or Warning. Events of cluster-scoped objects go to the `default` namespace."""
-    namespace = about.namespace or "default"
-    now = datetime.now(UTC)
-    event = {
+    return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{about.name}.{secrets.token_hex(8)}", "namespace": namespace},
+        "metadata": {
+            "name": f"{about.name}.{secrets.token_hex(8)}",
+            "namespace": about.namespace or "default",
+        },
         "involvedObject": {
             "apiVersion": about.api_version,
             "kind": about.kind,
@@ -51,11 +46,3 @@ async def post_event(
         "lastTimestamp": now.isoformat(),
         "count": 1,
     }
-    try:
-        await request_json(api, "POST", f"/api/v1/namespaces/{namespace}/events", body=event)
-    except ApiException as error:
-        # Events are for people reading `kubectl describe`; a lost one (say, in a namespace being
-        # deleted) must not fail the reconcile that already did its work.
-        log.warning(
-            "event %s on %s %s/%s not posted (%s)", reason, about.kind, namespace, about.name, describe(error)
-        )

@@ -1,104 +1,102 @@
-"""Every Kubernetes read and write the reconcilers make, behind one object.
+"""Every Kubernetes read and write certmint makes, each written once, as a method of `Kube`.
 
-Reconcilers are handed a `KubeAPI`; the operator gives them `Kube` (the real API server through
-the official client) and the operator's unit tests an in-memory fake with the same methods.
+Reconcilers are handed a `KubeAPI`: the operator gives them `Kube` on the real API server, the unit
+tests `tests.kubefake.FakeKube`, the same class with `request` answered by an in-memory API server.
+The contract tests (tests/kube_contract.py) hold both to the same behaviour.
 """
 
+import base64
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
 
 from kubernetes.aio import client
+from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube import configmaps, csrs, events, objects, secrets
+from certmint.kube.apply import (
+    APPLY_PATCH,
+    MERGE_PATCH,
+    json_text,
+    raise_if_rejected,
+    request_json,
+    version_of,
+)
 from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
+from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
-from certmint.kube.secrets import OwnerReference, SecretObject
+from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, SecretObject
+from certmint.planning import markings
+
+Query: TypeAlias = list[tuple[str, Any]]
 
 
-class KubeAPI(Protocol):
-    async def read_secret(self, namespace: str, name: str) -> SecretObject | None: ...
-
-    async def apply_secret(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        secret_type: str,
-        data: Mapping[str, bytes],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        owner: OwnerReference | None = None,
-    ) -> SecretObject: ...
-
-    async def create_secret(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        data: Mapping[str, bytes],
-        labels: Mapping[str, str],
-        annotations: Mapping[str, str],
-        owner: OwnerReference | None = None,
-    ) -> SecretObject | None: ...
-
-    async def mark_secret(
-        self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
-    ) -> SecretObject: ...
-
-    def list_secrets(
-        self, label_selector: str, namespaces: tuple[str, ...] = ()
-    ) -> AsyncIterator[SecretObject]: ...
-
-    async def apply_secret_data(
-        self,
-        namespace: str,
-        name: str,
-        data: Mapping[str, bytes],
-        *,
-        resource_version: str,
-        field_manager: str,
-    ) -> SecretObject: ...
-
-    async def read_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None: ...
-
-    async def patch_status(
-        self, plural: str, namespace: str | None, name: str, status: dict[str, Any]
-    ) -> str: ...
-
-    async def read_namespace_labels(self, name: str) -> dict[str, str] | None: ...
-
-    async def post_event(self, about: ObjectReference, kind: str, reason: str, message: str) -> None: ...
-
-    async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None: ...
-
-    async def list_configmaps(
-        self, label_selector: str, namespaces: tuple[str, ...] = ()
-    ) -> list[ConfigMapObject]: ...
-
-    async def create_configmap(self, manifest: ConfigMapManifest) -> bool: ...
-
-    async def apply_configmap(self, manifest: ConfigMapManifest) -> None: ...
-
-    async def delete_configmap(self, namespace: str, name: str) -> None: ...
-
-    async def list_signing_requests(self, signer_name: str) -> list[dict[str, Any]]: ...
-
-    async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None: ...
-
-    async def write_csr_conditions(
-        self, name: str, subresource: str, conditions: list[dict[str, Any]], resource_version: str
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
 class Kube:
-    """`KubeAPI` on a real API server."""
+    """certmint's Kubernetes API: each method one request (or one paged list) and what it means."""
 
-    api: client.ApiClient
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: str | dict[str, Any] | None = None,
+        query: Query | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        """The one way to the API server: an answer as plain JSON, or ApiException."""
+        return await request_json(self.api, method, path, body=body, query=query, content_type=content_type)
+
+    async def server_side_apply(
+        self, path: str, manifest: Mapping[str, Any], field_manager: str
+    ) -> dict[str, Any]:
+        """Declares `manifest` as everything `field_manager` owns of the object at `path` (conflicts
+        forced); returns the object as written. Raises Rejected for an invalid object.
+
+        Sent as UTF-8 text: the client would send `json.dumps(body)`, which escapes characters beyond
+        the Basic Multilingual Plane (an emoji in a common name or an annotation) as UTF-16 surrogate
+        pairs, and the API server parses apply patches as YAML and refuses those escapes."""
+        try:
+            return await self.request(
+                "PATCH",
+                path,
+                body=json_text(manifest),
+                query=[("fieldManager", field_manager), ("force", True)],
+                content_type=APPLY_PATCH,
+            )
+        except ApiException as error:
+            raise_if_rejected(error)
+            raise
+
+    async def _read(self, path: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return await self.request("GET", path)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def _pages(self, path: str, query: Query, page_size: int) -> AsyncIterator[dict[str, Any]]:
+        """The items of a list, read in pages."""
+        token = ""
+        while True:
+            page = await self.request(
+                "GET", path, query=[*query, ("limit", page_size), *([("continue", token)] if token else [])]
+            )
+            for item in page.get("items") or []:
+                yield item
+            token = (page.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return
+
+    # Secrets
 
     async def read_secret(self, namespace: str, name: str) -> SecretObject | None:
-        return await secrets.read_secret(self.api, namespace, name)
+        found = await self._read(objects.core_path("secrets", namespace, name))
+        return secrets.secret_from_body(found) if found is not None else None
 
     async def apply_secret(
         self,
@@ -111,16 +109,13 @@ class Kube:
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
     ) -> SecretObject:
-        return await secrets.apply_secret(
-            self.api,
-            namespace,
-            name,
-            secret_type=secret_type,
-            data=data,
-            labels=labels,
-            annotations=annotations,
-            owner=owner,
+        """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields
+        stay. Returns the Secret as written."""
+        body = secrets.secret_manifest(namespace, name, secret_type, data, labels, annotations, owner)
+        written = await self.server_side_apply(
+            objects.core_path("secrets", namespace, name), body, FIELD_MANAGER
         )
+        return secrets.secret_from_body(written)
 
     async def create_secret(
         self,
@@ -132,20 +127,54 @@ class Kube:
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
     ) -> SecretObject | None:
-        """The new Secret, or None when one of that name exists already."""
-        return await secrets.create_secret(
-            self.api, namespace, name, data=data, labels=labels, annotations=annotations, owner=owner
-        )
+        """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
+        it as created, or None when one of that name already exists (never overwritten). Raises
+        Rejected when the API server refuses the object (e.g. a label value)."""
+        body = secrets.secret_manifest(namespace, name, secrets.TLS, data, labels, annotations, owner)
+        try:
+            created = await self.request(
+                "POST",
+                objects.core_path("secrets", namespace),
+                body=body,
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return None
+            raise_if_rejected(error)
+            raise
+        return secrets.secret_from_body(created)
 
     async def mark_secret(
         self, namespace: str, name: str, labels: Mapping[str, str], annotations: Mapping[str, str]
     ) -> SecretObject:
-        return await secrets.mark_secret(self.api, namespace, name, labels, annotations)
+        """Adds labels and annotations to a Secret someone else owns (a user's CA), touching nothing
+        else. A field manager of its own keeps this apart from the Secrets certmint writes in full."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "annotations": dict(annotations),
+            },
+        }
+        written = await self.server_side_apply(
+            objects.core_path("secrets", namespace, name), body, markings.WATCH_FIELD_MANAGER
+        )
+        return secrets.secret_from_body(written)
 
-    def list_secrets(
+    async def list_secrets(
         self, label_selector: str, namespaces: tuple[str, ...] = ()
     ) -> AsyncIterator[SecretObject]:
-        return secrets.list_secrets(self.api, label_selector, namespaces)
+        """In every namespace, or only in `namespaces`; read in pages and handed out one by one, so the
+        data of tens of thousands of Secrets is never in memory at once."""
+        for path in [objects.core_path("secrets", namespace) for namespace in namespaces] or [
+            objects.core_path("secrets", None)
+        ]:
+            async for item in self._pages(path, [("labelSelector", label_selector)], secrets.LIST_PAGE):
+                yield secrets.secret_from_body(item)
 
     async def apply_secret_data(
         self,
@@ -156,48 +185,137 @@ class Kube:
         resource_version: str,
         field_manager: str,
     ) -> SecretObject:
-        return await secrets.apply_secret_data(
-            self.api, namespace, name, data, resource_version=resource_version, field_manager=field_manager
+        """Sets some data keys of an existing Secret under a field manager of their own, so the writer
+        of its other keys neither removes nor reclaims them. `resource_version` makes it fail with 409
+        when the Secret changed since it was read; a Secret that no longer exists is created anew
+        (the API server ignores the resourceVersion then; tests/kube_contract.py pins this)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "resourceVersion": resource_version},
+            "data": secrets.encoded(data),
+        }
+        written = await self.server_side_apply(
+            objects.core_path("secrets", namespace, name), body, field_manager
         )
+        return secrets.secret_from_body(written)
+
+    # certmint.dev objects and namespaces
 
     async def read_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
-        return await objects.read_object(self.api, plural, namespace, name)
+        return await self._read(objects.path(plural, namespace, name))
 
     async def patch_status(
         self, plural: str, namespace: str | None, name: str, status: dict[str, Any]
     ) -> str:
-        return await objects.patch_status(self.api, plural, namespace, name, status)
+        """Returns the object's new resourceVersion ("" when it is gone)."""
+        path = objects.path(plural, namespace, name) + "/status"
+        try:
+            written = await self.request("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+        except ApiException as error:
+            if error.status != 404:  # deleted meanwhile: nothing left to report on
+                raise
+            return ""
+        return version_of(written)
 
     async def read_namespace_labels(self, name: str) -> dict[str, str] | None:
-        return await objects.read_namespace_labels(self.api, name)
+        """None when the namespace does not exist."""
+        found = await self._read(objects.core_path("namespaces", None, name))
+        return dict((found.get("metadata") or {}).get("labels") or {}) if found is not None else None
 
     async def post_event(self, about: ObjectReference, kind: str, reason: str, message: str) -> None:
-        await events.post_event(self.api, about, kind, reason, message)
+        """`kind` is Normal or Warning. Events of cluster-scoped objects go to the `default` namespace."""
+        namespace = about.namespace or "default"
+        event = events.event_body(about, kind, reason, message, datetime.now(UTC))
+        try:
+            await self.request("POST", objects.core_path("events", namespace), body=event)
+        except ApiException as error:
+            # Events are for people reading `kubectl describe`; a lost one (say, in a namespace being
+            # deleted) must not fail the reconcile that already did its work.
+            events.log.warning(
+                "event %s on %s %s/%s not posted (%s)",
+                reason,
+                about.kind,
+                namespace,
+                about.name,
+                describe(error),
+            )
+
+    # ConfigMaps (trust bundles)
 
     async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        return await configmaps.read_configmap_data(self.api, namespace, name)
+        found = await self._read(objects.core_path("configmaps", namespace, name))
+        return dict(found.get("data") or {}) if found is not None else None
 
     async def list_configmaps(
         self, label_selector: str, namespaces: tuple[str, ...] = ()
     ) -> list[ConfigMapObject]:
-        return await configmaps.list_configmaps(self.api, label_selector, namespaces)
+        """In every namespace, or only in `namespaces` (when RBAC allows no cluster-wide list)."""
+        found: list[ConfigMapObject] = []
+        for path in [objects.core_path("configmaps", namespace) for namespace in namespaces] or [
+            objects.core_path("configmaps", None)
+        ]:
+            listed = await self.request("GET", path, query=[("labelSelector", label_selector)])
+            found.extend(configmaps.configmap_from_body(item) for item in listed.get("items") or [])
+        return found
 
     async def create_configmap(self, manifest: ConfigMapManifest) -> bool:
-        return await configmaps.create_configmap(self.api, manifest)
+        """False when a ConfigMap of that name already exists: someone else's, never overwritten."""
+        try:
+            await self.request(
+                "POST",
+                objects.core_path("configmaps", manifest.namespace),
+                body=configmaps.configmap_body(manifest),
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     async def apply_configmap(self, manifest: ConfigMapManifest) -> None:
-        await configmaps.apply_configmap(self.api, manifest)
+        """Updates a ConfigMap certmint created."""
+        path = objects.core_path("configmaps", manifest.namespace, manifest.name)
+        await self.server_side_apply(path, configmaps.configmap_body(manifest), FIELD_MANAGER)
 
     async def delete_configmap(self, namespace: str, name: str) -> None:
-        await configmaps.delete_configmap(self.api, namespace, name)
+        try:
+            await self.request("DELETE", objects.core_path("configmaps", namespace, name))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    # certificates.k8s.io/v1 CertificateSigningRequests: only their status and approval, never spec
 
     async def list_signing_requests(self, signer_name: str) -> list[dict[str, Any]]:
-        return await csrs.list_for_signer(self.api, signer_name)
+        """The CSRs addressed to one signer (the API server filters by spec.signerName), in pages."""
+        query = [("fieldSelector", f"spec.signerName={signer_name}")]
+        return [item async for item in self._pages(csrs.path(), query, csrs.LIST_PAGE)]
 
     async def write_csr_certificate(self, name: str, certificate_pem: bytes) -> None:
-        await csrs.write_certificate(self.api, name, certificate_pem)
+        """The one write that issues: status.certificate (leaf, then its chain)."""
+        body = {"status": {"certificate": base64.b64encode(certificate_pem).decode()}}
+        await self._patch_csr(name, csrs.STATUS, body)
 
     async def write_csr_conditions(
         self, name: str, subresource: str, conditions: list[dict[str, Any]], resource_version: str
     ) -> None:
-        await csrs.write_conditions(self.api, name, subresource, conditions, resource_version)
+        """`conditions` is the whole list (a merge patch replaces lists). The resourceVersion makes it
+        conditional: if anyone (an approver, another replica) changed the CSR meanwhile, the API
+        server answers 409 and the CSR is judged again from what it now is."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": {"conditions": conditions}}
+        await self._patch_csr(name, subresource, body)
+
+    async def _patch_csr(self, name: str, subresource: str, body: dict[str, Any]) -> None:
+        try:
+            await self.request(
+                "PATCH", f"{csrs.path(name)}/{subresource}", body=body, content_type=MERGE_PATCH
+            )
+        except ApiException as error:
+            if error.status != 404:  # deleted meanwhile: nothing left to sign or report on
+                raise
+
+
+KubeAPI: TypeAlias = Kube
+"""What reconcilers are handed (the name they know it by)."""

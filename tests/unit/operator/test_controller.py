@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import certmint.kube.secrets
+import certmint.kube.gateway
 from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
@@ -21,7 +21,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
 from certmint.planning.revocation import REVOKED_KEY, load_revocations
-from tests.unit.operator.fake_kube import FakeClock, FakeKube
+from tests.kubefake import FakeClock, FakeKube
 
 NAMESPACE = "apps"
 ISSUER_KEY = Key(ISSUER, NAMESPACE, "ca")
@@ -68,8 +68,8 @@ def certificate_body(
 
 class Harness:
     def __init__(self, kube: FakeKube | None = None, clock: FakeClock | None = None) -> None:
-        self.kube = kube or FakeKube()
         self.clock = clock or FakeClock()
+        self.kube = kube or FakeKube(clock=self.clock)
         self.controller = Controller(
             kube=self.kube, config=OperatorConfig(namespace="certmint"), clock=self.clock
         )
@@ -223,13 +223,14 @@ async def test_a_secret_outside_the_watch_is_found_by_the_create_and_then_read_n
     harness = Harness()
     harness.add_issuer(issuer_body())
     await harness.settle()
-    users = SecretObject("web-tls", NAMESPACE, "kubernetes.io/tls", {"tls.crt": b"theirs"}, {}, {}, "")
+    theirs = {"tls.crt": b"theirs", "tls.key": b"theirs"}
+    users = SecretObject("web-tls", NAMESPACE, "kubernetes.io/tls", theirs, {}, {}, "")
     harness.kube.put_secret(users)  # no certmint label: the Secret watch never reports it
     key = harness.add_certificate(certificate_body())
     await harness.settle()
     assert ready_reason(harness.status()) == reasons.SECRET_NOT_OWNED
     assert [w for w in harness.kube.writes if "web-tls" in w] == [], "never overwritten"
-    assert harness.secret().data == {"tls.crt": b"theirs"}
+    assert harness.secret().data == theirs
     reads = harness.kube.reads.count("get secret apps/web-tls")
     harness.controller.queue.add(key)
     await harness.settle()
@@ -240,7 +241,7 @@ async def test_a_secret_outside_the_watch_is_found_by_the_create_and_then_read_n
 async def test_a_deleted_secret_is_issued_again_from_the_watch_event() -> None:
     harness = Harness()
     key = await issued(harness)
-    gone = harness.kube.secrets.pop((NAMESPACE, "web-tls"))
+    gone = harness.kube.take_secret(NAMESPACE, "web-tls")
     harness.controller.secret_event(DELETED, secret_body(gone))
     assert harness.controller.queue.queued(key)
     await harness.settle()
@@ -300,10 +301,8 @@ async def test_a_secret_conflict_is_handed_over_only_when_the_secret_invites_ado
     assert not harness.controller.queue.queued(first)
 
 
-async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> None:
-    harness = Harness()
-    key = await issued(harness)
-    revoked = serial_in(harness.secret())
+def request_revocation(harness: Harness) -> None:
+    """The user asks for the revocation of the Certificate web's certificate (its watch reports it)."""
     body = harness.kube.objects[("certificates", NAMESPACE, "web")]
     body["metadata"]["annotations"] = {
         labels.REVOKE_REQUEST: "t1",
@@ -311,6 +310,13 @@ async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> Non
     }
     body["metadata"]["resourceVersion"] = "c-web-2"
     harness.controller.certificate_event(None, body)
+
+
+async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> None:
+    harness = Harness()
+    key = await issued(harness)
+    revoked = serial_in(harness.secret())
+    request_revocation(harness)
     await harness.step(key)
     stored = load_revocations(harness.secret("ca-ca").data[REVOKED_KEY])
     assert [entry.serial_number for entry in stored.entries] == [revoked]
@@ -410,7 +416,7 @@ def _no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
     async def refuse(*_: Any, **__: Any) -> None:
         raise AssertionError("a real API call")
 
-    monkeypatch.setattr(certmint.kube.secrets, "read_secret", refuse)
+    monkeypatch.setattr(certmint.kube.gateway.Kube, "request", refuse)
 
 
 async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it_leads() -> None:
@@ -418,7 +424,7 @@ async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it
     await issued(leader)
     standby = Harness(leader.kube, leader.clock)
     await standby.controller.load_secrets()  # at its start; then its watches are paused
-    deleted = leader.kube.secrets.pop((NAMESPACE, "web-tls"))
+    deleted = leader.kube.take_secret(NAMESPACE, "web-tls")
     await standby.controller.load_secrets()  # what peering.follow runs before it leads
     standby.controller.issuer_event(ISSUER, None, leader.kube.objects[("issuers", NAMESPACE, "ca")])
     standby.controller.certificate_event(None, leader.kube.objects[("certificates", NAMESPACE, "web")])
