@@ -26,9 +26,9 @@ from certmint.devcluster.controlplane import free_port
 from certmint.operator import endpoints
 from certmint.operator.state import ISSUER, Key
 from certmint.pki import CARequest, KeySpec, LeafRequest, create_root_ca, issue_leaf
-from certmint.planning.ocsp import OCSPResponder, refresh_signers, responder_inputs
-from certmint.planning.plan import IssuerView
-from certmint.planning.revocation import RevocationList, build_crls
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.ocsp import OCSPResponder, refresh_signers, responder_inputs
+from certmint.planning.issuers.revocation import RevocationList, build_crls
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CORE, CLIENT_CORE = 0, 1

@@ -38,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from certmint.devcluster import ControlPlane, LocalControlPlane
 from certmint.devcluster.controlplane import free_port
 from certmint.kube.client import USER_AGENT
-from certmint.planning.renewal import spread
+from certmint.planning.certificates.renewal import spread
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "certmint.dev", "v1alpha1"

@@ -7,10 +7,10 @@ from typing import Any
 
 from certmint.api import Certificate
 from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
-from certmint.planning.plan import IssuerView
+from certmint.planning.certificates.secret import secret_data, secret_metadata
+from certmint.planning.certificates.secret_view import SecretView, view_secret
+from certmint.planning.issuer_view import IssuerView
 from certmint.planning.request import IssuanceSpec, issuance_spec
-from certmint.planning.secret import secret_data, secret_metadata
-from certmint.planning.secret_view import SecretView, view_secret
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

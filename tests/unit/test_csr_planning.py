@@ -10,22 +10,25 @@ import pytest
 from certmint.api.issuer import AutoApproval, IssuancePolicy
 from certmint.pki import LeafRequest, RequestedNames, Usage, certificates_to_pem, sign_leaf
 from certmint.planning import reasons
-from certmint.planning.csr import (
-    CLUSTER_ISSUER,
-    ISSUER,
+from certmint.planning.csrs.plan import (
     Approve,
     Case,
     Deny,
     Leave,
     Sign,
-    SignerRef,
-    parse_signer_name,
     plan_signing_request,
-    read_signing_request,
     revocation_due,
     with_condition,
 )
-from certmint.planning.plan import Fail, IssuerView
+from certmint.planning.csrs.signing_request import (
+    CLUSTER_ISSUER,
+    ISSUER,
+    SignerRef,
+    parse_signer_name,
+    read_signing_request,
+)
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView
 from tests.csr_material import (
     ca_csr,
     csr_for,

@@ -19,7 +19,7 @@ from certmint.pki import (
     effective_usages,
     issue_leaf,
 )
-from certmint.planning.csr import Approve, Sign
+from certmint.planning.csrs.plan import Approve, Sign
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
 from tests.csr_material import spiffe_csr

@@ -27,11 +27,13 @@ from certmint.pki import (
     generate_private_key,
     sign_leaf,
 )
-from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
-from certmint.planning.plan import Fail, Issue, plan_certificate
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
+from certmint.planning.gates import Fail
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.revocation import RevocationList, load_revocations
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
-from certmint.planning.revocation import RevocationList, load_revocations
 from tests.unit.hostile import LABELS, PEM_JUNK, certificate_bodies, issuer_bodies, policies
 from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer
 

@@ -18,7 +18,7 @@ from certmint.pki import (
 )
 from certmint.pki.ca import CARequest
 from certmint.pki.ocsp import CertStatus, Refusal, issue_ocsp_signer
-from certmint.planning.ocsp import (
+from certmint.planning.issuers.ocsp import (
     SIGNER_CERTS_KEY,
     SIGNER_KEYS_KEY,
     SIGNER_LIFETIME,
@@ -33,7 +33,7 @@ from certmint.planning.ocsp import (
     reuse_responder,
     signers_fresh,
 )
-from certmint.planning.revocation import RevocationList, build_crls, with_revocation
+from certmint.planning.issuers.revocation import RevocationList, build_crls, with_revocation
 from tests.unit.planning_fixtures import NOW, make_ca
 
 VALIDITY = timedelta(hours=1)

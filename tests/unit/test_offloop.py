@@ -38,14 +38,19 @@ from certmint.pki.ca import load_ca
 from certmint.pki.keys import MAX_KEY_PEM_BYTES, der_key_header
 from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
 from certmint.planning import reasons
-from certmint.planning.ca_secret import NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY, read_material
-from certmint.planning.csr import (
-    Case,
-    SignerRef,
-    plan_signing_request,
-    read_signing_request,
+from certmint.planning.certificates.secret_view import SecretContents, Unusable, read_contents
+from certmint.planning.csrs.plan import Case, plan_signing_request
+from certmint.planning.csrs.signing_request import SignerRef, read_signing_request
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.ca_secret import (
+    NEXT_CERT,
+    NEXT_KEY,
+    PREVIOUS_CERT,
+    PREVIOUS_KEY,
+    read_material,
 )
-from certmint.planning.ocsp import (
+from certmint.planning.issuers.ocsp import (
     OCSPResponder,
     ResponderInputs,
     ResponseCache,
@@ -53,9 +58,7 @@ from certmint.planning.ocsp import (
     responder_inputs,
     reuse_responder,
 )
-from certmint.planning.plan import Fail, IssuerView
-from certmint.planning.revocation import RevocationList, build_crls
-from certmint.planning.secret_view import SecretContents, Unusable, read_contents
+from certmint.planning.issuers.revocation import RevocationList, build_crls
 from tests.unit.operator.fake_kube import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
 

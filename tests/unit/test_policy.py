@@ -5,7 +5,9 @@ from dataclasses import replace
 import pytest
 
 from certmint.api.issuer import IssuancePolicy
-from certmint.planning.plan import Fail, Issue, plan_certificate
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
+from certmint.planning.gates import Fail
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
 from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer

@@ -22,9 +22,10 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import labels
-from certmint.planning.plan import Fail, Issue, Revoke, Wait, plan_certificate
-from certmint.planning.request import issuance_spec
-from certmint.planning.revocation import (
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Revoke, Wait
+from certmint.planning.gates import Fail
+from certmint.planning.issuers.revocation import (
     RevocationList,
     build_crls,
     crl_der_of,
@@ -33,10 +34,10 @@ from certmint.planning.revocation import (
     key_id,
     load_revocations,
     next_crl_refresh,
-    revoke_request,
     with_revocation,
     without_expired,
 )
+from certmint.planning.request import issuance_spec, revoke_request
 from tests.unit.planning_fixtures import (
     NOW,
     issued_secret,

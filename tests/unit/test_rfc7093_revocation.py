@@ -20,8 +20,8 @@ from certmint.pki import (
     load_crls_pem,
 )
 from certmint.pki.ocsp import CertStatus
-from certmint.planning.ocsp import OCSPResponder, refresh_signers, responder_inputs
-from certmint.planning.revocation import (
+from certmint.planning.issuers.ocsp import OCSPResponder, refresh_signers, responder_inputs
+from certmint.planning.issuers.revocation import (
     RevocationList,
     build_crls,
     crls_fresh,

@@ -6,9 +6,11 @@ from typing import Any
 from certmint.api import Issuer
 from certmint.api.issuer import RotationPhase
 from certmint.pki import CARequest, create_root_ca
-from certmint.planning.ca_secret import ca_secret_content, read_material
-from certmint.planning.plan import Issue, IssuerView, Wait, plan_certificate
-from certmint.planning.rotation import (
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Wait
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuers.rotation import (
     Activate,
     Hold,
     Prepare,

@@ -17,13 +17,16 @@ from certmint.pki import (
     issue_leaf,
 )
 from certmint.planning import labels, reasons
-from certmint.planning.bundle import (
+from certmint.planning.bundles.targets import (
     ConfigMapContent,
     TargetPlan,
     contested_targets,
     hold_back,
     reserved_name_refusal,
 )
+from certmint.planning.certificates.plan import SecretView, contested_repair, plan_certificate
+from certmint.planning.certificates.results import Issue, Wait
+from certmint.planning.certificates.secret import secret_metadata
 from certmint.planning.contest import (
     MAX_DELAY,
     Contest,
@@ -32,6 +35,7 @@ from certmint.planning.contest import (
     contest_annotations,
     repair_delay,
 )
+from certmint.planning.gates import Fail
 from certmint.planning.identity import control_character_field
 from certmint.planning.ownership import (
     belongs_to,
@@ -41,9 +45,7 @@ from certmint.planning.ownership import (
     password_secret_refusal,
     secret_refusal,
 )
-from certmint.planning.plan import Fail, Issue, SecretView, Wait, contested_repair, plan_certificate
 from certmint.planning.request import issuance_spec
-from certmint.planning.secret import secret_metadata
 from tests.unit.planning_fixtures import (
     NOW,
     issued_secret,

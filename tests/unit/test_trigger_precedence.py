@@ -6,8 +6,12 @@ from datetime import timedelta
 
 from certmint.pki import CARequest, RevocationReason, create_root_ca, load_certificates_pem
 from certmint.planning import reasons
-from certmint.planning.plan import GATES, TRIGGERS, Issue, IssuerView, Revoke, Wait, plan_certificate
-from certmint.planning.revocation import RevokeRequest
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Revoke, Wait
+from certmint.planning.certificates.triggers import TRIGGERS
+from certmint.planning.gates import GATES
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.request import RevokeRequest
 from tests.unit.planning_fixtures import NOW, issued_secret, make_ca, make_certificate, ready_issuer
 
 OLD_CA = make_ca("old CA")

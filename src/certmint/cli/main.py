@@ -46,15 +46,15 @@ from certmint.pki import (
     serial_hex,
     summarize_certificate,
 )
-from certmint.planning.csr import (
+from certmint.planning.csrs.plan import with_condition
+from certmint.planning.csrs.signing_request import (
     cluster_issuer_signer_name,
     is_certmint_signer,
     issuer_signer_name,
     read_signing_request,
-    with_condition,
 )
+from certmint.planning.issuers.rotation import ROTATE_REQUEST
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
-from certmint.planning.rotation import ROTATE_REQUEST
 
 EXIT_FAILED_CHECK = 1
 EXIT_NOT_FOUND = 3

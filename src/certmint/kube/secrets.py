@@ -11,8 +11,8 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube.apply import raise_if_rejected, request_json, server_side_apply
 from certmint.planning import markings
+from certmint.planning.certificates.secret_view import SecretContents, SecretView, Unusable, view_secret
 from certmint.planning.contest import DataWriter
-from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
 
 FIELD_MANAGER = markings.FIELD_MANAGER
 LIST_PAGE = 2000

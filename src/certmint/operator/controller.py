@@ -34,7 +34,8 @@ from certmint.operator.state import (
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
-from certmint.planning.csr import (
+from certmint.planning.certificates.renewal import spread
+from certmint.planning.csrs.signing_request import (
     SignerRef,
     SigningRequestObject,
     cluster_issuer_signer_name,
@@ -43,9 +44,8 @@ from certmint.planning.csr import (
     parse_signer_name,
     read_signing_request,
 )
+from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
-from certmint.planning.plan import IssuerView
-from certmint.planning.renewal import spread
 
 log = logging.getLogger("certmint.controller")
 
@@ -64,7 +64,7 @@ ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
 ISSUER_REQUEUE_FLOOR_SECONDS = 5.0
 """The soonest an issuer is looked at again on its own (a rotation step, a CRL or OCSP refresh, a
 resync). Events (someone's write) still reconcile it at once; a rotation step they cause is bounded
-by planning.rotation (minimums, and a backoff when the same step repeats)."""
+by planning.issuers.rotation (minimums, and a backoff when the same step repeats)."""
 
 Source = tuple[Key, str]
 """An object and the resourceVersion a watch event carried for it."""

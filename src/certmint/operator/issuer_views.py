@@ -5,7 +5,7 @@ The issuer reconciler produces the views (through its Outcome); the controller s
 from certmint.operator.context import Context
 from certmint.operator.state import Key
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
+from certmint.planning.issuer_view import IssuerView
 
 
 def issuer_view(ctx: Context, key: Key) -> IssuerView | None:

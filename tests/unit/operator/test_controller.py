@@ -18,9 +18,9 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.state import CERTIFICATE, ISSUER, Key, State
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
-from certmint.planning.plan import IssuerView
-from certmint.planning.renewal import spread
-from certmint.planning.revocation import REVOKED_KEY, load_revocations
+from certmint.planning.certificates.renewal import spread
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.revocation import REVOKED_KEY, load_revocations
 from tests.unit.operator.fake_kube import FakeClock, FakeKube
 
 NAMESPACE = "apps"

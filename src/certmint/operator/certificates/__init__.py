@@ -9,9 +9,11 @@ from certmint.operator.issuer_views import issuer_view, namespace_labels
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Key, issuer_key
 from certmint.planning import reasons
+from certmint.planning.certificates.plan import contested_repair, plan_certificate
+from certmint.planning.certificates.renewal import renewal_time
+from certmint.planning.certificates.results import Issue, Revoke
 from certmint.planning.contest import contest_annotations
-from certmint.planning.plan import Fail, Issue, Revoke, contested_repair, plan_certificate
-from certmint.planning.renewal import renewal_time
+from certmint.planning.gates import Fail
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:

@@ -29,11 +29,13 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import reasons
+from certmint.planning.certificates.results import CurrentCertificate, Issue
+from certmint.planning.certificates.secret import metadata_drift, secret_data, secret_metadata
+from certmint.planning.certificates.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView, Unusable
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView, with_issuer_pointers
 from certmint.planning.ownership import may_reference_owner, ownership_annotations
-from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView, with_issuer_pointers
 from certmint.planning.request import IssuanceSpec
-from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
-from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView, Unusable
 
 log = logging.getLogger("certmint.certificates")
 

@@ -4,10 +4,11 @@ from certmint.api.certificate import RotationPolicy
 from certmint.operator.context import Context
 from certmint.pki import PKIError, PrivateKey, key_spec_of, load_private_key_pem
 from certmint.planning import reasons
+from certmint.planning.certificates.results import Issue
+from certmint.planning.certificates.secret_view import SecretContents, SecretView
+from certmint.planning.gates import Fail
 from certmint.planning.ownership import password_secret_refusal
-from certmint.planning.plan import Fail, Issue
 from certmint.planning.request import IssuanceSpec
-from certmint.planning.secret_view import SecretContents, SecretView
 
 
 async def reusable_key(

@@ -11,7 +11,7 @@ from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import Body, Key
-from certmint.planning.plan import Fail
+from certmint.planning.gates import Fail
 from certmint.planning.status import READY, certificate_failed, certificate_ready, condition
 
 PLURAL = "certificates"

@@ -10,7 +10,7 @@ from certmint.operator.revocations import record_revocation
 from certmint.operator.state import Key
 from certmint.pki import serial_hex
 from certmint.planning import labels, reasons
-from certmint.planning.plan import Revoke
+from certmint.planning.certificates.results import Revoke
 
 log = logging.getLogger("certmint.certificates")
 

@@ -1,6 +1,6 @@
 """CertificateSigningRequest reconciliation: certmint as the Kubernetes signer of its issuers.
 
-A CSR addressed to one of certmint's signer names is judged by planning.csr; this module does
+A CSR addressed to one of certmint's signer names is judged by planning.csrs; this module does
 what it decides: sign (status.certificate), report a failure (the Failed condition), approve or
 deny (the approval subresource), and record a revocation asked for by annotation. Signed, denied
 and failed CSRs are final: they cost no write, so a restart costs none."""
@@ -29,20 +29,23 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import reasons
-from certmint.planning.csr import (
+from certmint.planning.csrs.plan import (
     Approve,
     Case,
     Deny,
     Sign,
-    SignerRef,
-    SigningRequestObject,
-    acting_namespace,
-    parse_signer_name,
     plan_signing_request,
     revocation_due,
     with_condition,
 )
-from certmint.planning.plan import Fail, IssuerView, with_issuer_pointers
+from certmint.planning.csrs.signing_request import (
+    SignerRef,
+    SigningRequestObject,
+    acting_namespace,
+    parse_signer_name,
+)
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView, with_issuer_pointers
 
 log = logging.getLogger("certmint.csrs")
 

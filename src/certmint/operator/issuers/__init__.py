@@ -18,7 +18,7 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
+from certmint.planning.issuer_view import IssuerView
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:

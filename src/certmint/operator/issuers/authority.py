@@ -15,11 +15,11 @@ from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
-from certmint.planning.ca_secret import ca_secret_content, read_material
 from certmint.planning.constraints import ClusterNames
-from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import (
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuers.rotation import (
     ROTATE_REQUEST,
     Activate,
     CAMaterial,

@@ -11,7 +11,7 @@ from certmint.operator.revocations import REVOCATION_FIELD_MANAGER
 from certmint.operator.state import Key
 from certmint.pki import CertificateAuthority
 from certmint.pki.ocsp import OCSPSigner
-from certmint.planning.ocsp import (
+from certmint.planning.issuers.ocsp import (
     OCSPResponder,
     dump_signers,
     load_signers,
@@ -21,7 +21,7 @@ from certmint.planning.ocsp import (
     reuse_responder,
     signers_fresh,
 )
-from certmint.planning.revocation import (
+from certmint.planning.issuers.revocation import (
     CRL_KEY,
     REVOKED_KEY,
     build_crls,

@@ -14,8 +14,8 @@ from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import summarize_certificate
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import CAMaterial, rotation_policy, scheduled_rotation
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.rotation import CAMaterial, rotation_policy, scheduled_rotation
 from certmint.planning.status import READY, condition, set_condition
 
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}

@@ -43,7 +43,7 @@ from certmint.pki.ocsp import (
     sign_response,
     signer_serves,
 )
-from certmint.planning.revocation import crl_of
+from certmint.planning.issuers.revocation import crl_of
 
 SIGNER_CERTS_KEY: Final = "ocsp.crt"
 SIGNER_KEYS_KEY: Final = "ocsp.key"
