@@ -9,7 +9,7 @@ from certmint.api import Certificate
 from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
 from certmint.planning.certificates.secret import secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView, view_secret
-from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuer_view import IssuerView, Signing
 from certmint.planning.request import IssuanceSpec, issuance_spec
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -20,7 +20,17 @@ def make_ca(name: str = "test CA", days: int = 365) -> CertificateAuthority:
 
 
 def ready_issuer(ca: CertificateAuthority) -> IssuerView:
-    return IssuerView(exists=True, ready=True, reason="CAReady", message="CA is valid", ca=ca)
+    return IssuerView(
+        exists=True, ready=True, reason="CAReady", message="CA is valid", signing=Signing(ca=ca)
+    )
+
+
+def with_signing(view: IssuerView, **changes: Any) -> IssuerView:
+    return replace(view, signing=replace(view.signing, **changes))
+
+
+def with_revoking(view: IssuerView, **changes: Any) -> IssuerView:
+    return replace(view, revoking=replace(view.revoking, **changes))
 
 
 def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) -> Certificate:

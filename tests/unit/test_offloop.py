@@ -24,6 +24,7 @@ from certmint.operator import metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
 from certmint.operator.loopwatch import watch_loop_lag
+from certmint.operator.ocsp_responder import OCSPResponder, ResponseCache, reuse_responder
 from certmint.operator.offload import CRYPTO_THREADS, off_loop
 from certmint.operator.state import SIGNER, SIGNING_REQUEST, Key
 from certmint.pki import (
@@ -42,7 +43,7 @@ from certmint.planning.certificates.secret_view import SecretContents, Unusable,
 from certmint.planning.csrs.plan import Case, plan_signing_request
 from certmint.planning.csrs.signing_request import SignerRef, read_signing_request
 from certmint.planning.gates import Fail
-from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuer_view import IssuerView, ResponderInputs, Signing
 from certmint.planning.issuers.ca_secret import (
     NEXT_CERT,
     NEXT_KEY,
@@ -50,14 +51,7 @@ from certmint.planning.issuers.ca_secret import (
     PREVIOUS_KEY,
     read_material,
 )
-from certmint.planning.issuers.ocsp import (
-    OCSPResponder,
-    ResponderInputs,
-    ResponseCache,
-    refresh_signers,
-    responder_inputs,
-    reuse_responder,
-)
+from certmint.planning.issuers.ocsp import refresh_signers, responder_inputs
 from certmint.planning.issuers.revocation import RevocationList, build_crls
 from tests.unit.operator.fake_kube import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
@@ -612,7 +606,7 @@ def test_an_oversized_request_is_not_kept_and_fails_with_its_size() -> None:
     case = Case(
         replace(csr, approved=True),
         SignerRef("ClusterIssuer", "", "mesh"),
-        IssuerView(exists=True, ready=True, reason="CAReady", message="", ca=make_ca()),
+        IssuerView(exists=True, ready=True, reason="CAReady", message="", signing=Signing(ca=make_ca())),
         "cluster.local",
         {},
         NOW,

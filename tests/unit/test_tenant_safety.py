@@ -53,6 +53,7 @@ from tests.unit.planning_fixtures import (
     make_certificate,
     ready_issuer,
     with_data,
+    with_signing,
 )
 
 CA = make_ca()
@@ -220,7 +221,7 @@ def test_a_sub_ca_is_issued_only_where_the_issuer_allows_it_and_with_path_length
     assert isinstance(denied, Fail)
     assert denied.reason == reasons.POLICY_DENIED
     assert denied.message.startswith("allowCA:")
-    allowed = plan_certificate(spec, replace(ready_issuer(CA), allow_ca=True), None, None, NOW, "s")
+    allowed = plan_certificate(spec, with_signing(ready_issuer(CA), allow_ca=True), None, None, NOW, "s")
     assert isinstance(allowed, Issue)
     _, sub_ca = issue_leaf(spec.leaf, KeySpec(), CA, NOW)
     constraints = sub_ca.extensions.get_extension_for_class(x509.BasicConstraints).value

@@ -14,7 +14,7 @@ from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
-from certmint.operator.issuer_views import bundle_facing, certificate_facing
+from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
@@ -132,7 +132,7 @@ class Controller:
             SIGNING_REQUEST: lambda: len(state.signing_requests),
             ISSUER: lambda: len(state.issuers),
             TRUST_BUNDLE: lambda: len(state.bundles),
-            OCSP_RESPONSE: lambda: len(state.ocsp_cache),
+            OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
         for kind, size in sizes.items():
             metrics.cached_objects.labels(kind).set_function(size)
@@ -467,12 +467,12 @@ class Controller:
     def _set_issuer_view(self, key: Key, view: IssuerView) -> None:
         previous = self.state.issuer_views.get(key)
         self.state.issuer_views[key] = view
-        if certificate_facing(previous) != certificate_facing(view):
+        if reaches_certificates(previous, view):
             # In the order of their points in a rotation's reissueWindow, so that each is
             # re-planned (and its re-issue scheduled) before its point comes.
             dependents = self.state.certificates_for_issuer(key)
             self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
-        if bundle_facing(previous) != bundle_facing(view):
+        if reaches_bundles(previous, view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
 
 

@@ -2,9 +2,8 @@
 
 Certificates are cached as compact JSON, Issuers and TrustBundles as they are. Secrets certmint
 manages are cached as views (planning.certificates.secret_view): what planning needs, without
-their data or any
-private key, so a restart or a resync plans from the Secret watch alone instead of reading every
-Secret again.
+their data or any private key, so a restart or a resync plans from the Secret watch alone instead
+of reading every Secret again.
 """
 
 import json
@@ -13,11 +12,11 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
-from certmint.planning.issuers.ocsp import ResponseCache
 from certmint.planning.issuers.rotation import StepTaken
 
 CERTIFICATE = "Certificate"
@@ -114,8 +113,8 @@ class State:
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
     (planning.issuers.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
-    ocsp_cache: ResponseCache = field(default_factory=ResponseCache)
-    """Signed OCSP responses of every issuer: one budget for the operator (planning.ocsp)."""
+    ocsp_responders: Responders = field(default_factory=Responders)
+    """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)

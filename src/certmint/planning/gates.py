@@ -13,7 +13,6 @@ from certmint.planning import reasons
 from certmint.planning.constraints import constraint_denial
 from certmint.planning.identity import control_character_field
 from certmint.planning.issuer_view import IssuerView
-from certmint.planning.ownership import Refusal
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import IssuanceSpec
 
@@ -28,13 +27,10 @@ class Fail:
 
 @dataclass(frozen=True)
 class Request:
-    """Everything the gates look at before any Secret is read."""
+    """What the gates look at: a request to sign, from a Certificate or a CSR alike."""
 
     spec: IssuanceSpec
     issuer: IssuerView
-    secret_name: str
-    secret_owner_conflict: str | None
-    secret_refusal: Refusal | None
     namespace_labels: Mapping[str, str]
     now: datetime
 
@@ -55,7 +51,7 @@ def issuer_exists(request: Request) -> Fail | None:
 
 def issuer_ready(request: Request) -> Fail | None:
     issuer = request.issuer
-    if issuer.ready and issuer.ca is not None:
+    if issuer.ready and issuer.signing.ca is not None:
         return None
     return Fail(
         reasons.ISSUER_NOT_READY, f"issuer is not ready: {issuer.reason}: {issuer.message}", retryable=True
@@ -71,14 +67,14 @@ def request_valid(request: Request) -> Fail | None:
 
 
 def policy_allows(request: Request) -> Fail | None:
-    issuer = request.issuer
-    denial = policy_denial(issuer.policy, request.spec, request.namespace_labels, issuer.allow_ca)
+    signing = request.issuer.signing
+    denial = policy_denial(signing.policy, request.spec, request.namespace_labels, signing.allow_ca)
     return None if denial is None else Fail(reasons.POLICY_DENIED, denial, retryable=False)
 
 
 def within_name_constraints(request: Request) -> Fail | None:
     """The names must lie inside the name constraints of the issuer's CA and every CA above it."""
-    ca = request.issuer.ca
+    ca = request.issuer.signing.ca
     if ca is None:
         return None
     denial = constraint_denial(ca, request.spec.leaf)
@@ -86,7 +82,7 @@ def within_name_constraints(request: Request) -> Fail | None:
 
 
 def duration_within_issuer(request: Request) -> Fail | None:
-    ca = request.issuer.ca
+    ca = request.issuer.signing.ca
     if ca is None:
         return None
     requested_end = request.now + request.spec.leaf.duration
@@ -101,24 +97,6 @@ def duration_within_issuer(request: Request) -> Fail | None:
     )
 
 
-def secret_not_claimed(request: Request) -> Fail | None:
-    if request.secret_owner_conflict is None:
-        return None
-    return Fail(
-        reasons.SECRET_CONFLICT,
-        f"Secret {request.secret_name} is already managed by Certificate "
-        f"{request.secret_owner_conflict}; choose another secretName",
-        retryable=False,
-    )
-
-
-def secret_is_ours(request: Request) -> Fail | None:
-    """Retried with backoff: an adoption annotation on a Secret certmint does not watch is
-    noticed that way."""
-    refusal = request.secret_refusal
-    return None if refusal is None else Fail(refusal.reason, refusal.message, retryable=True)
-
-
 GATES: tuple[Gate, ...] = (
     names_printable,
     issuer_exists,
@@ -127,7 +105,6 @@ GATES: tuple[Gate, ...] = (
     policy_allows,
     within_name_constraints,
     duration_within_issuer,
-    secret_not_claimed,
-    secret_is_ours,
 )
-"""In order: the first that fails decides the Certificate's Ready=False reason; nothing is signed."""
+"""In order: the first that fails decides the Certificate's Ready=False reason (after these, a
+Certificate's Secret passes planning.certificates.plan.SECRET_GATES); nothing is signed."""

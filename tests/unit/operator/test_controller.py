@@ -317,7 +317,7 @@ async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> Non
     assert harness.controller.queue.queued(ISSUER_KEY)
     assert not harness.controller.queue.queued(key), "it waits for the issuer"
     await harness.step(ISSUER_KEY)
-    assert revoked in harness.controller.state.issuer_views[ISSUER_KEY].revoked_serials
+    assert revoked in harness.controller.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
     await harness.step(key)
     assert serial_in(harness.secret()) != revoked
     reissue = harness.kube.events[-1]

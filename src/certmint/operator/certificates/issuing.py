@@ -59,7 +59,7 @@ async def issue(
 ) -> Issued | Fail | None:
     """None when someone else created the Secret between our read and our create: nothing written.
     `markings`: annotations the Secret gets besides certmint's usual ones."""
-    if issuer.ca is None:  # planning fails first when the issuer has no CA
+    if issuer.signing.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("issuing without a CA")
     spec = replace(spec, leaf=with_issuer_pointers(spec.leaf, issuer))
     password = await keystore_password(ctx, key.namespace, spec)
@@ -69,10 +69,10 @@ async def issue(
     reused = await reusable_key(ctx, key.namespace, spec, secret, plan)
     started = time.perf_counter()
     try:
-        if _cheap(spec, issuer.ca, reused):
-            private_key, leaf, data = _sign(spec, issuer.ca, reused, password, now)
+        if _cheap(spec, issuer.signing.ca, reused):
+            private_key, leaf, data = _sign(spec, issuer.signing.ca, reused, password, now)
         else:
-            private_key, leaf, data = await off_loop(_sign, spec, issuer.ca, reused, password, now)
+            private_key, leaf, data = await off_loop(_sign, spec, issuer.signing.ca, reused, password, now)
     except (PKIError, ValueError) as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
         # cryptography's own: reported, and retried with backoff, which picks up a fixed password

@@ -64,7 +64,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if issuer is None:
         return Outcome(wait_for=signer_key)
     if not ctx.config.csr_auto_approve:
-        issuer = replace(issuer, auto_approval=None)
+        issuer = replace(issuer, signing=replace(issuer.signing, auto_approval=None))
     now = ctx.clock()
     revoked = await _serve_revocation(ctx, signer_key, csr, issuer, now)
     acting = acting_namespace(signer, csr.username)
@@ -93,10 +93,10 @@ def _awaits_signature(csr: SigningRequestObject) -> bool:
 async def _sign(
     ctx: Context, csr: SigningRequestObject, signer: SignerRef, issuer: IssuerView, plan: Sign, now: datetime
 ) -> Outcome:
-    if issuer.ca is None:  # planning fails first when the issuer has no CA
+    if issuer.signing.ca is None:  # planning fails first when the issuer has no CA
         raise AssertionError("signing without a CA")
     leaf_request = with_issuer_pointers(plan.spec.leaf, issuer)
-    chain_pem = await off_loop(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
+    chain_pem = await off_loop(_signed_chain, leaf_request, plan.public_key, issuer.signing.ca, now)
     await ctx.kube.write_csr_certificate(csr.name, chain_pem)
     leaf = x509.load_pem_x509_certificate(chain_pem)
     serial = serial_hex(leaf.serial_number)

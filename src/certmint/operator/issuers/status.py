@@ -47,12 +47,12 @@ async def write(
         conditions=conditions,
         observed_generation=generation,
         secret_name=secret_name,
-        ca=_ca_status(view.ca.certificate) if view.ca else None,
+        ca=_ca_status(view.signing.ca.certificate) if view.signing.ca else None,
         rotation=_rotation_status(material, issuer) if material else None,
     )
-    if view.ca is not None:
+    if view.signing.ca is not None:
         metrics.ca_expiration.labels(key.kind, key.namespace, key.name).set(
-            view.ca.certificate.not_valid_after_utc.timestamp()
+            view.signing.ca.certificate.not_valid_after_utc.timestamp()
         )
     if material is not None:
         metrics.record_rotation_phase(key.kind, key.namespace, key.name, material.phase)

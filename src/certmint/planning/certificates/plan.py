@@ -4,7 +4,8 @@ One pure function: the first gate that fails or trigger that fires says why (its
 the condition reason and the event), and when none fires the plan says when to look again.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
@@ -15,10 +16,46 @@ from certmint.planning.certificates.secret import output_keys
 from certmint.planning.certificates.secret_view import SecretView, Unusable
 from certmint.planning.certificates.triggers import TRIGGERS, judge
 from certmint.planning.contest import Contest, contest
-from certmint.planning.gates import GATES, Request
+from certmint.planning.gates import GATES, Fail, Request
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.ownership import Refusal
 from certmint.planning.request import IssuanceSpec
+
+
+@dataclass(frozen=True)
+class SecretClaim:
+    """Whether the Secret is this Certificate's to write: what the Secret gates look at."""
+
+    secret_name: str
+    owner_conflict: str | None
+    """Another Certificate that already owns the Secret, if any."""
+    refusal: Refusal | None
+    """Why the Secret is not this Certificate's to write (planning.ownership), if it is not."""
+
+
+SecretGate = Callable[[SecretClaim], Fail | None]
+
+
+def secret_not_claimed(claim: SecretClaim) -> Fail | None:
+    if claim.owner_conflict is None:
+        return None
+    return Fail(
+        reasons.SECRET_CONFLICT,
+        f"Secret {claim.secret_name} is already managed by Certificate "
+        f"{claim.owner_conflict}; choose another secretName",
+        retryable=False,
+    )
+
+
+def secret_is_ours(claim: SecretClaim) -> Fail | None:
+    """Retried with backoff: an adoption annotation on a Secret certmint does not watch is
+    noticed that way."""
+    refusal = claim.refusal
+    return None if refusal is None else Fail(refusal.reason, refusal.message, retryable=True)
+
+
+SECRET_GATES: tuple[SecretGate, ...] = (secret_not_claimed, secret_is_ours)
+"""After the request gates (planning.gates.GATES), in order; a CSR has no Secret and skips these."""
 
 
 def plan_certificate(
@@ -34,27 +71,22 @@ def plan_certificate(
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
     `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy;
     `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership)."""
-    request = Request(
-        spec,
-        issuer,
-        secret.name if secret else "",
-        secret_owner_conflict,
-        secret_refusal,
-        namespace_labels or {},
-        now,
-    )
+    request = Request(spec, issuer, namespace_labels or {}, now)
+    claim = SecretClaim(secret.name if secret else "", secret_owner_conflict, secret_refusal)
     for gate in GATES:
-        failure = gate(request)
-        if failure is not None:
+        if (failure := gate(request)) is not None:
             return failure
-    if issuer.ca is None:  # issuer_ready fails first
+    for secret_gate in SECRET_GATES:
+        if (failure := secret_gate(claim)) is not None:
+            return failure
+    if issuer.signing.ca is None:  # issuer_ready fails first
         raise AssertionError("planning without a CA")
     if secret is None:
         return Issue(reasons.SECRET_MISSING, "Secret does not exist")
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
-    facts = judge(current, spec, issuer, issuer.ca, secret, now, seed)
+    facts = judge(current, spec, issuer, issuer.signing.ca, secret, now, seed)
     for trigger in TRIGGERS:
         plan = trigger(facts)
         if plan is not None:

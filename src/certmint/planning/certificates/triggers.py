@@ -65,7 +65,7 @@ def revocation(facts: Facts) -> Plan | None:
     request = spec.revoke
     if request is not None and secret.annotations.get(labels.REVOKE_REQUEST) != request.token:
         return Revoke(cert, request)
-    if cert.serial_number not in facts.issuer.revoked_serials:
+    if cert.serial_number not in facts.issuer.revoking.revoked_serials:
         return None
     serial = serial_hex(cert.serial_number)
     if request is None or request.reissue or _renewal_requested(facts):
@@ -149,16 +149,16 @@ def judge(
     now: datetime,
     seed: str,
 ) -> Facts:
-    cert = current.certificate
+    cert, signing = current.certificate, issuer.signing
     if _issued_by(cert, ca.certificate):
         signed_by = SignedBy.CURRENT
-    elif issuer.previous is not None and issuer.activated_at and _issued_by(cert, issuer.previous):
+    elif signing.previous is not None and signing.activated_at and _issued_by(cert, signing.previous):
         signed_by = SignedBy.PREVIOUS
     else:
         signed_by = SignedBy.OTHER
     reissue_at = (
-        issuer.activated_at + issuer.reissue_window * spread(seed)
-        if signed_by == SignedBy.PREVIOUS and issuer.activated_at is not None
+        signing.activated_at + signing.reissue_window * spread(seed)
+        if signed_by == SignedBy.PREVIOUS and signing.activated_at is not None
         else None
     )
     renew_at = renewal_time(

@@ -75,7 +75,8 @@ GATES: tuple[Gate, ...] = (
     policy_allows,
     within_name_constraints,
 )
-"""The Certificate gates that concern a request; Secret ownership does not apply to a CSR."""
+"""The gates that concern a CSR: the issuer's existence is judged first (judge_request), and the
+CA caps the duration at signing instead."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,8 @@ def plan_signing_request(case: Case) -> CSRPlan:
 
 
 def _auto_approves(issuer: IssuerView) -> bool:
-    return issuer.auto_approval is not None and issuer.auto_approval.workload_identity
+    auto_approval = issuer.signing.auto_approval
+    return auto_approval is not None and auto_approval.workload_identity
 
 
 def judge_request(case: Case) -> Sign | Fail:
@@ -174,7 +176,7 @@ def judge_request(case: Case) -> Sign | Fail:
     if isinstance(usages, Fail):
         return usages
     spec = _issuance_spec(csr, signer, requester, request, usages, issuer, case.trust_domain)
-    gated = Request(spec, issuer, "", None, None, case.namespace_labels, case.now)
+    gated = Request(spec, issuer, case.namespace_labels, case.now)
     for gate in GATES:
         failure = gate(gated)
         if failure is not None:
@@ -233,8 +235,9 @@ def signing_duration(expiration_seconds: int | None, issuer: IssuerView) -> time
     """expirationSeconds (24h when unset), capped by the policy's maxDuration; signing caps it at
     the CA's own end too."""
     requested = timedelta(seconds=expiration_seconds) if expiration_seconds else DEFAULT_DURATION
-    if issuer.policy is not None and issuer.policy.max_duration is not None:
-        return min(requested, parse_duration(issuer.policy.max_duration))
+    policy = issuer.signing.policy
+    if policy is not None and policy.max_duration is not None:
+        return min(requested, parse_duration(policy.max_duration))
     return requested
 
 
@@ -255,9 +258,9 @@ def workload_identity_approval(
     rsa_key = spec.key.algorithm == KeyAlgorithm.RSA
     if not set(effective_usages(leaf, rsa_key=rsa_key)) <= WORKLOAD_USAGES:
         return None
-    policy_names = issuer.auto_approval is not None and issuer.auto_approval.policy_names
+    policy_names = issuer.signing.auto_approval is not None and issuer.signing.auto_approval.policy_names
     others = leaf.common_name or leaf.organization or leaf.dns_names or leaf.ip_addresses
-    if (others or leaf.email_addresses) and not (policy_names and issuer.policy is not None):
+    if (others or leaf.email_addresses) and not (policy_names and issuer.signing.policy is not None):
         return None
     extra = " and names its policy allows" if others or leaf.email_addresses else ""
     return Approve(
@@ -279,7 +282,7 @@ def revocation_due(
         leaf = load_certificates_pem(csr.certificate)[0]
     except PKIError:
         return None
-    if leaf.serial_number in issuer.revoked_serials or leaf.not_valid_after_utc <= now:
+    if leaf.serial_number in issuer.revoking.revoked_serials or leaf.not_valid_after_utc <= now:
         return None
     return leaf, request
 
