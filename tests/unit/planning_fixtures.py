@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certmint.api import Certificate
-from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
+from certmint.pki import (
+    CARequest,
+    CertificateAuthority,
+    alt_names,
+    create_root_ca,
+    generate_private_key,
+    sign_leaf,
+)
 from certmint.planning.certificates.secret import secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView, view_secret
 from certmint.planning.issuer_view import IssuerView, Signing
@@ -54,7 +61,7 @@ def issued_secret(
     spec = issuance_spec(certificate, trust_domain)
     key = generate_private_key(spec.key)
     leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)
-    metadata = secret_metadata(certificate, leaf, spec)
+    metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), spec)
     data = secret_data(spec, key, leaf, ca, b"secret" if spec.pkcs12 else None)
     return secret_with_data(certificate.spec.secret_name, data, metadata.labels, metadata.annotations), spec
 

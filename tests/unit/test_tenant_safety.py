@@ -12,6 +12,7 @@ from certmint.pki import (
     KeySpec,
     LeafRequest,
     PKIError,
+    alt_names,
     assemble_bundle,
     certificates_to_pem,
     issue_leaf,
@@ -174,7 +175,11 @@ def test_a_secret_template_cannot_forge_certmints_markings() -> None:
     )
     _, leaf = issue_leaf(LeafRequest(dns_names=("web.apps.svc",)), KeySpec(), CA, NOW)
     metadata = secret_metadata(
-        certificate, leaf, issuance_spec(certificate, "td"), {labels.CERTIFICATE_UID: UID}
+        certificate,
+        leaf.serial_number,
+        alt_names(leaf),
+        issuance_spec(certificate, "td"),
+        {labels.CERTIFICATE_UID: UID},
     )
     assert metadata.labels == {labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF, "team": "x"}
     assert labels.CREATED_FOR not in metadata.annotations
