@@ -27,6 +27,7 @@ from certmint.planning.certificates.results import Issue, Revoke, Wait
 from certmint.planning.certificates.secret import SecretMetadata, metadata_drift, output_keys, secret_metadata
 from certmint.planning.certificates.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView
 from certmint.planning.contest import contest_annotations
+from certmint.planning.events import Event
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView, with_issuer_pointers
 from certmint.planning.ownership import Refusal, may_reference_owner, ownership_annotations
@@ -65,13 +66,6 @@ class SecretWrite:
     annotations: dict[str, str]
     owner_reference: bool
     """Whether the Secret names the Certificate as its owner, so it is deleted with it."""
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
