@@ -7,7 +7,14 @@ from datetime import timedelta
 from certmint.api import Certificate
 from certmint.pki import alt_names, generate_private_key, serial_hex, sign_leaf
 from certmint.planning import labels, reasons
-from certmint.planning.certificates.actions import Hold, Inputs, Keep, SignAndWrite, plan_actions
+from certmint.planning.certificates.actions import (
+    Hold,
+    Inputs,
+    Keep,
+    RevokeCurrent,
+    SignAndWrite,
+    plan_actions,
+)
 from certmint.planning.certificates.results import Wait
 from certmint.planning.certificates.secret import secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView
@@ -166,3 +173,21 @@ def test_a_gate_that_fails_is_the_plan() -> None:
     plan = plan_actions(inputs(make_certificate(), owner_conflict="other"))
     assert isinstance(plan, Fail)
     assert plan.reason == reasons.SECRET_CONFLICT
+
+
+def test_a_revoke_request_is_planned_with_the_mark_that_serves_it_and_its_event() -> None:
+    certificate = make_certificate()
+    secret, _ = issued_secret(certificate, CA)
+    annotations = {labels.REVOKE_REQUEST: "r1", labels.REVOKE_REASON: "keyCompromise"}
+    revoking = certificate.model_copy(
+        update={"metadata": certificate.metadata.model_copy(update={"annotations": annotations})}
+    )
+    plan = plan_actions(inputs(revoking, secret))
+    assert isinstance(plan, RevokeCurrent)
+    assert plan.served == {labels.REVOKE_REQUEST: "r1"}
+    serial = serial_hex(plan.revoke.certificate.serial_number)
+    assert serial == secret.annotations[labels.SERIAL_NUMBER]
+    assert (plan.event.reason, plan.event.message) == (
+        reasons.REVOKED,
+        f"revoked serial {serial} (keyCompromise); it is on the issuer's CRL until it expires",
+    )

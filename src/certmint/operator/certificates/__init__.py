@@ -12,8 +12,14 @@ from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Key, issuer_key
-from certmint.planning.certificates.actions import Hold, Inputs, Keep, SignAndWrite, plan_actions
-from certmint.planning.certificates.results import Revoke
+from certmint.planning.certificates.actions import (
+    Hold,
+    Inputs,
+    Keep,
+    RevokeCurrent,
+    SignAndWrite,
+    plan_actions,
+)
 from certmint.planning.gates import Fail
 
 
@@ -52,7 +58,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return held.then(Outcome(requeue_after=(plan.until - now).total_seconds()))
     if isinstance(plan, Fail):
         return await readiness.failed(ctx, key, body, plan, now)
-    if isinstance(plan, Revoke):
+    if isinstance(plan, RevokeCurrent):
         return await revoking.revoke(ctx, key, certificate, signer, plan)
     if isinstance(plan, SignAndWrite):
         issued = await issuing.issue(ctx, key, certificate, plan, now)

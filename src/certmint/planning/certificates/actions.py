@@ -20,7 +20,7 @@ from certmint.pki import (
     requested_alt_names,
     serial_hex,
 )
-from certmint.planning import reasons
+from certmint.planning import labels, reasons
 from certmint.planning.certificates.plan import contested_repair, plan_certificate
 from certmint.planning.certificates.renewal import renewal_time
 from certmint.planning.certificates.results import Issue, Revoke, Wait
@@ -104,6 +104,17 @@ class Keep:
 
 
 @dataclass(frozen=True)
+class RevokeCurrent:
+    """Put the current certificate on the issuer's list, then mark the request served on the
+    Secret; the Certificate is planned again once the issuer lists it."""
+
+    revoke: Revoke
+    served: dict[str, str]
+    """The Secret's annotations that mark the revoke request served."""
+    event: Event
+
+
+@dataclass(frozen=True)
 class Hold:
     """Another writer keeps changing the Secret: reported, and repaired only at `until`."""
 
@@ -111,7 +122,7 @@ class Hold:
     until: datetime
 
 
-Actions = SignAndWrite | Keep | Hold | Revoke | Fail
+Actions = SignAndWrite | Keep | Hold | RevokeCurrent | Fail
 
 
 def plan_actions(inputs: Inputs) -> Actions:
@@ -134,6 +145,8 @@ def plan_actions(inputs: Inputs) -> Actions:
         return _sign_and_write(inputs, decision, contest_annotations(contest))
     if isinstance(decision, Wait):
         return _keep(inputs, decision)
+    if isinstance(decision, Revoke):
+        return _revoke(decision)
     return decision
 
 
@@ -184,6 +197,13 @@ def _keep(inputs: Inputs, wait: Wait) -> Keep:
         return Keep(wait, None, report)
     # Someone removed or changed our labels or annotations: put back without re-issuing.
     return Keep(wait, _write(certificate, secret, tuple(sorted(secret.present_keys)), metadata), report)
+
+
+def _revoke(revoke: Revoke) -> RevokeCurrent:
+    serial, reason = serial_hex(revoke.certificate.serial_number), revoke.request.reason
+    message = f"revoked serial {serial} ({reason}); it is on the issuer's CRL until it expires"
+    served = {labels.REVOKE_REQUEST: revoke.request.token}
+    return RevokeCurrent(revoke, served, Event("Normal", reasons.REVOKED, message))
 
 
 def _write(
