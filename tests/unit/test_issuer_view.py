@@ -1,8 +1,12 @@
 """Whether an issuer change reaches its Certificates or its TrustBundles: a comparison of the view's
 parts (what signs, what is trusted), never a list of fields kept by hand."""
 
+import gc
 from dataclasses import replace
 from datetime import timedelta
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from certmint.api.issuer import IssuancePolicy
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
@@ -65,3 +69,18 @@ def test_responders_keep_their_cache_while_the_inputs_are_equal_and_drop_it_with
     assert responders.for_issuer("issuer", equal) is first, "equal inputs of a new reconcile: same responder"
     assert responders.for_issuer("issuer", None) is None
     assert responders.for_issuer("issuer", inputs) is not first, "gone with the OCSP URL, started anew"
+
+
+def test_a_responder_cache_entries_leave_with_the_issuers_ocsp() -> None:
+    signers = refresh_signers((CA,), (), NOW)
+    inputs = responder_inputs((CA,), signers, b"", timedelta(hours=1))
+    responders = Responders()
+    responder = responders.for_issuer("issuer", inputs)
+    assert responder is not None
+    request = ocsp.OCSPRequestBuilder().add_certificate(CA.certificate, CA.certificate, hashes.SHA1()).build()
+    assert responder.answer(request.public_bytes(serialization.Encoding.DER), NOW).signed
+    assert len(responders.cache) == 1
+    del responder
+    responders.for_issuer("issuer", None)
+    gc.collect()
+    assert len(responders.cache) == 0

@@ -467,6 +467,8 @@ class Controller:
     def _set_issuer_view(self, key: Key, view: IssuerView) -> None:
         previous = self.state.issuer_views.get(key)
         self.state.issuer_views[key] = view
+        # Its responder follows the view: replaced on new inputs, gone (cache entries and all) without.
+        self.state.ocsp_responders.for_issuer(key, view.revoking.ocsp)
         if reaches_certificates(previous, view):
             # In the order of their points in a rotation's reissueWindow, so that each is
             # re-planned (and its re-issue scheduled) before its point comes.
