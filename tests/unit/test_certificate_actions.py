@@ -84,9 +84,8 @@ def test_a_missing_secret_is_planned_whole_before_anything_is_signed() -> None:
     assert report.status.serial_number == serial_hex(SERIAL)
     assert report.status.revision == 1
     assert report.status.renewal_time == report.renew_at
-    assert report.event is not None
-    assert (report.event.type, report.event.reason) == ("Normal", reasons.ISSUED)
-    assert serial_hex(SERIAL) in report.event.message
+    assert (plan.event.type, plan.event.reason) == ("Normal", reasons.ISSUED)
+    assert serial_hex(SERIAL) in plan.event.message
 
 
 def test_doing_what_the_plan_says_gives_the_secret_and_status_it_announced() -> None:
@@ -123,7 +122,6 @@ def test_a_healthy_secret_is_kept_and_its_removed_label_is_planned_back() -> Non
     assert isinstance(kept.current, Wait)
     assert kept.heal is None
     assert kept.report.renew_at == kept.current.renewal_time
-    assert kept.report.event is None
     stripped = plan_actions(inputs(certificate, replace(marked, labels={})))
     assert isinstance(stripped, Keep)
     assert stripped.heal is not None

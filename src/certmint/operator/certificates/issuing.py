@@ -73,14 +73,13 @@ async def issue(
     if written is None:
         return None
     metrics.issuance_seconds.labels(issuer_label).observe(time.perf_counter() - started)
-    event = plan.report.event
-    if event is not None:
-        metrics.issuances.labels(issuer_label, event.reason.lower()).inc()
-        await ctx.kube.post_event(reference(certificate), event.type, event.reason, event.message)
-        serial = serial_hex(leaf.serial_number)
-        log.info(
-            "%s %s/%s serial %s (%s)", event.reason.lower(), key.namespace, key.name, serial, plan.why.reason
-        )
+    event = plan.event
+    metrics.issuances.labels(issuer_label, event.reason.lower()).inc()
+    await ctx.kube.post_event(reference(certificate), event.type, event.reason, event.message)
+    serial = serial_hex(leaf.serial_number)
+    log.info(
+        "%s %s/%s serial %s (%s)", event.reason.lower(), key.namespace, key.name, serial, plan.why.reason
+    )
     contents = SecretContents(leaf.public_bytes(Encoding.DER), key_spec_of(private_key), key_matches=True)
     return written_secret(key.namespace, written, contents)
 

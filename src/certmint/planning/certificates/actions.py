@@ -70,12 +70,11 @@ class SecretWrite:
 
 @dataclass(frozen=True)
 class Report:
-    """What the reconcile reports when it is done: the status, the event, when to look again."""
+    """What the reconcile reports when it is done: the status, and when to look again."""
 
     status: CertificateStatus
     not_after: datetime
     renew_at: datetime
-    event: Event | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,7 @@ class SignAndWrite:
     readable, else for a new one."""
     secret: SecretWrite
     report: Report
+    event: Event
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ Actions = SignAndWrite | Keep | Hold | RevokeCurrent | Fail
 
 
 def plan_actions(inputs: Inputs) -> Actions:
+    """The gates and triggers decide (plan_certificate); a repair another writer keeps undoing
+    waits for its backoff (planning.contest); the rest is what doing it takes."""
     spec, now = inputs.spec, inputs.now
     decision = plan_certificate(
         spec,
@@ -175,7 +177,8 @@ def _sign_and_write(inputs: Inputs, why: Issue, contest_markings: dict[str, str]
         serial_number=inputs.serial_number,
         reuse_key=_reuses_key(inputs.spec, secret, why),
         secret=_write(certificate, secret, output_keys(spec), metadata),
-        report=Report(status, not_after, renew_at, Event("Normal", event, message)),
+        report=Report(status, not_after, renew_at),
+        event=Event("Normal", event, message),
     )
 
 
@@ -188,8 +191,8 @@ def _keep(inputs: Inputs, wait: Wait) -> Keep:
         certificate, leaf.serial_number, not_before, not_after, wait.renewal_time, revision, inputs.now
     )
     report = Report(status, not_after, wait.renewal_time)
-    if secret is None:
-        return Keep(wait, None, report)
+    if secret is None:  # a Wait judged the Secret's certificate
+        raise AssertionError("keeping a certificate without its Secret")
     markings = ownership_annotations(secret, certificate.metadata.uid)
     metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), inputs.spec, markings)
     drifted = metadata_drift(metadata, secret.labels, secret.annotations)
