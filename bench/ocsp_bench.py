@@ -23,11 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from certmint.operator import endpoints
+from certmint.operator.ocsp_responder import OCSPResponder, Responders
 from certmint.operator.state import ISSUER, Key
 from certmint.pki import CARequest, KeySpec, LeafRequest, create_root_ca, issue_leaf
-from certmint.planning.ocsp import OCSPResponder, refresh_signers, responder_inputs
-from certmint.planning.plan import IssuerView
-from certmint.planning.revocation import RevocationList, build_crls
+from certmint.planning.issuer_view import IssuerView, Revoking
+from certmint.planning.issuers.ocsp import refresh_signers, responder_inputs
+from certmint.planning.issuers.revocation import RevocationList, build_crls
 from devcluster.controlplane import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,8 +74,12 @@ def in_process(responder: OCSPResponder, cached: bytes, misses: list[bytes]) -> 
 def serve(port: int, ready: Any) -> None:
     os.sched_setaffinity(0, {SERVER_CORE})
     responder, cached, _ = setup()
-    view = IssuerView(exists=True, ready=True, reason="CAReady", message="", ocsp=responder)
-    controller = SimpleNamespace(state=SimpleNamespace(issuer_views={Key(ISSUER, "bench", "ca"): view}))
+    revoking = Revoking(ocsp=responder.inputs)
+    view = IssuerView(exists=True, ready=True, reason="CAReady", message="", revoking=revoking)
+    state = SimpleNamespace(
+        issuer_views={Key(ISSUER, "bench", "ca"): view}, ocsp_responders=Responders(signatures_per_second=1e9)
+    )
+    controller = SimpleNamespace(state=state)
 
     async def run() -> None:
         await endpoints.serve(controller, "127.0.0.1", port)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from typing import Any
 from kubernetes.aio import client, config, watch
 
 from certmint.kube.client import USER_AGENT
-from certmint.planning.renewal import spread
+from certmint.planning.certificates.renewal import spread
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
 from devcluster.operator import OperatorProcess

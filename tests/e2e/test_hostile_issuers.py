@@ -20,8 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from certmint.pki import load_certificates_pem
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
-from certmint.planning.ca_secret import ACTIVATED_AT, RETIRES_AT
-from certmint.planning.rotation import MIN_STEP
+from certmint.planning.issuers.ca_secret import ACTIVATED_AT, RETIRES_AT
+from certmint.planning.issuers.rotation import MIN_STEP
 from tests.e2e.canary import assert_canary_ready, certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for

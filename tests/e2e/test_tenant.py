@@ -30,7 +30,7 @@ from certmint.pki import (
     issue_leaf,
     load_certificates_pem,
 )
-from certmint.planning.renewal import MIN_RENEWAL_INTERVAL
+from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
 from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
 

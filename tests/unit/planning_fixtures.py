@@ -6,11 +6,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certmint.api import Certificate
-from certmint.pki import CARequest, CertificateAuthority, create_root_ca, generate_private_key, sign_leaf
-from certmint.planning.plan import IssuerView
+from certmint.pki import (
+    CARequest,
+    CertificateAuthority,
+    alt_names,
+    create_root_ca,
+    generate_private_key,
+    sign_leaf,
+)
+from certmint.planning.certificates.secret import secret_data, secret_metadata
+from certmint.planning.certificates.secret_view import SecretView, view_secret
+from certmint.planning.issuer_view import IssuerView, Signing
 from certmint.planning.request import IssuanceSpec, issuance_spec
-from certmint.planning.secret import secret_data, secret_metadata
-from certmint.planning.secret_view import SecretView, view_secret
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -20,7 +27,17 @@ def make_ca(name: str = "test CA", days: int = 365) -> CertificateAuthority:
 
 
 def ready_issuer(ca: CertificateAuthority) -> IssuerView:
-    return IssuerView(exists=True, ready=True, reason="CAReady", message="CA is valid", ca=ca)
+    return IssuerView(
+        exists=True, ready=True, reason="CAReady", message="CA is valid", signing=Signing(ca=ca)
+    )
+
+
+def with_signing(view: IssuerView, **changes: Any) -> IssuerView:
+    return replace(view, signing=replace(view.signing, **changes))
+
+
+def with_revoking(view: IssuerView, **changes: Any) -> IssuerView:
+    return replace(view, revoking=replace(view.revoking, **changes))
 
 
 def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) -> Certificate:
@@ -44,7 +61,7 @@ def issued_secret(
     spec = issuance_spec(certificate, trust_domain)
     key = generate_private_key(spec.key)
     leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)
-    metadata = secret_metadata(certificate, leaf, spec)
+    metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), spec)
     data = secret_data(spec, key, leaf, ca, b"secret" if spec.pkcs12 else None)
     return secret_with_data(certificate.spec.secret_name, data, metadata.labels, metadata.annotations), spec
 

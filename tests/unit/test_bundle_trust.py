@@ -1,6 +1,6 @@
 """Issue 27: one broken source does not freeze a TrustBundle, a CA does not sign before every bundle
 that trusts its issuer publishes it, and a namespaced Issuer's CA leaves its namespace only when
-name-constrained. Pure planning: planning.bundle_sources and planning.rotation."""
+name-constrained. Pure planning: planning.bundles.sources and planning.issuers.rotation."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -16,18 +16,18 @@ from certmint.api import Issuer
 from certmint.api.trustbundle import BundleSource
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca
 from certmint.planning import reasons
-from certmint.planning.bundle_sources import (
+from certmint.planning.bundles.sources import (
     MAX_RECORDED_CRL_BYTES,
     LastPublished,
     SourcePublication,
     SourceRead,
-    fingerprint,
     name_constrained,
     plan_sources,
     recorded_crls,
     source_id,
 )
-from certmint.planning.rotation import (
+from certmint.planning.issuer_view import fingerprint
+from certmint.planning.issuers.rotation import (
     REQUESTED_ACTIVATION_GRACE,
     Activate,
     Hold,

@@ -1,7 +1,6 @@
 """Judging CertificateSigningRequests: signer names, who may ask what, auto-approval, revocation."""
 
 import base64
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -10,22 +9,25 @@ import pytest
 from certmint.api.issuer import AutoApproval, IssuancePolicy
 from certmint.pki import LeafRequest, RequestedNames, Usage, certificates_to_pem, sign_leaf
 from certmint.planning import reasons
-from certmint.planning.csr import (
-    CLUSTER_ISSUER,
-    ISSUER,
+from certmint.planning.csrs.plan import (
     Approve,
     Case,
     Deny,
     Leave,
     Sign,
-    SignerRef,
-    parse_signer_name,
     plan_signing_request,
-    read_signing_request,
     revocation_due,
     with_condition,
 )
-from certmint.planning.plan import Fail, IssuerView
+from certmint.planning.csrs.signing_request import (
+    CLUSTER_ISSUER,
+    ISSUER,
+    SignerRef,
+    parse_signer_name,
+    read_signing_request,
+)
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView
 from tests.csr_material import (
     ca_csr,
     csr_for,
@@ -34,7 +36,7 @@ from tests.csr_material import (
     spiffe_csr,
     weak_rsa_csr,
 )
-from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer
+from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer, with_revoking, with_signing
 
 TD = "td"
 CA = make_ca()
@@ -82,7 +84,9 @@ def plan(
 
 
 def auto(issuer: IssuerView | None = None, **approval: bool) -> IssuerView:
-    return replace(issuer or ready_issuer(CA), auto_approval=AutoApproval(workload_identity=True, **approval))
+    return with_signing(
+        issuer or ready_issuer(CA), auto_approval=AutoApproval(workload_identity=True, **approval)
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,7 +133,7 @@ def test_expiration_is_capped_by_the_policy() -> None:
     policy = IssuancePolicy.model_validate(
         {"allowedURIs": ["spiffe://td/ns/${namespace}/sa/${serviceAccount}"], "maxDuration": "30m"}
     )
-    decided = plan(csr_body(request, expiration=86400), issuer=replace(ready_issuer(CA), policy=policy))
+    decided = plan(csr_body(request, expiration=86400), issuer=with_signing(ready_issuer(CA), policy=policy))
     assert isinstance(decided, Sign)
     assert decided.spec.leaf.duration == timedelta(minutes=30)
 
@@ -285,7 +289,7 @@ def test_policy_names_are_auto_approved_only_where_the_issuer_says_so() -> None:
     policy = IssuancePolicy.model_validate(
         {"allowedURIs": ["spiffe://td/ns/${namespace}/sa/*"], "allowedDNSNames": ["*.${namespace}.svc"]}
     )
-    issuer = replace(ready_issuer(CA), policy=policy)
+    issuer = with_signing(ready_issuer(CA), policy=policy)
     assert isinstance(plan(csr_body(request, conditions=()), issuer=auto(issuer)), Leave)
     assert isinstance(plan(csr_body(request, conditions=()), issuer=auto(issuer, policy_names=True)), Approve)
 
@@ -311,7 +315,7 @@ def test_a_revoke_annotation_is_due_until_the_issuer_lists_the_serial() -> None:
     assert due is not None
     assert due[0].serial_number == leaf.serial_number
     assert due[1].reason == "keyCompromise"
-    listed = replace(ready_issuer(CA), revoked_serials=frozenset({leaf.serial_number}))
+    listed = with_revoking(ready_issuer(CA), revoked_serials=frozenset({leaf.serial_number}))
     assert revocation_due(csr, listed, NOW) is None
     assert revocation_due(csr, ready_issuer(CA), NOW + timedelta(days=91)) is None
 

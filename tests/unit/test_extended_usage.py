@@ -1,8 +1,6 @@
 """Every certificate certmint signs carries extendedKeyUsage: without one, OpenSSL and Go accept it
 for any purpose. Policy and CSR auto-approval judge the usages really signed."""
 
-from dataclasses import replace
-
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -19,11 +17,11 @@ from certmint.pki import (
     effective_usages,
     issue_leaf,
 )
-from certmint.planning.csr import Approve, Sign
+from certmint.planning.csrs.plan import Approve, Sign
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
 from tests.csr_material import spiffe_csr
-from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer
+from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer, with_signing
 from tests.unit.test_csr_planning import TD, csr_body, plan
 
 CA = make_ca()
@@ -103,7 +101,7 @@ def test_a_tls_policy_allows_digital_signature_alone() -> None:
 def test_auto_approval_judges_the_tls_default_and_signs_it() -> None:
     _, request = spiffe_csr(TD, "team-a", "web")
     issuer = ready_issuer(CA)
-    auto = replace(issuer, auto_approval=AutoApproval(workload_identity=True))
+    auto = with_signing(issuer, auto_approval=AutoApproval(workload_identity=True))
     pending = plan(csr_body(request, conditions=(), usages=("digital signature",)), issuer=auto)
     assert isinstance(pending, Approve)
     approved = plan(csr_body(request, usages=("digital signature",)))

@@ -2,7 +2,6 @@
 plan, sign. Nothing raises past the places the reconciler reports from, every failure has a reason
 and a message, and nothing signed is outside the issuer's policy."""
 
-from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -27,13 +26,15 @@ from certmint.pki import (
     generate_private_key,
     sign_leaf,
 )
-from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
-from certmint.planning.plan import Fail, Issue, plan_certificate
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
+from certmint.planning.gates import Fail
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.revocation import RevocationList, load_revocations
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
-from certmint.planning.revocation import RevocationList, load_revocations
 from tests.unit.hostile import LABELS, PEM_JUNK, certificate_bodies, issuer_bodies, policies
-from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer
+from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer, with_signing
 
 CA = make_ca(days=3650)
 
@@ -55,7 +56,7 @@ def test_hostile_certificates_end_in_a_reason_and_never_escape_policy(
     except (ValidationError, ValueError):
         return  # the reconciler reports these as InvalidSpec
     rules = IssuancePolicy.model_validate(policy) if policy is not None else None
-    issuer = replace(ready_issuer(CA), policy=rules)
+    issuer = with_signing(ready_issuer(CA), policy=rules)
     plan = plan_certificate(spec, issuer, None, None, NOW, "seed", namespace_labels)
     if isinstance(plan, Fail):
         assert plan.reason

@@ -26,8 +26,8 @@ from certmint.pki import (
 )
 from certmint.pki.leaf import duplicates
 from certmint.planning import reasons
-from certmint.planning.csr import Deny, Sign
-from certmint.planning.plan import Fail
+from certmint.planning.csrs.plan import Deny, Sign
+from certmint.planning.gates import Fail
 from tests.limit_material import ip_addresses, oversized_csr, padded_to, raw_csr
 from tests.unit.planning_fixtures import NOW, make_ca
 from tests.unit.test_csr_planning import CA, auto, csr_body, plan

@@ -21,9 +21,9 @@ from certmint.operator.state import CERTIFICATE, Key, State
 from certmint.pki import CARequest, CertificateAuthority, KeySpec, LeafRequest, create_root_ca, issue_leaf
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
-from certmint.planning.ca_secret import ca_secret_content, read_material
-from certmint.planning.issuer import CAUnusable, plan_ca, schedule_error
-from certmint.planning.rotation import (
+from certmint.planning.issuers.ca import CAUnusable, plan_ca, schedule_error
+from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuers.rotation import (
     MIN_STEP,
     REPEAT_BACKOFF_MAX,
     Activate,

@@ -34,6 +34,8 @@ from certmint.pki import (
 )
 from certmint.pki.constraints import dns_within, violation
 from certmint.planning import reasons
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
 from certmint.planning.constraints import (
     EVERY_IP,
     ClusterNames,
@@ -41,11 +43,12 @@ from certmint.planning.constraints import (
     namespace_constraints,
     reaches_other_namespaces,
 )
-from certmint.planning.csr import ISSUER, Case, SignerRef, plan_signing_request, read_signing_request
-from certmint.planning.issuer import CAUnusable, GenerateCA, UseCA, plan_ca
-from certmint.planning.plan import Fail, Issue, plan_certificate
+from certmint.planning.csrs.plan import Case, plan_signing_request
+from certmint.planning.csrs.signing_request import ISSUER, SignerRef, read_signing_request
+from certmint.planning.gates import Fail
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, UseCA, plan_ca
+from certmint.planning.issuers.rotation import Prepare, plan_rotation, stable_material
 from certmint.planning.request import issuance_spec
-from certmint.planning.rotation import Prepare, plan_rotation, stable_material
 from tests.csr_material import csr_for
 from tests.unit.pki.test_openssl import AT_NOW, openssl, write_pem
 from tests.unit.planning_fixtures import NOW, make_certificate, ready_issuer

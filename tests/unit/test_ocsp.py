@@ -8,6 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from certmint.operator.ocsp_responder import OCSPResponder, response_fresh, reuse_responder
 from certmint.pki import (
     CertificateAuthority,
     KeySpec,
@@ -18,22 +19,19 @@ from certmint.pki import (
 )
 from certmint.pki.ca import CARequest
 from certmint.pki.ocsp import CertStatus, Refusal, issue_ocsp_signer
-from certmint.planning.ocsp import (
+from certmint.planning.issuer_view import ResponderInputs
+from certmint.planning.issuers.ocsp import (
     SIGNER_CERTS_KEY,
     SIGNER_KEYS_KEY,
     SIGNER_LIFETIME,
-    OCSPResponder,
-    ResponderInputs,
     dump_signers,
     load_signers,
     next_signer_refresh,
     refresh_signers,
     responder_inputs,
-    response_fresh,
-    reuse_responder,
     signers_fresh,
 )
-from certmint.planning.revocation import RevocationList, build_crls, with_revocation
+from certmint.planning.issuers.revocation import RevocationList, build_crls, with_revocation
 from tests.unit.planning_fixtures import NOW, make_ca
 
 VALIDITY = timedelta(hours=1)

@@ -24,6 +24,7 @@ from certmint.operator import metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
 from certmint.operator.loopwatch import watch_loop_lag
+from certmint.operator.ocsp_responder import OCSPResponder, ResponseCache, reuse_responder
 from certmint.operator.offload import CRYPTO_THREADS, off_loop
 from certmint.operator.state import SIGNER, SIGNING_REQUEST, Key
 from certmint.pki import (
@@ -38,24 +39,20 @@ from certmint.pki.ca import load_ca
 from certmint.pki.keys import MAX_KEY_PEM_BYTES, der_key_header
 from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
 from certmint.planning import reasons
-from certmint.planning.ca_secret import NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY, read_material
-from certmint.planning.csr import (
-    Case,
-    SignerRef,
-    plan_signing_request,
-    read_signing_request,
+from certmint.planning.certificates.secret_view import SecretContents, Unusable, read_contents
+from certmint.planning.csrs.plan import Case, plan_signing_request
+from certmint.planning.csrs.signing_request import SignerRef, read_signing_request
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView, ResponderInputs, Signing
+from certmint.planning.issuers.ca_secret import (
+    NEXT_CERT,
+    NEXT_KEY,
+    PREVIOUS_CERT,
+    PREVIOUS_KEY,
+    read_material,
 )
-from certmint.planning.ocsp import (
-    OCSPResponder,
-    ResponderInputs,
-    ResponseCache,
-    refresh_signers,
-    responder_inputs,
-    reuse_responder,
-)
-from certmint.planning.plan import Fail, IssuerView
-from certmint.planning.revocation import RevocationList, build_crls
-from certmint.planning.secret_view import SecretContents, Unusable, read_contents
+from certmint.planning.issuers.ocsp import refresh_signers, responder_inputs
+from certmint.planning.issuers.revocation import RevocationList, build_crls
 from tests.kubefake import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
 
@@ -610,7 +607,7 @@ def test_an_oversized_request_is_not_kept_and_fails_with_its_size() -> None:
     case = Case(
         replace(csr, approved=True),
         SignerRef("ClusterIssuer", "", "mesh"),
-        IssuerView(exists=True, ready=True, reason="CAReady", message="", ca=make_ca()),
+        IssuerView(exists=True, ready=True, reason="CAReady", message="", signing=Signing(ca=make_ca())),
         "cluster.local",
         {},
         NOW,

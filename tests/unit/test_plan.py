@@ -7,7 +7,10 @@ import pytest
 
 from certmint.pki import KeySpec, certificates_to_pem, encode_private_key_pem, generate_private_key
 from certmint.planning import labels
-from certmint.planning.plan import Fail, Issue, IssuerView, Wait, plan_certificate
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Wait
+from certmint.planning.gates import Fail
+from certmint.planning.issuer_view import IssuerView
 from certmint.planning.request import issuance_spec
 from tests.unit.planning_fixtures import (
     NOW,

@@ -1,15 +1,16 @@
 """Identity policy: each rule denies with its name, and what a policy allows goes through."""
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from certmint.api.issuer import IssuancePolicy
-from certmint.planning.plan import Fail, Issue, plan_certificate
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
+from certmint.planning.gates import Fail
 from certmint.planning.policy import policy_denial
 from certmint.planning.request import issuance_spec
-from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer
+from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer, with_signing
 
 CA = make_ca()
 TD = "cluster.local"
@@ -214,7 +215,9 @@ def test_a_denial_is_a_policy_denied_failure_and_nothing_is_issued() -> None:
     assert isinstance(plan, Fail)
     assert (plan.reason, plan.retryable) == ("PolicyDenied", False)
     selector = {"matchLabels": {"tier": "prod"}}
-    issuer = replace(ready_issuer(CA), policy=policy(namespaceSelector=selector, allowedDNSNames=["*.*.svc"]))
+    issuer = with_signing(
+        ready_issuer(CA), policy=policy(namespaceSelector=selector, allowedDNSNames=["*.*.svc"])
+    )
     allowed = issuance_spec(make_certificate(namespace="a"), TD)
     assert isinstance(plan_certificate(allowed, issuer, None, None, NOW, "s", {"tier": "prod"}), Issue)
     denied = plan_certificate(allowed, issuer, None, None, NOW, "s", {"tier": "dev"})

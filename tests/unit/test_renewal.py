@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from certmint.pki.ca import BACKDATE
-from certmint.planning.renewal import (
+from certmint.planning.certificates.renewal import (
     MAX_JITTER,
     MIN_RENEWAL_INTERVAL,
     jitter,

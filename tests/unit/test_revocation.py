@@ -2,7 +2,6 @@
 
 import json
 import subprocess
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,9 +21,10 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import labels
-from certmint.planning.plan import Fail, Issue, Revoke, Wait, plan_certificate
-from certmint.planning.request import issuance_spec
-from certmint.planning.revocation import (
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Revoke, Wait
+from certmint.planning.gates import Fail
+from certmint.planning.issuers.revocation import (
     RevocationList,
     build_crls,
     crl_der_of,
@@ -33,10 +33,10 @@ from certmint.planning.revocation import (
     key_id,
     load_revocations,
     next_crl_refresh,
-    revoke_request,
     with_revocation,
     without_expired,
 )
+from certmint.planning.request import issuance_spec, revoke_request
 from tests.unit.planning_fixtures import (
     NOW,
     issued_secret,
@@ -44,6 +44,7 @@ from tests.unit.planning_fixtures import (
     make_certificate,
     ready_issuer,
     with_annotation,
+    with_revoking,
 )
 
 CA = make_ca()
@@ -167,7 +168,7 @@ def test_an_unserved_request_revokes_then_a_new_certificate_is_issued() -> None:
     assert isinstance(plan, Revoke)
     assert plan.request.reason == RevocationReason.KEY_COMPROMISE
     served = with_annotation(secret, labels.REVOKE_REQUEST, "r1")
-    issuer = replace(ready_issuer(CA), revoked_serials=frozenset({plan.certificate.serial_number}))
+    issuer = with_revoking(ready_issuer(CA), revoked_serials=frozenset({plan.certificate.serial_number}))
     after = plan_certificate(spec, issuer, served, None, NOW, "s")
     assert isinstance(after, Issue)
     assert after.reason == "Revoked"
@@ -185,7 +186,7 @@ def test_without_reissue_a_revoked_certificate_is_reported_not_replaced() -> Non
     served = with_annotation(secret, labels.REVOKE_REQUEST, "r1")
     revoked = plan_certificate(spec, ready_issuer(CA), secret, None, NOW, "s")
     assert isinstance(revoked, Revoke)
-    issuer = replace(ready_issuer(CA), revoked_serials=frozenset({revoked.certificate.serial_number}))
+    issuer = with_revoking(ready_issuer(CA), revoked_serials=frozenset({revoked.certificate.serial_number}))
     plan = plan_certificate(spec, issuer, served, None, NOW, "s")
     assert isinstance(plan, Fail)
     assert (plan.reason, plan.retryable) == ("Revoked", False)

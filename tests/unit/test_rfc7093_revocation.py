@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
+from certmint.operator.ocsp_responder import OCSPResponder
 from certmint.pki import (
     CertificateAuthority,
     KeySpec,
@@ -20,8 +21,8 @@ from certmint.pki import (
     load_crls_pem,
 )
 from certmint.pki.ocsp import CertStatus
-from certmint.planning.ocsp import OCSPResponder, refresh_signers, responder_inputs
-from certmint.planning.revocation import (
+from certmint.planning.issuers.ocsp import refresh_signers, responder_inputs
+from certmint.planning.issuers.revocation import (
     RevocationList,
     build_crls,
     crls_fresh,

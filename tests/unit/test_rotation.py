@@ -6,9 +6,11 @@ from typing import Any
 from certmint.api import Issuer
 from certmint.api.issuer import RotationPhase
 from certmint.pki import CARequest, create_root_ca
-from certmint.planning.ca_secret import ca_secret_content, read_material
-from certmint.planning.plan import Issue, IssuerView, Wait, plan_certificate
-from certmint.planning.rotation import (
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue, Wait
+from certmint.planning.issuer_view import IssuerView, Signing, Trust
+from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuers.rotation import (
     Activate,
     Hold,
     Prepare,
@@ -138,11 +140,10 @@ def test_leaves_of_the_previous_ca_are_reissued_spread_over_the_window() -> None
         ready=True,
         reason="CAReady",
         message="",
-        ca=new,
-        trust=(new.certificate, old.certificate),
-        previous=old.certificate,
-        activated_at=activated,
-        reissue_window=timedelta(minutes=10),
+        signing=Signing(
+            ca=new, previous=old.certificate, activated_at=activated, reissue_window=timedelta(minutes=10)
+        ),
+        trust=Trust(certificates=(new.certificate, old.certificate)),
     )
     moments = []
     for n in range(20):

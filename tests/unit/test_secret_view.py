@@ -5,7 +5,7 @@ from dataclasses import fields
 
 from certmint.pki import KeySpec, encode_private_key_pem, generate_private_key
 from certmint.planning import reasons
-from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
+from certmint.planning.certificates.secret_view import SecretContents, SecretView, Unusable, view_secret
 from tests.unit.planning_fixtures import issued_secret, make_ca, make_certificate
 
 CA = make_ca()

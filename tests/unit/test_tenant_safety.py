@@ -13,18 +13,23 @@ from certmint.pki import (
     KeySpec,
     LeafRequest,
     PKIError,
+    alt_names,
     assemble_bundle,
     certificates_to_pem,
     issue_leaf,
 )
 from certmint.planning import labels, reasons
-from certmint.planning.bundle import (
+from certmint.planning.bundles.targets import (
     ConfigMapContent,
     TargetPlan,
     contested_targets,
     hold_back,
     reserved_name_refusal,
 )
+from certmint.planning.certificates.plan import contested_repair, plan_certificate
+from certmint.planning.certificates.results import Issue, Wait
+from certmint.planning.certificates.secret import secret_metadata
+from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.contest import (
     MAX_DELAY,
     Contest,
@@ -33,6 +38,7 @@ from certmint.planning.contest import (
     contest_annotations,
     repair_delay,
 )
+from certmint.planning.gates import Fail
 from certmint.planning.identity import control_character_field
 from certmint.planning.ownership import (
     belongs_to,
@@ -42,10 +48,7 @@ from certmint.planning.ownership import (
     password_secret_refusal,
     secret_refusal,
 )
-from certmint.planning.plan import Fail, Issue, Wait, contested_repair, plan_certificate
 from certmint.planning.request import issuance_spec
-from certmint.planning.secret import secret_metadata
-from certmint.planning.secret_view import SecretView
 from tests.unit.planning_fixtures import (
     NOW,
     issued_secret,
@@ -53,6 +56,7 @@ from tests.unit.planning_fixtures import (
     make_certificate,
     ready_issuer,
     with_data,
+    with_signing,
 )
 
 CA = make_ca()
@@ -173,7 +177,11 @@ def test_a_secret_template_cannot_forge_certmints_markings() -> None:
     )
     _, leaf = issue_leaf(LeafRequest(dns_names=("web.apps.svc",)), KeySpec(), CA, NOW)
     metadata = secret_metadata(
-        certificate, leaf, issuance_spec(certificate, "td"), {labels.CERTIFICATE_UID: UID}
+        certificate,
+        leaf.serial_number,
+        alt_names(leaf),
+        issuance_spec(certificate, "td"),
+        {labels.CERTIFICATE_UID: UID},
     )
     assert metadata.labels == {labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF, "team": "x"}
     assert labels.CREATED_FOR not in metadata.annotations
@@ -220,7 +228,7 @@ def test_a_sub_ca_is_issued_only_where_the_issuer_allows_it_and_with_path_length
     assert isinstance(denied, Fail)
     assert denied.reason == reasons.POLICY_DENIED
     assert denied.message.startswith("allowCA:")
-    allowed = plan_certificate(spec, replace(ready_issuer(CA), allow_ca=True), None, None, NOW, "s")
+    allowed = plan_certificate(spec, with_signing(ready_issuer(CA), allow_ca=True), None, None, NOW, "s")
     assert isinstance(allowed, Issue)
     _, sub_ca = issue_leaf(spec.leaf, KeySpec(), CA, NOW)
     constraints = sub_ca.extensions.get_extension_for_class(x509.BasicConstraints).value

@@ -6,9 +6,21 @@ from datetime import timedelta
 
 from certmint.pki import CARequest, RevocationReason, create_root_ca, load_certificates_pem
 from certmint.planning import reasons
-from certmint.planning.plan import GATES, TRIGGERS, Issue, IssuerView, Revoke, Wait, plan_certificate
-from certmint.planning.revocation import RevokeRequest
-from tests.unit.planning_fixtures import NOW, issued_secret, make_ca, make_certificate, ready_issuer
+from certmint.planning.certificates.plan import SECRET_GATES, plan_certificate
+from certmint.planning.certificates.results import Issue, Revoke, Wait
+from certmint.planning.certificates.triggers import TRIGGERS
+from certmint.planning.gates import GATES
+from certmint.planning.issuer_view import IssuerView, Trust
+from certmint.planning.request import RevokeRequest
+from tests.unit.planning_fixtures import (
+    NOW,
+    issued_secret,
+    make_ca,
+    make_certificate,
+    ready_issuer,
+    with_revoking,
+    with_signing,
+)
 
 OLD_CA = make_ca("old CA")
 NEW_CA = create_root_ca(CARequest(common_name="new CA", duration=timedelta(days=365)), NOW)
@@ -21,17 +33,17 @@ RENEWAL_LATEST = NOW + timedelta(minutes=6, seconds=40)
 
 
 def rotated_issuer(activated_after: timedelta, window: timedelta) -> IssuerView:
-    return replace(
+    rotated = with_signing(
         ready_issuer(NEW_CA),
-        trust=(NEW_CA.certificate, OLD_CA.certificate),
         previous=OLD_CA.certificate,
         activated_at=NOW + activated_after,
         reissue_window=window,
     )
+    return replace(rotated, trust=Trust(certificates=(NEW_CA.certificate, OLD_CA.certificate)))
 
 
 def test_the_chains_are_in_the_documented_order() -> None:
-    assert [gate.__name__ for gate in GATES] == [
+    assert [gate.__name__ for gate in (*GATES, *SECRET_GATES)] == [
         "names_printable",
         "issuer_exists",
         "issuer_ready",
@@ -96,7 +108,7 @@ def test_a_revoke_request_comes_before_rotation_and_renewal() -> None:
 
 def test_a_revoked_serial_is_reissued_for_revocation_even_when_renewal_is_due() -> None:
     leaf_serial = _leaf_serial()
-    issuer = replace(ready_issuer(OLD_CA), revoked_serials=frozenset({leaf_serial}))
+    issuer = with_revoking(ready_issuer(OLD_CA), revoked_serials=frozenset({leaf_serial}))
     plan = plan_certificate(SPEC, issuer, SECRET, None, RENEWAL_LATEST + timedelta(seconds=1), "uid-web")
     assert _reason(plan) == reasons.REVOKED
 

@@ -1,7 +1,7 @@
 """Trust bundle changes: which CAs entered or left, described for the TrustChanged event."""
 
 from certmint.pki import certificates_to_pem
-from certmint.planning.bundle import describe_trust_change, trust_change
+from certmint.planning.bundles.targets import describe_trust_change, trust_change
 from tests.unit.planning_fixtures import make_ca
 
 

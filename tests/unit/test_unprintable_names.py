@@ -10,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certmint.planning import reasons
-from certmint.planning.csr import Deny
+from certmint.planning.certificates.plan import plan_certificate
+from certmint.planning.certificates.results import Issue
+from certmint.planning.csrs.plan import Deny
+from certmint.planning.gates import Fail
 from certmint.planning.identity import UNPRINTABLE_CATEGORIES, control_character_field
-from certmint.planning.plan import Fail, Issue, plan_certificate
 from certmint.planning.request import issuance_spec
 from tests.limit_material import raw_csr
 from tests.unit.planning_fixtures import NOW, make_ca, make_certificate, ready_issuer

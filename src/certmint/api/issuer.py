@@ -19,7 +19,7 @@ from certmint.pki import KeyAlgorithm, Usage
 from certmint.pki.ca import BACKDATE
 
 # Minimums of a self-signed CA's lifetime and rotation: enforced by the API server (CEL below) and
-# again in planning (planning.rotation.schedule_error), so an Issuer stored before these rules
+# again in planning (planning.issuers.ca.schedule_error), so an Issuer stored before these rules
 # cannot make its CA rotate in a loop either. They are floors against loops, not advice: the
 # defaults (caDuration 8760h, propagationDelay 5m, reissueWindow 10m) are what a cluster wants.
 MIN_CA_DURATION: Final = "5m"

@@ -6,7 +6,7 @@ import click
 
 from certmint.cli import cluster
 from certmint.cli.output import OUTPUTS, emit, ready_condition
-from certmint.planning.rotation import ROTATE_REQUEST
+from certmint.planning.issuers.rotation import ROTATE_REQUEST
 
 
 @click.group()

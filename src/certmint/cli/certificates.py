@@ -10,7 +10,7 @@ import click
 from certmint.cli import cluster
 from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
 from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
-from certmint.planning.csr import is_certmint_signer, read_signing_request
+from certmint.planning.csrs.signing_request import is_certmint_signer, read_signing_request
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
 
 

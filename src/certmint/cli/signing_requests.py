@@ -29,11 +29,11 @@ from certmint.pki import (
     pkcs12_keystore,
     serial_hex,
 )
-from certmint.planning.csr import (
+from certmint.planning.csrs.plan import with_condition
+from certmint.planning.csrs.signing_request import (
     cluster_issuer_signer_name,
     issuer_signer_name,
     read_signing_request,
-    with_condition,
 )
 
 MIN_EXPIRATION_SECONDS = 600

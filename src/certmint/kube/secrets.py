@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from certmint.planning import markings
+from certmint.planning.certificates.secret_view import SecretContents, SecretView, Unusable, view_secret
 from certmint.planning.contest import DataWriter
-from certmint.planning.secret_view import SecretContents, SecretView, Unusable, view_secret
 
 FIELD_MANAGER = markings.FIELD_MANAGER
 TLS = "kubernetes.io/tls"

@@ -12,11 +12,10 @@ from typing import Protocol
 from certmint.kube.gateway import KubeAPI
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
-from certmint.planning.csr import SigningRequestObject
-from certmint.planning.ocsp import ResponseCache
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import StepTaken
-from certmint.planning.secret_view import SecretView
+from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.csrs.signing_request import SigningRequestObject
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.rotation import StepTaken
 
 Clock = Callable[[], datetime]
 
@@ -54,10 +53,6 @@ class StateView(Protocol):
 
     @property
     def unwatched_secrets(self) -> AbstractSet[tuple[str, str]]: ...
-
-    @property
-    def ocsp_cache(self) -> ResponseCache:
-        """The operator's one budget of OCSP responses, handed to the responders reconcilers make."""
 
     def certificates_for_secret(self, namespace: str, secret_name: str) -> set[Key]: ...
 

@@ -14,7 +14,7 @@ from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
-from certmint.operator.issuer_views import bundle_facing, certificate_facing
+from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
@@ -34,7 +34,8 @@ from certmint.operator.state import (
 )
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
-from certmint.planning.csr import (
+from certmint.planning.certificates.renewal import spread
+from certmint.planning.csrs.signing_request import (
     SignerRef,
     SigningRequestObject,
     cluster_issuer_signer_name,
@@ -43,9 +44,8 @@ from certmint.planning.csr import (
     parse_signer_name,
     read_signing_request,
 )
+from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
-from certmint.planning.plan import IssuerView
-from certmint.planning.renewal import spread
 
 log = logging.getLogger("certmint.controller")
 
@@ -64,7 +64,7 @@ ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
 ISSUER_REQUEUE_FLOOR_SECONDS = 5.0
 """The soonest an issuer is looked at again on its own (a rotation step, a CRL or OCSP refresh, a
 resync). Events (someone's write) still reconcile it at once; a rotation step they cause is bounded
-by planning.rotation (minimums, and a backoff when the same step repeats)."""
+by planning.issuers.rotation (minimums, and a backoff when the same step repeats)."""
 
 Source = tuple[Key, str]
 """An object and the resourceVersion a watch event carried for it."""
@@ -132,7 +132,7 @@ class Controller:
             SIGNING_REQUEST: lambda: len(state.signing_requests),
             ISSUER: lambda: len(state.issuers),
             TRUST_BUNDLE: lambda: len(state.bundles),
-            OCSP_RESPONSE: lambda: len(state.ocsp_cache),
+            OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
         for kind, size in sizes.items():
             metrics.cached_objects.labels(kind).set_function(size)
@@ -467,12 +467,14 @@ class Controller:
     def _set_issuer_view(self, key: Key, view: IssuerView) -> None:
         previous = self.state.issuer_views.get(key)
         self.state.issuer_views[key] = view
-        if certificate_facing(previous) != certificate_facing(view):
+        # Its responder follows the view: replaced on new inputs, gone (cache entries and all) without.
+        self.state.ocsp_responders.for_issuer(key, view.revoking.ocsp)
+        if reaches_certificates(previous, view):
             # In the order of their points in a rotation's reissueWindow, so that each is
             # re-planned (and its re-issue scheduled) before its point comes.
             dependents = self.state.certificates_for_issuer(key)
             self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
-        if bundle_facing(previous) != bundle_facing(view):
+        if reaches_bundles(previous, view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
 
 

@@ -58,9 +58,9 @@ async def _crl(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     key = Key(ISSUER, namespace, name) if namespace else Key(CLUSTER_ISSUER, "", name)
     view = controller.state.issuer_views.get(key)
-    if view is None or not view.crl_der:
+    if view is None or not view.revoking.crl_der:
         raise web.HTTPNotFound(text=f"no CRL for {key.kind} {f'{namespace}/' if namespace else ''}{name}\n")
-    return web.Response(body=view.crl_der, content_type=CRL_CONTENT_TYPE)
+    return web.Response(body=view.revoking.crl_der, content_type=CRL_CONTENT_TYPE)
 
 
 async def _ocsp_post(request: web.Request) -> web.Response:
@@ -92,11 +92,12 @@ def _ocsp_answer(request: web.Request, der: bytes, *, cacheable: bool) -> web.Re
     name = request.match_info["name"]
     key = Key(ISSUER, namespace, name) if namespace else Key(CLUSTER_ISSUER, "", name)
     view = controller.state.issuer_views.get(key)
-    if view is None or view.ocsp is None:
+    responder = controller.state.ocsp_responders.for_issuer(key, view.revoking.ocsp if view else None)
+    if responder is None:
         # Not counted: a label per guessed name would let anyone grow the metrics without bound.
         return web.Response(body=refusal(Refusal.UNAUTHORIZED), content_type=CONTENT_TYPE_RESPONSE)
     now = controller.clock()
-    answer = view.ocsp.answer(der, now)
+    answer = responder.answer(der, now)
     metrics.ocsp_responses.labels(key.kind, key.namespace, key.name, answer.status).inc()
     if answer.signed:
         metrics.ocsp_signatures.labels(key.kind, key.namespace, key.name).inc()

@@ -5,7 +5,7 @@ The issuer reconciler produces the views (through its Outcome); the controller s
 from certmint.operator.context import Context
 from certmint.operator.state import Key
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
+from certmint.planning.issuer_view import IssuerView
 
 
 def issuer_view(ctx: Context, key: Key) -> IssuerView | None:
@@ -17,33 +17,24 @@ async def namespace_labels(ctx: Context, namespace: str, issuer: IssuerView) -> 
     """The labels an issuer's policy judges a namespace by: from the namespace watch; read directly
     only when a selector needs them before it reported."""
     cached = ctx.state.namespaces.get(namespace)
-    if cached is not None or issuer.policy is None or issuer.policy.namespace_selector is None:
+    policy = issuer.signing.policy
+    if cached is not None or policy is None or policy.namespace_selector is None:
         return cached or {}
     return await ctx.kube.read_namespace_labels(namespace) or {}
 
 
-def certificate_facing(view: IssuerView | None) -> tuple[object, ...] | None:
-    """What Certificates depend on; a freshly loaded but identical CA is no change. A new CRL is
-    none either: the one Certificate a revocation concerns waits for the issuer by itself."""
-    if view is None:
-        return None
-    return (
-        view.exists,
-        view.ready,
-        view.reason,
-        view.message,
-        view.ca.certificate if view.ca else None,
-        view.trust,
-        view.activated_at,
-        view.policy,
-        view.allow_ca,
-    )
+def reaches_certificates(previous: IssuerView | None, view: IssuerView) -> bool:
+    """Whether Certificates must plan again: the issuer became (un)usable, or what signs changed."""
+    return previous is None or _standing(previous) != _standing(view) or previous.signing != view.signing
 
 
-def bundle_facing(view: IssuerView | None) -> tuple[object, ...] | None:
-    if view is None:
-        return None
-    return (view.exists, view.ready, view.trust, view.crl_pem)
+def reaches_bundles(previous: IssuerView | None, view: IssuerView) -> bool:
+    """Whether TrustBundles must publish again: the issuer became (un)usable, or what is trusted changed."""
+    return previous is None or _standing(previous) != _standing(view) or previous.trust != view.trust
+
+
+def _standing(view: IssuerView) -> tuple[bool, bool, str, str]:
+    return view.exists, view.ready, view.reason, view.message
 
 
 def not_found(key: Key) -> IssuerView:

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from certmint.operator.state import Body, Key
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import StepTaken
-from certmint.planning.secret_view import SecretView
+from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.rotation import StepTaken
 
 
 @dataclass(frozen=True)

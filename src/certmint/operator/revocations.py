@@ -7,8 +7,13 @@ from certmint.api import Issuer
 from certmint.operator.context import Context
 from certmint.operator.state import Key
 from certmint.pki import RevocationReason
-from certmint.planning.issuer import ca_secret_name
-from certmint.planning.revocation import REVOKED_KEY, dump_revocations, load_revocations, with_revocation
+from certmint.planning.issuers.ca import ca_secret_name
+from certmint.planning.issuers.revocation import (
+    REVOKED_KEY,
+    dump_revocations,
+    load_revocations,
+    with_revocation,
+)
 
 REVOCATION_FIELD_MANAGER = "certmint-revocation"
 """Owns the revocation keys of a CA Secret, apart from whoever wrote its CA keys."""

@@ -1,9 +1,9 @@
 """What the operator remembers between events: our own objects as last seen, and how they relate.
 
 Certificates are cached as compact JSON, Issuers and TrustBundles as they are. Secrets certmint
-manages are cached as views (planning.secret_view): what planning needs, without their data or any
-private key, so a restart or a resync plans from the Secret watch alone instead of reading every
-Secret again.
+manages are cached as views (planning.certificates.secret_view): what planning needs, without
+their data or any private key, so a restart or a resync plans from the Secret watch alone instead
+of reading every Secret again.
 """
 
 import json
@@ -12,12 +12,12 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from certmint.planning.bundle_sources import issuer_source_id
-from certmint.planning.csr import SigningRequestObject
-from certmint.planning.ocsp import ResponseCache
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import StepTaken
-from certmint.planning.secret_view import SecretContents, SecretView
+from certmint.operator.ocsp_responder import Responders
+from certmint.planning.bundles.sources import issuer_source_id
+from certmint.planning.certificates.secret_view import SecretContents, SecretView
+from certmint.planning.csrs.signing_request import SigningRequestObject
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.rotation import StepTaken
 
 CERTIFICATE = "Certificate"
 ISSUER = "Issuer"
@@ -112,9 +112,9 @@ class State:
     read directly until the watch reports them."""
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
-    (planning.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
-    ocsp_cache: ResponseCache = field(default_factory=ResponseCache)
-    """Signed OCSP responses of every issuer: one budget for the operator (planning.ocsp)."""
+    (planning.issuers.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
+    ocsp_responders: Responders = field(default_factory=Responders)
+    """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _filed: dict[Key, Filing] = field(default_factory=dict)
@@ -158,7 +158,7 @@ class State:
 
     def issued_certificates_for_issuer(self, key: Key) -> list[bytes]:
         """The certificates (DER) the Secrets of this issuer's Certificates hold: what was issued,
-        never what a spec asks for. Which of them a CA signed is planning.rotation's to check."""
+        never what a spec asks for. Which of them a CA signed is planning.issuers.rotation.s to check."""
         found = []
         for certificate in self._by_issuer.get(key, ()):
             view = self.secrets.get(self._filed[certificate].secret)

@@ -68,6 +68,10 @@ def alt_names(cert: x509.Certificate) -> AltNames:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return AltNames()
+    return alt_names_of(sans)
+
+
+def alt_names_of(sans: x509.SubjectAlternativeName) -> AltNames:
     return AltNames(
         dns_names=tuple(sans.get_values_for_type(x509.DNSName)),
         ip_addresses=tuple(str(ip) for ip in sans.get_values_for_type(x509.IPAddress)),

@@ -13,6 +13,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certmint.pki.ca import BACKDATE, CertificateAuthority, key_usage, require_valid_at
 from certmint.pki.errors import TOO_MANY_NAMES, PKIError
+from certmint.pki.inspect import AltNames, alt_names_of
 from certmint.pki.keys import KeySpec, PrivateKey, PublicKey, generate_private_key
 from certmint.pki.names import (
     MAX_NAME_ATTRIBUTE,
@@ -143,22 +144,41 @@ def validate_leaf_request(request: LeafRequest) -> None:
             raise invalid(f"duplicate {kind}: {', '.join(repeated)}")
 
 
-def sign_leaf(
-    request: LeafRequest, public_key: PublicKey, ca: CertificateAuthority, now: datetime
-) -> x509.Certificate:
+def leaf_validity(request: LeafRequest, ca: CertificateAuthority, now: datetime) -> tuple[datetime, datetime]:
     """Valid from a minute before `now` (clock skew) until `now + duration`, both kept within the CA's
-    validity: a leaf never outlives its issuer."""
+    validity: a leaf never outlives its issuer. In whole seconds, as the certificate records them."""
+    return (
+        max(now - BACKDATE, ca.certificate.not_valid_before_utc).replace(microsecond=0),
+        min(now + request.duration, ca.certificate.not_valid_after_utc).replace(microsecond=0),
+    )
+
+
+def requested_alt_names(request: LeafRequest) -> AltNames:
+    """The subjectAltName a leaf signed for `request` carries, as alt_names reads it back."""
+    return alt_names_of(_sans(request)) if request.has_sans else AltNames()
+
+
+def sign_leaf(
+    request: LeafRequest,
+    public_key: PublicKey,
+    ca: CertificateAuthority,
+    now: datetime,
+    serial_number: int | None = None,
+) -> x509.Certificate:
+    """Valid for leaf_validity. `serial_number`: one drawn beforehand (a plan that names it), else a
+    random one."""
     validate_leaf_request(request)
     require_valid_at(ca.certificate, now)
     subject = _subject(request)
+    not_before, not_after = leaf_validity(request, ca, now)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
         .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
-        .not_valid_after(min(now + request.duration, ca.certificate.not_valid_after_utc))
+        .serial_number(serial_number if serial_number is not None else x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(
             x509.BasicConstraints(ca=request.is_ca, path_length=_path_length(request)), critical=True
         )

@@ -15,7 +15,7 @@ from certmint.planning import labels, reasons
 
 
 class SecretMarkings(Protocol):
-    """What an existing Secret says about who it belongs to (planning.plan.SecretView has it)."""
+    """What an existing Secret says about who it belongs to (a certificates.secret_view.SecretView)."""
 
     @property
     def labels(self) -> Mapping[str, str]: ...

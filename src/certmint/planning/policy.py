@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from certmint.api import parse_duration
 from certmint.api.issuer import IssuancePolicy
 from certmint.pki import DEFAULT_EXTENDED_USAGES, KeyAlgorithm, Usage, effective_usages
-from certmint.planning.bundle import selector_matches
 from certmint.planning.identity import spiffe_denial, uri_scheme_denial
 from certmint.planning.request import IssuanceSpec
+from certmint.planning.selectors import selector_matches
 
 CA_USAGES = frozenset({Usage.CERT_SIGN, Usage.CRL_SIGN})
 _PLACEHOLDERS = re.compile(r"(\$\{namespace\}|\$\{serviceAccount\}|\*)")

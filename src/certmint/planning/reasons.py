@@ -36,7 +36,7 @@ __all__ = [
     "VERIFICATION_FAILED",
 ]
 
-# Why a Certificate gets a new certificate (the trigger chain in planning.plan, in that order).
+# Why a Certificate gets a new certificate (planning.certificates.triggers, in that order).
 SECRET_MISSING: Final = "SecretMissing"
 SECRET_INVALID: Final = "SecretInvalid"
 KEY_DOES_NOT_MATCH: Final = "KeyMismatch"

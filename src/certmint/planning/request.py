@@ -2,14 +2,40 @@
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from certmint.api import Certificate, PKCS12Keystore, parse_duration
 from certmint.api.certificate import OutputFormatType, RotationPolicy
 from certmint.pki import KeyEncoding, KeySpec, LeafRequest, key_spec
+from certmint.pki.crl import RevocationReason
+from certmint.planning import labels
 from certmint.planning.labels import RENEW_REQUEST
-from certmint.planning.revocation import RevokeRequest, revoke_request
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    """A Certificate's revoke annotations: a token not yet served asks to revoke the current certificate."""
+
+    token: str
+    reason: RevocationReason
+    reissue: bool
+
+
+def revoke_request(annotations: Mapping[str, str]) -> RevokeRequest | None:
+    """Raises ValueError for a reason RFC 5280 does not know."""
+    token = annotations.get(labels.REVOKE_REQUEST, "")
+    if not token:
+        return None
+    reason_text = annotations.get(labels.REVOKE_REASON, RevocationReason.UNSPECIFIED.value)
+    try:
+        reason = RevocationReason(reason_text)
+    except ValueError:
+        known = ", ".join(reason.value for reason in RevocationReason)
+        raise ValueError(f"{labels.REVOKE_REASON} {reason_text!r} is not one of: {known}") from None
+    reissue = annotations.get(labels.REVOKE_REISSUE, "true").lower() != "false"
+    return RevokeRequest(token=token, reason=reason, reissue=reissue)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from cryptography import x509
-
 from certmint.api import CertificateStatus, Condition, ConditionStatus
 from certmint.pki import serial_hex
 from certmint.planning import reasons
@@ -44,13 +42,15 @@ def condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
 
 def certificate_ready(
     old: CertificateStatus,
-    certificate: x509.Certificate,
+    serial_number: int,
+    not_before: datetime,
+    not_after: datetime,
     renewal_time: datetime,
     revision: int,
     generation: int,
     now: datetime,
 ) -> CertificateStatus:
-    not_after = certificate.not_valid_after_utc
+    """For the certificate of `serial_number`, valid from `not_before` to `not_after`."""
     conditions = set_condition(
         old.conditions,
         READY,
@@ -66,10 +66,10 @@ def certificate_ready(
     return CertificateStatus(
         conditions=conditions,
         observed_generation=generation,
-        not_before=certificate.not_valid_before_utc,
+        not_before=not_before,
         not_after=not_after,
         renewal_time=renewal_time,
-        serial_number=serial_hex(certificate.serial_number),
+        serial_number=serial_hex(serial_number),
         revision=revision,
     )
 

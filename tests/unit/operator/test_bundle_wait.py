@@ -8,7 +8,7 @@ from typing import Any
 from certmint.operator.state import TRUST_BUNDLE, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import reasons
-from certmint.planning.bundle_sources import fingerprint
+from certmint.planning.issuer_view import fingerprint
 from tests.unit.operator.test_controller import ISSUER_KEY, NAMESPACE, Harness, issuer_body
 
 BUNDLE = Key(TRUST_BUNDLE, "", "shared")

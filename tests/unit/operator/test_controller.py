@@ -18,9 +18,9 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.state import CERTIFICATE, ISSUER, Key, State
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
-from certmint.planning.plan import IssuerView
-from certmint.planning.renewal import spread
-from certmint.planning.revocation import REVOKED_KEY, load_revocations
+from certmint.planning.certificates.renewal import spread
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.revocation import REVOKED_KEY, load_revocations
 from tests.kubefake import FakeClock, FakeKube
 
 NAMESPACE = "apps"
@@ -323,7 +323,7 @@ async def test_a_revocation_waits_for_the_issuers_new_crl_then_reissues() -> Non
     assert harness.controller.queue.queued(ISSUER_KEY)
     assert not harness.controller.queue.queued(key), "it waits for the issuer"
     await harness.step(ISSUER_KEY)
-    assert revoked in harness.controller.state.issuer_views[ISSUER_KEY].revoked_serials
+    assert revoked in harness.controller.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
     await harness.step(key)
     assert serial_in(harness.secret()) != revoked
     reissue = harness.kube.events[-1]

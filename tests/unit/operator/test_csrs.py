@@ -11,7 +11,7 @@ from certmint.operator.controller import DELETED
 from certmint.operator.state import CLUSTER_ISSUER, SIGNING_REQUEST, Key
 from certmint.pki import RequestedNames, load_certificates_pem, load_crls_pem
 from certmint.planning import reasons
-from certmint.planning.revocation import CRL_KEY, REVOKED_KEY, load_revocations
+from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, load_revocations
 from tests.csr_material import csr_for, mismatched_signature_csr, spiffe_csr
 from tests.unit.operator import test_controller as controller_tests
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from certmint.kube.secrets import SecretObject
-from certmint.planning.revocation import REVOKED_KEY, load_revocations
+from certmint.planning.issuers.revocation import REVOKED_KEY, load_revocations
 from tests.unit.operator.test_controller import Harness, issued, request_revocation, serial_in
 
 

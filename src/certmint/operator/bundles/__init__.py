@@ -20,7 +20,15 @@ from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import Body, Key, issuer_key
 from certmint.pki import PKIError, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
-from certmint.planning.bundle import (
+from certmint.planning.bundles.sources import (
+    BundleSources,
+    LastPublished,
+    SourceRead,
+    plan_sources,
+    recorded_crls,
+    source_id,
+)
+from certmint.planning.bundles.targets import (
     ConfigMapContent,
     TrustChange,
     configmap_content,
@@ -29,17 +37,9 @@ from certmint.planning.bundle import (
     hold_back,
     plan_targets,
     reserved_name_refusal,
-    selector_matches,
     trust_change,
 )
-from certmint.planning.bundle_sources import (
-    BundleSources,
-    LastPublished,
-    SourceRead,
-    plan_sources,
-    recorded_crls,
-    source_id,
-)
+from certmint.planning.selectors import selector_matches
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")

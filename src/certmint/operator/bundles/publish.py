@@ -9,7 +9,7 @@ from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
 from certmint.kube.secrets import OwnerReference
 from certmint.operator.context import Context
 from certmint.planning import labels
-from certmint.planning.bundle import ConfigMapContent, TargetPlan
+from certmint.planning.bundles.targets import ConfigMapContent, TargetPlan
 from certmint.planning.contest import Contest, contest_annotations
 
 WRITE_CONCURRENCY = 8

@@ -39,7 +39,7 @@ async def read_issuer(ctx: Context, source: BundleSource) -> SourceContent:
         raise IssuerNotReconciled(key)
     if not view.ready:
         raise SourceUnavailable(f"{ref.kind} {ref.name} is not ready: {view.reason}")
-    return certificates_to_pem(view.trust), view.crl_pem
+    return certificates_to_pem(view.trust.certificates), view.trust.crl_pem
 
 
 async def read_secret(ctx: Context, source: BundleSource) -> SourceContent:

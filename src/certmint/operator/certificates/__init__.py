@@ -1,17 +1,26 @@
-"""Certificate reconciliation: gather the state, ask planning what to do, do it, report it.
+"""Certificate reconciliation: gather the state, ask planning for the whole plan, then do it.
 
-inputs: the Secret, its claimants and the namespace labels; issuing: keys, signing and the Secret
-write; revoking: revoke requests; readiness: status, events and metrics."""
+inputs: the Secret, its claimants and the namespace labels; planning.certificates.actions decides
+everything at once; issuing: keys, signing and the Secret write; revoking: revoke requests;
+readiness: status, events and metrics."""
 
+from cryptography import x509
+
+from certmint.api import Certificate
 from certmint.operator.certificates import inputs, issuing, readiness, revoking
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Key, issuer_key
-from certmint.planning import reasons
-from certmint.planning.contest import contest_annotations
-from certmint.planning.plan import Fail, Issue, Revoke, contested_repair, plan_certificate
-from certmint.planning.renewal import renewal_time
+from certmint.planning.certificates.actions import (
+    Hold,
+    Inputs,
+    Keep,
+    RevokeCurrent,
+    SignAndWrite,
+    plan_actions,
+)
+from certmint.planning.gates import Fail
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -31,50 +40,40 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if issuer is None:
         return Outcome(wait_for=signer)
     view = await inputs.current_secret(ctx, key.namespace, certificate.spec.secret_name)
-    plan = plan_certificate(
-        spec,
-        issuer,
-        view,
-        inputs.owner_conflict(ctx, key, certificate, view),
-        now,
-        seed=certificate.metadata.uid,
-        namespace_labels=await namespace_labels(ctx, key.namespace, issuer),
-        secret_refusal=inputs.secret_refusal(ctx, key, certificate, view),
+    plan = plan_actions(
+        Inputs(
+            certificate,
+            spec,
+            issuer,
+            view,
+            inputs.owner_conflict(ctx, key, certificate, view),
+            inputs.secret_refusal(ctx, key, certificate, view),
+            await namespace_labels(ctx, key.namespace, issuer),
+            now,
+            serial_number=x509.random_serial_number(),
+        )
     )
-    contest = contested_repair(plan, spec, view, now)
-    if contest is not None and contest.due > now:
-        # Another writer keeps changing the Secret: repaired only when its backoff step is due.
-        message = contest.message("Secret", certificate.spec.secret_name)
-        held = await readiness.failed(ctx, key, body, Fail(reasons.SECRET_CONTESTED, message, False), now)
-        return held.then(Outcome(requeue_after=(contest.due - now).total_seconds()))
+    if isinstance(plan, Hold):
+        held = await readiness.failed(ctx, key, body, plan.failure, now)
+        return held.then(Outcome(requeue_after=(plan.until - now).total_seconds()))
     if isinstance(plan, Fail):
         return await readiness.failed(ctx, key, body, plan, now)
-    if isinstance(plan, Revoke):
+    if isinstance(plan, RevokeCurrent):
         return await revoking.revoke(ctx, key, certificate, signer, plan)
-    if isinstance(plan, Issue):
-        issued = await issuing.issue(
-            ctx, key, certificate, spec, issuer, view, plan, now, contest_annotations(contest)
-        )
+    if isinstance(plan, SignAndWrite):
+        issued = await issuing.issue(ctx, key, certificate, plan, now)
         if isinstance(issued, Fail):
             return await readiness.failed(ctx, key, body, issued, now)
         if issued is None:
             # The Secret exists, though the watch does not report it: the next plan reads it.
             in_the_way = (key.namespace, certificate.spec.secret_name)
             return Outcome(wake=(key,), unwatched_secrets=(in_the_way,))
-        leaf = issued.current.certificate
-        revision = (certificate.status.revision or 0) + 1
-        renew_at = renewal_time(
-            leaf.not_valid_before_utc,
-            leaf.not_valid_after_utc,
-            spec.renew_before,
-            spec.renew_before_percentage,
-            certificate.metadata.uid,
-            spec.leaf.duration,
-        )
-        done = issued.outcome
-    else:
-        leaf = plan.current.certificate
-        revision = certificate.status.revision or 1
-        renew_at = plan.renewal_time
-        done = await issuing.heal_metadata(ctx, key, certificate, spec, view, leaf) if view else Outcome()
-    return done.then(await readiness.ready(ctx, key, certificate, leaf, renew_at, revision, now))
+        return issued.then(await readiness.ready(ctx, key, certificate, plan.report))
+    done = await _heal(ctx, key, certificate, plan)
+    return done.then(await readiness.ready(ctx, key, certificate, plan.report))
+
+
+async def _heal(ctx: Context, key: Key, certificate: Certificate, plan: Keep) -> Outcome:
+    if plan.heal is None:
+        return Outcome()
+    return await issuing.heal_metadata(ctx, key, certificate, plan.heal)

@@ -6,11 +6,11 @@ from certmint.api import Certificate
 from certmint.operator.context import Context
 from certmint.operator.state import Body, Key
 from certmint.planning import labels, reasons
+from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.gates import Fail
 from certmint.planning.ownership import Refusal, issuer_ca_secret_names
 from certmint.planning.ownership import secret_refusal as ownership_refusal
-from certmint.planning.plan import Fail
 from certmint.planning.request import IssuanceSpec, issuance_spec
-from certmint.planning.secret_view import SecretView
 
 
 def parse(body: Body, trust_domain: str) -> tuple[Certificate, IssuanceSpec] | Fail:

@@ -2,7 +2,6 @@
 
 import logging
 import time
-from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -29,48 +28,35 @@ from certmint.pki import (
     sign_leaf,
 )
 from certmint.planning import reasons
-from certmint.planning.ownership import may_reference_owner, ownership_annotations
-from certmint.planning.plan import CurrentCertificate, Fail, Issue, IssuerView, with_issuer_pointers
+from certmint.planning.certificates.actions import SecretWrite, SignAndWrite
+from certmint.planning.certificates.secret import secret_data
+from certmint.planning.certificates.secret_view import TLS_SECRET_TYPE, SecretContents, Unusable
+from certmint.planning.gates import Fail
 from certmint.planning.request import IssuanceSpec
-from certmint.planning.secret import metadata_drift, secret_data, secret_metadata
-from certmint.planning.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView, Unusable
 
 log = logging.getLogger("certmint.certificates")
-
-
-@dataclass(frozen=True)
-class Issued:
-    current: CurrentCertificate
-    outcome: Outcome
 
 
 async def issue(
     ctx: Context,
     key: Key,
     certificate: Certificate,
-    spec: IssuanceSpec,
-    issuer: IssuerView,
-    secret: SecretView | None,
-    plan: Issue,
+    plan: SignAndWrite,
     now: datetime,
-    markings: dict[str, str],
-) -> Issued | Fail | None:
-    """None when someone else created the Secret between our read and our create: nothing written.
-    `markings`: annotations the Secret gets besides certmint's usual ones."""
-    if issuer.ca is None:  # planning fails first when the issuer has no CA
-        raise AssertionError("issuing without a CA")
-    spec = replace(spec, leaf=with_issuer_pointers(spec.leaf, issuer))
-    password = await keystore_password(ctx, key.namespace, spec)
+) -> Outcome | Fail | None:
+    """Sign and write what the plan says. None when someone else created the Secret between our
+    read and our create: nothing written."""
+    password = await keystore_password(ctx, key.namespace, plan.spec)
     if isinstance(password, Fail):
         return password
     issuer_label = metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name)
-    reused = await reusable_key(ctx, key.namespace, spec, secret, plan)
+    reused = await reusable_key(ctx, key.namespace, plan.secret.name, plan.spec) if plan.reuse_key else None
     started = time.perf_counter()
     try:
-        if _cheap(spec, issuer.ca, reused):
-            private_key, leaf, data = _sign(spec, issuer.ca, reused, password, now)
+        if _cheap(plan.spec, plan.ca, reused):
+            private_key, leaf, data = _sign(plan, reused, password, now)
         else:
-            private_key, leaf, data = await off_loop(_sign, spec, issuer.ca, reused, password, now)
+            private_key, leaf, data = await off_loop(_sign, plan, reused, password, now)
     except (PKIError, ValueError) as error:
         # Passed the schema but not the PKI rules (a bad SAN, an empty keystore password), or not
         # cryptography's own: reported, and retried with backoff, which picks up a fixed password
@@ -78,51 +64,48 @@ async def issue(
         if isinstance(error, PKIError):
             return Fail(error.reason, error.message, retryable=True)
         return Fail(reasons.INVALID_REQUEST, str(error), retryable=True)
-    markings = {**ownership_annotations(secret, certificate.metadata.uid), **markings}
-    metadata = secret_metadata(certificate, leaf, spec, markings)
     try:
-        if secret is None:
-            # A plain create: whoever creates the Secret first keeps it; nothing is taken over.
-            created = await ctx.kube.create_secret(
-                key.namespace,
-                certificate.spec.secret_name,
-                data=data,
-                labels=metadata.labels,
-                annotations=metadata.annotations,
-                owner=owner(certificate),
-            )
-            if created is None:
-                return None
-            written = created
-        else:
-            written = await ctx.kube.apply_secret(
-                key.namespace,
-                certificate.spec.secret_name,
-                secret_type=TLS_SECRET_TYPE,
-                data=data,
-                labels=metadata.labels,
-                annotations=metadata.annotations,
-                owner=owner(certificate) if may_reference_owner(secret, certificate.metadata.uid) else None,
-            )
+        written = await _write(ctx, key.namespace, certificate, plan.secret, data)
     except Rejected as error:
         # e.g. secretTemplate labels the API server refuses: only a change of the spec helps.
-        message = f"the API server refused Secret {certificate.spec.secret_name}: {error}"
+        message = f"the API server refused Secret {plan.secret.name}: {error}"
         return Fail(reasons.SECRET_REJECTED, message, retryable=False)
+    if written is None:
+        return None
     metrics.issuance_seconds.labels(issuer_label).observe(time.perf_counter() - started)
-    event = _event_reason(certificate, plan)
-    metrics.issuances.labels(issuer_label, event.lower()).inc()
+    event = plan.event
+    metrics.issuances.labels(issuer_label, event.reason.lower()).inc()
+    await ctx.kube.post_event(reference(certificate), event.type, event.reason, event.message)
     serial = serial_hex(leaf.serial_number)
-    await ctx.kube.post_event(
-        reference(certificate),
-        "Normal",
-        event,
-        f"{plan.reason}: {plan.message}; issued serial {serial}, valid until "
-        f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
+    log.info(
+        "%s %s/%s serial %s (%s)", event.reason.lower(), key.namespace, key.name, serial, plan.why.reason
     )
-    log.info("%s %s/%s serial %s (%s)", event.lower(), key.namespace, key.name, serial, plan.reason)
-    current = CurrentCertificate(certificate=leaf, key_spec=key_spec_of(private_key), key_matches=True)
-    contents = SecretContents(leaf.public_bytes(Encoding.DER), current.key_spec, key_matches=True)
-    return Issued(current, written_secret(key.namespace, written, contents))
+    contents = SecretContents(leaf.public_bytes(Encoding.DER), key_spec_of(private_key), key_matches=True)
+    return written_secret(key.namespace, written, contents)
+
+
+async def _write(
+    ctx: Context, namespace: str, certificate: Certificate, write: SecretWrite, data: dict[str, bytes]
+) -> SecretObject | None:
+    """None when the plain create found the Secret in the way."""
+    if write.create:
+        return await ctx.kube.create_secret(
+            namespace,
+            write.name,
+            data=data,
+            labels=write.labels,
+            annotations=write.annotations,
+            owner=owner(certificate) if write.owner_reference else None,
+        )
+    return await ctx.kube.apply_secret(
+        namespace,
+        write.name,
+        secret_type=TLS_SECRET_TYPE,
+        data=data,
+        labels=write.labels,
+        annotations=write.annotations,
+        owner=owner(certificate) if write.owner_reference else None,
+    )
 
 
 def written_secret(
@@ -131,12 +114,6 @@ def written_secret(
     """Our write's own watch event needs no reconcile; until it arrives, plans use what we wrote."""
     echo = (Key(SECRET, namespace, written.name), written.resource_version)
     return Outcome(echoes=(echo,), secrets=((namespace, written.view(contents)),))
-
-
-def _event_reason(certificate: Certificate, plan: Issue) -> str:
-    if not certificate.status.serial_number:
-        return reasons.ISSUED
-    return reasons.RENEWED if plan.reason in reasons.RENEWAL_TRIGGERS else reasons.REISSUED
 
 
 def _cheap(spec: IssuanceSpec, ca: CertificateAuthority, reused: PrivateKey | None) -> bool:
@@ -152,46 +129,23 @@ def _cheap(spec: IssuanceSpec, ca: CertificateAuthority, reused: PrivateKey | No
 
 
 def _sign(
-    spec: IssuanceSpec,
-    ca: CertificateAuthority,
-    reused: PrivateKey | None,
-    password: bytes | None,
-    now: datetime,
+    plan: SignAndWrite, reused: PrivateKey | None, password: bytes | None, now: datetime
 ) -> tuple[PrivateKey, x509.Certificate, dict[str, bytes]]:
     """CPU-bound (RSA key generation takes tens of milliseconds), so it runs off the event loop."""
-    private_key = reused or generate_private_key(spec.key)
-    leaf = sign_leaf(spec.leaf, private_key.public_key(), ca, now)
-    return private_key, leaf, secret_data(spec, private_key, leaf, ca, password)
+    private_key = reused or generate_private_key(plan.spec.key)
+    leaf = sign_leaf(plan.spec.leaf, private_key.public_key(), plan.ca, now, plan.serial_number)
+    return private_key, leaf, secret_data(plan.spec, private_key, leaf, plan.ca, password)
 
 
-async def heal_metadata(
-    ctx: Context,
-    key: Key,
-    certificate: Certificate,
-    spec: IssuanceSpec,
-    secret: SecretView,
-    leaf: x509.Certificate,
-) -> Outcome:
-    """Someone removed or changed our labels or annotations: put them back without re-issuing."""
-    metadata = secret_metadata(
-        certificate, leaf, spec, ownership_annotations(secret, certificate.metadata.uid)
-    )
-    drifted = metadata_drift(metadata, secret.labels, secret.annotations)
-    if not drifted and secret.secret_type == TLS_SECRET_TYPE:
-        return Outcome()
+async def heal_metadata(ctx: Context, key: Key, certificate: Certificate, heal: SecretWrite) -> Outcome:
+    """Put back the labels and annotations someone removed or changed, without re-issuing."""
     # The write declares every field certmint owns, data included, which the view does not keep.
-    current = await ctx.kube.read_secret(key.namespace, secret.name)
+    current = await ctx.kube.read_secret(key.namespace, heal.name)
     if current is None:
         return Outcome(wake=(key,))  # deleted meanwhile: its watch event follows
-    written = await ctx.kube.apply_secret(
-        key.namespace,
-        secret.name,
-        secret_type=TLS_SECRET_TYPE,
-        data=current.data,
-        labels=metadata.labels,
-        annotations=metadata.annotations,
-        owner=owner(certificate) if may_reference_owner(secret, certificate.metadata.uid) else None,
-    )
+    written = await _write(ctx, key.namespace, certificate, heal, current.data)
+    if written is None:  # an apply always writes
+        raise AssertionError("a heal is never a create")
     return written_secret(key.namespace, written, None)  # rare: the data is parsed again
 
 

@@ -1,27 +1,19 @@
 """Which private key a new certificate gets, and the keystore password it is sealed with."""
 
-from certmint.api.certificate import RotationPolicy
 from certmint.operator.context import Context
 from certmint.pki import PKIError, PrivateKey, key_spec_of, load_private_key_pem
 from certmint.planning import reasons
+from certmint.planning.gates import Fail
 from certmint.planning.ownership import password_secret_refusal
-from certmint.planning.plan import Fail, Issue
 from certmint.planning.request import IssuanceSpec
-from certmint.planning.secret_view import SecretContents, SecretView
 
 
 async def reusable_key(
-    ctx: Context, namespace: str, spec: IssuanceSpec, secret: SecretView | None, plan: Issue
+    ctx: Context, namespace: str, secret_name: str, spec: IssuanceSpec
 ) -> PrivateKey | None:
-    """The Secret's key, when rotationPolicy Never asks to keep it and it still fits the spec. A
-    revoked certificate's key may be what was compromised: never reused. The view keeps no key, so
-    it is read from the Secret, only here."""
-    if plan.reason == reasons.REVOKED or spec.rotation_policy != RotationPolicy.NEVER or secret is None:
-        return None
-    contents = secret.contents
-    if not isinstance(contents, SecretContents) or contents.key_spec != spec.key:
-        return None
-    stored = await ctx.kube.read_secret(namespace, secret.name)
+    """The Secret's key, which the plan chose to keep (rotationPolicy Never), while it still fits
+    the spec. The view keeps no key, so it is read from the Secret, only here."""
+    stored = await ctx.kube.read_secret(namespace, secret_name)
     key_pem = stored.data.get("tls.key") if stored else None
     if not key_pem:
         return None

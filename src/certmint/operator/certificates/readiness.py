@@ -2,7 +2,6 @@
 
 from datetime import datetime
 
-from cryptography import x509
 from pydantic import ValidationError
 
 from certmint.api import Certificate, CertificateStatus
@@ -11,35 +10,25 @@ from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import Body, Key
-from certmint.planning.plan import Fail
-from certmint.planning.status import READY, certificate_failed, certificate_ready, condition
+from certmint.planning.certificates.actions import Report
+from certmint.planning.gates import Fail
+from certmint.planning.status import READY, certificate_failed, condition
 
 PLURAL = "certificates"
 
 
-async def ready(
-    ctx: Context,
-    key: Key,
-    certificate: Certificate,
-    leaf: x509.Certificate,
-    renew_at: datetime,
-    revision: int,
-    now: datetime,
-) -> Outcome:
-    """`renew_at`: when to look again, which is the status' renewalTime."""
-    status = certificate_ready(
-        certificate.status, leaf, renew_at, revision, certificate.metadata.generation, now
-    )
-    written = await _write_status(ctx, key, certificate.status, status)
+async def ready(ctx: Context, key: Key, certificate: Certificate, report: Report) -> Outcome:
+    """The status the plan reports; look again at its renewal time."""
+    written = await _write_status(ctx, key, certificate.status, report.status)
     metrics.record_certificate(
         key.namespace,
         key.name,
         metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name),
         True,
-        leaf.not_valid_after_utc,
-        renew_at,
+        report.not_after,
+        report.renew_at,
     )
-    return written.then(Outcome(requeue_after=max((renew_at - ctx.clock()).total_seconds(), 0.0)))
+    return written.then(Outcome(requeue_after=max((report.renew_at - ctx.clock()).total_seconds(), 0.0)))
 
 
 async def failed(ctx: Context, key: Key, body: Body, failure: Fail, now: datetime) -> Outcome:

@@ -1,6 +1,6 @@
 """CertificateSigningRequest reconciliation: certmint as the Kubernetes signer of its issuers.
 
-A CSR addressed to one of certmint's signer names is judged by planning.csr; this module does
+A CSR addressed to one of certmint's signer names is judged by planning.csrs; this module does
 what it decides: sign (status.certificate), report a failure (the Failed condition), approve or
 deny (the approval subresource), and record a revocation asked for by annotation. Signed, denied
 and failed CSRs are final: they cost no write, so a restart costs none."""
@@ -20,29 +20,24 @@ from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import record_revocation
 from certmint.operator.state import Key, issuer_key
-from certmint.pki import (
-    CertificateAuthority,
-    LeafRequest,
-    PublicKey,
-    certificates_to_pem,
-    serial_hex,
-    sign_leaf,
+from certmint.pki import certificates_to_pem, serial_hex, sign_leaf
+from certmint.planning.csrs.actions import (
+    RecordRevocation,
+    Retry,
+    SignChain,
+    WriteConditions,
+    plan_actions,
+    signer_refused,
 )
-from certmint.planning import reasons
-from certmint.planning.csr import (
-    Approve,
-    Case,
-    Deny,
-    Sign,
+from certmint.planning.csrs.plan import Case
+from certmint.planning.csrs.signing_request import (
     SignerRef,
     SigningRequestObject,
     acting_namespace,
     parse_signer_name,
-    plan_signing_request,
-    revocation_due,
-    with_condition,
 )
-from certmint.planning.plan import Fail, IssuerView, with_issuer_pointers
+from certmint.planning.events import Event
+from certmint.planning.gates import Fail
 
 log = logging.getLogger("certmint.csrs")
 
@@ -55,118 +50,82 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return Outcome()
     signer = parse_signer_name(csr.signer_name)
     if isinstance(signer, Fail):
-        return await _failed(ctx, csr, signer) if _awaits_signature(csr) else Outcome()
+        refusal = signer_refused(csr, signer, ctx.clock())
+        return await _write_conditions(ctx, csr, refusal) if refusal is not None else Outcome()
     signer_key = issuer_key(signer.kind, signer.namespace, signer.name)
     issuer = issuer_view(ctx, signer_key)
     if issuer is None:
         return Outcome(wait_for=signer_key)
     if not ctx.config.csr_auto_approve:
-        issuer = replace(issuer, auto_approval=None)
+        issuer = replace(issuer, signing=replace(issuer.signing, auto_approval=None))
     now = ctx.clock()
-    revoked = await _serve_revocation(ctx, signer_key, csr, issuer, now)
     acting = acting_namespace(signer, csr.username)
     # A person asking a ClusterIssuer acts in no namespace: a namespaceSelector admits no one.
     labels = await namespace_labels(ctx, acting, issuer) if acting else {}
     # Parsing and judging a request anyone may send (a signature check, hundreds of names): off
     # the loop, where a large one costs its own time only.
-    plan = await off_loop(
-        plan_signing_request, Case(csr, signer, issuer, ctx.config.trust_domain, labels, now)
-    )
-    if isinstance(plan, Sign):
-        done = await _sign(ctx, csr, signer, issuer, plan, now)
-    elif isinstance(plan, Approve | Deny):
-        done = await _decide(ctx, csr, plan, now)
-    elif isinstance(plan, Fail):
-        done = await _failed(ctx, csr, plan) if not plan.retryable else Outcome(backoff=True)
+    case = Case(csr, signer, issuer, ctx.config.trust_domain, labels, now)
+    plan = await off_loop(plan_actions, case, x509.random_serial_number())
+    revoked = await _revoke(ctx, signer_key, csr, plan.revocation)
+    then = plan.then
+    if isinstance(then, SignChain):
+        done = await _sign(ctx, csr, signer, then, now)
+    elif isinstance(then, WriteConditions):
+        done = await _write_conditions(ctx, csr, then)
+    elif isinstance(then, Retry):
+        done = Outcome(backoff=True)
     else:
         done = Outcome()
     return revoked.then(done)
 
 
-def _awaits_signature(csr: SigningRequestObject) -> bool:
-    return csr.approved and not (csr.denied or csr.failed or csr.certificate)
-
-
 async def _sign(
-    ctx: Context, csr: SigningRequestObject, signer: SignerRef, issuer: IssuerView, plan: Sign, now: datetime
+    ctx: Context, csr: SigningRequestObject, signer: SignerRef, plan: SignChain, now: datetime
 ) -> Outcome:
-    if issuer.ca is None:  # planning fails first when the issuer has no CA
-        raise AssertionError("signing without a CA")
-    leaf_request = with_issuer_pointers(plan.spec.leaf, issuer)
-    chain_pem = await off_loop(_signed_chain, leaf_request, plan.public_key, issuer.ca, now)
+    chain_pem = await off_loop(_signed_chain, plan, now)
     await ctx.kube.write_csr_certificate(csr.name, chain_pem)
-    leaf = x509.load_pem_x509_certificate(chain_pem)
-    serial = serial_hex(leaf.serial_number)
-    await ctx.kube.post_event(
-        _reference(csr),
-        "Normal",
-        reasons.CSR_ISSUED,
-        f"signed serial {serial} for {csr.username}, valid until "
-        f"{leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}",
-    )
+    await ctx.kube.post_event(_reference(csr), plan.event.type, plan.event.reason, plan.event.message)
     metrics.issuances.labels(_issuer_label(signer), "issued").inc()
-    log.info("signed CSR %s for %s: serial %s", csr.name, csr.username, serial)
+    log.info("signed CSR %s for %s: serial %s", csr.name, csr.username, serial_hex(plan.serial_number))
     return Outcome()
 
 
-def _signed_chain(
-    leaf_request: LeafRequest, public_key: PublicKey, ca: CertificateAuthority, now: datetime
-) -> bytes:
+def _signed_chain(plan: SignChain, now: datetime) -> bytes:
     """The leaf, then the issuing CA and every CA above it that certmint knows: the requester gets
     its whole path (whom to trust it still learns from a TrustBundle, not from this)."""
-    leaf = sign_leaf(leaf_request, public_key, ca, now)
+    ca = plan.ca
+    leaf = sign_leaf(plan.leaf, plan.public_key, ca, now, plan.serial_number)
     root = (ca.root_certificate,) if ca.root_certificate is not None else ()
     return certificates_to_pem([leaf, ca.certificate, *ca.chain, *root])
 
 
-async def _decide(ctx: Context, csr: SigningRequestObject, plan: Approve | Deny, now: datetime) -> Outcome:
-    kind = "Approved" if isinstance(plan, Approve) else "Denied"
-    conditions = with_condition(_conditions(csr), kind, plan.reason, plan.message, now)
-    await ctx.kube.write_csr_conditions(csr.name, APPROVAL, conditions, csr.resource_version)
-    await ctx.kube.post_event(
-        _reference(csr), "Normal" if kind == "Approved" else "Warning", plan.reason, plan.message
-    )
-    log.info("%s CSR %s of %s: %s", kind.lower(), csr.name, csr.username, plan.message)
+async def _write_conditions(ctx: Context, csr: SigningRequestObject, plan: WriteConditions) -> Outcome:
+    subresource = APPROVAL if plan.approval else STATUS
+    await ctx.kube.write_csr_conditions(csr.name, subresource, plan.conditions, csr.resource_version)
+    await ctx.kube.post_event(_reference(csr), plan.event.type, plan.event.reason, plan.event.message)
+    log.info("CSR %s of %s: %s: %s", csr.name, csr.username, plan.event.reason, plan.event.message)
     return Outcome()
 
 
-async def _failed(ctx: Context, csr: SigningRequestObject, failure: Fail) -> Outcome:
-    """Failed is final: the requester fixes the request and sends a new CSR."""
-    conditions = with_condition(_conditions(csr), "Failed", failure.reason, failure.message, ctx.clock())
-    await ctx.kube.write_csr_conditions(csr.name, STATUS, conditions, csr.resource_version)
-    await ctx.kube.post_event(_reference(csr), "Warning", failure.reason, failure.message)
-    log.info("CSR %s of %s failed: %s: %s", csr.name, csr.username, failure.reason, failure.message)
-    return Outcome()
-
-
-async def _serve_revocation(
-    ctx: Context, signer_key: Key, csr: SigningRequestObject, issuer: IssuerView, now: datetime
+async def _revoke(
+    ctx: Context, signer_key: Key, csr: SigningRequestObject, plan: RecordRevocation | Event | None
 ) -> Outcome:
     """A revoke annotation on a signed CSR: its serial goes on the issuer's list, then the issuer
-    signs new CRLs. Recording is idempotent and skipped once the issuer lists the serial, so the
-    annotation may stay."""
-    try:
-        due = revocation_due(csr, issuer, now)
-    except ValueError as error:
-        await ctx.kube.post_event(_reference(csr), "Warning", reasons.INVALID_SPEC, str(error))
+    signs new CRLs."""
+    if plan is None:
         return Outcome()
-    if due is None:
+    if isinstance(plan, Event):
+        await ctx.kube.post_event(_reference(csr), plan.type, plan.reason, plan.message)
         return Outcome()
-    leaf, request = due
-    await record_revocation(ctx, signer_key, leaf, request.reason)
-    serial = serial_hex(leaf.serial_number)
-    await ctx.kube.post_event(
-        _reference(csr),
-        "Normal",
-        reasons.REVOKED,
-        f"revoked serial {serial} ({request.reason}); it is on the issuer's CRL until it expires",
+    await record_revocation(ctx, signer_key, plan.certificate, plan.request.reason)
+    await ctx.kube.post_event(_reference(csr), plan.event.type, plan.event.reason, plan.event.message)
+    log.info(
+        "revoked CSR %s serial %s (%s)",
+        csr.name,
+        serial_hex(plan.certificate.serial_number),
+        plan.request.reason,
     )
-    log.info("revoked CSR %s serial %s (%s)", csr.name, serial, request.reason)
     return Outcome(wait_for=signer_key)
-
-
-def _conditions(csr: SigningRequestObject) -> list[dict[str, object]]:
-    return [dict(condition) for condition in csr.conditions]
 
 
 def _reference(csr: SigningRequestObject) -> ObjectReference:

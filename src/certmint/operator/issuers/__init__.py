@@ -18,7 +18,7 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
+from certmint.planning.issuer_view import IssuerView, Revoking
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -62,7 +62,8 @@ async def _ready(
 ) -> Outcome:
     """A usable CA: publish its CRLs, then its status."""
     view, material = ca.view, ca.material
-    signers = material.crl_signers if material else ((view.ca,) if view.ca else ())
+    signing_ca = view.signing.ca
+    signers = material.crl_signers if material else ((signing_ca,) if signing_ca else ())
     try:
         crls = await revocation.publish_crls(ctx, namespace, name, ca.secret, issuer, signers, now)
     except ValueError as error:
@@ -71,18 +72,23 @@ async def _ready(
         )
         written = await status.write(ctx, key, issuer, failed, name, material, now)
         return written.then(Outcome(issuer_view=failed, backoff=True))
-    ocsp = await revocation.publish_ocsp(ctx, key, crls.secret, issuer, signers, crls.pem, now)
+    ocsp = await revocation.publish_ocsp(ctx, crls.secret, issuer, signers, crls.pem, now)
     view = replace(
         view,
-        policy=issuer.spec.policy,
-        allow_ca=issuer.spec.allow_ca,
-        revoked_serials=crls.revoked_serials,
-        crl_pem=crls.pem,
-        crl_der=revocation.crl_der_of(crls.pem, view.ca) if view.ca else b"",
-        crl_distribution_point=issuer.spec.revocation.distribution_point_url,
-        ocsp=ocsp.responder,
-        ocsp_url=issuer.spec.revocation.ocsp_url,
-        auto_approval=issuer.spec.signing_requests.auto_approve,
+        signing=replace(
+            view.signing,
+            policy=issuer.spec.policy,
+            allow_ca=issuer.spec.allow_ca,
+            auto_approval=issuer.spec.signing_requests.auto_approve,
+        ),
+        trust=replace(view.trust, crl_pem=crls.pem),
+        revoking=Revoking(
+            revoked_serials=crls.revoked_serials,
+            crl_der=revocation.crl_der_of(crls.pem, signing_ca) if signing_ca else b"",
+            crl_distribution_point=issuer.spec.revocation.distribution_point_url,
+            ocsp_url=issuer.spec.revocation.ocsp_url,
+            ocsp=ocsp.inputs,
+        ),
     )
     written = await status.write(ctx, key, issuer, view, name, material, now, ca.lagging)
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)

@@ -15,11 +15,11 @@ from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
-from certmint.planning.ca_secret import ca_secret_content, read_material
 from certmint.planning.constraints import ClusterNames
-from certmint.planning.issuer import CAUnusable, GenerateCA, plan_ca
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import (
+from certmint.planning.issuer_view import IssuerView, Signing, Trust
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
+from certmint.planning.issuers.rotation import (
     ROTATE_REQUEST,
     Activate,
     CAMaterial,
@@ -89,8 +89,8 @@ async def load_or_bootstrap(
             ready=True,
             reason=reasons.CA_READY,
             message="CA is valid",
-            ca=plan.ca,
-            trust=(plan.ca.root,),
+            signing=Signing(ca=plan.ca),
+            trust=Trust(certificates=(plan.ca.root,)),
         )
         return Usable(view, None, None, secret)
     else:
@@ -147,11 +147,13 @@ def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
         ready=True,
         reason=reasons.CA_READY,
         message=f"CA is valid; rotation phase {material.phase}",
-        ca=material.current,
-        trust=material.trust,
-        previous=material.previous,
-        activated_at=material.activated_at if material.previous is not None else None,
-        reissue_window=window,
+        signing=Signing(
+            ca=material.current,
+            previous=material.previous,
+            activated_at=material.activated_at if material.previous is not None else None,
+            reissue_window=window,
+        ),
+        trust=Trust(certificates=material.trust),
     )
 
 

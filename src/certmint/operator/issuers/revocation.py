@@ -8,20 +8,18 @@ from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.offload import off_loop
 from certmint.operator.revocations import REVOCATION_FIELD_MANAGER
-from certmint.operator.state import Key
 from certmint.pki import CertificateAuthority
 from certmint.pki.ocsp import OCSPSigner
-from certmint.planning.ocsp import (
-    OCSPResponder,
+from certmint.planning.issuer_view import ResponderInputs
+from certmint.planning.issuers.ocsp import (
     dump_signers,
     load_signers,
     next_signer_refresh,
     refresh_signers,
     responder_inputs,
-    reuse_responder,
     signers_fresh,
 )
-from certmint.planning.revocation import (
+from certmint.planning.issuers.revocation import (
     CRL_KEY,
     REVOKED_KEY,
     build_crls,
@@ -92,14 +90,13 @@ async def _read(ctx: Context, namespace: str, name: str) -> SecretObject:
 
 @dataclass(frozen=True)
 class PublishedOCSP:
-    responder: OCSPResponder | None = None
+    inputs: ResponderInputs | None = None
     signers: tuple[OCSPSigner, ...] = ()
     refresh_at: datetime | None = None
 
 
 async def publish_ocsp(
     ctx: Context,
-    key: Key,
     secret: SecretObject,
     issuer: Issuer,
     cas: tuple[CertificateAuthority, ...],
@@ -107,7 +104,7 @@ async def publish_ocsp(
     now: datetime,
 ) -> PublishedOCSP:
     """With an OCSP URL: a delegated signer per CA (signed by the CA here, never per request), kept
-    in the CA Secret, and a responder answering from the CRLs just published. `secret`: the CA
+    in the CA Secret, and what the responder answers from: the CRLs just published. `secret`: the CA
     Secret as the CRL step left it."""
     if issuer.spec.revocation.ocsp_url is None:
         return PublishedOCSP()
@@ -123,10 +120,5 @@ async def publish_ocsp(
             field_manager=OCSP_FIELD_MANAGER,
         )
     validity = parse_duration(issuer.spec.revocation.ocsp_response_duration)
-    previous = ctx.state.issuer_views.get(key)
-    responder = reuse_responder(
-        previous.ocsp if previous else None,
-        responder_inputs(cas, signers, crl_pem, validity),
-        ctx.state.ocsp_cache,
-    )
-    return PublishedOCSP(responder, signers, next_signer_refresh(signers))
+    inputs = responder_inputs(cas, signers, crl_pem, validity)
+    return PublishedOCSP(inputs, signers, next_signer_refresh(signers))

@@ -14,8 +14,8 @@ from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import summarize_certificate
 from certmint.planning import reasons
-from certmint.planning.plan import IssuerView
-from certmint.planning.rotation import CAMaterial, rotation_policy, scheduled_rotation
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.rotation import CAMaterial, rotation_policy, scheduled_rotation
 from certmint.planning.status import READY, condition, set_condition
 
 PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
@@ -47,12 +47,12 @@ async def write(
         conditions=conditions,
         observed_generation=generation,
         secret_name=secret_name,
-        ca=_ca_status(view.ca.certificate) if view.ca else None,
+        ca=_ca_status(view.signing.ca.certificate) if view.signing.ca else None,
         rotation=_rotation_status(material, issuer) if material else None,
     )
-    if view.ca is not None:
+    if view.signing.ca is not None:
         metrics.ca_expiration.labels(key.kind, key.namespace, key.name).set(
-            view.ca.certificate.not_valid_after_utc.timestamp()
+            view.signing.ca.certificate.not_valid_after_utc.timestamp()
         )
     if material is not None:
         metrics.record_rotation_phase(key.kind, key.namespace, key.name, material.phase)

@@ -8,9 +8,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from certmint.api import LabelSelector, TrustBundle
-from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES, LabelSelectorOperator
+from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES
 from certmint.pki import PKIError, TrustBundleContent, load_certificates_pem, pkcs12_truststore
 from certmint.planning.contest import Contest, DataWriter, contest
+from certmint.planning.selectors import selector_matches
 
 
 def reserved_name_refusal(name: str) -> str | None:
@@ -34,27 +35,6 @@ class TargetPlan:
 class ConfigMapContent:
     data: dict[str, str]
     binary_data: dict[str, bytes]
-
-
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """Kubernetes label selector semantics; an empty selector matches everything."""
-    if any(labels.get(key) != value for key, value in selector.match_labels.items()):
-        return False
-    for requirement in selector.match_expressions:
-        present = requirement.key in labels
-        value = labels.get(requirement.key)
-        match requirement.operator:
-            case LabelSelectorOperator.IN:
-                ok = present and value in requirement.values
-            case LabelSelectorOperator.NOT_IN:
-                ok = not present or value not in requirement.values
-            case LabelSelectorOperator.EXISTS:
-                ok = present
-            case LabelSelectorOperator.DOES_NOT_EXIST:
-                ok = not present
-        if not ok:
-            return False
-    return True
 
 
 def plan_targets(

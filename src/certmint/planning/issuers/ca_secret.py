@@ -17,7 +17,7 @@ from certmint.pki import (
     load_certificates_pem,
     load_private_key_pem,
 )
-from certmint.planning.rotation import CAMaterial
+from certmint.planning.issuers.rotation import CAMaterial
 
 NEXT_CERT, NEXT_KEY, PREVIOUS_CERT, PREVIOUS_KEY = "next.crt", "next.key", "previous.crt", "previous.key"
 ACTIVATES_AT: Final = "certmint.dev/next-activates-at"

@@ -6,7 +6,7 @@ Prepared --(propagation delay over)--> Overlap: the next CA becomes current and 
 certificates are re-issued spread over a window; the previous CA stays trusted.
 Overlap --(the previous CA's last certificate has expired)--> Stable: the previous CA is retired.
 
-Every state lives in the CA Secret (planning.ca_secret: keys, certificates, and timestamps as
+Every state lives in the CA Secret (planning.issuers.ca_secret: keys, certificates, and timestamps as
 annotations), so a restarted operator resumes exactly where it stopped.
 
 No loops. A CA step happens only because someone wrote (a rotate-ca request) or because it is due,
@@ -14,7 +14,7 @@ and never sooner than a floor after the step before it:
 - the spec's minimums (certmint.api.issuer: MIN_CA_DURATION, MIN_PROPAGATION_DELAY,
   MIN_REISSUE_WINDOW, and a fresh CA signs at least 2 x propagationDelay + reissueWindow before
   its own rotation is due) are checked by the API server and again in planning
-  (planning.issuer.schedule_error, through plan_ca), so an Issuer stored before those rules is
+  (planning.issuers.ca.schedule_error, through plan_ca), so an Issuer stored before those rules is
   refused with reason RotationScheduleInvalid;
 - whatever the spec says, `rotation_policy` never uses a delay or window below the minimums, a
   scheduled rotation never starts sooner than 2 x delay + window after its CA was made, and the
@@ -63,9 +63,9 @@ from certmint.pki import (
     PrivateKey,
 )
 from certmint.pki.ca import BACKDATE
-from certmint.planning.bundle_sources import fingerprint
 from certmint.planning.constraints import ClusterNames
-from certmint.planning.issuer import ca_request, schedule_error
+from certmint.planning.issuer_view import fingerprint
+from certmint.planning.issuers.ca import ca_request, schedule_error
 
 __all__ = ["schedule_error"]
 

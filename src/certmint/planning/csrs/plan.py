@@ -3,7 +3,7 @@
 A CSR names its signer (`issuers.certmint.dev/<namespace>.<name>` or
 `clusterissuers.certmint.dev/<name>`); the API server records who created it (`spec.username`,
 which the requester cannot forge). Everything else in it is hostile. A CSR is judged exactly like a
-Certificate (the gates of planning.plan: printable names, issuer ready, valid names, the issuer's
+Certificate (the gates of planning.gates: printable names, issuer ready, valid names, the issuer's
 policy and the identity rules that hold everywhere), in the namespace its requester belongs to:
 
 - a ServiceAccount `system:serviceaccount:<ns>:<sa>` belongs to `<ns>` and may use the Issuers of
@@ -14,9 +14,6 @@ policy and the identity rules that hold everywhere), in the namespace its reques
   is Kubernetes RBAC: `approve` on the signer name decides which of its CSRs are signed.
 """
 
-import base64
-import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,7 +23,6 @@ from cryptography import x509
 
 from certmint.api import parse_duration
 from certmint.api.certificate import RotationPolicy
-from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
 from certmint.pki import (
     MAX_REQUEST_BYTES,
     KeyAlgorithm,
@@ -41,11 +37,17 @@ from certmint.pki import (
     load_csr,
 )
 from certmint.planning import reasons
-from certmint.planning.labels import REVOKE_REQUEST
-from certmint.planning.plan import (
+from certmint.planning.csrs.signing_request import (
+    ISSUER,
+    Requester,
+    SignerRef,
+    SigningRequestObject,
+    acting_namespace,
+    requester_of,
+)
+from certmint.planning.gates import (
     Fail,
     Gate,
-    IssuerView,
     Request,
     issuer_ready,
     names_printable,
@@ -53,19 +55,11 @@ from certmint.planning.plan import (
     request_valid,
     within_name_constraints,
 )
-from certmint.planning.request import IssuanceSpec, spiffe_id
-from certmint.planning.revocation import RevokeRequest, revoke_request
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.request import IssuanceSpec, RevokeRequest, revoke_request, spiffe_id
 
-ISSUER_SIGNER_PREFIX = "issuers.certmint.dev/"
-CLUSTER_ISSUER_SIGNER_PREFIX = "clusterissuers.certmint.dev/"
-ISSUER = "Issuer"
-CLUSTER_ISSUER = "ClusterIssuer"
 DEFAULT_DURATION = timedelta(hours=24)
 """When a CSR sets no expirationSeconds: the default lifetime of a Certificate."""
-
-SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
-_NAMESPACE = re.compile(DNS_LABEL_PATTERN)
-_NAME = re.compile(DNS_SUBDOMAIN_PATTERN)
 
 KUBERNETES_USAGES: Mapping[str, Usage] = {usage.value: usage for usage in Usage}
 """Kubernetes' KeyUsage strings that certmint signs; they are spelled as certmint's usages."""
@@ -81,151 +75,8 @@ GATES: tuple[Gate, ...] = (
     policy_allows,
     within_name_constraints,
 )
-"""The Certificate gates that concern a request; Secret ownership does not apply to a CSR."""
-
-
-def is_certmint_signer(signer_name: str) -> bool:
-    return signer_name.startswith((ISSUER_SIGNER_PREFIX, CLUSTER_ISSUER_SIGNER_PREFIX))
-
-
-def issuer_signer_name(namespace: str, name: str) -> str:
-    return f"{ISSUER_SIGNER_PREFIX}{namespace}.{name}"
-
-
-def cluster_issuer_signer_name(name: str) -> str:
-    return f"{CLUSTER_ISSUER_SIGNER_PREFIX}{name}"
-
-
-@dataclass(frozen=True)
-class SignerRef:
-    kind: str
-    namespace: str
-    """Empty for a ClusterIssuer."""
-    name: str
-
-
-def parse_signer_name(signer_name: str) -> SignerRef | Fail:
-    """A namespace is a DNS label (no dots), so the first dot ends it; the issuer name is the rest."""
-    if signer_name.startswith(CLUSTER_ISSUER_SIGNER_PREFIX):
-        name = signer_name.removeprefix(CLUSTER_ISSUER_SIGNER_PREFIX)
-        if _NAME.fullmatch(name) and len(name) <= 253:
-            return SignerRef(CLUSTER_ISSUER, "", name)
-    elif signer_name.startswith(ISSUER_SIGNER_PREFIX):
-        namespace, _, name = signer_name.removeprefix(ISSUER_SIGNER_PREFIX).partition(".")
-        if _NAMESPACE.fullmatch(namespace) and len(namespace) <= 63 and _NAME.fullmatch(name):
-            return SignerRef(ISSUER, namespace, name)
-    return Fail(
-        reasons.UNKNOWN_SIGNER,
-        f"signerName {signer_name!r} is not {ISSUER_SIGNER_PREFIX}<namespace>.<issuer> nor "
-        f"{CLUSTER_ISSUER_SIGNER_PREFIX}<clusterissuer>",
-        retryable=False,
-    )
-
-
-@dataclass(frozen=True)
-class SigningRequestObject:
-    """A CertificateSigningRequest as certmint reads it from the API."""
-
-    name: str
-    uid: str
-    signer_name: str
-    request: bytes
-    """spec.request, decoded from base64: a PEM CSR, or garbage."""
-    usages: tuple[str, ...]
-    expiration_seconds: int | None
-    username: str
-    approved: bool
-    denied: bool
-    failed: bool
-    certificate: bytes
-    """status.certificate as PEM; empty until signed."""
-    annotations: Mapping[str, str]
-    request_bytes: int = 0
-    """The size of spec.request; above MAX_REQUEST_BYTES (pki.csr) `request` is not kept (and is
-    empty): a large request is not held in memory while it waits for approval."""
-    conditions: tuple[Mapping[str, Any], ...] = ()
-    """status.conditions as they are: a write of conditions sends the whole list back."""
-    resource_version: str = ""
-
-    @property
-    def pending(self) -> bool:
-        return not (self.approved or self.denied or self.failed)
-
-    @property
-    def settled(self) -> bool:
-        """Signed, denied or failed, with no revocation asked for: nothing certmint would ever
-        write, so it is neither cached nor reconciled."""
-        final = bool(self.certificate) or self.denied or self.failed
-        return final and revoke_request_token(self.annotations) == ""
-
-
-def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
-    metadata = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
-    true_conditions = {
-        condition.get("type")
-        for condition in status.get("conditions") or []
-        if condition.get("status") == "True"
-    }
-    expiration = spec.get("expirationSeconds")
-    request = _base64(spec.get("request"))
-    return SigningRequestObject(
-        name=str(metadata.get("name", "")),
-        uid=str(metadata.get("uid", "")),
-        signer_name=str(spec.get("signerName", "")),
-        request=request if len(request) <= MAX_REQUEST_BYTES else b"",
-        request_bytes=len(request),
-        usages=tuple(str(usage) for usage in spec.get("usages") or ()),
-        expiration_seconds=int(expiration) if isinstance(expiration, int) else None,
-        username=str(spec.get("username", "")),
-        approved="Approved" in true_conditions,
-        denied="Denied" in true_conditions,
-        failed="Failed" in true_conditions,
-        certificate=_base64(status.get("certificate")),
-        annotations=dict(metadata.get("annotations") or {}),
-        conditions=tuple(dict(condition) for condition in status.get("conditions") or ()),
-        resource_version=str(metadata.get("resourceVersion") or ""),
-    )
-
-
-def revoke_request_token(annotations: Mapping[str, str]) -> str:
-    return annotations.get(REVOKE_REQUEST, "")
-
-
-def _base64(value: object) -> bytes:
-    if not isinstance(value, str):
-        return b""
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
-
-
-@dataclass(frozen=True)
-class Requester:
-    """Who created the CSR, as the API server recorded it."""
-
-    username: str
-    namespace: str | None = None
-    service_account: str | None = None
-    """Both set for a ServiceAccount; None for anyone else."""
-
-
-def requester_of(username: str) -> Requester:
-    if username.startswith(SERVICE_ACCOUNT_PREFIX):
-        namespace, _, account = username.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
-        if _NAMESPACE.fullmatch(namespace) and account and ":" not in account:
-            return Requester(username, namespace, account)
-    return Requester(username)
-
-
-def acting_namespace(signer: SignerRef, username: str) -> str:
-    """The namespace whose identities a CSR may obtain: an Issuer's own; for a ClusterIssuer, its
-    ServiceAccount requester's, and none for anyone else."""
-    if signer.kind == ISSUER:
-        return signer.namespace
-    return requester_of(username).namespace or ""
+"""The gates that concern a CSR: the issuer's existence is judged first (judge_request), and the
+CA caps the duration at signing instead."""
 
 
 @dataclass(frozen=True)
@@ -292,7 +143,8 @@ def plan_signing_request(case: Case) -> CSRPlan:
 
 
 def _auto_approves(issuer: IssuerView) -> bool:
-    return issuer.auto_approval is not None and issuer.auto_approval.workload_identity
+    auto_approval = issuer.signing.auto_approval
+    return auto_approval is not None and auto_approval.workload_identity
 
 
 def judge_request(case: Case) -> Sign | Fail:
@@ -324,7 +176,7 @@ def judge_request(case: Case) -> Sign | Fail:
     if isinstance(usages, Fail):
         return usages
     spec = _issuance_spec(csr, signer, requester, request, usages, issuer, case.trust_domain)
-    gated = Request(spec, issuer, "", None, None, case.namespace_labels, case.now)
+    gated = Request(spec, issuer, case.namespace_labels, case.now)
     for gate in GATES:
         failure = gate(gated)
         if failure is not None:
@@ -383,8 +235,9 @@ def signing_duration(expiration_seconds: int | None, issuer: IssuerView) -> time
     """expirationSeconds (24h when unset), capped by the policy's maxDuration; signing caps it at
     the CA's own end too."""
     requested = timedelta(seconds=expiration_seconds) if expiration_seconds else DEFAULT_DURATION
-    if issuer.policy is not None and issuer.policy.max_duration is not None:
-        return min(requested, parse_duration(issuer.policy.max_duration))
+    policy = issuer.signing.policy
+    if policy is not None and policy.max_duration is not None:
+        return min(requested, parse_duration(policy.max_duration))
     return requested
 
 
@@ -405,9 +258,9 @@ def workload_identity_approval(
     rsa_key = spec.key.algorithm == KeyAlgorithm.RSA
     if not set(effective_usages(leaf, rsa_key=rsa_key)) <= WORKLOAD_USAGES:
         return None
-    policy_names = issuer.auto_approval is not None and issuer.auto_approval.policy_names
+    policy_names = issuer.signing.auto_approval is not None and issuer.signing.auto_approval.policy_names
     others = leaf.common_name or leaf.organization or leaf.dns_names or leaf.ip_addresses
-    if (others or leaf.email_addresses) and not (policy_names and issuer.policy is not None):
+    if (others or leaf.email_addresses) and not (policy_names and issuer.signing.policy is not None):
         return None
     extra = " and names its policy allows" if others or leaf.email_addresses else ""
     return Approve(
@@ -429,7 +282,7 @@ def revocation_due(
         leaf = load_certificates_pem(csr.certificate)[0]
     except PKIError:
         return None
-    if leaf.serial_number in issuer.revoked_serials or leaf.not_valid_after_utc <= now:
+    if leaf.serial_number in issuer.revoking.revoked_serials or leaf.not_valid_after_utc <= now:
         return None
     return leaf, request
 

@@ -8,9 +8,9 @@ from cryptography import x509
 from certmint.api import Certificate
 from certmint.api.certificate import OutputFormatType
 from certmint.pki import (
+    AltNames,
     CertificateAuthority,
     PrivateKey,
-    alt_names,
     certificates_to_pem,
     combined_pem,
     encode_private_key_der,
@@ -82,19 +82,20 @@ def ca_chain(ca: CertificateAuthority) -> list[x509.Certificate]:
 
 def secret_metadata(
     certificate: Certificate,
-    leaf: x509.Certificate,
+    serial_number: int,
+    summary: AltNames,
     spec: IssuanceSpec,
     markings: Mapping[str, str] | None = None,
 ) -> SecretMetadata:
-    """`markings`: certmint's ownership and contest annotations (planning.ownership, planning.contest)."""
+    """For the leaf of `serial_number` whose subjectAltName is `summary`. `markings`: certmint's
+    ownership and contest annotations (planning.ownership, planning.contest)."""
     template = certificate.spec.secret_template
-    summary = alt_names(leaf)
     annotations = {
         **_foreign_keys(template.annotations if template else {}),
         labels.CERTIFICATE_NAME: certificate.metadata.name,
         labels.ISSUER_NAME: certificate.spec.issuer_ref.name,
         labels.ISSUER_KIND: certificate.spec.issuer_ref.kind.value,
-        labels.SERIAL_NUMBER: serial_hex(leaf.serial_number),
+        labels.SERIAL_NUMBER: serial_hex(serial_number),
         labels.SPEC_DIGEST: spec.digest,
         **({labels.RENEW_REQUEST: spec.renew_request} if spec.renew_request else {}),
         **({labels.REVOKE_REQUEST: spec.revoke.token} if spec.revoke else {}),

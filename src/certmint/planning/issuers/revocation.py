@@ -8,7 +8,7 @@ the previous one until it retires.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
@@ -28,7 +28,6 @@ from certmint.pki import (
     parse_serial,
     serial_hex,
 )
-from certmint.planning import labels
 
 REVOKED_KEY: Final = "revoked.json"
 CRL_KEY: Final = "ca.crl"
@@ -53,30 +52,6 @@ class RevocationList:
 
     def revoked(self, serial_number: int) -> bool:
         return any(entry.serial_number == serial_number for entry in self.entries)
-
-
-@dataclass(frozen=True)
-class RevokeRequest:
-    """A Certificate's revoke annotations: a token not yet served asks to revoke the current certificate."""
-
-    token: str
-    reason: RevocationReason
-    reissue: bool
-
-
-def revoke_request(annotations: Mapping[str, str]) -> RevokeRequest | None:
-    """Raises ValueError for a reason RFC 5280 does not know."""
-    token = annotations.get(labels.REVOKE_REQUEST, "")
-    if not token:
-        return None
-    reason_text = annotations.get(labels.REVOKE_REASON, RevocationReason.UNSPECIFIED.value)
-    try:
-        reason = RevocationReason(reason_text)
-    except ValueError:
-        known = ", ".join(reason.value for reason in RevocationReason)
-        raise ValueError(f"{labels.REVOKE_REASON} {reason_text!r} is not one of: {known}") from None
-    reissue = annotations.get(labels.REVOKE_REISSUE, "true").lower() != "false"
-    return RevokeRequest(token=token, reason=reason, reissue=reissue)
 
 
 def key_id(certificate: x509.Certificate) -> str:

@@ -18,12 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from certmint.api.certificate import IssuerKind
 from certmint.api.trustbundle import BundleSource
 from certmint.pki import PKIError, TrustBundleContent, assemble_bundle, certificates_to_pem
 from certmint.planning import reasons
+from certmint.planning.issuer_view import fingerprint
 
 MAX_RECORDED_CRL_BYTES = 256 * 1024
 """CRLs a bundle's status records for its sources, in all: the status duplicates what the ConfigMap
@@ -41,11 +41,6 @@ def recorded_crls(publications: Sequence["SourcePublication"]) -> tuple[bytes, .
         recorded.append(publication.crls if fits else b"")
         budget -= len(publication.crls) if fits else 0
     return tuple(recorded)
-
-
-def fingerprint(certificate: x509.Certificate) -> str:
-    """sha256 of the DER, in hex: how bundles record what they published and issuers check it."""
-    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def issuer_source_id(kind: str, namespace: str, name: str) -> str:

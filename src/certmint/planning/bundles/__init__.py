@@ -1,0 +1,1 @@
+"""A TrustBundle: its sources and the ConfigMaps it is published to."""

@@ -1,0 +1,1 @@
+"""CertificateSigningRequests addressed to certmint: how they are read and judged."""

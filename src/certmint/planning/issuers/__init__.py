@@ -1,0 +1,1 @@
+"""An Issuer's CA: its Secret, its rotation, its revocation lists and OCSP signers."""
