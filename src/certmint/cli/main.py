@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from certmint import __version__
 from certmint.api import parse_duration
 from certmint.api.common import DNS_SUBDOMAIN_PATTERN
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS
 from certmint.cli import cluster
 from certmint.pki import (
     PURPOSE_USAGE,
@@ -182,7 +183,7 @@ def status(
         api = cluster.connect(kubeconfig)
         if target:
             ns, name = _split(target, namespace)
-            items = [cluster.get_object(api, "certificates", ns, name)]
+            items = [cluster.get_object(api, CERTIFICATES.plural, ns, name)]
         else:
             items = cluster.list_certificates(api, None if all_namespaces else namespace or "default")
         rows = [_status_row(item) for item in items]
@@ -221,7 +222,7 @@ def renew(
             chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
         token = cluster.request_token()
         for ns, name in chosen:
-            cluster.annotate(api, "certificates", ns, name, {RENEW_REQUEST: token})
+            cluster.annotate(api, CERTIFICATES.plural, ns, name, {RENEW_REQUEST: token})
             click.echo(f"renewal requested for {ns}/{name}")
         if not chosen:
             click.echo("no Certificate matched", err=True)
@@ -269,7 +270,7 @@ def revoke(
         ns, name = _split(target or "", namespace)
         cluster.annotate(
             api,
-            "certificates",
+            CERTIFICATES.plural,
             ns,
             name,
             {
@@ -603,7 +604,7 @@ def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped:
     """The issuer's CA, its readiness and its rotation phase."""
     with _errors():
         api = cluster.connect(kubeconfig)
-        plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+        plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
         found = cluster.get_object(api, plural, ns, issuer)
         state = found.get("status") or {}
         ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == "Ready"), {})
@@ -630,7 +631,7 @@ def ca_rotate(kubeconfig: str | None, issuer: str, namespace: str, cluster_scope
     """Rotate a selfSigned issuer's CA now (e.g. after a compromise): the old CA is distrusted early."""
     with _errors():
         api = cluster.connect(kubeconfig)
-        plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+        plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
         found = cluster.get_object(api, plural, ns, issuer)
         if "selfSigned" not in found.get("spec", {}):
             raise click.ClickException(f"{issuer} is not a selfSigned issuer; rotate its CA Secret instead")

@@ -27,6 +27,7 @@ from cryptography import x509
 from certmint.api import parse_duration
 from certmint.api.certificate import RotationPolicy
 from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
+from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
 from certmint.pki import (
     MAX_REQUEST_BYTES,
     KeyAlgorithm,
@@ -58,8 +59,8 @@ from certmint.planning.revocation import RevokeRequest, revoke_request
 
 ISSUER_SIGNER_PREFIX = "issuers.certmint.dev/"
 CLUSTER_ISSUER_SIGNER_PREFIX = "clusterissuers.certmint.dev/"
-ISSUER = "Issuer"
-CLUSTER_ISSUER = "ClusterIssuer"
+ISSUER = ISSUERS.kind
+CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 DEFAULT_DURATION = timedelta(hours=24)
 """When a CSR sets no expirationSeconds: the default lifetime of a Certificate."""
 

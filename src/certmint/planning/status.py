@@ -6,10 +6,10 @@ from datetime import datetime
 from cryptography import x509
 
 from certmint.api import CertificateStatus, Condition, ConditionStatus
+from certmint.api.kinds import READY
 from certmint.pki import serial_hex
 from certmint.planning import reasons
 
-READY = "Ready"
 ISSUING = "Issuing"
 
 
