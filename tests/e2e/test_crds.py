@@ -5,12 +5,15 @@ from typing import Any
 import pytest
 import yaml
 
+from certmint.api.kinds import API_VERSION
 from tests.e2e.support import Cluster
 
 
 def certificate(namespace: str, **spec: Any) -> dict[str, Any]:
+    """A raw dict, not tests.e2e.manifests: these tests send what the models refuse or drop, for the
+    CRD schema to refuse or prune."""
     return {
-        "apiVersion": "certmint.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Certificate",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {
@@ -76,7 +79,7 @@ def test_invalid_certificates_are_rejected(
 
 def test_issuer_needs_exactly_one_type(cluster: Cluster, namespace: str) -> None:
     issuer: dict[str, Any] = {
-        "apiVersion": "certmint.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Issuer",
         "metadata": {"name": "both", "namespace": namespace},
         "spec": {"selfSigned": {}, "ca": {"secretName": "ca"}},

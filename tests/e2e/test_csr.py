@@ -31,6 +31,7 @@ from tests.csr_material import (
     spiffe_csr,
     weak_rsa_csr,
 )
+from tests.e2e import manifests
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, token_client, wait_for
@@ -146,12 +147,8 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
 
 
 def auto_approving_issuer(namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": {}, "signingRequests": {"autoApprove": {"workloadIdentity": True}}, **spec},
-    }
+    auto_approve = {"autoApprove": {"workloadIdentity": True}}
+    return manifests.issuer(namespace, **{"selfSigned": {}, "signingRequests": auto_approve, **spec})
 
 
 def signer_of(namespace: str, name: str = "ca") -> str:

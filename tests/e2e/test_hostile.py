@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.manifests import API_VERSION, ca_issuer, certificate, self_signed_issuer, trust_bundle
+from certmint.api.kinds import API_VERSION
+from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 from tests.unit.hostile import certificate_bodies
 
@@ -45,6 +46,7 @@ def test_generated_certificates_end_in_a_condition(
     if cluster.get("issuers", namespace, "ca") is None:
         cluster.apply(self_signed_issuer(namespace))
     name = f"fuzz-{next(_names)}"
+    # A raw dict: the fuzzed spec is meant to reach the schema as drawn, refused or not.
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "Certificate",

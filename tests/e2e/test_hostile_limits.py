@@ -26,8 +26,9 @@ from certmint.pki import (
     serial_hex,
 )
 from certmint.planning import reasons
+from tests.e2e import manifests
 from tests.e2e.canary import assert_canary_ready
-from tests.e2e.manifests import API_VERSION, certificate, client_certificate, self_signed_issuer
+from tests.e2e.manifests import certificate, client_certificate, issuer, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_csr import condition, csr_manifest, delete_csrs, event_message, issued
 from tests.e2e.test_ocsp import openssl_ocsp, saying
@@ -41,14 +42,7 @@ OPENSSL = "/usr/bin/openssl"
 @pytest.fixture
 def cluster_issuer(cluster: Cluster) -> Iterator[str]:
     name = f"limits-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {"selfSigned": {}},
-        }
-    )
+    cluster.apply(manifests.cluster_issuer(name, selfSigned={}))
     cluster.wait_condition("clusterissuers", None, name, "True")
     yield name
     cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "clusterissuers", name)
@@ -176,20 +170,16 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
     crl_url = operator_process.crl_url(namespace, "ca")
     ocsp_url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "Issuer",
-            "metadata": {"name": "ca", "namespace": namespace},
-            "spec": {
-                "ca": {"secretName": "provided-ca"},
-                "revocation": {
-                    "crlDuration": "1h",
-                    "distributionPointURL": crl_url,
-                    "ocspURL": ocsp_url,
-                    "ocspResponseDuration": "5m",
-                },
+        issuer(
+            namespace,
+            ca={"secretName": "provided-ca"},
+            revocation={
+                "crlDuration": "1h",
+                "distributionPointURL": crl_url,
+                "ocspURL": ocsp_url,
+                "ocspResponseDuration": "5m",
             },
-        }
+        )
     )
     cluster.wait_condition("issuers", namespace, "ca", "True", timeout=120)
     cluster.apply(client_certificate(namespace))

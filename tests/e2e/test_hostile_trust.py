@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
 from certmint.pki import CARequest, create_root_ca, load_certificates_pem, load_crls_pem
+from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
-from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -54,17 +55,10 @@ def cluster_issuer(cluster: Cluster) -> Iterator[str]:
     wait for its bundles, its next CA would sign before a contested bundle could publish it."""
     name = f"shared-{uuid.uuid4().hex[:6]}"
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {
-                "selfSigned": {
-                    "caDuration": "24h",
-                    "rotation": {"propagationDelay": "5s", "reissueWindow": "10s"},
-                }
-            },
-        }
+        manifests.cluster_issuer(
+            name,
+            selfSigned={"caDuration": "24h", "rotation": {"propagationDelay": "5s", "reissueWindow": "10s"}},
+        )
     )
     yield name
     cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterissuers", name)

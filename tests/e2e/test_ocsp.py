@@ -16,22 +16,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from certmint.pki import certificates_to_pem, load_certificates_pem
-from tests.e2e.manifests import API_VERSION, certificate, client_certificate
+from tests.e2e.manifests import certificate, client_certificate, issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_revocation import loopback_constraints
 
 
 def ocsp_issuer(namespace: str, url: str, **self_signed: object) -> dict[str, object]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {
-            "selfSigned": {"nameConstraints": loopback_constraints(namespace), **self_signed},
-            "revocation": {"ocspURL": url, "ocspResponseDuration": "5m"},
-        },
-    }
+    return issuer(
+        namespace,
+        selfSigned={"nameConstraints": loopback_constraints(namespace), **self_signed},
+        revocation={"ocspURL": url, "ocspResponseDuration": "5m"},
+    )
 
 
 def write_leaf(cluster: Cluster, namespace: str, name: str, directory: Path, stem: str) -> x509.Certificate:

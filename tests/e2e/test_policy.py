@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.manifests import API_VERSION, certificate
+from tests.e2e.manifests import certificate, cluster_issuer, issuer
 from tests.e2e.support import Cluster, OperatorProcess
 
 POLICY = {
@@ -17,12 +17,7 @@ POLICY = {
 
 
 def issuer_with_policy(namespace: str, policy: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": {}, "policy": policy},
-    }
+    return issuer(namespace, selfSigned={}, policy=policy)
 
 
 @pytest.mark.parametrize(
@@ -56,18 +51,14 @@ def test_a_cluster_issuer_serves_only_the_namespaces_its_selector_admits(
 ) -> None:
     name = f"policy-{uuid.uuid4().hex[:6]}"
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {
-                "selfSigned": {},
-                "policy": {
-                    "namespaceSelector": {"matchLabels": {"certmint-test": name}},
-                    "allowedDNSNames": ["*.${namespace}.svc"],
-                },
+        cluster_issuer(
+            name,
+            selfSigned={},
+            policy={
+                "namespaceSelector": {"matchLabels": {"certmint-test": name}},
+                "allowedDNSNames": ["*.${namespace}.svc"],
             },
-        }
+        )
     )
     cluster.wait_condition("clusterissuers", None, name, "True")
     manifest = certificate(namespace, "web", issuer=name)

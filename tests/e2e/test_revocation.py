@@ -26,11 +26,10 @@ from certmint.pki import (
     load_crls_pem,
     serial_hex,
 )
+from tests.e2e import manifests
 from tests.e2e.manifests import certificate, client_certificate, trust_bundle
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
-
-API_VERSION = "certmint.dev/v1alpha1"
 
 
 def loopback_constraints(namespace: str) -> dict[str, object]:
@@ -45,15 +44,11 @@ def loopback_constraints(namespace: str) -> dict[str, object]:
 
 
 def issuer(namespace: str, crl_url: str) -> dict[str, object]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {
-            "selfSigned": {"nameConstraints": loopback_constraints(namespace)},
-            "revocation": {"crlDuration": "1h", "distributionPointURL": crl_url},
-        },
-    }
+    return manifests.issuer(
+        namespace,
+        selfSigned={"nameConstraints": loopback_constraints(namespace)},
+        revocation={"crlDuration": "1h", "distributionPointURL": crl_url},
+    )
 
 
 def publish_bundle(cluster: Cluster, namespace: str) -> str:

@@ -20,6 +20,7 @@ from cryptography import x509
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CLUSTER_ISSUERS
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -31,7 +32,7 @@ from certmint.pki import (
     load_certificates_pem,
 )
 from certmint.planning.renewal import MIN_RENEWAL_INTERVAL
-from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, cluster_issuer, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -216,14 +217,7 @@ def open_cluster_issuer(cluster: Cluster) -> Iterator[str]:
         OPERATOR_NAMESPACE,
         {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}},
     )
-    cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {"ca": {"secretName": name}},
-        }
-    )
+    cluster.apply(cluster_issuer(name, ca={"secretName": name}))
     cluster.wait_condition("clusterissuers", None, name, "True")
     yield name
     cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterissuers", name)
@@ -231,9 +225,7 @@ def open_cluster_issuer(cluster: Cluster) -> Iterator[str]:
 
 
 def _cluster_certificate(namespace: str, name: str, issuer: str, **spec: Any) -> dict[str, Any]:
-    manifest = certificate(namespace, name, issuer=issuer, **spec)
-    manifest["spec"]["issuerRef"]["kind"] = "ClusterIssuer"
-    return manifest
+    return certificate(namespace, name, issuerRef={"kind": CLUSTER_ISSUERS.kind, "name": issuer}, **spec)
 
 
 ESCALATIONS: dict[str, tuple[dict[str, Any], str, str]] = {

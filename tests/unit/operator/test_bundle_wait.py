@@ -9,24 +9,22 @@ from certmint.operator.state import TRUST_BUNDLE, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.bundle_sources import fingerprint
+from tests.e2e.manifests import trust_bundle
 from tests.unit.operator.test_controller import ISSUER_KEY, NAMESPACE, Harness, issuer_body
 
 BUNDLE = Key(TRUST_BUNDLE, "", "shared")
 
 
 def bundle_body() -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "TrustBundle",
-        "metadata": {"name": "shared", "uid": "uid-shared", "generation": 1, "resourceVersion": "b1"},
-        "spec": {
-            "sources": [
-                {"issuer": {"name": "ca", "namespace": NAMESPACE}},
-                {"configMap": {"namespace": "infra", "name": "missing"}},
-            ],
-            "target": {"namespaceSelector": {"matchLabels": {"team": "a"}}},
-        },
-    }
+    return trust_bundle(
+        "shared",
+        [
+            {"issuer": {"name": "ca", "namespace": NAMESPACE}},
+            {"configMap": {"namespace": "infra", "name": "missing"}},
+        ],
+        meta={"uid": "uid-shared", "generation": 1, "resourceVersion": "b1"},
+        namespaceSelector={"matchLabels": {"team": "a"}},
+    )
 
 
 def issuer_status(harness: Harness) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.plan import IssuerView
 from certmint.planning.renewal import spread
 from certmint.planning.revocation import REVOKED_KEY, load_revocations
+from tests.e2e import manifests
 from tests.unit.operator.fake_kube import FakeClock, FakeKube
 
 NAMESPACE = "apps"
@@ -28,42 +29,22 @@ ISSUER_KEY = Key(ISSUER, NAMESPACE, "ca")
 
 
 def issuer_body(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Issuer",
-        "metadata": {
-            "name": "ca",
-            "namespace": NAMESPACE,
-            "uid": "uid-ca",
-            "generation": 1,
-            "resourceVersion": "i1",
-        },
-        "spec": spec or {"selfSigned": {}},
-    }
+    meta = {"uid": "uid-ca", "generation": 1, "resourceVersion": "i1"}
+    return manifests.issuer(NAMESPACE, "ca", meta, **(spec or {"selfSigned": {}}))
 
 
 def certificate_body(
     name: str = "web", secret: str = "web-tls", created: str = "2026-06-01T10:00:00Z", **spec: Any
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Certificate",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "resourceVersion": f"c-{name}",
-            "creationTimestamp": created,
-        },
-        "spec": {
-            "secretName": secret,
-            "issuerRef": {"name": "ca"},
-            "dnsNames": [f"{name}.apps.svc"],
-            "duration": "1h",
-            **spec,
-        },
+    meta = {
+        "uid": f"uid-{name}",
+        "generation": 1,
+        "resourceVersion": f"c-{name}",
+        "creationTimestamp": created,
     }
+    return manifests.certificate(
+        NAMESPACE, name, meta=meta, **{"secretName": secret, "duration": "1h", **spec}
+    )
 
 
 class Harness:

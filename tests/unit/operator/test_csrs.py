@@ -13,6 +13,7 @@ from certmint.pki import RequestedNames, load_certificates_pem, load_crls_pem
 from certmint.planning import reasons
 from certmint.planning.revocation import CRL_KEY, REVOKED_KEY, load_revocations
 from tests.csr_material import csr_for, mismatched_signature_csr, spiffe_csr
+from tests.e2e import manifests
 from tests.unit.operator import test_controller as controller_tests
 
 PLURAL = "certificatesigningrequests"
@@ -21,12 +22,8 @@ TRUST_DOMAIN = "cluster.local"
 
 
 def cluster_issuer(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "ClusterIssuer",
-        "metadata": {"name": "mesh", "uid": "uid-mesh", "generation": 1, "resourceVersion": "i1"},
-        "spec": {"selfSigned": {}, **spec},
-    }
+    meta = {"uid": "uid-mesh", "generation": 1, "resourceVersion": "i1"}
+    return manifests.cluster_issuer("mesh", meta, **{"selfSigned": {}, **spec})
 
 
 def csr(
