@@ -38,10 +38,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from kubernetes.aio import client
 from prometheus_client.parser import text_string_to_metric_families
+from tests.e2e.manifests import cluster_issuer, self_signed_issuer
 
 from scale import (
-    GROUP,
-    VERSION,
     Operator,
     append_section,
     apply_issuer,
@@ -162,12 +161,7 @@ def many_ips_csr(count: int) -> bytes:
 
 async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
     """An approved CSR with `ips` IP SANs for a ClusterIssuer; done once certmint has failed it."""
-    issuer = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ClusterIssuer",
-        "metadata": {"name": "attacked"},
-        "spec": {"selfSigned": {}},
-    }
+    issuer = cluster_issuer("attacked", selfSigned={})
     run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(issuer))
     run.plane.kubectl(
         "wait", "--for=condition=Ready", "--timeout=60s", "clusterissuers.certmint.dev/attacked"
@@ -212,17 +206,12 @@ async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
 async def rotating_issuer_attack(run: Any) -> Callable[[], Awaitable[None]]:
     """The issue's looping spec is refused at admission (checked here); an Issuer at the minimums
     rotates during the canary instead."""
-    looping = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Issuer",
-        "metadata": {"name": "looping", "namespace": "default"},
-        "spec": {
-            "selfSigned": {
-                "caDuration": "1m",
-                "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
-            }
-        },
-    }
+    looping = self_signed_issuer(
+        "default",
+        "looping",
+        caDuration="1m",
+        rotation={"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
+    )
     refused = run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(looping), check=False)
     if "must be at least" not in refused:
         raise AssertionError(f"the looping Issuer was not refused at admission: {refused}")
