@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 import yaml
 
-from certmint.api.kinds import API_VERSION
+from certmint.api.kinds import API_VERSION, CERTIFICATES
 from tests.e2e.support import Cluster
 
 
@@ -39,7 +39,7 @@ def test_kubectl_lists_and_explains_certificates(cluster: Cluster, namespace: st
 
 def test_defaults_are_applied_by_the_api_server(cluster: Cluster, namespace: str) -> None:
     cluster.apply(certificate(namespace, privateKey={}))
-    stored = cluster.get("certificates", namespace, "web")
+    stored = cluster.get(CERTIFICATES.plural, namespace, "web")
     assert stored is not None
     assert stored["spec"]["duration"] == "24h"
     assert stored["spec"]["privateKey"] == {

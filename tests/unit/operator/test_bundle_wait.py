@@ -5,6 +5,7 @@ a bundle whose other source fails keeps publishing this issuer's CAs."""
 from datetime import timedelta
 from typing import Any
 
+from certmint.api.kinds import ISSUERS, TRUST_BUNDLES
 from certmint.operator.state import TRUST_BUNDLE, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import reasons
@@ -28,7 +29,7 @@ def bundle_body() -> dict[str, Any]:
 
 
 def issuer_status(harness: Harness) -> dict[str, Any]:
-    return harness.kube.objects[("issuers", NAMESPACE, "ca")].get("status", {})
+    return harness.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")].get("status", {})
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -45,12 +46,12 @@ async def test_activation_waits_for_the_bundle_then_goes_ahead() -> None:
     harness.controller.namespace_event(None, {"metadata": {"name": NAMESPACE, "labels": {"team": "a"}}})
     spec = {"selfSigned": {"caDuration": "24h", "rotation": {"propagationDelay": "5s"}}}
     harness.add_issuer(issuer_body(**spec))
-    harness.kube.objects[("trustbundles", None, "shared")] = bundle_body()
+    harness.kube.objects[(TRUST_BUNDLES.plural, None, "shared")] = bundle_body()
     harness.controller.trust_bundle_event(None, bundle_body())
     await harness.settle()
     current = load_certificates_pem(harness.kube.secrets[(NAMESPACE, "ca-ca")].data["tls.crt"])[0]
     assert published(harness) == {fingerprint(current)}, "published although the ConfigMap source fails"
-    synced = harness.kube.objects[("trustbundles", None, "shared")]["status"]["conditions"][0]
+    synced = harness.kube.objects[(TRUST_BUNDLES.plural, None, "shared")]["status"]["conditions"][0]
     assert synced["reason"] == reasons.SOURCE_UNAVAILABLE
     assert "ConfigMap/infra/missing/ca.crt" in synced["message"]
 
