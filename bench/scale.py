@@ -240,13 +240,9 @@ async def watch_ready(
 ) -> None:
     objects = client.CustomObjectsApi(api)
     stream = watch.Watch()
+    certificates = (GROUP, VERSION, namespace, CERTIFICATES.plural)
     async for event in stream.stream(
-        objects.list_namespaced_custom_object,
-        GROUP,
-        VERSION,
-        namespace,
-        CERTIFICATES.plural,
-        timeout_seconds=3600,
+        objects.list_namespaced_custom_object, *certificates, timeout_seconds=3600
     ):
         body = event["raw_object"]
         name = body["metadata"]["name"]
