@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from certmint import __version__
 from certmint.api import parse_duration
 from certmint.api.common import DNS_SUBDOMAIN_PATTERN
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, READY
 from certmint.cli import cluster
 from certmint.pki import (
     PURPOSE_USAGE,
@@ -607,7 +607,7 @@ def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped:
         plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
         found = cluster.get_object(api, plural, ns, issuer)
         state = found.get("status") or {}
-        ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == "Ready"), {})
+        ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == READY), {})
         _emit(
             [
                 {
@@ -706,7 +706,7 @@ def _summary(cert: Any) -> dict[str, Any]:
 
 def _status_row(item: dict[str, Any]) -> dict[str, Any]:
     state = item.get("status") or {}
-    ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in state.get("conditions", []) if c["type"] == READY), {})
     return {
         "namespace": item["metadata"]["namespace"],
         "name": item["metadata"]["name"],
