@@ -36,11 +36,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from kubernetes.aio import client
+from tests.e2e.manifests import cluster_issuer, self_signed_issuer
 
 from devcluster.operator import OperatorProcess
 from scale import (
-    GROUP,
-    VERSION,
     append_section,
     apply_issuer,
     bench_run,
@@ -153,12 +152,7 @@ def many_ips_csr(count: int) -> bytes:
 
 async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
     """An approved CSR with `ips` IP SANs for a ClusterIssuer; done once certmint has failed it."""
-    issuer = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ClusterIssuer",
-        "metadata": {"name": "attacked"},
-        "spec": {"selfSigned": {}},
-    }
+    issuer = cluster_issuer("attacked", selfSigned={})
     run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(issuer))
     run.plane.kubectl(
         "wait", "--for=condition=Ready", "--timeout=60s", "clusterissuers.certmint.dev/attacked"
@@ -203,17 +197,12 @@ async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
 async def rotating_issuer_attack(run: Any) -> Callable[[], Awaitable[None]]:
     """The issue's looping spec is refused at admission (checked here); an Issuer at the minimums
     rotates during the canary instead."""
-    looping = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Issuer",
-        "metadata": {"name": "looping", "namespace": "default"},
-        "spec": {
-            "selfSigned": {
-                "caDuration": "1m",
-                "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
-            }
-        },
-    }
+    looping = self_signed_issuer(
+        "default",
+        "looping",
+        caDuration="1m",
+        rotation={"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
+    )
     refused = run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(looping), check=False)
     if "must be at least" not in refused:
         raise AssertionError(f"the looping Issuer was not refused at admission: {refused}")

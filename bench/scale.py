@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes.aio import client, config, watch
+from tests.e2e.manifests import certificate, self_signed_issuer
 
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.kube.client import USER_AGENT
 from certmint.planning.certificates.renewal import spread
 from devcluster import ControlPlane, LocalControlPlane
@@ -37,7 +39,7 @@ from devcluster.controlplane import free_port
 from devcluster.operator import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
-GROUP, VERSION = "certmint.dev", "v1alpha1"
+
 BENCH_AGENT = "certmint-bench"
 CONCURRENCY = 32
 WRITE_VERBS = {"create", "patch", "update", "delete"}
@@ -138,20 +140,6 @@ async def raw_secret_rate(api: client.ApiClient, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def certificate(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "secretName": f"{name}-tls",
-            "issuerRef": {"name": "ca"},
-            "dnsNames": [f"{name}.{namespace}.svc"],
-            **spec,
-        },
-    }
-
-
 async def create_certificates(
     api: client.ApiClient, namespace: str, names: list[str], **spec: Any
 ) -> dict[str, float]:
@@ -161,7 +149,7 @@ async def create_certificates(
     async def create(name: str) -> None:
         created[name] = time.perf_counter()
         await objects.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "certificates", certificate(namespace, name, **spec)
+            GROUP, VERSION, namespace, CERTIFICATES.plural, certificate(namespace, name, **spec)
         )
 
     await bounded([create(name) for name in names])
@@ -173,8 +161,9 @@ async def watch_ready(
 ) -> None:
     objects = client.CustomObjectsApi(api)
     stream = watch.Watch()
+    certificates = (GROUP, VERSION, namespace, CERTIFICATES.plural)
     async for event in stream.stream(
-        objects.list_namespaced_custom_object, GROUP, VERSION, namespace, "certificates", timeout_seconds=3600
+        objects.list_namespaced_custom_object, *certificates, timeout_seconds=3600
     ):
         body = event["raw_object"]
         name = body["metadata"]["name"]
@@ -189,12 +178,7 @@ async def apply_issuer(
     plane: ControlPlane, namespace: str, self_signed: dict[str, Any] | None = None
 ) -> None:
     plane.kubectl("create", "namespace", namespace)
-    manifest = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": self_signed or {}},
-    }
+    manifest = self_signed_issuer(namespace, **(self_signed or {}))
     plane.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
     plane.kubectl(
         "wait", "--for=condition=Ready", "--timeout=60s", "issuers.certmint.dev/ca", "-n", namespace
@@ -345,7 +329,7 @@ class Follower:
             GROUP,
             VERSION,
             namespace,
-            "certificates",
+            CERTIFICATES.plural,
             timeout_seconds=3600,
             **({"resource_version": version} if version else {}),
         ):
@@ -458,7 +442,9 @@ async def measure_rotation(count: int, workdir: Path) -> dict[str, float]:
         objects = client.CustomObjectsApi(api)
 
         async def overlapping() -> bool:
-            issuer = await objects.get_namespaced_custom_object(GROUP, VERSION, namespace, "issuers", "ca")
+            issuer = await objects.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, ISSUERS.plural, "ca"
+            )
             return ((issuer.get("status") or {}).get("rotation") or {}).get("phase") == "Overlap"
 
         deadline = time.monotonic() + 300

@@ -9,6 +9,7 @@ from typing import Any
 
 from kubernetes import client
 
+from certmint.api.kinds import CERTIFICATES
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import GROUP, Cluster, OperatorProcess, token_client, wait_for
 
@@ -39,7 +40,7 @@ def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: fl
     try:
         cluster.apply(self_signed_issuer(namespace, "canary-ca"))
         cluster.apply(certificate(namespace, "canary", issuer="canary-ca"))
-        cluster.wait_condition("certificates", namespace, "canary", "True", timeout=timeout)
+        cluster.wait_condition(CERTIFICATES.plural, namespace, "canary", "True", timeout=timeout)
     finally:
         cluster.core.delete_namespace(namespace)
     assert operator.alive(), f"the operator exited during the attack:\n{operator.log()[-3000:]}"

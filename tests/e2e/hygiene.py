@@ -17,9 +17,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client, watch
 
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.planning.labels import ROLE_CA, SECRET_ROLE_LABEL
 
-GROUP, VERSION = "certmint.dev", "v1alpha1"
 KEY_FIELDS = ("tls.key", "next.key", "previous.key", "ocsp.key")
 MARKER = "PRIVATE KEY"
 CSR = "CertificateSigningRequest"
@@ -54,7 +54,12 @@ class Recorder:
                     custom.list_cluster_custom_object,
                     {"group": GROUP, "version": VERSION, "plural": plural},
                 )
-                for plural in ("certificates", "issuers", "clusterissuers", "trustbundles")
+                for plural in (
+                    CERTIFICATES.plural,
+                    ISSUERS.plural,
+                    CLUSTER_ISSUERS.plural,
+                    TRUST_BUNDLES.plural,
+                )
             ),
             (CSR, client.CertificatesV1Api(api).list_certificate_signing_request, {}),
         ]

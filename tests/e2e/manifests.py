@@ -1,49 +1,83 @@
-"""Manifests of certmint objects for the end-to-end tests."""
+"""Manifests of certmint objects for the unit and end-to-end tests and the bench, made from the api
+models: each is read by its model and dumped as the API server takes it, with its kind's apiVersion
+and kind. Only what a test sets is sent (the model's defaults stay the API server's and the
+operator's to apply), and a field the model would drop or change fails here, not silently.
+
+Hostile tests that must send what the models refuse build raw dicts, and say so."""
 
 from typing import Any
 
-API_VERSION = "certmint.dev/v1alpha1"
+from certmint.api import Certificate, ClusterIssuer, Issuer, TrustBundle
+from certmint.api.common import ApiModel
+from certmint.api.kinds import (
+    API_VERSION,
+    CERTIFICATES,
+    CLUSTER_ISSUERS,
+    ISSUERS,
+    TRUST_BUNDLES,
+    Resource,
+)
+
+
+def manifest(model: type[ApiModel], resource: Resource, body: dict[str, Any]) -> dict[str, Any]:
+    """`body` (metadata, spec) as `model` reads it, as an object of `resource`."""
+    read = model.model_validate(body)
+    dumped = read.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+    if dumped != body:
+        raise ValueError(f"the {resource.kind} model reads {body} as {dumped}: build a raw dict instead")
+    return {"apiVersion": API_VERSION, "kind": resource.kind, **dumped}
+
+
+def _metadata(name: str, namespace: str | None, meta: dict[str, Any] | None) -> dict[str, Any]:
+    return {"name": name, **({"namespace": namespace} if namespace else {}), **(meta or {})}
+
+
+def issuer(
+    namespace: str, name: str = "ca", meta: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """`meta`: more metadata (uid, generation, resourceVersion, labels...)."""
+    return manifest(Issuer, ISSUERS, {"metadata": _metadata(name, namespace, meta), "spec": spec})
+
+
+def cluster_issuer(name: str, meta: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    return manifest(ClusterIssuer, CLUSTER_ISSUERS, {"metadata": _metadata(name, None, meta), "spec": spec})
 
 
 def self_signed_issuer(namespace: str, name: str = "ca", **self_signed: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"selfSigned": self_signed},
-    }
+    return issuer(namespace, name, selfSigned=self_signed)
 
 
 def ca_issuer(namespace: str, secret_name: str, name: str = "ca") -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"ca": {"secretName": secret_name}},
-    }
+    return issuer(namespace, name, ca={"secretName": secret_name})
 
 
-def certificate(namespace: str, name: str = "web", issuer: str = "ca", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Certificate",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "secretName": f"{name}-tls",
-            "issuerRef": {"name": issuer},
-            "dnsNames": [f"{name}.{namespace}.svc"],
-            **spec,
+def certificate(
+    namespace: str, name: str = "web", issuer: str = "ca", meta: dict[str, Any] | None = None, **spec: Any
+) -> dict[str, Any]:
+    """A Certificate of `issuer` (an Issuer unless `issuerRef` says otherwise) for one DNS name."""
+    return manifest(
+        Certificate,
+        CERTIFICATES,
+        {
+            "metadata": _metadata(name, namespace, meta),
+            "spec": {
+                "secretName": f"{name}-tls",
+                "issuerRef": {"name": issuer},
+                "dnsNames": [f"{name}.{namespace}.svc"],
+                **spec,
+            },
         },
-    }
+    )
 
 
-def trust_bundle(name: str, sources: list[dict[str, Any]], **target: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "TrustBundle",
-        "metadata": {"name": name},
-        "spec": {"sources": sources, "target": target},
-    }
+def trust_bundle(
+    name: str, sources: list[dict[str, Any]], meta: dict[str, Any] | None = None, **target: Any
+) -> dict[str, Any]:
+    return manifest(
+        TrustBundle,
+        TRUST_BUNDLES,
+        {"metadata": _metadata(name, None, meta), "spec": {"sources": sources, "target": target}},
+    )
 
 
 def client_certificate(namespace: str, name: str = "client", **spec: Any) -> dict[str, Any]:

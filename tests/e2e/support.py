@@ -15,10 +15,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 import devcluster.operator
+from certmint.api.kinds import GROUP, READY, VERSION, by_plural
 from devcluster import ControlPlane
 from tests.e2e.hygiene import LOG_PATHS
 
-GROUP, VERSION = "certmint.dev", "v1alpha1"
 T = TypeVar("T")
 
 
@@ -83,7 +83,7 @@ class Cluster:
         return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
 
     def condition(
-        self, plural: str, namespace: str | None, name: str, type_: str = "Ready"
+        self, plural: str, namespace: str | None, name: str, type_: str = READY
     ) -> dict[str, Any] | None:
         found = self.get(plural, namespace, name)
         for cond in ((found or {}).get("status") or {}).get("conditions", []):
@@ -102,7 +102,7 @@ class Cluster:
         timeout: float = 30,
     ) -> dict[str, Any]:
         """Ready for Issuers and Certificates, Synced for TrustBundles."""
-        condition_type = "Synced" if plural == "trustbundles" else "Ready"
+        condition_type = by_plural(plural).condition
 
         def matches() -> dict[str, Any] | None:
             cond = self.condition(plural, namespace, name, condition_type)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
 from tests.csr_material import spiffe_csr
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
@@ -225,8 +226,8 @@ def test_the_operator_works_with_only_the_charts_permissions(
                 namespaceSelector={"matchLabels": {"chart-test": namespace}},
             )
         )
-        cluster.wait_condition("certificates", namespace, "web", "True")
-        cluster.wait_condition("trustbundles", None, f"chart-{namespace}", "True")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
+        cluster.wait_condition(TRUST_BUNDLES.plural, None, f"chart-{namespace}", "True")
         signed = sign_a_csr(cluster, namespace)
         assert signed.startswith(b"-----BEGIN CERTIFICATE-----")
         assert "Forbidden" not in restricted.log(), restricted.log()[-2000:]
@@ -234,7 +235,7 @@ def test_the_operator_works_with_only_the_charts_permissions(
     finally:
         restricted.stop()
         cluster.custom.delete_cluster_custom_object(
-            "certmint.dev", "v1alpha1", "trustbundles", f"chart-{namespace}"
+            GROUP, VERSION, TRUST_BUNDLES.plural, f"chart-{namespace}"
         )
         operator_process.start()
 
@@ -384,16 +385,18 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         cluster.apply(trust_bundle(bundle, [{"issuer": {"name": "ca", "namespace": served}}]))
         outside = f"outside-{served}"
         cluster.apply(trust_bundle(outside, [{"issuer": {"name": "ca", "namespace": namespace}}]))
-        cluster.wait_condition("certificates", served, "web", "True")
-        cluster.wait_condition("trustbundles", None, bundle, "True")
-        unserved = cluster.wait_condition("trustbundles", None, outside, "False", "SourceUnavailable")
+        cluster.wait_condition(CERTIFICATES.plural, served, "web", "True")
+        cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle, "True")
+        unserved = cluster.wait_condition(TRUST_BUNDLES.plural, None, outside, "False", "SourceUnavailable")
         assert f"namespace {namespace} is not among" in unserved["message"]
         holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
         assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
-        assert cluster.get("certificates", namespace, "web").get("status") is None, "served outside its list"
+        assert cluster.get(CERTIFICATES.plural, namespace, "web").get("status") is None, (
+            "served outside its list"
+        )
         assert "Forbidden" not in operator.log(), operator.log()[-2000:]
         assert "API 403" not in operator.log()
     finally:
         operator.stop()
         for name in (bundle, f"outside-{served}"):
-            cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", name)
+            cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)

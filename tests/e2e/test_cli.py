@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -21,7 +22,7 @@ from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
 
 def serial(cluster: Cluster, namespace: str) -> str:
-    return (cluster.get("certificates", namespace, "web") or {})["status"]["serialNumber"]
+    return (cluster.get(CERTIFICATES.plural, namespace, "web") or {})["status"]["serialNumber"]
 
 
 def test_status_renew_inspect_ca_and_bundle_commands(
@@ -37,8 +38,8 @@ def test_status_renew_inspect_ca_and_bundle_commands(
             namespaceSelector={"matchLabels": {"cli-test": namespace}},
         )
     )
-    cluster.wait_condition("certificates", namespace, "web", "True")
-    cluster.wait_condition("trustbundles", None, f"cli-{namespace}", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, f"cli-{namespace}", "True")
 
     table = certmint(cluster, "status", "-n", namespace)
     assert table.returncode == 0, table.stderr
@@ -98,7 +99,10 @@ def test_status_renew_inspect_ca_and_bundle_commands(
     rotated = certmint(cluster, "ca", "rotate", "ca", "-n", namespace)
     assert rotated.returncode == 0, rotated.stderr
     wait_for(
-        lambda: (cluster.get("issuers", namespace, "ca") or {})["status"]["rotation"]["phase"] != "Stable", 10
+        lambda: (
+            (cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"]["rotation"]["phase"] != "Stable"
+        ),
+        10,
     )
 
 
@@ -125,9 +129,9 @@ def test_inspect_judges_trust_and_each_purpose_and_fails_when_untrusted(
             namespaceSelector={"matchLabels": {"inspect-test": namespace}},
         )
     )
-    cluster.wait_condition("certificates", namespace, "web", "True")
-    cluster.wait_condition("certificates", namespace, "client", "True")
-    cluster.wait_condition("trustbundles", None, f"inspect-{namespace}", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "client", "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, f"inspect-{namespace}", "True")
 
     # The issue's report: a commonName-only client certificate is trusted, for client auth only.
     client = certmint(

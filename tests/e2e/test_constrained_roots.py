@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS, VERSION
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
@@ -36,7 +37,6 @@ from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
 
-VERSION = "v1alpha1"
 TRUST_DOMAIN = "cluster.local"
 VICTIM = "payments"
 """Another namespace, whose identities the tenant must not be able to mint."""
@@ -99,7 +99,9 @@ class TenantApi:
 
 @pytest.fixture
 def tenant(cluster: Cluster, namespace: str) -> TenantApi:
-    return TenantApi(tenant_client(cluster, namespace, certmint_rules("issuers", "certificates")), namespace)
+    return TenantApi(
+        tenant_client(cluster, namespace, certmint_rules(ISSUERS.plural, CERTIFICATES.plural)), namespace
+    )
 
 
 @pytest.fixture
@@ -109,8 +111,8 @@ def stolen_ca(
     """The tenant's Issuer, made by the tenant with no nameConstraints field (the default), and its CA
     key as anyone who reads Secrets in the namespace reads it. ca.crt is the CA as a bundle ships it."""
     namespace = tenant.namespace
-    tenant.create("issuers", self_signed_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True", "CAReady")
+    tenant.create(ISSUERS.plural, self_signed_issuer(namespace))
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady")
     data = cluster.secret_data(namespace, "ca-ca") or {}
     ca = load_ca(data["tls.crt"], data["tls.key"], datetime.now(UTC))
     (tmp_path / "ca.crt").write_bytes(certificates_to_pem([ca.certificate]))
@@ -246,9 +248,9 @@ def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(
         "ip": {"dnsNames": [f"web.{namespace}.svc"], "ipAddresses": ["10.96.0.1"]},
     }
     for name, spec in attempts.items():
-        tenant.create("certificates", certificate(namespace, name, **spec))
+        tenant.create(CERTIFICATES.plural, certificate(namespace, name, **spec))
     tenant.create(
-        "certificates",
+        CERTIFICATES.plural,
         certificate(
             namespace,
             "own",
@@ -256,9 +258,11 @@ def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(
             identity={"serviceAccount": "web"},
         ),
     )
-    cluster.wait_condition("certificates", namespace, "own", "True", "Ready")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "own", "True", "Ready")
     for name in attempts:
-        condition = cluster.wait_condition("certificates", namespace, name, "False", "OutsideNameConstraints")
+        condition = cluster.wait_condition(
+            CERTIFICATES.plural, namespace, name, "False", "OutsideNameConstraints"
+        )
         assert condition["message"].startswith("nameConstraints: "), condition["message"]
         assert "verifiers would reject" in condition["message"]
         assert cluster.secret_data(namespace, f"{name}-tls") is None
@@ -269,8 +273,8 @@ def test_a_tenant_cannot_permit_other_namespaces_service_names(
 ) -> None:
     namespace = tenant.namespace
     wide = {"permitted": {"dnsDomains": [f"{namespace}.svc", "svc.cluster.local"]}}
-    tenant.create("issuers", self_signed_issuer(namespace, "wide", nameConstraints=wide))
-    condition = cluster.wait_condition("issuers", namespace, "wide", "False", "InvalidSpec")
+    tenant.create(ISSUERS.plural, self_signed_issuer(namespace, "wide", nameConstraints=wide))
+    condition = cluster.wait_condition(ISSUERS.plural, namespace, "wide", "False", "InvalidSpec")
     assert "svc.cluster.local reaches other namespaces' Service names" in condition["message"]
     assert cluster.secret_data(namespace, "wide-ca") is None, "no CA is made from such a spec"
 

@@ -5,12 +5,15 @@ from typing import Any
 import pytest
 import yaml
 
+from certmint.api.kinds import API_VERSION, CERTIFICATES
 from tests.e2e.support import Cluster
 
 
 def certificate(namespace: str, **spec: Any) -> dict[str, Any]:
+    """A raw dict, not tests.e2e.manifests: these tests send what the models refuse or drop, for the
+    CRD schema to refuse or prune."""
     return {
-        "apiVersion": "certmint.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Certificate",
         "metadata": {"name": "web", "namespace": namespace},
         "spec": {
@@ -36,7 +39,7 @@ def test_kubectl_lists_and_explains_certificates(cluster: Cluster, namespace: st
 
 def test_defaults_are_applied_by_the_api_server(cluster: Cluster, namespace: str) -> None:
     cluster.apply(certificate(namespace, privateKey={}))
-    stored = cluster.get("certificates", namespace, "web")
+    stored = cluster.get(CERTIFICATES.plural, namespace, "web")
     assert stored is not None
     assert stored["spec"]["duration"] == "24h"
     assert stored["spec"]["privateKey"] == {
@@ -76,7 +79,7 @@ def test_invalid_certificates_are_rejected(
 
 def test_issuer_needs_exactly_one_type(cluster: Cluster, namespace: str) -> None:
     issuer: dict[str, Any] = {
-        "apiVersion": "certmint.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "Issuer",
         "metadata": {"name": "both", "namespace": namespace},
         "spec": {"selfSigned": {}, "ca": {"secretName": "ca"}},

@@ -22,6 +22,7 @@ from cryptography import x509
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import RequestedNames, load_certificates_pem, load_crls_pem, serial_hex
 from certmint.planning import reasons
 from tests.csr_material import (
@@ -31,6 +32,7 @@ from tests.csr_material import (
     spiffe_csr,
     weak_rsa_csr,
 )
+from tests.e2e import manifests
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, token_client, wait_for
@@ -146,12 +148,8 @@ def other_namespace(cluster: Cluster) -> Iterator[str]:
 
 
 def auto_approving_issuer(namespace: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": {}, "signingRequests": {"autoApprove": {"workloadIdentity": True}}, **spec},
-    }
+    auto_approve = {"autoApprove": {"workloadIdentity": True}}
+    return manifests.issuer(namespace, **{"selfSigned": {}, "signingRequests": auto_approve, **spec})
 
 
 def signer_of(namespace: str, name: str = "ca") -> str:
@@ -267,11 +265,11 @@ def test_a_user_requests_with_the_cli_an_admin_approves_and_the_bundle_verifies_
     TrustBundle; the p12 opens in openssl and authenticates curl to nginx; revoked by serial, it
     lands on the CRL and nginx refuses it."""
     cluster.apply(issuer(namespace, operator_process.crl_url(namespace, "ca")))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     bundle = publish_bundle(cluster, namespace)
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
-    cluster.wait_condition("certificates", namespace, "server", "True")
-    cluster.wait_condition("trustbundles", None, bundle, "True", "Synced")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "server", "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle, "True", "Synced")
     files = request_with_cli(cluster, requester_role, namespace, tmp_path)
     name, leaf_file, chain_file, p12 = files.name, files.leaf, files.chain, files.p12
     assert b"PRIVATE KEY" not in base64.b64decode(read_csr(cluster, name)["status"]["certificate"])
@@ -326,7 +324,7 @@ def test_a_service_account_token_gets_its_own_identity_auto_approved_for_its_exp
     cluster: Cluster, namespace: str, requester: Requester, operator_process: OperatorProcess
 ) -> None:
     cluster.apply(auto_approving_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     key, request = spiffe_csr(TRUST_DOMAIN, namespace, "web")
     name = csr_name("own", namespace)
     requester.submit(name, request, signer_of(namespace), expiration=900)
@@ -365,7 +363,7 @@ def test_identities_of_another_namespace_are_denied_with_a_reason(
     ID, or asks the other namespace's issuer directly."""
     for ns in (namespace, other_namespace):
         cluster.apply(auto_approving_issuer(ns))
-        cluster.wait_condition("issuers", ns, "ca", "True")
+        cluster.wait_condition(ISSUERS.plural, ns, "ca", "True")
     _, foreign = spiffe_csr(TRUST_DOMAIN, other_namespace, "web")
     _, own = spiffe_csr(TRUST_DOMAIN, namespace, "web")
     via_own, via_theirs = csr_name("foreign-id", namespace), csr_name("foreign-issuer", namespace)
@@ -389,7 +387,7 @@ def test_a_workload_cannot_approve_or_sign_its_own_request(
     """Abuse: approval and signing are the signer's and the approvers' (RBAC on the signer name),
     not the requester's; and a request beyond the pure workload identity waits for a person."""
     cluster.apply(auto_approving_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     identity = f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/web"
     _, wider = csr_for(RequestedNames(uris=(identity,), dns_names=(f"api.{namespace}.svc",)))
     waiting = csr_name("wider", namespace)
@@ -450,7 +448,7 @@ def test_bad_input_approved_by_the_admin_ends_failed_with_a_reason(
     """Hostile requests (sent by the non-admin requester), approved by a careless admin: certmint
     still refuses, with the Failed condition and a Warning event, and keeps running."""
     cluster.apply(self_signed_issuer(namespace))  # no auto-approval: these wait for the admin
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     name = csr_name(label, namespace)
     requester.submit(name, request_pem, signer or signer_of(namespace))
     approved = certmint(cluster, "approve", name)

@@ -15,6 +15,7 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
 from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from devcluster.controlplane import free_port
@@ -105,7 +106,9 @@ def serial_log(cluster: Cluster, namespace: str) -> Iterator[SerialLog]:
 
 
 def ready_count(cluster: Cluster, namespace: str) -> int:
-    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")["items"]
+    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
+        "items"
+    ]
     return sum(
         1
         for item in items
@@ -127,7 +130,7 @@ def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial
         data = cluster.secret_data(namespace, f"{name}-tls") or {}
         leaf = load_certificates_pem(data["tls.crt"])[0]
         assert key_matches_certificate(load_private_key_pem(data["tls.key"]), leaf), name
-        status = (cluster.get("certificates", namespace, name) or {})["status"]
+        status = (cluster.get(CERTIFICATES.plural, namespace, name) or {})["status"]
         assert int(status["serialNumber"].replace(":", ""), 16) == leaf.serial_number, name
     issued_twice = {name: serials for name, serials in serial_log.serials.items() if len(serials) > 1}
     assert not issued_twice, f"{len(issued_twice)} Secrets held more than one certificate: {issued_twice}"
@@ -136,10 +139,10 @@ def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial
 def delete_certificates(cluster: Cluster, namespace: str) -> None:
     """Hundreds of Certificates in a namespace being deleted would keep the next test's operator
     busy; they go now, while nothing reconciles them."""
-    cluster.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")
+    cluster.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
     wait_for(
         lambda: (
-            not cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "certificates")[
+            not cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
                 "items"
             ]
         ),
@@ -152,7 +155,7 @@ def create_certificates(cluster: Cluster, namespace: str, prefix: str, count: in
     names = [f"{prefix}-{index}" for index in range(count)]
     for name in names:
         cluster.custom.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "certificates", certificate(namespace, name)
+            GROUP, VERSION, namespace, CERTIFICATES.plural, certificate(namespace, name)
         )
     return names
 
@@ -168,7 +171,7 @@ def test_sigkill_during_mass_issuance_loses_nothing_and_issues_nothing_twice(
     operator.start()
     try:
         cluster.apply(self_signed_issuer(namespace))
-        cluster.wait_condition("issuers", namespace, "ca", "True")
+        cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
         ca_before = cluster.secret_data(namespace, "ca-ca") or {}
         operator.kill()
         names = create_certificates(cluster, namespace, "crash", COUNT)
@@ -201,7 +204,7 @@ def test_the_operator_rides_out_a_crash_of_the_control_plane(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, serial_log: SerialLog, component: str
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     before = create_certificates(cluster, namespace, "before", 50)
     cluster.plane.crash_and_restart(component, down_for=5)
     after = create_certificates(cluster, namespace, "after", 50)
@@ -232,10 +235,10 @@ def test_a_watch_that_goes_silent_is_abandoned_and_restarted(
         try:
             cluster.apply(self_signed_issuer(namespace))
             cluster.apply(certificate(namespace, "before"))
-            cluster.wait_condition("certificates", namespace, "before", "True")
+            cluster.wait_condition(CERTIFICATES.plural, namespace, "before", "True")
             proxy.stall_open_watches()
             cluster.apply(certificate(namespace, "during"))
-            cluster.wait_condition("certificates", namespace, "during", "True", timeout=60)
+            cluster.wait_condition(CERTIFICATES.plural, namespace, "during", "True", timeout=60)
             assert proxy.stalled_streams >= 1, "the Certificate's event never met a stalled watch"
             assert proxy.watches_after_stall >= 1, "no watch was started again"
         finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from certmint.api.kinds import CERTIFICATES
 from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
@@ -34,7 +35,7 @@ def issued(process: OperatorProcess) -> list[str]:
 
 def all_ready(cluster: Cluster, namespace: str, names: list[str]) -> bool:
     for name in names:
-        condition = cluster.condition("certificates", namespace, name)
+        condition = cluster.condition(CERTIFICATES.plural, namespace, name)
         if not condition or condition["status"] != "True":
             return False
     return True
@@ -69,7 +70,7 @@ def test_one_replica_works_and_the_other_takes_over_without_double_issuance(
         wait_for(lambda: all_ready(cluster, namespace, second), 60, what="the new leader to issue")
         assert sorted(issued(standby)) == sorted(f"{namespace}/{name}" for name in second)
         for name in first + second:
-            status = (cluster.get("certificates", namespace, name) or {})["status"]
+            status = (cluster.get(CERTIFICATES.plural, namespace, name) or {})["status"]
             assert status["revision"] == 1, f"{name} was issued {status['revision']} times"
     finally:
         standby.stop()

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.manifests import API_VERSION, ca_issuer, certificate, self_signed_issuer, trust_bundle
+from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, TRUST_BUNDLES
+from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 from tests.unit.hostile import certificate_bodies
 
@@ -19,7 +20,7 @@ _names = itertools.count()
 
 def settled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     """The Ready condition once it describes the object's current generation."""
-    found = cluster.get("certificates", namespace, name) or {}
+    found = cluster.get(CERTIFICATES.plural, namespace, name) or {}
     for condition in (found.get("status") or {}).get("conditions", []):
         if (
             condition["type"] == "Ready"
@@ -42,9 +43,10 @@ def test_generated_certificates_end_in_a_condition(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, body: dict[str, Any]
 ) -> None:
     offset = len(operator_process.log())
-    if cluster.get("issuers", namespace, "ca") is None:
+    if cluster.get(ISSUERS.plural, namespace, "ca") is None:
         cluster.apply(self_signed_issuer(namespace))
     name = f"fuzz-{next(_names)}"
+    # A raw dict: the fuzzed spec is meant to reach the schema as drawn, refused or not.
     manifest = {
         "apiVersion": API_VERSION,
         "kind": "Certificate",
@@ -52,7 +54,9 @@ def test_generated_certificates_end_in_a_condition(
         "spec": {**copy.deepcopy(body["spec"]), "secretName": f"{name}-tls"},
     }
     try:
-        cluster.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "certificates", manifest)
+        cluster.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, CERTIFICATES.plural, manifest
+        )
     except ApiException as error:
         refused = error
     else:
@@ -83,49 +87,54 @@ def test_hand_made_hostility_ends_in_reasons(
     )
     junk = ca_issuer(namespace, "junk", name="junk")
     cluster.apply(junk)
-    condition = cluster.wait_condition("issuers", namespace, "junk", "False", "CASecretInvalid")
+    condition = cluster.wait_condition(ISSUERS.plural, namespace, "junk", "False", "CASecretInvalid")
     assert "junk" in condition["message"]
 
     # A selfSigned CA whose name cannot be encoded (64 characters, 128 bytes) and an impossible key.
     cluster.apply(self_signed_issuer(namespace, name="wide", commonName="ü" * 64))
-    cluster.wait_condition("issuers", namespace, "wide", "False", "InvalidRequest")
+    cluster.wait_condition(ISSUERS.plural, namespace, "wide", "False", "InvalidRequest")
     cluster.apply(self_signed_issuer(namespace, name="odd", privateKey={"algorithm": "ECDSA", "size": 521}))
-    assert "521" in cluster.wait_condition("issuers", namespace, "odd", "False", "InvalidRequest")["message"]
+    assert (
+        "521"
+        in cluster.wait_condition(ISSUERS.plural, namespace, "odd", "False", "InvalidRequest")["message"]
+    )
 
     # 256 DNS names (the schema's maximum), unicode, and an inline bundle source of garbage.
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(
         certificate(namespace, "many", dnsNames=[f"n{index}.{namespace}.svc" for index in range(256)])
     )
-    cluster.wait_condition("certificates", namespace, "many", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "many", "True")
     cluster.apply(certificate(namespace, "unicode", dnsNames=["bücher.example"], commonName="ü" * 30))
     assert (
         "bücher"
-        in cluster.wait_condition("certificates", namespace, "unicode", "False", "InvalidRequest")["message"]
+        in cluster.wait_condition(CERTIFICATES.plural, namespace, "unicode", "False", "InvalidRequest")[
+            "message"
+        ]
     )
     # Characters beyond the BMP in names and annotations (control characters are refused); a label
     # the API server refuses on the Secret.
     emoji = certificate(namespace, "emoji", commonName="🔐 vault")
     emoji["metadata"]["annotations"] = {"certmint.dev/renew": "🔁"}
     cluster.apply(emoji)
-    cluster.wait_condition("certificates", namespace, "emoji", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "emoji", "True")
     assert (cluster.core.read_namespaced_secret("emoji-tls", namespace).metadata.annotations or {})[
         "certmint.dev/renew"
     ] == "🔁"
     cluster.apply(certificate(namespace, "bell", commonName="vault\x07"))
-    bell = cluster.wait_condition("certificates", namespace, "bell", "False", "InvalidSpec")
+    bell = cluster.wait_condition(CERTIFICATES.plural, namespace, "bell", "False", "InvalidSpec")
     assert "U+0007" in bell["message"]
     cluster.apply(
         certificate(namespace, "badlabel", secretTemplate={"labels": {"tier": "not a label value!"}})
     )
-    refused = cluster.wait_condition("certificates", namespace, "badlabel", "False", "SecretRejected")
+    refused = cluster.wait_condition(CERTIFICATES.plural, namespace, "badlabel", "False", "SecretRejected")
     assert "not a label value" in refused["message"]
     bundle = f"junk-{namespace}"
     cluster.apply(
         trust_bundle(bundle, [{"inlinePEM": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----"}])
     )
-    cluster.wait_condition("trustbundles", None, bundle, "False", "InvalidSource")
-    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", bundle)
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle, "False", "InvalidSource")
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, bundle)
 
     # Zero-length durations never reach the operator: the API server refuses them.
     assert "at least 1m" in cluster.apply_rejected(certificate(namespace, "zero", duration="0s"))
@@ -135,7 +144,7 @@ def test_hand_made_hostility_ends_in_reasons(
         GROUP,
         VERSION,
         namespace,
-        "certificates",
+        CERTIFICATES.plural,
         "many",
         {"status": {"serialNumber": "forged", "notAfter": "1999-01-01T00:00:00Z", "conditions": []}},
     )
@@ -144,11 +153,12 @@ def test_hand_made_hostility_ends_in_reasons(
     )
     wait_for(
         lambda: (
-            (cluster.get("certificates", namespace, "many") or {})["status"].get("serialNumber") != "forged"
+            (cluster.get(CERTIFICATES.plural, namespace, "many") or {})["status"].get("serialNumber")
+            != "forged"
         ),
         30,
         what="the forged status to be replaced",
     )
-    cluster.wait_condition("certificates", namespace, "many", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "many", "True")
     assert not unhandled_since(operator_process, offset)
     assert operator_process.alive()

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import load_certificates_pem
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
@@ -47,13 +48,13 @@ def refusal(api: client.ApiClient, namespace: str, name: str, spec: dict[str, ob
     manifest = self_signed_issuer(namespace, name, **spec)
     objects = client.CustomObjectsApi(api)
     with pytest.raises(ApiException) as refused:
-        objects.create_namespaced_custom_object(GROUP, VERSION, namespace, "issuers", manifest)
+        objects.create_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural, manifest)
     assert refused.value.status == 422, refused.value
     return str(json.loads(refused.value.body)["message"])
 
 
 def test_a_looping_issuer_spec_is_refused_at_admission_for_a_tenant(cluster: Cluster, namespace: str) -> None:
-    tenant = tenant_client(cluster, namespace, certmint_rules("issuers"))
+    tenant = tenant_client(cluster, namespace, certmint_rules(ISSUERS.plural))
     message = refusal(tenant, namespace, "loop", LOOPING)
     assert "caDuration must be at least 5m" in message
     assert "propagationDelay must be at least 5s" in message
@@ -70,11 +71,11 @@ def test_a_looping_issuer_spec_is_refused_at_admission_for_a_tenant(cluster: Clu
     assert "rotation would be due too soon" in refusal(tenant, namespace, "edge", one_more)
     # The same tenant may create Issuers: the refusals were the schema's, not RBAC's.
     client.CustomObjectsApi(tenant).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "issuers", self_signed_issuer(namespace, "edge", **AT_THE_MINIMUMS)
+        GROUP, VERSION, namespace, ISSUERS.plural, self_signed_issuer(namespace, "edge", **AT_THE_MINIMUMS)
     )
     names = [
         item["metadata"]["name"]
-        for item in cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "issuers")[
+        for item in cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural)[
             "items"
         ]
     ]
@@ -133,7 +134,7 @@ def test_an_issuer_at_the_minimums_rotates_on_schedule_and_no_faster(
 ) -> None:
     started = time.monotonic()
     cluster.apply(self_signed_issuer(namespace, **AT_THE_MINIMUMS))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     # While it rotates, another tenant's Certificate still becomes Ready.
     assert_canary_ready(cluster, operator_process)
     # Positive signal: two whole rotations retired.
@@ -170,7 +171,7 @@ def current_version(cluster: Cluster, namespace: str) -> str:
 
 
 def rotation_status(cluster: Cluster, namespace: str) -> dict[str, object]:
-    status = (cluster.get("issuers", namespace, "ca") or {}).get("status") or {}
+    status = (cluster.get(ISSUERS.plural, namespace, "ca") or {}).get("status") or {}
     found: dict[str, object] = status.get("rotation") or {}
     return found
 
@@ -196,12 +197,12 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     cluster.apply(self_signed_issuer(namespace, **spec))
     cluster.apply(certificate(namespace, "short", duration="3m"))
     cluster.apply(certificate(namespace, "decade", duration="87600h"))
-    cluster.wait_condition("certificates", namespace, "short", "True")
-    cluster.wait_condition("certificates", namespace, "decade", "False", reasons.DURATION_EXCEEDS_ISSUER)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "short", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "decade", "False", reasons.DURATION_EXCEEDS_ISSUER)
     assert cluster.secret_data(namespace, "decade-tls") is None, "refused: nothing was issued"
     leaf = load_certificates_pem((cluster.secret_data(namespace, "short-tls") or {})["tls.crt"])[0]
     issued_for = leaf.not_valid_after_utc - leaf.not_valid_before_utc - BACKDATE  # 3m
-    first_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
+    first_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
 
     # (item 6) The scheduled rotation's overlap covers the issued 3-minute certificate, not the decade.
     wait_for(lambda: rotation_status(cluster, namespace).get("phase") == "Overlap", 240, 0.5, what="overlap")
@@ -212,7 +213,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCa"]["notAfter"]))  # type: ignore[index]
     assert retires < previous_end, "not stretched to the old CA's own end"
     assert fingerprint(rotation_status(cluster, namespace), "previousCa") == first_ca
-    second_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
+    second_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
 
     # rotate-ca during that overlap: a new rotation starts now, not after the overlap.
     cluster.plane.kubectl(
@@ -227,7 +228,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
         rotated_again, 120, 0.5, what="the CA that signed at the request became the previous one"
     )
     assert datetime.now(retires.tzinfo) < retires, "it did not wait for the first overlap to end"
-    third_ca = fingerprint(cluster.get("issuers", namespace, "ca")["status"], "ca")  # type: ignore[index]
+    third_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
     assert third_ca not in (first_ca, second_ca)
     assert fingerprint(status, "previousCa") != first_ca, "the older CA is no longer trusted"
     annotations = ca_annotations(cluster, namespace)

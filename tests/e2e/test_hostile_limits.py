@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from kubernetes import client
 
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, VERSION
 from certmint.pki import (
     MAX_NAMES_PER_KIND,
     MAX_REQUEST_BYTES,
@@ -26,8 +27,9 @@ from certmint.pki import (
     serial_hex,
 )
 from certmint.planning import reasons
+from tests.e2e import manifests
 from tests.e2e.canary import assert_canary_ready
-from tests.e2e.manifests import API_VERSION, certificate, client_certificate, self_signed_issuer
+from tests.e2e.manifests import certificate, client_certificate, issuer, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_csr import condition, csr_manifest, delete_csrs, event_message, issued
 from tests.e2e.test_ocsp import openssl_ocsp, saying
@@ -41,17 +43,10 @@ OPENSSL = "/usr/bin/openssl"
 @pytest.fixture
 def cluster_issuer(cluster: Cluster) -> Iterator[str]:
     name = f"limits-{uuid.uuid4().hex[:8]}"
-    cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {"selfSigned": {}},
-        }
-    )
-    cluster.wait_condition("clusterissuers", None, name, "True")
+    cluster.apply(manifests.cluster_issuer(name, selfSigned={}))
+    cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True")
     yield name
-    cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "clusterissuers", name)
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural, name)
 
 
 @pytest.mark.timeout(300)
@@ -108,9 +103,9 @@ def test_digital_signature_alone_is_signed_for_tls_only(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, tmp_path: Path
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     cluster.apply(certificate(namespace, "web", usages=["digital signature"]))
-    cluster.wait_condition("certificates", namespace, "web", "True", timeout=120)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True", timeout=120)
     pem = (cluster.secret_data(namespace, "web-tls") or {})["tls.crt"]
     assert _extended_usages(pem) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     (tmp_path / "web.crt").write_bytes(pem)
@@ -129,10 +124,10 @@ def test_a_common_name_with_a_line_separator_is_refused(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     cluster.apply(certificate(namespace, "web", commonName="web\u2028admin"))
     refused = cluster.wait_condition(
-        "certificates", namespace, "web", "False", reasons.INVALID_SPEC, timeout=120
+        CERTIFICATES.plural, namespace, "web", "False", reasons.INVALID_SPEC, timeout=120
     )
     assert "U+2028" in refused["message"], refused["message"]
     assert cluster.secret_data(namespace, "web-tls") is None
@@ -176,24 +171,20 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
     crl_url = operator_process.crl_url(namespace, "ca")
     ocsp_url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "Issuer",
-            "metadata": {"name": "ca", "namespace": namespace},
-            "spec": {
-                "ca": {"secretName": "provided-ca"},
-                "revocation": {
-                    "crlDuration": "1h",
-                    "distributionPointURL": crl_url,
-                    "ocspURL": ocsp_url,
-                    "ocspResponseDuration": "5m",
-                },
+        issuer(
+            namespace,
+            ca={"secretName": "provided-ca"},
+            revocation={
+                "crlDuration": "1h",
+                "distributionPointURL": crl_url,
+                "ocspURL": ocsp_url,
+                "ocspResponseDuration": "5m",
             },
-        }
+        )
     )
-    cluster.wait_condition("issuers", namespace, "ca", "True", timeout=120)
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", timeout=120)
     cluster.apply(client_certificate(namespace))
-    cluster.wait_condition("certificates", namespace, "client", "True", timeout=120)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "client", "True", timeout=120)
     data = cluster.secret_data(namespace, "client-tls") or {}
     leaf = load_certificates_pem(data["tls.crt"])[0]
     aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CLUSTER_ISSUERS, GROUP, ISSUERS, VERSION
 from certmint.planning.labels import SECRET_ROLE_LABEL
 from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
@@ -173,10 +174,10 @@ def csrs_certmint_keeps(cluster: Cluster) -> int:
     custom = client.CustomObjectsApi(cluster.api)
     issuers = {
         f"issuers.certmint.dev/{item['metadata']['namespace']}.{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object("certmint.dev", "v1alpha1", "issuers")["items"]
+        for item in custom.list_cluster_custom_object(GROUP, VERSION, ISSUERS.plural)["items"]
     } | {
         f"clusterissuers.certmint.dev/{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object("certmint.dev", "v1alpha1", "clusterissuers")["items"]
+        for item in custom.list_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural)["items"]
     }
     kept = 0
     for item in client.CertificatesV1Api(cluster.api).list_certificate_signing_request().items:
@@ -209,7 +210,7 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
     prefix = f"hostile-{attack_namespace}"
     names = [f"{prefix}-{number}" for number in range(ATTACK_CSRS)]
     cluster.apply(self_signed_issuer(attack_namespace, "sentinel"))
-    cluster.wait_condition("issuers", attack_namespace, "sentinel", "True")
+    cluster.wait_condition(ISSUERS.plural, attack_namespace, "sentinel", "True")
     try:
 
         def flood() -> None:

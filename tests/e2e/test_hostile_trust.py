@@ -16,9 +16,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.pki import CARequest, create_root_ca, load_certificates_pem, load_crls_pem
+from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
-from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -54,20 +56,13 @@ def cluster_issuer(cluster: Cluster) -> Iterator[str]:
     wait for its bundles, its next CA would sign before a contested bundle could publish it."""
     name = f"shared-{uuid.uuid4().hex[:6]}"
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {
-                "selfSigned": {
-                    "caDuration": "24h",
-                    "rotation": {"propagationDelay": "5s", "reissueWindow": "10s"},
-                }
-            },
-        }
+        manifests.cluster_issuer(
+            name,
+            selfSigned={"caDuration": "24h", "rotation": {"propagationDelay": "5s", "reissueWindow": "10s"}},
+        )
     )
     yield name
-    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterissuers", name)
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural, name)
 
 
 class LeafWatch:
@@ -126,9 +121,9 @@ def _shared_bundle(
     """A tenant's own Issuer and a ClusterIssuer, both sources of one bundle; a leaf of the latter."""
     team = f"shared-{uuid.uuid4().hex[:6]}"
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"hostile-trust": team}}})
-    tenant = client.CustomObjectsApi(tenant_client(cluster, namespace, certmint_rules("issuers")))
+    tenant = client.CustomObjectsApi(tenant_client(cluster, namespace, certmint_rules(ISSUERS.plural)))
     tenant.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, "issuers", self_signed_issuer(namespace, "tenant-ca")
+        GROUP, VERSION, namespace, ISSUERS.plural, self_signed_issuer(namespace, "tenant-ca")
     )
     leaf = certificate(namespace, "app", issuer=cluster_issuer, duration="1h")
     leaf["spec"]["issuerRef"]["kind"] = "ClusterIssuer"
@@ -153,9 +148,9 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
     tenant, bundle = _shared_bundle(cluster, namespace, cluster_issuer)
     tenant_source = f"Issuer/{namespace}/tenant-ca"
     try:
-        cluster.wait_condition("issuers", namespace, "tenant-ca", "True")
-        cluster.wait_condition("certificates", namespace, "app", "True", timeout=60)
-        cluster.wait_condition("trustbundles", None, bundle, "True", "Synced", timeout=60)
+        cluster.wait_condition(ISSUERS.plural, namespace, "tenant-ca", "True")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, "app", "True", timeout=60)
+        cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle, "True", "Synced", timeout=60)
         tenant_ca = ca_of(cluster, namespace, "tenant-ca-ca")
         old_root = ca_of(cluster, OPERATOR_NAMESPACE, f"{cluster_issuer}-ca")
         trusted, crls = bundle_content(cluster, namespace, bundle)
@@ -164,9 +159,9 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
         assert tenant_crls, "the tenant issuer's CRL is published"
 
         # The tenant deletes its Issuer: that source fails; the bundle says so and keeps its CAs.
-        tenant.delete_namespaced_custom_object(GROUP, VERSION, namespace, "issuers", "tenant-ca")
+        tenant.delete_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural, "tenant-ca")
         condition = cluster.wait_condition(
-            "trustbundles", None, bundle, "False", "SourceUnavailable", timeout=60
+            TRUST_BUNDLES.plural, None, bundle, "False", "SourceUnavailable", timeout=60
         )
         assert tenant_source in condition["message"]
         assert f"ClusterIssuer/{cluster_issuer}:" not in condition["message"], (
@@ -194,13 +189,13 @@ def test_a_deleted_tenant_issuer_neither_freezes_nor_empties_a_shared_bundle(
         assert tenant_ca in trusted
         assert signed_by(crls, tenant_ca), "the deleted source's last CRL stays"
         assert signed_by(crls, new_root), "the rotated issuer's new CRL reached the bundle"
-        condition = cluster.condition("trustbundles", None, bundle, "Synced") or {}
+        condition = cluster.condition(TRUST_BUNDLES.plural, None, bundle, "Synced") or {}
         assert condition["reason"] == "SourceUnavailable"
         assert tenant_source in condition["message"]
         warnings = [e.reason for e in cluster.events("default", cluster_issuer) if e.type == "Warning"]
         assert "CAActivatedUnpublished" not in warnings
     finally:
-        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", bundle)
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, bundle)
 
 
 def _rotate(
@@ -263,7 +258,7 @@ def _contest(cluster: Cluster, namespace: str, name: str) -> None:
     )
     wait_for(
         lambda: (
-            (cluster.condition("trustbundles", None, name, "Synced") or {}).get("reason")
+            (cluster.condition(TRUST_BUNDLES.plural, None, name, "Synced") or {}).get("reason")
             == "ConfigMapContested"
         ),
         30,
@@ -272,7 +267,7 @@ def _contest(cluster: Cluster, namespace: str, name: str) -> None:
 
 
 def _lagging(cluster: Cluster, name: str) -> dict[str, Any] | None:
-    found = cluster.condition("clusterissuers", None, name, "CAPublished")
+    found = cluster.condition(CLUSTER_ISSUERS.plural, None, name, "CAPublished")
     return found if found and found["status"] == "False" else None
 
 
@@ -288,8 +283,8 @@ def test_forged_certmint_markings_make_certmint_act_on_nobodys_issuer_or_bundle(
         _forgery(cluster, namespace, victim, operator_process)
     finally:
         cluster.core.delete_namespace(victim)
-        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", victim)
-        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", f"probe-{victim}")
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, victim)
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, f"probe-{victim}")
 
 
 def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: OperatorProcess) -> None:
@@ -314,10 +309,10 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
             namespaceSelector={"matchLabels": {"probe": victim}},
         )
     )
-    cluster.wait_condition("trustbundles", None, victim, "True", "Synced", timeout=60)
-    cluster.wait_condition("certificates", attacker, "probe", "True", timeout=60)
-    cluster.wait_condition("trustbundles", None, probe, "True", "Synced", timeout=60)
-    victim_bundle = cluster.get("trustbundles", None, victim) or {}
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, victim, "True", "Synced", timeout=60)
+    cluster.wait_condition(CERTIFICATES.plural, attacker, "probe", "True", timeout=60)
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, probe, "True", "Synced", timeout=60)
+    victim_bundle = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
     victim_copy = cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version
     events_before = len(cluster.events("default", victim))
 
@@ -387,7 +382,7 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         operator_process.wait_reconciled(0, kind="TrustBundle")
     forged = cluster.core.read_namespaced_config_map(victim, attacker)
     assert forged.data == {"ca.crt": forged_pem}, "the forged ConfigMap is neither written nor withdrawn"
-    after = cluster.get("trustbundles", None, victim) or {}
+    after = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
     assert after["status"] == victim_bundle["status"], "the victim bundle's status did not move"
     assert cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version == victim_copy
     assert len(cluster.events("default", victim)) == events_before, "no TrustChanged on the victim bundle"
@@ -418,8 +413,8 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
     try:
         # Its tenant opts out of the namespace default: `{}` makes a CA without name constraints.
         cluster.apply(self_signed_issuer(namespace, nameConstraints={}))
-        cluster.wait_condition("issuers", namespace, "ca", "True")
-        cluster.wait_condition("clusterissuers", None, cluster_issuer, "True")
+        cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
+        cluster.wait_condition(CLUSTER_ISSUERS.plural, None, cluster_issuer, "True")
         cluster.apply(
             trust_bundle(
                 name,
@@ -431,7 +426,7 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
             )
         )
         condition = cluster.wait_condition(
-            "trustbundles", None, name, "False", "UnconstrainedIssuerCA", timeout=60
+            TRUST_BUNDLES.plural, None, name, "False", "UnconstrainedIssuerCA", timeout=60
         )
         assert f"Issuer/{namespace}/ca" in condition["message"]
         assert "NameConstraints" in condition["message"]
@@ -443,11 +438,11 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
             assert root in trusted, "the ClusterIssuer's CA is published all the same"
         # Only its own namespace selected: the same CA is published there.
         cluster.core.patch_namespace(other, {"metadata": {"labels": {"unconstrained": "no"}}})
-        cluster.wait_condition("trustbundles", None, name, "True", "Synced", timeout=60)
+        cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", "Synced", timeout=60)
         assert namespaced in _published(cluster, namespace, name)
     finally:
         cluster.core.delete_namespace(other)
-        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", name)
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
 
 
 def _published(cluster: Cluster, namespace: str, name: str) -> list[x509.Certificate] | None:

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import (
     CARequest,
     certificates_to_pem,
@@ -55,8 +56,8 @@ def test_self_signed_issuer_and_certificate(
     constraints = {"permitted": {"dnsDomains": [f"{namespace}.svc"], "ipRanges": ["10.0.0.0/8"]}}
     cluster.apply(self_signed_issuer(namespace, nameConstraints=constraints))
     cluster.apply(certificate(namespace, ipAddresses=["10.0.0.7"], identity={"serviceAccount": "web"}))
-    cluster.wait_condition("issuers", namespace, "ca", "True", "CAReady")
-    cluster.wait_condition("certificates", namespace, "web", "True", "Ready")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True", "Ready")
 
     ca_secret = cluster.secret_data(namespace, "ca-ca")
     leaf_secret = cluster.secret_data(namespace, "web-tls")
@@ -76,12 +77,12 @@ def test_self_signed_issuer_and_certificate(
     assert summary.uris == (f"spiffe://cluster.local/ns/{namespace}/sa/web",)
     assert summary.key_type == "ECDSA P-256"
 
-    status = (cluster.get("certificates", namespace, "web") or {})["status"]
+    status = (cluster.get(CERTIFICATES.plural, namespace, "web") or {})["status"]
     assert status["serialNumber"] == summary.serial_number
     assert status["revision"] == 1
     assert status["observedGeneration"] == 1
     assert {c["type"] for c in status["conditions"]} == {"Ready", "Issuing"}
-    issuer_status = (cluster.get("issuers", namespace, "ca") or {})["status"]
+    issuer_status = (cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"]
     assert issuer_status["ca"]["subject"] == "CN=certmint ca"
     listing = cluster.plane.kubectl("get", "certificates.certmint.dev", "-n", namespace, "web")
     assert listing.splitlines()[1].split()[:4] == ["web", "True", "web-tls", "ca"]
@@ -91,7 +92,7 @@ def test_self_signed_issuer_and_certificate(
     assert secret.metadata.annotations["certmint.dev/serial-number"] == summary.serial_number
     reasons = [event.reason for event in cluster.events(namespace, "web")]
     assert reasons == ["Issued"]
-    certificate_object = cluster.get("certificates", namespace, "web") or {}
+    certificate_object = cluster.get(CERTIFICATES.plural, namespace, "web") or {}
     assert not certificate_object["metadata"].get("finalizers"), "no finalizer may ever block deletion"
 
 
@@ -100,10 +101,10 @@ def test_renews_on_schedule_and_always_holds_a_valid_pair(
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, duration="2m", renewBefore="1m"))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     first = secret_serial(cluster, namespace, "web-tls")
     renewal = datetime.fromisoformat(
-        (cluster.get("certificates", namespace, "web") or {})["status"]["renewalTime"]
+        (cluster.get(CERTIFICATES.plural, namespace, "web") or {})["status"]["renewalTime"]
     )
     serials = {first}
     deadline = time.monotonic() + 100
@@ -131,7 +132,7 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     serial = secret_serial(cluster, namespace, "web-tls")
 
     cluster.core.delete_namespaced_secret("web-tls", namespace)
@@ -178,8 +179,8 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
     cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
     cluster.apply(ca_issuer(namespace, "team-ca"))
     cluster.apply(certificate(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True", "CAReady")
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     issued = load_certificates_pem((cluster.secret_data(namespace, "web-tls") or {})["tls.crt"])[0]
     assert issued.issuer == ca.certificate.subject
 
@@ -188,13 +189,13 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
         "labelled so the Secret watch sees it"
     )
     cluster.core.delete_namespaced_secret("team-ca", namespace)
-    cluster.wait_condition("issuers", namespace, "ca", "False", "CASecretNotFound")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "False", "CASecretNotFound")
     cluster.apply(certificate(namespace, name="late"))
-    cond = cluster.wait_condition("certificates", namespace, "late", "False", "IssuerNotReady")
+    cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "late", "False", "IssuerNotReady")
     assert "CA Secret team-ca not found" in cond["message"]
     assert "IssuerNotReady" in [event.reason for event in cluster.events(namespace, "late")]
     assert operator_process.alive()
 
     cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
-    cluster.wait_condition("issuers", namespace, "ca", "True", "CAReady", timeout=60)
-    cluster.wait_condition("certificates", namespace, "late", "True", timeout=60)
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady", timeout=60)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "late", "True", timeout=60)

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
+from certmint.api.kinds import CERTIFICATES, GROUP, VERSION
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
@@ -17,10 +18,10 @@ def test_restart_with_50_valid_certificates_reissues_nothing(
     names = [f"svc-{n:02d}" for n in range(50)]
     cluster.apply("---\n".join(yaml.safe_dump(certificate(namespace, name)) for name in names))
     for name in names:
-        cluster.wait_condition("certificates", namespace, name, "True", timeout=60)
+        cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True", timeout=60)
     before = {s.metadata.name: s.metadata.resource_version for s in _leaf_secrets(cluster, namespace)}
     statuses = {
-        name: (cluster.get("certificates", namespace, name) or {})["metadata"]["resourceVersion"]
+        name: (cluster.get(CERTIFICATES.plural, namespace, name) or {})["metadata"]["resourceVersion"]
         for name in names
     }
     assert len(before) == 50
@@ -33,7 +34,7 @@ def test_restart_with_50_valid_certificates_reissues_nothing(
     after = {s.metadata.name: s.metadata.resource_version for s in _leaf_secrets(cluster, namespace)}
     assert after == before, "a Secret was written after the restart"
     for name in names:
-        assert (cluster.get("certificates", namespace, name) or {})["metadata"][
+        assert (cluster.get(CERTIFICATES.plural, namespace, name) or {})["metadata"][
             "resourceVersion"
         ] == statuses[name]
     reasons = [e.reason for name in names for e in cluster.events(namespace, name)]
@@ -67,7 +68,7 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
         "badname": ("InvalidRequest", "label 'bad_name' must be"),
     }
     for name, (reason, message) in expectations.items():
-        cond = cluster.wait_condition("certificates", namespace, name, "False", reason)
+        cond = cluster.wait_condition(CERTIFICATES.plural, namespace, name, "False", reason)
         assert message in cond["message"]
         events = cluster.events(namespace, name)
         assert [(e.type, e.reason) for e in events] == [("Warning", reason)]
@@ -82,7 +83,7 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
             "stringData": {"password": "changeit"},
         },
     )
-    cluster.wait_condition("certificates", namespace, "java", "True", timeout=40)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "java", "True", timeout=40)
     data = cluster.secret_data(namespace, "java-tls") or {}
     assert {"keystore.p12", "truststore.p12"} <= set(data)
 
@@ -106,7 +107,7 @@ def test_pkcs12_keystore_opens_with_openssl(
             privateKey={"encoding": "PKCS8"},
         )
     )
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     data = cluster.secret_data(namespace, "web-tls") or {}
     assert data["tls.key"].startswith(b"-----BEGIN PRIVATE KEY-----")
     assert data["tls-combined.pem"].startswith(data["tls.key"])
@@ -136,8 +137,8 @@ def test_deleting_a_certificate_keeps_its_secret_unless_asked(
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, "keep"))
     cluster.apply(certificate(namespace, "drop", cleanupSecretOnDelete=True))
-    cluster.wait_condition("certificates", namespace, "keep", "True")
-    cluster.wait_condition("certificates", namespace, "drop", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "keep", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "drop", "True")
     owners = cluster.core.read_namespaced_secret("drop-tls", namespace).metadata.owner_references
     assert [o.kind for o in owners] == ["Certificate"]
 
@@ -154,7 +155,7 @@ def test_other_writers_metadata_survives_and_ours_is_restored_without_reissue(
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, secretTemplate={"labels": {"team": "payments"}}))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     serial = cluster.core.read_namespaced_secret("web-tls", namespace).metadata.annotations[
         "certmint.dev/serial-number"
     ]
@@ -182,20 +183,20 @@ def test_two_certificates_for_one_secret_do_not_fight(
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, "first"))
-    cluster.wait_condition("certificates", namespace, "first", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "first", "True")
     cluster.apply(
         certificate(namespace, "second", secretName="first-tls", dnsNames=[f"second.{namespace}.svc"])
     )
-    cond = cluster.wait_condition("certificates", namespace, "second", "False", "SecretConflict")
+    cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "False", "SecretConflict")
     assert "Certificate first" in cond["message"]
     version = cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version
     # Make the loser look again (a label is no spec change), and wait until it has.
     finished = operator_process.reconciles()
     cluster.custom.patch_namespaced_custom_object(
-        "certmint.dev",
-        "v1alpha1",
+        GROUP,
+        VERSION,
         namespace,
-        "certificates",
+        CERTIFICATES.plural,
         "second",
         {"metadata": {"labels": {"poke": "1"}}},
     )
@@ -205,15 +206,13 @@ def test_two_certificates_for_one_secret_do_not_fight(
 
     # Once the owner is gone the Secret still belongs to it (by UID): the other Certificate takes it
     # over only when someone allowed to edit the Secret invites it.
-    cluster.custom.delete_namespaced_custom_object(
-        "certmint.dev", "v1alpha1", namespace, "certificates", "first"
-    )
-    cluster.wait_condition("certificates", namespace, "second", "False", "SecretNotOwned")
+    cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural, "first")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "False", "SecretNotOwned")
     assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
     cluster.core.patch_namespaced_secret(
         "first-tls", namespace, {"metadata": {"annotations": {"certmint.dev/allow-adoption-by": "second"}}}
     )
-    cluster.wait_condition("certificates", namespace, "second", "True", timeout=60)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "True", timeout=60)
     secret = cluster.core.read_namespaced_secret("first-tls", namespace)
     assert secret.metadata.annotations["certmint.dev/certificate-name"] == "second"
 

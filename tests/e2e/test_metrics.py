@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from certmint.api.kinds import CERTIFICATES, GROUP, VERSION
 from devcluster.operator import scrape
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
@@ -12,8 +13,8 @@ def test_certificate_issuer_and_issuance_metrics(
 ) -> None:
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace))
-    cluster.wait_condition("certificates", namespace, "web", "True")
-    status = (cluster.get("certificates", namespace, "web") or {})["status"]
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
+    status = (cluster.get(CERTIFICATES.plural, namespace, "web") or {})["status"]
     labels = (("issuer", "Issuer/ca"), ("name", "web"), ("namespace", namespace))
 
     def current() -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
@@ -32,9 +33,7 @@ def test_certificate_issuer_and_issuance_metrics(
     ca_labels = (("kind", "Issuer"), ("name", "ca"), ("namespace", namespace))
     assert samples[("certmint_ca_expiration_timestamp_seconds", ca_labels)] > not_after
 
-    cluster.custom.delete_namespaced_custom_object(
-        "certmint.dev", "v1alpha1", namespace, "certificates", "web"
-    )
+    cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural, "web")
     wait_for(
         lambda: ("certmint_certificate_ready_status", labels) not in scrape(operator_process.metrics_url),
         10,

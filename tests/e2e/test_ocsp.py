@@ -15,23 +15,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import certificates_to_pem, load_certificates_pem
-from tests.e2e.manifests import API_VERSION, certificate, client_certificate
+from tests.e2e.manifests import certificate, client_certificate, issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_revocation import loopback_constraints
 
 
 def ocsp_issuer(namespace: str, url: str, **self_signed: object) -> dict[str, object]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {
-            "selfSigned": {"nameConstraints": loopback_constraints(namespace), **self_signed},
-            "revocation": {"ocspURL": url, "ocspResponseDuration": "5m"},
-        },
-    }
+    return issuer(
+        namespace,
+        selfSigned={"nameConstraints": loopback_constraints(namespace), **self_signed},
+        revocation={"ocspURL": url, "ocspResponseDuration": "5m"},
+    )
 
 
 def write_leaf(cluster: Cluster, namespace: str, name: str, directory: Path, stem: str) -> x509.Certificate:
@@ -108,11 +105,11 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
 ) -> None:
     url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(ocsp_issuer(namespace, url))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
     cluster.apply(client_certificate(namespace))
     for name in ("server", "client"):
-        cluster.wait_condition("certificates", namespace, name, "True")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True")
     write_leaf(cluster, namespace, "server", tmp_path, "server")
     leaf = write_leaf(cluster, namespace, "client", tmp_path, "client")
     write_ca(cluster, namespace, tmp_path / "ca.crt")
@@ -177,7 +174,7 @@ def test_the_unauthenticated_endpoint_is_bounded(
     url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(ocsp_issuer(namespace, url))
     cluster.apply(certificate(namespace, "web"))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     leaf = write_leaf(cluster, namespace, "web", tmp_path, "web")
     ca = write_ca(cluster, namespace, tmp_path / "ca.crt")
     good = request_der(leaf, ca)
@@ -268,7 +265,7 @@ def test_a_ca_rotation_keeps_answers_right_for_leaves_of_both_cas(
     )
     for name in ("kept", "revoked"):
         cluster.apply(certificate(namespace, name, duration="1h"))
-        cluster.wait_condition("certificates", namespace, name, "True")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True")
     old_ca = write_ca(cluster, namespace, tmp_path / "old-ca.crt")
     write_leaf(cluster, namespace, "kept", tmp_path, "kept-old")
     write_leaf(cluster, namespace, "revoked", tmp_path, "revoked-old")
@@ -293,7 +290,7 @@ def test_a_ca_rotation_keeps_answers_right_for_leaves_of_both_cas(
         return found if signer.key_identifier != old_key_id else None
 
     wait_for(rotated_leaf, 120, what="the leaf re-issued by the new CA")
-    phase = (cluster.get("issuers", namespace, "ca") or {})["status"]["rotation"]["phase"]
+    phase = (cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"]["rotation"]["phase"]
     assert phase == "Overlap", "the previous CA is still trusted, and still answered for"
     write_ca(cluster, namespace, tmp_path / "new-ca.crt")
     write_leaf(cluster, namespace, "kept", tmp_path, "kept-new")
@@ -308,9 +305,11 @@ def test_a_ca_rotation_keeps_answers_right_for_leaves_of_both_cas(
     assert "kept-new.crt: good" in answers["kept-new"], answers
     assert all("Response verify OK" in answer for answer in answers.values()), answers
 
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     wait_for(
-        lambda: (cluster.get("issuers", namespace, "ca") or {})["status"]["rotation"]["phase"] == "Stable",
+        lambda: (
+            (cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"]["rotation"]["phase"] == "Stable"
+        ),
         120,
         what="the previous CA retired",
     )

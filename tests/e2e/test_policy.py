@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.manifests import API_VERSION, certificate
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, VERSION
+from tests.e2e.manifests import certificate, cluster_issuer, issuer
 from tests.e2e.support import Cluster, OperatorProcess
 
 POLICY = {
@@ -17,12 +18,7 @@ POLICY = {
 
 
 def issuer_with_policy(namespace: str, policy: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {"selfSigned": {}, "policy": policy},
-    }
+    return issuer(namespace, selfSigned={}, policy=policy)
 
 
 @pytest.mark.parametrize(
@@ -39,11 +35,11 @@ def test_each_policy_violation_is_denied_with_its_rule_and_nothing_is_issued(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess, spec: dict[str, Any], rule: str
 ) -> None:
     cluster.apply(issuer_with_policy(namespace, POLICY))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     cluster.apply(certificate(namespace, "allowed", identity={"serviceAccount": "web"}))
     cluster.apply(certificate(namespace, "denied", **spec))
-    cluster.wait_condition("certificates", namespace, "allowed", "True")
-    condition = cluster.wait_condition("certificates", namespace, "denied", "False", "PolicyDenied")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "allowed", "True")
+    condition = cluster.wait_condition(CERTIFICATES.plural, namespace, "denied", "False", "PolicyDenied")
     assert condition["message"].startswith(rule), condition["message"]
     assert cluster.secret_data(namespace, "denied-tls") is None
     warnings = [(e.type, e.reason) for e in cluster.events(namespace, "denied")]
@@ -56,28 +52,24 @@ def test_a_cluster_issuer_serves_only_the_namespaces_its_selector_admits(
 ) -> None:
     name = f"policy-{uuid.uuid4().hex[:6]}"
     cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {
-                "selfSigned": {},
-                "policy": {
-                    "namespaceSelector": {"matchLabels": {"certmint-test": name}},
-                    "allowedDNSNames": ["*.${namespace}.svc"],
-                },
+        cluster_issuer(
+            name,
+            selfSigned={},
+            policy={
+                "namespaceSelector": {"matchLabels": {"certmint-test": name}},
+                "allowedDNSNames": ["*.${namespace}.svc"],
             },
-        }
+        )
     )
-    cluster.wait_condition("clusterissuers", None, name, "True")
+    cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True")
     manifest = certificate(namespace, "web", issuer=name)
     manifest["spec"]["issuerRef"]["kind"] = "ClusterIssuer"
     cluster.apply(manifest)
-    condition = cluster.wait_condition("certificates", namespace, "web", "False", "PolicyDenied")
+    condition = cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "False", "PolicyDenied")
     assert condition["message"].startswith("policy.namespaceSelector")
     assert cluster.secret_data(namespace, "web-tls") is None
 
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"certmint-test": name}}})
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     assert cluster.secret_data(namespace, "web-tls") is not None
-    cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "clusterissuers", name)
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural, name)

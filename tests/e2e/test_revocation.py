@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -26,11 +27,10 @@ from certmint.pki import (
     load_crls_pem,
     serial_hex,
 )
+from tests.e2e import manifests
 from tests.e2e.manifests import certificate, client_certificate, trust_bundle
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
-
-API_VERSION = "certmint.dev/v1alpha1"
 
 
 def loopback_constraints(namespace: str) -> dict[str, object]:
@@ -45,15 +45,11 @@ def loopback_constraints(namespace: str) -> dict[str, object]:
 
 
 def issuer(namespace: str, crl_url: str) -> dict[str, object]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Issuer",
-        "metadata": {"name": "ca", "namespace": namespace},
-        "spec": {
-            "selfSigned": {"nameConstraints": loopback_constraints(namespace)},
-            "revocation": {"crlDuration": "1h", "distributionPointURL": crl_url},
-        },
-    }
+    return manifests.issuer(
+        namespace,
+        selfSigned={"nameConstraints": loopback_constraints(namespace)},
+        revocation={"crlDuration": "1h", "distributionPointURL": crl_url},
+    )
 
 
 def publish_bundle(cluster: Cluster, namespace: str) -> str:
@@ -157,7 +153,7 @@ class Peers:
 def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, tmp_path: Path) -> Peers:
     crl_url = operator_process.crl_url(namespace, "ca")
     cluster.apply(issuer(namespace, crl_url))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     bundle = publish_bundle(cluster, namespace)
     cluster.core.create_namespaced_secret(
         namespace,
@@ -176,8 +172,8 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
         )
     )
     for name in ("server", "client"):
-        cluster.wait_condition("certificates", namespace, name, "True")
-    cluster.wait_condition("trustbundles", None, bundle, "True", "Synced")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle, "True", "Synced")
     server_cert, server_key = write_client(cluster, namespace, "server", tmp_path)
     server_cert.rename(tmp_path / "server.crt")
     server_key.rename(tmp_path / "server.key")
@@ -264,11 +260,11 @@ def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_rev
     crl_url = operator_process.crl_url(namespace, "ca")
     cluster.apply(issuer(namespace, crl_url))
     cluster.apply(certificate(namespace, "web"))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     revoked_serial = serial_of(cluster, namespace, "web")
     result = certmint(cluster, "revoke", f"{namespace}/web", "--no-reissue")
     assert result.returncode == 0, result.stderr
-    condition = cluster.wait_condition("certificates", namespace, "web", "False", "Revoked")
+    condition = cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "False", "Revoked")
     assert "revoke-reissue" in condition["message"]
     assert serial_of(cluster, namespace, "web") == revoked_serial, "nothing re-issued"
     before = fetch_crl(crl_url) or b""
@@ -294,14 +290,14 @@ def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_rev
         30,
         what="the restarted operator to serve the same CRL",
     )
-    cluster.wait_condition("certificates", namespace, "web", "False", "Revoked")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "False", "Revoked")
 
     result = certmint(cluster, "renew", f"{namespace}/web")
     assert result.returncode == 0, result.stderr
     wait_for(
         lambda: serial_of(cluster, namespace, "web") != revoked_serial, 20, what="renewal after revocation"
     )
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
 
     result = certmint(cluster, "revoke", f"{namespace}/web", "--reason", "bored")
     assert result.returncode == 2
@@ -315,6 +311,6 @@ def test_a_bad_revoke_reason_annotation_is_a_clear_condition(
     manifest = certificate(namespace, "web")
     manifest["metadata"]["annotations"] = {"certmint.dev/revoke": "1", "certmint.dev/revoke-reason": "bored"}
     cluster.apply(manifest)
-    condition = cluster.wait_condition("certificates", namespace, "web", "False", "InvalidSpec")
+    condition = cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "False", "InvalidSpec")
     assert "bored" in condition["message"]
     assert cluster.secret_data(namespace, "web-tls") is None

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
     Purpose,
     certificates_to_pem,
@@ -21,7 +22,7 @@ from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 
 def rotation(cluster: Cluster, namespace: str) -> dict[str, object]:
-    status = (cluster.get("issuers", namespace, "ca") or {}).get("status") or {}
+    status = (cluster.get(ISSUERS.plural, namespace, "ca") or {}).get("status") or {}
     found: dict[str, object] = status.get("rotation") or {}
     return found
 
@@ -50,8 +51,8 @@ def set_up(cluster: Cluster, namespace: str, issuer_spec: dict[str, object], dur
         )
     )
     for name in ("server", "client"):
-        cluster.wait_condition("certificates", namespace, name, "True")
-    cluster.wait_condition("trustbundles", None, team, "True")
+        cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, team, "True")
     return team
 
 
@@ -158,4 +159,4 @@ def test_requested_rotation_distrusts_the_old_ca_within_seconds(
         chain[0].verify_directly_issued_by(new_ca)
     reasons = [e.reason for e in cluster.events(namespace, "ca")]
     assert "CARotationRequested" in reasons
-    assert (cluster.get("issuers", namespace, "ca") or {})["status"]["rotation"]["phase"] == "Stable"
+    assert (cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"]["rotation"]["phase"] == "Stable"

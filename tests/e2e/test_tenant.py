@@ -20,6 +20,7 @@ from cryptography import x509
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -31,7 +32,7 @@ from certmint.pki import (
     load_certificates_pem,
 )
 from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
-from tests.e2e.manifests import API_VERSION, certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, cluster_issuer, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -47,10 +48,12 @@ class Tenant:
         return client.CustomObjectsApi(self.api)
 
     def create_certificate(self, manifest: dict[str, Any]) -> None:
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, "certificates", manifest)
+        self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, CERTIFICATES.plural, manifest
+        )
 
     def delete_certificate(self, name: str) -> None:
-        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, "certificates", name)
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, CERTIFICATES.plural, name)
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def tenant(cluster: Cluster, namespace: str) -> Iterator[Tenant]:
             "rules": [
                 {
                     "apiGroups": [GROUP],
-                    "resources": ["certificates"],
+                    "resources": [CERTIFICATES.plural],
                     "verbs": ["create", "get", "list", "delete"],
                 }
             ],
@@ -91,7 +94,7 @@ def tenant(cluster: Cluster, namespace: str) -> Iterator[Tenant]:
 
 def _can_list_certificates(tenant: Tenant) -> bool:
     try:
-        tenant.custom.list_namespaced_custom_object(GROUP, VERSION, tenant.namespace, "certificates")
+        tenant.custom.list_namespaced_custom_object(GROUP, VERSION, tenant.namespace, CERTIFICATES.plural)
     except ApiException:
         return False
     return True
@@ -126,7 +129,7 @@ def _ready_issuer(cluster: Cluster, namespace: str, **spec: Any) -> None:
     manifest = self_signed_issuer(namespace)
     manifest["spec"].update(spec)
     cluster.apply(manifest)
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
 
 
 # 1. The CA key cannot be destroyed
@@ -147,16 +150,18 @@ def test_the_issuer_ca_secret_is_never_a_leaf_target(
             additionalOutputFormats=[{"type": "DER"}],
         )
     )
-    cond = cluster.wait_condition("certificates", namespace, "steal", "False", "SecretIsIssuerCA")
+    cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "steal", "False", "SecretIsIssuerCA")
     assert "never written" in cond["message"]
     assert _snapshot(cluster, namespace, "ca-ca") == before
-    assert cluster.condition("issuers", namespace, "ca")["status"] == "True"  # type: ignore[index]
+    assert cluster.condition(ISSUERS.plural, namespace, "ca")["status"] == "True"  # type: ignore[index]
 
     tenant.delete_certificate("steal")
-    wait_for(lambda: cluster.get("certificates", namespace, "steal") is None, 20, what="Certificate gone")
+    wait_for(
+        lambda: cluster.get(CERTIFICATES.plural, namespace, "steal") is None, 20, what="Certificate gone"
+    )
     # No ownerReference was ever added, so the garbage collector has nothing to follow.
     assert _snapshot(cluster, namespace, "ca-ca") == before
-    assert cluster.condition("issuers", namespace, "ca")["status"] == "True"  # type: ignore[index]
+    assert cluster.condition(ISSUERS.plural, namespace, "ca")["status"] == "True"  # type: ignore[index]
 
 
 # 2. No TLS (or other) Secret is taken over
@@ -173,14 +178,14 @@ def test_a_foreign_secret_is_not_taken_over_and_survives_the_certificate(
     tenant.create_certificate(
         certificate(namespace, "grab", secretName="ingress-tls", cleanupSecretOnDelete=True)
     )
-    cond = cluster.wait_condition("certificates", namespace, "grab", "False", "SecretNotOwned")
+    cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "grab", "False", "SecretNotOwned")
     assert "certmint.dev/allow-adoption-by=grab" in cond["message"]
     events = [(e.type, e.reason) for e in cluster.events(namespace, "grab")]
     assert events == [("Warning", "SecretNotOwned")]
     assert _snapshot(cluster, namespace, "ingress-tls") == before
 
     tenant.delete_certificate("grab")
-    wait_for(lambda: cluster.get("certificates", namespace, "grab") is None, 20, what="Certificate gone")
+    wait_for(lambda: cluster.get(CERTIFICATES.plural, namespace, "grab") is None, 20, what="Certificate gone")
     assert _snapshot(cluster, namespace, "ingress-tls") == before
 
 
@@ -194,7 +199,7 @@ def test_a_secret_that_invites_the_certificate_is_adopted_without_an_owner_refer
         "web-tls", namespace, {"metadata": {"annotations": {"certmint.dev/allow-adoption-by": "web"}}}
     )
     tenant.create_certificate(certificate(namespace, "web", cleanupSecretOnDelete=True))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
     assert not secret.metadata.owner_references, "an adopted Secret must outlive the Certificate"
     assert "certmint.dev/created-for" not in (secret.metadata.annotations or {})
@@ -216,24 +221,15 @@ def open_cluster_issuer(cluster: Cluster) -> Iterator[str]:
         OPERATOR_NAMESPACE,
         {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}},
     )
-    cluster.apply(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterIssuer",
-            "metadata": {"name": name},
-            "spec": {"ca": {"secretName": name}},
-        }
-    )
-    cluster.wait_condition("clusterissuers", None, name, "True")
+    cluster.apply(cluster_issuer(name, ca={"secretName": name}))
+    cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True")
     yield name
-    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "clusterissuers", name)
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural, name)
     cluster.core.delete_namespaced_secret(name, OPERATOR_NAMESPACE)
 
 
 def _cluster_certificate(namespace: str, name: str, issuer: str, **spec: Any) -> dict[str, Any]:
-    manifest = certificate(namespace, name, issuer=issuer, **spec)
-    manifest["spec"]["issuerRef"]["kind"] = "ClusterIssuer"
-    return manifest
+    return certificate(namespace, name, issuerRef={"kind": CLUSTER_ISSUERS.kind, "name": issuer}, **spec)
 
 
 ESCALATIONS: dict[str, tuple[dict[str, Any], str, str]] = {
@@ -260,9 +256,9 @@ def test_escalations_are_denied_without_a_policy(
     tenant.create_certificate(
         _cluster_certificate(namespace, "fine", open_cluster_issuer, identity={"serviceAccount": "web"})
     )
-    cluster.wait_condition("certificates", namespace, "fine", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "fine", "True")
     for name, (_, reason, rule) in ESCALATIONS.items():
-        cond = cluster.wait_condition("certificates", namespace, name, "False", reason)
+        cond = cluster.wait_condition(CERTIFICATES.plural, namespace, name, "False", reason)
         assert cond["message"].startswith(rule), (name, cond["message"])
         assert cluster.secret_data(namespace, f"{name}-tls") is None
     _assert_no_escalation_anywhere(cluster, namespace)
@@ -298,9 +294,9 @@ def test_a_policy_governs_common_names_ip_and_email_addresses(
     for name, (spec, _) in attempts.items():
         tenant.create_certificate(certificate(namespace, name, **spec))
     tenant.create_certificate(certificate(namespace, "fine", dnsNames=[f"web.{namespace}.svc.cluster.local"]))
-    cluster.wait_condition("certificates", namespace, "fine", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "fine", "True")
     for name, (_, rule) in attempts.items():
-        cond = cluster.wait_condition("certificates", namespace, name, "False", "PolicyDenied")
+        cond = cluster.wait_condition(CERTIFICATES.plural, namespace, name, "False", "PolicyDenied")
         assert cond["message"].startswith(rule), cond["message"]
         assert cluster.secret_data(namespace, f"{name}-tls") is None
     _assert_no_escalation_anywhere(cluster, namespace)
@@ -494,12 +490,12 @@ def test_another_writer_meets_exponential_backoff_and_is_named(
     namespace = tenant.namespace
     _ready_issuer(cluster, namespace)
     tenant.create_certificate(certificate(namespace, "web"))
-    cluster.wait_condition("certificates", namespace, "web", "True")
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     value = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nrogue\n-----END CERTIFICATE-----\n").decode()
 
     def named() -> None:
         cond = cluster.wait_condition(
-            "certificates", namespace, "web", "False", "SecretContested", timeout=30
+            CERTIFICATES.plural, namespace, "web", "False", "SecretContested", timeout=30
         )
         assert "rogue-controller" in cond["message"]
 
@@ -510,7 +506,7 @@ def test_another_writer_meets_exponential_backoff_and_is_named(
     )
     _duel(rogue, secret_watch, "web-tls", "tls.crt", value, named)
     # Once the writer stops, the due repair puts a valid certificate back.
-    cluster.wait_condition("certificates", namespace, "web", "True", timeout=120)
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True", timeout=120)
 
 
 @pytest.mark.timeout(300)
@@ -523,10 +519,12 @@ def test_another_writer_of_a_bundle_configmap_meets_exponential_backoff(
     cluster.apply(
         trust_bundle(name, [{"issuer": {"name": "ca", "namespace": namespace}}], namespaceSelector=selector)
     )
-    cluster.wait_condition("trustbundles", None, name, "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True")
 
     def named() -> None:
-        cond = cluster.wait_condition("trustbundles", None, name, "False", "ConfigMapContested", timeout=30)
+        cond = cluster.wait_condition(
+            TRUST_BUNDLES.plural, None, name, "False", "ConfigMapContested", timeout=30
+        )
         assert "rogue-bundler" in cond["message"]
 
     rogue = RogueWriter(
@@ -536,9 +534,9 @@ def test_another_writer_of_a_bundle_configmap_meets_exponential_backoff(
     )
     try:
         _duel(rogue, configmap_watch, name, "ca.crt", "rogue", named)
-        cluster.wait_condition("trustbundles", None, name, "True", timeout=120)
+        cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", timeout=120)
     finally:
-        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", name)
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
 
 
 # 6 and 7. Trust bundles and PKCS#12 passwords
@@ -554,7 +552,11 @@ def bundle_tenant(cluster: Cluster, namespace: str) -> Iterator[client.ApiClient
         {
             "metadata": {"name": f"bundler-{suffix}"},
             "rules": [
-                {"apiGroups": [GROUP], "resources": ["trustbundles"], "verbs": ["create", "get", "delete"]}
+                {
+                    "apiGroups": [GROUP],
+                    "resources": [TRUST_BUNDLES.plural],
+                    "verbs": ["create", "get", "delete"],
+                }
             ],
         }
     )
@@ -580,7 +582,7 @@ def _create_bundle(api: client.ApiClient, manifest: dict[str, Any]) -> None:
     def attempt() -> bool:
         try:
             client.CustomObjectsApi(api).create_cluster_custom_object(
-                GROUP, VERSION, "trustbundles", manifest
+                GROUP, VERSION, TRUST_BUNDLES.plural, manifest
             )
         except ApiException as error:
             if error.status == 403:
@@ -600,7 +602,7 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
     def attempt() -> ApiException | str | None:
         try:
             custom.create_cluster_custom_object(
-                GROUP, VERSION, "trustbundles", trust_bundle("kube-root-ca.crt", [{"inlinePEM": "x"}])
+                GROUP, VERSION, TRUST_BUNDLES.plural, trust_bundle("kube-root-ca.crt", [{"inlinePEM": "x"}])
             )
         except ApiException as error:
             return None if error.status == 403 else error  # 403: RBAC not in effect yet
@@ -626,10 +628,10 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
             namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
         ),
     )
-    cluster.wait_condition("trustbundles", None, name, "False", "ConfigMapConflict")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
     assert cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version == before
-    custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", name)
-    wait_for(lambda: cluster.get("trustbundles", None, name) is None, 20, what="bundle gone")
+    custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
+    wait_for(lambda: cluster.get(TRUST_BUNDLES.plural, None, name) is None, 20, what="bundle gone")
     kept = cluster.core.read_namespaced_config_map(name, namespace)
     assert (kept.metadata.resource_version, kept.data) == (before, {"ca.crt": "theirs"})
 
@@ -638,9 +640,9 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
     _, leaf = issue_leaf(LeafRequest(dns_names=("evil.example",)), KeySpec(), ca, datetime.now(UTC))
     leafy = f"leaf-{uuid.uuid4().hex[:6]}"
     _create_bundle(bundle_tenant, trust_bundle(leafy, [{"inlinePEM": certificates_to_pem([leaf]).decode()}]))
-    cond = cluster.wait_condition("trustbundles", None, leafy, "False", "InvalidSource")
+    cond = cluster.wait_condition(TRUST_BUNDLES.plural, None, leafy, "False", "InvalidSource")
     assert "not a CA certificate" in cond["message"]
-    custom.delete_cluster_custom_object(GROUP, VERSION, "trustbundles", leafy)
+    custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, leafy)
 
 
 def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in(
@@ -653,6 +655,6 @@ def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in(
     )
     keystore = {"pkcs12": {"passwordSecretRef": {"name": "db-password", "key": "password"}}}
     tenant.create_certificate(certificate(namespace, "java", keystores=keystore))
-    cond = cluster.wait_condition("certificates", namespace, "java", "False", "PasswordSecretNotAllowed")
+    cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "java", "False", "PasswordSecretNotAllowed")
     assert "certmint.dev/pkcs12-password=true" in cond["message"]
     assert cluster.secret_data(namespace, "java-tls") is None

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from certmint.api.kinds import GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import load_certificates_pem
 from tests.e2e.manifests import self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
@@ -46,7 +47,7 @@ def test_bundle_follows_the_namespace_selector(
     blue_b = make({"team": team})  # type: ignore[operator]
     other = make({"team": "someone-else"})  # type: ignore[operator]
     cluster.apply(self_signed_issuer(namespace))
-    cluster.wait_condition("issuers", namespace, "ca", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     name = f"bundle-{team}"
     cluster.apply(
         trust_bundle(
@@ -57,9 +58,9 @@ def test_bundle_follows_the_namespace_selector(
             pkcs12={"key": "truststore.p12", "password": "changeit"},
         )
     )
-    cluster.wait_condition("trustbundles", None, name, "True", "Synced")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", "Synced")
     assert holders(cluster, name) == {blue_a, blue_b}
-    status = (cluster.get("trustbundles", None, name) or {})["status"]
+    status = (cluster.get(TRUST_BUNDLES.plural, None, name) or {})["status"]
     assert status["namespaceCount"] == 2
     assert status["digest"].startswith("sha256:")
 
@@ -87,7 +88,9 @@ def test_bundle_follows_the_namespace_selector(
     assert cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version == version, (
         "unchanged content must not be rewritten"
     )
-    wait_for(lambda: (cluster.get("trustbundles", None, name) or {})["status"]["namespaceCount"] == 2, 10)
+    wait_for(
+        lambda: (cluster.get(TRUST_BUNDLES.plural, None, name) or {})["status"]["namespaceCount"] == 2, 10
+    )
 
 
 def test_deleting_a_bundle_removes_only_what_it_created(
@@ -108,7 +111,7 @@ def test_deleting_a_bundle_removes_only_what_it_created(
             namespaceSelector={"matchLabels": {"team": team}},
         )
     )
-    cond = cluster.wait_condition("trustbundles", None, name, "False", "ConfigMapConflict")
+    cond = cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
     assert theirs in cond["message"]
     assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}
     assert ours in holders(cluster, name)
@@ -121,7 +124,7 @@ def test_deleting_a_bundle_removes_only_what_it_created(
         what="tampered ConfigMap healed",
     )
 
-    cluster.custom.delete_cluster_custom_object("certmint.dev", "v1alpha1", "trustbundles", name)
+    cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
     wait_for(lambda: holders(cluster, name) == {theirs}, 30, what="published ConfigMaps garbage-collected")
     assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}
 
@@ -132,8 +135,8 @@ def test_inline_and_secret_sources_and_a_missing_source(
     target = make_namespace({"team": team})  # type: ignore[operator]
     cluster.apply(self_signed_issuer(namespace, name="one"))
     cluster.apply(self_signed_issuer(namespace, name="two"))
-    cluster.wait_condition("issuers", namespace, "one", "True")
-    cluster.wait_condition("issuers", namespace, "two", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "one", "True")
+    cluster.wait_condition(ISSUERS.plural, namespace, "two", "True")
     one = (cluster.secret_data(namespace, "one-ca") or {})["tls.crt"].decode()
     name = f"bundle-{team}"
     sources = [
@@ -142,7 +145,7 @@ def test_inline_and_secret_sources_and_a_missing_source(
         {"configMap": {"namespace": namespace, "name": "absent", "key": "ca.crt"}},
     ]
     cluster.apply(trust_bundle(name, sources, namespaceSelector={"matchLabels": {"team": team}}))
-    cond = cluster.wait_condition("trustbundles", None, name, "False", "SourceUnavailable")
+    cond = cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "SourceUnavailable")
     assert f"ConfigMap {namespace}/absent has no key ca.crt" in cond["message"]
     # Issue 27: the readable sources are published all the same (the missing one had nothing yet).
     partial = wait_for(lambda: target in holders(cluster, name), 30, what="the readable sources published")
@@ -159,7 +162,7 @@ def test_inline_and_secret_sources_and_a_missing_source(
     cluster.core.create_namespaced_config_map(
         namespace, {"metadata": {"name": "absent"}, "data": {"ca.crt": one}}
     )
-    cluster.wait_condition("trustbundles", None, name, "True", timeout=40)
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", timeout=40)
     published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
     assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
 
@@ -175,13 +178,13 @@ def test_a_change_of_trust_is_an_event_and_a_metric_naming_the_cas(
     cluster.apply(self_signed_issuer(namespace, name="old", commonName=f"{team} old"))
     cluster.apply(self_signed_issuer(namespace, name="new", commonName=f"{team} new"))
     for issuer in ("old", "new"):
-        cluster.wait_condition("issuers", namespace, issuer, "True")
+        cluster.wait_condition(ISSUERS.plural, namespace, issuer, "True")
     name = f"bundle-{team}"
     target = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
     old = {"issuer": {"name": "old", "namespace": namespace}}
     new = {"issuer": {"name": "new", "namespace": namespace}}
     cluster.apply(trust_bundle(name, [old], **target))
-    cluster.wait_condition("trustbundles", None, name, "True")
+    cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True")
 
     cluster.apply(trust_bundle(name, [old, new], **target))
     added = wait_for(lambda: trust_changes(cluster, name), 30, what="a TrustChanged event")

@@ -16,7 +16,7 @@ def test_committed_crds_match_the_models(directory: str) -> None:
     assert committed == rendered, f"{directory}/ is stale: run `make crds`"
 
 
-@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.resource.kind)
 def test_schemas_are_structural(resource: object) -> None:
     """Kubernetes rejects $ref, anyOf-with-null and titles; none may survive generation."""
     text = repr(structural_schema(resource.model))  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 
 from certmint.api import TrustBundle
+from certmint.api.kinds import ISSUERS
 from certmint.pki import (
     KeySpec,
     LeafRequest,
@@ -116,7 +117,7 @@ def test_an_adoption_annotation_naming_the_certificate_allows_the_write_but_no_o
 
 
 @pytest.mark.parametrize(
-    ("issuers", "namespace", "expected"),
+    (ISSUERS.plural, "namespace", "expected"),
     [
         ([("Issuer", "a", {"metadata": {"name": "ca"}, "spec": {"selfSigned": {}}})], "a", {"ca-ca"}),
         (

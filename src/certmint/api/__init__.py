@@ -13,7 +13,7 @@ from certmint.api.certificate import (
     SecretKeySelector,
     SecretTemplate,
 )
-from certmint.api.common import API_VERSION, GROUP, VERSION, Condition, ConditionStatus, ObjectMeta
+from certmint.api.common import Condition, ConditionStatus, ObjectMeta
 from certmint.api.duration import parse_duration
 from certmint.api.issuer import (
     CAIssuer,
@@ -24,6 +24,7 @@ from certmint.api.issuer import (
     IssuerStatus,
     SelfSignedIssuer,
 )
+from certmint.api.kinds import API_VERSION, GROUP, VERSION
 from certmint.api.trustbundle import (
     BundleSource,
     BundleTarget,

@@ -14,6 +14,7 @@ from certmint.api.common import (
     ObjectMeta,
 )
 from certmint.api.duration import DURATION_PATTERN
+from certmint.api.kinds import API_VERSION, CERTIFICATES, CLUSTER_ISSUERS, ISSUERS
 from certmint.pki import (
     MAX_NAMES_PER_KIND,
     MAX_ORGANIZATIONS,
@@ -28,8 +29,8 @@ MAX_SANS = MAX_NAMES_PER_KIND
 
 
 class IssuerKind(StrEnum):
-    ISSUER = "Issuer"
-    CLUSTER_ISSUER = "ClusterIssuer"
+    ISSUER = ISSUERS.kind
+    CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 
 
 class IssuerRef(ApiModel):
@@ -229,8 +230,8 @@ class CertificateStatus(ApiModel):
 class Certificate(ApiModel):
     """A certificate certmint keeps valid and renewed in a Secret."""
 
-    api_version: str = "certmint.dev/v1alpha1"
-    kind: str = "Certificate"
+    api_version: str = API_VERSION
+    kind: str = CERTIFICATES.kind
     metadata: ObjectMeta
     spec: CertificateSpec
     status: CertificateStatus = Field(default_factory=CertificateStatus)

@@ -13,18 +13,28 @@ import yaml
 from pydantic import BaseModel
 
 from certmint.api.certificate import Certificate
-from certmint.api.common import GROUP, VERSION
 from certmint.api.issuer import ClusterIssuer, Issuer
+from certmint.api.kinds import (
+    CERTIFICATES,
+    CLUSTER_ISSUERS,
+    GROUP,
+    ISSUERS,
+    READY,
+    SYNCED,
+    TRUST_BUNDLES,
+    VERSION,
+    Resource,
+)
 from certmint.api.trustbundle import TrustBundle
 
 JsonSchema = dict[str, Any]
 
-_READY = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+_READY = {"name": READY, "type": "string", "jsonPath": f'.status.conditions[?(@.type=="{READY}")].status'}
 _REASON = {
     "name": "Reason",
     "type": "string",
     "priority": 1,
-    "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+    "jsonPath": f'.status.conditions[?(@.type=="{READY}")].reason',
 }
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _ISSUER_COLUMNS = (
@@ -39,9 +49,7 @@ _ISSUER_COLUMNS = (
 @dataclass(frozen=True)
 class ResourceDefinition:
     model: type[BaseModel]
-    kind: str
-    plural: str
-    scope: str
+    resource: Resource
     short_names: tuple[str, ...]
     printer_columns: tuple[dict[str, Any], ...] = field(default=())
 
@@ -49,9 +57,7 @@ class ResourceDefinition:
 RESOURCES = (
     ResourceDefinition(
         model=Certificate,
-        kind="Certificate",
-        plural="certificates",
-        scope="Namespaced",
+        resource=CERTIFICATES,
         short_names=("mcert", "mcerts"),
         printer_columns=(
             _READY,
@@ -65,31 +71,25 @@ RESOURCES = (
     ),
     ResourceDefinition(
         model=Issuer,
-        kind="Issuer",
-        plural="issuers",
-        scope="Namespaced",
+        resource=ISSUERS,
         short_names=("missuer",),
         printer_columns=_ISSUER_COLUMNS,
     ),
     ResourceDefinition(
         model=ClusterIssuer,
-        kind="ClusterIssuer",
-        plural="clusterissuers",
-        scope="Cluster",
+        resource=CLUSTER_ISSUERS,
         short_names=("mclusterissuer",),
         printer_columns=_ISSUER_COLUMNS,
     ),
     ResourceDefinition(
         model=TrustBundle,
-        kind="TrustBundle",
-        plural="trustbundles",
-        scope="Cluster",
+        resource=TRUST_BUNDLES,
         short_names=("mbundle",),
         printer_columns=(
             {
-                "name": "Synced",
+                "name": SYNCED,
                 "type": "string",
-                "jsonPath": '.status.conditions[?(@.type=="Synced")].status',
+                "jsonPath": f'.status.conditions[?(@.type=="{SYNCED}")].status',
             },
             {"name": "Namespaces", "type": "integer", "jsonPath": ".status.namespaceCount"},
             _AGE,
@@ -138,8 +138,9 @@ def _to_structural(node: JsonSchema, definitions: dict[str, JsonSchema]) -> Json
     return result
 
 
-def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
-    model_schema = structural_schema(resource.model)
+def custom_resource_definition(definition: ResourceDefinition) -> dict[str, Any]:
+    resource = definition.resource
+    model_schema = structural_schema(definition.model)
     properties = model_schema["properties"]
     schema: JsonSchema = {
         "type": "object",
@@ -165,13 +166,13 @@ def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
         },
         "spec": {
             "group": GROUP,
-            "scope": resource.scope,
+            "scope": "Namespaced" if resource.namespaced else "Cluster",
             "names": {
                 "kind": resource.kind,
                 "listKind": f"{resource.kind}List",
                 "plural": resource.plural,
                 "singular": resource.kind.lower(),
-                "shortNames": list(resource.short_names),
+                "shortNames": list(definition.short_names),
                 "categories": ["certmint"],
             },
             "versions": [
@@ -181,7 +182,7 @@ def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
                     "storage": True,
                     "schema": {"openAPIV3Schema": schema},
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": list(resource.printer_columns),
+                    "additionalPrinterColumns": list(definition.printer_columns),
                 }
             ],
         },
@@ -232,8 +233,8 @@ def render_crds() -> dict[str, str]:
         return header + yaml.safe_dump(crd, sort_keys=False, allow_unicode=True, width=100)
 
     rendered = {
-        f"{GROUP}_{resource.plural}.yaml": dump(custom_resource_definition(resource))
-        for resource in RESOURCES
+        f"{GROUP}_{definition.resource.plural}.yaml": dump(custom_resource_definition(definition))
+        for definition in RESOURCES
     }
     rendered["kopf.dev_clusterkopfpeerings.yaml"] = dump(PEERING_CRD)
     return rendered

@@ -14,6 +14,7 @@ from certmint.api.common import (
     ObjectMeta,
 )
 from certmint.api.duration import DURATION_PATTERN
+from certmint.api.kinds import API_VERSION, CLUSTER_ISSUERS, ISSUERS
 from certmint.api.trustbundle import LabelSelector
 from certmint.pki import KeyAlgorithm, Usage
 from certmint.pki.ca import BACKDATE
@@ -415,8 +416,8 @@ class IssuerStatus(ApiModel):
 class Issuer(ApiModel):
     """A CA that signs Certificates in its own namespace."""
 
-    api_version: str = "certmint.dev/v1alpha1"
-    kind: str = "Issuer"
+    api_version: str = API_VERSION
+    kind: str = ISSUERS.kind
     metadata: ObjectMeta
     spec: IssuerSpec
     status: IssuerStatus = Field(default_factory=IssuerStatus)
@@ -425,4 +426,4 @@ class Issuer(ApiModel):
 class ClusterIssuer(Issuer):
     """A CA that signs Certificates in any namespace."""
 
-    kind: str = "ClusterIssuer"
+    kind: str = CLUSTER_ISSUERS.kind

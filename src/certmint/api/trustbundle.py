@@ -6,6 +6,7 @@ from pydantic import Field
 
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import CONDITIONS_FIELD, DNS_SUBDOMAIN_PATTERN, ApiModel, Condition, ObjectMeta
+from certmint.api.kinds import API_VERSION, TRUST_BUNDLES
 
 RESERVED_CONFIGMAP_NAMES = ("kube-root-ca.crt", "openshift-service-ca.crt")
 """ConfigMaps Kubernetes (and OpenShift) publish into every namespace themselves: a TrustBundle of
@@ -125,8 +126,8 @@ class TrustBundleStatus(ApiModel):
 class TrustBundle(ApiModel):
     """CA certificates published as a ConfigMap of the same name in every selected namespace."""
 
-    api_version: str = "certmint.dev/v1alpha1"
-    kind: str = "TrustBundle"
+    api_version: str = API_VERSION
+    kind: str = TRUST_BUNDLES.kind
     metadata: ObjectMeta
     spec: TrustBundleSpec
     status: TrustBundleStatus = Field(default_factory=TrustBundleStatus)

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 import click
 
+from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
 from certmint.cli import cluster
 from certmint.cli.output import OUTPUTS, emit, ready_condition
 from certmint.planning.issuers.rotation import ROTATE_REQUEST
@@ -27,7 +28,7 @@ def _issuer_options(command: Callable[..., None]) -> Callable[..., None]:
 def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool, output: str) -> None:
     """The issuer's CA, its readiness and its rotation phase."""
     api = cluster.connect(kubeconfig)
-    plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+    plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
     found = cluster.get_object(api, plural, ns, issuer)
     state = found.get("status") or {}
     ready = ready_condition(state)
@@ -53,7 +54,7 @@ def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped:
 def ca_rotate(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool) -> None:
     """Rotate a selfSigned issuer's CA now (e.g. after a compromise): the old CA is distrusted early."""
     api = cluster.connect(kubeconfig)
-    plural, ns = ("clusterissuers", None) if cluster_scoped else ("issuers", namespace)
+    plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
     found = cluster.get_object(api, plural, ns, issuer)
     if "selfSigned" not in found.get("spec", {}):
         raise click.ClickException(f"{issuer} is not a selfSigned issuer; rotate its CA Secret instead")

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from certmint.api.kinds import CERTIFICATES
 from certmint.cli import cluster
 from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
 from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
@@ -27,7 +28,7 @@ def status(
     api = cluster.connect(kubeconfig)
     if target:
         ns, name = split_target(target, namespace)
-        items = [cluster.get_object(api, "certificates", ns, name)]
+        items = [cluster.get_object(api, CERTIFICATES.plural, ns, name)]
     else:
         items = cluster.list_certificates(api, None if all_namespaces else namespace or "default")
     rows = [_status_row(item) for item in items]
@@ -63,7 +64,7 @@ def renew(
         chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
     token = cluster.request_token()
     for ns, name in chosen:
-        cluster.annotate(api, "certificates", ns, name, {RENEW_REQUEST: token})
+        cluster.annotate(api, CERTIFICATES.plural, ns, name, {RENEW_REQUEST: token})
         click.echo(f"renewal requested for {ns}/{name}")
     if not chosen:
         click.echo("no Certificate matched", err=True)
@@ -110,7 +111,7 @@ def revoke(
     ns, name = split_target(target or "", namespace)
     cluster.annotate(
         api,
-        "certificates",
+        CERTIFICATES.plural,
         ns,
         name,
         {

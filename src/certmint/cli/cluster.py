@@ -11,6 +11,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api import GROUP, VERSION
+from certmint.api.kinds import CERTIFICATES
 
 
 class NotFound(Exception):
@@ -42,10 +43,12 @@ def list_certificates(
     objects = client.CustomObjectsApi(api)
     if namespace:
         found = objects.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "certificates", label_selector=selector
+            GROUP, VERSION, namespace, CERTIFICATES.plural, label_selector=selector
         )
     else:
-        found = objects.list_cluster_custom_object(GROUP, VERSION, "certificates", label_selector=selector)
+        found = objects.list_cluster_custom_object(
+            GROUP, VERSION, CERTIFICATES.plural, label_selector=selector
+        )
     return cast(list[dict[str, Any]], cast(dict[str, Any], found)["items"])
 
 

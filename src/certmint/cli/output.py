@@ -6,6 +6,8 @@ from typing import Any
 import click
 import yaml
 
+from certmint.api.kinds import READY
+
 EXIT_FAILED_CHECK = 1
 EXIT_NOT_FOUND = 3
 EXIT_API_ERROR = 4
@@ -34,4 +36,4 @@ def split_target(target: str, namespace: str | None) -> tuple[str, str]:
 
 def ready_condition(status: dict[str, Any]) -> dict[str, Any]:
     """The Ready condition of an object's status, or {} when it has none yet."""
-    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    return next((c for c in status.get("conditions", []) if c["type"] == READY), {})

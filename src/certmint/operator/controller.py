@@ -3,7 +3,6 @@ place where their outcomes change the queue and the caches."""
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
+from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
@@ -66,9 +66,6 @@ ISSUER_REQUEUE_FLOOR_SECONDS = 5.0
 resync). Events (someone's write) still reconcile it at once; a rotation step they cause is bounded
 by planning.issuers.rotation (minimums, and a backoff when the same step repeats)."""
 
-Source = tuple[Key, str]
-"""An object and the resourceVersion a watch event carried for it."""
-
 
 @dataclass
 class Controller:
@@ -79,13 +76,9 @@ class Controller:
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     active: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while this replica works: always when standalone, while it leads the peering otherwise."""
-    echoes: dict[Key, str] = field(default_factory=dict)
-    """resourceVersions of our own latest writes: their watch events need no reconcile."""
+    echoes: EchoLedger = field(default_factory=EchoLedger)
+    """Which events are our own writes coming back, held while their key is worked, or awaited."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
-    _seen_while_working: defaultdict[Key, list[Source]] = field(default_factory=lambda: defaultdict(list))
-    """Events for a key whose reconcile is running: its outcome tells which were its own writes."""
-    _waiters: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
-    """Keys to reconcile once an issuer's next reconcile is done."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -308,7 +301,7 @@ class Controller:
         secret = Key(SECRET, namespace, name)
         source = _source(secret, body)
         if not self._remember_secret(event_type, body, source):
-            self._is_echo(source)  # already known: our own write, or the listing we began with
+            self.echoes.own_write(source)  # already known: our own write, or the listing we began with
             return
         annotations = metadata.get("annotations") or {}
         role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
@@ -321,7 +314,7 @@ class Controller:
             return
         if event_type == DELETED:
             source = (secret, "")  # certmint never deletes a Secret: never an echo of ours
-        elif self._is_echo(source):
+        elif self.echoes.own_write(source):
             return
         for key in self.state.certificates_for_secret(namespace, name):
             self._wake(key, source)
@@ -341,19 +334,8 @@ class Controller:
 
     def _wake(self, key: Key, source: Source) -> None:
         """Reconcile `key` because of an event about `source`, unless that event is our own write."""
-        if self._is_echo(source):
-            return
-        if self.queue.processing(key):
-            self._seen_while_working[key].append(source)
-            return
-        self.queue.add(key)
-
-    def _is_echo(self, source: Source) -> bool:
-        key, version = source
-        if version and self.echoes.get(key) == version:
-            del self.echoes[key]
-            return True
-        return False
+        if self.echoes.wants_reconcile(key, source, self.queue.processing(key)):
+            self.queue.add(key)
 
     # Workers
 
@@ -370,7 +352,7 @@ class Controller:
 
     async def process(self, key: Key) -> None:
         """One reconcile of a key the queue handed out, its outcome applied."""
-        waiting = self._waiters.pop(key, set())
+        self.echoes.started(key)
         try:
             if key.kind == SIGNER:
                 outcome = await self._pick_up_signing_requests(key)
@@ -379,17 +361,15 @@ class Controller:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            self._waiters[key] |= waiting
+            self.echoes.failed(key)
             self._failed(key, error)
             metrics.reconciles.labels(key.kind, "error").inc()
         else:
             self.apply(key, outcome)
             result = "waiting" if outcome.wait_for is not None else "ok"
             metrics.reconciles.labels(key.kind, result).inc()
-            for waiter in waiting:
-                self.queue.add(waiter)
         finally:
-            if self._seen_while_working.pop(key, None):
+            if self.echoes.finished(key):
                 self.queue.add(key)  # changed while the reconcile failed: look again
             self.queue.done(key)
             metrics.queue_depth.set(self.queue.busy())
@@ -416,22 +396,22 @@ class Controller:
             self._cache_status(written.key, written.status)
         if outcome.issuer_view is not None:
             self._set_issuer_view(key, outcome.issuer_view)
-        own = set(outcome.echoes)
-        seen = self._seen_while_working.pop(key, [])
-        foreign = [source for source in seen if source not in own]
-        if foreign:
+        settled = self.echoes.settled(key, outcome.echoes)
+        if settled.look_again:
             self.queue.add(key)  # someone else wrote while we worked: look again
-        self._remember_written(outcome, {source[0] for source in foreign})
-        for echo_key, version in outcome.echoes:  # in order: a later write's version wins
-            if version and (echo_key, version) not in seen:
-                self.echoes[echo_key] = version
+        self._remember_written(outcome, settled.changed_by_others)
         for other in outcome.wake:
             self.queue.add(other)
         if outcome.wait_for is not None:
-            self._waiters[outcome.wait_for].add(key)
+            self.echoes.wait(key, outcome.wait_for)
             self.queue.add(outcome.wait_for)
         if outcome.rotation_step is not None:
             self.state.rotation_steps[key] = outcome.rotation_step
+        self._schedule_next_look(key, outcome)
+        for waiter in settled.waiters:
+            self.queue.add(waiter)
+
+    def _schedule_next_look(self, key: Key, outcome: Outcome) -> None:
         if outcome.backoff:
             self.queue.add_rate_limited(key)
             return
@@ -444,7 +424,7 @@ class Controller:
                 delay = max(delay, ISSUER_REQUEUE_FLOOR_SECONDS)
             self.queue.add_after(key, delay)
 
-    def _remember_written(self, outcome: Outcome, changed_by_others: set[Key]) -> None:
+    def _remember_written(self, outcome: Outcome, changed_by_others: frozenset[Key]) -> None:
         """Secrets as our writes left them, unless someone else's write to them was seen meanwhile:
         then the watch has the newer view, and the reconcile it caused plans from it."""
         for namespace, view in outcome.secrets:

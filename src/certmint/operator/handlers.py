@@ -13,6 +13,7 @@ from aiohttp import web
 from kubernetes.aio.client import ApiClient
 
 from certmint.api import GROUP, VERSION
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.kube.client import connect
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import LIST_PAGE
@@ -125,17 +126,17 @@ def _leadership(
     )
 
 
-@kopf.on.event(GROUP, VERSION, "certificates")
+@kopf.on.event(GROUP, VERSION, CERTIFICATES.plural)
 async def certificate_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].certificate_event(event.get("type"), dict(event["object"]))
 
 
-@kopf.on.event(GROUP, VERSION, "issuers")
+@kopf.on.event(GROUP, VERSION, ISSUERS.plural)
 async def issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].issuer_event(ISSUER, event.get("type"), dict(event["object"]))
 
 
-@kopf.on.event(GROUP, VERSION, "clusterissuers")
+@kopf.on.event(GROUP, VERSION, CLUSTER_ISSUERS.plural)
 async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].issuer_event(CLUSTER_ISSUER, event.get("type"), dict(event["object"]))
 
@@ -145,7 +146,7 @@ async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].secret_event(event.get("type"), dict(event["object"]))
 
 
-@kopf.on.event(GROUP, VERSION, "trustbundles")
+@kopf.on.event(GROUP, VERSION, TRUST_BUNDLES.plural)
 async def trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].trust_bundle_event(event.get("type"), dict(event["object"]))
 

@@ -3,12 +3,14 @@
 kopf announces every replica (priority, lifetime, last seen) in one ClusterKopfPeering object and
 pauses its watch streams in all but the highest-priority replica. certmint's own work queue also
 holds scheduled renewals, which no watch stream delivers, so the controller must pause too: this
-module reads the same object and applies the same rule.
+module reads the same object (read_peers) and applies the same rule (leads); follow keeps the
+controller's `active` in step with it.
 """
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,23 +22,49 @@ log = logging.getLogger("certmint.peering")
 GROUP, VERSION, PLURAL = "kopf.dev", "v1", "clusterkopfpeerings"
 
 
-def leads(peers: Mapping[str, Any], identity: str, priority: int, now: datetime) -> bool:
+@dataclass(frozen=True)
+class Peer:
+    """One replica as kopf announces it in the peering object's status."""
+
+    priority: int
+    lifetime: timedelta
+    lastseen: datetime
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.lastseen + self.lifetime
+
+    def alive(self, now: datetime) -> bool:
+        return self.expires_at > now
+
+
+def read_peers(status: Mapping[str, Any]) -> dict[str, Peer]:
+    """The replicas a ClusterKopfPeering's status announces, by identity: the one place that knows
+    kopf's format (tests/unit/test_peering.py pins it to kopf's own code). Entries that are not
+    kopf's are left out."""
+    peers = {}
+    for identity, entry in status.items():
+        if not isinstance(entry, Mapping):
+            continue
+        try:
+            peers[identity] = Peer(
+                priority=int(entry.get("priority", 0)),
+                lifetime=timedelta(seconds=int(entry.get("lifetime", 60))),
+                lastseen=datetime.fromisoformat(str(entry["lastseen"])),
+            )
+        except (KeyError, ValueError, TypeError):
+            continue  # not a kopf entry
+    return peers
+
+
+def leads(peers: Mapping[str, Peer], identity: str, priority: int, now: datetime) -> bool:
     """Whether this replica is announced and no other live replica has the same or a higher
     priority (kopf pauses every replica of a tie)."""
     if identity not in peers:
         return False
-    for other, info in peers.items():
-        if other == identity or not isinstance(info, Mapping):
-            continue
-        try:
-            lastseen = datetime.fromisoformat(str(info["lastseen"]))
-            alive = lastseen + timedelta(seconds=int(info.get("lifetime", 60))) > now
-            higher_or_same = int(info.get("priority", 0)) >= priority
-        except (KeyError, ValueError, TypeError):
-            continue  # not a kopf entry
-        if alive and higher_or_same:
-            return False
-    return True
+    return not any(
+        other != identity and peer.alive(now) and peer.priority >= priority for other, peer in peers.items()
+    )
 
 
 async def follow(
@@ -59,7 +87,7 @@ async def follow(
             peering = await client.CustomObjectsApi(api).get_cluster_custom_object(
                 GROUP, VERSION, PLURAL, name
             )
-            peers = cast(dict[str, Any], peering).get("status") or {}
+            peers = read_peers(cast(dict[str, Any], peering).get("status") or {})
         except ApiException as error:
             log.warning("cannot read ClusterKopfPeering %s (%s): standing by", name, error.status)
             peers = {}

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
@@ -19,10 +20,10 @@ from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
 
-CERTIFICATE = "Certificate"
-ISSUER = "Issuer"
-CLUSTER_ISSUER = "ClusterIssuer"
-TRUST_BUNDLE = "TrustBundle"
+CERTIFICATE = CERTIFICATES.kind
+ISSUER = ISSUERS.kind
+CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
+TRUST_BUNDLE = TRUST_BUNDLES.kind
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
 SIGNER = "Signer"

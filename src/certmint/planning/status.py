@@ -4,10 +4,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from certmint.api import CertificateStatus, Condition, ConditionStatus
+from certmint.api.kinds import READY
 from certmint.pki import serial_hex
 from certmint.planning import reasons
 
-READY = "Ready"
 ISSUING = "Issuing"
 
 

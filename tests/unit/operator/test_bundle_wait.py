@@ -5,32 +5,31 @@ a bundle whose other source fails keeps publishing this issuer's CAs."""
 from datetime import timedelta
 from typing import Any
 
+from certmint.api.kinds import ISSUERS, TRUST_BUNDLES
 from certmint.operator.state import TRUST_BUNDLE, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.issuer_view import fingerprint
+from tests.e2e.manifests import trust_bundle
 from tests.unit.operator.test_controller import ISSUER_KEY, NAMESPACE, Harness, issuer_body
 
 BUNDLE = Key(TRUST_BUNDLE, "", "shared")
 
 
 def bundle_body() -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "TrustBundle",
-        "metadata": {"name": "shared", "uid": "uid-shared", "generation": 1, "resourceVersion": "b1"},
-        "spec": {
-            "sources": [
-                {"issuer": {"name": "ca", "namespace": NAMESPACE}},
-                {"configMap": {"namespace": "infra", "name": "missing"}},
-            ],
-            "target": {"namespaceSelector": {"matchLabels": {"team": "a"}}},
-        },
-    }
+    return trust_bundle(
+        "shared",
+        [
+            {"issuer": {"name": "ca", "namespace": NAMESPACE}},
+            {"configMap": {"namespace": "infra", "name": "missing"}},
+        ],
+        meta={"uid": "uid-shared", "generation": 1, "resourceVersion": "b1"},
+        namespaceSelector={"matchLabels": {"team": "a"}},
+    )
 
 
 def issuer_status(harness: Harness) -> dict[str, Any]:
-    return harness.kube.objects[("issuers", NAMESPACE, "ca")].get("status", {})
+    return harness.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")].get("status", {})
 
 
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any] | None:
@@ -47,12 +46,12 @@ async def test_activation_waits_for_the_bundle_then_goes_ahead() -> None:
     harness.controller.namespace_event(None, {"metadata": {"name": NAMESPACE, "labels": {"team": "a"}}})
     spec = {"selfSigned": {"caDuration": "24h", "rotation": {"propagationDelay": "5s"}}}
     harness.add_issuer(issuer_body(**spec))
-    harness.kube.objects[("trustbundles", None, "shared")] = bundle_body()
+    harness.kube.objects[(TRUST_BUNDLES.plural, None, "shared")] = bundle_body()
     harness.controller.trust_bundle_event(None, bundle_body())
     await harness.settle()
     current = load_certificates_pem(harness.kube.secrets[(NAMESPACE, "ca-ca")].data["tls.crt"])[0]
     assert published(harness) == {fingerprint(current)}, "published although the ConfigMap source fails"
-    synced = harness.kube.objects[("trustbundles", None, "shared")]["status"]["conditions"][0]
+    synced = harness.kube.objects[(TRUST_BUNDLES.plural, None, "shared")]["status"]["conditions"][0]
     assert synced["reason"] == reasons.SOURCE_UNAVAILABLE
     assert "ConfigMap/infra/missing/ca.crt" in synced["message"]
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import certmint.kube.gateway
+from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
@@ -21,6 +22,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import spread
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.revocation import REVOKED_KEY, load_revocations
+from tests.e2e import manifests
 from tests.kubefake import FakeClock, FakeKube
 
 NAMESPACE = "apps"
@@ -28,42 +30,22 @@ ISSUER_KEY = Key(ISSUER, NAMESPACE, "ca")
 
 
 def issuer_body(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Issuer",
-        "metadata": {
-            "name": "ca",
-            "namespace": NAMESPACE,
-            "uid": "uid-ca",
-            "generation": 1,
-            "resourceVersion": "i1",
-        },
-        "spec": spec or {"selfSigned": {}},
-    }
+    meta = {"uid": "uid-ca", "generation": 1, "resourceVersion": "i1"}
+    return manifests.issuer(NAMESPACE, "ca", meta, **(spec or {"selfSigned": {}}))
 
 
 def certificate_body(
     name: str = "web", secret: str = "web-tls", created: str = "2026-06-01T10:00:00Z", **spec: Any
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "Certificate",
-        "metadata": {
-            "name": name,
-            "namespace": NAMESPACE,
-            "uid": f"uid-{name}",
-            "generation": 1,
-            "resourceVersion": f"c-{name}",
-            "creationTimestamp": created,
-        },
-        "spec": {
-            "secretName": secret,
-            "issuerRef": {"name": "ca"},
-            "dnsNames": [f"{name}.apps.svc"],
-            "duration": "1h",
-            **spec,
-        },
+    meta = {
+        "uid": f"uid-{name}",
+        "generation": 1,
+        "resourceVersion": f"c-{name}",
+        "creationTimestamp": created,
     }
+    return manifests.certificate(
+        NAMESPACE, name, meta=meta, **{"secretName": secret, "duration": "1h", **spec}
+    )
 
 
 class Harness:
@@ -75,11 +57,11 @@ class Harness:
         )
 
     def add_issuer(self, body: dict[str, Any]) -> None:
-        self.kube.objects[("issuers", NAMESPACE, "ca")] = body
+        self.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")] = body
         self.controller.issuer_event(ISSUER, None, body)
 
     def add_certificate(self, body: dict[str, Any]) -> Key:
-        self.kube.objects[("certificates", NAMESPACE, body["metadata"]["name"])] = body
+        self.kube.objects[(CERTIFICATES.plural, NAMESPACE, body["metadata"]["name"])] = body
         self.controller.certificate_event(None, body)
         return Key(CERTIFICATE, NAMESPACE, body["metadata"]["name"])
 
@@ -108,14 +90,14 @@ class Harness:
         return self.kube.secrets[(NAMESPACE, name)]
 
     def status(self, name: str = "web") -> dict[str, Any]:
-        return self.kube.objects[("certificates", NAMESPACE, name)].get("status", {})
+        return self.kube.objects[(CERTIFICATES.plural, NAMESPACE, name)].get("status", {})
 
     def secret_event(self, name: str = "web-tls", event_type: str | None = None) -> None:
         """What the Secret watch delivers for the Secret as it is now."""
         self.controller.secret_event(event_type, secret_body(self.secret(name)))
 
     def certificate_echo(self, name: str = "web") -> None:
-        self.controller.certificate_event(None, self.kube.objects[("certificates", NAMESPACE, name)])
+        self.controller.certificate_event(None, self.kube.objects[(CERTIFICATES.plural, NAMESPACE, name)])
 
 
 def secret_body(secret: SecretObject) -> dict[str, Any]:
@@ -285,7 +267,9 @@ async def test_a_secret_conflict_is_handed_over_only_when_the_secret_invites_ado
     harness.controller.queue.add(second)
     await harness.settle()
     assert [w for w in harness.kube.writes[len(writes) :] if "shared" in w] == [], "the loser writes nothing"
-    harness.controller.certificate_event(DELETED, harness.kube.objects[("certificates", NAMESPACE, "first")])
+    harness.controller.certificate_event(
+        DELETED, harness.kube.objects[(CERTIFICATES.plural, NAMESPACE, "first")]
+    )
     assert harness.controller.queue.queued(second)
     await harness.settle()
     assert ready_reason(harness.status("second")) == reasons.SECRET_NOT_OWNED, "not taken over by itself"
@@ -303,7 +287,7 @@ async def test_a_secret_conflict_is_handed_over_only_when_the_secret_invites_ado
 
 def request_revocation(harness: Harness) -> None:
     """The user asks for the revocation of the Certificate web's certificate (its watch reports it)."""
-    body = harness.kube.objects[("certificates", NAMESPACE, "web")]
+    body = harness.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")]
     body["metadata"]["annotations"] = {
         labels.REVOKE_REQUEST: "t1",
         "certmint.dev/revoke-reason": "keyCompromise",
@@ -353,8 +337,8 @@ async def test_a_restart_with_everything_ready_writes_nothing() -> None:
     after = Harness(before.kube, before.clock)
     before.kube.reads.clear()
     await after.controller.load_secrets()
-    after.controller.issuer_event(ISSUER, None, before.kube.objects[("issuers", NAMESPACE, "ca")])
-    after.controller.certificate_event(None, before.kube.objects[("certificates", NAMESPACE, "web")])
+    after.controller.issuer_event(ISSUER, None, before.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")])
+    after.controller.certificate_event(None, before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
     await after.settle()
     assert after.controller.state.issuer_views[ISSUER_KEY].ready
     assert len(before.kube.writes) == writes
@@ -370,12 +354,12 @@ async def test_a_restart_that_lists_certificates_before_their_issuer_reads_the_i
     after = Harness(before.kube, before.clock)
     await after.controller.load_secrets()
     before.kube.reads.clear()
-    after.controller.certificate_event(None, before.kube.objects[("certificates", NAMESPACE, "web")])
+    after.controller.certificate_event(None, before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
     await after.settle()
     assert after.controller.state.issuer_views[ISSUER_KEY].ready
     assert before.kube.reads == ["get issuers apps/ca", "get secret apps/ca-ca"]
     # The issuer's listing then brings the version already read: an echo, not a second reconcile.
-    after.controller.issuer_event(ISSUER, None, before.kube.objects[("issuers", NAMESPACE, "ca")])
+    after.controller.issuer_event(ISSUER, None, before.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")])
     assert not after.controller.queue.queued(ISSUER_KEY)
     changed = {**issuer_body(), "metadata": {**issuer_body()["metadata"], "resourceVersion": "i2"}}
     after.controller.issuer_event(ISSUER, None, changed)
@@ -426,8 +410,8 @@ async def test_a_secret_deleted_while_a_replica_stood_by_is_issued_again_once_it
     await standby.controller.load_secrets()  # at its start; then its watches are paused
     deleted = leader.kube.take_secret(NAMESPACE, "web-tls")
     await standby.controller.load_secrets()  # what peering.follow runs before it leads
-    standby.controller.issuer_event(ISSUER, None, leader.kube.objects[("issuers", NAMESPACE, "ca")])
-    standby.controller.certificate_event(None, leader.kube.objects[("certificates", NAMESPACE, "web")])
+    standby.controller.issuer_event(ISSUER, None, leader.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")])
+    standby.controller.certificate_event(None, leader.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
     await standby.settle()
     assert serial_in(standby.secret()) != serial_in(deleted), "issued again, not taken for present"
 

@@ -7,12 +7,14 @@ from typing import Any
 
 from cryptography import x509
 
+from certmint.api.kinds import CLUSTER_ISSUERS
 from certmint.operator.controller import DELETED
 from certmint.operator.state import CLUSTER_ISSUER, SIGNING_REQUEST, Key
 from certmint.pki import RequestedNames, load_certificates_pem, load_crls_pem
 from certmint.planning import reasons
 from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, load_revocations
 from tests.csr_material import csr_for, mismatched_signature_csr, spiffe_csr
+from tests.e2e import manifests
 from tests.unit.operator import test_controller as controller_tests
 
 PLURAL = "certificatesigningrequests"
@@ -21,12 +23,8 @@ TRUST_DOMAIN = "cluster.local"
 
 
 def cluster_issuer(**spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "certmint.dev/v1alpha1",
-        "kind": "ClusterIssuer",
-        "metadata": {"name": "mesh", "uid": "uid-mesh", "generation": 1, "resourceVersion": "i1"},
-        "spec": {"selfSigned": {}, **spec},
-    }
+    meta = {"uid": "uid-mesh", "generation": 1, "resourceVersion": "i1"}
+    return manifests.cluster_issuer("mesh", meta, **{"selfSigned": {}, **spec})
 
 
 def csr(
@@ -56,7 +54,7 @@ class Harness(controller_tests.Harness):
     """The controller tests' harness (operator namespace certmint, trust domain cluster.local)."""
 
     def add_issuer(self, body: dict[str, Any]) -> None:
-        self.kube.objects[("clusterissuers", None, "mesh")] = body
+        self.kube.objects[(CLUSTER_ISSUERS.plural, None, "mesh")] = body
         self.controller.issuer_event(CLUSTER_ISSUER, None, body)
 
     def submit(self, body: dict[str, Any]) -> Key:
@@ -117,7 +115,7 @@ async def test_a_restart_costs_no_write_for_signed_requests() -> None:
     await first.settle()
     writes = list(first.kube.writes)
     restarted = Harness(first.kube)
-    restarted.add_issuer(first.kube.objects[("clusterissuers", None, "mesh")])  # as the API has it
+    restarted.add_issuer(first.kube.objects[(CLUSTER_ISSUERS.plural, None, "mesh")])  # as the API has it
     restarted.deliver("web")
     await restarted.settle()
     assert restarted.kube.writes == writes

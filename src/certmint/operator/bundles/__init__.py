@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from certmint.api import TrustBundle, TrustBundleStatus
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import ConditionStatus
+from certmint.api.kinds import SYNCED, TRUST_BUNDLES
 from certmint.api.trustbundle import BundleSource, SourceStatus
 from certmint.kube.configmaps import ConfigMapObject
 from certmint.kube.events import ObjectReference
@@ -16,8 +17,9 @@ from certmint.operator import metrics
 from certmint.operator.bundles.publish import existing_copies, publish
 from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
 from certmint.operator.context import Context
-from certmint.operator.outcome import Outcome, StatusWritten
+from certmint.operator.outcome import Outcome
 from certmint.operator.state import Body, Key, issuer_key
+from certmint.operator.status import write_status
 from certmint.pki import PKIError, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.bundles.sources import (
@@ -43,10 +45,6 @@ from certmint.planning.selectors import selector_matches
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")
-
-PLURAL = "trustbundles"
-SYNCED = "Synced"
-"""The condition type."""
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -217,7 +215,7 @@ async def _announce_trust_change(ctx: Context, bundle: TrustBundle, change: Trus
     metrics.trust_bundle_changes.labels(name, "removed").inc(len(change.removed))
     message = describe_trust_change(change)
     log.info("TrustBundle %s: %s", name, message)
-    about = ObjectReference("TrustBundle", name, None, bundle.metadata.uid)
+    about = ObjectReference(TRUST_BUNDLES.kind, name, None, bundle.metadata.uid)
     await ctx.kube.post_event(about, "Normal", reasons.TRUST_CHANGED, message)
 
 
@@ -246,8 +244,4 @@ async def _report(
             "sources": sources if sources is not None else old.sources,
         }
     )
-    if new == old:
-        return Outcome()
-    wire = new.to_api()
-    version = await ctx.kube.patch_status(PLURAL, None, key.name, wire)
-    return Outcome(echoes=((key, version),), statuses=(StatusWritten(key, wire),))
+    return await write_status(ctx, key, old, new)

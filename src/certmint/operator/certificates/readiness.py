@@ -5,21 +5,21 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from certmint.api import Certificate, CertificateStatus
+from certmint.api.kinds import READY
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
-from certmint.operator.outcome import Outcome, StatusWritten
-from certmint.operator.state import Body, Key
+from certmint.operator.outcome import Outcome
+from certmint.operator.state import CERTIFICATE, Body, Key
+from certmint.operator.status import write_status
 from certmint.planning.certificates.actions import Report
 from certmint.planning.gates import Fail
-from certmint.planning.status import READY, certificate_failed, condition
-
-PLURAL = "certificates"
+from certmint.planning.status import certificate_failed, condition
 
 
 async def ready(ctx: Context, key: Key, certificate: Certificate, report: Report) -> Outcome:
     """The status the plan reports; look again at its renewal time."""
-    written = await _write_status(ctx, key, certificate.status, report.status)
+    written = await write_status(ctx, key, certificate.status, report.status)
     metrics.record_certificate(
         key.namespace,
         key.name,
@@ -37,25 +37,15 @@ async def failed(ctx: Context, key: Key, body: Body, failure: Fail, now: datetim
     generation = int(metadata.get("generation", 0))
     status = certificate_failed(old, failure.reason, failure.message, failure.retryable, generation, now)
     if condition(old.conditions, READY) != condition(status.conditions, READY):
-        about = ObjectReference(
-            "Certificate", metadata.get("name", ""), key.namespace, metadata.get("uid", "")
-        )
+        about = ObjectReference(CERTIFICATE, metadata.get("name", ""), key.namespace, metadata.get("uid", ""))
         await ctx.kube.post_event(about, "Warning", failure.reason, failure.message)
-    written = await _write_status(ctx, key, old, status)
+    written = await write_status(ctx, key, old, status)
     ref = body.get("spec", {}).get("issuerRef", {})
     issuer = metrics.issuer_label(ref.get("kind", "Issuer"), ref.get("name", ""))
     metrics.issuances.labels(issuer, "failed").inc()
     metrics.certificate_failures.labels(issuer, failure.reason).inc()
     metrics.record_certificate(key.namespace, key.name, issuer, False, old.not_after, None)
     return written.then(Outcome(backoff=failure.retryable))
-
-
-async def _write_status(ctx: Context, key: Key, old: CertificateStatus, new: CertificateStatus) -> Outcome:
-    if new == old:
-        return Outcome()
-    wire = new.to_api()
-    version = await ctx.kube.patch_status(PLURAL, key.namespace, key.name, wire)
-    return Outcome(echoes=((key, version),), statuses=(StatusWritten(key, wire),))
 
 
 def _status_of(body: Body) -> CertificateStatus:

@@ -8,12 +8,12 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from certmint.api import Issuer
+from certmint.api.kinds import by_kind
 from certmint.kube.apply import version_of
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
 from certmint.operator.issuers import authority, revocation, status
-from certmint.operator.issuers.status import PLURALS
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
@@ -31,7 +31,7 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
     loaded = Outcome()
     if body is None:
         # Certificates may be listed before their issuer: read it rather than report it missing.
-        body = await ctx.kube.read_object(PLURALS[key.kind], key.namespace or None, key.name)
+        body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
         if body is None:
             return Outcome(issuer_view=not_found(key))
         # The listing brings this same version soon: as an echo, it causes no second reconcile.

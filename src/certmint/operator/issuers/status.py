@@ -7,18 +7,18 @@ from cryptography import x509
 from certmint.api import CAStatus, Issuer, IssuerStatus
 from certmint.api.common import Condition, ConditionStatus
 from certmint.api.issuer import RotationPhase, RotationStatus
+from certmint.api.kinds import CA_PUBLISHED, READY
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
-from certmint.operator.outcome import Outcome, StatusWritten
+from certmint.operator.outcome import Outcome
 from certmint.operator.state import CLUSTER_ISSUER, Key
+from certmint.operator.status import write_status
 from certmint.pki import summarize_certificate
 from certmint.planning import reasons
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import CAMaterial, rotation_policy, scheduled_rotation
-from certmint.planning.status import READY, condition, set_condition
-
-PLURALS = {"Issuer": "issuers", "ClusterIssuer": "clusterissuers"}
+from certmint.planning.status import condition, set_condition
 
 
 async def write(
@@ -56,13 +56,10 @@ async def write(
         )
     if material is not None:
         metrics.record_rotation_phase(key.kind, key.namespace, key.name, material.phase)
-    if new == old:
-        return Outcome()
-    wire = new.to_api()
-    version = await ctx.kube.patch_status(PLURALS[key.kind], key.namespace or None, key.name, wire)
-    if condition(old.conditions, READY) != condition(conditions, READY) and not view.ready:
+    written = await write_status(ctx, key, old, new)
+    if new != old and condition(old.conditions, READY) != condition(conditions, READY) and not view.ready:
         await ctx.kube.post_event(reference(key, issuer), "Warning", view.reason, view.message)
-    return Outcome(echoes=((key, version),), statuses=(StatusWritten(key, wire),))
+    return written
 
 
 def _publication(
@@ -75,7 +72,7 @@ def _publication(
     """CAPublished, while a next CA is prepared: whether every TrustBundle including the issuer
     publishes it, else which ones its activation waits for. Absent in the other phases."""
     if material is None or material.phase != RotationPhase.PREPARED or material.next is None:
-        return [c for c in conditions if c.type != reasons.CA_PUBLISHED]
+        return [c for c in conditions if c.type != CA_PUBLISHED]
     subject = material.next.certificate.subject.rfc4514_string()
     if lagging:
         message = (
@@ -84,7 +81,7 @@ def _publication(
         )
         return set_condition(
             conditions,
-            reasons.CA_PUBLISHED,
+            CA_PUBLISHED,
             ConditionStatus.FALSE,
             reasons.BUNDLES_LAGGING,
             message,
@@ -93,7 +90,7 @@ def _publication(
         )
     message = f"every TrustBundle that includes this issuer publishes the next CA {subject}"
     return set_condition(
-        conditions, reasons.CA_PUBLISHED, ConditionStatus.TRUE, reasons.CA_PUBLISHED, message, generation, now
+        conditions, CA_PUBLISHED, ConditionStatus.TRUE, reasons.CA_PUBLISHED, message, generation, now
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
+from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
 from certmint.pki import (
     MAX_REQUEST_BYTES,
 )
@@ -19,8 +20,8 @@ from certmint.planning.labels import REVOKE_REQUEST
 
 ISSUER_SIGNER_PREFIX = "issuers.certmint.dev/"
 CLUSTER_ISSUER_SIGNER_PREFIX = "clusterissuers.certmint.dev/"
-ISSUER = "Issuer"
-CLUSTER_ISSUER = "ClusterIssuer"
+ISSUER = ISSUERS.kind
+CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 _NAMESPACE = re.compile(DNS_LABEL_PATTERN)

@@ -1,0 +1,43 @@
+"""The certmint.dev resources' names, declared once: group and version, each kind with its plural
+and scope, and the condition types their statuses carry. The CRDs (api.crd), the watches and
+status writes (operator), the CLI, the tests and the bench all read them from here."""
+
+from dataclasses import dataclass
+
+GROUP = "certmint.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+READY = "Ready"
+"""The condition type of Certificates and issuers: whether they serve."""
+SYNCED = "Synced"
+"""The condition type of TrustBundles: whether every selected namespace publishes the bundle."""
+CA_PUBLISHED = "CAPublished"
+"""The condition type of an issuer preparing its next CA: whether every TrustBundle publishes it."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str
+    plural: str
+    namespaced: bool
+    condition: str
+    """The condition type that says whether an object of this kind does its job."""
+
+
+CERTIFICATES = Resource("Certificate", "certificates", namespaced=True, condition=READY)
+ISSUERS = Resource("Issuer", "issuers", namespaced=True, condition=READY)
+CLUSTER_ISSUERS = Resource("ClusterIssuer", "clusterissuers", namespaced=False, condition=READY)
+TRUST_BUNDLES = Resource("TrustBundle", "trustbundles", namespaced=False, condition=SYNCED)
+RESOURCES = (CERTIFICATES, ISSUERS, CLUSTER_ISSUERS, TRUST_BUNDLES)
+
+_BY_KIND = {resource.kind: resource for resource in RESOURCES}
+_BY_PLURAL = {resource.plural: resource for resource in RESOURCES}
+
+
+def by_kind(kind: str) -> Resource:
+    return _BY_KIND[kind]
+
+
+def by_plural(plural: str) -> Resource:
+    return _BY_PLURAL[plural]
