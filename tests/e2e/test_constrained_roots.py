@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS, VERSION
+from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, VERSION
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
@@ -294,5 +294,12 @@ def test_a_tenant_cannot_permit_other_namespaces_service_names(
 def test_the_api_server_refuses_malformed_name_constraints(
     cluster: Cluster, namespace: str, subtrees: dict[str, Any], message: str
 ) -> None:
-    manifest = self_signed_issuer(namespace, nameConstraints={"permitted": subtrees})
+    # A raw dict, not manifests.self_signed_issuer: the model refuses these too, and the point is
+    # that the API server does, whatever client sends them.
+    manifest = {
+        "apiVersion": API_VERSION,
+        "kind": ISSUERS.kind,
+        "metadata": {"name": "ca", "namespace": namespace},
+        "spec": {"selfSigned": {"nameConstraints": {"permitted": subtrees}}},
+    }
     assert message in cluster.apply_rejected(manifest)
