@@ -7,14 +7,9 @@ import base64
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -24,7 +19,7 @@ from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
-from tests.limit_material import raw_csr
+from tests.limit_material import raw_csr, rsa_8192_tls_secret
 
 ANNOTATIONS = 40
 ATTACK_CSRS = 300
@@ -72,35 +67,6 @@ def views_in_step(
     return (secret in places) == present and cached(operator, "Secret") == len(places)
 
 
-def rsa_8192_secret(name: str) -> dict[str, Any]:
-    key = rsa.generate_private_key(65537, 8192)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "labels": {SECRET_ROLE_LABEL: "anything"}},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
-            "tls.key": base64.b64encode(key_pem).decode(),
-        },
-    }
-
-
 @pytest.fixture
 def attack_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"hostile-{uuid.uuid4().hex[:8]}"
@@ -117,7 +83,7 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
         cluster, attack_namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
     )
     secrets = client.CoreV1Api(tenant)
-    secrets.create_namespaced_secret(attack_namespace, rsa_8192_secret("huge-key"))
+    secrets.create_namespaced_secret(attack_namespace, rsa_8192_tls_secret("huge-key"))
     attack_secret = (attack_namespace, "huge-key")
     # Positive signal: the operator's views match the API's labelled Secrets, the attack's among
     # them (it made a view of it, and refused the key inside that view). Matched, not counted from
