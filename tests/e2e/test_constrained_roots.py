@@ -34,7 +34,7 @@ from certmint.pki import (
 )
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
 
 TRUST_DOMAIN = "cluster.local"
@@ -219,7 +219,7 @@ def test_nginx_refuses_a_client_minted_for_another_namespace_and_accepts_the_ten
 
     with IdentityBackend() as backend, Nginx(tmp_path, backend.port) as nginx:
         answer = wait_for(
-            lambda: _body_if_ok(curl(nginx.url, server_trust, *as_client(own_leaf))),
+            lambda: body_if_ok(curl(nginx.url, server_trust, *as_client(own_leaf))),
             20,
             what="nginx to accept the tenant's own identity",
         )
@@ -231,11 +231,6 @@ def test_nginx_refuses_a_client_minted_for_another_namespace_and_accepts_the_ten
         assert status == 400, body
         assert "The SSL certificate error" in body
         assert "permitted subtree violation" in nginx.error_log()
-
-
-def _body_if_ok(answer: tuple[int, str]) -> str | None:
-    status, body = answer
-    return body if status == 200 else None
 
 
 def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(

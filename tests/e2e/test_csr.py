@@ -139,14 +139,6 @@ def requester(cluster: Cluster, requester_role: str, namespace: str) -> Iterator
     client.RbacAuthorizationV1Api(cluster.api).delete_cluster_role_binding(f"{namespace}-web")
 
 
-@pytest.fixture
-def other_namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
-    yield name
-    cluster.core.delete_namespace(name)
-
-
 def auto_approving_issuer(namespace: str, **spec: Any) -> dict[str, Any]:
     auto_approve = {"autoApprove": {"workloadIdentity": True}}
     return manifests.issuer(namespace, **{"selfSigned": {}, "signingRequests": auto_approve, **spec})

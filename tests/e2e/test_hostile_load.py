@@ -5,8 +5,7 @@ attack is measured by bench/hostile.py, never asserted here."""
 
 import base64
 import threading
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -67,24 +66,16 @@ def views_in_step(
     return (secret in places) == present and cached(operator, "Secret") == len(places)
 
 
-@pytest.fixture
-def attack_namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"hostile-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
-    yield name
-    cluster.core.delete_namespace(name)
-
-
 @pytest.mark.timeout(600)
 def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_canary(
-    cluster: Cluster, attack_namespace: str, operator_process: OperatorProcess
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     tenant = tenant_client(
-        cluster, attack_namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
+        cluster, namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
     )
     secrets = client.CoreV1Api(tenant)
-    secrets.create_namespaced_secret(attack_namespace, rsa_8192_tls_secret("huge-key"))
-    attack_secret = (attack_namespace, "huge-key")
+    secrets.create_namespaced_secret(namespace, rsa_8192_tls_secret("huge-key"))
+    attack_secret = (namespace, "huge-key")
     # Positive signal: the operator's views match the API's labelled Secrets, the attack's among
     # them (it made a view of it, and refused the key inside that view). Matched, not counted from
     # a baseline: earlier tests' namespaces may still be losing their Secrets meanwhile.
@@ -97,7 +88,7 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
     def annotate() -> None:
         for number in range(ANNOTATIONS):
             patch = {"metadata": {"annotations": {"hostile/edit": str(number)}}}
-            secrets.patch_namespaced_secret("huge-key", attack_namespace, patch)
+            secrets.patch_namespaced_secret("huge-key", namespace, patch)
 
     attack = Background(annotate)
     assert_canary_ready(cluster, operator_process)
@@ -105,7 +96,7 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
     assert_canary_ready(cluster, operator_process)
     lag = scrape(operator_process.metrics_url).get(("certmint_event_loop_lag_seconds", ()))
     assert lag is not None, "the event loop lag is exposed"
-    secrets.delete_namespaced_secret("huge-key", attack_namespace)
+    secrets.delete_namespaced_secret("huge-key", namespace)
     wait_for(
         lambda: views_in_step(cluster, operator_process, attack_secret, present=False),
         60,
@@ -168,20 +159,20 @@ def csr_conditions(certificates: client.CertificatesV1Api, name: str) -> dict[st
 
 @pytest.mark.timeout(900)
 def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_served_when_its_issuer_appears(
-    cluster: Cluster, attack_namespace: str, operator_process: OperatorProcess
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     certificates = client.CertificatesV1Api(cluster.api)
     request = large_csr()
     assert len(request) > 95_000
-    prefix = f"hostile-{attack_namespace}"
+    prefix = f"hostile-{namespace}"
     names = [f"{prefix}-{number}" for number in range(ATTACK_CSRS)]
-    cluster.apply(self_signed_issuer(attack_namespace, "sentinel"))
-    cluster.wait_condition(ISSUERS.plural, attack_namespace, "sentinel", "True")
+    cluster.apply(self_signed_issuer(namespace, "sentinel"))
+    cluster.wait_condition(ISSUERS.plural, namespace, "sentinel", "True")
     try:
 
         def flood() -> None:
             for number, name in enumerate(names):
-                signer = f"issuers.certmint.dev/{attack_namespace}.ghost-{number}"
+                signer = f"issuers.certmint.dev/{namespace}.ghost-{number}"
                 certificates.create_certificate_signing_request(csr_body(name, request, signer))
 
         attack = Background(flood)
@@ -189,7 +180,7 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         attack.join(600)
         # The sentinel: a pending CSR of an issuer that exists, created after the attack. The watch
         # delivers in order, so once it is cached every attack CSR has been seen (and not kept).
-        sentinel_signer = f"issuers.certmint.dev/{attack_namespace}.sentinel"
+        sentinel_signer = f"issuers.certmint.dev/{namespace}.sentinel"
         certificates.create_certificate_signing_request(
             csr_body(f"{prefix}-sentinel", request, sentinel_signer)
         )
@@ -199,7 +190,7 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         assert_canary_ready(cluster, operator_process)  # RSS under the chart's limit included
 
         # One attack CSR's issuer appears: that CSR is listed and judged once approved.
-        cluster.apply(self_signed_issuer(attack_namespace, "ghost-7"))
+        cluster.apply(self_signed_issuer(namespace, "ghost-7"))
         wait_for(
             lambda: csrs_in_step(cluster, operator_process), 120, what="the CSR of the new issuer picked up"
         )
