@@ -238,30 +238,57 @@ def test_an_intermediate_chain_is_trusted_only_with_the_intermediate(
     assert_agrees_with_openssl(no_root, verdict, tmp_path)
 
 
+def through(intermediate: CertificateAuthority, root: CertificateAuthority) -> Case:
+    """A leaf CN=u of `intermediate`, presented with it, against `root` alone."""
+    leaf = leaf_of(intermediate, LeafRequest(common_name="u"))
+    return Case([leaf, intermediate.certificate], [root.certificate])
+
+
 def test_a_certificate_signed_by_a_non_ca_is_not_trusted(
     root_ca: CertificateAuthority, tmp_path: Path
 ) -> None:
     signer = hand_made("Not A CA", root_ca, ca=False)
-    case = Case([leaf_of(signer, LeafRequest(common_name="u")), signer.certificate], [root_ca.certificate])
+    case = through(signer, root_ca)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert not verdict.trusted
     assert "basicConstraints" in verdict.reason
     assert_agrees_with_openssl(case, verdict, tmp_path)
 
 
-def test_an_intermediate_restricted_to_server_auth_limits_its_leaves(
-    root_ca: CertificateAuthority, tmp_path: Path
+@pytest.mark.parametrize(
+    ("usage", "expected", "refused"),
+    [
+        (
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            {Purpose.SERVER: True, Purpose.CLIENT: False},
+            {Purpose.CLIENT: "CN=Restricted's extendedKeyUsage does not include clientAuth"},
+        ),
+        (
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+            {Purpose.SERVER: False, Purpose.CLIENT: False},
+            {
+                Purpose.SERVER: "CN=Restricted's extendedKeyUsage does not include serverAuth",
+                Purpose.CLIENT: "CN=Restricted's extendedKeyUsage does not include clientAuth",
+            },
+        ),
+    ],
+    ids=["serverAuth", "anyExtendedKeyUsage"],
+)
+def test_an_intermediates_extended_key_usage_limits_its_leaves_as_openssl_reads_it(
+    usage: x509.ObjectIdentifier,
+    expected: dict[Purpose, bool],
+    refused: dict[Purpose, str],
+    root_ca: CertificateAuthority,
+    tmp_path: Path,
 ) -> None:
-    restricted = hand_made("Servers Only", root_ca, ca=True, usages=[ExtendedKeyUsageOID.SERVER_AUTH])
-    case = Case(
-        [leaf_of(restricted, LeafRequest(common_name="u")), restricted.certificate], [root_ca.certificate]
-    )
+    """OpenSSL reads an intermediate's extendedKeyUsage as a restriction; anyExtendedKeyUsage is none of
+    the TLS purposes there."""
+    restricted = hand_made("Restricted", root_ca, ca=True, usages=[usage])
+    case = through(restricted, root_ca)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert verdict.trusted
-    assert purposes(verdict) == {Purpose.SERVER: True, Purpose.CLIENT: False}
-    assert (
-        reasons(verdict)[Purpose.CLIENT] == "CN=Servers Only's extendedKeyUsage does not include clientAuth"
-    )
+    assert purposes(verdict) == expected
+    assert {purpose: reason for purpose, reason in reasons(verdict).items() if purpose in refused} == refused
     assert_agrees_with_openssl(case, verdict, tmp_path)
 
 
@@ -275,25 +302,10 @@ def test_nothing_to_verify_is_an_error(root_ca: CertificateAuthority) -> None:
         check_trust([], [root_ca.certificate], NOW)
 
 
-def test_any_extended_key_usage_on_a_ca_is_judged_as_openssl_does(
-    root_ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    """OpenSSL reads an intermediate's extendedKeyUsage as a restriction; anyExtendedKeyUsage is none of
-    the TLS purposes there."""
-    anything = hand_made("Any", root_ca, ca=True, usages=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
-    case = Case(
-        [leaf_of(anything, LeafRequest(common_name="u")), anything.certificate], [root_ca.certificate]
-    )
-    verdict = check_trust(case.chain, case.roots, NOW)
-    assert verdict.trusted
-    assert purposes(verdict) == {Purpose.SERVER: False, Purpose.CLIENT: False}
-    assert_agrees_with_openssl(case, verdict, tmp_path)
-
-
 def test_a_path_length_constraint_is_enforced(tmp_path: Path) -> None:
     root = create_root_ca(CARequest("No Sub-CAs", timedelta(days=30), path_length=0), NOW - timedelta(days=1))
     sub = hand_made("Sub", root, ca=True)
-    case = Case([leaf_of(sub, LeafRequest(common_name="u")), sub.certificate], [root.certificate])
+    case = through(sub, root)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert not verdict.trusted
     assert "path length" in verdict.reason
