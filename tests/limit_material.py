@@ -13,7 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from certmint.pki import MAX_REQUEST_BYTES
 from certmint.planning.labels import SECRET_ROLE_LABEL
-from tests.self_signed import self_signed_certificate
+from tests.hand_made import hand_made_certificate
 
 
 def ip_addresses(count: int) -> list[str]:
@@ -60,7 +60,7 @@ def rsa_8192_tls_secret(name: str) -> dict[str, Any]:
     self-signed certificate for it: the costliest key a tenant can make certmint parse."""
     key = rsa.generate_private_key(65537, 8192)
     now = datetime.now(UTC)
-    certificate = self_signed_certificate(key, "hostile", now, now + timedelta(days=1))
+    certificate = hand_made_certificate(key, "hostile", now, now + timedelta(days=1))
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )

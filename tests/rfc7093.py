@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmint.pki import CertificateAuthority
 from certmint.pki.ca import key_usage
-from tests.self_signed import self_signed_certificate
+from tests.hand_made import hand_made_certificate
 
 
 def rfc7093_method1_key_identifier(public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -28,7 +28,7 @@ def rfc7093_root_ca(now: datetime, common_name: str = "RFC 7093 Root") -> Certif
     key = ec.generate_private_key(ec.SECP256R1())
     identifier = rfc7093_method1_key_identifier(key.public_key())
     assert identifier != sha1_key_identifier(key.public_key())
-    certificate = self_signed_certificate(
+    certificate = hand_made_certificate(
         key,
         common_name,
         now - timedelta(days=1),

@@ -38,7 +38,7 @@ from certmint.planning.issuers.rotation import (
     rotation_policy,
     stable_material,
 )
-from tests.self_signed import self_signed_certificate
+from tests.hand_made import hand_made_certificate
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -56,7 +56,7 @@ def certificate(name: str, *, ca: bool = True, constrained: bool = False, days: 
                 True,
             )
         )
-    return self_signed_certificate(KEY, name, NOW - timedelta(days=1), NOW + timedelta(days=days), extensions)
+    return hand_made_certificate(KEY, name, NOW - timedelta(days=1), NOW + timedelta(days=days), extensions)
 
 
 def pem(*certificates: x509.Certificate) -> bytes:

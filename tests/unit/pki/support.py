@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 
 from certmint.pki import KeySpec, PrivateKey, generate_private_key
-from tests.self_signed import self_signed_certificate
+from tests.hand_made import hand_made_certificate
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -18,7 +18,7 @@ def self_signed(
 ) -> tuple[PrivateKey, x509.Certificate]:
     """A hand-made certificate, for shapes certmint itself never produces."""
     key = key or generate_private_key(KeySpec())
-    certificate = self_signed_certificate(
-        key, common_name, NOW - timedelta(days=1), NOW + timedelta(days=1), extensions, serial
+    certificate = hand_made_certificate(
+        key, common_name, NOW - timedelta(days=1), NOW + timedelta(days=1), extensions, serial=serial
     )
     return key, certificate

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certmint.pki import (
     CARequest,
@@ -28,6 +27,7 @@ from certmint.pki import (
     generate_private_key,
     issue_leaf,
 )
+from tests.hand_made import hand_made_certificate
 from tests.unit.pki.support import NOW
 from tests.unit.pki.test_openssl import openssl, write_pem
 
@@ -76,20 +76,14 @@ def hand_made(
     """Shapes certmint never issues: a leaf that signs or outlives its issuer, a CA restricted by
     extendedKeyUsage. `ca` None: no basicConstraints at all."""
     key = generate_private_key(KeySpec())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(hours=1))
-        .not_valid_after(not_after)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
     if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        extensions.append((x509.BasicConstraints(ca=ca, path_length=None), True))
     if usages:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    certificate = builder.sign(issuer.private_key, hashes.SHA256())
+        extensions.append((x509.ExtendedKeyUsage(usages), False))
+    certificate = hand_made_certificate(
+        key, name, NOW - timedelta(hours=1), not_after, extensions, issuer=issuer
+    )
     return CertificateAuthority(certificate=certificate, private_key=key, chain=(issuer.certificate,))
 
 
