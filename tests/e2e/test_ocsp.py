@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import certificates_to_pem, load_certificates_pem
 from tests.e2e.manifests import certificate, client_certificate, issuer
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_revocation import loopback_constraints
 
@@ -125,7 +125,9 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
     client = ("--cert", str(tmp_path / "client.crt"), "--key", str(tmp_path / "client.key"))
     with IdentityBackend() as backend, Nginx(tmp_path, backend.port, ocsp=True) as nginx:
         accepted = wait_for(
-            lambda: _ok(curl(nginx.url, tmp_path / "ca.crt", *client)), 15, what="nginx to accept the client"
+            lambda: body_if_ok(curl(nginx.url, tmp_path / "ca.crt", *client)),
+            15,
+            what="nginx to accept the client",
         )
         assert json.loads(accepted)["verify"] == "SUCCESS"
 
@@ -161,11 +163,6 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
     series = f'kind="Issuer",name="ca",namespace="{namespace}"'
     for status in ("good", "revoked"):
         assert f'certmint_ocsp_responses_total{{{series},status="{status}"}}' in metrics, status
-
-
-def _ok(response: tuple[int, str]) -> str | None:
-    status, body = response
-    return body if status == 200 else None
 
 
 def test_the_unauthenticated_endpoint_is_bounded(

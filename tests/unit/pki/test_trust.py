@@ -238,14 +238,22 @@ def through(intermediate: CertificateAuthority, root: CertificateAuthority) -> C
     return Case([leaf, intermediate.certificate], [root.certificate])
 
 
-def test_a_certificate_signed_by_a_non_ca_is_not_trusted(
-    root_ca: CertificateAuthority, tmp_path: Path
+@pytest.mark.parametrize(
+    ("root_path_length", "signer_is_ca", "reason"),
+    [(None, False, "basicConstraints"), (0, True, "path length")],
+    ids=["signed-by-a-non-ca", "beyond-the-path-length"],
+)
+def test_a_leaf_of_a_signer_no_ca_may_have_is_not_trusted(
+    root_path_length: int | None, signer_is_ca: bool, reason: str, tmp_path: Path
 ) -> None:
-    signer = hand_made("Not A CA", root_ca, ca=False)
-    case = through(signer, root_ca)
+    root = create_root_ca(
+        CARequest("Root", timedelta(days=30), path_length=root_path_length), NOW - timedelta(days=1)
+    )
+    signer = hand_made("Signer", root, ca=signer_is_ca)
+    case = through(signer, root)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert not verdict.trusted
-    assert "basicConstraints" in verdict.reason
+    assert reason in verdict.reason
     assert_agrees_with_openssl(case, verdict, tmp_path)
 
 
@@ -294,13 +302,3 @@ def test_an_empty_bundle_trusts_nothing(root_ca: CertificateAuthority) -> None:
 def test_nothing_to_verify_is_an_error(root_ca: CertificateAuthority) -> None:
     with pytest.raises(PKIError, match="no certificate to verify"):
         check_trust([], [root_ca.certificate], NOW)
-
-
-def test_a_path_length_constraint_is_enforced(tmp_path: Path) -> None:
-    root = create_root_ca(CARequest("No Sub-CAs", timedelta(days=30), path_length=0), NOW - timedelta(days=1))
-    sub = hand_made("Sub", root, ca=True)
-    case = through(sub, root)
-    verdict = check_trust(case.chain, case.roots, NOW)
-    assert not verdict.trusted
-    assert "path length" in verdict.reason
-    assert_agrees_with_openssl(case, verdict, tmp_path)
