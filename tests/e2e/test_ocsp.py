@@ -58,8 +58,14 @@ def openssl_ocsp(directory: Path, issuer: str, cert: str, url: str, *extra: str)
     return result.stdout + result.stderr
 
 
-def saying(word: str, output: str) -> str | None:
-    return output if word in output else None
+def openssl_ocsp_until(word: str, directory: Path, issuer: str, cert: str, url: str) -> str:
+    """What `openssl ocsp` says about `cert` once it says `word`, asking again for up to a minute."""
+
+    def said() -> str | None:
+        output = openssl_ocsp(directory, issuer, cert, url)
+        return output if word in output else None
+
+    return wait_for(said, 60, what=f"openssl ocsp to say {word!r} about {cert}")
 
 
 def ocsp_urls(leaf: x509.Certificate) -> list[str]:
@@ -133,11 +139,7 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
 
         result = certmint(cluster, "revoke", f"{namespace}/client", "--reason", "keyCompromise")
         assert result.returncode == 0, result.stderr
-        verdict = wait_for(
-            lambda: saying("revoked", openssl_ocsp(tmp_path, "ca.crt", "client.crt", url)),
-            30,
-            what="openssl ocsp to report the client revoked",
-        )
+        verdict = openssl_ocsp_until("revoked", tmp_path, "ca.crt", "client.crt", url)
         assert "Response verify OK" in verdict, verdict
         assert "Reason: keyCompromise" in verdict, verdict
         assert "Revocation Time:" in verdict, verdict
@@ -310,11 +312,7 @@ def test_a_ca_rotation_keeps_answers_right_for_leaves_of_both_cas(
         120,
         what="the previous CA retired",
     )
-    retired = wait_for(
-        lambda: saying("unauthorized", openssl_ocsp(tmp_path, "old-ca.crt", "kept-old.crt", url)),
-        30,
-        what="the retired CA no longer answered for",
-    )
+    retired = openssl_ocsp_until("unauthorized", tmp_path, "old-ca.crt", "kept-old.crt", url)
     assert "Responder Error: unauthorized" in retired
     assert "kept-new.crt: good" in openssl_ocsp(tmp_path, "new-ca.crt", "kept-new.crt", url)
     signers = load_certificates_pem((cluster.secret_data(namespace, "ca-ca") or {})["ocsp.crt"])
