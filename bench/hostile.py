@@ -27,16 +27,17 @@ import json
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kubernetes.aio import client
 from tests.e2e.manifests import cluster_issuer, self_signed_issuer
+from tests.limit_material import rsa_8192_tls_secret
 
 from devcluster.operator import OperatorProcess
 from scale import (
@@ -67,33 +68,6 @@ async def canary(run: Any, number: int) -> float:
     return ready_at["canary"] - started
 
 
-def rsa_8192_secret() -> dict[str, Any]:
-    key = rsa.generate_private_key(65537, 8192)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "metadata": {"name": "huge-key", "labels": {"certmint.dev/secret-role": "anything"}},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
-            "tls.key": base64.b64encode(pem).decode(),
-        },
-    }
-
-
 def csr_with(names: list[x509.GeneralName]) -> bytes:
     """A valid PEM CSR (CN hostile) with these subject alternative names, signed by its own key."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -115,7 +89,9 @@ def large_csr() -> bytes:
 async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[], Awaitable[None]]:
     core = client.CoreV1Api(api)
     await core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "attack-secret"}}))
-    await core.create_namespaced_secret("attack-secret", client.V1Secret.model_validate(rsa_8192_secret()))
+    await core.create_namespaced_secret(
+        "attack-secret", client.V1Secret.model_validate(rsa_8192_tls_secret("huge-key"))
+    )
 
     async def annotate() -> None:
         for number in range(annotations):

@@ -355,8 +355,11 @@ class Follower:
             self.renewal_times[name] = datetime.fromisoformat(status["renewalTime"])
 
 
-async def until(check: Any, follower: "asyncio.Task[None]", timeout: float, what: str) -> None:
-    """Polls `check` (a bench may poll); a follower that died fails the bench at once."""
+async def until(
+    check: Any, follower: "asyncio.Task[None]", timeout: float, what: str, interval: float = 0.2
+) -> None:
+    """Polls `check` every `interval` seconds (a bench may poll); a follower that died fails the bench
+    at once."""
     deadline = time.monotonic() + timeout
     while not check():
         if follower.done():
@@ -364,7 +367,7 @@ async def until(check: Any, follower: "asyncio.Task[None]", timeout: float, what
             raise RuntimeError("the watch ended")
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
 
 
 async def measure_renewals(count: int, minutes: float, workdir: Path) -> dict[str, float]:

@@ -1,14 +1,19 @@
 """Requests at and past certmint's input limits, built without certmint's own validation (build_csr
 refuses what these must carry): shared by the unit and e2e tests."""
 
+import base64
 import ipaddress
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from certmint.pki import MAX_REQUEST_BYTES
+from certmint.planning.labels import SECRET_ROLE_LABEL
+from tests.hand_made import hand_made_certificate
 
 
 def ip_addresses(count: int) -> list[str]:
@@ -48,3 +53,24 @@ def padded_to(pem: bytes, size: int) -> bytes:
 def oversized_csr() -> bytes:
     """A valid CSR one byte over MAX_REQUEST_BYTES."""
     return padded_to(raw_csr(common_name="too large"), MAX_REQUEST_BYTES + 1)
+
+
+def rsa_8192_tls_secret(name: str) -> dict[str, Any]:
+    """A tenant's TLS Secret, labelled for certmint's Secret cache, holding an RSA-8192 key and a
+    self-signed certificate for it: the costliest key a tenant can make certmint parse."""
+    key = rsa.generate_private_key(65537, 8192)
+    now = datetime.now(UTC)
+    certificate = hand_made_certificate(key, "hostile", now, now + timedelta(days=1))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "labels": {SECRET_ROLE_LABEL: "anything"}},
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
+            "tls.key": base64.b64encode(key_pem).decode(),
+        },
+    }

@@ -6,12 +6,12 @@ import hashlib
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from certmint.pki import CertificateAuthority
 from certmint.pki.ca import key_usage
+from tests.hand_made import hand_made_certificate
 
 
 def rfc7093_method1_key_identifier(public_key: ec.EllipticCurvePublicKey) -> bytes:
@@ -28,24 +28,21 @@ def rfc7093_root_ca(now: datetime, common_name: str = "RFC 7093 Root") -> Certif
     key = ec.generate_private_key(ec.SECP256R1())
     identifier = rfc7093_method1_key_identifier(key.public_key())
     assert identifier != sha1_key_identifier(key.public_key())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier(identifier), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier(
-                identifier, authority_cert_issuer=None, authority_cert_serial_number=None
+    certificate = hand_made_certificate(
+        key,
+        common_name,
+        now - timedelta(days=1),
+        now + timedelta(days=365),
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), True),
+            (x509.SubjectKeyIdentifier(identifier), False),
+            (
+                x509.AuthorityKeyIdentifier(
+                    identifier, authority_cert_issuer=None, authority_cert_serial_number=None
+                ),
+                False,
             ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+        ],
     )
     return CertificateAuthority(certificate=certificate, private_key=key)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import config
 
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
@@ -44,12 +44,22 @@ def recorder(cluster: Cluster) -> Iterator[Recorder]:
         yield recording
 
 
+def _throwaway_namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.core.create_namespace({"metadata": {"name": name}})
+    yield name
+    cluster.core.delete_namespace(name)
+
+
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(cluster.api).create_namespace({"metadata": {"name": name}})
-    yield name
-    client.CoreV1Api(cluster.api).delete_namespace(name)
+    yield from _throwaway_namespace(cluster)
+
+
+@pytest.fixture
+def other_namespace(cluster: Cluster) -> Iterator[str]:
+    """A second namespace, for tests of what crosses from one namespace to another."""
+    yield from _throwaway_namespace(cluster)
 
 
 @pytest.fixture(scope="session")

@@ -80,6 +80,17 @@ def trust_bundle(
     )
 
 
+def issuer_bundle(name: str, namespace: str, match_labels: dict[str, str], **target: Any) -> dict[str, Any]:
+    """A TrustBundle of the Issuer `ca` in `namespace`, published into the namespaces carrying
+    `match_labels`."""
+    return trust_bundle(
+        name,
+        [{"issuer": {"name": "ca", "namespace": namespace}}],
+        namespaceSelector={"matchLabels": match_labels},
+        **target,
+    )
+
+
 def client_certificate(namespace: str, name: str = "client", **spec: Any) -> dict[str, Any]:
     """A client identity for mTLS: CN and SPIFFE ID, client auth only, no DNS names."""
     return certificate(

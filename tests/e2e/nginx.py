@@ -161,6 +161,12 @@ class Nginx:
         return (self.directory / "error.log").read_text(errors="replace")
 
 
+def body_if_ok(answer: tuple[int, str]) -> str | None:
+    """The body of a curl answer with status 200, else None: a wait_for check."""
+    status, body = answer
+    return body if status == 200 else None
+
+
 def curl(url: str, ca_file: Path, *client: str) -> tuple[int, str]:
     """HTTP status and body, status 0 when no connection was made; `client` is curl's client-certificate
     arguments."""

@@ -12,7 +12,7 @@ from kubernetes import client
 
 from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
 from tests.csr_material import spiffe_csr
-from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -219,13 +219,7 @@ def test_the_operator_works_with_only_the_charts_permissions(
         cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"chart-test": namespace}}})
         cluster.apply(self_signed_issuer(namespace))
         cluster.apply(certificate(namespace, cleanupSecretOnDelete=True))
-        cluster.apply(
-            trust_bundle(
-                f"chart-{namespace}",
-                [{"issuer": {"name": "ca", "namespace": namespace}}],
-                namespaceSelector={"matchLabels": {"chart-test": namespace}},
-            )
-        )
+        cluster.apply(issuer_bundle(f"chart-{namespace}", namespace, {"chart-test": namespace}))
         cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
         cluster.wait_condition(TRUST_BUNDLES.plural, None, f"chart-{namespace}", "True")
         signed = sign_a_csr(cluster, namespace)

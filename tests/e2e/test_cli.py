@@ -17,7 +17,7 @@ from certmint.pki import (
     load_certificates_pem,
     serial_hex,
 )
-from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
 
@@ -31,13 +31,7 @@ def test_status_renew_inspect_ca_and_bundle_commands(
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"cli-test": namespace}}})
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace))
-    cluster.apply(
-        trust_bundle(
-            f"cli-{namespace}",
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"cli-test": namespace}},
-        )
-    )
+    cluster.apply(issuer_bundle(f"cli-{namespace}", namespace, {"cli-test": namespace}))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     cluster.wait_condition(TRUST_BUNDLES.plural, None, f"cli-{namespace}", "True")
 
@@ -122,13 +116,7 @@ def test_inspect_judges_trust_and_each_purpose_and_fails_when_untrusted(
             usages=["digital signature", "client auth"],
         )
     )
-    cluster.apply(
-        trust_bundle(
-            f"inspect-{namespace}",
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"inspect-test": namespace}},
-        )
-    )
+    cluster.apply(issuer_bundle(f"inspect-{namespace}", namespace, {"inspect-test": namespace}))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     cluster.wait_condition(CERTIFICATES.plural, namespace, "client", "True")
     cluster.wait_condition(TRUST_BUNDLES.plural, None, f"inspect-{namespace}", "True")

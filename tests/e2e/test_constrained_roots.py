@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from kubernetes import client
 
 from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, VERSION
@@ -34,8 +33,9 @@ from certmint.pki import (
 )
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
+from tests.hand_made import hand_made_certificate
 
 TRUST_DOMAIN = "cluster.local"
 VICTIM = "payments"
@@ -50,27 +50,15 @@ def mint(ca: CertificateAuthority, directory: Path, stem: str, names: list[x509.
     """What a tenant holding the CA key can do without certmint: sign any leaf with cryptography."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, stem)]))
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), critical=False
-        )
-        .sign(ca.private_key, hashes.SHA256())
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.SubjectAlternativeName(names), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.private_key.public_key()), False),
+    ]
+    leaf = hand_made_certificate(
+        key, stem, now - timedelta(minutes=1), now + timedelta(hours=1), extensions, issuer=ca
     )
     (directory / f"{stem}.key").write_bytes(encode_private_key_pem(key))
     (directory / f"{stem}.crt").write_bytes(certificates_to_pem([leaf]))
@@ -219,7 +207,7 @@ def test_nginx_refuses_a_client_minted_for_another_namespace_and_accepts_the_ten
 
     with IdentityBackend() as backend, Nginx(tmp_path, backend.port) as nginx:
         answer = wait_for(
-            lambda: _body_if_ok(curl(nginx.url, server_trust, *as_client(own_leaf))),
+            lambda: body_if_ok(curl(nginx.url, server_trust, *as_client(own_leaf))),
             20,
             what="nginx to accept the tenant's own identity",
         )
@@ -231,11 +219,6 @@ def test_nginx_refuses_a_client_minted_for_another_namespace_and_accepts_the_ten
         assert status == 400, body
         assert "The SSL certificate error" in body
         assert "permitted subtree violation" in nginx.error_log()
-
-
-def _body_if_ok(answer: tuple[int, str]) -> str | None:
-    status, body = answer
-    return body if status == 200 else None
 
 
 def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(

@@ -34,7 +34,7 @@ from tests.csr_material import (
 )
 from tests.e2e import manifests
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, token_client, wait_for
 from tests.e2e.test_chart import service_account_kubeconfig
 from tests.e2e.test_revocation import (
@@ -137,14 +137,6 @@ def requester(cluster: Cluster, requester_role: str, namespace: str) -> Iterator
     yield found
     found.api.close()
     client.RbacAuthorizationV1Api(cluster.api).delete_cluster_role_binding(f"{namespace}-web")
-
-
-@pytest.fixture
-def other_namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
-    yield name
-    cluster.core.delete_namespace(name)
 
 
 def auto_approving_issuer(namespace: str, **spec: Any) -> dict[str, Any]:
@@ -296,7 +288,7 @@ def test_a_user_requests_with_the_cli_an_admin_approves_and_the_bundle_verifies_
     ca_file = tmp_path / "ca.crt"
     with IdentityBackend() as backend, Nginx(tmp_path, backend.port) as nginx:
         answered = wait_for(
-            lambda: _ok(curl(nginx.url, ca_file, "--cert-type", "P12", "--cert", f"{p12}:s3cret")),
+            lambda: body_if_ok(curl(nginx.url, ca_file, "--cert-type", "P12", "--cert", f"{p12}:s3cret")),
             15,
             what="nginx to accept the p12 client",
         )
@@ -505,11 +497,6 @@ def _exists(cluster: Cluster, name: str) -> dict[str, Any] | None:
         if error.status == 404:
             return None
         raise
-
-
-def _ok(response: tuple[int, str]) -> str | None:
-    status, body = response
-    return body if status == 200 else None
 
 
 def test_deny_is_final_and_a_decided_request_is_not_decided_again(cluster: Cluster, namespace: str) -> None:

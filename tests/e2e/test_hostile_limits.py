@@ -32,7 +32,7 @@ from tests.e2e.canary import assert_canary_ready
 from tests.e2e.manifests import certificate, client_certificate, issuer, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_csr import condition, csr_manifest, delete_csrs, event_message, issued
-from tests.e2e.test_ocsp import openssl_ocsp, saying
+from tests.e2e.test_ocsp import openssl_ocsp_until
 from tests.e2e.test_revocation import fetch_crl, serial_of
 from tests.limit_material import ip_addresses, raw_csr
 from tests.rfc7093 import rfc7093_method1_key_identifier, rfc7093_root_ca, sha1_key_identifier
@@ -191,11 +191,7 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
     assert aki == stated, "the leaf names its CA by the CA's own SKI"
     (tmp_path / "ca.crt").write_bytes(certificates_to_pem([ca_certificate]))
     (tmp_path / "client.crt").write_bytes(certificates_to_pem([leaf]))
-    good = wait_for(
-        lambda: saying(": good", openssl_ocsp(tmp_path, "ca.crt", "client.crt", ocsp_url)),
-        60,
-        what="openssl ocsp to answer good before the revocation",
-    )
+    good = openssl_ocsp_until(": good", tmp_path, "ca.crt", "client.crt", ocsp_url)
     assert "Response verify OK" in good, good
 
     revoked_serial = leaf.serial_number
@@ -216,11 +212,7 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
     )
     assert "verify OK" in verified.stdout + verified.stderr, verified.stderr
 
-    verdict = wait_for(
-        lambda: saying("client.crt: revoked", openssl_ocsp(tmp_path, "ca.crt", "client.crt", ocsp_url)),
-        60,
-        what="openssl ocsp to answer revoked",
-    )
+    verdict = openssl_ocsp_until("client.crt: revoked", tmp_path, "ca.crt", "client.crt", ocsp_url)
     assert "Response verify OK" in verdict, verdict
     assert "Reason: keyCompromise" in verdict, verdict
     assert serial_of(cluster, namespace, "client") == revoked_serial, "--no-reissue keeps the revoked leaf"

@@ -5,16 +5,10 @@ attack is measured by bench/hostile.py, never asserted here."""
 
 import base64
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -24,7 +18,7 @@ from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
-from tests.limit_material import raw_csr
+from tests.limit_material import raw_csr, rsa_8192_tls_secret
 
 ANNOTATIONS = 40
 ATTACK_CSRS = 300
@@ -72,53 +66,16 @@ def views_in_step(
     return (secret in places) == present and cached(operator, "Secret") == len(places)
 
 
-def rsa_8192_secret(name: str) -> dict[str, Any]:
-    key = rsa.generate_private_key(65537, 8192)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "labels": {SECRET_ROLE_LABEL: "anything"}},
-        "type": "kubernetes.io/tls",
-        "data": {
-            "tls.crt": base64.b64encode(certificate.public_bytes(serialization.Encoding.PEM)).decode(),
-            "tls.key": base64.b64encode(key_pem).decode(),
-        },
-    }
-
-
-@pytest.fixture
-def attack_namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"hostile-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
-    yield name
-    cluster.core.delete_namespace(name)
-
-
 @pytest.mark.timeout(600)
 def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_canary(
-    cluster: Cluster, attack_namespace: str, operator_process: OperatorProcess
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     tenant = tenant_client(
-        cluster, attack_namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
+        cluster, namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
     )
     secrets = client.CoreV1Api(tenant)
-    secrets.create_namespaced_secret(attack_namespace, rsa_8192_secret("huge-key"))
-    attack_secret = (attack_namespace, "huge-key")
+    secrets.create_namespaced_secret(namespace, rsa_8192_tls_secret("huge-key"))
+    attack_secret = (namespace, "huge-key")
     # Positive signal: the operator's views match the API's labelled Secrets, the attack's among
     # them (it made a view of it, and refused the key inside that view). Matched, not counted from
     # a baseline: earlier tests' namespaces may still be losing their Secrets meanwhile.
@@ -131,7 +88,7 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
     def annotate() -> None:
         for number in range(ANNOTATIONS):
             patch = {"metadata": {"annotations": {"hostile/edit": str(number)}}}
-            secrets.patch_namespaced_secret("huge-key", attack_namespace, patch)
+            secrets.patch_namespaced_secret("huge-key", namespace, patch)
 
     attack = Background(annotate)
     assert_canary_ready(cluster, operator_process)
@@ -139,7 +96,7 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
     assert_canary_ready(cluster, operator_process)
     lag = scrape(operator_process.metrics_url).get(("certmint_event_loop_lag_seconds", ()))
     assert lag is not None, "the event loop lag is exposed"
-    secrets.delete_namespaced_secret("huge-key", attack_namespace)
+    secrets.delete_namespaced_secret("huge-key", namespace)
     wait_for(
         lambda: views_in_step(cluster, operator_process, attack_secret, present=False),
         60,
@@ -202,20 +159,20 @@ def csr_conditions(certificates: client.CertificatesV1Api, name: str) -> dict[st
 
 @pytest.mark.timeout(900)
 def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_served_when_its_issuer_appears(
-    cluster: Cluster, attack_namespace: str, operator_process: OperatorProcess
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     certificates = client.CertificatesV1Api(cluster.api)
     request = large_csr()
     assert len(request) > 95_000
-    prefix = f"hostile-{attack_namespace}"
+    prefix = f"hostile-{namespace}"
     names = [f"{prefix}-{number}" for number in range(ATTACK_CSRS)]
-    cluster.apply(self_signed_issuer(attack_namespace, "sentinel"))
-    cluster.wait_condition(ISSUERS.plural, attack_namespace, "sentinel", "True")
+    cluster.apply(self_signed_issuer(namespace, "sentinel"))
+    cluster.wait_condition(ISSUERS.plural, namespace, "sentinel", "True")
     try:
 
         def flood() -> None:
             for number, name in enumerate(names):
-                signer = f"issuers.certmint.dev/{attack_namespace}.ghost-{number}"
+                signer = f"issuers.certmint.dev/{namespace}.ghost-{number}"
                 certificates.create_certificate_signing_request(csr_body(name, request, signer))
 
         attack = Background(flood)
@@ -223,7 +180,7 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         attack.join(600)
         # The sentinel: a pending CSR of an issuer that exists, created after the attack. The watch
         # delivers in order, so once it is cached every attack CSR has been seen (and not kept).
-        sentinel_signer = f"issuers.certmint.dev/{attack_namespace}.sentinel"
+        sentinel_signer = f"issuers.certmint.dev/{namespace}.sentinel"
         certificates.create_certificate_signing_request(
             csr_body(f"{prefix}-sentinel", request, sentinel_signer)
         )
@@ -233,7 +190,7 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         assert_canary_ready(cluster, operator_process)  # RSS under the chart's limit included
 
         # One attack CSR's issuer appears: that CSR is listed and judged once approved.
-        cluster.apply(self_signed_issuer(attack_namespace, "ghost-7"))
+        cluster.apply(self_signed_issuer(namespace, "ghost-7"))
         wait_for(
             lambda: csrs_in_step(cluster, operator_process), 120, what="the CSR of the new issuer picked up"
         )

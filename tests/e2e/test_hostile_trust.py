@@ -12,15 +12,14 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
-from certmint.pki import CARequest, create_root_ca, load_certificates_pem, load_crls_pem
+from certmint.pki import CARequest, create_root_ca, issued_by, load_certificates_pem, load_crls_pem
 from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
-from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -36,14 +35,6 @@ def signed_by(crl_pem: str, ca: x509.Certificate) -> list[x509.CertificateRevoca
     if not crl_pem:
         return []
     return [crl for crl in load_crls_pem(crl_pem.encode()) if crl.is_signature_valid(ca.public_key())]  # type: ignore[arg-type]
-
-
-def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        leaf.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def ca_of(cluster: Cluster, namespace: str, secret: str) -> x509.Certificate:
@@ -289,26 +280,14 @@ def test_forged_certmint_markings_make_certmint_act_on_nobodys_issuer_or_bundle(
 
 def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: OperatorProcess) -> None:
     cluster.apply(self_signed_issuer(victim))
-    cluster.apply(
-        trust_bundle(
-            victim,
-            [{"issuer": {"name": "ca", "namespace": victim}}],
-            namespaceSelector={"matchLabels": {"hostile-trust": victim}},
-        )
-    )
+    cluster.apply(issuer_bundle(victim, victim, {"hostile-trust": victim}))
     # Probes in the attacker's namespace: certmint's reaction to them, on the same watch streams as
     # the forgeries, is the positive signal that the forgeries were seen too.
     cluster.core.patch_namespace(attacker, {"metadata": {"labels": {"probe": victim}}})
     cluster.apply(self_signed_issuer(attacker))
     cluster.apply(certificate(attacker, "probe"))
     probe = f"probe-{victim}"
-    cluster.apply(
-        trust_bundle(
-            probe,
-            [{"issuer": {"name": "ca", "namespace": attacker}}],
-            namespaceSelector={"matchLabels": {"probe": victim}},
-        )
-    )
+    cluster.apply(issuer_bundle(probe, attacker, {"probe": victim}))
     cluster.wait_condition(TRUST_BUNDLES.plural, None, victim, "True", "Synced", timeout=60)
     cluster.wait_condition(CERTIFICATES.plural, attacker, "probe", "True", timeout=60)
     cluster.wait_condition(TRUST_BUNDLES.plural, None, probe, "True", "Synced", timeout=60)

@@ -18,7 +18,7 @@ from cryptography.x509 import ocsp
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import certificates_to_pem, load_certificates_pem
 from tests.e2e.manifests import certificate, client_certificate, issuer
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 from tests.e2e.test_revocation import loopback_constraints
 
@@ -58,8 +58,14 @@ def openssl_ocsp(directory: Path, issuer: str, cert: str, url: str, *extra: str)
     return result.stdout + result.stderr
 
 
-def saying(word: str, output: str) -> str | None:
-    return output if word in output else None
+def openssl_ocsp_until(word: str, directory: Path, issuer: str, cert: str, url: str) -> str:
+    """What `openssl ocsp` says about `cert` once it says `word`, asking again for up to a minute."""
+
+    def said() -> str | None:
+        output = openssl_ocsp(directory, issuer, cert, url)
+        return output if word in output else None
+
+    return wait_for(said, 60, what=f"openssl ocsp to say {word!r} about {cert}")
 
 
 def ocsp_urls(leaf: x509.Certificate) -> list[str]:
@@ -125,17 +131,15 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
     client = ("--cert", str(tmp_path / "client.crt"), "--key", str(tmp_path / "client.key"))
     with IdentityBackend() as backend, Nginx(tmp_path, backend.port, ocsp=True) as nginx:
         accepted = wait_for(
-            lambda: _ok(curl(nginx.url, tmp_path / "ca.crt", *client)), 15, what="nginx to accept the client"
+            lambda: body_if_ok(curl(nginx.url, tmp_path / "ca.crt", *client)),
+            15,
+            what="nginx to accept the client",
         )
         assert json.loads(accepted)["verify"] == "SUCCESS"
 
         result = certmint(cluster, "revoke", f"{namespace}/client", "--reason", "keyCompromise")
         assert result.returncode == 0, result.stderr
-        verdict = wait_for(
-            lambda: saying("revoked", openssl_ocsp(tmp_path, "ca.crt", "client.crt", url)),
-            30,
-            what="openssl ocsp to report the client revoked",
-        )
+        verdict = openssl_ocsp_until("revoked", tmp_path, "ca.crt", "client.crt", url)
         assert "Response verify OK" in verdict, verdict
         assert "Reason: keyCompromise" in verdict, verdict
         assert "Revocation Time:" in verdict, verdict
@@ -161,11 +165,6 @@ def test_openssl_and_nginx_see_a_revocation_through_ocsp_alone(
     series = f'kind="Issuer",name="ca",namespace="{namespace}"'
     for status in ("good", "revoked"):
         assert f'certmint_ocsp_responses_total{{{series},status="{status}"}}' in metrics, status
-
-
-def _ok(response: tuple[int, str]) -> str | None:
-    status, body = response
-    return body if status == 200 else None
 
 
 def test_the_unauthenticated_endpoint_is_bounded(
@@ -313,11 +312,7 @@ def test_a_ca_rotation_keeps_answers_right_for_leaves_of_both_cas(
         120,
         what="the previous CA retired",
     )
-    retired = wait_for(
-        lambda: saying("unauthorized", openssl_ocsp(tmp_path, "old-ca.crt", "kept-old.crt", url)),
-        30,
-        what="the retired CA no longer answered for",
-    )
+    retired = openssl_ocsp_until("unauthorized", tmp_path, "old-ca.crt", "kept-old.crt", url)
     assert "Responder Error: unauthorized" in retired
     assert "kept-new.crt: good" in openssl_ocsp(tmp_path, "new-ca.crt", "kept-new.crt", url)
     signers = load_certificates_pem((cluster.secret_data(namespace, "ca-ca") or {})["ocsp.crt"])

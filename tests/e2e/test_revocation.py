@@ -28,8 +28,8 @@ from certmint.pki import (
     serial_hex,
 )
 from tests.e2e import manifests
-from tests.e2e.manifests import certificate, client_certificate, trust_bundle
-from tests.e2e.nginx import IdentityBackend, Nginx, curl
+from tests.e2e.manifests import certificate, client_certificate, issuer_bundle
+from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
 
 
@@ -55,13 +55,7 @@ def issuer(namespace: str, crl_url: str) -> dict[str, object]:
 def publish_bundle(cluster: Cluster, namespace: str) -> str:
     """A TrustBundle of the namespace's issuer `ca`, published into that namespace only."""
     bundle = f"bundle-{namespace}"
-    cluster.apply(
-        trust_bundle(
-            bundle,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        )
-    )
+    cluster.apply(issuer_bundle(bundle, namespace, {"kubernetes.io/metadata.name": namespace}))
     return bundle
 
 
@@ -200,7 +194,7 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
     client = ("--cert", str(peers.client_cert), "--key", str(peers.client_key))
     with IdentityBackend() as backend, Nginx(directory, backend.port) as nginx:
         accepted = wait_for(
-            lambda: _ok(curl(nginx.url, ca_file, *client)), 15, what="nginx to accept the client"
+            lambda: body_if_ok(curl(nginx.url, ca_file, *client)), 15, what="nginx to accept the client"
         )
         identity = json.loads(accepted)
         assert identity["verify"] == "SUCCESS"
@@ -247,11 +241,6 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
     assert "keyCompromise" in events["Revoked"]
     reissued = f"Revoked: certificate serial {serial_hex(revoked_serial)} was revoked"
     assert events["Reissued"].startswith(reissued)
-
-
-def _ok(response: tuple[int, str]) -> str | None:
-    status, body = response
-    return body if status == 200 else None
 
 
 def test_revocations_survive_a_restart_and_no_reissue_leaves_the_certificate_revoked(

@@ -16,7 +16,7 @@ from certmint.pki import (
     load_crls_pem,
     verify_certificate,
 )
-from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer
 from tests.e2e.mtls import ReloadingServer, handshake
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
@@ -43,13 +43,7 @@ def set_up(cluster: Cluster, namespace: str, issuer_spec: dict[str, object], dur
     cluster.apply(self_signed_issuer(namespace, **issuer_spec))
     cluster.apply(certificate(namespace, "server", duration=duration))
     cluster.apply(certificate(namespace, "client", duration=duration))
-    cluster.apply(
-        trust_bundle(
-            team,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"rotation-test": team}},
-        )
-    )
+    cluster.apply(issuer_bundle(team, namespace, {"rotation-test": team}))
     for name in ("server", "client"):
         cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True")
     cluster.wait_condition(TRUST_BUNDLES.plural, None, team, "True")

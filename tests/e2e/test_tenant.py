@@ -32,7 +32,7 @@ from certmint.pki import (
     load_certificates_pem,
 )
 from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
-from tests.e2e.manifests import certificate, cluster_issuer, self_signed_issuer, trust_bundle
+from tests.e2e.manifests import certificate, cluster_issuer, issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
@@ -515,10 +515,7 @@ def test_another_writer_of_a_bundle_configmap_meets_exponential_backoff(
 ) -> None:
     _ready_issuer(cluster, namespace)
     name = f"duel-{uuid.uuid4().hex[:6]}"
-    selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-    cluster.apply(
-        trust_bundle(name, [{"issuer": {"name": "ca", "namespace": namespace}}], namespaceSelector=selector)
-    )
+    cluster.apply(issuer_bundle(name, namespace, {"kubernetes.io/metadata.name": namespace}))
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True")
 
     def named() -> None:
@@ -622,11 +619,7 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
     _ready_issuer(cluster, namespace)
     _create_bundle(
         bundle_tenant,
-        trust_bundle(
-            name,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"kubernetes.io/metadata.name": namespace}},
-        ),
+        issuer_bundle(name, namespace, {"kubernetes.io/metadata.name": namespace}),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
     assert cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version == before

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmint.api.kinds import GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import load_certificates_pem
-from tests.e2e.manifests import self_signed_issuer, trust_bundle
+from tests.e2e.manifests import issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 
@@ -50,10 +50,10 @@ def test_bundle_follows_the_namespace_selector(
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     name = f"bundle-{team}"
     cluster.apply(
-        trust_bundle(
+        issuer_bundle(
             name,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"team": team}},
+            namespace,
+            {"team": team},
             combinedKey="ca-bundle.crt",
             pkcs12={"key": "truststore.p12", "password": "changeit"},
         )
@@ -104,13 +104,7 @@ def test_deleting_a_bundle_removes_only_what_it_created(
         theirs, {"metadata": {"name": name}, "data": {"ca.crt": "mine"}}
     )
     cluster.apply(self_signed_issuer(namespace))
-    cluster.apply(
-        trust_bundle(
-            name,
-            [{"issuer": {"name": "ca", "namespace": namespace}}],
-            namespaceSelector={"matchLabels": {"team": team}},
-        )
-    )
+    cluster.apply(issuer_bundle(name, namespace, {"team": team}))
     cond = cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
     assert theirs in cond["message"]
     assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}

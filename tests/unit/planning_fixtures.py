@@ -40,6 +40,15 @@ def with_revoking(view: IssuerView, **changes: Any) -> IssuerView:
     return replace(view, revoking=replace(view.revoking, **changes))
 
 
+CRL_URL = "http://crl.example/ca.crl"
+OCSP_URL = "http://ocsp.example/ca"
+
+
+def publishing_issuer(ca: CertificateAuthority) -> IssuerView:
+    """A ready issuer of `ca` that points its leaves at its CRL (CRL_URL) and OCSP responder (OCSP_URL)."""
+    return with_revoking(ready_issuer(ca), crl_distribution_point=CRL_URL, ocsp_url=OCSP_URL)
+
+
 def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) -> Certificate:
     return Certificate.model_validate(
         {

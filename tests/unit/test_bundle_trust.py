@@ -6,15 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certmint.api import Issuer
 from certmint.api.trustbundle import BundleSource
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca
+from certmint.pki.ca import key_usage
 from certmint.planning import reasons
 from certmint.planning.bundles.sources import (
     MAX_RECORDED_CRL_BYTES,
@@ -39,43 +38,25 @@ from certmint.planning.issuers.rotation import (
     rotation_policy,
     stable_material,
 )
+from tests.hand_made import hand_made_certificate
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 def certificate(name: str, *, ca: bool = True, constrained: bool = False, days: int = 30) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(KEY.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=ca, path_length=None), True),
+        (key_usage(digital_signature=True, key_cert_sign=ca, crl_sign=ca), True),
+    ]
     if constrained:
-        builder = builder.add_extension(
-            x509.NameConstraints(permitted_subtrees=[x509.DNSName("shop.svc")], excluded_subtrees=None),
-            critical=True,
+        extensions.append(
+            (
+                x509.NameConstraints(permitted_subtrees=[x509.DNSName("shop.svc")], excluded_subtrees=None),
+                True,
+            )
         )
-    return builder.sign(KEY, hashes.SHA256())
+    return hand_made_certificate(KEY, name, NOW - timedelta(days=1), NOW + timedelta(days=days), extensions)
 
 
 def pem(*certificates: x509.Certificate) -> bytes:

@@ -26,11 +26,13 @@ from certmint.planning.ownership import ownership_annotations
 from certmint.planning.request import issuance_spec
 from certmint.planning.status import certificate_ready
 from tests.unit.planning_fixtures import (
+    CRL_URL,
     NOW,
+    OCSP_URL,
     issued_secret,
     make_ca,
     make_certificate,
-    ready_issuer,
+    publishing_issuer,
     with_annotation,
     with_data,
     with_revoking,
@@ -38,9 +40,7 @@ from tests.unit.planning_fixtures import (
 
 CA = make_ca()
 SERIAL = 0x1234_5678_9ABC
-ISSUER = with_revoking(
-    ready_issuer(CA), crl_distribution_point="http://crl.example/ca.crl", ocsp_url="http://ocsp.example/ca"
-)
+ISSUER = publishing_issuer(CA)
 
 
 def inputs(
@@ -67,8 +67,8 @@ def test_a_missing_secret_is_planned_whole_before_anything_is_signed() -> None:
     assert plan.why.reason == reasons.SECRET_MISSING
     assert plan.ca is CA
     assert plan.serial_number == SERIAL
-    assert plan.spec.leaf.crl_distribution_points == ("http://crl.example/ca.crl",)
-    assert plan.spec.leaf.ocsp_urls == ("http://ocsp.example/ca",)
+    assert plan.spec.leaf.crl_distribution_points == (CRL_URL,)
+    assert plan.spec.leaf.ocsp_urls == (OCSP_URL,)
     assert not plan.reuse_key
     write = plan.secret
     assert write.name == "web-tls"

@@ -17,14 +17,18 @@ from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView
 from tests.csr_material import spiffe_csr
-from tests.unit.planning_fixtures import NOW, make_ca, ready_issuer, with_revoking
+from tests.unit.planning_fixtures import (
+    CRL_URL,
+    NOW,
+    OCSP_URL,
+    make_ca,
+    publishing_issuer,
+)
 from tests.unit.test_csr_planning import CLUSTER, TD, auto, csr_body
 
 CA = make_ca()
 SERIAL = 0xC0FFEE
-POINTED = with_revoking(
-    ready_issuer(CA), crl_distribution_point="http://crl/ca.crl", ocsp_url="http://ocsp/ca"
-)
+POINTED = publishing_issuer(CA)
 
 
 def test_an_approved_request_is_signed_as_planned() -> None:
@@ -35,8 +39,8 @@ def test_an_approved_request_is_signed_as_planned() -> None:
     assert isinstance(sign, SignChain)
     assert sign.ca is CA
     assert sign.serial_number == SERIAL
-    assert sign.leaf.crl_distribution_points == ("http://crl/ca.crl",)
-    assert sign.leaf.ocsp_urls == ("http://ocsp/ca",)
+    assert sign.leaf.crl_distribution_points == (CRL_URL,)
+    assert sign.leaf.ocsp_urls == (OCSP_URL,)
     assert (sign.event.type, sign.event.reason) == ("Normal", reasons.CSR_ISSUED)
     leaf = sign_leaf(sign.leaf, sign.public_key, sign.ca, NOW, sign.serial_number)
     assert sign.event.message == (

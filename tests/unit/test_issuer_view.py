@@ -59,23 +59,23 @@ def test_a_change_of_readiness_reaches_both() -> None:
     assert reaches_bundles(None, view)
 
 
+SIGNERS = refresh_signers((CA,), (), NOW)
+INPUTS = responder_inputs((CA,), SIGNERS, b"", timedelta(hours=1))
+
+
 def test_responders_keep_their_cache_while_the_inputs_are_equal_and_drop_it_without_ocsp() -> None:
-    signers = refresh_signers((CA,), (), NOW)
-    inputs = responder_inputs((CA,), signers, b"", timedelta(hours=1))
     responders = Responders()
-    first = responders.for_issuer("issuer", inputs)
+    first = responders.for_issuer("issuer", INPUTS)
     assert first is not None
-    equal = responder_inputs((CA,), signers, b"", inputs.validity)
+    equal = responder_inputs((CA,), SIGNERS, b"", INPUTS.validity)
     assert responders.for_issuer("issuer", equal) is first, "equal inputs of a new reconcile: same responder"
     assert responders.for_issuer("issuer", None) is None
-    assert responders.for_issuer("issuer", inputs) is not first, "gone with the OCSP URL, started anew"
+    assert responders.for_issuer("issuer", INPUTS) is not first, "gone with the OCSP URL, started anew"
 
 
 def test_a_responder_cache_entries_leave_with_the_issuers_ocsp() -> None:
-    signers = refresh_signers((CA,), (), NOW)
-    inputs = responder_inputs((CA,), signers, b"", timedelta(hours=1))
     responders = Responders()
-    responder = responders.for_issuer("issuer", inputs)
+    responder = responders.for_issuer("issuer", INPUTS)
     assert responder is not None
     request = ocsp.OCSPRequestBuilder().add_certificate(CA.certificate, CA.certificate, hashes.SHA1()).build()
     assert responder.answer(request.public_bytes(serialization.Encoding.DER), NOW).signed

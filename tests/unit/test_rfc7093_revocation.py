@@ -30,6 +30,7 @@ from certmint.planning.issuers.revocation import (
     key_id,
     with_revocation,
 )
+from tests.hand_made import hand_made_certificate
 from tests.rfc7093 import rfc7093_method1_key_identifier, rfc7093_root_ca, sha1_key_identifier
 from tests.unit.planning_fixtures import NOW
 
@@ -74,18 +75,8 @@ def test_a_leaf_names_its_ca_by_the_cas_ski() -> None:
 
 def test_a_ca_without_ski_is_named_by_the_sha1_of_its_key() -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "no SKI")])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    ca_only = [(x509.BasicConstraints(ca=True, path_length=None), True)]
+    certificate = hand_made_certificate(key, "no SKI", NOW - DAY, NOW + DAY, ca_only, serial=1)
     assert key_identifier_of(certificate) == sha1_key_identifier(key.public_key())
 
 
@@ -112,17 +103,8 @@ def test_a_leaf_signed_before_the_fix_still_reaches_the_crl() -> None:
     public_key = ca.certificate.public_key()
     assert isinstance(public_key, ec.EllipticCurvePublicKey)
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    legacy = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "old")]))
-        .issuer_name(ca.certificate.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + DAY)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False)
-        .sign(ca.private_key, hashes.SHA256())
-    )
+    sha1_aki = [(x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), False)]
+    legacy = hand_made_certificate(leaf_key, "old", NOW - DAY, NOW + DAY, sha1_aki, issuer=ca)
     revocations = with_revocation(RevocationList(), legacy, RevocationReason.SUPERSEDED, NOW)
     _, crl_pem = build_crls([ca], revocations, NOW, DAY)
     (crl,) = load_crls_pem(crl_pem)

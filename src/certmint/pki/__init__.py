@@ -78,6 +78,7 @@ from certmint.pki.verify import (
     PurposeVerdict,
     TrustVerdict,
     check_trust,
+    issued_by,
     verify_certificate,
 )
 
@@ -133,6 +134,7 @@ __all__ = [
     "generate_private_key",
     "is_ca",
     "issue_leaf",
+    "issued_by",
     "key_identifier_of",
     "key_matches_certificate",
     "key_spec",

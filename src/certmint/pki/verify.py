@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Final, TypeVar
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     ClientVerifier,
@@ -22,6 +23,15 @@ from cryptography.x509.verification import (
 )
 
 from certmint.pki.errors import VERIFICATION_FAILED, PKIError
+
+
+def issued_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether `ca`'s key signed `certificate`: the signature alone, no chain or validity."""
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 class Purpose(StrEnum):

@@ -107,12 +107,18 @@ async def test_an_approved_request_is_signed_once_with_its_chain() -> None:
     assert not harness.controller.queue.queued(key)
 
 
-async def test_a_restart_costs_no_write_for_signed_requests() -> None:
-    first = Harness()
-    first.add_issuer(cluster_issuer())
+async def signed_web_request() -> Harness:
+    """A harness whose ClusterIssuer has signed `web`, an approved request for apps/web's identity."""
+    harness = Harness()
+    harness.add_issuer(cluster_issuer())
     _, request = spiffe_csr(TRUST_DOMAIN, "apps", "web")
-    first.submit(csr("web", request, conditions=("Approved",)))
-    await first.settle()
+    harness.submit(csr("web", request, conditions=("Approved",)))
+    await harness.settle()
+    return harness
+
+
+async def test_a_restart_costs_no_write_for_signed_requests() -> None:
+    first = await signed_web_request()
     writes = list(first.kube.writes)
     restarted = Harness(first.kube)
     restarted.add_issuer(first.kube.objects[(CLUSTER_ISSUERS.plural, None, "mesh")])  # as the API has it
@@ -169,11 +175,7 @@ async def test_auto_approval_approves_the_own_identity_then_signs_and_denies_a_f
 
 
 async def test_a_revoke_annotation_puts_the_serial_on_the_crl() -> None:
-    harness = Harness()
-    harness.add_issuer(cluster_issuer())
-    _, request = spiffe_csr(TRUST_DOMAIN, "apps", "web")
-    harness.submit(csr("web", request, conditions=("Approved",)))
-    await harness.settle()
+    harness = await signed_web_request()
     serial = harness.issued("web")[0].serial_number
     harness.body("web")["metadata"]["annotations"] = {
         "certmint.dev/revoke": "t1",

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certmint.pki import (
     CARequest,
@@ -28,6 +27,7 @@ from certmint.pki import (
     generate_private_key,
     issue_leaf,
 )
+from tests.hand_made import hand_made_certificate
 from tests.unit.pki.support import NOW
 from tests.unit.pki.test_openssl import openssl, write_pem
 
@@ -76,20 +76,14 @@ def hand_made(
     """Shapes certmint never issues: a leaf that signs or outlives its issuer, a CA restricted by
     extendedKeyUsage. `ca` None: no basicConstraints at all."""
     key = generate_private_key(KeySpec())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(hours=1))
-        .not_valid_after(not_after)
-    )
+    extensions: list[tuple[x509.ExtensionType, bool]] = []
     if ca is not None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        extensions.append((x509.BasicConstraints(ca=ca, path_length=None), True))
     if usages:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    certificate = builder.sign(issuer.private_key, hashes.SHA256())
+        extensions.append((x509.ExtendedKeyUsage(usages), False))
+    certificate = hand_made_certificate(
+        key, name, NOW - timedelta(hours=1), not_after, extensions, issuer=issuer
+    )
     return CertificateAuthority(certificate=certificate, private_key=key, chain=(issuer.certificate,))
 
 
@@ -238,30 +232,65 @@ def test_an_intermediate_chain_is_trusted_only_with_the_intermediate(
     assert_agrees_with_openssl(no_root, verdict, tmp_path)
 
 
-def test_a_certificate_signed_by_a_non_ca_is_not_trusted(
-    root_ca: CertificateAuthority, tmp_path: Path
+def through(intermediate: CertificateAuthority, root: CertificateAuthority) -> Case:
+    """A leaf CN=u of `intermediate`, presented with it, against `root` alone."""
+    leaf = leaf_of(intermediate, LeafRequest(common_name="u"))
+    return Case([leaf, intermediate.certificate], [root.certificate])
+
+
+@pytest.mark.parametrize(
+    ("root_path_length", "signer_is_ca", "reason"),
+    [(None, False, "basicConstraints"), (0, True, "path length")],
+    ids=["signed-by-a-non-ca", "beyond-the-path-length"],
+)
+def test_a_leaf_of_a_signer_no_ca_may_have_is_not_trusted(
+    root_path_length: int | None, signer_is_ca: bool, reason: str, tmp_path: Path
 ) -> None:
-    signer = hand_made("Not A CA", root_ca, ca=False)
-    case = Case([leaf_of(signer, LeafRequest(common_name="u")), signer.certificate], [root_ca.certificate])
+    root = create_root_ca(
+        CARequest("Root", timedelta(days=30), path_length=root_path_length), NOW - timedelta(days=1)
+    )
+    signer = hand_made("Signer", root, ca=signer_is_ca)
+    case = through(signer, root)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert not verdict.trusted
-    assert "basicConstraints" in verdict.reason
+    assert reason in verdict.reason
     assert_agrees_with_openssl(case, verdict, tmp_path)
 
 
-def test_an_intermediate_restricted_to_server_auth_limits_its_leaves(
-    root_ca: CertificateAuthority, tmp_path: Path
+@pytest.mark.parametrize(
+    ("usage", "expected", "refused"),
+    [
+        (
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            {Purpose.SERVER: True, Purpose.CLIENT: False},
+            {Purpose.CLIENT: "CN=Restricted's extendedKeyUsage does not include clientAuth"},
+        ),
+        (
+            ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,
+            {Purpose.SERVER: False, Purpose.CLIENT: False},
+            {
+                Purpose.SERVER: "CN=Restricted's extendedKeyUsage does not include serverAuth",
+                Purpose.CLIENT: "CN=Restricted's extendedKeyUsage does not include clientAuth",
+            },
+        ),
+    ],
+    ids=["serverAuth", "anyExtendedKeyUsage"],
+)
+def test_an_intermediates_extended_key_usage_limits_its_leaves_as_openssl_reads_it(
+    usage: x509.ObjectIdentifier,
+    expected: dict[Purpose, bool],
+    refused: dict[Purpose, str],
+    root_ca: CertificateAuthority,
+    tmp_path: Path,
 ) -> None:
-    restricted = hand_made("Servers Only", root_ca, ca=True, usages=[ExtendedKeyUsageOID.SERVER_AUTH])
-    case = Case(
-        [leaf_of(restricted, LeafRequest(common_name="u")), restricted.certificate], [root_ca.certificate]
-    )
+    """OpenSSL reads an intermediate's extendedKeyUsage as a restriction; anyExtendedKeyUsage is none of
+    the TLS purposes there."""
+    restricted = hand_made("Restricted", root_ca, ca=True, usages=[usage])
+    case = through(restricted, root_ca)
     verdict = check_trust(case.chain, case.roots, NOW)
     assert verdict.trusted
-    assert purposes(verdict) == {Purpose.SERVER: True, Purpose.CLIENT: False}
-    assert (
-        reasons(verdict)[Purpose.CLIENT] == "CN=Servers Only's extendedKeyUsage does not include clientAuth"
-    )
+    assert purposes(verdict) == expected
+    assert {purpose: reason for purpose, reason in reasons(verdict).items() if purpose in refused} == refused
     assert_agrees_with_openssl(case, verdict, tmp_path)
 
 
@@ -273,28 +302,3 @@ def test_an_empty_bundle_trusts_nothing(root_ca: CertificateAuthority) -> None:
 def test_nothing_to_verify_is_an_error(root_ca: CertificateAuthority) -> None:
     with pytest.raises(PKIError, match="no certificate to verify"):
         check_trust([], [root_ca.certificate], NOW)
-
-
-def test_any_extended_key_usage_on_a_ca_is_judged_as_openssl_does(
-    root_ca: CertificateAuthority, tmp_path: Path
-) -> None:
-    """OpenSSL reads an intermediate's extendedKeyUsage as a restriction; anyExtendedKeyUsage is none of
-    the TLS purposes there."""
-    anything = hand_made("Any", root_ca, ca=True, usages=[ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
-    case = Case(
-        [leaf_of(anything, LeafRequest(common_name="u")), anything.certificate], [root_ca.certificate]
-    )
-    verdict = check_trust(case.chain, case.roots, NOW)
-    assert verdict.trusted
-    assert purposes(verdict) == {Purpose.SERVER: False, Purpose.CLIENT: False}
-    assert_agrees_with_openssl(case, verdict, tmp_path)
-
-
-def test_a_path_length_constraint_is_enforced(tmp_path: Path) -> None:
-    root = create_root_ca(CARequest("No Sub-CAs", timedelta(days=30), path_length=0), NOW - timedelta(days=1))
-    sub = hand_made("Sub", root, ca=True)
-    case = Case([leaf_of(sub, LeafRequest(common_name="u")), sub.certificate], [root.certificate])
-    verdict = check_trust(case.chain, case.roots, NOW)
-    assert not verdict.trusted
-    assert "path length" in verdict.reason
-    assert_agrees_with_openssl(case, verdict, tmp_path)

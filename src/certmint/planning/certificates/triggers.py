@@ -7,10 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-
-from certmint.pki import CertificateAuthority, alt_names, key_type, serial_hex
+from certmint.pki import CertificateAuthority, alt_names, issued_by, key_type, serial_hex
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import renewal_time, spread
 from certmint.planning.certificates.results import CurrentCertificate, Issue, Plan, Revoke
@@ -150,9 +147,9 @@ def judge(
     seed: str,
 ) -> Facts:
     cert, signing = current.certificate, issuer.signing
-    if _issued_by(cert, ca.certificate):
+    if issued_by(cert, ca.certificate):
         signed_by = SignedBy.CURRENT
-    elif signing.previous is not None and signing.activated_at and _issued_by(cert, signing.previous):
+    elif signing.previous is not None and signing.activated_at and issued_by(cert, signing.previous):
         signed_by = SignedBy.PREVIOUS
     else:
         signed_by = SignedBy.OTHER
@@ -179,14 +176,6 @@ def _renewal_requested(facts: Facts) -> bool:
 
 def _ip_set(addresses: tuple[str, ...]) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     return {ipaddress.ip_address(address) for address in addresses}
-
-
-def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 def _content_mismatch(current: CurrentCertificate, spec: IssuanceSpec) -> str:

@@ -53,7 +53,6 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from certmint.api import Issuer, parse_duration
 from certmint.api.issuer import MIN_PROPAGATION_DELAY, MIN_REISSUE_WINDOW, RotationPhase
@@ -61,6 +60,7 @@ from certmint.pki import (
     CARequest,
     CertificateAuthority,
     PrivateKey,
+    issued_by,
 )
 from certmint.pki.ca import BACKDATE
 from certmint.planning.constraints import ClusterNames
@@ -231,9 +231,7 @@ def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timed
             continue
         if certificate.issuer != ca.subject:
             continue
-        try:
-            certificate.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, InvalidSignature):
+        if not issued_by(certificate, ca):
             continue
         lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
         longest = max(longest, lifetime - BACKDATE)
