@@ -47,7 +47,9 @@ def recorder(cluster: Cluster) -> Iterator[Recorder]:
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(cluster.api).create_namespace({"metadata": {"name": name}})
+    client.CoreV1Api(cluster.api).create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": name}})
+    )
     yield name
     client.CoreV1Api(cluster.api).delete_namespace(name)
 

@@ -159,18 +159,20 @@ def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespac
     """Asks as the CSR admission plugin does: a signer name, or its domain's wildcard
     (`issuers.certmint.dev/*`), which is what the chart grants."""
     review = client.AuthorizationV1Api(cluster.api).create_subject_access_review(
-        {
-            "spec": {
-                "user": f"system:serviceaccount:{release_namespace}:{account}",
-                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release_namespace}"],
-                "resourceAttributes": {
-                    "group": "certificates.k8s.io",
-                    "resource": "signers",
-                    "verb": verb,
-                    "name": signer_name,
-                },
+        client.V1SubjectAccessReview.model_validate(
+            {
+                "spec": {
+                    "user": f"system:serviceaccount:{release_namespace}:{account}",
+                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release_namespace}"],
+                    "resourceAttributes": {
+                        "group": "certificates.k8s.io",
+                        "resource": "signers",
+                        "verb": verb,
+                        "name": signer_name,
+                    },
+                }
             }
-        }
+        )
     )
     return "yes" if review.status.allowed else f"no: {review.status.reason}"
 
@@ -246,14 +248,16 @@ def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     name = f"chart-{namespace}"
     certificates = client.CertificatesV1Api(cluster.api)
     certificates.create_certificate_signing_request(
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "signerName": f"issuers.certmint.dev/{namespace}.ca",
-                "request": base64.b64encode(request).decode(),
-                "usages": ["digital signature", "client auth"],
-            },
-        }
+        client.V1CertificateSigningRequest.model_validate(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "signerName": f"issuers.certmint.dev/{namespace}.ca",
+                    "request": base64.b64encode(request).decode(),
+                    "usages": ["digital signature", "client auth"],
+                },
+            }
+        )
     )
     found = certificates.read_certificate_signing_request(name)
     found.status.conditions = [
@@ -298,7 +302,9 @@ RESTRICTED = "certmint-restricted"
 def served(cluster: Cluster) -> Iterator[str]:
     """The one namespace a restricted release serves."""
     name = f"served-{uuid.uuid4().hex[:6]}"
-    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"restricted-test": "yes"}}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": name, "labels": {"restricted-test": "yes"}}})
+    )
     yield name
     cluster.core.delete_namespace(name)
 

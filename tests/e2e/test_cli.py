@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from kubernetes.client import V1ConfigMap
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
@@ -154,10 +155,12 @@ def test_inspect_judges_trust_and_each_purpose_and_fails_when_untrusted(
     stranger = create_root_ca(CARequest("stranger", timedelta(days=1)), datetime.now(UTC))
     cluster.core.create_namespaced_config_map(
         namespace,
-        {
-            "metadata": {"name": "stranger"},
-            "data": {"ca.crt": certificates_to_pem([stranger.certificate]).decode()},
-        },
+        V1ConfigMap.model_validate(
+            {
+                "metadata": {"name": "stranger"},
+                "data": {"ca.crt": certificates_to_pem([stranger.certificate]).decode()},
+            }
+        ),
     )
     untrusted = certmint(
         cluster,

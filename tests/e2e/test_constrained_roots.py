@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
@@ -35,7 +35,7 @@ from certmint.pki import (
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, curl
-from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 TRUST_DOMAIN = "cluster.local"
 VICTIM = "payments"

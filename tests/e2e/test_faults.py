@@ -15,13 +15,13 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
 from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.stall import StallingProxy
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 COUNT = 500
 KILLS = 5

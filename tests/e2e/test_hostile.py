@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from kubernetes.client import V1Secret
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import API_VERSION, CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 from tests.unit.hostile import certificate_bodies
 
 UNHANDLED = "Traceback"
@@ -80,10 +81,12 @@ def test_hand_made_hostility_ends_in_reasons(
     # A CA Secret of garbage, and one holding a leaf where the CA should be.
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "junk"},
-            "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----\nxx\n", "tls.key": "?"},
-        },
+        V1Secret.model_validate(
+            {
+                "metadata": {"name": "junk"},
+                "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----\nxx\n", "tls.key": "?"},
+            }
+        ),
     )
     junk = ca_issuer(namespace, "junk", name="junk")
     cluster.apply(junk)

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import load_certificates_pem
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
@@ -25,7 +25,7 @@ from certmint.planning.issuers.ca_secret import ACTIVATED_AT, RETIRES_AT
 from certmint.planning.issuers.rotation import MIN_STEP
 from tests.e2e.canary import assert_canary_ready, certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 LOOPING = {
     "caDuration": "1m",

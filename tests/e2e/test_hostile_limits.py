@@ -77,7 +77,7 @@ def test_an_approved_csr_past_a_limit_fails_and_the_canary_stays_ready(
     name = f"limits-{label}-{uuid.uuid4().hex[:8]}"
     cluster_signer = f"clusterissuers.certmint.dev/{cluster_issuer}"
     client.CertificatesV1Api(cluster.api).create_certificate_signing_request(
-        csr_manifest(name, request_pem, cluster_signer)
+        client.V1CertificateSigningRequest.model_validate(csr_manifest(name, request_pem, cluster_signer))
     )
     try:
         approved = certmint(cluster, "approve", name)
@@ -167,7 +167,7 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
     stated = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     assert stated == rfc7093_method1_key_identifier(public_key)  # type: ignore[arg-type]
     assert stated != sha1_key_identifier(public_key)  # type: ignore[arg-type]
-    cluster.core.create_namespaced_secret(namespace, secret)
+    cluster.core.create_namespaced_secret(namespace, client.V1Secret.model_validate(secret))
     crl_url = operator_process.crl_url(namespace, "ca")
     ocsp_url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(

@@ -104,7 +104,7 @@ def rsa_8192_secret(name: str) -> dict[str, Any]:
 @pytest.fixture
 def attack_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"hostile-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     yield name
     cluster.core.delete_namespace(name)
 
@@ -117,7 +117,9 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
         cluster, attack_namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
     )
     secrets = client.CoreV1Api(tenant)
-    secrets.create_namespaced_secret(attack_namespace, rsa_8192_secret("huge-key"))
+    secrets.create_namespaced_secret(
+        attack_namespace, client.V1Secret.model_validate(rsa_8192_secret("huge-key"))
+    )
     attack_secret = (attack_namespace, "huge-key")
     # Positive signal: the operator's views match the API's labelled Secrets, the attack's among
     # them (it made a view of it, and refused the key inside that view). Matched, not counted from
@@ -216,7 +218,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         def flood() -> None:
             for number, name in enumerate(names):
                 signer = f"issuers.certmint.dev/{attack_namespace}.ghost-{number}"
-                certificates.create_certificate_signing_request(csr_body(name, request, signer))
+                certificates.create_certificate_signing_request(
+                    client.V1CertificateSigningRequest.model_validate(csr_body(name, request, signer))
+                )
 
         attack = Background(flood)
         assert_canary_ready(cluster, operator_process)
@@ -225,7 +229,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         # delivers in order, so once it is cached every attack CSR has been seen (and not kept).
         sentinel_signer = f"issuers.certmint.dev/{attack_namespace}.sentinel"
         certificates.create_certificate_signing_request(
-            csr_body(f"{prefix}-sentinel", request, sentinel_signer)
+            client.V1CertificateSigningRequest.model_validate(
+                csr_body(f"{prefix}-sentinel", request, sentinel_signer)
+            )
         )
         wait_for(lambda: csrs_in_step(cluster, operator_process), 120, what="the sentinel CSR cached")
         # None of the attack's: the model above excludes them, and the gauge matches the model.

@@ -16,12 +16,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import CARequest, create_root_ca, load_certificates_pem, load_crls_pem
 from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -278,7 +278,9 @@ def test_forged_certmint_markings_make_certmint_act_on_nobodys_issuer_or_bundle(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     victim = f"victim-{uuid.uuid4().hex[:6]}"
-    cluster.core.create_namespace({"metadata": {"name": victim, "labels": {"hostile-trust": victim}}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": victim, "labels": {"hostile-trust": victim}}})
+    )
     try:
         _forgery(cluster, namespace, victim, operator_process)
     finally:
@@ -321,30 +323,34 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     forged_pem = forged_ca.certificate.public_bytes(Encoding.PEM).decode()
     core.create_namespaced_config_map(
         attacker,
-        {
-            "metadata": {
-                "name": victim,
-                "labels": {"certmint.dev/trust-bundle": victim_bundle["metadata"]["uid"]},
-                "annotations": {"certmint.dev/trust-bundle-name": victim},
-            },
-            "data": {"ca.crt": forged_pem},
-        },
+        client.V1ConfigMap.model_validate(
+            {
+                "metadata": {
+                    "name": victim,
+                    "labels": {"certmint.dev/trust-bundle": victim_bundle["metadata"]["uid"]},
+                    "annotations": {"certmint.dev/trust-bundle-name": victim},
+                },
+                "data": {"ca.crt": forged_pem},
+            }
+        ),
     )
     core.create_namespaced_secret(
         attacker,
-        {
-            "metadata": {
-                "name": "forged-ca",
-                "labels": {"certmint.dev/secret-role": "ca"},
-                "annotations": {
-                    "certmint.dev/issuer-kind": "Issuer",
-                    "certmint.dev/issuer-namespace": victim,
-                    "certmint.dev/issuer-name": "ca",
+        client.V1Secret.model_validate(
+            {
+                "metadata": {
+                    "name": "forged-ca",
+                    "labels": {"certmint.dev/secret-role": "ca"},
+                    "annotations": {
+                        "certmint.dev/issuer-kind": "Issuer",
+                        "certmint.dev/issuer-namespace": victim,
+                        "certmint.dev/issuer-name": "ca",
+                    },
                 },
-            },
-            "type": "Opaque",
-            "data": {},
-        },
+                "type": "Opaque",
+                "data": {},
+            }
+        ),
     )
     issuer_reconciles = operator_process.reconciles("Issuer")
     rounds = 5
@@ -407,7 +413,9 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
 ) -> None:
     other = f"other-{uuid.uuid4().hex[:6]}"
     label = {"unconstrained": other}
-    cluster.core.create_namespace({"metadata": {"name": other, "labels": label}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": other, "labels": label}})
+    )
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": label}})
     name = other
     try:

@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kubernetes.client import V1Secret
+
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import (
     CARequest,
@@ -176,7 +178,9 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
         "tls.crt": base64.b64encode(certificates_to_pem([ca.certificate])).decode(),
         "tls.key": base64.b64encode(encode_private_key_pem(ca.private_key)).decode(),
     }
-    cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
+    cluster.core.create_namespaced_secret(
+        namespace, V1Secret.model_validate({"metadata": {"name": "team-ca"}, "data": ca_data})
+    )
     cluster.apply(ca_issuer(namespace, "team-ca"))
     cluster.apply(certificate(namespace))
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady")
@@ -196,6 +200,8 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
     assert "IssuerNotReady" in [event.reason for event in cluster.events(namespace, "late")]
     assert operator_process.alive()
 
-    cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
+    cluster.core.create_namespaced_secret(
+        namespace, V1Secret.model_validate({"metadata": {"name": "team-ca"}, "data": ca_data})
+    )
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady", timeout=60)
     cluster.wait_condition(CERTIFICATES.plural, namespace, "late", "True", timeout=60)

@@ -78,10 +78,12 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
     # Fixing the input recovers without any manual action.
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "changeit"},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "changeit"},
+            }
+        ),
     )
     cluster.wait_condition(CERTIFICATES.plural, namespace, "java", "True", timeout=40)
     data = cluster.secret_data(namespace, "java-tls") or {}
@@ -93,10 +95,12 @@ def test_pkcs12_keystore_opens_with_openssl(
 ) -> None:
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "changeit"},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "changeit"},
+            }
+        ),
     )
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(

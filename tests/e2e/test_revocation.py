@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from kubernetes.client import V1Secret
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
@@ -157,10 +158,12 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
     bundle = publish_bundle(cluster, namespace)
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "s3cret"},
-        },
+        V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "s3cret"},
+            }
+        ),
     )
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
     cluster.apply(

@@ -20,7 +20,7 @@ from cryptography import x509
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -33,7 +33,7 @@ from certmint.pki import (
 )
 from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
 from tests.e2e.manifests import certificate, cluster_issuer, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -59,27 +59,37 @@ class Tenant:
 @pytest.fixture
 def tenant(cluster: Cluster, namespace: str) -> Iterator[Tenant]:
     rbac = client.RbacAuthorizationV1Api(cluster.api)
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "tenant"}})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "tenant"}})
+    )
     rbac.create_namespaced_role(
         namespace,
-        {
-            "metadata": {"name": "certificates-only"},
-            "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": [CERTIFICATES.plural],
-                    "verbs": ["create", "get", "list", "delete"],
-                }
-            ],
-        },
+        client.V1Role.model_validate(
+            {
+                "metadata": {"name": "certificates-only"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": [CERTIFICATES.plural],
+                        "verbs": ["create", "get", "list", "delete"],
+                    }
+                ],
+            }
+        ),
     )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": "tenant"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "certificates-only"},
-            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "tenant"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "certificates-only",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+            }
+        ),
     )
     api = token_client(cluster, namespace, "tenant")
     found = Tenant(namespace, api)
@@ -117,11 +127,13 @@ def _tls_secret(cluster: Cluster, namespace: str, name: str, secret_type: str = 
     data = {"tls.crt": certificates_to_pem([leaf]), "tls.key": encode_private_key_pem(key)}
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": name},
-            "type": secret_type,
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": name},
+                "type": secret_type,
+                "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+            }
+        ),
     )
 
 
@@ -219,7 +231,9 @@ def open_cluster_issuer(cluster: Cluster) -> Iterator[str]:
     }
     cluster.core.create_namespaced_secret(
         OPERATOR_NAMESPACE,
-        {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}},
+        client.V1Secret.model_validate(
+            {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+        ),
     )
     cluster.apply(cluster_issuer(name, ca={"secretName": name}))
     cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True")
@@ -547,29 +561,35 @@ def bundle_tenant(cluster: Cluster, namespace: str) -> Iterator[client.ApiClient
     """A user who may create TrustBundles (cluster-scoped) and nothing else."""
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     suffix = uuid.uuid4().hex[:6]
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "bundler"}})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "bundler"}})
+    )
     rbac.create_cluster_role(
-        {
-            "metadata": {"name": f"bundler-{suffix}"},
-            "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": [TRUST_BUNDLES.plural],
-                    "verbs": ["create", "get", "delete"],
-                }
-            ],
-        }
+        client.V1ClusterRole.model_validate(
+            {
+                "metadata": {"name": f"bundler-{suffix}"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": [TRUST_BUNDLES.plural],
+                        "verbs": ["create", "get", "delete"],
+                    }
+                ],
+            }
+        )
     )
     rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": f"bundler-{suffix}"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": f"bundler-{suffix}",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "bundler", "namespace": namespace}],
-        }
+        client.V1ClusterRoleBinding.model_validate(
+            {
+                "metadata": {"name": f"bundler-{suffix}"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": f"bundler-{suffix}",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "bundler", "namespace": namespace}],
+            }
+        )
     )
     api = token_client(cluster, namespace, "bundler")
     yield api
@@ -616,7 +636,8 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
     # A same-named ConfigMap someone else owns is never written, nor deleted with the bundle.
     name = f"corp-{uuid.uuid4().hex[:6]}"
     cluster.core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": name}, "data": {"ca.crt": "theirs"}}
+        namespace,
+        client.V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "theirs"}}),
     )
     before = cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version
     _ready_issuer(cluster, namespace)
@@ -651,7 +672,10 @@ def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in(
     namespace = tenant.namespace
     _ready_issuer(cluster, namespace)
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "db-password"}, "stringData": {"password": "hunter2"}}
+        namespace,
+        client.V1Secret.model_validate(
+            {"metadata": {"name": "db-password"}, "stringData": {"password": "hunter2"}}
+        ),
     )
     keystore = {"pkcs12": {"passwordSecretRef": {"name": "db-password", "key": "password"}}}
     tenant.create_certificate(certificate(namespace, "java", keystores=keystore))

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
+from kubernetes.client import V1ConfigMap, V1Namespace
 
 from certmint.api.kinds import GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import load_certificates_pem
@@ -25,7 +26,9 @@ def make_namespace(cluster: Cluster) -> Iterator[object]:
 
     def make(labels: dict[str, str]) -> str:
         name = f"b-{uuid.uuid4().hex[:8]}"
-        cluster.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+        cluster.core.create_namespace(
+            V1Namespace.model_validate({"metadata": {"name": name, "labels": labels}})
+        )
         created.append(name)
         return name
 
@@ -101,7 +104,7 @@ def test_deleting_a_bundle_removes_only_what_it_created(
     theirs = make({"team": team})  # type: ignore[operator]
     name = f"bundle-{team}"
     cluster.core.create_namespaced_config_map(
-        theirs, {"metadata": {"name": name}, "data": {"ca.crt": "mine"}}
+        theirs, V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "mine"}})
     )
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(
@@ -160,7 +163,8 @@ def test_inline_and_secret_sources_and_a_missing_source(
     )
 
     cluster.core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "absent"}, "data": {"ca.crt": one}}
+        namespace,
+        V1ConfigMap.model_validate({"metadata": {"name": "absent"}, "data": {"ca.crt": one}}),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", timeout=40)
     published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
