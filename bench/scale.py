@@ -454,6 +454,7 @@ async def measure_rotation(count: int, workdir: Path) -> dict[str, float]:
             await asyncio.sleep(0.2)
         core = client.CoreV1Api(api)
         secret = await core.read_namespaced_secret("ca-ca", namespace)
+        assert secret.metadata is not None, "a Secret read from the API server has metadata"
         annotations = secret.metadata.annotations or {}
         activated_at = datetime.fromisoformat(annotations["certmint.dev/activated-at"])
         window_end = activated_at + ROTATION_WINDOW

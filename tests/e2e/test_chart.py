@@ -13,7 +13,7 @@ from kubernetes import client
 from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
 from tests.csr_material import spiffe_csr
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -396,7 +396,7 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         unserved = cluster.wait_condition(TRUST_BUNDLES.plural, None, outside, "False", "SourceUnavailable")
         assert f"namespace {namespace} is not among" in unserved["message"]
         holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
-        assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
+        assert {metadata_of(item).namespace for item in holders.items} == {served, RESTRICTED}
         assert cluster.get(CERTIFICATES.plural, namespace, "web").get("status") is None, (
             "served outside its list"
         )

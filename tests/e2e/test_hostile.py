@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import API_VERSION, CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 from tests.unit.hostile import certificate_bodies
 
 UNHANDLED = "Traceback"
@@ -121,7 +121,7 @@ def test_hand_made_hostility_ends_in_reasons(
     emoji["metadata"]["annotations"] = {"certmint.dev/renew": "🔁"}
     cluster.apply(emoji)
     cluster.wait_condition(CERTIFICATES.plural, namespace, "emoji", "True")
-    assert (cluster.core.read_namespaced_secret("emoji-tls", namespace).metadata.annotations or {})[
+    assert (metadata_of(cluster.core.read_namespaced_secret("emoji-tls", namespace)).annotations or {})[
         "certmint.dev/renew"
     ] == "🔁"
     cluster.apply(certificate(namespace, "bell", commonName="vault\x07"))

@@ -25,7 +25,7 @@ from certmint.planning.issuers.ca_secret import ACTIVATED_AT, RETIRES_AT
 from certmint.planning.issuers.rotation import MIN_STEP
 from tests.e2e.canary import assert_canary_ready, certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 LOOPING = {
     "caDuration": "1m",
@@ -167,7 +167,7 @@ def test_an_issuer_at_the_minimums_rotates_on_schedule_and_no_faster(
 
 
 def current_version(cluster: Cluster, namespace: str) -> str:
-    return str(cluster.core.read_namespaced_secret("ca-ca", namespace).metadata.resource_version)
+    return str(metadata_of(cluster.core.read_namespaced_secret("ca-ca", namespace)).resource_version)
 
 
 def rotation_status(cluster: Cluster, namespace: str) -> dict[str, object]:
@@ -182,7 +182,7 @@ def fingerprint(status: dict[str, object], slot: str) -> str | None:
 
 
 def ca_annotations(cluster: Cluster, namespace: str) -> dict[str, str]:
-    return dict(cluster.core.read_namespaced_secret("ca-ca", namespace).metadata.annotations or {})
+    return dict(metadata_of(cluster.core.read_namespaced_secret("ca-ca", namespace)).annotations or {})
 
 
 @pytest.mark.timeout(400)

@@ -23,7 +23,7 @@ from certmint.planning.labels import SECRET_ROLE_LABEL
 from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 from tests.limit_material import raw_csr
 
 ANNOTATIONS = 40
@@ -68,7 +68,7 @@ def views_in_step(
     """The operator holds as many Secret views as the API has labelled Secrets, and `secret` is
     (or is not) one of them."""
     listed = cluster.core.list_secret_for_all_namespaces(label_selector=SECRET_ROLE_LABEL).items
-    places = {(item.metadata.namespace, item.metadata.name) for item in listed}
+    places = {(metadata_of(item).namespace, metadata_of(item).name) for item in listed}
     return (secret in places) == present and cached(operator, "Secret") == len(places)
 
 

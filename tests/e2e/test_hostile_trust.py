@@ -21,7 +21,7 @@ from certmint.pki import CARequest, create_root_ca, load_certificates_pem, load_
 from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -80,7 +80,7 @@ class LeafWatch:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self._watch = watch.Watch()
-        version = cluster.core.read_namespaced_secret(secret, namespace).metadata.resource_version
+        version = metadata_of(cluster.core.read_namespaced_secret(secret, namespace)).resource_version
         self._thread = threading.Thread(target=self._run, args=(version,), daemon=True)
         self._thread.start()
 
@@ -315,7 +315,7 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     cluster.wait_condition(CERTIFICATES.plural, attacker, "probe", "True", timeout=60)
     cluster.wait_condition(TRUST_BUNDLES.plural, None, probe, "True", "Synced", timeout=60)
     victim_bundle = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
-    victim_copy = cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version
+    victim_copy = metadata_of(cluster.core.read_namespaced_config_map(victim, victim)).resource_version
     events_before = len(cluster.events("default", victim))
 
     core = client.CoreV1Api(tenant_client(cluster, attacker, CORE_RULES))
@@ -374,7 +374,7 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         bundles_done = operator_process.reconciles("TrustBundle")
         cluster.core.patch_namespace(attacker, {"metadata": {"labels": {"round": str(round_)}}})
         operator_process.wait_reconciled(bundles_done + 1, kind="TrustBundle")
-        old_leaf = cluster.core.read_namespaced_secret("probe-tls", attacker).metadata.uid
+        old_leaf = metadata_of(cluster.core.read_namespaced_secret("probe-tls", attacker)).uid
         cluster.core.delete_namespaced_secret("probe-tls", attacker)
         cluster.core.delete_namespaced_config_map(probe, attacker)
         wait_for(
@@ -390,7 +390,9 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     assert forged.data == {"ca.crt": forged_pem}, "the forged ConfigMap is neither written nor withdrawn"
     after = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
     assert after["status"] == victim_bundle["status"], "the victim bundle's status did not move"
-    assert cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version == victim_copy
+    assert (
+        metadata_of(cluster.core.read_namespaced_config_map(victim, victim)).resource_version == victim_copy
+    )
     assert len(cluster.events("default", victim)) == events_before, "no TrustChanged on the victim bundle"
     # Before: every round reconciled the victim Issuer at least once. Issuer resyncs of unrelated
     # issuers (every 10 min each) may add one.
@@ -400,8 +402,8 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
 def _uid(cluster: Cluster, kind: str, namespace: str, name: str) -> str | None:
     try:
         if kind == "secrets":
-            return str(cluster.core.read_namespaced_secret(name, namespace).metadata.uid)
-        return str(cluster.core.read_namespaced_config_map(name, namespace).metadata.uid)
+            return str(metadata_of(cluster.core.read_namespaced_secret(name, namespace)).uid)
+        return str(metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).uid)
     except client.ApiException as error:
         if error.status == 404:
             return None

@@ -20,7 +20,7 @@ from certmint.pki import (
     summarize_certificate,
 )
 from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 
 def secret_serial(cluster: Cluster, namespace: str, name: str) -> str | None:
@@ -90,8 +90,8 @@ def test_self_signed_issuer_and_certificate(
     assert listing.splitlines()[1].split()[:4] == ["web", "True", "web-tls", "ca"]
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
     assert secret.type == "kubernetes.io/tls"
-    assert secret.metadata.labels["certmint.dev/secret-role"] == "leaf"
-    assert secret.metadata.annotations["certmint.dev/serial-number"] == summary.serial_number
+    assert metadata_of(secret).labels["certmint.dev/secret-role"] == "leaf"
+    assert metadata_of(secret).annotations["certmint.dev/serial-number"] == summary.serial_number
     reasons = [event.reason for event in cluster.events(namespace, "web")]
     assert reasons == ["Issued"]
     certificate_object = cluster.get(CERTIFICATES.plural, namespace, "web") or {}
@@ -189,7 +189,7 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
     assert issued.issuer == ca.certificate.subject
 
     team_ca = cluster.core.read_namespaced_secret("team-ca", namespace)
-    assert team_ca.metadata.labels == {"certmint.dev/secret-role": "ca"}, (
+    assert metadata_of(team_ca).labels == {"certmint.dev/secret-role": "ca"}, (
         "labelled so the Secret watch sees it"
     )
     cluster.core.delete_namespaced_secret("team-ca", namespace)

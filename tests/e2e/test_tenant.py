@@ -33,7 +33,7 @@ from certmint.pki import (
 )
 from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
 from tests.e2e.manifests import certificate, cluster_issuer, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, token_client, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -113,9 +113,9 @@ def _can_list_certificates(tenant: Tenant) -> bool:
 def _snapshot(cluster: Cluster, namespace: str, name: str) -> tuple[str, dict[str, str], list[Any]]:
     secret = cluster.core.read_namespaced_secret(name, namespace)
     return (
-        secret.metadata.resource_version,
+        metadata_of(secret).resource_version,
         dict(secret.data or {}),
-        list(secret.metadata.owner_references or []),
+        list(metadata_of(secret).owner_references or []),
     )
 
 
@@ -213,8 +213,8 @@ def test_a_secret_that_invites_the_certificate_is_adopted_without_an_owner_refer
     tenant.create_certificate(certificate(namespace, "web", cleanupSecretOnDelete=True))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
-    assert not secret.metadata.owner_references, "an adopted Secret must outlive the Certificate"
-    assert "certmint.dev/created-for" not in (secret.metadata.annotations or {})
+    assert not metadata_of(secret).owner_references, "an adopted Secret must outlive the Certificate"
+    assert "certmint.dev/created-for" not in (metadata_of(secret).annotations or {})
 
 
 # 3 and 4. Nothing escalating is signed
@@ -319,15 +319,15 @@ def test_a_policy_governs_common_names_ip_and_email_addresses(
 def _assert_no_escalation_anywhere(cluster: Cluster, namespace: str) -> None:
     """No Secret of the tenant's namespace holds a CA:TRUE certificate or another namespace's identity."""
     for secret in cluster.core.list_namespaced_secret(namespace).items:
-        if (secret.metadata.labels or {}).get("certmint.dev/secret-role") == "ca":
+        if (metadata_of(secret).labels or {}).get("certmint.dev/secret-role") == "ca":
             continue  # the issuer's own CA, created by the admin
         pem = base64.b64decode((secret.data or {}).get("tls.crt", "")) if secret.data else b""
         if b"CERTIFICATE" not in pem:
             continue
         leaf = load_certificates_pem(pem)[0]
-        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, (
-            secret.metadata.name
-        )
+        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, metadata_of(
+            secret
+        ).name
         try:
             sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
@@ -639,7 +639,7 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
         namespace,
         client.V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "theirs"}}),
     )
-    before = cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version
+    before = metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).resource_version
     _ready_issuer(cluster, namespace)
     _create_bundle(
         bundle_tenant,
@@ -650,11 +650,11 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
         ),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
-    assert cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version == before
+    assert metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).resource_version == before
     custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
     wait_for(lambda: cluster.get(TRUST_BUNDLES.plural, None, name) is None, 20, what="bundle gone")
     kept = cluster.core.read_namespaced_config_map(name, namespace)
-    assert (kept.metadata.resource_version, kept.data) == (before, {"ca.crt": "theirs"})
+    assert (metadata_of(kept).resource_version, kept.data) == (before, {"ca.crt": "theirs"})
 
     # A leaf certificate is no trust anchor.
     ca = create_root_ca(CARequest(common_name="x", duration=timedelta(days=1)), datetime.now(UTC))

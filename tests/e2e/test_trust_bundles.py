@@ -12,7 +12,7 @@ from kubernetes.client import V1ConfigMap, V1Namespace
 from certmint.api.kinds import GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import load_certificates_pem
 from tests.e2e.manifests import self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def make_namespace(cluster: Cluster) -> Iterator[object]:
 
 def holders(cluster: Cluster, name: str) -> set[str]:
     found = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={name}")
-    return {item.metadata.namespace for item in found.items}
+    return {metadata_of(item).namespace for item in found.items}
 
 
 def test_bundle_follows_the_namespace_selector(
@@ -80,7 +80,7 @@ def test_bundle_follows_the_namespace_selector(
 
     newcomer = make({"team": team})  # type: ignore[operator]
     wait_for(lambda: newcomer in holders(cluster, name), 10, what="ConfigMap in a new matching namespace")
-    version = cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version
+    version = metadata_of(cluster.core.read_namespaced_config_map(name, blue_a)).resource_version
 
     cluster.core.patch_namespace(blue_b, {"metadata": {"labels": {"team": "moved"}}})
     wait_for(
@@ -88,7 +88,7 @@ def test_bundle_follows_the_namespace_selector(
     )
     assert holders(cluster, name) == {blue_a, newcomer}
     assert other not in holders(cluster, name)
-    assert cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version == version, (
+    assert metadata_of(cluster.core.read_namespaced_config_map(name, blue_a)).resource_version == version, (
         "unchanged content must not be rewritten"
     )
     wait_for(
