@@ -234,7 +234,7 @@ async def bench_run(workdir: Path) -> AsyncIterator[Run]:
         if run is not None:
             for task in run.tasks:
                 task.cancel()
-            await run.api.close()  # type: ignore[no-untyped-call]
+            await run.api.close()
         operator.stop()
         local.stop()
 

@@ -238,12 +238,12 @@ ROGUE = "rogue-writer"
 def _contest(cluster: Cluster, namespace: str, name: str) -> None:
     """Another field manager changes the bundle's copy twice: certmint repairs the first change at
     once and holds the second back (the repair count it reads says 6: 32 s after its last write)."""
-    original = cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"]
+    original = (cluster.core.read_namespaced_config_map(name, namespace).data or {})["ca.crt"]
     cluster.core.patch_namespaced_config_map(
         name, namespace, {"data": {"ca.crt": original + "\n"}}, field_manager=ROGUE
     )
     wait_for(
-        lambda: cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"] == original,
+        lambda: (cluster.core.read_namespaced_config_map(name, namespace).data or {})["ca.crt"] == original,
         30,
         what="the first change repaired",
     )

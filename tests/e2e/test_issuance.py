@@ -90,8 +90,8 @@ def test_self_signed_issuer_and_certificate(
     assert listing.splitlines()[1].split()[:4] == ["web", "True", "web-tls", "ca"]
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
     assert secret.type == "kubernetes.io/tls"
-    assert metadata_of(secret).labels["certmint.dev/secret-role"] == "leaf"
-    assert metadata_of(secret).annotations["certmint.dev/serial-number"] == summary.serial_number
+    assert (metadata_of(secret).labels or {})["certmint.dev/secret-role"] == "leaf"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/serial-number"] == summary.serial_number
     reasons = [event.reason for event in cluster.events(namespace, "web")]
     assert reasons == ["Issued"]
     certificate_object = cluster.get(CERTIFICATES.plural, namespace, "web") or {}

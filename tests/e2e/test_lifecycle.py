@@ -160,7 +160,7 @@ def test_other_writers_metadata_survives_and_ours_is_restored_without_reissue(
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, secretTemplate={"labels": {"team": "payments"}}))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
-    serial = metadata_of(cluster.core.read_namespaced_secret("web-tls", namespace)).annotations[
+    serial = (metadata_of(cluster.core.read_namespaced_secret("web-tls", namespace)).annotations or {})[
         "certmint.dev/serial-number"
     ]
 
@@ -174,9 +174,9 @@ def test_other_writers_metadata_survives_and_ours_is_restored_without_reissue(
 
     wait_for(restored, 10, what="template label restored")
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
-    assert metadata_of(secret).labels["backup"] == "daily"
-    assert metadata_of(secret).annotations["reflector/enabled"] == "true"
-    assert metadata_of(secret).annotations["certmint.dev/serial-number"] == serial, (
+    assert (metadata_of(secret).labels or {})["backup"] == "daily"
+    assert (metadata_of(secret).annotations or {})["reflector/enabled"] == "true"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/serial-number"] == serial, (
         "metadata drift must not re-issue"
     )
     assert [e.reason for e in cluster.events(namespace, "web")] == ["Issued"]
@@ -222,7 +222,7 @@ def test_two_certificates_for_one_secret_do_not_fight(
     )
     cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "True", timeout=60)
     secret = cluster.core.read_namespaced_secret("first-tls", namespace)
-    assert metadata_of(secret).annotations["certmint.dev/certificate-name"] == "second"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/certificate-name"] == "second"
 
 
 def _leaf_secrets(cluster: Cluster, namespace: str) -> list[client.V1Secret]:

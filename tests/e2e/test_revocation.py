@@ -92,6 +92,7 @@ def write_client(
 
 def write_bundle(cluster: Cluster, namespace: str, bundle: str, directory: Path) -> dict[str, str]:
     data = cluster.core.read_namespaced_config_map(bundle, namespace).data
+    assert data is not None, f"bundle {bundle} published without data"
     (directory / "ca.crt").write_text(data["ca.crt"])
     (directory / "ca.crl").write_text(data["ca.crl"])
     return dict(data)

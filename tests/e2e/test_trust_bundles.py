@@ -69,11 +69,11 @@ def test_bundle_follows_the_namespace_selector(
 
     published = cluster.core.read_namespaced_config_map(name, blue_a)
     ca_secret = cluster.secret_data(namespace, "ca-ca") or {}
-    assert load_certificates_pem(published.data["ca.crt"].encode()) == load_certificates_pem(
+    assert load_certificates_pem((published.data or {})["ca.crt"].encode()) == load_certificates_pem(
         ca_secret["tls.crt"]
     )
-    assert published.data["ca-bundle.crt"] == published.data["ca.crt"]
-    store = pkcs12.load_pkcs12(base64.b64decode(published.binary_data["truststore.p12"]), b"changeit")
+    assert (published.data or {})["ca-bundle.crt"] == (published.data or {})["ca.crt"]
+    store = pkcs12.load_pkcs12(base64.b64decode((published.binary_data or {})["truststore.p12"]), b"changeit")
     assert len(store.additional_certs) == 1
     assert "tls.key" not in str(published.data)
     assert "PRIVATE KEY" not in str(published.data)
@@ -122,7 +122,9 @@ def test_deleting_a_bundle_removes_only_what_it_created(
     # Tampering with a published ConfigMap is healed.
     cluster.core.patch_namespaced_config_map(name, ours, {"data": {"ca.crt": "tampered"}})
     wait_for(
-        lambda: "BEGIN CERTIFICATE" in cluster.core.read_namespaced_config_map(name, ours).data["ca.crt"],
+        lambda: (
+            "BEGIN CERTIFICATE" in (cluster.core.read_namespaced_config_map(name, ours).data or {})["ca.crt"]
+        ),
         10,
         what="tampered ConfigMap healed",
     )
@@ -156,7 +158,7 @@ def test_inline_and_secret_sources_and_a_missing_source(
     assert (
         len(
             load_certificates_pem(
-                cluster.core.read_namespaced_config_map(name, target).data["ca.crt"].encode()
+                (cluster.core.read_namespaced_config_map(name, target).data or {})["ca.crt"].encode()
             )
         )
         == 2
@@ -167,7 +169,7 @@ def test_inline_and_secret_sources_and_a_missing_source(
         V1ConfigMap.model_validate({"metadata": {"name": "absent"}, "data": {"ca.crt": one}}),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", timeout=40)
-    published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
+    published = (cluster.core.read_namespaced_config_map(name, target).data or {})["ca.crt"]
     assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
 
 
