@@ -445,6 +445,7 @@ async def measure_rotation(count: int, workdir: Path) -> dict[str, float]:
             issuer = await objects.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, ISSUERS.plural, "ca"
             )
+            assert isinstance(issuer, dict), "the custom objects API answers with the object's JSON"
             return ((issuer.get("status") or {}).get("rotation") or {}).get("phase") == "Overlap"
 
         deadline = time.monotonic() + 300

@@ -88,6 +88,7 @@ def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]])
         answer = client.AuthorizationV1Api(api).create_self_subject_access_review(
             client.V1SelfSubjectAccessReview.model_validate(review)
         )
+        assert answer.status is not None, "the API server always answers a review with its status"
         return bool(answer.status.allowed)
 
     wait_for(allowed, 20, what="tenant RBAC in effect")

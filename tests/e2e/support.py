@@ -29,6 +29,12 @@ class Stored(Protocol):
     def metadata(self) -> client.V1ObjectMeta | None: ...
 
 
+def json_object(answer: object) -> dict[str, Any]:
+    """The custom objects API answers with the object's JSON, which the client types as `object`."""
+    assert isinstance(answer, dict), f"expected a JSON object, got {answer!r}"
+    return answer
+
+
 def metadata_of(stored: Stored) -> client.V1ObjectMeta:
     """An object read from the API server always carries metadata; the client's models make it optional."""
     assert stored.metadata is not None, f"{type(stored).__name__} read without metadata"
@@ -90,8 +96,7 @@ class Cluster:
             if error.status == 404:
                 return None
             raise
-        assert isinstance(found, dict), "the custom objects API answers with the object's JSON"
-        return found
+        return json_object(found)
 
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         try:
@@ -148,7 +153,7 @@ def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiCl
         namespace,
         client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 3600}}),
     )
-    assert request.status is not None, "a granted TokenRequest carries its token"
+    assert request.status is not None and request.status.token, "a granted TokenRequest carries its token"
     admin = cluster.api.configuration
     configuration = client.Configuration()
     configuration.host = admin.host

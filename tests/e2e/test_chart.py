@@ -13,7 +13,7 @@ from kubernetes import client
 from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
 from tests.csr_material import spiffe_csr
 from tests.e2e.manifests import certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -130,7 +130,8 @@ def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: s
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["CERTMINT_PEERING"] == "certmint"
     service = cluster.core.read_namespaced_service("certmint", RELEASE_NAMESPACE)
-    assert [(port.name, port.port) for port in service.spec.ports] == [("http-metrics", 9402)]
+    assert service.spec is not None
+    assert [(port.name, port.port) for port in service.spec.ports or []] == [("http-metrics", 9402)]
     assert cluster.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "certmint")
 
 
@@ -174,6 +175,7 @@ def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespac
             }
         )
     )
+    assert review.status is not None, "the API server always answers a review with its status"
     return "yes" if review.status.allowed else f"no: {review.status.reason}"
 
 
@@ -260,6 +262,7 @@ def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
         )
     )
     found = certificates.read_certificate_signing_request(name)
+    assert found.status is not None, "a CSR read back carries a status, empty until approved"
     found.status.conditions = [
         client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="ChartTest")
     ]
@@ -334,8 +337,10 @@ def can_i_in(cluster: Cluster, verb: str, resource: str, namespace: str | None) 
 def test_a_restricted_release_has_no_access_outside_its_namespaces(
     cluster: Cluster, restricted_release: str, served: str
 ) -> None:
-    monitor = cluster.custom.get_namespaced_custom_object(
-        "monitoring.coreos.com", "v1", RESTRICTED, "servicemonitors", RESTRICTED
+    monitor = json_object(
+        cluster.custom.get_namespaced_custom_object(
+            "monitoring.coreos.com", "v1", RESTRICTED, "servicemonitors", RESTRICTED
+        )
     )
     assert monitor["spec"]["endpoints"][0]["port"] == "http-metrics"
     for namespace in (served, RESTRICTED):
@@ -397,7 +402,7 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         assert f"namespace {namespace} is not among" in unserved["message"]
         holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
         assert {metadata_of(item).namespace for item in holders.items} == {served, RESTRICTED}
-        assert cluster.get(CERTIFICATES.plural, namespace, "web").get("status") is None, (
+        assert (cluster.get(CERTIFICATES.plural, namespace, "web") or {}).get("status") is None, (
             "served outside its list"
         )
         assert "Forbidden" not in operator.log(), operator.log()[-2000:]

@@ -401,6 +401,7 @@ def test_a_workload_cannot_approve_or_sign_its_own_request(
     waiting = csr_name("wider", namespace)
     requester.submit(waiting, wider, signer_of(namespace))
     found = requester.certificates.read_certificate_signing_request(waiting)
+    assert found.status is not None, "a CSR read back carries a status, empty until approved"
     found.status.conditions = [
         client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="Self")
     ]

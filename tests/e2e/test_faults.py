@@ -21,7 +21,7 @@ from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.stall import StallingProxy
-from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 
 COUNT = 500
 KILLS = 5
@@ -106,9 +106,9 @@ def serial_log(cluster: Cluster, namespace: str) -> Iterator[SerialLog]:
 
 
 def ready_count(cluster: Cluster, namespace: str) -> int:
-    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
-        "items"
-    ]
+    items = json_object(
+        cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
+    )["items"]
     return sum(
         1
         for item in items
@@ -144,9 +144,9 @@ def delete_certificates(cluster: Cluster, namespace: str) -> None:
     cluster.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
     wait_for(
         lambda: (
-            not cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
-                "items"
-            ]
+            not json_object(
+                cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
+            )["items"]
         ),
         60,
         what="the Certificates to be deleted",

@@ -59,7 +59,7 @@ def test_generated_certificates_end_in_a_condition(
             GROUP, VERSION, namespace, CERTIFICATES.plural, manifest
         )
     except ApiException as error:
-        refused = error
+        refused: ApiException | None = error
     else:
         refused = None
     if refused is not None:
