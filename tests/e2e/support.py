@@ -153,7 +153,8 @@ def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiCl
         namespace,
         client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 3600}}),
     )
-    assert request.status is not None and request.status.token, "a granted TokenRequest carries its token"
+    assert request.status is not None, "a granted TokenRequest carries its token"
+    assert request.status.token, "a granted TokenRequest carries its token"
     admin = cluster.api.configuration
     configuration = client.Configuration()
     configuration.host = admin.host

@@ -343,6 +343,7 @@ def test_a_restricted_release_has_no_access_outside_its_namespaces(
         )
     )
     assert monitor["spec"]["endpoints"][0]["port"] == "http-metrics"
+    namespace: str | None
     for namespace in (served, RESTRICTED):
         for verb, resource in (("get", "secrets"), ("patch", "secrets"), ("create", "configmaps")):
             assert can_i_in(cluster, verb, resource, namespace) == "yes", (verb, resource, namespace)

@@ -59,7 +59,7 @@ def test_status_renew_inspect_ca_and_bundle_commands(
     assert renewed.returncode == 0, renewed.stderr
     wait_for(lambda: serial(cluster, namespace) != before, 10, what="renewal served")
     after = serial(cluster, namespace)
-    assert "RenewRequested" in " ".join(e.message for e in cluster.events(namespace, "web"))
+    assert "RenewRequested" in " ".join(e.message or "" for e in cluster.events(namespace, "web"))
 
     inspected = yaml.safe_load(
         certmint(

@@ -149,7 +149,7 @@ def test_openssl_refuses_what_the_stolen_key_mints_for_another_namespace(
     verified = openssl_verify(tmp_path, own_leaf)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
-    refused = {
+    refused: dict[str, tuple[list[x509.GeneralName], str]] = {
         "foreign": (
             [x509.DNSName(f"api.{VICTIM}.svc"), x509.UniformResourceIdentifier(spiffe(VICTIM, "api"))],
             "permitted subtree violation",
@@ -242,7 +242,7 @@ def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(
     cluster: Cluster, stolen_ca: CertificateAuthority, tenant: TenantApi
 ) -> None:
     namespace = tenant.namespace
-    attempts = {
+    attempts: dict[str, dict[str, Any]] = {
         "foreign-service": {"dnsNames": [f"api.{VICTIM}.svc"]},
         "sibling": {"dnsNames": [f"evil-{namespace}.svc"]},
         "ip": {"dnsNames": [f"web.{namespace}.svc"], "ipAddresses": ["10.96.0.1"]},

@@ -21,7 +21,7 @@ from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.stall import StallingProxy
-from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, name_of, wait_for
 
 COUNT = 500
 KILLS = 5
@@ -90,7 +90,7 @@ class SerialLog:
         secrets = cluster.core.list_namespaced_secret(
             namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
         ).items
-        current = {metadata_of(secret).name: metadata_of(secret).resource_version for secret in secrets}
+        current = {name_of(secret): metadata_of(secret).resource_version for secret in secrets}
         wait_for(
             lambda: all(self.versions.get(name) == version for name, version in current.items()),
             60,
@@ -125,9 +125,7 @@ def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial
     secrets = cluster.core.list_namespaced_secret(
         namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
     )
-    assert sorted(metadata_of(secret).name for secret in secrets.items) == sorted(
-        f"{name}-tls" for name in names
-    )
+    assert sorted(name_of(secret) for secret in secrets.items) == sorted(f"{name}-tls" for name in names)
     for name in names:
         data = cluster.secret_data(namespace, f"{name}-tls") or {}
         leaf = load_certificates_pem(data["tls.crt"])[0]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -25,15 +26,15 @@ from certmint.planning.issuers.ca_secret import ACTIVATED_AT, RETIRES_AT
 from certmint.planning.issuers.rotation import MIN_STEP
 from tests.e2e.canary import assert_canary_ready, certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 
-LOOPING = {
+LOOPING: dict[str, Any] = {
     "caDuration": "1m",
     "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
 }
 """The spec of the report: 1,573 events in 60 s on that Issuer before the fix."""
 
-AT_THE_MINIMUMS = {
+AT_THE_MINIMUMS: dict[str, Any] = {
     "caDuration": "5m",
     # 300 s x 23 - 60 s x 77 = 2,280 >= 100 x (2 x 5 s + 10 s): 78 would be refused.
     "rotation": {"rotateBeforePercentage": 77, "propagationDelay": "5s", "reissueWindow": "10s"},
@@ -43,13 +44,14 @@ DELAY = timedelta(seconds=5)
 ROTATION_REASONS = (reasons.CA_ROTATION_PREPARED, reasons.CA_ROTATION_ACTIVATED, reasons.CA_RETIRED)
 
 
-def refusal(api: client.ApiClient, namespace: str, name: str, spec: dict[str, object]) -> str:
+def refusal(api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> str:
     """Creates the Issuer as the tenant; returns the API server's message, failing if it was admitted."""
     manifest = self_signed_issuer(namespace, name, **spec)
     objects = client.CustomObjectsApi(api)
     with pytest.raises(ApiException) as refused:
         objects.create_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural, manifest)
     assert refused.value.status == 422, refused.value
+    assert refused.value.body is not None, "a refusal carries the API server's Status"
     return str(json.loads(refused.value.body)["message"])
 
 
@@ -75,9 +77,9 @@ def test_a_looping_issuer_spec_is_refused_at_admission_for_a_tenant(cluster: Clu
     )
     names = [
         item["metadata"]["name"]
-        for item in cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural)[
-            "items"
-        ]
+        for item in json_object(
+            cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural)
+        )["items"]
     ]
     assert names == ["edge"]
 
@@ -190,7 +192,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     # A 10-minute CA whose rotation starts 600 s - 660 s x 77% = 92 s after it was made.
-    spec = {
+    spec: dict[str, Any] = {
         "caDuration": "10m",
         "rotation": {"rotateBeforePercentage": 77, "propagationDelay": "5s", "reissueWindow": "10s"},
     }

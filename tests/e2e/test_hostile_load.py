@@ -23,7 +23,7 @@ from certmint.planning.labels import SECRET_ROLE_LABEL
 from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 from tests.limit_material import raw_csr
 
 ANNOTATIONS = 40
@@ -176,13 +176,16 @@ def csrs_certmint_keeps(cluster: Cluster) -> int:
     custom = client.CustomObjectsApi(cluster.api)
     issuers = {
         f"issuers.certmint.dev/{item['metadata']['namespace']}.{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object(GROUP, VERSION, ISSUERS.plural)["items"]
+        for item in json_object(custom.list_cluster_custom_object(GROUP, VERSION, ISSUERS.plural))["items"]
     } | {
         f"clusterissuers.certmint.dev/{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural)["items"]
+        for item in json_object(custom.list_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural))[
+            "items"
+        ]
     }
     kept = 0
     for item in client.CertificatesV1Api(cluster.api).list_certificate_signing_request().items:
+        assert item.status is not None, "a CSR is always served with its status"
         true = {c.type for c in (item.status.conditions or []) if c.status == "True"}
         if item.status.certificate or true & {"Denied", "Failed"}:
             continue  # final (no test here asks for a revocation)
@@ -199,6 +202,7 @@ def csrs_in_step(cluster: Cluster, operator: OperatorProcess) -> bool:
 
 def csr_conditions(certificates: client.CertificatesV1Api, name: str) -> dict[str, dict[str, Any]]:
     found = certificates.read_certificate_signing_request(name)
+    assert found.status is not None, "a CSR is always served with its status"
     return {condition.type: condition.to_dict() for condition in (found.status.conditions or [])}
 
 
@@ -259,7 +263,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
 
         def judged() -> dict[str, Any] | None:
             conditions = csr_conditions(certificates, names[7])
-            issued = certificates.read_certificate_signing_request(names[7]).status.certificate
+            found = certificates.read_certificate_signing_request(names[7])
+            assert found.status is not None, "a CSR is always served with its status"
+            issued = found.status.certificate
             if issued:
                 return {"type": "Issued"}
             return conditions.get("Failed")

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -378,7 +379,8 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         cluster.core.delete_namespaced_secret("probe-tls", attacker)
         cluster.core.delete_namespaced_config_map(probe, attacker)
         wait_for(
-            lambda old=old_leaf: _uid(cluster, "secrets", attacker, "probe-tls") not in (None, old),
+            # mypy cannot infer a lambda with a default argument (here, the loop's capture).
+            lambda old=old_leaf: _uid(cluster, "secrets", attacker, "probe-tls") not in (None, old),  # type: ignore[misc]
             60,
             what="the probe's Secret re-created",
         )
@@ -443,13 +445,13 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
         namespaced = ca_of(cluster, namespace, "ca-ca")
         root = ca_of(cluster, OPERATOR_NAMESPACE, f"{cluster_issuer}-ca")
         for target in (namespace, other):
-            trusted = wait_for(lambda t=target: _published(cluster, t, name), 30, what=f"bundle in {target}")
+            trusted = wait_for(partial(_published, cluster, target, name), 30, what=f"bundle in {target}")
             assert namespaced not in trusted, f"the unconstrained CA reached {target}"
             assert root in trusted, "the ClusterIssuer's CA is published all the same"
         # Only its own namespace selected: the same CA is published there.
         cluster.core.patch_namespace(other, {"metadata": {"labels": {"unconstrained": "no"}}})
         cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", "Synced", timeout=60)
-        assert namespaced in _published(cluster, namespace, name)
+        assert namespaced in (_published(cluster, namespace, name) or [])
     finally:
         cluster.core.delete_namespace(other)
         cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)

@@ -139,7 +139,7 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
 
     cluster.core.delete_namespaced_secret("web-tls", namespace)
     serial = wait_for(
-        lambda: (s := secret_serial(cluster, namespace, "web-tls")) and s != serial and s,
+        lambda: s if (s := secret_serial(cluster, namespace, "web-tls")) and s != serial else None,
         10,
         what="Secret back",
     )
@@ -149,7 +149,7 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
     swapped = base64.b64encode(encode_private_key_pem(foreign.private_key)).decode()
     cluster.core.patch_namespaced_secret("web-tls", namespace, {"data": {"tls.key": swapped}})
     serial = wait_for(
-        lambda: (s := secret_serial(cluster, namespace, "web-tls")) and s != serial and s,
+        lambda: s if (s := secret_serial(cluster, namespace, "web-tls")) and s != serial else None,
         10,
         what="re-issue after key swap",
     )

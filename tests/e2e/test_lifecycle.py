@@ -144,7 +144,7 @@ def test_deleting_a_certificate_keeps_its_secret_unless_asked(
     cluster.wait_condition(CERTIFICATES.plural, namespace, "keep", "True")
     cluster.wait_condition(CERTIFICATES.plural, namespace, "drop", "True")
     owners = metadata_of(cluster.core.read_namespaced_secret("drop-tls", namespace)).owner_references
-    assert [o.kind for o in owners] == ["Certificate"]
+    assert [o.kind for o in owners or []] == ["Certificate"]
 
     cluster.plane.kubectl(
         "delete", "certificates.certmint.dev", "keep", "drop", "-n", namespace, "--timeout=10s"

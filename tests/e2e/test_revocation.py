@@ -247,7 +247,7 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
 
     served = fetch_crl(peers.crl_url) or b""
     assert x509.load_der_x509_crl(served).get_revoked_certificate_by_serial_number(revoked_serial) is not None
-    events = {event.reason: event.message for event in cluster.events(peers.namespace, "client")}
+    events = {event.reason: event.message or "" for event in cluster.events(peers.namespace, "client")}
     assert "keyCompromise" in events["Revoked"]
     reissued = f"Revoked: certificate serial {serial_hex(revoked_serial)} was revoked"
     assert events["Reissued"].startswith(reissued)

@@ -110,7 +110,9 @@ def _can_list_certificates(tenant: Tenant) -> bool:
     return True
 
 
-def _snapshot(cluster: Cluster, namespace: str, name: str) -> tuple[str, dict[str, str], list[Any]]:
+def _snapshot(
+    cluster: Cluster, namespace: str, name: str
+) -> tuple[str | None, dict[str, bytes | str], list[client.V1OwnerReference]]:
     secret = cluster.core.read_namespaced_secret(name, namespace)
     return (
         metadata_of(secret).resource_version,
@@ -290,7 +292,7 @@ def test_a_policy_governs_common_names_ip_and_email_addresses(
             "allowedURIs": ["spiffe://cluster.local/ns/${namespace}/sa/*"],
         },
     )
-    attempts = {
+    attempts: dict[str, tuple[dict[str, Any], str]] = {
         "cn-only": ({"dnsNames": [], "commonName": "api.b.svc.cluster.local"}, "policy.allowedCommonNames"),
         "ip": (
             {"dnsNames": [f"web.{namespace}.svc.cluster.local"], "ipAddresses": ["10.96.0.1"]},
@@ -374,7 +376,7 @@ class SecretWatch:
         assert self.error is None, f"the watch thread died: {self.error!r}"
 
     def serials(self, name: str) -> list[int]:
-        found = []
+        found: list[int] = []
         for data in self.versions.get(name, []):
             pem = base64.b64decode(data.get("tls.crt", ""))
             if b"CERTIFICATE" in pem:
@@ -404,7 +406,7 @@ def configmap_watch(cluster: Cluster, namespace: str) -> Iterator[SecretWatch]:
     yield from _watching(cluster, namespace, "list_namespaced_config_map")
 
 
-STORMS = {
+STORMS: dict[str, dict[str, Any]] = {
     "pct50": {"duration": "1m", "renewBeforePercentage": 50},
     "pct99": {"duration": "1m", "renewBeforePercentage": 99},
     "rb59s": {"duration": "1m", "renewBefore": "59s"},
@@ -423,7 +425,8 @@ def test_storm_specs_renew_no_sooner_than_the_floor(
     # Positive signal: every Certificate was renewed at least twice on schedule (three serials).
     for name in STORMS:
         wait_for(
-            lambda n=name: len(secret_watch.serials(f"{n}-tls")) >= 3 or secret_watch.error,
+            # mypy cannot infer a lambda with a default argument (here, the loop's capture).
+            lambda n=name: len(secret_watch.serials(f"{n}-tls")) >= 3 or secret_watch.error,  # type: ignore[misc]
             240,
             1,
             what=f"{name} renewed twice",

@@ -4,6 +4,7 @@ import base64
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -37,7 +38,7 @@ def make_namespace(cluster: Cluster) -> Iterator[object]:
         cluster.core.delete_namespace(name)
 
 
-def holders(cluster: Cluster, name: str) -> set[str]:
+def holders(cluster: Cluster, name: str) -> set[str | None]:
     found = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={name}")
     return {metadata_of(item).namespace for item in found.items}
 
@@ -144,7 +145,7 @@ def test_inline_and_secret_sources_and_a_missing_source(
     cluster.wait_condition(ISSUERS.plural, namespace, "two", "True")
     one = (cluster.secret_data(namespace, "one-ca") or {})["tls.crt"].decode()
     name = f"bundle-{team}"
-    sources = [
+    sources: list[dict[str, Any]] = [
         {"inlinePEM": one},
         {"secret": {"namespace": namespace, "name": "two-ca", "key": "tls.crt"}},
         {"configMap": {"namespace": namespace, "name": "absent", "key": "ca.crt"}},
@@ -175,7 +176,9 @@ def test_inline_and_secret_sources_and_a_missing_source(
 
 def trust_changes(cluster: Cluster, name: str) -> list[str]:
     """Messages of the TrustChanged events of a (cluster-scoped) TrustBundle, oldest first."""
-    return [event.message for event in cluster.events("default", name) if event.reason == "TrustChanged"]
+    return [
+        event.message or "" for event in cluster.events("default", name) if event.reason == "TrustChanged"
+    ]
 
 
 def test_a_change_of_trust_is_an_event_and_a_metric_naming_the_cas(
