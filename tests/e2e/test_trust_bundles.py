@@ -3,7 +3,7 @@
 import base64
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ def team() -> str:
 
 
 @pytest.fixture
-def make_namespace(cluster: Cluster) -> Iterator[object]:
+def make_namespace(cluster: Cluster) -> Iterator[Callable[[dict[str, str]], str]]:
     created: list[str] = []
 
     def make(labels: dict[str, str]) -> str:
@@ -44,12 +44,16 @@ def holders(cluster: Cluster, name: str) -> set[str | None]:
 
 
 def test_bundle_follows_the_namespace_selector(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
     make = make_namespace
-    blue_a = make({"team": team})  # type: ignore[operator]
-    blue_b = make({"team": team})  # type: ignore[operator]
-    other = make({"team": "someone-else"})  # type: ignore[operator]
+    blue_a = make({"team": team})
+    blue_b = make({"team": team})
+    other = make({"team": "someone-else"})
     cluster.apply(self_signed_issuer(namespace))
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     name = f"bundle-{team}"
@@ -79,7 +83,7 @@ def test_bundle_follows_the_namespace_selector(
     assert "tls.key" not in str(published.data)
     assert "PRIVATE KEY" not in str(published.data)
 
-    newcomer = make({"team": team})  # type: ignore[operator]
+    newcomer = make({"team": team})
     wait_for(lambda: newcomer in holders(cluster, name), 10, what="ConfigMap in a new matching namespace")
     version = metadata_of(cluster.core.read_namespaced_config_map(name, blue_a)).resource_version
 
@@ -98,11 +102,15 @@ def test_bundle_follows_the_namespace_selector(
 
 
 def test_deleting_a_bundle_removes_only_what_it_created(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
     make = make_namespace
-    ours = make({"team": team})  # type: ignore[operator]
-    theirs = make({"team": team})  # type: ignore[operator]
+    ours = make({"team": team})
+    theirs = make({"team": team})
     name = f"bundle-{team}"
     cluster.core.create_namespaced_config_map(
         theirs, V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "mine"}})
@@ -136,9 +144,13 @@ def test_deleting_a_bundle_removes_only_what_it_created(
 
 
 def test_inline_and_secret_sources_and_a_missing_source(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
-    target = make_namespace({"team": team})  # type: ignore[operator]
+    target = make_namespace({"team": team})
     cluster.apply(self_signed_issuer(namespace, name="one"))
     cluster.apply(self_signed_issuer(namespace, name="two"))
     cluster.wait_condition(ISSUERS.plural, namespace, "one", "True")
