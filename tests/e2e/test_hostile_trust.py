@@ -36,6 +36,7 @@ def bundle_content(cluster: Cluster, namespace: str, name: str) -> tuple[list[x5
 def signed_by(crl_pem: str, ca: x509.Certificate) -> list[x509.CertificateRevocationList]:
     if not crl_pem:
         return []
+    # certmint's CAs have RSA or EC keys, which is_signature_valid takes; public_key() types every kind.
     return [crl for crl in load_crls_pem(crl_pem.encode()) if crl.is_signature_valid(ca.public_key())]  # type: ignore[arg-type]
 
 

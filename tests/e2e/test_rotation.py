@@ -67,6 +67,7 @@ def sample(cluster: Cluster, namespace: str, bundle: str, directory: Path, port:
     trusted = load_certificates_pem(data["ca.crt"].encode())
     crls = load_crls_pem(data["ca.crl"].encode())
     for ca in trusted:
+        # certmint's CAs have RSA or EC keys, which is_signature_valid takes; public_key() types every kind.
         assert any(crl.is_signature_valid(ca.public_key()) for crl in crls), ca.subject  # type: ignore[arg-type]
     now = datetime.now(UTC)
     for name in ("server", "client"):
