@@ -33,7 +33,7 @@ test-e2e: $(STAMP) controlplane system-deps
 test-node: $(STAMP) controlplane system-deps images ## The end-to-end tests on a real node only.
 	$(BIN)/pytest tests/e2e_node
 
-lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, tools/devcluster and the unit tests, import contracts, helm lint, promtool check rules.
+lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, tools/devcluster, tests/ and bench/, import contracts, helm lint, promtool check rules.
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy

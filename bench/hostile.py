@@ -26,7 +26,7 @@ import ipaddress
 import json
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,7 @@ def large_csr() -> bytes:
     )
 
 
-async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[], Awaitable[None]]:
+async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[], Coroutine[Any, Any, None]]:
     core = client.CoreV1Api(api)
     await core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "attack-secret"}}))
     await core.create_namespaced_secret(
@@ -101,7 +101,7 @@ async def secret_attack(api: client.ApiClient, annotations: int) -> Callable[[],
     return annotate
 
 
-async def csr_attack(api: client.ApiClient, count: int) -> Callable[[], Awaitable[None]]:
+async def csr_attack(api: client.ApiClient, count: int) -> Callable[[], Coroutine[Any, Any, None]]:
     certificates = client.CertificatesV1Api(api)
     request = base64.b64encode(large_csr()).decode()
 
@@ -126,7 +126,7 @@ def many_ips_csr(count: int) -> bytes:
     return csr_with([x509.IPAddress(ipaddress.IPv4Address(0x0A000000 + number)) for number in range(count)])
 
 
-async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
+async def many_ips_attack(run: Any, ips: int) -> Callable[[], Coroutine[Any, Any, None]]:
     """An approved CSR with `ips` IP SANs for a ClusterIssuer; done once certmint has failed it."""
     issuer = cluster_issuer("attacked", selfSigned={})
     run.plane.kubectl("apply", "-f", "-", input_text=json.dumps(issuer))
@@ -170,7 +170,7 @@ async def many_ips_attack(run: Any, ips: int) -> Callable[[], Awaitable[None]]:
     return attack
 
 
-async def rotating_issuer_attack(run: Any) -> Callable[[], Awaitable[None]]:
+async def rotating_issuer_attack(run: Any) -> Callable[[], Coroutine[Any, Any, None]]:
     """The issue's looping spec is refused at admission (checked here); an Issuer at the minimums
     rotates during the canary instead."""
     looping = self_signed_issuer(
@@ -205,7 +205,9 @@ async def rotating_issuer_attack(run: Any) -> Callable[[], Awaitable[None]]:
     return attack
 
 
-async def under(run: Any, number: int, attack: Callable[[], Awaitable[None]] | None) -> dict[str, float]:
+async def under(
+    run: Any, number: int, attack: Callable[[], Coroutine[Any, Any, None]] | None
+) -> dict[str, float]:
     attacking = asyncio.create_task(attack()) if attack is not None else None
     seconds = await canary(run, number)
     if attacking is not None:

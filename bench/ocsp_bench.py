@@ -82,6 +82,7 @@ def serve(port: int, ready: Any) -> None:
     controller = SimpleNamespace(state=state)
 
     async def run() -> None:
+        # A SimpleNamespace stands in for the Controller: serve() reads only its state.
         await endpoints.serve(controller, "127.0.0.1", port)  # type: ignore[arg-type]
         ready.put(base64.b64encode(cached).decode())
         await asyncio.Event().wait()

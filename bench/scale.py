@@ -234,7 +234,7 @@ async def bench_run(workdir: Path) -> AsyncIterator[Run]:
         if run is not None:
             for task in run.tasks:
                 task.cancel()
-            await run.api.close()  # type: ignore[no-untyped-call]
+            await run.api.close()
         operator.stop()
         local.stop()
 
@@ -448,6 +448,7 @@ async def measure_rotation(count: int, workdir: Path) -> dict[str, float]:
             issuer = await objects.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, ISSUERS.plural, "ca"
             )
+            assert isinstance(issuer, dict), "the custom objects API answers with the object's JSON"
             return ((issuer.get("status") or {}).get("rotation") or {}).get("phase") == "Overlap"
 
         deadline = time.monotonic() + 300
@@ -457,6 +458,7 @@ async def measure_rotation(count: int, workdir: Path) -> dict[str, float]:
             await asyncio.sleep(0.2)
         core = client.CoreV1Api(api)
         secret = await core.read_namespaced_secret("ca-ca", namespace)
+        assert secret.metadata is not None, "a Secret read from the API server has metadata"
         annotations = secret.metadata.annotations or {}
         activated_at = datetime.fromisoformat(annotations["certmint.dev/activated-at"])
         window_end = activated_at + ROTATION_WINDOW

@@ -9,9 +9,9 @@ from typing import Any
 
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES
+from certmint.api.kinds import CERTIFICATES, GROUP
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import GROUP, Cluster, OperatorProcess, token_client, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, token_client, wait_for
 
 CHART_MEMORY_LIMIT = 512 * 1024 * 1024
 """charts/certmint/values.yaml: resources.limits.memory (512Mi)."""
@@ -36,7 +36,7 @@ def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: fl
     assert operator.process is not None
     pid = operator.process.pid
     namespace = f"canary-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": namespace}})
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     try:
         cluster.apply(self_signed_issuer(namespace, "canary-ca"))
         cluster.apply(certificate(namespace, "canary", issuer="canary-ca"))
@@ -55,15 +55,21 @@ def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]])
     authenticating with a TokenRequest token only. Waits until RBAC is in effect for the first rule."""
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     account = "tenant"
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": account}, "rules": rules})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": account}})
+    )
+    rbac.create_namespaced_role(
+        namespace, client.V1Role.model_validate({"metadata": {"name": account}, "rules": rules})
+    )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": account},
-            "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": account},
-            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": account},
+                "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": account},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            }
+        ),
     )
     api = token_client(cluster, namespace, account)
     first = rules[0]
@@ -79,7 +85,10 @@ def tenant_client(cluster: Cluster, namespace: str, rules: list[dict[str, Any]])
     }
 
     def allowed() -> bool:
-        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(review)
+        answer = client.AuthorizationV1Api(api).create_self_subject_access_review(
+            client.V1SelfSubjectAccessReview.model_validate(review)
+        )
+        assert answer.status is not None, "the API server always answers a review with its status"
         return bool(answer.status.allowed)
 
     wait_for(allowed, 20, what="tenant RBAC in effect")

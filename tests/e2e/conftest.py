@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import config
+from kubernetes import client, config
 
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
@@ -46,7 +46,7 @@ def recorder(cluster: Cluster) -> Iterator[Recorder]:
 
 def _throwaway_namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.core.create_namespace({"metadata": {"name": name}})
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     yield name
     cluster.core.delete_namespace(name)
 

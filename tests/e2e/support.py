@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 from kubernetes import client
@@ -20,6 +20,32 @@ from devcluster import ControlPlane
 from tests.e2e.hygiene import LOG_PATHS
 
 T = TypeVar("T")
+
+
+class Stored(Protocol):
+    """Any object of the kubernetes client's models (V1Secret, V1ConfigMap, ...)."""
+
+    @property
+    def metadata(self) -> client.V1ObjectMeta | None: ...
+
+
+def json_object(answer: object) -> dict[str, Any]:
+    """The custom objects API answers with the object's JSON, which the client types as `object`."""
+    assert isinstance(answer, dict), f"expected a JSON object, got {answer!r}"
+    return answer
+
+
+def metadata_of(stored: Stored) -> client.V1ObjectMeta:
+    """An object read from the API server always carries metadata; the client's models make it optional."""
+    assert stored.metadata is not None, f"{type(stored).__name__} read without metadata"
+    return stored.metadata
+
+
+def name_of(stored: Stored) -> str:
+    """An object read from the API server always has a name (generateName is resolved on create)."""
+    name = metadata_of(stored).name
+    assert name is not None, f"{type(stored).__name__} read without a name"
+    return name
 
 
 def wait_for(
@@ -70,8 +96,7 @@ class Cluster:
             if error.status == 404:
                 return None
             raise
-        result: dict[str, Any] = found
-        return result
+        return json_object(found)
 
     def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
         try:
@@ -124,8 +149,12 @@ class Cluster:
 def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiClient:
     """A client that authenticates only with a TokenRequest token of the ServiceAccount."""
     request = cluster.core.create_namespaced_service_account_token(
-        account, namespace, {"spec": {"expirationSeconds": 3600}}
+        account,
+        namespace,
+        client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 3600}}),
     )
+    assert request.status is not None, "a granted TokenRequest carries its token"
+    assert request.status.token, "a granted TokenRequest carries its token"
     admin = cluster.api.configuration
     configuration = client.Configuration()
     configuration.host = admin.host

@@ -13,7 +13,7 @@ from kubernetes import client
 from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
 from tests.csr_material import spiffe_csr
 from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -130,7 +130,8 @@ def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: s
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["CERTMINT_PEERING"] == "certmint"
     service = cluster.core.read_namespaced_service("certmint", RELEASE_NAMESPACE)
-    assert [(port.name, port.port) for port in service.spec.ports] == [("http-metrics", 9402)]
+    assert service.spec is not None
+    assert [(port.name, port.port) for port in service.spec.ports or []] == [("http-metrics", 9402)]
     assert cluster.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "certmint")
 
 
@@ -159,19 +160,22 @@ def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespac
     """Asks as the CSR admission plugin does: a signer name, or its domain's wildcard
     (`issuers.certmint.dev/*`), which is what the chart grants."""
     review = client.AuthorizationV1Api(cluster.api).create_subject_access_review(
-        {
-            "spec": {
-                "user": f"system:serviceaccount:{release_namespace}:{account}",
-                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release_namespace}"],
-                "resourceAttributes": {
-                    "group": "certificates.k8s.io",
-                    "resource": "signers",
-                    "verb": verb,
-                    "name": signer_name,
-                },
+        client.V1SubjectAccessReview.model_validate(
+            {
+                "spec": {
+                    "user": f"system:serviceaccount:{release_namespace}:{account}",
+                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{release_namespace}"],
+                    "resourceAttributes": {
+                        "group": "certificates.k8s.io",
+                        "resource": "signers",
+                        "verb": verb,
+                        "name": signer_name,
+                    },
+                }
             }
-        }
+        )
     )
+    assert review.status is not None, "the API server always answers a review with its status"
     return "yes" if review.status.allowed else f"no: {review.status.reason}"
 
 
@@ -240,16 +244,19 @@ def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     name = f"chart-{namespace}"
     certificates = client.CertificatesV1Api(cluster.api)
     certificates.create_certificate_signing_request(
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "signerName": f"issuers.certmint.dev/{namespace}.ca",
-                "request": base64.b64encode(request).decode(),
-                "usages": ["digital signature", "client auth"],
-            },
-        }
+        client.V1CertificateSigningRequest.model_validate(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "signerName": f"issuers.certmint.dev/{namespace}.ca",
+                    "request": base64.b64encode(request).decode(),
+                    "usages": ["digital signature", "client auth"],
+                },
+            }
+        )
     )
     found = certificates.read_certificate_signing_request(name)
+    assert found.status is not None, "a CSR read back carries a status, empty until approved"
     found.status.conditions = [
         client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="ChartTest")
     ]
@@ -292,7 +299,9 @@ RESTRICTED = "certmint-restricted"
 def served(cluster: Cluster) -> Iterator[str]:
     """The one namespace a restricted release serves."""
     name = f"served-{uuid.uuid4().hex[:6]}"
-    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"restricted-test": "yes"}}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": name, "labels": {"restricted-test": "yes"}}})
+    )
     yield name
     cluster.core.delete_namespace(name)
 
@@ -322,10 +331,13 @@ def can_i_in(cluster: Cluster, verb: str, resource: str, namespace: str | None) 
 def test_a_restricted_release_has_no_access_outside_its_namespaces(
     cluster: Cluster, restricted_release: str, served: str
 ) -> None:
-    monitor = cluster.custom.get_namespaced_custom_object(
-        "monitoring.coreos.com", "v1", RESTRICTED, "servicemonitors", RESTRICTED
+    monitor = json_object(
+        cluster.custom.get_namespaced_custom_object(
+            "monitoring.coreos.com", "v1", RESTRICTED, "servicemonitors", RESTRICTED
+        )
     )
     assert monitor["spec"]["endpoints"][0]["port"] == "http-metrics"
+    namespace: str | None
     for namespace in (served, RESTRICTED):
         for verb, resource in (("get", "secrets"), ("patch", "secrets"), ("create", "configmaps")):
             assert can_i_in(cluster, verb, resource, namespace) == "yes", (verb, resource, namespace)
@@ -384,8 +396,8 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         unserved = cluster.wait_condition(TRUST_BUNDLES.plural, None, outside, "False", "SourceUnavailable")
         assert f"namespace {namespace} is not among" in unserved["message"]
         holders = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={bundle}")
-        assert {item.metadata.namespace for item in holders.items} == {served, RESTRICTED}
-        assert cluster.get(CERTIFICATES.plural, namespace, "web").get("status") is None, (
+        assert {metadata_of(item).namespace for item in holders.items} == {served, RESTRICTED}
+        assert (cluster.get(CERTIFICATES.plural, namespace, "web") or {}).get("status") is None, (
             "served outside its list"
         )
         assert "Forbidden" not in operator.log(), operator.log()[-2000:]

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+from kubernetes.client import V1ConfigMap
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
 from certmint.pki import (
@@ -52,7 +53,7 @@ def test_status_renew_inspect_ca_and_bundle_commands(
     assert renewed.returncode == 0, renewed.stderr
     wait_for(lambda: serial(cluster, namespace) != before, 10, what="renewal served")
     after = serial(cluster, namespace)
-    assert "RenewRequested" in " ".join(e.message for e in cluster.events(namespace, "web"))
+    assert "RenewRequested" in " ".join(e.message or "" for e in cluster.events(namespace, "web"))
 
     inspected = yaml.safe_load(
         certmint(
@@ -142,10 +143,12 @@ def test_inspect_judges_trust_and_each_purpose_and_fails_when_untrusted(
     stranger = create_root_ca(CARequest("stranger", timedelta(days=1)), datetime.now(UTC))
     cluster.core.create_namespaced_config_map(
         namespace,
-        {
-            "metadata": {"name": "stranger"},
-            "data": {"ca.crt": certificates_to_pem([stranger.certificate]).decode()},
-        },
+        V1ConfigMap.model_validate(
+            {
+                "metadata": {"name": "stranger"},
+                "data": {"ca.crt": certificates_to_pem([stranger.certificate]).decode()},
+            }
+        ),
     )
     untrusted = certmint(
         cluster,

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from kubernetes import client
 
-from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, VERSION
+from certmint.api.kinds import API_VERSION, CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
@@ -34,7 +34,7 @@ from certmint.pki import (
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.nginx import IdentityBackend, Nginx, body_if_ok, curl
-from tests.e2e.support import GROUP, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, wait_for
 from tests.hand_made import hand_made_certificate
 
 TRUST_DOMAIN = "cluster.local"
@@ -137,7 +137,7 @@ def test_openssl_refuses_what_the_stolen_key_mints_for_another_namespace(
     verified = openssl_verify(tmp_path, own_leaf)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
-    refused = {
+    refused: dict[str, tuple[list[x509.GeneralName], str]] = {
         "foreign": (
             [x509.DNSName(f"api.{VICTIM}.svc"), x509.UniformResourceIdentifier(spiffe(VICTIM, "api"))],
             "permitted subtree violation",
@@ -225,7 +225,7 @@ def test_certmint_refuses_a_certificate_outside_its_issuers_constraints(
     cluster: Cluster, stolen_ca: CertificateAuthority, tenant: TenantApi
 ) -> None:
     namespace = tenant.namespace
-    attempts = {
+    attempts: dict[str, dict[str, Any]] = {
         "foreign-service": {"dnsNames": [f"api.{VICTIM}.svc"]},
         "sibling": {"dnsNames": [f"evil-{namespace}.svc"]},
         "ip": {"dnsNames": [f"web.{namespace}.svc"], "ipAddresses": ["10.96.0.1"]},

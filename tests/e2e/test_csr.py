@@ -68,7 +68,9 @@ class Requester:
         return client.CertificatesV1Api(self.api)
 
     def submit(self, name: str, request: bytes, signer: str, expiration: int | None = None) -> None:
-        self.certificates.create_certificate_signing_request(csr_manifest(name, request, signer, expiration))
+        self.certificates.create_certificate_signing_request(
+            client.V1CertificateSigningRequest.model_validate(csr_manifest(name, request, signer, expiration))
+        )
 
 
 def csr_manifest(name: str, request: bytes, signer: str, expiration: int | None = None) -> dict[str, Any]:
@@ -90,33 +92,39 @@ def requester_role(cluster: Cluster) -> Iterator[str]:
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     name = f"csr-requester-{uuid.uuid4().hex[:6]}"
     rbac.create_cluster_role(
-        {
-            "metadata": {"name": name},
-            "rules": [
-                {
-                    "apiGroups": ["certificates.k8s.io"],
-                    "resources": ["certificatesigningrequests"],
-                    "verbs": ["create", "get", "list", "watch"],
-                }
-            ],
-        }
+        client.V1ClusterRole.model_validate(
+            {
+                "metadata": {"name": name},
+                "rules": [
+                    {
+                        "apiGroups": ["certificates.k8s.io"],
+                        "resources": ["certificatesigningrequests"],
+                        "verbs": ["create", "get", "list", "watch"],
+                    }
+                ],
+            }
+        )
     )
     yield name
     rbac.delete_cluster_role(name)
 
 
 def make_requester(cluster: Cluster, requester_role: str, namespace: str, account: str) -> Requester:
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": account}})
+    )
     client.RbacAuthorizationV1Api(cluster.api).create_cluster_role_binding(
-        {
-            "metadata": {"name": f"{namespace}-{account}"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": requester_role,
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
-        }
+        client.V1ClusterRoleBinding.model_validate(
+            {
+                "metadata": {"name": f"{namespace}-{account}"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": requester_role,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            }
+        )
     )
     found = Requester(namespace, account, token_client(cluster, namespace, account))
 
@@ -385,6 +393,7 @@ def test_a_workload_cannot_approve_or_sign_its_own_request(
     waiting = csr_name("wider", namespace)
     requester.submit(waiting, wider, signer_of(namespace))
     found = requester.certificates.read_certificate_signing_request(waiting)
+    assert found.status is not None, "a CSR read back carries a status, empty until approved"
     found.status.conditions = [
         client.V1CertificateSigningRequestCondition(type="Approved", status="True", reason="Self")
     ]
@@ -503,7 +512,7 @@ def test_deny_is_final_and_a_decided_request_is_not_decided_again(cluster: Clust
     name = csr_name("denied", namespace)
     _, request = spiffe_csr(TRUST_DOMAIN, namespace, "web")
     client.CertificatesV1Api(cluster.api).create_certificate_signing_request(
-        csr_manifest(name, request, signer_of(namespace))
+        client.V1CertificateSigningRequest.model_validate(csr_manifest(name, request, signer_of(namespace)))
     )
     denied = certmint(cluster, "deny", name, "--message", "not on the list")
     assert denied.returncode == 0, denied.stderr

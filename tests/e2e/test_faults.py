@@ -15,13 +15,13 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import key_matches_certificate, load_certificates_pem, load_private_key_pem
 from certmint.planning.labels import ROLE_LEAF, SECRET_ROLE_LABEL
 from devcluster.controlplane import free_port
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.stall import StallingProxy
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, name_of, wait_for
 
 COUNT = 500
 KILLS = 5
@@ -90,7 +90,7 @@ class SerialLog:
         secrets = cluster.core.list_namespaced_secret(
             namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
         ).items
-        current = {secret.metadata.name: secret.metadata.resource_version for secret in secrets}
+        current = {name_of(secret): metadata_of(secret).resource_version for secret in secrets}
         wait_for(
             lambda: all(self.versions.get(name) == version for name, version in current.items()),
             60,
@@ -106,9 +106,9 @@ def serial_log(cluster: Cluster, namespace: str) -> Iterator[SerialLog]:
 
 
 def ready_count(cluster: Cluster, namespace: str) -> int:
-    items = cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
-        "items"
-    ]
+    items = json_object(
+        cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
+    )["items"]
     return sum(
         1
         for item in items
@@ -125,7 +125,7 @@ def assert_consistent(cluster: Cluster, namespace: str, names: list[str], serial
     secrets = cluster.core.list_namespaced_secret(
         namespace, label_selector=f"{SECRET_ROLE_LABEL}={ROLE_LEAF}"
     )
-    assert sorted(secret.metadata.name for secret in secrets.items) == sorted(f"{name}-tls" for name in names)
+    assert sorted(name_of(secret) for secret in secrets.items) == sorted(f"{name}-tls" for name in names)
     for name in names:
         data = cluster.secret_data(namespace, f"{name}-tls") or {}
         leaf = load_certificates_pem(data["tls.crt"])[0]
@@ -142,9 +142,9 @@ def delete_certificates(cluster: Cluster, namespace: str) -> None:
     cluster.custom.delete_collection_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
     wait_for(
         lambda: (
-            not cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)[
-                "items"
-            ]
+            not json_object(
+                cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural)
+            )["items"]
         ),
         60,
         what="the Certificates to be deleted",

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from kubernetes.client import V1Secret
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import API_VERSION, CERTIFICATES, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import API_VERSION, CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 from tests.unit.hostile import certificate_bodies
 
 UNHANDLED = "Traceback"
@@ -58,7 +59,7 @@ def test_generated_certificates_end_in_a_condition(
             GROUP, VERSION, namespace, CERTIFICATES.plural, manifest
         )
     except ApiException as error:
-        refused = error
+        refused: ApiException | None = error
     else:
         refused = None
     if refused is not None:
@@ -80,10 +81,12 @@ def test_hand_made_hostility_ends_in_reasons(
     # A CA Secret of garbage, and one holding a leaf where the CA should be.
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "junk"},
-            "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----\nxx\n", "tls.key": "?"},
-        },
+        V1Secret.model_validate(
+            {
+                "metadata": {"name": "junk"},
+                "stringData": {"tls.crt": "-----BEGIN CERTIFICATE-----\nxx\n", "tls.key": "?"},
+            }
+        ),
     )
     junk = ca_issuer(namespace, "junk", name="junk")
     cluster.apply(junk)
@@ -118,7 +121,7 @@ def test_hand_made_hostility_ends_in_reasons(
     emoji["metadata"]["annotations"] = {"certmint.dev/renew": "🔁"}
     cluster.apply(emoji)
     cluster.wait_condition(CERTIFICATES.plural, namespace, "emoji", "True")
-    assert (cluster.core.read_namespaced_secret("emoji-tls", namespace).metadata.annotations or {})[
+    assert (metadata_of(cluster.core.read_namespaced_secret("emoji-tls", namespace)).annotations or {})[
         "certmint.dev/renew"
     ] == "🔁"
     cluster.apply(certificate(namespace, "bell", commonName="vault\x07"))

@@ -11,13 +11,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import load_certificates_pem
 from certmint.pki.ca import BACKDATE
 from certmint.planning import reasons
@@ -25,15 +26,15 @@ from certmint.planning.issuers.ca_secret import ACTIVATED_AT, RETIRES_AT
 from certmint.planning.issuers.rotation import MIN_STEP
 from tests.e2e.canary import assert_canary_ready, certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 
-LOOPING = {
+LOOPING: dict[str, Any] = {
     "caDuration": "1m",
     "rotation": {"rotateBeforePercentage": 90, "propagationDelay": "0s", "reissueWindow": "0s"},
 }
 """The spec of the report: 1,573 events in 60 s on that Issuer before the fix."""
 
-AT_THE_MINIMUMS = {
+AT_THE_MINIMUMS: dict[str, Any] = {
     "caDuration": "5m",
     # 300 s x 23 - 60 s x 77 = 2,280 >= 100 x (2 x 5 s + 10 s): 78 would be refused.
     "rotation": {"rotateBeforePercentage": 77, "propagationDelay": "5s", "reissueWindow": "10s"},
@@ -43,13 +44,14 @@ DELAY = timedelta(seconds=5)
 ROTATION_REASONS = (reasons.CA_ROTATION_PREPARED, reasons.CA_ROTATION_ACTIVATED, reasons.CA_RETIRED)
 
 
-def refusal(api: client.ApiClient, namespace: str, name: str, spec: dict[str, object]) -> str:
+def refusal(api: client.ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> str:
     """Creates the Issuer as the tenant; returns the API server's message, failing if it was admitted."""
     manifest = self_signed_issuer(namespace, name, **spec)
     objects = client.CustomObjectsApi(api)
     with pytest.raises(ApiException) as refused:
         objects.create_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural, manifest)
     assert refused.value.status == 422, refused.value
+    assert refused.value.body is not None, "a refusal carries the API server's Status"
     return str(json.loads(refused.value.body)["message"])
 
 
@@ -75,9 +77,9 @@ def test_a_looping_issuer_spec_is_refused_at_admission_for_a_tenant(cluster: Clu
     )
     names = [
         item["metadata"]["name"]
-        for item in cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural)[
-            "items"
-        ]
+        for item in json_object(
+            cluster.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ISSUERS.plural)
+        )["items"]
     ]
     assert names == ["edge"]
 
@@ -167,12 +169,12 @@ def test_an_issuer_at_the_minimums_rotates_on_schedule_and_no_faster(
 
 
 def current_version(cluster: Cluster, namespace: str) -> str:
-    return str(cluster.core.read_namespaced_secret("ca-ca", namespace).metadata.resource_version)
+    return str(metadata_of(cluster.core.read_namespaced_secret("ca-ca", namespace)).resource_version)
 
 
-def rotation_status(cluster: Cluster, namespace: str) -> dict[str, object]:
+def rotation_status(cluster: Cluster, namespace: str) -> dict[str, Any]:
     status = (cluster.get(ISSUERS.plural, namespace, "ca") or {}).get("status") or {}
-    found: dict[str, object] = status.get("rotation") or {}
+    found: dict[str, Any] = status.get("rotation") or {}
     return found
 
 
@@ -182,7 +184,7 @@ def fingerprint(status: dict[str, object], slot: str) -> str | None:
 
 
 def ca_annotations(cluster: Cluster, namespace: str) -> dict[str, str]:
-    return dict(cluster.core.read_namespaced_secret("ca-ca", namespace).metadata.annotations or {})
+    return dict(metadata_of(cluster.core.read_namespaced_secret("ca-ca", namespace)).annotations or {})
 
 
 @pytest.mark.timeout(400)
@@ -190,7 +192,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     # A 10-minute CA whose rotation starts 600 s - 660 s x 77% = 92 s after it was made.
-    spec = {
+    spec: dict[str, Any] = {
         "caDuration": "10m",
         "rotation": {"rotateBeforePercentage": 77, "propagationDelay": "5s", "reissueWindow": "10s"},
     }
@@ -202,7 +204,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     assert cluster.secret_data(namespace, "decade-tls") is None, "refused: nothing was issued"
     leaf = load_certificates_pem((cluster.secret_data(namespace, "short-tls") or {})["tls.crt"])[0]
     issued_for = leaf.not_valid_after_utc - leaf.not_valid_before_utc - BACKDATE  # 3m
-    first_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
+    first_ca = fingerprint((cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"], "ca")
 
     # (item 6) The scheduled rotation's overlap covers the issued 3-minute certificate, not the decade.
     wait_for(lambda: rotation_status(cluster, namespace).get("phase") == "Overlap", 240, 0.5, what="overlap")
@@ -210,10 +212,10 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
     activated = datetime.fromisoformat(annotations[ACTIVATED_AT])
     retires = datetime.fromisoformat(annotations[RETIRES_AT])
     assert retires - activated == issued_for + DELAY, (activated, retires, issued_for)
-    previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCa"]["notAfter"]))  # type: ignore[index]
+    previous_end = datetime.fromisoformat(str(rotation_status(cluster, namespace)["previousCa"]["notAfter"]))
     assert retires < previous_end, "not stretched to the old CA's own end"
     assert fingerprint(rotation_status(cluster, namespace), "previousCa") == first_ca
-    second_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
+    second_ca = fingerprint((cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"], "ca")
 
     # rotate-ca during that overlap: a new rotation starts now, not after the overlap.
     cluster.plane.kubectl(
@@ -228,7 +230,7 @@ def test_a_refused_certificate_does_not_stretch_the_overlap_and_rotate_ca_during
         rotated_again, 120, 0.5, what="the CA that signed at the request became the previous one"
     )
     assert datetime.now(retires.tzinfo) < retires, "it did not wait for the first overlap to end"
-    third_ca = fingerprint(cluster.get(ISSUERS.plural, namespace, "ca")["status"], "ca")  # type: ignore[index]
+    third_ca = fingerprint((cluster.get(ISSUERS.plural, namespace, "ca") or {})["status"], "ca")
     assert third_ca not in (first_ca, second_ca)
     assert fingerprint(status, "previousCa") != first_ca, "the older CA is no longer trusted"
     annotations = ca_annotations(cluster, namespace)

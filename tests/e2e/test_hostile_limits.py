@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from kubernetes import client
 
@@ -77,7 +78,7 @@ def test_an_approved_csr_past_a_limit_fails_and_the_canary_stays_ready(
     name = f"limits-{label}-{uuid.uuid4().hex[:8]}"
     cluster_signer = f"clusterissuers.certmint.dev/{cluster_issuer}"
     client.CertificatesV1Api(cluster.api).create_certificate_signing_request(
-        csr_manifest(name, request_pem, cluster_signer)
+        client.V1CertificateSigningRequest.model_validate(csr_manifest(name, request_pem, cluster_signer))
     )
     try:
         approved = certmint(cluster, "approve", name)
@@ -164,10 +165,11 @@ def test_a_provided_rfc7093_ca_revokes_on_its_crl_and_over_ocsp(
 ) -> None:
     secret, ca_certificate = _provided_ca_secret(namespace)
     public_key = ca_certificate.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey), "the provided CA has an EC key"
     stated = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    assert stated == rfc7093_method1_key_identifier(public_key)  # type: ignore[arg-type]
-    assert stated != sha1_key_identifier(public_key)  # type: ignore[arg-type]
-    cluster.core.create_namespaced_secret(namespace, secret)
+    assert stated == rfc7093_method1_key_identifier(public_key)
+    assert stated != sha1_key_identifier(public_key)
+    cluster.core.create_namespaced_secret(namespace, client.V1Secret.model_validate(secret))
     crl_url = operator_process.crl_url(namespace, "ca")
     ocsp_url = operator_process.ocsp_url(namespace, "ca")
     cluster.apply(

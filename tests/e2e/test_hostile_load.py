@@ -17,7 +17,7 @@ from certmint.planning.labels import SECRET_ROLE_LABEL
 from devcluster.operator import scrape
 from tests.e2e.canary import assert_canary_ready, tenant_client
 from tests.e2e.manifests import self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
 from tests.limit_material import raw_csr, rsa_8192_tls_secret
 
 ANNOTATIONS = 40
@@ -62,7 +62,7 @@ def views_in_step(
     """The operator holds as many Secret views as the API has labelled Secrets, and `secret` is
     (or is not) one of them."""
     listed = cluster.core.list_secret_for_all_namespaces(label_selector=SECRET_ROLE_LABEL).items
-    places = {(item.metadata.namespace, item.metadata.name) for item in listed}
+    places = {(metadata_of(item).namespace, metadata_of(item).name) for item in listed}
     return (secret in places) == present and cached(operator, "Secret") == len(places)
 
 
@@ -74,7 +74,9 @@ def test_a_tenants_rsa_8192_secret_annotated_again_and_again_does_not_stop_the_c
         cluster, namespace, [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["*"]}]
     )
     secrets = client.CoreV1Api(tenant)
-    secrets.create_namespaced_secret(namespace, rsa_8192_tls_secret("huge-key"))
+    secrets.create_namespaced_secret(
+        namespace, client.V1Secret.model_validate(rsa_8192_tls_secret("huge-key"))
+    )
     attack_secret = (namespace, "huge-key")
     # Positive signal: the operator's views match the API's labelled Secrets, the attack's among
     # them (it made a view of it, and refused the key inside that view). Matched, not counted from
@@ -131,13 +133,16 @@ def csrs_certmint_keeps(cluster: Cluster) -> int:
     custom = client.CustomObjectsApi(cluster.api)
     issuers = {
         f"issuers.certmint.dev/{item['metadata']['namespace']}.{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object(GROUP, VERSION, ISSUERS.plural)["items"]
+        for item in json_object(custom.list_cluster_custom_object(GROUP, VERSION, ISSUERS.plural))["items"]
     } | {
         f"clusterissuers.certmint.dev/{item['metadata']['name']}"
-        for item in custom.list_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural)["items"]
+        for item in json_object(custom.list_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural))[
+            "items"
+        ]
     }
     kept = 0
     for item in client.CertificatesV1Api(cluster.api).list_certificate_signing_request().items:
+        assert item.status is not None, "a CSR is always served with its status"
         true = {c.type for c in (item.status.conditions or []) if c.status == "True"}
         if item.status.certificate or true & {"Denied", "Failed"}:
             continue  # final (no test here asks for a revocation)
@@ -154,6 +159,7 @@ def csrs_in_step(cluster: Cluster, operator: OperatorProcess) -> bool:
 
 def csr_conditions(certificates: client.CertificatesV1Api, name: str) -> dict[str, dict[str, Any]]:
     found = certificates.read_certificate_signing_request(name)
+    assert found.status is not None, "a CSR is always served with its status"
     return {condition.type: condition.to_dict() for condition in (found.status.conditions or [])}
 
 
@@ -173,7 +179,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         def flood() -> None:
             for number, name in enumerate(names):
                 signer = f"issuers.certmint.dev/{namespace}.ghost-{number}"
-                certificates.create_certificate_signing_request(csr_body(name, request, signer))
+                certificates.create_certificate_signing_request(
+                    client.V1CertificateSigningRequest.model_validate(csr_body(name, request, signer))
+                )
 
         attack = Background(flood)
         assert_canary_ready(cluster, operator_process)
@@ -182,7 +190,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
         # delivers in order, so once it is cached every attack CSR has been seen (and not kept).
         sentinel_signer = f"issuers.certmint.dev/{namespace}.sentinel"
         certificates.create_certificate_signing_request(
-            csr_body(f"{prefix}-sentinel", request, sentinel_signer)
+            client.V1CertificateSigningRequest.model_validate(
+                csr_body(f"{prefix}-sentinel", request, sentinel_signer)
+            )
         )
         wait_for(lambda: csrs_in_step(cluster, operator_process), 120, what="the sentinel CSR cached")
         # None of the attack's: the model above excludes them, and the gauge matches the model.
@@ -210,7 +220,9 @@ def test_hundreds_of_large_csrs_for_absent_issuers_are_not_kept_and_one_is_serve
 
         def judged() -> dict[str, Any] | None:
             conditions = csr_conditions(certificates, names[7])
-            issued = certificates.read_certificate_signing_request(names[7]).status.certificate
+            found = certificates.read_certificate_signing_request(names[7])
+            assert found.status is not None, "a CSR is always served with its status"
+            issued = found.status.certificate
             if issued:
                 return {"type": "Issued"}
             return conditions.get("Failed")

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,12 +16,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from kubernetes import client, watch
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import CARequest, create_root_ca, issued_by, load_certificates_pem, load_crls_pem
 from tests.e2e import manifests
 from tests.e2e.canary import certmint_rules, tenant_client
 from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -34,6 +35,7 @@ def bundle_content(cluster: Cluster, namespace: str, name: str) -> tuple[list[x5
 def signed_by(crl_pem: str, ca: x509.Certificate) -> list[x509.CertificateRevocationList]:
     if not crl_pem:
         return []
+    # certmint's CAs have RSA or EC keys, which is_signature_valid takes; public_key() types every kind.
     return [crl for crl in load_crls_pem(crl_pem.encode()) if crl.is_signature_valid(ca.public_key())]  # type: ignore[arg-type]
 
 
@@ -71,7 +73,7 @@ class LeafWatch:
         self.error: BaseException | None = None
         self.done = threading.Event()
         self._watch = watch.Watch()
-        version = cluster.core.read_namespaced_secret(secret, namespace).metadata.resource_version
+        version = metadata_of(cluster.core.read_namespaced_secret(secret, namespace)).resource_version
         self._thread = threading.Thread(target=self._run, args=(version,), daemon=True)
         self._thread.start()
 
@@ -229,12 +231,12 @@ ROGUE = "rogue-writer"
 def _contest(cluster: Cluster, namespace: str, name: str) -> None:
     """Another field manager changes the bundle's copy twice: certmint repairs the first change at
     once and holds the second back (the repair count it reads says 6: 32 s after its last write)."""
-    original = cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"]
+    original = (cluster.core.read_namespaced_config_map(name, namespace).data or {})["ca.crt"]
     cluster.core.patch_namespaced_config_map(
         name, namespace, {"data": {"ca.crt": original + "\n"}}, field_manager=ROGUE
     )
     wait_for(
-        lambda: cluster.core.read_namespaced_config_map(name, namespace).data["ca.crt"] == original,
+        lambda: (cluster.core.read_namespaced_config_map(name, namespace).data or {})["ca.crt"] == original,
         30,
         what="the first change repaired",
     )
@@ -269,7 +271,9 @@ def test_forged_certmint_markings_make_certmint_act_on_nobodys_issuer_or_bundle(
     cluster: Cluster, namespace: str, operator_process: OperatorProcess
 ) -> None:
     victim = f"victim-{uuid.uuid4().hex[:6]}"
-    cluster.core.create_namespace({"metadata": {"name": victim, "labels": {"hostile-trust": victim}}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": victim, "labels": {"hostile-trust": victim}}})
+    )
     try:
         _forgery(cluster, namespace, victim, operator_process)
     finally:
@@ -292,7 +296,7 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     cluster.wait_condition(CERTIFICATES.plural, attacker, "probe", "True", timeout=60)
     cluster.wait_condition(TRUST_BUNDLES.plural, None, probe, "True", "Synced", timeout=60)
     victim_bundle = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
-    victim_copy = cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version
+    victim_copy = metadata_of(cluster.core.read_namespaced_config_map(victim, victim)).resource_version
     events_before = len(cluster.events("default", victim))
 
     core = client.CoreV1Api(tenant_client(cluster, attacker, CORE_RULES))
@@ -300,30 +304,34 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     forged_pem = forged_ca.certificate.public_bytes(Encoding.PEM).decode()
     core.create_namespaced_config_map(
         attacker,
-        {
-            "metadata": {
-                "name": victim,
-                "labels": {"certmint.dev/trust-bundle": victim_bundle["metadata"]["uid"]},
-                "annotations": {"certmint.dev/trust-bundle-name": victim},
-            },
-            "data": {"ca.crt": forged_pem},
-        },
+        client.V1ConfigMap.model_validate(
+            {
+                "metadata": {
+                    "name": victim,
+                    "labels": {"certmint.dev/trust-bundle": victim_bundle["metadata"]["uid"]},
+                    "annotations": {"certmint.dev/trust-bundle-name": victim},
+                },
+                "data": {"ca.crt": forged_pem},
+            }
+        ),
     )
     core.create_namespaced_secret(
         attacker,
-        {
-            "metadata": {
-                "name": "forged-ca",
-                "labels": {"certmint.dev/secret-role": "ca"},
-                "annotations": {
-                    "certmint.dev/issuer-kind": "Issuer",
-                    "certmint.dev/issuer-namespace": victim,
-                    "certmint.dev/issuer-name": "ca",
+        client.V1Secret.model_validate(
+            {
+                "metadata": {
+                    "name": "forged-ca",
+                    "labels": {"certmint.dev/secret-role": "ca"},
+                    "annotations": {
+                        "certmint.dev/issuer-kind": "Issuer",
+                        "certmint.dev/issuer-namespace": victim,
+                        "certmint.dev/issuer-name": "ca",
+                    },
                 },
-            },
-            "type": "Opaque",
-            "data": {},
-        },
+                "type": "Opaque",
+                "data": {},
+            }
+        ),
     )
     issuer_reconciles = operator_process.reconciles("Issuer")
     rounds = 5
@@ -347,11 +355,12 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
         bundles_done = operator_process.reconciles("TrustBundle")
         cluster.core.patch_namespace(attacker, {"metadata": {"labels": {"round": str(round_)}}})
         operator_process.wait_reconciled(bundles_done + 1, kind="TrustBundle")
-        old_leaf = cluster.core.read_namespaced_secret("probe-tls", attacker).metadata.uid
+        old_leaf = metadata_of(cluster.core.read_namespaced_secret("probe-tls", attacker)).uid
         cluster.core.delete_namespaced_secret("probe-tls", attacker)
         cluster.core.delete_namespaced_config_map(probe, attacker)
         wait_for(
-            lambda old=old_leaf: _uid(cluster, "secrets", attacker, "probe-tls") not in (None, old),
+            # mypy cannot infer a lambda with a default argument (here, the loop's capture).
+            lambda old=old_leaf: _uid(cluster, "secrets", attacker, "probe-tls") not in (None, old),  # type: ignore[misc]
             60,
             what="the probe's Secret re-created",
         )
@@ -363,7 +372,9 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
     assert forged.data == {"ca.crt": forged_pem}, "the forged ConfigMap is neither written nor withdrawn"
     after = cluster.get(TRUST_BUNDLES.plural, None, victim) or {}
     assert after["status"] == victim_bundle["status"], "the victim bundle's status did not move"
-    assert cluster.core.read_namespaced_config_map(victim, victim).metadata.resource_version == victim_copy
+    assert (
+        metadata_of(cluster.core.read_namespaced_config_map(victim, victim)).resource_version == victim_copy
+    )
     assert len(cluster.events("default", victim)) == events_before, "no TrustChanged on the victim bundle"
     # Before: every round reconciled the victim Issuer at least once. Issuer resyncs of unrelated
     # issuers (every 10 min each) may add one.
@@ -373,8 +384,8 @@ def _forgery(cluster: Cluster, attacker: str, victim: str, operator_process: Ope
 def _uid(cluster: Cluster, kind: str, namespace: str, name: str) -> str | None:
     try:
         if kind == "secrets":
-            return str(cluster.core.read_namespaced_secret(name, namespace).metadata.uid)
-        return str(cluster.core.read_namespaced_config_map(name, namespace).metadata.uid)
+            return str(metadata_of(cluster.core.read_namespaced_secret(name, namespace)).uid)
+        return str(metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).uid)
     except client.ApiException as error:
         if error.status == 404:
             return None
@@ -386,7 +397,9 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
 ) -> None:
     other = f"other-{uuid.uuid4().hex[:6]}"
     label = {"unconstrained": other}
-    cluster.core.create_namespace({"metadata": {"name": other, "labels": label}})
+    cluster.core.create_namespace(
+        client.V1Namespace.model_validate({"metadata": {"name": other, "labels": label}})
+    )
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": label}})
     name = other
     try:
@@ -412,13 +425,13 @@ def test_an_unconstrained_namespaced_issuer_ca_stays_in_its_namespace(
         namespaced = ca_of(cluster, namespace, "ca-ca")
         root = ca_of(cluster, OPERATOR_NAMESPACE, f"{cluster_issuer}-ca")
         for target in (namespace, other):
-            trusted = wait_for(lambda t=target: _published(cluster, t, name), 30, what=f"bundle in {target}")
+            trusted = wait_for(partial(_published, cluster, target, name), 30, what=f"bundle in {target}")
             assert namespaced not in trusted, f"the unconstrained CA reached {target}"
             assert root in trusted, "the ClusterIssuer's CA is published all the same"
         # Only its own namespace selected: the same CA is published there.
         cluster.core.patch_namespace(other, {"metadata": {"labels": {"unconstrained": "no"}}})
         cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", "Synced", timeout=60)
-        assert namespaced in _published(cluster, namespace, name)
+        assert namespaced in (_published(cluster, namespace, name) or [])
     finally:
         cluster.core.delete_namespace(other)
         cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)

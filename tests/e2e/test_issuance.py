@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from kubernetes.client import V1Secret
+
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.pki import (
     CARequest,
@@ -18,7 +20,7 @@ from certmint.pki import (
     summarize_certificate,
 )
 from tests.e2e.manifests import ca_issuer, certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 
 def secret_serial(cluster: Cluster, namespace: str, name: str) -> str | None:
@@ -88,8 +90,8 @@ def test_self_signed_issuer_and_certificate(
     assert listing.splitlines()[1].split()[:4] == ["web", "True", "web-tls", "ca"]
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
     assert secret.type == "kubernetes.io/tls"
-    assert secret.metadata.labels["certmint.dev/secret-role"] == "leaf"
-    assert secret.metadata.annotations["certmint.dev/serial-number"] == summary.serial_number
+    assert (metadata_of(secret).labels or {})["certmint.dev/secret-role"] == "leaf"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/serial-number"] == summary.serial_number
     reasons = [event.reason for event in cluster.events(namespace, "web")]
     assert reasons == ["Issued"]
     certificate_object = cluster.get(CERTIFICATES.plural, namespace, "web") or {}
@@ -137,7 +139,7 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
 
     cluster.core.delete_namespaced_secret("web-tls", namespace)
     serial = wait_for(
-        lambda: (s := secret_serial(cluster, namespace, "web-tls")) and s != serial and s,
+        lambda: s if (s := secret_serial(cluster, namespace, "web-tls")) and s != serial else None,
         10,
         what="Secret back",
     )
@@ -147,7 +149,7 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
     swapped = base64.b64encode(encode_private_key_pem(foreign.private_key)).decode()
     cluster.core.patch_namespaced_secret("web-tls", namespace, {"data": {"tls.key": swapped}})
     serial = wait_for(
-        lambda: (s := secret_serial(cluster, namespace, "web-tls")) and s != serial and s,
+        lambda: s if (s := secret_serial(cluster, namespace, "web-tls")) and s != serial else None,
         10,
         what="re-issue after key swap",
     )
@@ -176,7 +178,9 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
         "tls.crt": base64.b64encode(certificates_to_pem([ca.certificate])).decode(),
         "tls.key": base64.b64encode(encode_private_key_pem(ca.private_key)).decode(),
     }
-    cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
+    cluster.core.create_namespaced_secret(
+        namespace, V1Secret.model_validate({"metadata": {"name": "team-ca"}, "data": ca_data})
+    )
     cluster.apply(ca_issuer(namespace, "team-ca"))
     cluster.apply(certificate(namespace))
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady")
@@ -185,7 +189,7 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
     assert issued.issuer == ca.certificate.subject
 
     team_ca = cluster.core.read_namespaced_secret("team-ca", namespace)
-    assert team_ca.metadata.labels == {"certmint.dev/secret-role": "ca"}, (
+    assert metadata_of(team_ca).labels == {"certmint.dev/secret-role": "ca"}, (
         "labelled so the Secret watch sees it"
     )
     cluster.core.delete_namespaced_secret("team-ca", namespace)
@@ -196,6 +200,8 @@ def test_ca_issuer_reports_missing_secret_and_recovers(
     assert "IssuerNotReady" in [event.reason for event in cluster.events(namespace, "late")]
     assert operator_process.alive()
 
-    cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "team-ca"}, "data": ca_data})
+    cluster.core.create_namespaced_secret(
+        namespace, V1Secret.model_validate({"metadata": {"name": "team-ca"}, "data": ca_data})
+    )
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", "CAReady", timeout=60)
     cluster.wait_condition(CERTIFICATES.plural, namespace, "late", "True", timeout=60)

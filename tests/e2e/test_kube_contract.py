@@ -17,7 +17,7 @@ async def kube(cluster: Cluster) -> AsyncIterator[Kube]:
     try:
         yield Kube(api)
     finally:
-        await api.close()  # type: ignore[no-untyped-call]
+        await api.close()
 
 
 @pytest.mark.parametrize("contract", CONTRACTS, ids=lambda contract: contract.__name__)

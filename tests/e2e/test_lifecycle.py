@@ -8,7 +8,7 @@ from kubernetes import client
 
 from certmint.api.kinds import CERTIFICATES, GROUP, VERSION
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 
 def test_restart_with_50_valid_certificates_reissues_nothing(
@@ -19,7 +19,7 @@ def test_restart_with_50_valid_certificates_reissues_nothing(
     cluster.apply("---\n".join(yaml.safe_dump(certificate(namespace, name)) for name in names))
     for name in names:
         cluster.wait_condition(CERTIFICATES.plural, namespace, name, "True", timeout=60)
-    before = {s.metadata.name: s.metadata.resource_version for s in _leaf_secrets(cluster, namespace)}
+    before = {metadata_of(s).name: metadata_of(s).resource_version for s in _leaf_secrets(cluster, namespace)}
     statuses = {
         name: (cluster.get(CERTIFICATES.plural, namespace, name) or {})["metadata"]["resourceVersion"]
         for name in names
@@ -31,7 +31,7 @@ def test_restart_with_50_valid_certificates_reissues_nothing(
     # The restarted operator lists every Certificate and reconciles it: wait until it has.
     operator_process.wait_reconciled(len(names))
 
-    after = {s.metadata.name: s.metadata.resource_version for s in _leaf_secrets(cluster, namespace)}
+    after = {metadata_of(s).name: metadata_of(s).resource_version for s in _leaf_secrets(cluster, namespace)}
     assert after == before, "a Secret was written after the restart"
     for name in names:
         assert (cluster.get(CERTIFICATES.plural, namespace, name) or {})["metadata"][
@@ -78,10 +78,12 @@ def test_invalid_but_schema_valid_inputs_fail_with_a_reason_and_an_event(
     # Fixing the input recovers without any manual action.
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "changeit"},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "changeit"},
+            }
+        ),
     )
     cluster.wait_condition(CERTIFICATES.plural, namespace, "java", "True", timeout=40)
     data = cluster.secret_data(namespace, "java-tls") or {}
@@ -93,10 +95,12 @@ def test_pkcs12_keystore_opens_with_openssl(
 ) -> None:
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "changeit"},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "changeit"},
+            }
+        ),
     )
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(
@@ -139,8 +143,8 @@ def test_deleting_a_certificate_keeps_its_secret_unless_asked(
     cluster.apply(certificate(namespace, "drop", cleanupSecretOnDelete=True))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "keep", "True")
     cluster.wait_condition(CERTIFICATES.plural, namespace, "drop", "True")
-    owners = cluster.core.read_namespaced_secret("drop-tls", namespace).metadata.owner_references
-    assert [o.kind for o in owners] == ["Certificate"]
+    owners = metadata_of(cluster.core.read_namespaced_secret("drop-tls", namespace)).owner_references
+    assert [o.kind for o in owners or []] == ["Certificate"]
 
     cluster.plane.kubectl(
         "delete", "certificates.certmint.dev", "keep", "drop", "-n", namespace, "--timeout=10s"
@@ -156,7 +160,7 @@ def test_other_writers_metadata_survives_and_ours_is_restored_without_reissue(
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(certificate(namespace, secretTemplate={"labels": {"team": "payments"}}))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
-    serial = cluster.core.read_namespaced_secret("web-tls", namespace).metadata.annotations[
+    serial = (metadata_of(cluster.core.read_namespaced_secret("web-tls", namespace)).annotations or {})[
         "certmint.dev/serial-number"
     ]
 
@@ -165,14 +169,14 @@ def test_other_writers_metadata_survives_and_ours_is_restored_without_reissue(
     cluster.plane.kubectl("label", "secret", "web-tls", "-n", namespace, "team-")
 
     def restored() -> bool:
-        labels = cluster.core.read_namespaced_secret("web-tls", namespace).metadata.labels or {}
+        labels = metadata_of(cluster.core.read_namespaced_secret("web-tls", namespace)).labels or {}
         return labels.get("team") == "payments"
 
     wait_for(restored, 10, what="template label restored")
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
-    assert secret.metadata.labels["backup"] == "daily"
-    assert secret.metadata.annotations["reflector/enabled"] == "true"
-    assert secret.metadata.annotations["certmint.dev/serial-number"] == serial, (
+    assert (metadata_of(secret).labels or {})["backup"] == "daily"
+    assert (metadata_of(secret).annotations or {})["reflector/enabled"] == "true"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/serial-number"] == serial, (
         "metadata drift must not re-issue"
     )
     assert [e.reason for e in cluster.events(namespace, "web")] == ["Issued"]
@@ -189,7 +193,7 @@ def test_two_certificates_for_one_secret_do_not_fight(
     )
     cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "False", "SecretConflict")
     assert "Certificate first" in cond["message"]
-    version = cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version
+    version = metadata_of(cluster.core.read_namespaced_secret("first-tls", namespace)).resource_version
     # Make the loser look again (a label is no spec change), and wait until it has.
     finished = operator_process.reconciles()
     cluster.custom.patch_namespaced_custom_object(
@@ -201,20 +205,24 @@ def test_two_certificates_for_one_secret_do_not_fight(
         {"metadata": {"labels": {"poke": "1"}}},
     )
     operator_process.wait_reconciled(finished + 1)
-    assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
+    assert (
+        metadata_of(cluster.core.read_namespaced_secret("first-tls", namespace)).resource_version == version
+    )
     assert [e.reason for e in cluster.events(namespace, "first")] == ["Issued"]
 
     # Once the owner is gone the Secret still belongs to it (by UID): the other Certificate takes it
     # over only when someone allowed to edit the Secret invites it.
     cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural, "first")
     cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "False", "SecretNotOwned")
-    assert cluster.core.read_namespaced_secret("first-tls", namespace).metadata.resource_version == version
+    assert (
+        metadata_of(cluster.core.read_namespaced_secret("first-tls", namespace)).resource_version == version
+    )
     cluster.core.patch_namespaced_secret(
         "first-tls", namespace, {"metadata": {"annotations": {"certmint.dev/allow-adoption-by": "second"}}}
     )
     cluster.wait_condition(CERTIFICATES.plural, namespace, "second", "True", timeout=60)
     secret = cluster.core.read_namespaced_secret("first-tls", namespace)
-    assert secret.metadata.annotations["certmint.dev/certificate-name"] == "second"
+    assert (metadata_of(secret).annotations or {})["certmint.dev/certificate-name"] == "second"
 
 
 def _leaf_secrets(cluster: Cluster, namespace: str) -> list[client.V1Secret]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from kubernetes.client import V1Secret
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS, TRUST_BUNDLES
@@ -85,6 +86,7 @@ def write_client(
 
 def write_bundle(cluster: Cluster, namespace: str, bundle: str, directory: Path) -> dict[str, str]:
     data = cluster.core.read_namespaced_config_map(bundle, namespace).data
+    assert data is not None, f"bundle {bundle} published without data"
     (directory / "ca.crt").write_text(data["ca.crt"])
     (directory / "ca.crl").write_text(data["ca.crl"])
     return dict(data)
@@ -151,10 +153,12 @@ def peers(cluster: Cluster, namespace: str, operator_process: OperatorProcess, t
     bundle = publish_bundle(cluster, namespace)
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-            "stringData": {"password": "s3cret"},
-        },
+        V1Secret.model_validate(
+            {
+                "metadata": {"name": "p12-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "s3cret"},
+            }
+        ),
     )
     cluster.apply(certificate(namespace, "server", dnsNames=["localhost"], ipAddresses=["127.0.0.1"]))
     cluster.apply(
@@ -237,7 +241,7 @@ def test_nginx_curl_and_openssl_enforce_revocation(cluster: Cluster, peers: Peer
 
     served = fetch_crl(peers.crl_url) or b""
     assert x509.load_der_x509_crl(served).get_revoked_certificate_by_serial_number(revoked_serial) is not None
-    events = {event.reason: event.message for event in cluster.events(peers.namespace, "client")}
+    events = {event.reason: event.message or "" for event in cluster.events(peers.namespace, "client")}
     assert "keyCompromise" in events["Revoked"]
     reissued = f"Revoked: certificate serial {serial_hex(revoked_serial)} was revoked"
     assert events["Reissued"].startswith(reissued)

@@ -4,6 +4,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -37,7 +38,7 @@ def leaf_chain(cluster: Cluster, namespace: str, secret: str) -> tuple[list[x509
     return load_certificates_pem(data["tls.crt"]), data["tls.crt"], data["tls.key"]
 
 
-def set_up(cluster: Cluster, namespace: str, issuer_spec: dict[str, object], duration: str) -> str:
+def set_up(cluster: Cluster, namespace: str, issuer_spec: dict[str, Any], duration: str) -> str:
     team = f"rot-{uuid.uuid4().hex[:6]}"
     cluster.core.patch_namespace(namespace, {"metadata": {"labels": {"rotation-test": team}}})
     cluster.apply(self_signed_issuer(namespace, **issuer_spec))
@@ -60,6 +61,7 @@ def sample(cluster: Cluster, namespace: str, bundle: str, directory: Path, port:
     trusted = load_certificates_pem(data["ca.crt"].encode())
     crls = load_crls_pem(data["ca.crl"].encode())
     for ca in trusted:
+        # certmint's CAs have RSA or EC keys, which is_signature_valid takes; public_key() types every kind.
         assert any(crl.is_signature_valid(ca.public_key()) for crl in crls), ca.subject  # type: ignore[arg-type]
     now = datetime.now(UTC)
     for name in ("server", "client"):

@@ -20,7 +20,7 @@ from cryptography import x509
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import (
     CARequest,
     KeySpec,
@@ -33,7 +33,7 @@ from certmint.pki import (
 )
 from certmint.planning.certificates.renewal import MIN_RENEWAL_INTERVAL
 from tests.e2e.manifests import certificate, cluster_issuer, issuer_bundle, self_signed_issuer, trust_bundle
-from tests.e2e.support import GROUP, VERSION, Cluster, OperatorProcess, token_client, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, token_client, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 
@@ -59,27 +59,37 @@ class Tenant:
 @pytest.fixture
 def tenant(cluster: Cluster, namespace: str) -> Iterator[Tenant]:
     rbac = client.RbacAuthorizationV1Api(cluster.api)
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "tenant"}})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "tenant"}})
+    )
     rbac.create_namespaced_role(
         namespace,
-        {
-            "metadata": {"name": "certificates-only"},
-            "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": [CERTIFICATES.plural],
-                    "verbs": ["create", "get", "list", "delete"],
-                }
-            ],
-        },
+        client.V1Role.model_validate(
+            {
+                "metadata": {"name": "certificates-only"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": [CERTIFICATES.plural],
+                        "verbs": ["create", "get", "list", "delete"],
+                    }
+                ],
+            }
+        ),
     )
     rbac.create_namespaced_role_binding(
         namespace,
-        {
-            "metadata": {"name": "tenant"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "certificates-only"},
-            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
-        },
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "tenant"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "certificates-only",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
+            }
+        ),
     )
     api = token_client(cluster, namespace, "tenant")
     found = Tenant(namespace, api)
@@ -100,12 +110,14 @@ def _can_list_certificates(tenant: Tenant) -> bool:
     return True
 
 
-def _snapshot(cluster: Cluster, namespace: str, name: str) -> tuple[str, dict[str, str], list[Any]]:
+def _snapshot(
+    cluster: Cluster, namespace: str, name: str
+) -> tuple[str | None, dict[str, bytes | str], list[client.V1OwnerReference]]:
     secret = cluster.core.read_namespaced_secret(name, namespace)
     return (
-        secret.metadata.resource_version,
+        metadata_of(secret).resource_version,
         dict(secret.data or {}),
-        list(secret.metadata.owner_references or []),
+        list(metadata_of(secret).owner_references or []),
     )
 
 
@@ -117,11 +129,13 @@ def _tls_secret(cluster: Cluster, namespace: str, name: str, secret_type: str = 
     data = {"tls.crt": certificates_to_pem([leaf]), "tls.key": encode_private_key_pem(key)}
     cluster.core.create_namespaced_secret(
         namespace,
-        {
-            "metadata": {"name": name},
-            "type": secret_type,
-            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-        },
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": name},
+                "type": secret_type,
+                "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+            }
+        ),
     )
 
 
@@ -153,7 +167,7 @@ def test_the_issuer_ca_secret_is_never_a_leaf_target(
     cond = cluster.wait_condition(CERTIFICATES.plural, namespace, "steal", "False", "SecretIsIssuerCA")
     assert "never written" in cond["message"]
     assert _snapshot(cluster, namespace, "ca-ca") == before
-    assert cluster.condition(ISSUERS.plural, namespace, "ca")["status"] == "True"  # type: ignore[index]
+    assert (cluster.condition(ISSUERS.plural, namespace, "ca") or {})["status"] == "True"
 
     tenant.delete_certificate("steal")
     wait_for(
@@ -161,7 +175,7 @@ def test_the_issuer_ca_secret_is_never_a_leaf_target(
     )
     # No ownerReference was ever added, so the garbage collector has nothing to follow.
     assert _snapshot(cluster, namespace, "ca-ca") == before
-    assert cluster.condition(ISSUERS.plural, namespace, "ca")["status"] == "True"  # type: ignore[index]
+    assert (cluster.condition(ISSUERS.plural, namespace, "ca") or {})["status"] == "True"
 
 
 # 2. No TLS (or other) Secret is taken over
@@ -201,8 +215,8 @@ def test_a_secret_that_invites_the_certificate_is_adopted_without_an_owner_refer
     tenant.create_certificate(certificate(namespace, "web", cleanupSecretOnDelete=True))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
     secret = cluster.core.read_namespaced_secret("web-tls", namespace)
-    assert not secret.metadata.owner_references, "an adopted Secret must outlive the Certificate"
-    assert "certmint.dev/created-for" not in (secret.metadata.annotations or {})
+    assert not metadata_of(secret).owner_references, "an adopted Secret must outlive the Certificate"
+    assert "certmint.dev/created-for" not in (metadata_of(secret).annotations or {})
 
 
 # 3 and 4. Nothing escalating is signed
@@ -219,7 +233,9 @@ def open_cluster_issuer(cluster: Cluster) -> Iterator[str]:
     }
     cluster.core.create_namespaced_secret(
         OPERATOR_NAMESPACE,
-        {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}},
+        client.V1Secret.model_validate(
+            {"metadata": {"name": name}, "data": {k: base64.b64encode(v).decode() for k, v in data.items()}}
+        ),
     )
     cluster.apply(cluster_issuer(name, ca={"secretName": name}))
     cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True")
@@ -276,7 +292,7 @@ def test_a_policy_governs_common_names_ip_and_email_addresses(
             "allowedURIs": ["spiffe://cluster.local/ns/${namespace}/sa/*"],
         },
     )
-    attempts = {
+    attempts: dict[str, tuple[dict[str, Any], str]] = {
         "cn-only": ({"dnsNames": [], "commonName": "api.b.svc.cluster.local"}, "policy.allowedCommonNames"),
         "ip": (
             {"dnsNames": [f"web.{namespace}.svc.cluster.local"], "ipAddresses": ["10.96.0.1"]},
@@ -305,15 +321,15 @@ def test_a_policy_governs_common_names_ip_and_email_addresses(
 def _assert_no_escalation_anywhere(cluster: Cluster, namespace: str) -> None:
     """No Secret of the tenant's namespace holds a CA:TRUE certificate or another namespace's identity."""
     for secret in cluster.core.list_namespaced_secret(namespace).items:
-        if (secret.metadata.labels or {}).get("certmint.dev/secret-role") == "ca":
+        if (metadata_of(secret).labels or {}).get("certmint.dev/secret-role") == "ca":
             continue  # the issuer's own CA, created by the admin
         pem = base64.b64decode((secret.data or {}).get("tls.crt", "")) if secret.data else b""
         if b"CERTIFICATE" not in pem:
             continue
         leaf = load_certificates_pem(pem)[0]
-        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, (
-            secret.metadata.name
-        )
+        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, metadata_of(
+            secret
+        ).name
         try:
             sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
@@ -360,7 +376,7 @@ class SecretWatch:
         assert self.error is None, f"the watch thread died: {self.error!r}"
 
     def serials(self, name: str) -> list[int]:
-        found = []
+        found: list[int] = []
         for data in self.versions.get(name, []):
             pem = base64.b64decode(data.get("tls.crt", ""))
             if b"CERTIFICATE" in pem:
@@ -390,7 +406,7 @@ def configmap_watch(cluster: Cluster, namespace: str) -> Iterator[SecretWatch]:
     yield from _watching(cluster, namespace, "list_namespaced_config_map")
 
 
-STORMS = {
+STORMS: dict[str, dict[str, Any]] = {
     "pct50": {"duration": "1m", "renewBeforePercentage": 50},
     "pct99": {"duration": "1m", "renewBeforePercentage": 99},
     "rb59s": {"duration": "1m", "renewBefore": "59s"},
@@ -409,7 +425,8 @@ def test_storm_specs_renew_no_sooner_than_the_floor(
     # Positive signal: every Certificate was renewed at least twice on schedule (three serials).
     for name in STORMS:
         wait_for(
-            lambda n=name: len(secret_watch.serials(f"{n}-tls")) >= 3 or secret_watch.error,
+            # mypy cannot infer a lambda with a default argument (here, the loop's capture).
+            lambda n=name: len(secret_watch.serials(f"{n}-tls")) >= 3 or secret_watch.error,  # type: ignore[misc]
             240,
             1,
             what=f"{name} renewed twice",
@@ -544,29 +561,35 @@ def bundle_tenant(cluster: Cluster, namespace: str) -> Iterator[client.ApiClient
     """A user who may create TrustBundles (cluster-scoped) and nothing else."""
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     suffix = uuid.uuid4().hex[:6]
-    cluster.core.create_namespaced_service_account(namespace, {"metadata": {"name": "bundler"}})
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "bundler"}})
+    )
     rbac.create_cluster_role(
-        {
-            "metadata": {"name": f"bundler-{suffix}"},
-            "rules": [
-                {
-                    "apiGroups": [GROUP],
-                    "resources": [TRUST_BUNDLES.plural],
-                    "verbs": ["create", "get", "delete"],
-                }
-            ],
-        }
+        client.V1ClusterRole.model_validate(
+            {
+                "metadata": {"name": f"bundler-{suffix}"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": [TRUST_BUNDLES.plural],
+                        "verbs": ["create", "get", "delete"],
+                    }
+                ],
+            }
+        )
     )
     rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": f"bundler-{suffix}"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": f"bundler-{suffix}",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "bundler", "namespace": namespace}],
-        }
+        client.V1ClusterRoleBinding.model_validate(
+            {
+                "metadata": {"name": f"bundler-{suffix}"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": f"bundler-{suffix}",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "bundler", "namespace": namespace}],
+            }
+        )
     )
     api = token_client(cluster, namespace, "bundler")
     yield api
@@ -613,20 +636,21 @@ def test_a_trust_bundle_cannot_take_reserved_names_foreign_configmaps_or_leaves(
     # A same-named ConfigMap someone else owns is never written, nor deleted with the bundle.
     name = f"corp-{uuid.uuid4().hex[:6]}"
     cluster.core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": name}, "data": {"ca.crt": "theirs"}}
+        namespace,
+        client.V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "theirs"}}),
     )
-    before = cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version
+    before = metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).resource_version
     _ready_issuer(cluster, namespace)
     _create_bundle(
         bundle_tenant,
         issuer_bundle(name, namespace, {"kubernetes.io/metadata.name": namespace}),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "False", "ConfigMapConflict")
-    assert cluster.core.read_namespaced_config_map(name, namespace).metadata.resource_version == before
+    assert metadata_of(cluster.core.read_namespaced_config_map(name, namespace)).resource_version == before
     custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
     wait_for(lambda: cluster.get(TRUST_BUNDLES.plural, None, name) is None, 20, what="bundle gone")
     kept = cluster.core.read_namespaced_config_map(name, namespace)
-    assert (kept.metadata.resource_version, kept.data) == (before, {"ca.crt": "theirs"})
+    assert (metadata_of(kept).resource_version, kept.data) == (before, {"ca.crt": "theirs"})
 
     # A leaf certificate is no trust anchor.
     ca = create_root_ca(CARequest(common_name="x", duration=timedelta(days=1)), datetime.now(UTC))
@@ -644,7 +668,10 @@ def test_a_pkcs12_password_is_read_only_from_a_secret_that_opted_in(
     namespace = tenant.namespace
     _ready_issuer(cluster, namespace)
     cluster.core.create_namespaced_secret(
-        namespace, {"metadata": {"name": "db-password"}, "stringData": {"password": "hunter2"}}
+        namespace,
+        client.V1Secret.model_validate(
+            {"metadata": {"name": "db-password"}, "stringData": {"password": "hunter2"}}
+        ),
     )
     keystore = {"pkcs12": {"passwordSecretRef": {"name": "db-password", "key": "password"}}}
     tenant.create_certificate(certificate(namespace, "java", keystores=keystore))

@@ -3,15 +3,17 @@
 import base64
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
+from kubernetes.client import V1ConfigMap, V1Namespace
 
 from certmint.api.kinds import GROUP, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import load_certificates_pem
 from tests.e2e.manifests import issuer_bundle, self_signed_issuer, trust_bundle
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 
 @pytest.fixture
@@ -20,12 +22,14 @@ def team() -> str:
 
 
 @pytest.fixture
-def make_namespace(cluster: Cluster) -> Iterator[object]:
+def make_namespace(cluster: Cluster) -> Iterator[Callable[[dict[str, str]], str]]:
     created: list[str] = []
 
     def make(labels: dict[str, str]) -> str:
         name = f"b-{uuid.uuid4().hex[:8]}"
-        cluster.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+        cluster.core.create_namespace(
+            V1Namespace.model_validate({"metadata": {"name": name, "labels": labels}})
+        )
         created.append(name)
         return name
 
@@ -34,18 +38,22 @@ def make_namespace(cluster: Cluster) -> Iterator[object]:
         cluster.core.delete_namespace(name)
 
 
-def holders(cluster: Cluster, name: str) -> set[str]:
+def holders(cluster: Cluster, name: str) -> set[str | None]:
     found = cluster.core.list_config_map_for_all_namespaces(field_selector=f"metadata.name={name}")
-    return {item.metadata.namespace for item in found.items}
+    return {metadata_of(item).namespace for item in found.items}
 
 
 def test_bundle_follows_the_namespace_selector(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
     make = make_namespace
-    blue_a = make({"team": team})  # type: ignore[operator]
-    blue_b = make({"team": team})  # type: ignore[operator]
-    other = make({"team": "someone-else"})  # type: ignore[operator]
+    blue_a = make({"team": team})
+    blue_b = make({"team": team})
+    other = make({"team": "someone-else"})
     cluster.apply(self_signed_issuer(namespace))
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     name = f"bundle-{team}"
@@ -66,18 +74,18 @@ def test_bundle_follows_the_namespace_selector(
 
     published = cluster.core.read_namespaced_config_map(name, blue_a)
     ca_secret = cluster.secret_data(namespace, "ca-ca") or {}
-    assert load_certificates_pem(published.data["ca.crt"].encode()) == load_certificates_pem(
+    assert load_certificates_pem((published.data or {})["ca.crt"].encode()) == load_certificates_pem(
         ca_secret["tls.crt"]
     )
-    assert published.data["ca-bundle.crt"] == published.data["ca.crt"]
-    store = pkcs12.load_pkcs12(base64.b64decode(published.binary_data["truststore.p12"]), b"changeit")
+    assert (published.data or {})["ca-bundle.crt"] == (published.data or {})["ca.crt"]
+    store = pkcs12.load_pkcs12(base64.b64decode((published.binary_data or {})["truststore.p12"]), b"changeit")
     assert len(store.additional_certs) == 1
     assert "tls.key" not in str(published.data)
     assert "PRIVATE KEY" not in str(published.data)
 
-    newcomer = make({"team": team})  # type: ignore[operator]
+    newcomer = make({"team": team})
     wait_for(lambda: newcomer in holders(cluster, name), 10, what="ConfigMap in a new matching namespace")
-    version = cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version
+    version = metadata_of(cluster.core.read_namespaced_config_map(name, blue_a)).resource_version
 
     cluster.core.patch_namespace(blue_b, {"metadata": {"labels": {"team": "moved"}}})
     wait_for(
@@ -85,7 +93,7 @@ def test_bundle_follows_the_namespace_selector(
     )
     assert holders(cluster, name) == {blue_a, newcomer}
     assert other not in holders(cluster, name)
-    assert cluster.core.read_namespaced_config_map(name, blue_a).metadata.resource_version == version, (
+    assert metadata_of(cluster.core.read_namespaced_config_map(name, blue_a)).resource_version == version, (
         "unchanged content must not be rewritten"
     )
     wait_for(
@@ -94,14 +102,18 @@ def test_bundle_follows_the_namespace_selector(
 
 
 def test_deleting_a_bundle_removes_only_what_it_created(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
     make = make_namespace
-    ours = make({"team": team})  # type: ignore[operator]
-    theirs = make({"team": team})  # type: ignore[operator]
+    ours = make({"team": team})
+    theirs = make({"team": team})
     name = f"bundle-{team}"
     cluster.core.create_namespaced_config_map(
-        theirs, {"metadata": {"name": name}, "data": {"ca.crt": "mine"}}
+        theirs, V1ConfigMap.model_validate({"metadata": {"name": name}, "data": {"ca.crt": "mine"}})
     )
     cluster.apply(self_signed_issuer(namespace))
     cluster.apply(issuer_bundle(name, namespace, {"team": team}))
@@ -113,7 +125,9 @@ def test_deleting_a_bundle_removes_only_what_it_created(
     # Tampering with a published ConfigMap is healed.
     cluster.core.patch_namespaced_config_map(name, ours, {"data": {"ca.crt": "tampered"}})
     wait_for(
-        lambda: "BEGIN CERTIFICATE" in cluster.core.read_namespaced_config_map(name, ours).data["ca.crt"],
+        lambda: (
+            "BEGIN CERTIFICATE" in (cluster.core.read_namespaced_config_map(name, ours).data or {})["ca.crt"]
+        ),
         10,
         what="tampered ConfigMap healed",
     )
@@ -124,16 +138,20 @@ def test_deleting_a_bundle_removes_only_what_it_created(
 
 
 def test_inline_and_secret_sources_and_a_missing_source(
-    cluster: Cluster, namespace: str, operator_process: OperatorProcess, team: str, make_namespace: object
+    cluster: Cluster,
+    namespace: str,
+    operator_process: OperatorProcess,
+    team: str,
+    make_namespace: Callable[[dict[str, str]], str],
 ) -> None:
-    target = make_namespace({"team": team})  # type: ignore[operator]
+    target = make_namespace({"team": team})
     cluster.apply(self_signed_issuer(namespace, name="one"))
     cluster.apply(self_signed_issuer(namespace, name="two"))
     cluster.wait_condition(ISSUERS.plural, namespace, "one", "True")
     cluster.wait_condition(ISSUERS.plural, namespace, "two", "True")
     one = (cluster.secret_data(namespace, "one-ca") or {})["tls.crt"].decode()
     name = f"bundle-{team}"
-    sources = [
+    sources: list[dict[str, Any]] = [
         {"inlinePEM": one},
         {"secret": {"namespace": namespace, "name": "two-ca", "key": "tls.crt"}},
         {"configMap": {"namespace": namespace, "name": "absent", "key": "ca.crt"}},
@@ -147,23 +165,26 @@ def test_inline_and_secret_sources_and_a_missing_source(
     assert (
         len(
             load_certificates_pem(
-                cluster.core.read_namespaced_config_map(name, target).data["ca.crt"].encode()
+                (cluster.core.read_namespaced_config_map(name, target).data or {})["ca.crt"].encode()
             )
         )
         == 2
     )
 
     cluster.core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "absent"}, "data": {"ca.crt": one}}
+        namespace,
+        V1ConfigMap.model_validate({"metadata": {"name": "absent"}, "data": {"ca.crt": one}}),
     )
     cluster.wait_condition(TRUST_BUNDLES.plural, None, name, "True", timeout=40)
-    published = cluster.core.read_namespaced_config_map(name, target).data["ca.crt"]
+    published = (cluster.core.read_namespaced_config_map(name, target).data or {})["ca.crt"]
     assert len(load_certificates_pem(published.encode())) == 2, "deduplicated: one + two"
 
 
 def trust_changes(cluster: Cluster, name: str) -> list[str]:
     """Messages of the TrustChanged events of a (cluster-scoped) TrustBundle, oldest first."""
-    return [event.message for event in cluster.events("default", name) if event.reason == "TrustChanged"]
+    return [
+        event.message or "" for event in cluster.events("default", name) if event.reason == "TrustChanged"
+    ]
 
 
 def test_a_change_of_trust_is_an_event_and_a_metric_naming_the_cas(

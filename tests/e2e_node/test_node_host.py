@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -22,8 +23,20 @@ print(node.kubectl("get", "node", "-o", "name").strip(), flush=True)
 time.sleep(3600)
 """
 
+# What of the host the node may touch; the keys name it in assertion messages, hence the spaces.
+HostState = TypedDict(
+    "HostState",
+    {
+        "sysctls": dict[str, str],
+        "cgroup roots": list[str],
+        "links": list[str],
+        "mounts": list[str],
+        "runtime paths": list[str],
+    },
+)
 
-def host_state() -> dict[str, object]:
+
+def host_state() -> HostState:
     return {
         "sysctls": {
             name: (Path("/proc/sys") / name).read_text() for name in [*KUBELET_SYSCTLS, "net/ipv4/ip_forward"]

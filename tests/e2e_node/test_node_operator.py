@@ -4,6 +4,7 @@ with two replicas, deleting the leading pod hands the work to the other."""
 
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -14,15 +15,15 @@ from tests.e2e_node.conftest import RELEASE_NAMESPACE, REPO, chart_values
 ISSUED = re.compile(r"\] (?:issued|renewed|reissued) (\S+) serial")
 
 
-def operator_pods(node: RunningNode) -> list[dict[str, object]]:
+def operator_pods(node: RunningNode) -> list[dict[str, Any]]:
     output = node.kubectl(
         "get", "pods", "-n", RELEASE_NAMESPACE, "-l", "app.kubernetes.io/name=certmint", "-o", "json"
     )
     return [pod for pod in json.loads(output)["items"] if not pod["metadata"].get("deletionTimestamp")]
 
 
-def ready(pod: dict[str, object]) -> bool:
-    conditions = pod.get("status", {}).get("conditions", [])  # type: ignore[attr-defined]
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
@@ -45,11 +46,11 @@ def test_the_chart_runs_the_operator_as_a_ready_pod_that_issues(
 ) -> None:
     (pod,) = operator_pods(node)
     spec = pod["spec"]
-    container = spec["containers"][0]  # type: ignore[index]
+    container = spec["containers"][0]
     assert container["image"] == node.images.certmint.reference
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     wait_for(lambda: all(ready(p) for p in operator_pods(node)), 120, "the kubelet's probes to pass")
-    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0  # type: ignore[index]
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
     apply(node, [issuer(namespace), certificate(namespace, "web", dnsNames=[f"web.{namespace}.svc"])])
     wait_for(lambda: certificate_ready(node, namespace, "web"), 90, "the operator pod to issue")
@@ -59,7 +60,7 @@ def test_the_chart_runs_the_operator_as_a_ready_pod_that_issues(
 
 def test_the_operator_runs_non_root_on_a_read_only_root_filesystem(node: RunningNode, release: str) -> None:
     (pod,) = operator_pods(node)
-    name = pod["metadata"]["name"]  # type: ignore[index]
+    name = pod["metadata"]["name"]
     ids = node.kubectl("exec", "-n", RELEASE_NAMESPACE, name, "--", "id", "-u")
     assert ids.strip() == "65532"
     written = node.kubectl("exec", "-n", RELEASE_NAMESPACE, name, "--", "touch", "/opt/probe", check=False)
@@ -97,7 +98,7 @@ def test_two_replicas_the_other_takes_over_when_the_leader_is_deleted(
     )
 
     def leaders() -> list[str]:
-        names = [str(p["metadata"]["name"]) for p in operator_pods(node)]  # type: ignore[index]
+        names = [str(p["metadata"]["name"]) for p in operator_pods(node)]
         return [
             name
             for name in names
