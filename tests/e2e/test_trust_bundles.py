@@ -133,7 +133,9 @@ def test_deleting_a_bundle_removes_only_what_it_created(
     )
 
     cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
-    wait_for(lambda: holders(cluster, name) == {theirs}, 30, what="published ConfigMaps garbage-collected")
+    # The garbage collector watches a custom resource only from its next discovery sync (every 30 s
+    # in kube-controller-manager), so on a fresh control plane the first deletion can wait for it.
+    wait_for(lambda: holders(cluster, name) == {theirs}, 120, what="published ConfigMaps garbage-collected")
     assert cluster.core.read_namespaced_config_map(name, theirs).data == {"ca.crt": "mine"}
 
 
