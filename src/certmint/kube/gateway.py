@@ -1,7 +1,7 @@
 """Every Kubernetes read and write certmint makes, each written once, as a method of `Kube`.
 
-Reconcilers are handed a `KubeAPI`: the operator gives them `Kube` on the real API server, the unit
-tests `tests.kubefake.FakeKube`, the same class with `request` answered by an in-memory API server.
+Reconcilers are handed a `Kube`: in the operator it talks to the real API server; in the unit tests
+it is `tests.kubefake.FakeKube`, the same class with `request` answered by an in-memory API server.
 The contract tests (tests/kube_contract.py) hold both to the same behaviour.
 """
 
@@ -315,7 +315,3 @@ class Kube:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to sign or report on
                 raise
-
-
-KubeAPI: TypeAlias = Kube
-"""What reconcilers are handed (the name they know it by)."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from certmint.kube.gateway import KubeAPI
+from certmint.kube.gateway import Kube
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
 from certmint.planning.certificates.secret_view import SecretView
@@ -75,7 +75,7 @@ class IssuerLocks:
 
 @dataclass(frozen=True)
 class Context:
-    kube: KubeAPI
+    kube: Kube
     config: OperatorConfig
     clock: Clock
     state: StateView

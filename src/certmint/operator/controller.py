@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
-from certmint.kube.gateway import KubeAPI
+from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics
 from certmint.operator.config import OperatorConfig
@@ -69,7 +69,7 @@ by planning.issuers.rotation (minimums, and a backoff when the same step repeats
 
 @dataclass
 class Controller:
-    kube: KubeAPI
+    kube: Kube
     config: OperatorConfig
     clock: Clock = system_clock
     state: State = field(default_factory=State)
