@@ -166,8 +166,17 @@ def test_heals_deleted_secret_swapped_key_and_follows_spec_changes(
     )
     leaf = load_certificates_pem((cluster.secret_data(namespace, "web-tls") or {})["tls.crt"])[0]
     assert summarize_certificate(leaf).dns_names == (f"renamed.{namespace}.svc",)
-    reasons = [event.reason for event in cluster.events(namespace, "web")]
-    assert reasons.count("Reissued") == 3
+    # The event is posted after the Secret is written: wait for it, then count.
+    reissued = wait_for(
+        lambda: n if (n := reissued_events(cluster, namespace)) >= 3 else None,
+        10,
+        what="the third Reissued event",
+    )
+    assert reissued == 3
+
+
+def reissued_events(cluster: Cluster, namespace: str) -> int:
+    return [event.reason for event in cluster.events(namespace, "web")].count("Reissued")
 
 
 def test_ca_issuer_reports_missing_secret_and_recovers(
