@@ -4,7 +4,6 @@ memory must stay within the chart's limit. Readiness is asserted, never a timing
 canary took goes to bench/."""
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -13,20 +12,10 @@ from certmint.api.kinds import CERTIFICATES, GROUP
 from tests.e2e.manifests import certificate, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, token_client, wait_for
 
-CHART_MEMORY_LIMIT = 512 * 1024 * 1024
+CHART_MEMORY_LIMIT_MIB = 512
 """charts/certmint/values.yaml: resources.limits.memory (512Mi)."""
 
 RBAC_API = "rbac.authorization.k8s.io"
-
-
-def operator_rss(operator: OperatorProcess) -> int:
-    """Resident memory of the operator process, in bytes (VmRSS of /proc)."""
-    assert operator.process is not None, "the operator was never started"
-    status = Path(f"/proc/{operator.process.pid}/status").read_text()
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS in /proc/{operator.process.pid}/status")
 
 
 def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: float = 60) -> str:
@@ -45,8 +34,8 @@ def assert_canary_ready(cluster: Cluster, operator: OperatorProcess, timeout: fl
         cluster.core.delete_namespace(namespace)
     assert operator.alive(), f"the operator exited during the attack:\n{operator.log()[-3000:]}"
     assert operator.process.pid == pid, "the operator restarted during the attack"
-    rss = operator_rss(operator)
-    assert rss < CHART_MEMORY_LIMIT, f"operator RSS {rss} bytes exceeds the chart's limit"
+    rss = operator.rss_now()
+    assert rss < CHART_MEMORY_LIMIT_MIB, f"operator RSS {rss:.0f} MiB exceeds the chart's limit"
     return namespace
 
 
