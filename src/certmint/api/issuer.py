@@ -351,6 +351,61 @@ class SigningRequests(ApiModel):
     )
 
 
+POD_CERTIFICATE_MIN_DURATION: Final = "1h"
+"""The API server refuses a pod certificate that lives less than an hour."""
+POD_CERTIFICATE_MAX_DURATION: Final = "2184h"
+"""91 days: the longest maxExpirationSeconds the API server accepts."""
+_POD_DNS_LABEL = r"(\$\{(serviceAccount|namespace|podName)\}|[a-z0-9]([-a-z0-9]*[a-z0-9])?)"
+POD_DNS_TEMPLATE_PATTERN: Final = rf"^{_POD_DNS_LABEL}(\.{_POD_DNS_LABEL})*$"
+"""Dot-separated DNS labels, each a literal label or a whole placeholder."""
+
+
+class PodCertificates(ApiModel):
+    """Kubernetes PodCertificateRequests (a pod's `podCertificate` projected volume) addressed to this
+    issuer's signer name. Present (even `{}`) to sign them; absent, they are Denied. The key is made on
+    the node and never leaves it; the certificate names the pod's SPIFFE ID
+    spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccountName>. An Issuer signs only for pods of its
+    own namespace; the issuer's policy applies as to Certificates. The issuer's CAs are published as a
+    ClusterTrustBundle for its signer name."""
+
+    dns_name_templates: list[
+        Annotated[str, StringConstraints(max_length=253, pattern=POD_DNS_TEMPLATE_PATTERN)]
+    ] = Field(
+        default_factory=list,
+        max_length=8,
+        description="DNS names every pod certificate carries, from the pod's identity: ${serviceAccount}, "
+        "${namespace} and ${podName} are replaced, e.g. ${serviceAccount}.${namespace}.svc. Nothing the "
+        "pod asks for (unverifiedUserAnnotations) adds a name.",
+    )
+    max_duration: str = _duration_field(
+        "24h",
+        "maxDuration",
+        "The longest a pod certificate lives (the pod's maxExpirationSeconds and the policy's maxDuration "
+        "may shorten it). A CA rotation keeps the previous CA trusted at least this long. At most 2184h.",
+        minimum=POD_CERTIFICATE_MIN_DURATION,
+    )
+    renew_before_percentage: int | None = Field(
+        default=None,
+        ge=1,
+        le=99,
+        description="When the kubelet starts to refresh (beginRefreshAt), as a percentage of the lifetime "
+        "left; unset, as a Certificate of that lifetime renews (a third before its end, with jitter). "
+        "Kept within the API server's bounds: 10 minutes after notBefore, 10 minutes before notAfter.",
+    )
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.maxDuration) || "
+                    f"duration(self.maxDuration) <= duration('{POD_CERTIFICATE_MAX_DURATION}')",
+                    "message": f"maxDuration must be at most {POD_CERTIFICATE_MAX_DURATION}",
+                }
+            ]
+        }
+    }
+
+
 class IssuerSpec(ApiModel):
     self_signed: SelfSignedIssuer | None = Field(default=None, description="Bootstrap an in-cluster CA.")
     ca: CAIssuer | None = Field(default=None, description="Use an existing CA from a Secret.")
@@ -367,6 +422,12 @@ class IssuerSpec(ApiModel):
     signing_requests: SigningRequests = Field(
         default_factory=SigningRequests,
         description="Kubernetes CertificateSigningRequests for this issuer's signer name.",
+    )
+    pod_certificates: PodCertificates | None = Field(
+        default=None,
+        description="Sign Kubernetes PodCertificateRequests for this issuer's signer name and publish its "
+        "CAs as a ClusterTrustBundle. Needs Kubernetes' PodCertificateRequest and ClusterTrustBundle APIs "
+        "(certificates.k8s.io/v1beta1) and the chart's podCertificates.enabled.",
     )
 
     model_config = ApiModel.model_config | {

@@ -46,6 +46,12 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
     flag="--csr-auto-approve/--no-csr-auto-approve",
 )
 @_setting(
+    "pod_certificates",
+    "Sign PodCertificateRequests and publish ClusterTrustBundles for issuers with spec.podCertificates "
+    "(needs certificates.k8s.io/v1beta1 and the chart's podCertificates.enabled RBAC).",
+    flag="--pod-certificates/--no-pod-certificates",
+)
+@_setting(
     "peering",
     "ClusterKopfPeering object shared by replicas; only the highest priority works. Unset: standalone.",
     show_default=False,

@@ -34,5 +34,8 @@ class OperatorConfig:
     csr_auto_approve: bool = True
     """Whether issuers that opt in may approve CSRs (the chart grants `approve` only with
     csrSigner.autoApprove); off, every CSR waits for a person."""
+    pod_certificates: bool = False
+    """Whether certmint signs Kubernetes PodCertificateRequests and publishes ClusterTrustBundles for
+    issuers that opt in (the chart grants the RBAC only with podCertificates.enabled)."""
     kubeconfig: str | None = None
     """The kubeconfig certmint's own API client uses; unset: KUBECONFIG, else the pod's service account."""
