@@ -28,6 +28,7 @@ EVERY_FLAG = [
     "--metrics-port=9999",
     "--http-address=127.0.0.1",
     "--no-csr-auto-approve",
+    "--pod-certificates",
     "--peering=shared",
     "--peer-identity=replica-a",
     "--priority=7",
@@ -45,6 +46,7 @@ FROM_EVERY_FLAG = OperatorConfig(
     metrics_port=9999,
     http_address="127.0.0.1",
     csr_auto_approve=False,
+    pod_certificates=True,
     peering="shared",
     identity="replica-a",
     priority=7,
@@ -120,6 +122,7 @@ def test_the_environment_variables_stand_in_for_absent_flags(monkeypatch: pytest
         "CERTMINT_METRICS_PORT": "9999",
         "CERTMINT_HTTP_ADDRESS": "127.0.0.1",
         "CERTMINT_CSR_AUTO_APPROVE": "false",  # as the chart quotes csrSigner.autoApprove
+        "CERTMINT_POD_CERTIFICATES": "true",
         "CERTMINT_PEERING": "shared",
         "CERTMINT_PEER_IDENTITY": "replica-a",
         "CERTMINT_PRIORITY": "7",
