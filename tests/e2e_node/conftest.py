@@ -51,6 +51,25 @@ def release(node: RunningNode) -> str:
     return "certmint"
 
 
+@pytest.fixture(scope="session")
+def pod_certificates_release(node: RunningNode, release: str) -> str:
+    """The same release with the chart's podCertificates.enabled: the operator signs
+    PodCertificateRequests and publishes ClusterTrustBundles, with the RBAC for both. The other
+    values are kept, so tests that ran before see the chart's defaults."""
+    node.helm(
+        "upgrade",
+        release,
+        str(REPO / "charts" / "certmint"),
+        "--namespace",
+        RELEASE_NAMESPACE,
+        "--reuse-values",
+        "--set",
+        "podCertificates.enabled=true",
+    )
+    node.kubectl("rollout", "status", "-n", RELEASE_NAMESPACE, "deployment/certmint", "--timeout=180s")
+    return release
+
+
 @pytest.fixture
 def namespace(node: RunningNode) -> Iterator[str]:
     name = f"n-{uuid.uuid4().hex[:8]}"

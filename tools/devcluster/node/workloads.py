@@ -314,3 +314,131 @@ def csr_server(node: RunningNode, setup: MutualTLS, csr_name: str, account: str)
     )
     manifest["spec"]["serviceAccountName"] = account
     return [program, manifest]
+
+
+# Pod certificates (issue 24): the pod's only identity is one projected volume, filled by the kubelet
+# with a key it made on the node, the chain certmint signed for a PodCertificateRequest, and the
+# ClusterTrustBundle certmint publishes for the same signer name. Neither image knows about certmint.
+IDENTITY_VOLUME = "id"
+CREDENTIALS = "credentials.pem"
+"""The credential bundle: the PKCS#8 key ("PRIVATE KEY"), then the chain, leaf first."""
+TRUST = "ca.crt"
+CLUSTER_TRUST_BUNDLE_LABEL = "certmint.dev/cluster-trust-bundle"
+
+
+def issuer_signer_name(namespace: str, name: str) -> str:
+    return f"issuers.certmint.dev/{namespace}.{name}"
+
+
+def pod_identity(signer_name: str, key_type: str = "ECDSAP256") -> dict[str, Any]:
+    """The projected volume to copy: a podCertificate and the ClusterTrustBundles of the same signer
+    that certmint labelled as its own (a nil labelSelector would select none)."""
+    return {
+        "projected": {
+            "sources": [
+                {
+                    "podCertificate": {
+                        "signerName": signer_name,
+                        "keyType": key_type,
+                        "credentialBundlePath": CREDENTIALS,
+                    }
+                },
+                {
+                    "clusterTrustBundle": {
+                        "signerName": signer_name,
+                        "labelSelector": {"matchLabels": {CLUSTER_TRUST_BUNDLE_LABEL: "true"}},
+                        "path": TRUST,
+                    }
+                },
+            ]
+        }
+    }
+
+
+POD_CERTIFICATE_NGINX_CONFIG = f"""
+daemon off;
+pid /tmp/nginx.pid;
+error_log stderr info;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path /tmp/body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {{
+        listen {PORT} ssl;
+        ssl_certificate /{IDENTITY_VOLUME}/{CREDENTIALS};
+        ssl_certificate_key /{IDENTITY_VOLUME}/{CREDENTIALS};
+        ssl_client_certificate /{IDENTITY_VOLUME}/{TRUST};
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        location / {{
+            default_type text/plain;
+            return 200 "verify=$ssl_client_verify serial=$ssl_client_serial\\n";
+        }}
+    }}
+}}
+"""
+
+_CERTIFICATES_OF_BUNDLE = f"sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' /{IDENTITY_VOLUME}/{CREDENTIALS}"
+
+# Reloads nginx whenever the kubelet has brought new files, and says what it loaded: `state <epoch
+# seconds> <serial> <chain PEM, base64> <trust PEM, base64>` (certificates only, never the key).
+POD_CERTIFICATE_SERVER_SCRIPT = f"""
+set -u
+chain() {{ {_CERTIFICATES_OF_BUNDLE}; }}
+fingerprint() {{ cat /{IDENTITY_VOLUME}/{CREDENTIALS} /{IDENTITY_VOLUME}/{TRUST} | md5sum; }}
+state() {{
+  echo "state $(date +%s.%N) $(chain | openssl x509 -noout -serial | cut -d= -f2) \\
+$(chain | base64 -w0) $(base64 -w0 /{IDENTITY_VOLUME}/{TRUST})"
+}}
+last=$(fingerprint)
+nginx -c /config/nginx.conf &
+state
+while sleep 0.5; do
+  now=$(fingerprint)
+  if [ "$now" != "$last" ]; then
+    last=$now
+    nginx -c /config/nginx.conf -s reload && state
+  fi
+done
+"""
+
+
+def pod_certificate_sampler_script(server_name: str, address: str) -> str:
+    """Every second one mutual TLS request with the pod's current files: `sample <epoch seconds>
+    own=<own serial before>,<own serial after> <answer or error> code=<HTTP status>`."""
+    own = f"$({_CERTIFICATES_OF_BUNDLE} | openssl x509 -noout -serial | cut -d= -f2)"
+    bundle = f"/{IDENTITY_VOLUME}/{CREDENTIALS}"
+    curl = (
+        f"curl -sS --max-time 5 --cacert /{IDENTITY_VOLUME}/{TRUST} --cert {bundle} --key {bundle} "
+        f"--resolve {server_name}:{PORT}:{address} https://{server_name}:{PORT}/ -w ' code=%{{http_code}}'"
+    )
+    return (
+        "while true; do "
+        f'before={own}; answer=$({curl} 2>&1 | tr "\\n" " "); after={own}; '
+        'echo "sample $(date +%s.%N) own=$before,$after $answer"; sleep 1; done'
+    )
+
+
+def service_account(namespace: str, name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
+
+
+def pod_certificate_issuer(namespace: str, name: str = "ca", **pod_certificates: Any) -> dict[str, Any]:
+    """A selfSigned Issuer that signs PodCertificateRequests of its namespace's pods."""
+    manifest = issuer(namespace, name)
+    manifest["spec"]["podCertificates"] = pod_certificates
+    return manifest
+
+
+def identity_pod(
+    node: RunningNode, name: str, namespace: str, script: str, account: str, signer_name: str, **extra: Any
+) -> dict[str, Any]:
+    """A pod of the peer image whose only identity is the projected `pod_identity` volume at /id."""
+    volumes: dict[str, dict[str, Any]] = {IDENTITY_VOLUME: pod_identity(signer_name), **extra}
+    manifest = pod(node, name, namespace, script, volumes)
+    manifest["spec"]["serviceAccountName"] = account
+    return manifest
