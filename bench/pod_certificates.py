@@ -106,6 +106,11 @@ def until(predicate: Any, timeout: float, what: str, interval: float = 0.5) -> N
         time.sleep(interval)
 
 
+def published(node: RunningNode, ctb: str) -> bool:
+    found = node.kubectl("get", "clustertrustbundles.certificates.k8s.io", ctb, "-o", "name", check=False)
+    return found.strip() == f"clustertrustbundle.certificates.k8s.io/{ctb}"
+
+
 def issued_requests(node: RunningNode) -> int:
     listing = json.loads(
         node.kubectl("get", "podcertificaterequests.certificates.k8s.io", "-n", NAMESPACE, "-o", "json")
@@ -187,15 +192,7 @@ def measure(pods: int, certificates: int, workdir: Path) -> Result:
             "wait", "issuers.certmint.dev/ca", "-n", NAMESPACE, "--for=condition=Ready", "--timeout=120s"
         )
         ctb = issuer_signer_name(NAMESPACE, "ca").replace("/", ":") + ":primary"
-        until(
-            lambda: (
-                bool(node.kubectl("get", "clustertrustbundles.certificates.k8s.io", ctb, check=False).strip())
-                and "NotFound"
-                not in node.kubectl("get", "clustertrustbundles.certificates.k8s.io", ctb, check=False)
-            ),
-            120,
-            f"ClusterTrustBundle {ctb}",
-        )
+        until(lambda: published(node, ctb), 120, f"ClusterTrustBundle {ctb}")
         # Warm-up: the first pod with an identity (kubelet informers, the operator's first PCR).
         pods_phase(node, "warmup", 1, identity=True)
         idle_before = operator_cpu(node)
