@@ -362,7 +362,10 @@ def test_a_tenant_gets_no_identity_but_its_pods_and_certmint_writes_only_the_req
         assert supported in messages["ECDSA P-521"], messages["ECDSA P-521"]
     assert "example.com/dns-name" in messages["unknown user annotations"]
 
-    # The positive control: the pod's own request is Issued, with the pod's identity and nothing else.
+    # What the check cannot stop: a request true to every fact of a pod of A that mounts a
+    # podCertificate for A's issuer is Issued, with the tenant's key, for that pod's identity and
+    # nothing else. A PCR does not record its creator, so certmint cannot tell this tenant from the
+    # node: the right to create PCRs is the right to every such pod's identity (the README says so).
     issued = outcome(cluster, a, honest)
     assert issued["type"] == "Issued", issued
     leaf = x509.load_pem_x509_certificates(issued["status_fields"]["certificateChain"].encode())[0]
