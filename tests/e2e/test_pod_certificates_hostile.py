@@ -384,6 +384,13 @@ def test_a_tenant_gets_no_identity_but_its_pods_and_certmint_writes_only_the_req
     others = [w for w in writes if not _is_status_of(w, a, ours) and not _is_event_about(w, a, ours)]
     assert not others, [_describe(w) for w in others]
     assert not any(w["objectRef"].get("namespace") == b for w in writes), "nothing in B"
+    # ClusterTrustBundles, over the whole run: only certmint's own, one per issuer that opted in.
+    bundles = {
+        w["objectRef"]["name"]
+        for w in audited.writes_since(0)
+        if w["objectRef"].get("resource") == "clustertrustbundles"
+    }
+    assert bundles == {f"issuers.certmint.dev:{namespace}.ca:primary" for namespace in (a, b)}, bundles
 
 
 def _ctb_exists(cluster: Cluster, name: str) -> bool:
