@@ -52,17 +52,17 @@ OPERATOR_NAMESPACE = "certmint"
 FRAGMENT = 40
 """Characters of a key's base64 body searched for: long enough never to occur by chance."""
 
-# The issuer's CA lives 75 min (76 with its minute of backdating) and its scheduled rotation starts
-# with 93% of that left, 4.3 min after it was made: by then the pods run and sample. The next CA is
-# trusted for a minute (and until the ClusterTrustBundle holds it) before it signs, ~5.3 min in; the
+# The issuer's CA lives 70 min (71 with its minute of backdating) and its scheduled rotation starts
+# with 90% of that left, 6.1 min after it was made: by then the pods run and sample. The next CA is
+# trusted for 45 s (and until the ClusterTrustBundle holds it) before it signs, ~6.9 min in; the
 # previous one stays trusted while a pod certificate it signed may live (podCertificates.maxDuration,
-# 1h; a requested rotation, `certmint ca rotate`, distrusts it after one propagationDelay instead,
-# before the kubelet would refresh). Pod certificates live 1h and the kubelet refreshes them 83%
-# before their end, 6-13 min after issuance: then with certificates of the new CA (or, should a
-# refresh come before the activation, at the next one). A 75 min CA still signs a full hour for the
-# first pods.
-ROTATION = {"rotateBeforePercentage": 93, "propagationDelay": "60s", "reissueWindow": "40s"}
-CA_DURATION = "75m"
+# 1h). (A requested rotation, `certmint ca rotate`, distrusts the previous CA one propagationDelay
+# after the activation instead, long before the kubelet refreshes a pod certificate.) Pod
+# certificates live 1h and the kubelet refreshes them 83% before their end, 6-13 min after issuance:
+# then with certificates of the new CA (or, should a refresh come before the activation, at the next
+# one). A 70 min CA still signs a full hour until the activation.
+ROTATION = {"rotateBeforePercentage": 90, "propagationDelay": "45s", "reissueWindow": "40s"}
+CA_DURATION = "70m"
 
 
 @dataclass(frozen=True)
