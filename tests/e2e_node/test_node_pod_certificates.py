@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from certmint.pki import load_certificates_pem
 from devcluster.node import RunningNode
@@ -189,16 +191,19 @@ def assert_keys_in_no_api_object(node: RunningNode, bodies: dict[str, str]) -> N
     Event, Pod and certmint object of the cluster, and the operator pod's log: no fragment of any of
     these keys; and no PEM private key marker anywhere but in Secrets (where certmint's CA keys and
     the stranger's key live, by design)."""
-    needles = {
-        f"{what} {part}": fragment
-        for what, body in bodies.items()
-        for part, fragment in (
-            ("start", body[:FRAGMENT]),
-            ("middle", body[len(body) // 2 : len(body) // 2 + FRAGMENT]),
-            ("end", body[-FRAGMENT:]),
-        )
-    }
-    ders = {what: base64.b64decode(body) for what, body in bodies.items()}
+    needles: dict[str, str] = {}
+    secrets_of: dict[str, bytes] = {}
+    for what, body in bodies.items():
+        der = base64.b64decode(body)
+        key = serialization.load_der_private_key(der, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey), f"{what}: the pods ask for ECDSAP256"
+        scalar = key.private_numbers().private_value.to_bytes(32, "big")
+        # Every P-256 PKCS#8 key starts with the same 36 bytes (48 base64 characters): the fragment
+        # searched for is the base64 text of the private scalar that follows them.
+        assert der[36:68] == scalar, f"{what}: a PKCS#8 P-256 key"
+        needles[f"{what} (base64 body)"] = body[48 : 48 + FRAGMENT]
+        needles[f"{what} (hex)"] = scalar.hex()
+        secrets_of[what] = scalar
     secrets = cluster_json(node, "secrets")
     others = cluster_json(
         node,
@@ -216,11 +221,11 @@ def assert_keys_in_no_api_object(node: RunningNode, bodies: dict[str, str]) -> N
     assert log, "the operator pod's log is empty"
     texts = [(name, json.dumps(item)) for name, item in (*secrets, *others)] + [("operator log", log)]
     for name, item in secrets:
-        for key, value in (item.get("data") or {}).items():
+        for field, value in (item.get("data") or {}).items():
             decoded = base64.b64decode(value)
-            texts.append((f"{name} data {key}", decoded.decode(errors="replace").replace("\n", "")))
-            for what, der in ders.items():
-                assert der not in decoded, f"{what}'s key (DER) in {name} data {key}"
+            texts.append((f"{name} data {field}", decoded.decode(errors="replace").replace("\n", "")))
+            for what, scalar in secrets_of.items():
+                assert scalar not in decoded, f"{what}'s private scalar in {name} data {field}"
     for where, text in texts:
         for what, needle in needles.items():
             assert needle not in text, f"{what} found in {where}"
