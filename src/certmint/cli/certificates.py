@@ -11,8 +11,9 @@ from certmint.api.kinds import CERTIFICATES
 from certmint.cli import cluster
 from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
 from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
-from certmint.planning.csrs.signing_request import is_certmint_signer, read_signing_request
+from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
+from certmint.planning.signers import is_certmint_signer
 
 
 @click.command()

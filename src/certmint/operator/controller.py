@@ -35,17 +35,16 @@ from certmint.operator.state import (
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.certificates.renewal import spread
-from certmint.planning.csrs.signing_request import (
+from certmint.planning.csrs.signing_request import SigningRequestObject, read_signing_request
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
+from certmint.planning.signers import (
     SignerRef,
-    SigningRequestObject,
     cluster_issuer_signer_name,
     is_certmint_signer,
     issuer_signer_name,
     parse_signer_name,
-    read_signing_request,
 )
-from certmint.planning.issuer_view import IssuerView
-from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 
 log = logging.getLogger("certmint.controller")
 
