@@ -80,6 +80,7 @@ async def _ready(
             policy=issuer.spec.policy,
             allow_ca=issuer.spec.allow_ca,
             auto_approval=issuer.spec.signing_requests.auto_approve,
+            pod_certificates=issuer.spec.pod_certificates,
         ),
         trust=replace(view.trust, crl_pem=crls.pem),
         revoking=Revoking(
