@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube import csrs, objects
+from certmint.kube import csrs, objects, podcerts
 from certmint.kube.apply import Rejected, version_of
 from certmint.kube.configmaps import ConfigMapManifest
 from certmint.kube.events import ObjectReference
@@ -25,6 +25,7 @@ from certmint.kube.secrets import FIELD_MANAGER, TLS, OwnerReference, SecretObje
 from certmint.pki import CARequest, RequestedNames, certificates_to_pem, create_root_ca
 from certmint.planning import markings
 from tests.csr_material import csr_for
+from tests.podcert_material import pcr_body, pod_body
 
 Contract = Callable[[Kube, str], Awaitable[None]]
 SOMEONE_ELSE = "contract-someone-else"
@@ -432,6 +433,64 @@ async def signing_requests_are_listed_and_answered(kube: Kube, namespace: str) -
         await kube.write_csr_conditions(f"{namespace}-absent", csrs.STATUS, approved, "1")
 
 
+async def pod_certificate_requests_are_read_and_answered(kube: Kube, namespace: str) -> None:
+    """Needs the PodCertificateRequest feature gate and certificates.k8s.io/v1beta1 on the server."""
+    assert await kube.serves_pod_certificates()
+    assert not (await kube.read_pod(namespace, "absent")).exists
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web"}}
+    await kube.request("POST", objects.core_path("serviceaccounts", namespace), body=account)
+    pod = pod_body(namespace, "web-0", signers=("example.com/contract",))
+    pod["metadata"].pop("uid")
+    pod["spec"]["automountServiceAccountToken"] = False
+    created = await kube.request("POST", objects.core_path("pods", namespace), body=pod)
+    facts = await kube.read_pod(namespace, "web-0")
+    assert facts.exists
+    assert facts.uid == created["metadata"]["uid"]
+    assert (facts.service_account_name, facts.node_name) == ("web", "node-1")
+    assert facts.signer_names == frozenset({"example.com/contract"})
+    for name in ("denied", "failed"):
+        body = pcr_body(
+            namespace, name, signer="example.com/contract", pod_uid=facts.uid, max_expiration=3600
+        )
+        for field in ("uid", "resourceVersion", "annotations"):
+            body["metadata"].pop(field)
+        await kube.request("POST", podcerts.path(namespace), body=body)
+    listed = {item["metadata"]["name"]: item for item in await kube.list_pod_certificate_requests(namespace)}
+    assert set(listed) == {"denied", "failed"}
+    assert listed["denied"]["spec"]["maxExpirationSeconds"] == 3600
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    denied = {
+        "conditions": [
+            {
+                "type": "Denied",
+                "status": "True",
+                "reason": "Contract",
+                "message": "no",
+                "lastTransitionTime": now,
+            }
+        ]
+    }
+    version = version_of(listed["denied"])
+    with pytest.raises(ApiException) as stale:
+        await kube.write_pod_certificate_status(namespace, "denied", denied, str(int(version) - 1))
+    assert stale.value.status == 409
+    assert await kube.write_pod_certificate_status(namespace, "denied", denied, version)
+    (answered,) = [
+        i for i in await kube.list_pod_certificate_requests(namespace) if i["metadata"]["name"] == "denied"
+    ]
+    assert [c["reason"] for c in answered["status"]["conditions"]] == ["Contract"]
+    again = {**denied, "conditions": [{**denied["conditions"][0], "message": "changed"}]}
+    with pytest.raises(ApiException) as terminal:
+        await kube.write_pod_certificate_status(namespace, "denied", again, version_of(answered))
+    assert terminal.value.status == 422
+    # A Failed status carries nothing but its condition.
+    failed = {"conditions": [{**denied["conditions"][0], "type": "Failed"}], "notBefore": now}
+    with pytest.raises(ApiException) as refused:
+        await kube.write_pod_certificate_status(namespace, "failed", failed, version_of(listed["failed"]))
+    assert refused.value.status == 422
+    assert not await kube.write_pod_certificate_status(namespace, "absent", denied, "1")
+
+
 CONTRACTS: tuple[Contract, ...] = (
     secrets_are_created_once,
     an_invalid_object_is_rejected,
@@ -447,6 +506,7 @@ CONTRACTS: tuple[Contract, ...] = (
     configmaps_are_published_and_contested,
     configmap_labels_certmint_applied_are_removed,
     signing_requests_are_listed_and_answered,
+    pod_certificate_requests_are_read_and_answered,
 )
 WRITES_CERTMINT_OBJECTS = frozenset({custom_objects_are_read_and_their_status_patched})
 """Contracts on objects a running operator would reconcile (and write) meanwhile."""

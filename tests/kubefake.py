@@ -14,7 +14,10 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
 - an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
   ApiException 422;
 - lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
-  and are served in pages of `limit` with a continue token.
+  and are served in pages of `limit` with a continue token;
+- PodCertificateRequests (certificates.k8s.io/v1beta1) are served while `pod_certificates_served`
+  (discovery says so), and their status is terminal: once Issued, Denied or Failed, a status write
+  fails with ApiException 422, as does a status with more than one of those conditions.
 It does not require namespaces to exist, nor check RBAC, admission or CRD schemas.
 
 Besides the gateway's methods it offers what tests arrange and inspect: `objects` (every object
@@ -33,6 +36,7 @@ from typing import Any, TypeAlias
 
 from kubernetes.aio.client.exceptions import ApiException
 
+from certmint.kube import podcerts
 from certmint.kube.apply import APPLY_PATCH
 from certmint.kube.client import USER_AGENT
 from certmint.kube.configmaps import ConfigMapObject, configmap_from_body
@@ -84,6 +88,8 @@ class FakeKube(Kube):
     owners: dict[Place, dict[FieldPath, set[Owner]]] = field(default_factory=dict)
     """Per object, who owns each field (rendered into the object's managedFields)."""
     change_times: dict[Place, dict[Owner, str]] = field(default_factory=dict)
+    pod_certificates_served: bool = True
+    """Whether discovery lists certificates.k8s.io/v1beta1 podcertificaterequests."""
     _versions: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
     # What tests arrange and inspect.
@@ -154,7 +160,11 @@ class FakeKube(Kube):
         query: Query | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        if path == podcerts.discovery_path():
+            return self._discovery()
         resource, namespace, name, subresource = _parse(path)
+        if resource == podcerts.PLURAL and not self.pod_certificates_served:
+            raise _error(404, "NotFound", "the server could not find the requested resource")
         place = (resource, namespace, name)
         parameters = dict(query or [])
         sent = json.loads(body) if isinstance(body, str) else copy.deepcopy(body or {})
@@ -176,6 +186,15 @@ class FakeKube(Kube):
         if method == "PATCH":
             return self._merge_patch(place, subresource, sent)
         raise AssertionError(f"the fake API server does not serve {method} {path}")
+
+    def _discovery(self) -> dict[str, Any]:
+        if not self.pod_certificates_served:
+            raise _error(404, "NotFound", "the server could not find the requested resource")
+        resources = [{"name": podcerts.PLURAL, "namespaced": True, "kind": "PodCertificateRequest"}]
+        resources.append(
+            {"name": f"{podcerts.PLURAL}/status", "namespaced": True, "kind": "PodCertificateRequest"}
+        )
+        return {"kind": "APIResourceList", "groupVersion": podcerts.GROUP_VERSION, "resources": resources}
 
     def _existing(self, place: Place) -> dict[str, Any]:
         found = self.objects.get(place)
@@ -238,6 +257,8 @@ class FakeKube(Kube):
         patched = copy.deepcopy(old)
         if subresource:
             sent = {key: value for key, value in sent.items() if key == "status"}
+        if place[0] == podcerts.PLURAL and subresource == "status":
+            _require_pcr_status_change(old, sent.get("status") or {})
         _merge(patched, sent)
         written = self._write(place, patched, (USER_AGENT, UPDATE))
         self.writes.append(_describe_subresource(place, subresource, sent))
@@ -310,12 +331,35 @@ def _describe_apply(place: Place, manager: str) -> str:
 
 def _describe_subresource(place: Place, subresource: str, sent: dict[str, Any]) -> str:
     resource, namespace, name = place
+    if resource == podcerts.PLURAL:
+        kinds = [c["type"] for c in (sent.get("status") or {}).get("conditions") or []]
+        return f"status pcr {namespace}/{name} " + ",".join(kinds)
     if resource != "certificatesigningrequests":
         return f"status {resource} {namespace}/{name}"
     status = sent.get("status") or {}
     if "certificate" in status:
         return f"sign csr {name}"
     return f"{subresource} csr {name} " + ",".join(c["type"] for c in status.get("conditions") or [])
+
+
+_PCR_FINAL = frozenset({"Issued", "Denied", "Failed"})
+
+
+def _require_pcr_status_change(old: dict[str, Any], status: dict[str, Any]) -> None:
+    """The API server's rules certmint could break: a terminal status is immutable; at most one
+    terminal condition; Denied and Failed carry nothing but conditions."""
+    before = {c.get("type") for c in (old.get("status") or {}).get("conditions") or []}
+    if before & _PCR_FINAL:
+        raise _error(
+            422, "Invalid", "status: immutable after PodCertificateRequest is issued, denied, or failed"
+        )
+    after = [c.get("type") for c in status.get("conditions") or [] if c.get("type") in _PCR_FINAL]
+    if len(after) > 1:
+        raise _error(
+            422, "Invalid", 'There may be at most one condition with type "Issued", "Denied", or "Failed"'
+        )
+    if after and after[0] != "Issued" and set(status) - {"conditions"}:
+        raise _error(422, "Invalid", "non-condition status fields must be empty when denying or failing")
 
 
 def _require_version(old: dict[str, Any] | None, sent: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube import configmaps, csrs, events, objects, secrets
+from certmint.kube import configmaps, csrs, events, objects, podcerts, secrets
 from certmint.kube.apply import (
     APPLY_PATCH,
     MERGE_PATCH,
@@ -27,6 +27,7 @@ from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, SecretObject
 from certmint.planning import markings
+from certmint.planning.podcerts.request import PodFacts, pod_facts
 
 Query: TypeAlias = list[tuple[str, Any]]
 
@@ -315,3 +316,41 @@ class Kube:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to sign or report on
                 raise
+
+    # certificates.k8s.io/v1beta1 PodCertificateRequests: only their status, never spec; Pods only read
+
+    async def serves_pod_certificates(self) -> bool:
+        """Whether the API server serves PodCertificateRequests (feature gate and beta API on)."""
+        try:
+            found = await self.request("GET", podcerts.discovery_path())
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return any(resource.get("name") == podcerts.PLURAL for resource in found.get("resources") or [])
+
+    async def read_pod(self, namespace: str, name: str) -> PodFacts:
+        """What a PodCertificateRequest is cross-checked against; `exists` is False for no such Pod.
+        Only those fields are kept of the answer."""
+        return pod_facts(await self._read(objects.core_path("pods", namespace, name)))
+
+    async def list_pod_certificate_requests(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """In `namespace`, or every namespace; in pages."""
+        return [item async for item in self._pages(podcerts.path(namespace), [], podcerts.LIST_PAGE)]
+
+    async def write_pod_certificate_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> bool:
+        """A merge patch of the status subresource, made only to the version read (409 when anyone
+        changed the request meanwhile; the API server answers 422 for a status it refuses). False
+        when the request is gone (the cleaner deletes every request 15 minutes after creation)."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        try:
+            await self.request(
+                "PATCH", podcerts.path(namespace, name) + "/status", body=body, content_type=MERGE_PATCH
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
