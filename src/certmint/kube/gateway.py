@@ -334,9 +334,13 @@ class Kube:
         Only those fields are kept of the answer."""
         return pod_facts(await self._read(objects.core_path("pods", namespace, name)))
 
-    async def list_pod_certificate_requests(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        """In `namespace`, or every namespace; in pages."""
-        return [item async for item in self._pages(podcerts.path(namespace), [], podcerts.LIST_PAGE)]
+    async def list_pod_certificate_requests(
+        self, namespace: str | None = None, signer_name: str = ""
+    ) -> list[dict[str, Any]]:
+        """In `namespace`, or every namespace; only those for `signer_name` when given (the API
+        server filters by spec.signerName); in pages."""
+        query: Query = [("fieldSelector", f"spec.signerName={signer_name}")] if signer_name else []
+        return [item async for item in self._pages(podcerts.path(namespace), query, podcerts.LIST_PAGE)]
 
     async def write_pod_certificate_status(
         self, namespace: str, name: str, status: dict[str, Any], resource_version: str

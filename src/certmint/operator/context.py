@@ -16,6 +16,7 @@ from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
+from certmint.planning.podcerts.request import PodCertificateRequestObject
 
 Clock = Callable[[], datetime]
 
@@ -38,6 +39,9 @@ class StateView(Protocol):
 
     @property
     def signing_requests(self) -> Mapping[Key, SigningRequestObject]: ...
+
+    @property
+    def pod_certificate_requests(self) -> Mapping[Key, PodCertificateRequestObject]: ...
 
     @property
     def issuer_views(self) -> Mapping[Key, IssuerView]: ...

@@ -10,7 +10,7 @@ from typing import Any
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
-from certmint.operator import bundles, certificates, csrs, issuers, metrics
+from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.echoes import EchoLedger, Source
@@ -22,6 +22,7 @@ from certmint.operator.state import (
     CLUSTER_ISSUER,
     ISSUER,
     OCSP_RESPONSE,
+    POD_CERTIFICATE_REQUEST,
     SECRET,
     SIGNER,
     SIGNING_REQUEST,
@@ -38,6 +39,7 @@ from certmint.planning.certificates.renewal import spread
 from certmint.planning.csrs.signing_request import SigningRequestObject, read_signing_request
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
+from certmint.planning.podcerts.request import read_pod_certificate_request
 from certmint.planning.signers import (
     SignerRef,
     cluster_issuer_signer_name,
@@ -57,6 +59,7 @@ RECONCILERS: dict[str, Reconciler] = {
     CLUSTER_ISSUER: issuers.reconcile,
     TRUST_BUNDLE: bundles.reconcile,
     SIGNING_REQUEST: csrs.reconcile,
+    POD_CERTIFICATE_REQUEST: podcerts.reconcile,
 }
 
 ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
@@ -75,6 +78,9 @@ class Controller:
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     active: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while this replica works: always when standalone, while it leads the peering otherwise."""
+    serves_pod_certificates: bool = False
+    """Set at start when pod certificates are enabled and the API server serves them: then the
+    PodCertificateRequests of an issuer that appears are listed too."""
     echoes: EchoLedger = field(default_factory=EchoLedger)
     """Which events are our own writes coming back, held while their key is worked, or awaited."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
@@ -122,6 +128,7 @@ class Controller:
             CERTIFICATE: lambda: len(state.certificates),
             SECRET: lambda: len(state.secrets),
             SIGNING_REQUEST: lambda: len(state.signing_requests),
+            POD_CERTIFICATE_REQUEST: lambda: len(state.pod_certificate_requests),
             ISSUER: lambda: len(state.issuers),
             TRUST_BUNDLE: lambda: len(state.bundles),
             OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
@@ -168,6 +175,7 @@ class Controller:
             self.state.rotation_steps.pop(key, None)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
             self._forget_signing_requests_of(key)
+            self._forget_pod_certificate_requests_of(key)
             self.queue.add(key)
             return
         if key not in self.state.issuers:
@@ -221,10 +229,50 @@ class Controller:
         )
 
     async def _pick_up_signing_requests(self, key: Key) -> Outcome:
-        """An issuer appeared: the pending CSRs for its signer, which intake did not keep."""
+        """An issuer appeared: the pending CSRs (and PodCertificateRequests) for its signer, which
+        intake did not keep."""
         for body in await self.kube.list_signing_requests(key.name):
             self.signing_request_event(None, body)
+        if self.serves_pod_certificates:
+            for body in await self.kube.list_pod_certificate_requests(None, key.name):
+                self.pod_certificate_request_event(None, body)
         return Outcome()
+
+    def pod_certificate_request_event(self, event_type: str | None, body: Body) -> None:
+        """Every PodCertificateRequest of the cluster arrives here (kubelets create them for any
+        signer). Kept only when addressed to a certmint signer of an issuer that exists and not yet
+        final (or an issued one whose revocation is asked for), as the few fields certmint reads:
+        at most one stub request of MAX_REQUEST_BYTES each, and the API server deletes every
+        request 15 minutes after its creation."""
+        spec = body.get("spec") or {}
+        signer_name = str(spec.get("signerName", ""))
+        if not is_certmint_signer(signer_name) or not self._serves_signer(signer_name):
+            return
+        key = key_of(POD_CERTIFICATE_REQUEST, body)
+        signer = parse_signer_name(signer_name)
+        known = isinstance(signer, SignerRef) and (
+            issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
+        )
+        if event_type == DELETED or not known:
+            self.state.pod_certificate_requests.pop(key, None)
+            self.queue.cancel(key)
+            return
+        pcr = read_pod_certificate_request(body)
+        if pcr.settled:
+            self.state.pod_certificate_requests.pop(key, None)
+            self.queue.cancel(key)
+            return
+        self.state.pod_certificate_requests[key] = pcr
+        self._wake(key, _source(key, body))
+
+    def _forget_pod_certificate_requests_of(self, issuer: Key) -> None:
+        for key, pcr in list(self.state.pod_certificate_requests.items()):
+            signer = parse_signer_name(pcr.signer_name)
+            if isinstance(signer, SignerRef) and issuer == issuer_key(
+                signer.kind, signer.namespace, signer.name
+            ):
+                del self.state.pod_certificate_requests[key]
+                self.queue.cancel(key)
 
     def _issuer_known(self, key: Key) -> None:
         if key.kind == ISSUER:

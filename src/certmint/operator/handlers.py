@@ -45,6 +45,11 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 CONFIG = "config"
 """The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
+POD_CERTIFICATES_SERVED = "pod_certificates_served"
+"""The memo key of whether PodCertificateRequests are watched (pod_certificates_available)."""
+PCR_GROUP, PCR_VERSION, PCR_PLURAL = "certificates.k8s.io", "v1beta1", "podcertificaterequests"
+
+log = logging.getLogger("certmint.operator")
 
 
 def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
@@ -86,7 +91,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     config: OperatorConfig = memo[CONFIG]
     configure_kopf(settings, config)
     api = await connect(config.kubeconfig)
-    controller = Controller(kube=Kube(api), config=config)
+    controller = Controller(
+        kube=Kube(api), config=config, serves_pod_certificates=bool(memo.get(POD_CERTIFICATES_SERVED))
+    )
     await controller.start(_leadership(api, config, controller))
     memo[API] = api
     memo[CONTROLLER] = controller
@@ -165,3 +172,39 @@ async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
 @kopf.on.event("v1", "configmaps")
 async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].configmap_event(dict(event["object"]))
+
+
+async def pod_certificate_request_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every PodCertificateRequest in the cluster: the controller keeps only those addressed to
+    certmint's signers. Registered only by register_pod_certificates."""
+    memo[CONTROLLER].pod_certificate_request_event(event.get("type"), dict(event["object"]))
+
+
+async def pod_certificates_available(config: OperatorConfig) -> bool:
+    """Whether to watch PodCertificateRequests: asked for (--pod-certificates) and served by the API
+    server. Decided once, before kopf starts: kopf (with scanning disabled) looks up its handlers'
+    resources once at start, and one for a resource the server does not serve only gets kopf's
+    warning and no watch; certmint says why itself, once, and registers no such handler."""
+    if not config.pod_certificates:
+        return False
+    api = await connect(config.kubeconfig)
+    try:
+        served = await Kube(api).serves_pod_certificates()
+    finally:
+        await api.close()  # type: ignore[no-untyped-call]
+    if not served:
+        log.warning(
+            "pod certificates are enabled but the API server does not serve %s/%s %s (feature gate "
+            "PodCertificateRequest and --runtime-config=%s/%s=true): no PodCertificateRequest is signed",
+            PCR_GROUP,
+            PCR_VERSION,
+            PCR_PLURAL,
+            PCR_GROUP,
+            PCR_VERSION,
+        )
+    return served
+
+
+def register_pod_certificates(registry: kopf.OperatorRegistry | None = None) -> None:
+    """The PodCertificateRequest watch, added to kopf's registry before kopf starts."""
+    kopf.on.event(PCR_GROUP, PCR_VERSION, PCR_PLURAL, registry=registry)(pod_certificate_request_event)

@@ -19,6 +19,7 @@ from certmint.planning.certificates.secret_view import SecretContents, SecretVie
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
+from certmint.planning.podcerts.request import PodCertificateRequestObject
 
 CERTIFICATE = CERTIFICATES.kind
 ISSUER = ISSUERS.kind
@@ -26,6 +27,7 @@ CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 TRUST_BUNDLE = TRUST_BUNDLES.kind
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
+POD_CERTIFICATE_REQUEST = "PodCertificateRequest"
 SIGNER = "Signer"
 """Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
 OCSP_RESPONSE = "OCSPResponse"
@@ -102,6 +104,9 @@ class State:
     signing_requests: dict[Key, SigningRequestObject] = field(default_factory=dict)
     """Only CSRs addressed to certmint's signers of issuers that exist, only until they are final,
     and only the fields certmint reads (no managedFields, no base64)."""
+    pod_certificate_requests: dict[Key, PodCertificateRequestObject] = field(default_factory=dict)
+    """Only PodCertificateRequests addressed to certmint's signers of issuers that exist, only until
+    they are final (or while a revocation is asked for), and only the fields certmint reads."""
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)
