@@ -2,6 +2,7 @@
 and hands it to kopf in the memo, never through the process environment."""
 
 import dataclasses
+import functools
 import os
 import re
 import socket
@@ -17,6 +18,7 @@ from certmint.cli import main
 from certmint.cli import operator as operator_command
 from certmint.operator import handlers
 from certmint.operator.config import OperatorConfig
+from tests.kubefake import FakeKube
 
 CHART_DEPLOYMENT = Path(__file__).parents[2] / "charts" / "certmint" / "templates" / "deployment.yaml"
 EVERY_FLAG = [
@@ -197,11 +199,16 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
     async def operator(**kwargs: Any) -> None:
         given.update(kwargs)
 
+    async def not_served(config: OperatorConfig) -> bool:
+        return False
+
     monkeypatch.setattr(kopf, "operator", operator)
     monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    monkeypatch.setattr(handlers, "pod_certificates_available", not_served)
     config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"))
     operator_command.run(config, "http://127.0.0.1:8080/healthz", verbose=False)
     assert given["memo"][handlers.CONFIG] is config
+    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is False
     assert (given["clusterwide"], given["namespaces"]) == (False, ("ops", "team-a"))
     assert given["identity"] == "replica-a"
     assert given["liveness_endpoint"] == "http://127.0.0.1:8080/healthz"
@@ -212,6 +219,60 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
     assert settings.peering.mandatory
     assert not settings.peering.standalone
     assert (settings.watching.server_timeout, settings.watching.client_timeout) == (40, 50)
+
+
+def test_pod_certificate_requests_are_watched_only_when_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery decides before kopf starts: a served API gets its handler registered (in a
+    registry of this test's own here) and the controller is told; otherwise neither."""
+    given: dict[str, Any] = {}
+    registry = kopf.OperatorRegistry()
+
+    async def operator(**kwargs: Any) -> None:
+        given.update(kwargs)
+
+    async def served(config: OperatorConfig) -> bool:
+        return config.pod_certificates
+
+    monkeypatch.setattr(kopf, "operator", operator)
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    monkeypatch.setattr(handlers, "pod_certificates_available", served)
+    monkeypatch.setattr(
+        handlers, "register_pod_certificates", functools.partial(handlers.register_pod_certificates, registry)
+    )
+    operator_command.run(dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True), None, verbose=False)
+    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is True
+    (handler,) = registry._watching.get_all_handlers()
+    assert handler.selector is not None
+    assert (handler.selector.group, handler.selector.version, handler.selector.any_name) == (
+        handlers.PCR_GROUP,
+        handlers.PCR_VERSION,
+        handlers.PCR_PLURAL,
+    )
+    operator_command.run(dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=False), None, verbose=False)
+    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is False
+    assert len(registry._watching.get_all_handlers()) == 1
+
+
+class _Closable:
+    async def close(self) -> None:
+        return None
+
+
+async def test_discovery_without_the_api_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def connect(kubeconfig: str | None) -> _Closable:
+        return _Closable()
+
+    monkeypatch.setattr(handlers, "connect", connect)
+    monkeypatch.setattr(handlers, "Kube", lambda api: FakeKube(pod_certificates_served=False))
+    enabled = dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True)
+    assert not await handlers.pod_certificates_available(enabled)
+    (line,) = [r for r in caplog.records if r.name == "certmint.operator"]
+    assert "does not serve certificates.k8s.io/v1beta1 podcertificaterequests" in line.getMessage()
+    monkeypatch.setattr(handlers, "Kube", lambda api: FakeKube())
+    assert await handlers.pod_certificates_available(enabled)
+    assert not await handlers.pod_certificates_available(dataclasses.replace(enabled, pod_certificates=False))
 
 
 def test_replicas_serving_a_namespace_list_still_share_the_cluster_wide_peering() -> None:

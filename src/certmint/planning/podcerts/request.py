@@ -21,6 +21,7 @@ KIND = "PodCertificateRequest"
 ISSUED = "Issued"
 DENIED = "Denied"
 FAILED = "Failed"
+FINAL_CONDITIONS = (ISSUED, DENIED, FAILED)
 DEFAULT_MAX_EXPIRATION_SECONDS = 86400
 """What the API server defaults spec.maxExpirationSeconds to."""
 MAX_USER_ANNOTATION_KEYS = 16
