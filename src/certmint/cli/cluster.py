@@ -188,7 +188,7 @@ def _plain(api: client.ApiClient, model: object) -> dict[str, Any]:
 def list_pod_certificate_requests(api: client.ApiClient, namespace: str | None) -> list[dict[str, Any]]:
     """In `namespace`, or every namespace; NotFound when the API server does not serve them."""
     with _missing_is("the PodCertificateRequest API (certificates.k8s.io/v1beta1)"):
-        found = _call(api, "GET", podcerts.path(namespace))
+        found = call(api, "GET", podcerts.path(namespace))
     return list(found.get("items") or [])
 
 
@@ -197,10 +197,10 @@ def annotate_pod_certificate_request(
 ) -> None:
     body = {"metadata": {"annotations": annotations}}
     with _missing_is(f"PodCertificateRequest {namespace}/{name}"):
-        _call(api, "PATCH", podcerts.path(namespace, name), body, "application/merge-patch+json")
+        call(api, "PATCH", podcerts.path(namespace, name), body, "application/merge-patch+json")
 
 
-def _call(
+def call(
     api: client.ApiClient,
     method: str,
     path: str,
