@@ -19,8 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certmint.api.kinds import ISSUERS
 from certmint.cli import cluster as cli_cluster
 from certmint.kube import podcerts
-from certmint.pki import load_certificates_pem
+from certmint.pki import load_certificates_pem, load_crls_pem, serial_hex
 from certmint.planning import reasons
+from certmint.planning.issuers.revocation import CRL_KEY
 from devcluster.controlplane import free_port
 from tests.e2e import manifests
 from tests.e2e.support import Cluster, OperatorProcess, certmint, wait_for
@@ -178,5 +179,18 @@ def test_a_pod_certificate_request_is_issued_and_one_for_an_issuer_that_did_not_
     rows = {line.split()[2]: line for line in listing.stdout.splitlines()[1:]}
     assert "Issued/PodCertificateIssued" in rows["issued"]
     assert "Denied/PodCertificatesNotEnabled" in rows["denied"]
+    assert serial_hex(leaf.serial_number) in rows["issued"]
     events = cluster.events(namespace, "issued")
     assert reasons.POD_CERTIFICATE_ISSUED in [event.reason for event in events]
+
+    serial = serial_hex(leaf.serial_number)
+    revoked = certmint(cluster, "revoke", "--serial", serial, "-n", namespace, "--reason", "keyCompromise")
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"PodCertificateRequest {namespace}/issued" in revoked.stdout
+    wait_for(lambda: crl_lists(cluster, namespace, leaf.serial_number), 60, what="the issuer's CRL lists it")
+
+
+def crl_lists(cluster: Cluster, namespace: str, serial: int) -> bool:
+    data = cluster.secret_data(namespace, "ca-ca") or {}
+    crls = load_crls_pem(data[CRL_KEY]) if CRL_KEY in data else []
+    return any(crl.get_revoked_certificate_by_serial_number(serial) is not None for crl in crls)
