@@ -4,6 +4,7 @@ retried with backoff."""
 
 import base64
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -11,10 +12,11 @@ from typing import Any
 from cryptography import x509
 
 from certmint.api.kinds import ISSUERS
+from certmint.cli import pod_certificates
 from certmint.kube import objects, podcerts
 from certmint.operator.controller import DELETED
 from certmint.operator.state import ISSUER, POD_CERTIFICATE_REQUEST, SIGNER, Key
-from certmint.pki import load_certificates_pem, load_crls_pem
+from certmint.pki import load_certificates_pem, load_crls_pem, serial_hex
 from certmint.planning import reasons
 from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, load_revocations
 from tests.e2e import manifests
@@ -348,3 +350,26 @@ async def test_without_the_api_no_request_is_listed_when_an_issuer_appears() -> 
     await harness.settle()
     assert not any(podcerts.PLURAL in read for read in harness.kube.reads)
     assert objects.core_path("pods", NAMESPACE) not in harness.kube.reads
+
+
+async def test_a_restricted_operator_keeps_no_request_for_an_issuer_it_does_not_serve() -> None:
+    harness = Harness()
+    harness.controller.config = replace(harness.controller.config, watch_namespaces=("certmint", "other"))
+    harness.add_issuer(issuer())
+    harness.submit(pcr_body(NAMESPACE))
+    assert harness.controller.state.pod_certificate_requests == {}
+
+
+async def test_the_cli_lists_a_request_with_its_serial_and_state() -> None:
+    harness = await issued_harness()
+    leaf = load_certificates_pem(harness.body("req-1")["status"]["certificateChain"].encode())[0]
+    row = pod_certificates.row(harness.body("req-1"))
+    assert row["serial"] == serial_hex(leaf.serial_number)
+    assert (row["namespace"], row["pod"], row["name"], row["signer"]) == (
+        NAMESPACE,
+        "web-0",
+        "req-1",
+        SIGNER_NAME,
+    )
+    assert row["state"] == f"Issued/{reasons.POD_CERTIFICATE_ISSUED}"
+    assert pod_certificates.row(pcr_body(NAMESPACE))["state"] == "Pending"
