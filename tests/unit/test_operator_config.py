@@ -272,6 +272,7 @@ async def test_discovery_without_the_api_says_so_in_one_line(
     assert "does not serve certificates.k8s.io/v1beta1 podcertificaterequests" in line.getMessage()
     monkeypatch.setattr(handlers, "Kube", lambda api: FakeKube())
     assert await handlers.pod_certificates_available(enabled)
+    assert len([r for r in caplog.records if r.name == "certmint.operator"]) == 1
     assert not await handlers.pod_certificates_available(dataclasses.replace(enabled, pod_certificates=False))
 
 
@@ -287,3 +288,37 @@ def test_without_a_peering_name_the_operator_runs_standalone() -> None:
     settings = kopf.OperatorSettings()
     handlers.configure_kopf(settings, OperatorConfig())
     assert settings.peering.standalone
+
+
+async def test_discovery_retries_an_unreachable_api_server_with_growing_delays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube = FakeKube()
+    answered = kube.request
+    failures = iter([ConnectionError("refused"), ConnectionError("refused")])
+
+    async def flaky(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return await answered(method, path, **kwargs)
+
+    async def connect(kubeconfig: str | None) -> _Closable:
+        return _Closable()
+
+    slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
+    kube.request = flaky  # type: ignore[method-assign]
+    monkeypatch.setattr(handlers, "connect", connect)
+    monkeypatch.setattr(handlers, "Kube", lambda api: kube)
+    enabled = dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True)
+    assert await handlers.pod_certificates_available(enabled, sleep)
+    assert slept == [1.0, 2.0]
+    failures = iter([ConnectionError("refused")] * 6)
+    slept.clear()
+    with pytest.raises(ConnectionError):
+        await handlers.pod_certificates_available(enabled, sleep)
+    assert slept == list(handlers.DISCOVERY_DELAYS)

@@ -4,8 +4,9 @@ Only `on.event` handlers: they keep no diff-base annotations, progress records o
 any object (kopf #1087), so kopf itself never writes to our resources or to Secrets.
 """
 
+import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import kopf
@@ -15,6 +16,7 @@ from kubernetes.aio.client import ApiClient
 from certmint.api import GROUP, VERSION
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.kube.client import connect
+from certmint.kube.errors import TRANSIENT, describe
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import LIST_PAGE
 from certmint.operator import endpoints, peering
@@ -180,7 +182,13 @@ async def pod_certificate_request_event(event: kopf.RawEvent, memo: kopf.Memo, *
     memo[CONTROLLER].pod_certificate_request_event(event.get("type"), dict(event["object"]))
 
 
-async def pod_certificates_available(config: OperatorConfig) -> bool:
+DISCOVERY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+"""Seconds between attempts at discovery when the API server is not reachable yet; then start fails."""
+
+
+async def pod_certificates_available(
+    config: OperatorConfig, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> bool:
     """Whether to watch PodCertificateRequests: asked for (--pod-certificates) and served by the API
     server. Decided once, before kopf starts: kopf (with scanning disabled) looks up its handlers'
     resources once at start, and one for a resource the server does not serve only gets kopf's
@@ -189,7 +197,7 @@ async def pod_certificates_available(config: OperatorConfig) -> bool:
         return False
     api = await connect(config.kubeconfig)
     try:
-        served = await Kube(api).serves_pod_certificates()
+        served = await _discover(Kube(api), sleep)
     finally:
         await api.close()  # type: ignore[no-untyped-call]
     if not served:
@@ -203,6 +211,24 @@ async def pod_certificates_available(config: OperatorConfig) -> bool:
             PCR_VERSION,
         )
     return served
+
+
+async def _discover(kube: Kube, sleep: Callable[[float], Awaitable[None]]) -> bool:
+    for delay in (*DISCOVERY_DELAYS, None):
+        try:
+            return await kube.serves_pod_certificates()
+        except TRANSIENT as error:
+            if delay is None:
+                raise
+            log.warning(
+                "discovery of %s/%s failed (%s); again in %.0f s",
+                PCR_GROUP,
+                PCR_VERSION,
+                describe(error),
+                delay,
+            )
+            await sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def register_pod_certificates(registry: kopf.OperatorRegistry | None = None) -> None:
