@@ -1,0 +1,195 @@
+"""ClusterTrustBundles (certificates.k8s.io/v1beta1) certmint publishes: what each should hold, whose
+it is, and what to do about the one of that name the API server has.
+
+An issuer with spec.podCertificates publishes one, named after its signer name
+(`<signer name with / as :>:primary`, spec.signerName set), holding the CAs its peers must trust
+(IssuerView.trust.certificates). A TrustBundle with a `clusterTrustBundle` target publishes one
+named `certmint-<bundle>` without a signer name. certmint writes or deletes only a
+ClusterTrustBundle it created: one carrying every label of its owner, set by certmint's field
+manager. Anyone else's of that name is never touched (NotOwned).
+"""
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeAlias
+
+from certmint.planning import labels
+from certmint.planning.markings import FIELD_MANAGER, marked_by_certmint
+
+API_VERSION: Final = "certificates.k8s.io/v1beta1"
+KIND: Final = "ClusterTrustBundle"
+PLURAL: Final = "clustertrustbundles"
+PRIMARY: Final = "primary"
+"""The suffix of an issuer's ClusterTrustBundle name."""
+TRUST_BUNDLE_PREFIX: Final = "certmint-"
+MAX_NAME: Final = 253
+MAX_READ_BLOCKS: Final = 64
+"""Most certificates whose fingerprints are read from one ClusterTrustBundle (an issuer's holds three
+at most): a bundle someone stuffed costs no more than that."""
+
+
+def issuer_bundle_name(signer_name: str) -> str:
+    """The name the API server requires for a ClusterTrustBundle of that signer, with certmint's suffix."""
+    return f"{signer_name.replace('/', ':')}:{PRIMARY}"
+
+
+def trust_bundle_target_name(bundle: str) -> str:
+    return f"{TRUST_BUNDLE_PREFIX}{bundle}"
+
+
+def issuer_owner_labels(kind: str, namespace: str, name: str) -> dict[str, str]:
+    return {
+        labels.CLUSTER_TRUST_BUNDLE_LABEL: "true",
+        labels.ISSUER_KIND: kind,
+        labels.ISSUER_NAME: name,
+        labels.ISSUER_NAMESPACE: namespace,
+    }
+
+
+def trust_bundle_owner_labels(bundle: str) -> dict[str, str]:
+    return {labels.CLUSTER_TRUST_BUNDLE_LABEL: "true", labels.TRUST_BUNDLE_NAME: bundle}
+
+
+@dataclass(frozen=True)
+class ClusterTrustBundleManifest:
+    """Everything certmint declares of one ClusterTrustBundle."""
+
+    name: str
+    signer_name: str
+    """Empty for a TrustBundle's target."""
+    trust_bundle: str
+    """PEM of the CA certificates."""
+    labels: tuple[tuple[str, str], ...]
+
+    def body(self, resource_version: str = "") -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self.name, "labels": dict(self.labels)}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        spec: dict[str, Any] = {"trustBundle": self.trust_bundle}
+        if self.signer_name:
+            spec["signerName"] = self.signer_name
+        return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def manifest(name: str, signer_name: str, pem: bytes, owner: Mapping[str, str]) -> ClusterTrustBundleManifest:
+    return ClusterTrustBundleManifest(name, signer_name, pem.decode("ascii"), tuple(sorted(owner.items())))
+
+
+@dataclass(frozen=True)
+class ClusterTrustBundleObject:
+    """A ClusterTrustBundle as the API server serves it: the fields certmint reads."""
+
+    name: str
+    uid: str
+    resource_version: str
+    signer_name: str
+    trust_bundle: str
+    labels: Mapping[str, str]
+    marked_by_certmint: bool
+    """Whether certmint's field manager wrote its certmint.dev/cluster-trust-bundle label."""
+
+    def owned_by(self, owner: Mapping[str, str]) -> bool:
+        """Certmint's own for this owner: every owner label, written by certmint."""
+        return self.marked_by_certmint and all(self.labels.get(k) == v for k, v in owner.items())
+
+
+def read_cluster_trust_bundle(body: Mapping[str, Any]) -> ClusterTrustBundleObject:
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
+    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
+    assert isinstance(metadata, Mapping) and isinstance(spec, Mapping)
+    found_labels = metadata.get("labels")
+    return ClusterTrustBundleObject(
+        name=str(metadata.get("name", "")),
+        uid=str(metadata.get("uid", "")),
+        resource_version=str(metadata.get("resourceVersion", "")),
+        signer_name=str(spec.get("signerName") or ""),
+        trust_bundle=str(spec.get("trustBundle") or ""),
+        labels={str(k): str(v) for k, v in found_labels.items()} if isinstance(found_labels, Mapping) else {},
+        marked_by_certmint=marked_by_certmint(
+            body, labels.CLUSTER_TRUST_BUNDLE_LABEL, frozenset({FIELD_MANAGER})
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Create:
+    manifest: ClusterTrustBundleManifest
+
+
+@dataclass(frozen=True)
+class Update:
+    manifest: ClusterTrustBundleManifest
+    resource_version: str
+    """The version read: the update fails (409) if anyone wrote since."""
+
+
+@dataclass(frozen=True)
+class Delete:
+    name: str
+    uid: str
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Already as wanted (or, when withdrawing, nothing of certmint's there)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class NotOwned:
+    """A ClusterTrustBundle of that name that certmint did not create: never written nor deleted."""
+
+    name: str
+
+
+Publication: TypeAlias = Create | Update | Delete | Keep | NotOwned
+
+
+def plan_publication(
+    name: str,
+    wanted: ClusterTrustBundleManifest | None,
+    existing: ClusterTrustBundleObject | None,
+    owner: Mapping[str, str],
+) -> Publication:
+    """`wanted` None: certmint's ClusterTrustBundle of that name is to go (the owner opted out or is
+    gone). `existing`: what the API server has under `name`."""
+    if existing is None:
+        return Create(wanted) if wanted is not None else Keep(name)
+    if not existing.owned_by(owner):
+        return NotOwned(name) if wanted is not None else Keep(name)
+    if wanted is None:
+        return Delete(name, existing.uid, existing.resource_version)
+    if (
+        existing.trust_bundle == wanted.trust_bundle
+        and existing.signer_name == wanted.signer_name
+        and all(existing.labels.get(k) == v for k, v in wanted.labels)
+    ):
+        return Keep(name)
+    return Update(wanted, existing.resource_version)
+
+
+def published_fingerprints(trust_bundle: str) -> frozenset[str]:
+    """SHA-256 (hex) of the DER of each CERTIFICATE block: what a rotation compares with its next CA
+    (planning.issuer_view.fingerprint). At most MAX_READ_BLOCKS blocks; a block that is not base64 counts
+    as nothing."""
+    found = set()
+    text = trust_bundle.encode("ascii", "replace")
+    begin, end = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
+    position = text.find(begin)
+    while position >= 0 and len(found) < MAX_READ_BLOCKS:
+        stop = text.find(end, position)
+        if stop < 0:
+            break
+        try:
+            der = base64.b64decode(b"".join(text[position + len(begin) : stop].split()), validate=True)
+        except (binascii.Error, ValueError):
+            der = b""
+        if der:
+            found.add(hashlib.sha256(der).hexdigest())
+        position = text.find(begin, stop)
+    return frozenset(found)
