@@ -9,8 +9,8 @@ and `server_side_apply`, as those writers would.
 
 import base64
 import contextlib
-from dataclasses import replace
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,8 @@ from certmint.kube.events import ObjectReference
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import FIELD_MANAGER, TLS, OwnerReference, SecretObject
 from certmint.pki import CARequest, RequestedNames, certificates_to_pem, create_root_ca
-from certmint.planning import labels, markings
+from certmint.planning import labels as label_names
+from certmint.planning import markings
 from certmint.planning.cluster_trust import issuer_bundle_name
 from certmint.planning.cluster_trust import manifest as bundle_manifest
 from tests.csr_material import csr_for
@@ -443,7 +444,7 @@ async def cluster_trust_bundles_are_published_and_contested(kube: Kube, namespac
     """Needs certificates.k8s.io/v1beta1 with the ClusterTrustBundle gate on."""
     assert await kube.serves_pod_certificates()
     signer = f"contract.test/{namespace}"
-    owner = {labels.CLUSTER_TRUST_BUNDLE_LABEL: "true", ROLE: namespace}
+    owner = {label_names.CLUSTER_TRUST_BUNDLE_LABEL: "true", ROLE: namespace}
     mine = bundle_manifest(issuer_bundle_name(signer), signer, certificate_pem(), owner)
     theirs = bundle_manifest(f"theirs-{namespace}", "", certificate_pem(), owner)
     async with (

@@ -168,7 +168,11 @@ class FakeKube(Kube):
                 raise _error(404, "NotFound", "the server could not find the requested resource")
             if path.strip("/") == f"apis/{_BETA_CERTIFICATES}" and method == "GET":
                 self.reads.append("discover certificates.k8s.io/v1beta1")
-                return {"kind": "APIResourceList", "groupVersion": _BETA_CERTIFICATES, "resources": _BETA_RESOURCES}
+                return {
+                    "kind": "APIResourceList",
+                    "groupVersion": _BETA_CERTIFICATES,
+                    "resources": _BETA_RESOURCES,
+                }
         resource, namespace, name, subresource = _parse(path)
         place = (resource, namespace, name)
         parameters = dict(query or [])
@@ -386,7 +390,9 @@ def _validate_cluster_trust_bundle(body: dict[str, Any]) -> None:
     spec = body.get("spec") or {}
     signer = spec.get("signerName") or ""
     if signer and not (name.startswith(signer.replace("/", ":") + ":") and len(name) > len(signer) + 1):
-        raise _error(422, "Invalid", f"metadata.name: Invalid value: {name!r}: must begin with the signer name")
+        raise _error(
+            422, "Invalid", f"metadata.name: Invalid value: {name!r}: must begin with the signer name"
+        )
     if not signer and ":" in name:
         raise _error(422, "Invalid", f"metadata.name: Invalid value: {name!r}: must not contain ':'")
     if "-----BEGIN CERTIFICATE-----" not in str(spec.get("trustBundle") or ""):

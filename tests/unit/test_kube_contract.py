@@ -10,7 +10,9 @@ from tests.kubefake import FakeKube
 NAMESPACE = "contract"
 
 
-@pytest.mark.parametrize("contract", CONTRACTS + POD_CERTIFICATE_CONTRACTS, ids=lambda contract: contract.__name__)
+@pytest.mark.parametrize(
+    "contract", CONTRACTS + POD_CERTIFICATE_CONTRACTS, ids=lambda contract: contract.__name__
+)
 async def test_the_fake_keeps_the_contract(contract: Contract) -> None:
     kube = FakeKube()
     await kube.request("POST", objects.core_path("namespaces", None), body={"metadata": {"name": NAMESPACE}})

@@ -15,13 +15,14 @@ from kubernetes.aio.client import ApiClient
 from certmint.api import GROUP, VERSION
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.kube.client import connect
-from certmint.kube.gateway import Kube
+from certmint.kube.gateway import POD_CERTIFICATES_API, Kube
 from certmint.kube.secrets import LIST_PAGE
 from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
 from certmint.planning import labels
+from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
 
 CONTROLLER = "controller"
 API = "api"
@@ -65,6 +66,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     # Server-side filter: only Secrets certmint manages ever reach this process.
     settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
+    settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
+        labels.CLUSTER_TRUST_BUNDLE_LABEL
+    )
     # kopf lists a kind in one response unless told otherwise: a restart at 10,000 Certificates
     # and Secrets then held both whole lists at once (459 MB peak RSS in bench/scale.py, under a
     # 512Mi limit). In pages, as certmint lists its Secrets.
@@ -88,6 +92,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     api = await connect(config.kubeconfig)
     controller = Controller(kube=Kube(api), config=config)
     await controller.start(_leadership(api, config, controller))
+    if controller.state.pod_certificate_api:
+        watch_cluster_trust_bundles()
     memo[API] = api
     memo[CONTROLLER] = controller
     if config.metrics_port:
@@ -165,3 +171,16 @@ async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
 @kopf.on.event("v1", "configmaps")
 async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].configmap_event(dict(event["object"]))
+
+
+async def cluster_trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].cluster_trust_bundle_event(event.get("type"), dict(event["object"]))
+
+
+def watch_cluster_trust_bundles() -> None:
+    """Only with pod certificates on and certificates.k8s.io/v1beta1 served (the controller asked at
+    start): registered from the startup handler, before kopf's resource observer reads its handlers,
+    so that otherwise no ClusterTrustBundle is ever listed or watched. The label selector
+    (configure_kopf) keeps it to certmint's own."""
+    group, version = POD_CERTIFICATES_API.split("/")
+    kopf.on.event(group, version, CLUSTER_TRUST_BUNDLES)(cluster_trust_bundle_event)

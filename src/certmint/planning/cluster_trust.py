@@ -13,10 +13,12 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Final, TypeAlias
 
 from certmint.planning import labels
+from certmint.planning.contest import Contest, DataWriter, contest, contest_annotations
 from certmint.planning.markings import FIELD_MANAGER, marked_by_certmint
 
 API_VERSION: Final = "certificates.k8s.io/v1beta1"
@@ -63,9 +65,13 @@ class ClusterTrustBundleManifest:
     trust_bundle: str
     """PEM of the CA certificates."""
     labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...] = ()
+    """Only certmint.dev/contested-repairs, while another writer keeps changing it."""
 
     def body(self, resource_version: str = "") -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.name, "labels": dict(self.labels)}
+        if self.annotations:
+            metadata["annotations"] = dict(self.annotations)
         if resource_version:
             metadata["resourceVersion"] = resource_version
         spec: dict[str, Any] = {"trustBundle": self.trust_bundle}
@@ -90,6 +96,9 @@ class ClusterTrustBundleObject:
     labels: Mapping[str, str]
     marked_by_certmint: bool
     """Whether certmint's field manager wrote its certmint.dev/cluster-trust-bundle label."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    writers: tuple[DataWriter, ...] = ()
+    """Per field manager, the spec fields it owns (trustBundle, signerName) and when it last wrote."""
 
     def owned_by(self, owner: Mapping[str, str]) -> bool:
         """Certmint's own for this owner: every owner label, written by certmint."""
@@ -99,8 +108,11 @@ class ClusterTrustBundleObject:
 def read_cluster_trust_bundle(body: Mapping[str, Any]) -> ClusterTrustBundleObject:
     metadata = body.get("metadata") if isinstance(body.get("metadata"), Mapping) else {}
     spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
-    assert isinstance(metadata, Mapping) and isinstance(spec, Mapping)
+    assert isinstance(metadata, Mapping)
+    assert isinstance(spec, Mapping)
     found_labels = metadata.get("labels")
+    found_annotations = metadata.get("annotations")
+    managed = metadata.get("managedFields")
     return ClusterTrustBundleObject(
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
@@ -111,7 +123,41 @@ def read_cluster_trust_bundle(body: Mapping[str, Any]) -> ClusterTrustBundleObje
         marked_by_certmint=marked_by_certmint(
             body, labels.CLUSTER_TRUST_BUNDLE_LABEL, frozenset({FIELD_MANAGER})
         ),
+        annotations=(
+            {str(k): str(v) for k, v in found_annotations.items()}
+            if isinstance(found_annotations, Mapping)
+            else {}
+        ),
+        writers=spec_writers(managed if isinstance(managed, list) else []),
     )
+
+
+def spec_writers(entries: list[Any]) -> tuple[DataWriter, ...]:
+    """Per managedFields entry: the spec fields that field manager owns."""
+    writers = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        recorded = entry.get("fieldsV1")
+        spec = recorded.get("f:spec") if isinstance(recorded, Mapping) else None
+        owned = (
+            [key[2:] for key in spec if isinstance(key, str) and key.startswith("f:")]
+            if isinstance(spec, Mapping)
+            else []
+        )
+        writers.append(
+            DataWriter(str(entry.get("manager") or ""), _time(entry.get("time")), frozenset(owned))
+        )
+    return tuple(writers)
+
+
+def _time(stamp: object) -> datetime | None:
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -124,6 +170,16 @@ class Update:
     manifest: ClusterTrustBundleManifest
     resource_version: str
     """The version read: the update fails (409) if anyone wrote since."""
+    contest: Contest | None = None
+    """Another writer changed it: this is a repair (planning.contest's backoff)."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """Another writer keeps changing it: the repair waits for planning.contest's backoff."""
+
+    name: str
+    contest: Contest
 
 
 @dataclass(frozen=True)
@@ -147,7 +203,7 @@ class NotOwned:
     name: str
 
 
-Publication: TypeAlias = Create | Update | Delete | Keep | NotOwned
+Publication: TypeAlias = Create | Update | Delete | Keep | NotOwned | Held
 
 
 def plan_publication(
@@ -155,9 +211,11 @@ def plan_publication(
     wanted: ClusterTrustBundleManifest | None,
     existing: ClusterTrustBundleObject | None,
     owner: Mapping[str, str],
+    now: datetime,
 ) -> Publication:
     """`wanted` None: certmint's ClusterTrustBundle of that name is to go (the owner opted out or is
-    gone). `existing`: what the API server has under `name`."""
+    gone). `existing`: what the API server has under `name`. A change someone else made is put
+    back, with planning.contest's backoff when they keep making it."""
     if existing is None:
         return Create(wanted) if wanted is not None else Keep(name)
     if not existing.owned_by(owner):
@@ -170,14 +228,21 @@ def plan_publication(
         and all(existing.labels.get(k) == v for k, v in wanted.labels)
     ):
         return Keep(name)
-    return Update(wanted, existing.resource_version)
+    found = contest(existing.writers, ("trustBundle", "signerName"), existing.annotations, now)
+    if found is not None and found.due > now:
+        return Held(name, found)
+    return Update(
+        replace(wanted, annotations=tuple(contest_annotations(found).items())),
+        existing.resource_version,
+        found,
+    )
 
 
 def published_fingerprints(trust_bundle: str) -> frozenset[str]:
     """SHA-256 (hex) of the DER of each CERTIFICATE block: what a rotation compares with its next CA
     (planning.issuer_view.fingerprint). At most MAX_READ_BLOCKS blocks; a block that is not base64 counts
     as nothing."""
-    found = set()
+    found: set[str] = set()
     text = trust_bundle.encode("ascii", "replace")
     begin, end = b"-----BEGIN CERTIFICATE-----", b"-----END CERTIFICATE-----"
     position = text.find(begin)

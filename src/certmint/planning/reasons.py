@@ -130,3 +130,19 @@ BUNDLES_LAGGING: Final = "BundlesLagging"
 """The next CA waits for TrustBundles that still publish only the current one."""
 CA_ACTIVATED_UNPUBLISHED: Final = "CAActivatedUnpublished"
 """Warning event: the wait's bound passed, the next CA signs although some bundles lag."""
+# Pod certificates' trust: the issuer's ClusterTrustBundle (issue 24). Condition PodCertificates.
+POD_CERTIFICATES_PUBLISHED: Final = "Published"
+"""The issuer's ClusterTrustBundle publishes its CAs (PodCertificates True)."""
+POD_CERTIFICATES_DISABLED: Final = "PodCertificatesDisabled"
+"""The operator runs without --pod-certificates while the issuer opts in."""
+API_UNAVAILABLE: Final = "APIUnavailable"
+"""The API server does not serve certificates.k8s.io/v1beta1 PodCertificateRequests and
+ClusterTrustBundles (feature gates off, or an older Kubernetes)."""
+CLUSTER_TRUST_BUNDLE_NOT_OWNED: Final = "ClusterTrustBundleNotOwned"
+"""A ClusterTrustBundle of the name certmint publishes under exists and certmint did not create it:
+left as it is."""
+CLUSTER_TRUST_BUNDLE_CONTESTED: Final = "ClusterTrustBundleContested"
+"""Another writer keeps changing certmint's ClusterTrustBundle: repaired with backoff."""
+CLUSTER_TRUST_BUNDLE_WRITE_FAILED: Final = "ClusterTrustBundleWriteFailed"
+"""The API server refused certmint's write of the issuer's ClusterTrustBundle (RBAC, a conflict):
+retried; Certificates are served meanwhile."""
