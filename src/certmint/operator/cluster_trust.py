@@ -32,6 +32,11 @@ class Published:
     """A held repair: seconds until it is due."""
 
 
+def active(ctx: Context) -> bool:
+    """Pod certificates on and the API served: only then is any ClusterTrustBundle read or written."""
+    return ctx.config.pod_certificates and ctx.state.pod_certificate_api
+
+
 async def publish(
     ctx: Context, name: str, wanted: ClusterTrustBundleManifest | None, owner: Mapping[str, str]
 ) -> Published:

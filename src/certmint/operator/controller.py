@@ -37,7 +37,13 @@ from certmint.operator.state import (
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.certificates.renewal import spread
-from certmint.planning.cluster_trust import ClusterTrustBundleObject, read_cluster_trust_bundle
+from certmint.planning.cluster_trust import (
+    ENABLE_API,
+    ENABLE_FLAG,
+    TRUST_BUNDLE_PREFIX,
+    ClusterTrustBundleObject,
+    read_cluster_trust_bundle,
+)
 from certmint.planning.csrs.signing_request import (
     SignerRef,
     SigningRequestObject,
@@ -48,7 +54,6 @@ from certmint.planning.csrs.signing_request import (
     read_signing_request,
 )
 from certmint.planning.issuer_view import IssuerView
-from certmint.planning.issuers.pod_trust import ENABLE_API, ENABLE_FLAG
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 
 log = logging.getLogger("certmint.controller")
@@ -240,11 +245,14 @@ class Controller:
             issuer = issuer_key(
                 kind, found.labels.get(labels.ISSUER_NAMESPACE, ""), found.labels.get(labels.ISSUER_NAME, "")
             )
-            return (
-                issuer
-                if found.owned_by(trust_of(issuer).owner) and found.name == trust_of(issuer).name
-                else None
-            )
+            trust = trust_of(issuer)
+            return issuer if found.owned_by(trust.owner) and found.name == trust.name else None
+        uid = found.labels.get(labels.TRUST_BUNDLE_LABEL)
+        if uid and found.name.startswith(TRUST_BUNDLE_PREFIX):
+            bundle = Key(TRUST_BUNDLE, "", found.name.removeprefix(TRUST_BUNDLE_PREFIX))
+            known = self.state.bundles.get(bundle)
+            if known is not None and known.get("metadata", {}).get("uid") == uid:
+                return bundle
         return None
 
     def trust_bundle_event(self, event_type: str | None, body: Body) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, TypeAlias
 
-from certmint.planning import labels
+from certmint.planning import labels, reasons
 from certmint.planning.contest import Contest, DataWriter, contest, contest_annotations
 from certmint.planning.markings import FIELD_MANAGER, marked_by_certmint
 
@@ -31,6 +31,29 @@ MAX_NAME: Final = 253
 MAX_READ_BLOCKS: Final = 64
 """Most certificates whose fingerprints are read from one ClusterTrustBundle (an issuer's holds three
 at most): a bundle someone stuffed costs no more than that."""
+
+
+ENABLE_FLAG: Final = "--pod-certificates (the chart's podCertificates.enabled)"
+ENABLE_API: Final = (
+    "the feature gates PodCertificateRequest and ClusterTrustBundle and "
+    "--runtime-config=certificates.k8s.io/v1beta1=true on the API server"
+)
+
+
+def cluster_trust_unavailable(enabled: bool, served: bool) -> tuple[str, str] | None:
+    """(reason, message) when certmint may not read or write ClusterTrustBundles; None when it may."""
+    if not enabled:
+        return (
+            reasons.POD_CERTIFICATES_DISABLED,
+            f"the operator runs without {ENABLE_FLAG}: no ClusterTrustBundle is published",
+        )
+    if not served:
+        return (
+            reasons.API_UNAVAILABLE,
+            "the API server does not serve certificates.k8s.io/v1beta1 podcertificaterequests and "
+            f"clustertrustbundles: enable {ENABLE_API}, then restart the operator",
+        )
+    return None
 
 
 def issuer_bundle_name(signer_name: str) -> str:
@@ -51,8 +74,9 @@ def issuer_owner_labels(kind: str, namespace: str, name: str) -> dict[str, str]:
     }
 
 
-def trust_bundle_owner_labels(bundle: str) -> dict[str, str]:
-    return {labels.CLUSTER_TRUST_BUNDLE_LABEL: "true", labels.TRUST_BUNDLE_NAME: bundle}
+def trust_bundle_owner_labels(bundle_uid: str) -> dict[str, str]:
+    """A TrustBundle's: its UID (a name may be longer than a label value), as on its ConfigMaps."""
+    return {labels.CLUSTER_TRUST_BUNDLE_LABEL: "true", labels.TRUST_BUNDLE_LABEL: bundle_uid}
 
 
 @dataclass(frozen=True)
@@ -67,11 +91,18 @@ class ClusterTrustBundleManifest:
     labels: tuple[tuple[str, str], ...]
     annotations: tuple[tuple[str, str], ...] = ()
     """Only certmint.dev/contested-repairs, while another writer keeps changing it."""
+    owner: tuple[str, str, str, str] | None = None
+    """(apiVersion, kind, name, uid) of a cluster-scoped owner it is garbage-collected with."""
 
     def body(self, resource_version: str = "") -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.name, "labels": dict(self.labels)}
         if self.annotations:
             metadata["annotations"] = dict(self.annotations)
+        if self.owner is not None:
+            api_version, kind, name, uid = self.owner
+            metadata["ownerReferences"] = [
+                {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}
+            ]
         if resource_version:
             metadata["resourceVersion"] = resource_version
         spec: dict[str, Any] = {"trustBundle": self.trust_bundle}

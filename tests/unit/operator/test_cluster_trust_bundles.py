@@ -14,6 +14,8 @@ from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuer_view import fingerprint
 from tests.kubefake import FakeClock, FakeKube
+from tests.unit.operator.test_bundles import BUNDLE as BUNDLE_KEY
+from tests.unit.operator.test_bundles import add_bundle, add_namespace, bundle_body, ca_pem, synced
 from tests.unit.operator.test_controller import ISSUER_KEY, NAMESPACE, Harness, issuer_body
 
 NAME = "issuers.certmint.dev:apps.ca:primary"
@@ -251,3 +253,84 @@ async def test_with_the_flag_off_no_bundle_is_read_or_written_and_the_issuer_say
         for entry in made.kube.writes + made.kube.reads
     )
     assert PLACE not in made.kube.objects
+
+
+# TrustBundle target `clusterTrustBundle`
+
+TARGET = ("clustertrustbundles", None, "certmint-shared")
+
+
+def with_target(made: Harness, pem: str, target: bool = True, version: str = "b1") -> dict[str, Any]:
+    body = bundle_body(pem, version)
+    if target:
+        body["spec"]["target"]["clusterTrustBundle"] = {}
+    add_bundle(made, body)
+    return body
+
+
+async def test_a_trust_bundle_target_publishes_its_certificates_as_a_ctb_and_withdraws_them() -> None:
+    made = await harness()
+    add_namespace(made, "apps", "a")
+    pem = ca_pem("inline-ca", made)
+    with_target(made, pem)
+    await made.settle()
+    body = made.kube.objects[TARGET]
+    assert "signerName" not in body["spec"]
+    assert body["spec"]["trustBundle"] == pem
+    assert body["metadata"]["labels"] == {
+        labels.CLUSTER_TRUST_BUNDLE_LABEL: "true",
+        labels.TRUST_BUNDLE_LABEL: "uid-shared",
+    }
+    assert body["metadata"]["ownerReferences"][0]["uid"] == "uid-shared", "deleted with the TrustBundle"
+    assert synced(made)["status"] == "True"
+    deliver(made, body=body)
+    assert not made.controller.queue.queued(BUNDLE_KEY), "our own write wakes nobody"
+    # Someone deletes it: the bundle puts it back.
+    gone = made.kube.objects.pop(TARGET)
+    deliver(made, "DELETED", gone)
+    assert made.controller.queue.queued(BUNDLE_KEY)
+    await made.settle()
+    assert made.kube.objects[TARGET]["spec"]["trustBundle"] == pem
+    deliver(made, body=made.kube.objects[TARGET])
+    with_target(made, pem, target=False, version="b2")
+    await made.settle()
+    assert TARGET not in made.kube.objects
+    assert made.kube.configmaps[("apps", "shared")].data["ca.crt"] == pem, "the ConfigMaps stay"
+
+
+async def test_a_trust_bundle_target_never_writes_a_ctb_it_did_not_create() -> None:
+    made = await harness()
+    add_namespace(made, "apps", "a")
+    theirs = {
+        "apiVersion": "certificates.k8s.io/v1beta1",
+        "kind": "ClusterTrustBundle",
+        "metadata": {"name": "certmint-shared"},
+        "spec": {"trustBundle": ca_pem("admins", made)},
+    }
+    await made.kube.request(
+        "POST",
+        "/apis/certificates.k8s.io/v1beta1/clustertrustbundles",
+        body=theirs,
+        query=[("fieldManager", "admin")],
+    )
+    before = copy.deepcopy(made.kube.objects[TARGET])
+    with_target(made, ca_pem("inline-ca", made))
+    await made.settle()
+    assert made.kube.objects[TARGET] == before
+    state = synced(made)
+    assert (state["status"], state["reason"]) == ("False", reasons.CLUSTER_TRUST_BUNDLE_NOT_OWNED)
+    assert ("apps", "shared") in made.kube.configmaps, "the ConfigMaps are published all the same"
+
+
+async def test_a_trust_bundle_target_without_pod_certificates_makes_no_ctb_call() -> None:
+    made = await harness(enabled=False)
+    add_namespace(made, "apps", "a")
+    with_target(made, ca_pem("inline-ca", made))
+    await made.settle()
+    state = synced(made)
+    assert (state["status"], state["reason"]) == ("False", reasons.POD_CERTIFICATES_DISABLED)
+    assert ("apps", "shared") in made.kube.configmaps
+    assert not any(
+        "clustertrustbundle" in entry or "certificates.k8s.io" in entry
+        for entry in made.kube.writes + made.kube.reads
+    )

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.api import Issuer
+from certmint.kube.apply import Rejected
 from certmint.kube.errors import describe
-from certmint.operator.cluster_trust import publish
+from certmint.operator.cluster_trust import active, publish
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import ISSUER, Key
@@ -49,11 +50,6 @@ def trust_of(key: Key) -> PodTrust:
     return pod_trust(key.kind, key.namespace, key.name, signer)
 
 
-def active(ctx: Context) -> bool:
-    """Pod certificates on and the API served: only then is any ClusterTrustBundle read or written."""
-    return ctx.config.pod_certificates and ctx.state.pod_certificate_api
-
-
 async def publish_pod_trust(ctx: Context, key: Key, issuer: Issuer, view: IssuerView) -> PodTrustResult:
     """For a ready issuer: its CAs (view.trust) into its ClusterTrustBundle, or it withdrawn."""
     if issuer.spec.pod_certificates is None:
@@ -66,8 +62,9 @@ async def publish_pod_trust(ctx: Context, key: Key, issuer: Issuer, view: Issuer
     trust = trust_of(key)
     try:
         done = await publish(ctx, trust.name, wanted_bundle(trust, view.trust.certificates), trust.owner)
-    except ApiException as error:
-        message = f"ClusterTrustBundle {trust.name} not written: {describe(error)}"
+    except (ApiException, Rejected) as error:
+        detail = describe(error) if isinstance(error, ApiException) else str(error)
+        message = f"ClusterTrustBundle {trust.name} not written: {detail}"
         log.warning("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
         failed = PodCertificatesCondition(False, reasons.CLUSTER_TRUST_BUNDLE_WRITE_FAILED, message)
         return PodTrustResult(failed, Outcome(), WRITE_RETRY_SECONDS)

@@ -9,6 +9,8 @@ from cryptography import x509
 from certmint.pki import certificates_to_pem
 from certmint.planning import reasons
 from certmint.planning.cluster_trust import (
+    ENABLE_API,
+    ENABLE_FLAG,
     ClusterTrustBundleManifest,
     ClusterTrustBundleObject,
     Create,
@@ -21,12 +23,6 @@ from certmint.planning.cluster_trust import (
     issuer_owner_labels,
     manifest,
     published_fingerprints,
-)
-
-ENABLE_FLAG = "--pod-certificates (the chart's podCertificates.enabled)"
-ENABLE_API = (
-    "the feature gates PodCertificateRequest and ClusterTrustBundle and "
-    "--runtime-config=certificates.k8s.io/v1beta1=true on the API server"
 )
 
 
