@@ -19,11 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from kubernetes import client, config
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.kube.client import connect
+from certmint.kube.gateway import Kube
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
 from tests.e2e import manifests
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.kube_contract import POD_CERTIFICATE_CONTRACTS, Contract
 
 REPO = Path(__file__).resolve().parents[2]
 GATES = (
@@ -59,6 +62,19 @@ def gated_namespace(gated: Cluster) -> Iterator[str]:
     gated.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     yield name
     gated.core.delete_namespace(name)
+
+
+@pytest.mark.parametrize("contract", POD_CERTIFICATE_CONTRACTS, ids=lambda contract: contract.__name__)
+async def test_the_gated_api_server_keeps_the_contract(
+    contract: Contract, gated: Cluster, gated_namespace: str
+) -> None:
+    """tests/kube_contract.py's ClusterTrustBundle contracts (FakeKube is held to them); they move to
+    test_kube_contract.py once every devcluster API server has the gates on."""
+    api = await connect(str(gated.plane.kubeconfig))
+    try:
+        await contract(Kube(api), gated_namespace)
+    finally:
+        await api.close()
 
 
 def bundle(cluster: Cluster, name: str) -> dict[str, Any] | None:
