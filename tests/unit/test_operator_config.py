@@ -226,3 +226,28 @@ def test_without_a_peering_name_the_operator_runs_standalone() -> None:
     settings = kopf.OperatorSettings()
     handlers.configure_kopf(settings, OperatorConfig())
     assert settings.peering.standalone
+
+
+CLUSTER_TRUST_BUNDLES = kopf.Resource(
+    "certificates.k8s.io", "v1beta1", "clustertrustbundles", kind="ClusterTrustBundle", namespaced=False
+)
+
+
+def _watches_cluster_trust_bundles(registry: kopf.OperatorRegistry) -> bool:
+    return any(
+        handler.selector is not None and handler.selector.check(CLUSTER_TRUST_BUNDLES)
+        for handler in registry._watching.get_all_handlers()
+    )
+
+
+def test_cluster_trust_bundles_are_watched_only_when_registered_and_only_certmints() -> None:
+    """Registered by the startup handler only with pod certificates on and the API served: kopf then
+    lists and watches them, with certmint's label as the server-side filter."""
+    assert not _watches_cluster_trust_bundles(kopf.get_default_registry())
+    registry = kopf.OperatorRegistry()
+    handlers.watch_cluster_trust_bundles(registry)
+    assert _watches_cluster_trust_bundles(registry)
+    settings = kopf.OperatorSettings()
+    handlers.configure_kopf(settings, OperatorConfig())
+    selectors = list(settings.watching.label_selectors.collect(CLUSTER_TRUST_BUNDLES))
+    assert selectors == ["certmint.dev/cluster-trust-bundle"]

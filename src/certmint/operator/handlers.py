@@ -177,10 +177,10 @@ async def cluster_trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_:
     memo[CONTROLLER].cluster_trust_bundle_event(event.get("type"), dict(event["object"]))
 
 
-def watch_cluster_trust_bundles() -> None:
+def watch_cluster_trust_bundles(registry: kopf.OperatorRegistry | None = None) -> None:
     """Only with pod certificates on and certificates.k8s.io/v1beta1 served (the controller asked at
     start): registered from the startup handler, before kopf's resource observer reads its handlers,
     so that otherwise no ClusterTrustBundle is ever listed or watched. The label selector
     (configure_kopf) keeps it to certmint's own."""
     group, version = POD_CERTIFICATES_API.split("/")
-    kopf.on.event(group, version, CLUSTER_TRUST_BUNDLES)(cluster_trust_bundle_event)
+    kopf.on.event(group, version, CLUSTER_TRUST_BUNDLES, registry=registry)(cluster_trust_bundle_event)
