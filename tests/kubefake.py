@@ -14,7 +14,12 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
 - an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
   ApiException 422;
 - lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
-  and are served in pages of `limit` with a continue token.
+  and are served in pages of `limit` with a continue token;
+- an update (PUT) replaces an existing object; a delete honours DeleteOptions.preconditions (uid,
+  resourceVersion: 409 when they differ);
+- certificates.k8s.io/v1beta1 is discovered (clustertrustbundles, podcertificaterequests) unless
+  `serves_pod_certificate_api` is False (then every path of it answers 404, as without the gates);
+  a ClusterTrustBundle's name follows its signerName as the API server requires (422).
 It does not require namespaces to exist, nor check RBAC, admission or CRD schemas.
 
 Besides the gateway's methods it offers what tests arrange and inspect: `objects` (every object
