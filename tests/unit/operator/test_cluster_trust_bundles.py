@@ -4,15 +4,20 @@ withdraws it, never touches one it did not create, and says so in its PodCertifi
 when the operator or the API server cannot do pod certificates. Certificates are served throughout."""
 
 import copy
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from certmint.api.kinds import ISSUERS
+import pytest
+
+from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
+from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuer_view import fingerprint
+from tests.e2e import manifests
 from tests.kubefake import FakeClock, FakeKube
 from tests.unit.operator.test_bundles import BUNDLE as BUNDLE_KEY
 from tests.unit.operator.test_bundles import add_bundle, add_namespace, bundle_body, ca_pem, synced
@@ -334,3 +339,38 @@ async def test_a_trust_bundle_target_without_pod_certificates_makes_no_ctb_call(
         "clustertrustbundle" in entry or "certificates.k8s.io" in entry
         for entry in made.kube.writes + made.kube.reads
     )
+
+
+async def test_a_cluster_issuer_publishes_under_its_own_signer_name() -> None:
+    made = await harness()
+    body = manifests.cluster_issuer(
+        "root",
+        {"uid": "uid-root", "generation": 1, "resourceVersion": "r1"},
+        selfSigned={},
+        podCertificates={},
+    )
+    made.kube.objects[(CLUSTER_ISSUERS.plural, None, "root")] = body
+    made.controller.issuer_event(CLUSTER_ISSUER, None, body)
+    await made.settle()
+    found = made.kube.objects[("clustertrustbundles", None, "clusterissuers.certmint.dev:root:primary")]
+    assert found["spec"]["signerName"] == "clusterissuers.certmint.dev/root"
+    assert found["metadata"]["labels"][labels.ISSUER_KIND] == "ClusterIssuer"
+    # Its own write coming back wakes nothing; someone's edit wakes the ClusterIssuer.
+    made.controller.cluster_trust_bundle_event(None, copy.deepcopy(found))
+    assert not made.controller.queue.queued(Key(CLUSTER_ISSUER, "", "root"))
+    edited = copy.deepcopy(found)
+    edited["metadata"]["resourceVersion"] = "999"
+    made.controller.cluster_trust_bundle_event(None, edited)
+    assert made.controller.queue.queued(Key(CLUSTER_ISSUER, "", "root"))
+
+
+async def test_opting_in_with_the_flag_off_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    made = await harness(enabled=False)
+    with caplog.at_level(logging.WARNING, logger="certmint.controller"):
+        made.add_issuer(opted_in())
+        again = opted_in()
+        again["metadata"]["resourceVersion"] = "i2"
+        made.add_issuer(again)
+    told = [r for r in caplog.records if "sets spec.podCertificates" in r.getMessage()]
+    assert len(told) == 1
+    assert "--pod-certificates" in told[0].getMessage()
