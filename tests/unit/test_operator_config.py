@@ -2,7 +2,6 @@
 and hands it to kopf in the memo, never through the process environment."""
 
 import dataclasses
-import functools
 import os
 import re
 import socket
@@ -18,7 +17,6 @@ from certmint.cli import main
 from certmint.cli import operator as operator_command
 from certmint.operator import handlers
 from certmint.operator.config import OperatorConfig
-from tests.kubefake import FakeKube
 
 CHART_DEPLOYMENT = Path(__file__).parents[2] / "charts" / "certmint" / "templates" / "deployment.yaml"
 EVERY_FLAG = [
@@ -199,16 +197,11 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
     async def operator(**kwargs: Any) -> None:
         given.update(kwargs)
 
-    async def not_served(config: OperatorConfig) -> bool:
-        return False
-
     monkeypatch.setattr(kopf, "operator", operator)
     monkeypatch.setattr(kopf, "configure", lambda **_: None)
-    monkeypatch.setattr(handlers, "pod_certificates_available", not_served)
     config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"))
     operator_command.run(config, "http://127.0.0.1:8080/healthz", verbose=False)
     assert given["memo"][handlers.CONFIG] is config
-    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is False
     assert (given["clusterwide"], given["namespaces"]) == (False, ("ops", "team-a"))
     assert given["identity"] == "replica-a"
     assert given["liveness_endpoint"] == "http://127.0.0.1:8080/healthz"
@@ -219,61 +212,6 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
     assert settings.peering.mandatory
     assert not settings.peering.standalone
     assert (settings.watching.server_timeout, settings.watching.client_timeout) == (40, 50)
-
-
-def test_pod_certificate_requests_are_watched_only_when_served(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Discovery decides before kopf starts: a served API gets its handler registered (in a
-    registry of this test's own here) and the controller is told; otherwise neither."""
-    given: dict[str, Any] = {}
-    registry = kopf.OperatorRegistry()
-
-    async def operator(**kwargs: Any) -> None:
-        given.update(kwargs)
-
-    async def served(config: OperatorConfig) -> bool:
-        return config.pod_certificates
-
-    monkeypatch.setattr(kopf, "operator", operator)
-    monkeypatch.setattr(kopf, "configure", lambda **_: None)
-    monkeypatch.setattr(handlers, "pod_certificates_available", served)
-    monkeypatch.setattr(
-        handlers, "register_pod_certificates", functools.partial(handlers.register_pod_certificates, registry)
-    )
-    operator_command.run(dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True), None, verbose=False)
-    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is True
-    (handler,) = registry._watching.get_all_handlers()
-    assert handler.selector is not None
-    assert (handler.selector.group, handler.selector.version, handler.selector.any_name) == (
-        handlers.PCR_GROUP,
-        handlers.PCR_VERSION,
-        handlers.PCR_PLURAL,
-    )
-    operator_command.run(dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=False), None, verbose=False)
-    assert given["memo"][handlers.POD_CERTIFICATES_SERVED] is False
-    assert len(registry._watching.get_all_handlers()) == 1
-
-
-class _Closable:
-    async def close(self) -> None:
-        return None
-
-
-async def test_discovery_without_the_api_says_so_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    async def connect(kubeconfig: str | None) -> _Closable:
-        return _Closable()
-
-    monkeypatch.setattr(handlers, "connect", connect)
-    monkeypatch.setattr(handlers, "Kube", lambda api: FakeKube(pod_certificates_served=False))
-    enabled = dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True)
-    assert not await handlers.pod_certificates_available(enabled)
-    (line,) = [r for r in caplog.records if r.name == "certmint.operator"]
-    assert "does not serve certificates.k8s.io/v1beta1 podcertificaterequests" in line.getMessage()
-    monkeypatch.setattr(handlers, "Kube", lambda api: FakeKube())
-    assert await handlers.pod_certificates_available(enabled)
-    assert len([r for r in caplog.records if r.name == "certmint.operator"]) == 1
-    assert not await handlers.pod_certificates_available(dataclasses.replace(enabled, pod_certificates=False))
 
 
 def test_replicas_serving_a_namespace_list_still_share_the_cluster_wide_peering() -> None:
@@ -290,35 +228,38 @@ def test_without_a_peering_name_the_operator_runs_standalone() -> None:
     assert settings.peering.standalone
 
 
-async def test_discovery_retries_an_unreachable_api_server_with_growing_delays(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    kube = FakeKube()
-    answered = kube.request
-    failures = iter([ConnectionError("refused"), ConnectionError("refused")])
+CLUSTER_TRUST_BUNDLES = kopf.Resource(
+    "certificates.k8s.io", "v1beta1", "clustertrustbundles", kind="ClusterTrustBundle", namespaced=False
+)
 
-    async def flaky(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        failure = next(failures, None)
-        if failure is not None:
-            raise failure
-        return await answered(method, path, **kwargs)
 
-    async def connect(kubeconfig: str | None) -> _Closable:
-        return _Closable()
+POD_CERTIFICATE_REQUESTS = kopf.Resource(
+    "certificates.k8s.io", "v1beta1", "podcertificaterequests", kind="PodCertificateRequest", namespaced=True
+)
 
-    slept: list[float] = []
 
-    async def sleep(delay: float) -> None:
-        slept.append(delay)
+def _watches(registry: kopf.OperatorRegistry, resource: kopf.Resource) -> bool:
+    return any(
+        handler.selector is not None and handler.selector.check(resource)
+        for handler in registry._watching.get_all_handlers()
+    )
 
-    kube.request = flaky  # type: ignore[method-assign]
-    monkeypatch.setattr(handlers, "connect", connect)
-    monkeypatch.setattr(handlers, "Kube", lambda api: kube)
-    enabled = dataclasses.replace(FROM_EVERY_FLAG, pod_certificates=True)
-    assert await handlers.pod_certificates_available(enabled, sleep)
-    assert slept == [1.0, 2.0]
-    failures = iter([ConnectionError("refused")] * 6)
-    slept.clear()
-    with pytest.raises(ConnectionError):
-        await handlers.pod_certificates_available(enabled, sleep)
-    assert slept == list(handlers.DISCOVERY_DELAYS)
+
+def _watches_cluster_trust_bundles(registry: kopf.OperatorRegistry) -> bool:
+    return _watches(registry, CLUSTER_TRUST_BUNDLES)
+
+
+def test_pod_certificate_kinds_are_watched_only_when_registered_and_only_certmints_bundles() -> None:
+    """Registered by the startup handler only with pod certificates on and the API served: kopf then
+    lists and watches PodCertificateRequests and ClusterTrustBundles, the bundles with certmint's
+    label as the server-side filter."""
+    assert not _watches_cluster_trust_bundles(kopf.get_default_registry())
+    assert not _watches(kopf.get_default_registry(), POD_CERTIFICATE_REQUESTS)
+    registry = kopf.OperatorRegistry()
+    handlers.register_pod_certificates(registry)
+    assert _watches_cluster_trust_bundles(registry)
+    assert _watches(registry, POD_CERTIFICATE_REQUESTS)
+    settings = kopf.OperatorSettings()
+    handlers.configure_kopf(settings, OperatorConfig())
+    selectors = list(settings.watching.label_selectors.collect(CLUSTER_TRUST_BUNDLES))
+    assert selectors == ["certmint.dev/cluster-trust-bundle"]

@@ -132,18 +132,13 @@ def run(config: OperatorConfig, liveness: str | None, verbose: bool) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings = kopf.OperatorSettings()
     handlers.configure_kopf(settings, config)
-
-    async def main() -> None:
-        served = await handlers.pod_certificates_available(config)
-        if served:
-            handlers.register_pod_certificates()
-        await kopf.operator(
+    asyncio.run(
+        kopf.operator(
             settings=settings,
-            memo=kopf.Memo({handlers.CONFIG: config, handlers.POD_CERTIFICATES_SERVED: served}),
+            memo=kopf.Memo({handlers.CONFIG: config}),
             clusterwide=not config.watch_namespaces,
             namespaces=config.watch_namespaces,
             identity=config.identity,  # type: ignore[arg-type]
             liveness_endpoint=liveness,
         )
-
-    asyncio.run(main())
+    )

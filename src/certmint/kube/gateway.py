@@ -27,6 +27,14 @@ from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, SecretObject
 from certmint.planning import markings
+from certmint.planning.cluster_trust import (
+    PLURAL as CLUSTER_TRUST_BUNDLES,
+)
+from certmint.planning.cluster_trust import (
+    ClusterTrustBundleManifest,
+    ClusterTrustBundleObject,
+    read_cluster_trust_bundle,
+)
 from certmint.planning.podcerts.request import PodFacts, pod_facts
 
 Query: TypeAlias = list[tuple[str, Any]]
@@ -317,17 +325,82 @@ class Kube:
             if error.status != 404:  # deleted meanwhile: nothing left to sign or report on
                 raise
 
-    # certificates.k8s.io/v1beta1 PodCertificateRequests: only their status, never spec; Pods only read
+    # certificates.k8s.io/v1beta1: pod certificates' API and ClusterTrustBundles
 
     async def serves_pod_certificates(self) -> bool:
-        """Whether the API server serves PodCertificateRequests (feature gate and beta API on)."""
+        """Whether the API server serves certificates.k8s.io/v1beta1 podcertificaterequests and
+        clustertrustbundles (both feature gates on, and the beta API enabled)."""
         try:
-            found = await self.request("GET", podcerts.discovery_path())
+            found = await self.request("GET", f"/apis/{POD_CERTIFICATES_API}")
         except ApiException as error:
             if error.status == 404:
                 return False
             raise
-        return any(resource.get("name") == podcerts.PLURAL for resource in found.get("resources") or [])
+        served = {str(resource.get("name", "")) for resource in found.get("resources") or []}
+        return {"podcertificaterequests", CLUSTER_TRUST_BUNDLES} <= served
+
+    async def read_cluster_trust_bundle(self, name: str) -> ClusterTrustBundleObject | None:
+        found = await self._read(_cluster_trust_bundle_path(name))
+        return read_cluster_trust_bundle(found) if found is not None else None
+
+    async def list_cluster_trust_bundles(self, label_selector: str) -> list[ClusterTrustBundleObject]:
+        query = [("labelSelector", label_selector)]
+        return [
+            read_cluster_trust_bundle(item)
+            async for item in self._pages(_cluster_trust_bundle_path(""), query, CLUSTER_TRUST_BUNDLE_PAGE)
+        ]
+
+    async def create_cluster_trust_bundle(
+        self, manifest: ClusterTrustBundleManifest
+    ) -> ClusterTrustBundleObject | None:
+        """A plain create: None when one of that name already exists (someone else's, never
+        overwritten). Raises Rejected for an object the API server refuses."""
+        try:
+            created = await self.request(
+                "POST",
+                _cluster_trust_bundle_path(""),
+                body=manifest.body(),
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return None
+            raise_if_rejected(error)
+            raise
+        return read_cluster_trust_bundle(created)
+
+    async def update_cluster_trust_bundle(
+        self, manifest: ClusterTrustBundleManifest, resource_version: str
+    ) -> ClusterTrustBundleObject:
+        """Replaces one certmint created, only in the version read: ApiException 409 when anyone
+        wrote it since (it is read and judged again), 404 when it is gone."""
+        try:
+            written = await self.request(
+                "PUT",
+                _cluster_trust_bundle_path(manifest.name),
+                body=manifest.body(resource_version),
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            raise_if_rejected(error)
+            raise
+        return read_cluster_trust_bundle(written)
+
+    async def delete_cluster_trust_bundle(self, name: str, uid: str, resource_version: str) -> bool:
+        """Deletes exactly the object read (uid and resourceVersion preconditions): False when it is
+        gone already; ApiException 409 when it was replaced or changed since."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+        }
+        try:
+            await self.request("DELETE", _cluster_trust_bundle_path(name), body=options)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
 
     async def read_pod(self, namespace: str, name: str) -> PodFacts:
         """What a PodCertificateRequest is cross-checked against; `exists` is False for no such Pod.
@@ -358,3 +431,11 @@ class Kube:
                 return False
             raise
         return True
+
+
+POD_CERTIFICATES_API = "certificates.k8s.io/v1beta1"
+CLUSTER_TRUST_BUNDLE_PAGE = 100
+
+
+def _cluster_trust_bundle_path(name: str) -> str:
+    return f"/apis/{POD_CERTIFICATES_API}/{CLUSTER_TRUST_BUNDLES}" + (f"/{name}" if name else "")

@@ -15,11 +15,13 @@ from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
+from certmint.operator.issuers.trust import trust_of
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
+    CLUSTER_TRUST_BUNDLE,
     ISSUER,
     OCSP_RESPONSE,
     POD_CERTIFICATE_REQUEST,
@@ -36,6 +38,13 @@ from certmint.operator.state import (
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.certificates.renewal import spread
+from certmint.planning.cluster_trust import (
+    ENABLE_API,
+    ENABLE_FLAG,
+    TRUST_BUNDLE_PREFIX,
+    ClusterTrustBundleObject,
+    read_cluster_trust_bundle,
+)
 from certmint.planning.csrs.signing_request import SigningRequestObject, read_signing_request
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
@@ -78,12 +87,10 @@ class Controller:
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
     active: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while this replica works: always when standalone, while it leads the peering otherwise."""
-    serves_pod_certificates: bool = False
-    """Set at start when pod certificates are enabled and the API server serves them: then the
-    PodCertificateRequests of an issuer that appears are listed too."""
     echoes: EchoLedger = field(default_factory=EchoLedger)
     """Which events are our own writes coming back, held while their key is worked, or awaited."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
+    _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -92,6 +99,7 @@ class Controller:
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
+        await self.discover_pod_certificates()
         await self.load_secrets()
         if leadership is not None:
             self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
@@ -120,6 +128,20 @@ class Controller:
         self.state.secrets.update(listed)
         log.info("%d managed Secrets listed", len(listed))
 
+    async def discover_pod_certificates(self) -> None:
+        """With pod certificates on: whether the API server serves them, asked once. Missing, one
+        log line; issuers that opt in say so in their PodCertificates condition."""
+        if not self.config.pod_certificates:
+            return
+        self.state.pod_certificate_api = await self.kube.serves_pod_certificates()
+        if not self.state.pod_certificate_api:
+            log.warning(
+                "pod certificates are on, but the API server does not serve certificates.k8s.io/v1beta1 "
+                "podcertificaterequests and clustertrustbundles (enable %s): no PodCertificateRequest is "
+                "signed and no ClusterTrustBundle published; everything else is served",
+                ENABLE_API,
+            )
+
     def _expose_cache_sizes(self) -> None:
         """Counted when scraped: what this process holds, so a test (or an operator's dashboard) can
         see that nothing of a deleted object stays behind."""
@@ -131,6 +153,7 @@ class Controller:
             POD_CERTIFICATE_REQUEST: lambda: len(state.pod_certificate_requests),
             ISSUER: lambda: len(state.issuers),
             TRUST_BUNDLE: lambda: len(state.bundles),
+            CLUSTER_TRUST_BUNDLE: lambda: len(state.cluster_trust_bundles),
             OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
         for kind, size in sizes.items():
@@ -181,7 +204,60 @@ class Controller:
         if key not in self.state.issuers:
             self._issuer_known(key)
         self.state.issuers[key] = body
+        self._note_pod_certificates_disabled(key, body)
         self._wake(key, _source(key, body))
+
+    def _note_pod_certificates_disabled(self, key: Key, body: Body) -> None:
+        """One log line for the first issuer that opts in while pod certificates are off."""
+        if self.config.pod_certificates or self._told_disabled:
+            return
+        spec = body.get("spec")
+        if isinstance(spec, dict) and spec.get("podCertificates") is not None:
+            self._told_disabled = True
+            log.warning(
+                "%s %s/%s sets spec.podCertificates, but the operator runs without %s: no "
+                "PodCertificateRequest is signed and no ClusterTrustBundle published",
+                key.kind,
+                key.namespace,
+                key.name,
+                ENABLE_FLAG,
+            )
+
+    def cluster_trust_bundle_event(self, event_type: str | None, body: Body) -> None:
+        """A ClusterTrustBundle carrying certmint's label (the watch's selector) changed: cached, and
+        its owner publishes again unless it was our own write. The owner is read from labels certmint's
+        field manager wrote; an issuer's must also carry that issuer's signer-derived name."""
+        found = read_cluster_trust_bundle(body)
+        key = Key(CLUSTER_TRUST_BUNDLE, "", found.name)
+        if event_type == DELETED:
+            self.state.cluster_trust_bundles.pop(found.name, None)
+            source: Source = (key, "")  # never an echo: certmint's deletes are of bundles that must go
+        else:
+            self.state.cluster_trust_bundles[found.name] = found
+            source = (key, found.resource_version)
+        owner = self._owner_of(found)
+        if owner is not None:
+            self._wake(owner, source)
+        else:
+            self.echoes.own_write(source)
+
+    def _owner_of(self, found: ClusterTrustBundleObject) -> Key | None:
+        if not found.marked_by_certmint:
+            return None
+        kind = found.labels.get(labels.ISSUER_KIND)
+        if kind in ISSUER_KINDS:
+            issuer = issuer_key(
+                kind, found.labels.get(labels.ISSUER_NAMESPACE, ""), found.labels.get(labels.ISSUER_NAME, "")
+            )
+            trust = trust_of(issuer)
+            return issuer if found.owned_by(trust.owner) and found.name == trust.name else None
+        uid = found.labels.get(labels.TRUST_BUNDLE_LABEL)
+        if uid and found.name.startswith(TRUST_BUNDLE_PREFIX):
+            bundle = Key(TRUST_BUNDLE, "", found.name.removeprefix(TRUST_BUNDLE_PREFIX))
+            known = self.state.bundles.get(bundle)
+            if known is not None and known.get("metadata", {}).get("uid") == uid:
+                return bundle
+        return None
 
     def trust_bundle_event(self, event_type: str | None, body: Body) -> None:
         key = key_of(TRUST_BUNDLE, body)
@@ -233,7 +309,7 @@ class Controller:
         intake did not keep."""
         for body in await self.kube.list_signing_requests(key.name):
             self.signing_request_event(None, body)
-        if self.serves_pod_certificates:
+        if self.state.pod_certificate_api:
             for body in await self.kube.list_pod_certificate_requests(None, key.name):
                 self.pod_certificate_request_event(None, body)
         return Outcome()
@@ -447,6 +523,13 @@ class Controller:
         if settled.look_again:
             self.queue.add(key)  # someone else wrote while we worked: look again
         self._remember_written(outcome, settled.changed_by_others)
+        for name, bundle in outcome.cluster_trust_bundles:
+            if Key(CLUSTER_TRUST_BUNDLE, "", name) in settled.changed_by_others:
+                continue  # the watch has the newer one
+            if bundle is None:
+                self.state.cluster_trust_bundles.pop(name, None)
+            else:
+                self.state.cluster_trust_bundles[name] = bundle
         for other in outcome.wake:
             self.queue.add(other)
         if outcome.wait_for is not None:

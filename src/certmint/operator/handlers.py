@@ -4,9 +4,8 @@ Only `on.event` handlers: they keep no diff-base annotations, progress records o
 any object (kopf #1087), so kopf itself never writes to our resources or to Secrets.
 """
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 import kopf
@@ -16,14 +15,15 @@ from kubernetes.aio.client import ApiClient
 from certmint.api import GROUP, VERSION
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.kube.client import connect
-from certmint.kube.errors import TRANSIENT, describe
-from certmint.kube.gateway import Kube
+from certmint.kube.gateway import POD_CERTIFICATES_API, Kube
+from certmint.kube.podcerts import PLURAL as PCR_PLURAL
 from certmint.kube.secrets import LIST_PAGE
 from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
 from certmint.planning import labels
+from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
 
 CONTROLLER = "controller"
 API = "api"
@@ -47,10 +47,6 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 CONFIG = "config"
 """The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
-POD_CERTIFICATES_SERVED = "pod_certificates_served"
-"""The memo key of whether PodCertificateRequests are watched (pod_certificates_available)."""
-PCR_GROUP, PCR_VERSION, PCR_PLURAL = "certificates.k8s.io", "v1beta1", "podcertificaterequests"
-
 log = logging.getLogger("certmint.operator")
 
 
@@ -72,6 +68,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     # Server-side filter: only Secrets certmint manages ever reach this process.
     settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
+    settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
+        labels.CLUSTER_TRUST_BUNDLE_LABEL
+    )
     # kopf lists a kind in one response unless told otherwise: a restart at 10,000 Certificates
     # and Secrets then held both whole lists at once (459 MB peak RSS in bench/scale.py, under a
     # 512Mi limit). In pages, as certmint lists its Secrets.
@@ -93,10 +92,10 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     config: OperatorConfig = memo[CONFIG]
     configure_kopf(settings, config)
     api = await connect(config.kubeconfig)
-    controller = Controller(
-        kube=Kube(api), config=config, serves_pod_certificates=bool(memo.get(POD_CERTIFICATES_SERVED))
-    )
+    controller = Controller(kube=Kube(api), config=config)
     await controller.start(_leadership(api, config, controller))
+    if controller.state.pod_certificate_api:
+        register_pod_certificates()
     memo[API] = api
     memo[CONTROLLER] = controller
     if config.metrics_port:
@@ -182,55 +181,16 @@ async def pod_certificate_request_event(event: kopf.RawEvent, memo: kopf.Memo, *
     memo[CONTROLLER].pod_certificate_request_event(event.get("type"), dict(event["object"]))
 
 
-DISCOVERY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
-"""Seconds between attempts at discovery when the API server is not reachable yet; then start fails."""
-
-
-async def pod_certificates_available(
-    config: OperatorConfig, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-) -> bool:
-    """Whether to watch PodCertificateRequests: asked for (--pod-certificates) and served by the API
-    server. Decided once, before kopf starts: kopf (with scanning disabled) looks up its handlers'
-    resources once at start, and one for a resource the server does not serve only gets kopf's
-    warning and no watch; certmint says why itself, once, and registers no such handler."""
-    if not config.pod_certificates:
-        return False
-    api = await connect(config.kubeconfig)
-    try:
-        served = await _discover(Kube(api), sleep)
-    finally:
-        await api.close()  # type: ignore[no-untyped-call]
-    if not served:
-        log.warning(
-            "pod certificates are enabled but the API server does not serve %s/%s %s (feature gate "
-            "PodCertificateRequest and --runtime-config=%s/%s=true): no PodCertificateRequest is signed",
-            PCR_GROUP,
-            PCR_VERSION,
-            PCR_PLURAL,
-            PCR_GROUP,
-            PCR_VERSION,
-        )
-    return served
-
-
-async def _discover(kube: Kube, sleep: Callable[[float], Awaitable[None]]) -> bool:
-    for delay in (*DISCOVERY_DELAYS, None):
-        try:
-            return await kube.serves_pod_certificates()
-        except TRANSIENT as error:
-            if delay is None:
-                raise
-            log.warning(
-                "discovery of %s/%s failed (%s); again in %.0f s",
-                PCR_GROUP,
-                PCR_VERSION,
-                describe(error),
-                delay,
-            )
-            await sleep(delay)
-    raise AssertionError("unreachable")
+async def cluster_trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].cluster_trust_bundle_event(event.get("type"), dict(event["object"]))
 
 
 def register_pod_certificates(registry: kopf.OperatorRegistry | None = None) -> None:
-    """The PodCertificateRequest watch, added to kopf's registry before kopf starts."""
-    kopf.on.event(PCR_GROUP, PCR_VERSION, PCR_PLURAL, registry=registry)(pod_certificate_request_event)
+    """The PodCertificateRequest and ClusterTrustBundle watches: only with pod certificates on and
+    certificates.k8s.io/v1beta1 served (the controller asked once at start). Registered from the
+    startup handler, before kopf's resource observer reads its handlers, so that otherwise neither
+    kind is ever listed or watched. The label selector (configure_kopf) keeps the ClusterTrustBundles
+    to certmint's own; PodCertificateRequests cannot be selected (the kubelet labels none)."""
+    group, version = POD_CERTIFICATES_API.split("/")
+    kopf.on.event(group, version, PCR_PLURAL, registry=registry)(pod_certificate_request_event)
+    kopf.on.event(group, version, CLUSTER_TRUST_BUNDLES, registry=registry)(cluster_trust_bundle_event)

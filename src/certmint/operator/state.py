@@ -16,6 +16,7 @@ from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUN
 from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
+from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
@@ -28,6 +29,7 @@ TRUST_BUNDLE = TRUST_BUNDLES.kind
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
 POD_CERTIFICATE_REQUEST = "PodCertificateRequest"
+CLUSTER_TRUST_BUNDLE = "ClusterTrustBundle"
 SIGNER = "Signer"
 """Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
 OCSP_RESPONSE = "OCSPResponse"
@@ -119,6 +121,12 @@ class State:
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
     (planning.issuers.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
+    cluster_trust_bundles: dict[str, ClusterTrustBundleObject] = field(default_factory=dict)
+    """By name: every ClusterTrustBundle the label-selected watch reports (only with pod certificates
+    on and the API served), as last seen or as certmint last wrote it."""
+    pod_certificate_api: bool = False
+    """Whether the API server serves certificates.k8s.io/v1beta1 PodCertificateRequests and
+    ClusterTrustBundles, checked once at start (only with pod certificates on)."""
     ocsp_responders: Responders = field(default_factory=Responders)
     """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))

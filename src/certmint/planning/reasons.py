@@ -145,3 +145,20 @@ POD_CERTIFICATE_TOO_SHORT: Final = "PodCertificateTooShort"
 """Failed: the lifetime left (the policy's maxDuration, the CA's own end) is under the API server's 1h."""
 POD_CERTIFICATE_ISSUED: Final = "PodCertificateIssued"
 """Issued condition reason and event on a PodCertificateRequest certmint signed."""
+
+# Pod certificates' trust: the issuer's ClusterTrustBundle (issue 24). Condition PodCertificates.
+POD_CERTIFICATES_PUBLISHED: Final = "Published"
+"""The issuer's ClusterTrustBundle publishes its CAs (PodCertificates True)."""
+POD_CERTIFICATES_DISABLED: Final = "PodCertificatesDisabled"
+"""The operator runs without --pod-certificates while the issuer opts in."""
+API_UNAVAILABLE: Final = "APIUnavailable"
+"""The API server does not serve certificates.k8s.io/v1beta1 PodCertificateRequests and
+ClusterTrustBundles (feature gates off, or an older Kubernetes)."""
+CLUSTER_TRUST_BUNDLE_NOT_OWNED: Final = "ClusterTrustBundleNotOwned"
+"""A ClusterTrustBundle of the name certmint publishes under exists and certmint did not create it:
+left as it is."""
+CLUSTER_TRUST_BUNDLE_CONTESTED: Final = "ClusterTrustBundleContested"
+"""Another writer keeps changing certmint's ClusterTrustBundle: repaired with backoff."""
+CLUSTER_TRUST_BUNDLE_WRITE_FAILED: Final = "ClusterTrustBundleWriteFailed"
+"""The API server refused certmint's write of the issuer's ClusterTrustBundle (RBAC, a conflict):
+retried; Certificates are served meanwhile."""

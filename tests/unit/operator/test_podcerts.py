@@ -141,7 +141,7 @@ class Harness(controller_tests.Harness):
 
     def __init__(self) -> None:
         super().__init__()
-        self.controller.serves_pod_certificates = True
+        self.controller.state.pod_certificate_api = True
         self.refused: list[list[str]] = []
         fake_request = self.kube.request
 
@@ -344,8 +344,8 @@ async def test_a_conflicting_status_write_is_retried_with_backoff() -> None:
 
 async def test_without_the_api_no_request_is_listed_when_an_issuer_appears() -> None:
     harness = Harness()
-    harness.controller.serves_pod_certificates = False
-    harness.kube.pod_certificates_served = False
+    harness.controller.state.pod_certificate_api = False
+    harness.kube.serves_pod_certificate_api = False
     harness.add_issuer(issuer())
     await harness.settle()
     assert not any(podcerts.PLURAL in read for read in harness.kube.reads)
