@@ -3,8 +3,11 @@ ClusterTrustBundle for its signer name; a CA rotation shows the next CA there be
 admin's ClusterTrustBundle of that name is left byte-identical; and against an API server without
 the gates the operator keeps issuing Certificates and says APIUnavailable on the opted-in issuer.
 
-The gated API server is started here until devcluster turns the gates on in every API server."""
+devcluster's API servers serve certificates.k8s.io/v1beta1 with the gates on; this module keeps one of
+its own (`gated`) for its operator with pod certificates on, and starts one without them (`ungated`,
+Profile.pod_certificates=False) for the APIUnavailable test."""
 
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -22,24 +25,29 @@ from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.client import connect
 from certmint.kube.gateway import Kube
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca
-from devcluster import ControlPlane, LocalControlPlane
-from devcluster.controlplane import free_port
+from devcluster import LocalControlPlane
+from devcluster.controlplane import API_ONLY, free_port
 from tests.e2e import manifests
 from tests.e2e.support import Cluster, OperatorProcess, wait_for
 from tests.kube_contract import POD_CERTIFICATE_CONTRACTS, Contract
 
 REPO = Path(__file__).resolve().parents[2]
-GATES = (
-    "--feature-gates=ClusterTrustBundle=true,PodCertificateRequest=true",
-    "--runtime-config=certificates.k8s.io/v1beta1=true",
-)
 GROUP, VERSION, PLURAL = "certificates.k8s.io", "v1beta1", "clustertrustbundles"
 POD_CERTIFICATES = {"CERTMINT_POD_CERTIFICATES": "true"}
 
 
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with LocalControlPlane(tmp_path_factory.mktemp("gated"), extra_apiserver_args=GATES) as plane:
+    with LocalControlPlane(tmp_path_factory.mktemp("gated")) as plane:
+        plane.install_certmint(REPO / "crds")
+        yield Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
+
+
+@pytest.fixture(scope="module")
+def ungated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A control plane as Kubernetes 1.36 ships: no PodCertificateRequest or ClusterTrustBundle API."""
+    profile = dataclasses.replace(API_ONLY, pod_certificates=False)
+    with LocalControlPlane(tmp_path_factory.mktemp("ungated"), profile=profile) as plane:
         plane.install_certmint(REPO / "crds")
         yield Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
 
@@ -191,14 +199,13 @@ def _some_ca_pem() -> str:
 
 
 def test_without_the_api_certificates_are_issued_and_the_issuer_says_so(
-    cluster: Cluster,
-    control_plane: ControlPlane,
-    namespace: str,
-    tmp_path: Path,
-    without_session_operator: None,
+    ungated: Cluster, tmp_path: Path
 ) -> None:
+    cluster = ungated
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": namespace}}))
     process = OperatorProcess(
-        control_plane,
+        cluster.plane,
         tmp_path / "operator.log",
         {"CERTMINT_METRICS_PORT": str(free_port()), **POD_CERTIFICATES},
     )
