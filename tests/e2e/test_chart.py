@@ -9,13 +9,18 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
+from certmint.kube import podcerts
+from certmint.pki import load_certificates_pem
 from devcluster.binaries import locate_binaries
 from tests.csr_material import spiffe_csr
-from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
+from tests.e2e import test_pod_certificates as pcr
+from tests.e2e.manifests import certificate, issuer, issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
+from tests.podcert_material import stub_request
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -620,3 +625,58 @@ def test_the_charts_account_attests_only_for_certmints_signer_names(
         cluster.plane.kubectl(
             "delete", "clustertrustbundle", f"{ours.replace('/', ':')}:{suffix}", "--ignore-not-found"
         )
+
+
+@pytest.mark.timeout(300)
+def test_an_operator_with_pod_certificates_works_with_only_the_charts_permissions(
+    cluster: Cluster, pod_release: str, namespace: str, tmp_path: Path, without_session_operator: None
+) -> None:
+    """The operator with CERTMINT_POD_CERTIFICATES, as the chart sets it, runs with a token of the
+    release's ServiceAccount: it signs a PodCertificateRequest (reading the Pod, writing the status
+    under `sign`) and publishes the issuer's ClusterTrustBundle (under `attest`), forbidden nothing."""
+    kubeconfig = service_account_kubeconfig(cluster, POD_RELEASE, POD_RELEASE, tmp_path / "pods.kubeconfig")
+    operator = OperatorProcess(
+        cluster.plane,
+        tmp_path / "operator.log",
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "CERTMINT_NAMESPACE": POD_RELEASE,
+            "CERTMINT_METRICS_PORT": "0",
+            "CERTMINT_PEERING": POD_RELEASE,
+            "CERTMINT_POD_CERTIFICATES": "true",
+        },
+    )
+    signer = f"issuers.certmint.dev/{namespace}.ca"
+    bundle_name = f"{signer.replace('/', ':')}:primary"
+    try:
+        operator.start()
+        cluster.apply(issuer(namespace, "ca", selfSigned={}, podCertificates={}))
+        cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
+        node_body = pcr.node(cluster)
+        account = pcr.create(
+            cluster, f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": "web"}}
+        )
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        pod = pcr.create(cluster, pods, pcr.pod_manifest(namespace, [signer]))
+        key = ec.generate_private_key(ec.SECP256R1())
+        request = pcr.request_manifest("chart", signer, pod, account, node_body, stub_request(key))
+        pcr.create(cluster, podcerts.path(namespace), request)
+        issued = wait_for(lambda: pcr.final_condition(cluster, namespace, "chart"), 120, what="an answer")
+        assert issued["type"] == "Issued", issued
+        (leaf, *_) = load_certificates_pem(issued["status_body"]["certificateChain"].encode())
+        assert leaf.public_key() == key.public_key()
+        published = wait_for(
+            lambda: (
+                cluster.plane.kubectl("get", "clustertrustbundle", bundle_name, "-o", "name", check=False)
+                .strip()
+                .startswith("clustertrustbundle")
+            ),
+            60,
+            what=f"ClusterTrustBundle {bundle_name}",
+        )
+        assert published
+        assert "Forbidden" not in operator.log(), operator.log()[-2000:]
+        assert "API 403" not in operator.log()
+    finally:
+        operator.stop()
+        cluster.plane.kubectl("delete", "clustertrustbundle", bundle_name, "--ignore-not-found")
