@@ -10,21 +10,26 @@ and `server_side_apply`, as those writers would.
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube import csrs, objects
+from certmint.kube import csrs, objects, podcerts
 from certmint.kube.apply import Rejected, version_of
 from certmint.kube.configmaps import ConfigMapManifest
 from certmint.kube.events import ObjectReference
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import FIELD_MANAGER, TLS, OwnerReference, SecretObject
 from certmint.pki import CARequest, RequestedNames, certificates_to_pem, create_root_ca
+from certmint.planning import labels as label_names
 from certmint.planning import markings
+from certmint.planning.cluster_trust import issuer_bundle_name
+from certmint.planning.cluster_trust import manifest as bundle_manifest
 from tests.csr_material import csr_for
+from tests.podcert_material import pcr_body, pod_body
 
 Contract = Callable[[Kube, str], Awaitable[None]]
 SOMEONE_ELSE = "contract-someone-else"
@@ -432,6 +437,131 @@ async def signing_requests_are_listed_and_answered(kube: Kube, namespace: str) -
         await kube.write_csr_conditions(f"{namespace}-absent", csrs.STATUS, approved, "1")
 
 
+async def pod_certificate_requests_are_read_and_answered(kube: Kube, namespace: str) -> None:
+    """Needs the PodCertificateRequest feature gate and certificates.k8s.io/v1beta1 on the server."""
+    assert await kube.serves_pod_certificates()
+    assert not (await kube.read_pod(namespace, "absent")).exists
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web"}}
+    await kube.request("POST", objects.core_path("serviceaccounts", namespace), body=account)
+    pod = pod_body(namespace, "web-0", signers=("example.com/contract",))
+    pod["metadata"].pop("uid")
+    pod["spec"]["automountServiceAccountToken"] = False
+    created = await kube.request("POST", objects.core_path("pods", namespace), body=pod)
+    facts = await kube.read_pod(namespace, "web-0")
+    assert facts.exists
+    assert facts.uid == created["metadata"]["uid"]
+    assert (facts.service_account_name, facts.node_name) == ("web", "node-1")
+    assert facts.signer_names == frozenset({"example.com/contract"})
+    for name in ("denied", "failed"):
+        body = pcr_body(
+            namespace, name, signer="example.com/contract", pod_uid=facts.uid, max_expiration=3600
+        )
+        for field in ("uid", "resourceVersion", "annotations"):
+            body["metadata"].pop(field)
+        await kube.request("POST", podcerts.path(namespace), body=body)
+    listed = {item["metadata"]["name"]: item for item in await kube.list_pod_certificate_requests(namespace)}
+    assert set(listed) == {"denied", "failed"}
+    assert listed["denied"]["spec"]["maxExpirationSeconds"] == 3600
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    denied = {
+        "conditions": [
+            {
+                "type": "Denied",
+                "status": "True",
+                "reason": "Contract",
+                "message": "no",
+                "lastTransitionTime": now,
+            }
+        ]
+    }
+    version = version_of(listed["denied"])
+    with pytest.raises(ApiException) as stale:
+        await kube.write_pod_certificate_status(namespace, "denied", denied, str(int(version) - 1))
+    assert stale.value.status == 409
+    assert await kube.write_pod_certificate_status(namespace, "denied", denied, version)
+    (answered,) = [
+        i for i in await kube.list_pod_certificate_requests(namespace) if i["metadata"]["name"] == "denied"
+    ]
+    assert [c["reason"] for c in answered["status"]["conditions"]] == ["Contract"]
+    again = {**denied, "conditions": [{**denied["conditions"][0], "message": "changed"}]}
+    with pytest.raises(ApiException) as terminal:
+        await kube.write_pod_certificate_status(namespace, "denied", again, version_of(answered))
+    assert terminal.value.status == 422
+    # A Failed status carries nothing but its condition.
+    failed = {"conditions": [{**denied["conditions"][0], "type": "Failed"}], "notBefore": now}
+    with pytest.raises(ApiException) as refused:
+        await kube.write_pod_certificate_status(namespace, "failed", failed, version_of(listed["failed"]))
+    assert refused.value.status == 422
+    assert not await kube.write_pod_certificate_status(namespace, "absent", denied, "1")
+
+
+def cluster_trust_bundle_path(name: str = "") -> str:
+    return "/apis/certificates.k8s.io/v1beta1/clustertrustbundles" + (f"/{name}" if name else "")
+
+
+async def cluster_trust_bundles_are_published_and_contested(kube: Kube, namespace: str) -> None:
+    """Needs certificates.k8s.io/v1beta1 with the ClusterTrustBundle gate on."""
+    assert await kube.serves_pod_certificates()
+    signer = f"contract.test/{namespace}"
+    owner = {label_names.CLUSTER_TRUST_BUNDLE_LABEL: "true", ROLE: namespace}
+    mine = bundle_manifest(issuer_bundle_name(signer), signer, certificate_pem(), owner)
+    theirs = bundle_manifest(f"theirs-{namespace}", "", certificate_pem(), owner)
+    async with (
+        deleted_after(kube, cluster_trust_bundle_path(mine.name)),
+        deleted_after(kube, cluster_trust_bundle_path(theirs.name)),
+    ):
+        assert await kube.read_cluster_trust_bundle(mine.name) is None
+        created = await kube.create_cluster_trust_bundle(mine)
+        assert created is not None
+        assert (created.name, created.signer_name, created.trust_bundle) == (
+            mine.name,
+            signer,
+            mine.trust_bundle,
+        )
+        assert created.owned_by(owner), "labels written by certmint's field manager"
+        assert await kube.create_cluster_trust_bundle(mine) is None, "a create never overwrites"
+        assert [found.name for found in await kube.list_cluster_trust_bundles(f"{ROLE}={namespace}")] == [
+            mine.name
+        ]
+        newer = replace(mine, trust_bundle=mine.trust_bundle + certificate_pem().decode())
+        updated = await kube.update_cluster_trust_bundle(newer, created.resource_version)
+        assert updated.trust_bundle == newer.trust_bundle
+        assert updated.owned_by(owner)
+        assert updated.resource_version != created.resource_version
+        with pytest.raises(ApiException) as stale:
+            await kube.update_cluster_trust_bundle(mine, created.resource_version)
+        assert stale.value.status == 409
+        with pytest.raises(ApiException) as changed:
+            await kube.delete_cluster_trust_bundle(mine.name, updated.uid, created.resource_version)
+        assert changed.value.status == 409
+        with pytest.raises(ApiException) as replaced:
+            await kube.delete_cluster_trust_bundle(mine.name, "another-uid", updated.resource_version)
+        assert replaced.value.status == 409
+        assert await kube.read_cluster_trust_bundle(mine.name) == updated
+        assert await kube.delete_cluster_trust_bundle(mine.name, updated.uid, updated.resource_version)
+        assert await kube.read_cluster_trust_bundle(mine.name) is None
+        assert not await kube.delete_cluster_trust_bundle(mine.name, updated.uid, updated.resource_version)
+        # Someone else's, carrying certmint's labels: not certmint's, whatever its labels say.
+        await kube.request(
+            "POST",
+            cluster_trust_bundle_path(),
+            body=theirs.body(),
+            query=[("fieldManager", SOMEONE_ELSE)],
+        )
+        found = await kube.read_cluster_trust_bundle(theirs.name)
+        assert found is not None
+        assert found.labels == dict(theirs.labels)
+        assert not found.owned_by(owner)
+        # The API server's naming rules for signer-named bundles.
+        with pytest.raises(Rejected):
+            await kube.create_cluster_trust_bundle(replace(mine, name=f"wrong-{namespace}"))
+
+
+async def the_pod_certificate_api_is_discovered(kube: Kube, namespace: str) -> None:
+    """Served with the gates on (the contracts run there); tests/unit checks the answer without."""
+    assert await kube.serves_pod_certificates()
+
+
 CONTRACTS: tuple[Contract, ...] = (
     secrets_are_created_once,
     an_invalid_object_is_rejected,
@@ -447,6 +577,13 @@ CONTRACTS: tuple[Contract, ...] = (
     configmaps_are_published_and_contested,
     configmap_labels_certmint_applied_are_removed,
     signing_requests_are_listed_and_answered,
+    pod_certificate_requests_are_read_and_answered,
 )
+POD_CERTIFICATE_CONTRACTS: tuple[Contract, ...] = (
+    the_pod_certificate_api_is_discovered,
+    cluster_trust_bundles_are_published_and_contested,
+)
+"""Contracts on certificates.k8s.io/v1beta1: they need an API server with the ClusterTrustBundle and
+PodCertificateRequest gates on and the beta API enabled."""
 WRITES_CERTMINT_OBJECTS = frozenset({custom_objects_are_read_and_their_status_patched})
 """Contracts on objects a running operator would reconcile (and write) meanwhile."""

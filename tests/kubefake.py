@@ -14,7 +14,14 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
 - an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
   ApiException 422;
 - lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
-  and are served in pages of `limit` with a continue token.
+  and are served in pages of `limit` with a continue token;
+- an update (PUT) replaces an existing object; a delete honours DeleteOptions.preconditions (uid,
+  resourceVersion: 409 when they differ);
+- certificates.k8s.io/v1beta1 is discovered (clustertrustbundles, podcertificaterequests) unless
+  `serves_pod_certificate_api` is False (then every path of it answers 404, as without the gates);
+  a ClusterTrustBundle's name follows its signerName as the API server requires (422).
+- a PodCertificateRequest's status is terminal: once Issued, Denied or Failed, a status write
+  fails with ApiException 422, as does a status with more than one of those conditions.
 It does not require namespaces to exist, nor check RBAC, admission or CRD schemas.
 
 Besides the gateway's methods it offers what tests arrange and inspect: `objects` (every object
@@ -33,6 +40,7 @@ from typing import Any, TypeAlias
 
 from kubernetes.aio.client.exceptions import ApiException
 
+from certmint.kube import podcerts
 from certmint.kube.apply import APPLY_PATCH
 from certmint.kube.client import USER_AGENT
 from certmint.kube.configmaps import ConfigMapObject, configmap_from_body
@@ -47,6 +55,12 @@ FieldPath: TypeAlias = tuple[str, ...]
 Owner: TypeAlias = tuple[str, str]
 """(field manager, operation: Apply or Update)."""
 
+_BETA_CERTIFICATES = "certificates.k8s.io/v1beta1"
+_BETA_RESOURCES = [
+    {"name": "clustertrustbundles", "namespaced": False, "kind": "ClusterTrustBundle"},
+    {"name": "podcertificaterequests", "namespaced": True, "kind": "PodCertificateRequest"},
+    {"name": "podcertificaterequests/status", "namespaced": True, "kind": "PodCertificateRequest"},
+]
 APPLY = "Apply"
 UPDATE = "Update"
 _UNOWNED_METADATA = frozenset(
@@ -85,6 +99,9 @@ class FakeKube(Kube):
     """Per object, who owns each field (rendered into the object's managedFields)."""
     change_times: dict[Place, dict[Owner, str]] = field(default_factory=dict)
     _versions: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    serves_pod_certificate_api: bool = True
+    """Whether certificates.k8s.io/v1beta1 (PodCertificateRequests, ClusterTrustBundles) is served, as
+    with both feature gates on; False is a cluster without them (404 on every path of that API)."""
 
     # What tests arrange and inspect.
 
@@ -154,6 +171,16 @@ class FakeKube(Kube):
         query: Query | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        if path.strip("/").startswith(f"apis/{_BETA_CERTIFICATES}"):
+            if not self.serves_pod_certificate_api:
+                raise _error(404, "NotFound", "the server could not find the requested resource")
+            if path.strip("/") == f"apis/{_BETA_CERTIFICATES}" and method == "GET":
+                self.reads.append("discover certificates.k8s.io/v1beta1")
+                return {
+                    "kind": "APIResourceList",
+                    "groupVersion": _BETA_CERTIFICATES,
+                    "resources": _BETA_RESOURCES,
+                }
         resource, namespace, name, subresource = _parse(path)
         place = (resource, namespace, name)
         parameters = dict(query or [])
@@ -165,8 +192,10 @@ class FakeKube(Kube):
             return self._list(resource, namespace, parameters)
         if method == "POST":
             return self._create((resource, namespace, sent["metadata"]["name"]), sent, parameters)
+        if method == "PUT":
+            return self._update(place, sent, parameters)
         if method == "DELETE":
-            self._existing(place)
+            _require_preconditions(self._existing(place), sent.get("preconditions") or {})
             del self.objects[place]
             self.owners.pop(place, None)
             self.writes.append(_describe("delete", place))
@@ -211,6 +240,14 @@ class FakeKube(Kube):
         self.writes.append(_describe("create", place))
         return written
 
+    def _update(self, place: Place, sent: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+        """A replace (PUT): the object must exist; a resourceVersion sent must be the current one."""
+        old = self._existing(place)
+        _require_version(old, sent)
+        written = self._write(place, sent, (str(parameters.get("fieldManager", USER_AGENT)), UPDATE))
+        self.writes.append(_describe("update", place))
+        return written
+
     def _apply(self, place: Place, sent: dict[str, Any], manager: str) -> dict[str, Any]:
         """Server-side apply, conflicts forced."""
         old = self.objects.get(place)
@@ -238,6 +275,8 @@ class FakeKube(Kube):
         patched = copy.deepcopy(old)
         if subresource:
             sent = {key: value for key, value in sent.items() if key == "status"}
+        if place[0] == podcerts.PLURAL and subresource == "status":
+            _require_pcr_status_change(old, sent.get("status") or {})
         _merge(patched, sent)
         written = self._write(place, patched, (USER_AGENT, UPDATE))
         self.writes.append(_describe_subresource(place, subresource, sent))
@@ -293,8 +332,19 @@ def _parse(path: str) -> tuple[str, str | None, str, str]:
 
 def _describe(verb: str, place: Place) -> str:
     resource, namespace, name = place
+    if resource == "clustertrustbundles":
+        return f"{verb} clustertrustbundle {name}"
     singular = {"secrets": "secret", "configmaps": "configmap"}.get(resource, resource)
     return f"{verb} {singular} {namespace}/{name}"
+
+
+def _require_preconditions(old: dict[str, Any], preconditions: dict[str, Any]) -> None:
+    """DeleteOptions.preconditions: the uid and resourceVersion named must be the object's (409)."""
+    metadata = old.get("metadata") or {}
+    for key in ("uid", "resourceVersion"):
+        wanted = preconditions.get(key)
+        if wanted and metadata.get(key) != wanted:
+            raise _error(409, "Conflict", f"Precondition failed: {key} in precondition: {wanted}")
 
 
 def _describe_apply(place: Place, manager: str) -> str:
@@ -310,12 +360,35 @@ def _describe_apply(place: Place, manager: str) -> str:
 
 def _describe_subresource(place: Place, subresource: str, sent: dict[str, Any]) -> str:
     resource, namespace, name = place
+    if resource == podcerts.PLURAL:
+        kinds = [c["type"] for c in (sent.get("status") or {}).get("conditions") or []]
+        return f"status pcr {namespace}/{name} " + ",".join(kinds)
     if resource != "certificatesigningrequests":
         return f"status {resource} {namespace}/{name}"
     status = sent.get("status") or {}
     if "certificate" in status:
         return f"sign csr {name}"
     return f"{subresource} csr {name} " + ",".join(c["type"] for c in status.get("conditions") or [])
+
+
+_PCR_FINAL = frozenset({"Issued", "Denied", "Failed"})
+
+
+def _require_pcr_status_change(old: dict[str, Any], status: dict[str, Any]) -> None:
+    """The API server's rules certmint could break: a terminal status is immutable; at most one
+    terminal condition; Denied and Failed carry nothing but conditions."""
+    before = {c.get("type") for c in (old.get("status") or {}).get("conditions") or []}
+    if before & _PCR_FINAL:
+        raise _error(
+            422, "Invalid", "status: immutable after PodCertificateRequest is issued, denied, or failed"
+        )
+    after = [c.get("type") for c in status.get("conditions") or [] if c.get("type") in _PCR_FINAL]
+    if len(after) > 1:
+        raise _error(
+            422, "Invalid", 'There may be at most one condition with type "Issued", "Denied", or "Failed"'
+        )
+    if after and after[0] != "Issued" and set(status) - {"conditions"}:
+        raise _error(422, "Invalid", "non-condition status fields must be empty when denying or failing")
 
 
 def _require_version(old: dict[str, Any] | None, sent: dict[str, Any]) -> None:
@@ -335,10 +408,28 @@ def _validate(body: dict[str, Any]) -> None:
     for key, value in ((body.get("metadata") or {}).get("labels") or {}).items():
         if len(value) > 63 or not _LABEL_VALUE.match(value):
             raise _error(422, "Invalid", f"metadata.labels: Invalid value: {value!r} (label {key})")
+    if body.get("kind") == "ClusterTrustBundle":
+        _validate_cluster_trust_bundle(body)
     if body.get("kind") == "Secret" and body.get("type") == TLS:
         for key in ("tls.crt", "tls.key"):
             if key not in (body.get("data") or {}):
                 raise _error(422, "Invalid", f"data[{key}]: Required value")
+
+
+def _validate_cluster_trust_bundle(body: dict[str, Any]) -> None:
+    """As pkg/apis/certificates/validation: with a signerName the name is
+    `<signerName, / as :>:<suffix>`; without one it holds no ':'; the bundle holds PEM CERTIFICATEs."""
+    name = (body.get("metadata") or {}).get("name", "")
+    spec = body.get("spec") or {}
+    signer = spec.get("signerName") or ""
+    if signer and not (name.startswith(signer.replace("/", ":") + ":") and len(name) > len(signer) + 1):
+        raise _error(
+            422, "Invalid", f"metadata.name: Invalid value: {name!r}: must begin with the signer name"
+        )
+    if not signer and ":" in name:
+        raise _error(422, "Invalid", f"metadata.name: Invalid value: {name!r}: must not contain ':'")
+    if "-----BEGIN CERTIFICATE-----" not in str(spec.get("trustBundle") or ""):
+        raise _error(422, "Invalid", "spec.trustBundle: Invalid value: must hold at least one certificate")
 
 
 def _error(status: int, reason: str, message: str) -> ApiException:

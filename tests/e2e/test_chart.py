@@ -5,15 +5,22 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
+from certmint.kube import podcerts
+from certmint.pki import load_certificates_pem
+from devcluster.binaries import locate_binaries
 from tests.csr_material import spiffe_csr
-from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer, trust_bundle
+from tests.e2e import test_pod_certificates as pcr
+from tests.e2e.manifests import certificate, issuer, issuer_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
+from tests.podcert_material import stub_request
 
 REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
@@ -51,6 +58,15 @@ FORBIDDEN = [
     ("patch", "certificatesigningrequests.certificates.k8s.io"),
     ("patch", "certificatesigningrequests.certificates.k8s.io/approval"),
     ("delete", "certificatesigningrequests.certificates.k8s.io"),
+    # podCertificates.enabled is off by default: none of its rights exist.
+    ("get", "podcertificaterequests.certificates.k8s.io"),
+    ("watch", "podcertificaterequests.certificates.k8s.io"),
+    ("update", "podcertificaterequests.certificates.k8s.io/status"),
+    # (every ServiceAccount may read ClusterTrustBundles: Kubernetes' system:cluster-trust-bundle-discovery)
+    ("create", "clustertrustbundles.certificates.k8s.io"),
+    ("update", "clustertrustbundles.certificates.k8s.io"),
+    ("delete", "clustertrustbundles.certificates.k8s.io"),
+    ("get", "pods"),
 ]
 
 
@@ -129,6 +145,7 @@ def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: s
     assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "certmint"
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["CERTMINT_PEERING"] == "certmint"
+    assert "CERTMINT_POD_CERTIFICATES" not in env, "podCertificates.enabled is off by default"
     service = cluster.core.read_namespaced_service("certmint", RELEASE_NAMESPACE)
     assert service.spec is not None
     assert [(port.name, port.port) for port in service.spec.ports or []] == [("http-metrics", 9402)]
@@ -189,6 +206,8 @@ def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespac
         ("sign", "example.com/*", False),
         ("approve", "issuers.certmint.dev/*", False),
         ("approve", "clusterissuers.certmint.dev/*", False),
+        ("attest", "issuers.certmint.dev/*", False),
+        ("attest", "clusterissuers.certmint.dev/*", False),
     ],
 )
 def test_the_service_account_signs_only_for_certmints_signer_names(
@@ -406,3 +425,258 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
         operator.stop()
         for name in (bundle, f"outside-{served}"):
             cluster.custom.delete_cluster_custom_object(GROUP, VERSION, TRUST_BUNDLES.plural, name)
+
+
+def helm_template(*values: str, namespace: str = "certmint") -> list[dict[str, Any]]:
+    """The chart rendered by `helm template` with these values: its manifests, parsed."""
+    result = subprocess.run(
+        [
+            str(locate_binaries().helm),
+            "template",
+            "certmint",
+            str(REPO / "charts" / "certmint"),
+            "--namespace",
+            namespace,
+            "--kube-version=v1.36.3",
+            *(argument for value in values for argument in ("--set", value)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def rendered(documents: list[dict[str, Any]], kind: str, namespace: str | None = None) -> dict[str, Any]:
+    (found,) = (
+        document
+        for document in documents
+        if document["kind"] == kind
+        and (namespace is None or document["metadata"].get("namespace") == namespace)
+    )
+    return found
+
+
+def operator_env(documents: list[dict[str, Any]]) -> dict[str, str | None]:
+    container = rendered(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item.get("value") for item in container["env"]}
+
+
+POD_CERTIFICATE_CLUSTER_RULES = [
+    {
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["signers"],
+        "resourceNames": ["issuers.certmint.dev/*", "clusterissuers.certmint.dev/*"],
+        "verbs": ["attest"],
+    },
+    {
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["clustertrustbundles"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+]
+POD_CERTIFICATE_RESOURCES = {"podcertificaterequests", "podcertificaterequests/status", "clustertrustbundles"}
+POD_CERTIFICATE_NAMESPACED_RULES = [
+    {
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["podcertificaterequests"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {
+        "apiGroups": ["certificates.k8s.io"],
+        "resources": ["podcertificaterequests/status"],
+        "verbs": ["update", "patch"],
+    },
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+]
+
+
+def added_rules(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    assert [rule for rule in before if rule not in after] == [], "enabling a feature removes no right"
+    return [rule for rule in after if rule not in before]
+
+
+def test_pod_certificates_enabled_adds_exactly_its_rights_and_the_operator_flag() -> None:
+    off = helm_template()
+    on = helm_template("podCertificates.enabled=true")
+    assert "CERTMINT_POD_CERTIFICATES" not in operator_env(off)
+    assert operator_env(on)["CERTMINT_POD_CERTIFICATES"] == "true"
+    assert {key: value for key, value in operator_env(on).items() if key != "CERTMINT_POD_CERTIFICATES"} == (
+        operator_env(off)
+    )
+    off_rules = rendered(off, "ClusterRole")["rules"]
+    on_rules = rendered(on, "ClusterRole")["rules"]
+    added = added_rules(off_rules, on_rules)
+    assert added == POD_CERTIFICATE_NAMESPACED_RULES + POD_CERTIFICATE_CLUSTER_RULES
+    for rule in off_rules:
+        assert not POD_CERTIFICATE_RESOURCES & set(rule["resources"]), rule
+        assert "pods" not in rule["resources"], "no access to Pods without podCertificates.enabled"
+        assert "attest" not in rule["verbs"], rule
+    assert sorted(document["kind"] for document in on) == sorted(document["kind"] for document in off)
+
+
+def test_pod_certificates_with_watch_namespaces_reads_pods_and_requests_only_there() -> None:
+    """Namespaced rights go to the Roles of the served namespaces; the cluster-scoped ones (attest,
+    ClusterTrustBundles) to the ClusterRole."""
+    off = helm_template("watchNamespaces={team-a}")
+    on = helm_template("watchNamespaces={team-a}", "podCertificates.enabled=true")
+    assert added_rules(rendered(off, "ClusterRole")["rules"], rendered(on, "ClusterRole")["rules"]) == (
+        POD_CERTIFICATE_CLUSTER_RULES
+    )
+    for namespace in ("team-a", "certmint"):
+        assert (
+            added_rules(rendered(off, "Role", namespace)["rules"], rendered(on, "Role", namespace)["rules"])
+            == POD_CERTIFICATE_NAMESPACED_RULES
+        )
+
+
+POD_RELEASE = "certmint-pods"
+POD_NEEDED = [
+    ("get", "podcertificaterequests.certificates.k8s.io"),
+    ("list", "podcertificaterequests.certificates.k8s.io"),
+    ("watch", "podcertificaterequests.certificates.k8s.io"),
+    ("update", "podcertificaterequests.certificates.k8s.io/status"),
+    ("patch", "podcertificaterequests.certificates.k8s.io/status"),
+    ("get", "pods"),
+    ("get", "clustertrustbundles.certificates.k8s.io"),
+    ("watch", "clustertrustbundles.certificates.k8s.io"),
+    ("create", "clustertrustbundles.certificates.k8s.io"),
+    ("update", "clustertrustbundles.certificates.k8s.io"),
+    ("delete", "clustertrustbundles.certificates.k8s.io"),
+]
+POD_FORBIDDEN = [
+    ("create", "podcertificaterequests.certificates.k8s.io"),
+    ("update", "podcertificaterequests.certificates.k8s.io"),
+    ("patch", "podcertificaterequests.certificates.k8s.io"),
+    ("delete", "podcertificaterequests.certificates.k8s.io"),
+    ("list", "pods"),
+    ("watch", "pods"),
+    ("patch", "pods"),
+    ("create", "pods"),
+]
+
+
+@pytest.fixture(scope="module")
+def pod_release(cluster: Cluster) -> str:
+    return helm_install(cluster, POD_RELEASE, POD_RELEASE, "podCertificates.enabled=true")
+
+
+def can_i_pods_release(cluster: Cluster, verb: str, resource: str) -> str:
+    name, _, subresource = resource.partition("/")
+    extra = [f"--subresource={subresource}"] if subresource else []
+    account = f"system:serviceaccount:{POD_RELEASE}:{POD_RELEASE}"
+    return cluster.plane.kubectl(
+        "auth", "can-i", verb, name, *extra, "-A", f"--as={account}", check=False
+    ).strip()
+
+
+def test_pod_certificates_enabled_grants_what_the_signer_needs_on_the_api_server(
+    cluster: Cluster, pod_release: str
+) -> None:
+    assert "STATUS: deployed" in pod_release
+    for verb, resource in POD_NEEDED:
+        assert can_i_pods_release(cluster, verb, resource) == "yes", (verb, resource)
+    for verb, resource in POD_FORBIDDEN:
+        assert can_i_pods_release(cluster, verb, resource).startswith("no"), (verb, resource)
+    for verb in ("sign", "attest"):
+        for signer_name in ("issuers.certmint.dev/*", "clusterissuers.certmint.dev/*"):
+            assert can_i_signer(cluster, verb, signer_name, POD_RELEASE, POD_RELEASE) == "yes"
+        for signer_name in ("kubernetes.io/*", "example.com/*", "kubernetes.io/kube-apiserver-client-pod"):
+            assert can_i_signer(cluster, verb, signer_name, POD_RELEASE, POD_RELEASE).startswith("no")
+    approve = can_i_signer(cluster, "approve", "issuers.certmint.dev/*", POD_RELEASE, POD_RELEASE)
+    assert approve.startswith("no"), "approving stays with csrSigner.autoApprove"
+
+
+def test_the_charts_account_attests_only_for_certmints_signer_names(
+    cluster: Cluster, pod_release: str, tmp_path: Path
+) -> None:
+    """The API server's ClusterTrustBundle admission checks `attest` itself: the chart's token may
+    publish a bundle for certmint's signer name and is refused one for another signer."""
+    kubeconfig = service_account_kubeconfig(cluster, POD_RELEASE, POD_RELEASE, tmp_path / "pods.kubeconfig")
+    ca = cluster.plane.credentials.ca_cert.read_text()
+    suffix = uuid.uuid4().hex[:6]
+
+    def create(signer_name: str) -> subprocess.CompletedProcess[str]:
+        bundle = {
+            "apiVersion": "certificates.k8s.io/v1beta1",
+            "kind": "ClusterTrustBundle",
+            "metadata": {"name": f"{signer_name.replace('/', ':')}:{suffix}"},
+            "spec": {"signerName": signer_name, "trustBundle": ca},
+        }
+        return subprocess.run(
+            [str(cluster.plane.binaries.kubectl), "--kubeconfig", str(kubeconfig), "create", "-f", "-"],
+            input=yaml.safe_dump(bundle),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    ours = f"issuers.certmint.dev/chart-{suffix}.ca"
+    created = create(ours)
+    try:
+        assert created.returncode == 0, created.stderr
+        refused = create(f"example.com/chart-{suffix}")
+        assert refused.returncode != 0
+        assert "not permitted to attest" in refused.stderr, refused.stderr
+    finally:
+        cluster.plane.kubectl(
+            "delete", "clustertrustbundle", f"{ours.replace('/', ':')}:{suffix}", "--ignore-not-found"
+        )
+
+
+@pytest.mark.timeout(300)
+def test_an_operator_with_pod_certificates_works_with_only_the_charts_permissions(
+    cluster: Cluster, pod_release: str, namespace: str, tmp_path: Path, without_session_operator: None
+) -> None:
+    """The operator with CERTMINT_POD_CERTIFICATES, as the chart sets it, runs with a token of the
+    release's ServiceAccount: it signs a PodCertificateRequest (reading the Pod, writing the status
+    under `sign`) and publishes the issuer's ClusterTrustBundle (under `attest`), forbidden nothing."""
+    kubeconfig = service_account_kubeconfig(cluster, POD_RELEASE, POD_RELEASE, tmp_path / "pods.kubeconfig")
+    operator = OperatorProcess(
+        cluster.plane,
+        tmp_path / "operator.log",
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "CERTMINT_NAMESPACE": POD_RELEASE,
+            "CERTMINT_METRICS_PORT": "0",
+            "CERTMINT_PEERING": POD_RELEASE,
+            "CERTMINT_POD_CERTIFICATES": "true",
+        },
+    )
+    signer = f"issuers.certmint.dev/{namespace}.ca"
+    bundle_name = f"{signer.replace('/', ':')}:primary"
+    try:
+        operator.start()
+        cluster.apply(issuer(namespace, "ca", selfSigned={}, podCertificates={}))
+        cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
+        node_body = pcr.node(cluster)
+        account = pcr.create(
+            cluster, f"/api/v1/namespaces/{namespace}/serviceaccounts", {"metadata": {"name": "web"}}
+        )
+        pods = f"/api/v1/namespaces/{namespace}/pods"
+        pod = pcr.create(cluster, pods, pcr.pod_manifest(namespace, [signer]))
+        key = ec.generate_private_key(ec.SECP256R1())
+        request = pcr.request_manifest("chart", signer, pod, account, node_body, stub_request(key))
+        pcr.create(cluster, podcerts.path(namespace), request)
+        issued = wait_for(lambda: pcr.final_condition(cluster, namespace, "chart"), 120, what="an answer")
+        assert issued["type"] == "Issued", issued
+        (leaf, *_) = load_certificates_pem(issued["status_body"]["certificateChain"].encode())
+        assert leaf.public_key() == key.public_key()
+        published = wait_for(
+            lambda: (
+                cluster.plane.kubectl("get", "clustertrustbundle", bundle_name, "-o", "name", check=False)
+                .strip()
+                .startswith("clustertrustbundle")
+            ),
+            60,
+            what=f"ClusterTrustBundle {bundle_name}",
+        )
+        assert published
+        assert "Forbidden" not in operator.log(), operator.log()[-2000:]
+        assert "API 403" not in operator.log()
+    finally:
+        operator.stop()
+        cluster.plane.kubectl("delete", "clustertrustbundle", bundle_name, "--ignore-not-found")

@@ -19,15 +19,10 @@ from certmint.planning.csrs.plan import (
     revocation_due,
     with_condition,
 )
-from certmint.planning.csrs.signing_request import (
-    CLUSTER_ISSUER,
-    ISSUER,
-    SignerRef,
-    parse_signer_name,
-    read_signing_request,
-)
+from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView
+from certmint.planning.signers import CLUSTER_ISSUER, ISSUER, SignerRef, parse_signer_name
 from tests.csr_material import (
     ca_csr,
     csr_for,

@@ -44,11 +44,12 @@ from certmint.planning.constraints import (
     reaches_other_namespaces,
 )
 from certmint.planning.csrs.plan import Case, plan_signing_request
-from certmint.planning.csrs.signing_request import ISSUER, SignerRef, read_signing_request
+from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.gates import Fail
 from certmint.planning.issuers.ca import CAUnusable, GenerateCA, UseCA, plan_ca
 from certmint.planning.issuers.rotation import Prepare, plan_rotation, stable_material
 from certmint.planning.request import issuance_spec
+from certmint.planning.signers import ISSUER, SignerRef
 from tests.csr_material import csr_for
 from tests.unit.pki.test_openssl import AT_NOW, openssl, write_pem
 from tests.unit.planning_fixtures import NOW, make_certificate, ready_issuer

@@ -50,3 +50,11 @@ def test_kube_proxy_leaves_machine_wide_conntrack_and_localnet_alone() -> None:
     assert config["conntrack"]["tcpEstablishedTimeout"] == "0s"
     assert config["iptables"]["localhostNodePorts"] is False
     assert config["clusterCIDR"] == configs.POD_CIDR
+
+
+def test_the_kubelet_gets_the_gates_it_is_given_and_no_others() -> None:
+    gates = {"PodCertificateRequest": True, "ClusterTrustBundle": True, "ClusterTrustBundleProjection": True}
+    config = yaml.safe_load(configs.kubelet_config(LAYOUT, Path("/work/node/cluster/ca.crt"), gates))
+    assert config["featureGates"] == gates
+    assert yaml.safe_load(configs.kubelet_config(LAYOUT, Path("/ca.crt")))["featureGates"] == {}
+    assert LAYOUT.kubelet_kubeconfig == Path("/work/node/kubelet.kubeconfig")

@@ -41,7 +41,7 @@ from certmint.pki.pem import MAX_PEM_BLOCKS, load_certificates_pem, pem_blocks
 from certmint.planning import reasons
 from certmint.planning.certificates.secret_view import SecretContents, Unusable, read_contents
 from certmint.planning.csrs.plan import Case, plan_signing_request
-from certmint.planning.csrs.signing_request import SignerRef, read_signing_request
+from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView, ResponderInputs, Signing
 from certmint.planning.issuers.ca_secret import (
@@ -53,6 +53,7 @@ from certmint.planning.issuers.ca_secret import (
 )
 from certmint.planning.issuers.ocsp import refresh_signers, responder_inputs
 from certmint.planning.issuers.revocation import RevocationList, build_crls
+from certmint.planning.signers import SignerRef
 from tests.kubefake import FakeKube
 from tests.unit.planning_fixtures import NOW, make_ca
 

@@ -226,3 +226,40 @@ def test_without_a_peering_name_the_operator_runs_standalone() -> None:
     settings = kopf.OperatorSettings()
     handlers.configure_kopf(settings, OperatorConfig())
     assert settings.peering.standalone
+
+
+CLUSTER_TRUST_BUNDLES = kopf.Resource(
+    "certificates.k8s.io", "v1beta1", "clustertrustbundles", kind="ClusterTrustBundle", namespaced=False
+)
+
+
+POD_CERTIFICATE_REQUESTS = kopf.Resource(
+    "certificates.k8s.io", "v1beta1", "podcertificaterequests", kind="PodCertificateRequest", namespaced=True
+)
+
+
+def _watches(registry: kopf.OperatorRegistry, resource: kopf.Resource) -> bool:
+    return any(
+        handler.selector is not None and handler.selector.check(resource)
+        for handler in registry._watching.get_all_handlers()
+    )
+
+
+def _watches_cluster_trust_bundles(registry: kopf.OperatorRegistry) -> bool:
+    return _watches(registry, CLUSTER_TRUST_BUNDLES)
+
+
+def test_pod_certificate_kinds_are_watched_only_when_registered_and_only_certmints_bundles() -> None:
+    """Registered by the startup handler only with pod certificates on and the API served: kopf then
+    lists and watches PodCertificateRequests and ClusterTrustBundles, the bundles with certmint's
+    label as the server-side filter."""
+    assert not _watches_cluster_trust_bundles(kopf.get_default_registry())
+    assert not _watches(kopf.get_default_registry(), POD_CERTIFICATE_REQUESTS)
+    registry = kopf.OperatorRegistry()
+    handlers.register_pod_certificates(registry)
+    assert _watches_cluster_trust_bundles(registry)
+    assert _watches(registry, POD_CERTIFICATE_REQUESTS)
+    settings = kopf.OperatorSettings()
+    handlers.configure_kopf(settings, OperatorConfig())
+    selectors = list(settings.watching.label_selectors.collect(CLUSTER_TRUST_BUNDLES))
+    assert selectors == ["certmint.dev/cluster-trust-bundle"]

@@ -23,6 +23,12 @@ from devcluster.credentials import ClusterCredentials, write_credentials
 
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_SECONDS = 90.0
+POD_CERTIFICATE_GATES = ("PodCertificateRequest", "ClusterTrustBundle", "ClusterTrustBundleProjection")
+"""Off by default in Kubernetes 1.36: PodCertificateRequests, ClusterTrustBundles and their projection
+into pods. The API server, the controller manager and the kubelet all need them."""
+POD_CERTIFICATE_API = "certificates.k8s.io/v1beta1"
+PCR_CLEANER = "podcertificaterequest-cleaner-controller"
+"""Deletes every PodCertificateRequest 15 minutes after its creation, as in a real cluster."""
 _STOP_GRACE_SECONDS = 10.0
 
 
@@ -50,9 +56,34 @@ class Profile:
     pods: bool = False
     """ServiceAccount admission (pods get tokens) and the `kubernetes` Service's endpoints."""
     controllers: tuple[str, ...] = ("garbagecollector", "namespace", "serviceaccount", "serviceaccount-token")
+    pod_certificates: bool = True
+    """The feature gates and the beta API of PodCertificateRequests and ClusterTrustBundles. False: a
+    cluster without them (as every 1.36 cluster is by default), where certmint must keep working."""
+    node_name: str | None = None
+    """A node's kubelet runs as `system:node:<node_name>` (group system:nodes) with a client certificate
+    of the cluster CA, and the API server authorizes it as a real cluster does: Node authorizer before
+    RBAC, NodeRestriction admission. None: no node, RBAC alone."""
+
+    @property
+    def feature_gates(self) -> dict[str, bool]:
+        """The gates this profile turns on, for every component's `--feature-gates`/`featureGates`."""
+        return dict.fromkeys(POD_CERTIFICATE_GATES, True) if self.pod_certificates else {}
+
+    @property
+    def controller_names(self) -> tuple[str, ...]:
+        # The cleaner needs the PodCertificateRequest gate; without it there is nothing to clean.
+        if self.pod_certificates:
+            return self.controllers
+        return tuple(name for name in self.controllers if name != PCR_CLEANER)
 
 
 API_ONLY = Profile()
+
+
+def feature_gates_flag(gates: dict[str, bool]) -> tuple[str, ...]:
+    if not gates:
+        return ()
+    return ("--feature-gates=" + ",".join(f"{name}={str(on).lower()}" for name, on in gates.items()),)
 
 
 @dataclass
@@ -145,7 +176,7 @@ class LocalControlPlane:
         binaries = self._binaries or locate_binaries()
         workdir = self._workdir or Path(tempfile.mkdtemp(prefix="certmint-cp-"))
         workdir.mkdir(parents=True, exist_ok=True)
-        credentials = write_credentials(workdir, self._profile.serving_ips)
+        credentials = write_credentials(workdir, self._profile.serving_ips, self._profile.node_name)
         port = self._profile.port or free_port()
         server = f"https://127.0.0.1:{port}"
         self.plane = plane = ControlPlane(
@@ -158,7 +189,7 @@ class LocalControlPlane:
         try:
             etcd_url = self._start_etcd(plane)
             self._start_apiserver(plane, port, etcd_url)
-            _write_kubeconfig(plane)
+            write_kubeconfig(plane.kubeconfig, plane, credentials.admin_cert, credentials.admin_key)
             wait_ready(plane, "kube-apiserver", f"{server}/readyz")
             if self._controller_manager:
                 self._start_controller_manager(plane)
@@ -203,6 +234,18 @@ class LocalControlPlane:
             if profile.pods
             else ("--endpoint-reconciler-type=none", "--disable-admission-plugins=ServiceAccount")
         )
+        # The Node authorizer answers the kubelet's requests (its own Node, its pods' Secrets, the
+        # PodCertificateRequests it creates); NodeRestriction checks what it writes (pods, node, PCRs).
+        authorization = (
+            ("--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction")
+            if profile.node_name is not None
+            else ("--authorization-mode=RBAC",)
+        )
+        pod_certificates = (
+            (*feature_gates_flag(profile.feature_gates), f"--runtime-config={POD_CERTIFICATE_API}=true")
+            if profile.pod_certificates
+            else ()
+        )
         spawn(
             plane,
             "kube-apiserver",
@@ -218,9 +261,10 @@ class LocalControlPlane:
                 f"--service-account-key-file={c.service_account_public_key}",
                 f"--service-account-signing-key-file={c.service_account_key}",
                 "--service-account-issuer=https://kubernetes.default.svc",
-                "--authorization-mode=RBAC",
+                *authorization,
                 "--service-cluster-ip-range=10.96.0.0/16",
                 *pod_support,
+                *pod_certificates,
                 *self._extra_apiserver_args,
             ],
         )
@@ -235,7 +279,8 @@ class LocalControlPlane:
                 f"--kubeconfig={plane.kubeconfig}",
                 f"--authentication-kubeconfig={plane.kubeconfig}",
                 f"--authorization-kubeconfig={plane.kubeconfig}",
-                f"--controllers={','.join(self._profile.controllers)}",
+                f"--controllers={','.join(self._profile.controller_names)}",
+                *feature_gates_flag(self._profile.feature_gates),
                 f"--service-account-private-key-file={c.service_account_key}",
                 f"--root-ca-file={c.ca_cert}",
                 "--leader-elect=false",
@@ -245,7 +290,11 @@ class LocalControlPlane:
         )
 
 
-def _write_kubeconfig(plane: ControlPlane) -> None:
+def write_kubeconfig(
+    path: Path, plane: ControlPlane, client_cert: Path, client_key: Path, user: str = "certmint-admin"
+) -> None:
+    """A kubeconfig for the plane's server that authenticates with this client certificate."""
+
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode()
 
@@ -261,16 +310,14 @@ def _write_kubeconfig(plane: ControlPlane) -> None:
         ],
         "users": [
             {
-                "name": "certmint-admin",
-                "user": {"client-certificate-data": b64(c.admin_cert), "client-key-data": b64(c.admin_key)},
+                "name": user,
+                "user": {"client-certificate-data": b64(client_cert), "client-key-data": b64(client_key)},
             }
         ],
-        "contexts": [
-            {"name": "certmint-dev", "context": {"cluster": "certmint-dev", "user": "certmint-admin"}}
-        ],
+        "contexts": [{"name": "certmint-dev", "context": {"cluster": "certmint-dev", "user": user}}],
         "current-context": "certmint-dev",
     }
-    plane.kubeconfig.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config))
 
 
 def spawn(plane: ControlPlane, name: str, args: list[str], *, append: bool = False) -> None:

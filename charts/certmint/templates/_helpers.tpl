@@ -41,4 +41,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   - apiGroups: [""]
     resources: [configmaps]
     verbs: [get, list, watch, create, patch, delete]
+  {{- if .Values.podCertificates.enabled }}
+  # PodCertificateRequests are read, never written but for their status; each is checked against
+  # its Pod (exists, UID, node, ServiceAccount), which is only read.
+  - apiGroups: [certificates.k8s.io]
+    resources: [podcertificaterequests]
+    verbs: [get, list, watch]
+  - apiGroups: [certificates.k8s.io]
+    resources: [podcertificaterequests/status]
+    verbs: [update, patch]
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [get]
+  {{- end }}
 {{- end }}

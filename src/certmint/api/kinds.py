@@ -14,6 +14,9 @@ SYNCED = "Synced"
 """The condition type of TrustBundles: whether every selected namespace publishes the bundle."""
 CA_PUBLISHED = "CAPublished"
 """The condition type of an issuer preparing its next CA: whether every TrustBundle publishes it."""
+POD_CERTIFICATES = "PodCertificates"
+"""The condition type of an issuer with spec.podCertificates: whether it signs PodCertificateRequests
+and publishes its ClusterTrustBundle (Ready is not affected: Certificates are served either way)."""
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,14 @@ class PKCS12Target(ApiModel):
     )
 
 
+class ClusterTrustBundleTarget(ApiModel):
+    """Also publish the bundle's CA certificates as a ClusterTrustBundle (certificates.k8s.io/v1beta1)
+    named certmint-<TrustBundle name>, without a signer name: pods project it with
+    `clusterTrustBundle: {name: certmint-<name>, path: ...}`. Needs the operator's --pod-certificates
+    and an API server serving ClusterTrustBundles; a ClusterTrustBundle of that name certmint did not
+    create is never written."""
+
+
 class BundleTarget(ApiModel):
     config_map_key: str = Field(default="ca.crt", description="ConfigMap key of the PEM bundle.")
     combined_key: str | None = Field(default=None, description="Also write the bundle under this key.")
@@ -88,6 +96,11 @@ class BundleTarget(ApiModel):
     pkcs12: PKCS12Target | None = Field(default=None, description="Also write a PKCS#12 truststore.")
     namespace_selector: LabelSelector = Field(
         default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."
+    )
+    cluster_trust_bundle: ClusterTrustBundleTarget | None = Field(
+        default=None,
+        description="Also publish the CA certificates as the ClusterTrustBundle certmint-<name> (no signer "
+        "name); deleted with the TrustBundle or when this is removed.",
     )
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import click
 
 from certmint.api.kinds import CERTIFICATES
-from certmint.cli import cluster
+from certmint.cli import cluster, pod_certificates
 from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
 from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
-from certmint.planning.csrs.signing_request import is_certmint_signer, read_signing_request
+from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
+from certmint.planning.signers import is_certmint_signer
 
 
 @click.command()
@@ -76,7 +77,9 @@ def renew(
 @click.option("-n", "--namespace", help="Namespace of TARGET when it is just NAME.")
 @click.option("--csr", "csr_name", help="Revoke the certificate a CertificateSigningRequest received.")
 @click.option(
-    "--serial", help="Revoke the CSR-issued certificate with this serial (hex, as openssl prints it)."
+    "--serial",
+    help="Revoke the certificate with this serial (hex, as openssl prints it) that a "
+    "CertificateSigningRequest or a PodCertificateRequest (in -n, else any namespace) received.",
 )
 @click.option(
     "--reason",
@@ -103,6 +106,15 @@ def revoke(
         raise click.UsageError("name exactly one of: a Certificate (NS/NAME), --csr NAME, --serial HEX")
     api = cluster.connect(kubeconfig)
     token = cluster.request_token()
+    if serial:
+        wanted = _serial(serial)
+        pod_request = pod_certificates.request_with_serial(api, namespace, wanted)
+        if pod_request is not None:
+            ns, name = pod_request
+            annotations: dict[str, str | None] = {REVOKE_REQUEST: token, REVOKE_REASON: reason}
+            cluster.annotate_pod_certificate_request(api, ns, name, annotations)
+            click.echo(f"revocation requested for PodCertificateRequest {ns}/{name} ({reason})")
+            return
     if csr_name or serial:
         name = csr_name or _signing_request_with_serial(api, serial or "")
         cluster.annotate_signing_request(api, name, {REVOKE_REQUEST: token, REVOKE_REASON: reason})
@@ -126,11 +138,15 @@ def revoke(
 COMMANDS = (status, renew, revoke)
 
 
-def _signing_request_with_serial(api: Any, serial: str) -> str:
+def _serial(serial: str) -> int:
     try:
-        wanted = parse_serial(serial)
+        return parse_serial(serial)
     except ValueError as error:
         raise click.BadParameter(f"{serial!r} is not a hex serial number", param_hint="--serial") from error
+
+
+def _signing_request_with_serial(api: Any, serial: str) -> str:
+    wanted = _serial(serial)
     for item in cluster.list_signing_requests(api):
         csr = read_signing_request(item)
         if not is_certmint_signer(csr.signer_name) or not csr.certificate:
@@ -139,8 +155,9 @@ def _signing_request_with_serial(api: Any, serial: str) -> str:
             if load_certificates_pem(csr.certificate)[0].serial_number == wanted:
                 return csr.name
     raise cluster.NotFound(
-        f"no CertificateSigningRequest for a certmint signer holds serial {serial_hex(wanted)} "
-        "(Kubernetes deletes CSRs an hour after they are signed; revoke soon after issuance or by "
+        f"no CertificateSigningRequest or PodCertificateRequest for a certmint signer holds serial "
+        f"{serial_hex(wanted)} (Kubernetes deletes CSRs an hour after they are signed and "
+        "PodCertificateRequests 15 minutes after their creation; revoke soon after issuance or by "
         "the Certificate)"
     )
 

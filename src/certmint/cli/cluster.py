@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from certmint.api import GROUP, VERSION
 from certmint.api.kinds import CERTIFICATES
+from certmint.kube import podcerts
 
 
 class NotFound(Exception):
@@ -182,3 +183,39 @@ def annotate_signing_request(api: client.ApiClient, name: str, annotations: dict
 def _plain(api: client.ApiClient, model: object) -> dict[str, Any]:
     """A typed client object as the API's JSON (camelCase keys, base64 bytes)."""
     return cast(dict[str, Any], api.sanitize_for_serialization(model))  # type: ignore[no-untyped-call]
+
+
+def list_pod_certificate_requests(api: client.ApiClient, namespace: str | None) -> list[dict[str, Any]]:
+    """In `namespace`, or every namespace; NotFound when the API server does not serve them."""
+    with _missing_is("the PodCertificateRequest API (certificates.k8s.io/v1beta1)"):
+        found = call(api, "GET", podcerts.path(namespace))
+    return list(found.get("items") or [])
+
+
+def annotate_pod_certificate_request(
+    api: client.ApiClient, namespace: str, name: str, annotations: dict[str, str | None]
+) -> None:
+    body = {"metadata": {"annotations": annotations}}
+    with _missing_is(f"PodCertificateRequest {namespace}/{name}"):
+        call(api, "PATCH", podcerts.path(namespace, name), body, "application/merge-patch+json")
+
+
+def call(
+    api: client.ApiClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    """A request to an API the typed client does not know, answered as plain JSON."""
+    params = api.param_serialize(
+        method=method,
+        resource_path=path,
+        header_params={"Accept": "application/json", "Content-Type": content_type},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api.call_api(*params)
+    response.read()  # type: ignore[no-untyped-call]
+    answer = api.response_deserialize(response, {"200": "object", "201": "object"}).data
+    return cast(dict[str, Any], answer)

@@ -9,7 +9,16 @@ import click
 from kubernetes.client.exceptions import ApiException
 
 from certmint import __version__
-from certmint.cli import bundle, ca, certificates, cluster, inspect, operator, signing_requests
+from certmint.cli import (
+    bundle,
+    ca,
+    certificates,
+    cluster,
+    inspect,
+    operator,
+    pod_certificates,
+    signing_requests,
+)
 from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, EXIT_NOT_FOUND
 from certmint.pki import PKIError
 
@@ -47,7 +56,7 @@ def version() -> None:
 
 
 cli.add_command(operator.operator)
-for command in (*certificates.COMMANDS, *signing_requests.COMMANDS):
+for command in (*certificates.COMMANDS, *signing_requests.COMMANDS, *pod_certificates.COMMANDS):
     cli.add_command(command)
 cli.add_command(inspect.inspect)
 cli.add_command(ca.ca)

@@ -30,11 +30,8 @@ from certmint.pki import (
     serial_hex,
 )
 from certmint.planning.csrs.plan import with_condition
-from certmint.planning.csrs.signing_request import (
-    cluster_issuer_signer_name,
-    issuer_signer_name,
-    read_signing_request,
-)
+from certmint.planning.csrs.signing_request import read_signing_request
+from certmint.planning.signers import cluster_issuer_signer_name, issuer_signer_name
 
 MIN_EXPIRATION_SECONDS = 600
 """The API server refuses shorter expirationSeconds."""

@@ -13,7 +13,7 @@ from typing import Any, TypeAlias
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException
 
-from certmint.kube import configmaps, csrs, events, objects, secrets
+from certmint.kube import configmaps, csrs, events, objects, podcerts, secrets
 from certmint.kube.apply import (
     APPLY_PATCH,
     MERGE_PATCH,
@@ -27,6 +27,15 @@ from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, SecretObject
 from certmint.planning import markings
+from certmint.planning.cluster_trust import (
+    PLURAL as CLUSTER_TRUST_BUNDLES,
+)
+from certmint.planning.cluster_trust import (
+    ClusterTrustBundleManifest,
+    ClusterTrustBundleObject,
+    read_cluster_trust_bundle,
+)
+from certmint.planning.podcerts.request import PodFacts, pod_facts
 
 Query: TypeAlias = list[tuple[str, Any]]
 
@@ -315,3 +324,118 @@ class Kube:
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to sign or report on
                 raise
+
+    # certificates.k8s.io/v1beta1: pod certificates' API and ClusterTrustBundles
+
+    async def serves_pod_certificates(self) -> bool:
+        """Whether the API server serves certificates.k8s.io/v1beta1 podcertificaterequests and
+        clustertrustbundles (both feature gates on, and the beta API enabled)."""
+        try:
+            found = await self.request("GET", f"/apis/{POD_CERTIFICATES_API}")
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        served = {str(resource.get("name", "")) for resource in found.get("resources") or []}
+        return {"podcertificaterequests", CLUSTER_TRUST_BUNDLES} <= served
+
+    async def read_cluster_trust_bundle(self, name: str) -> ClusterTrustBundleObject | None:
+        found = await self._read(_cluster_trust_bundle_path(name))
+        return read_cluster_trust_bundle(found) if found is not None else None
+
+    async def list_cluster_trust_bundles(self, label_selector: str) -> list[ClusterTrustBundleObject]:
+        query = [("labelSelector", label_selector)]
+        return [
+            read_cluster_trust_bundle(item)
+            async for item in self._pages(_cluster_trust_bundle_path(""), query, CLUSTER_TRUST_BUNDLE_PAGE)
+        ]
+
+    async def create_cluster_trust_bundle(
+        self, manifest: ClusterTrustBundleManifest
+    ) -> ClusterTrustBundleObject | None:
+        """A plain create: None when one of that name already exists (someone else's, never
+        overwritten). Raises Rejected for an object the API server refuses."""
+        try:
+            created = await self.request(
+                "POST",
+                _cluster_trust_bundle_path(""),
+                body=manifest.body(),
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            if error.status == 409:
+                return None
+            raise_if_rejected(error)
+            raise
+        return read_cluster_trust_bundle(created)
+
+    async def update_cluster_trust_bundle(
+        self, manifest: ClusterTrustBundleManifest, resource_version: str
+    ) -> ClusterTrustBundleObject:
+        """Replaces one certmint created, only in the version read: ApiException 409 when anyone
+        wrote it since (it is read and judged again), 404 when it is gone."""
+        try:
+            written = await self.request(
+                "PUT",
+                _cluster_trust_bundle_path(manifest.name),
+                body=manifest.body(resource_version),
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as error:
+            raise_if_rejected(error)
+            raise
+        return read_cluster_trust_bundle(written)
+
+    async def delete_cluster_trust_bundle(self, name: str, uid: str, resource_version: str) -> bool:
+        """Deletes exactly the object read (uid and resourceVersion preconditions): False when it is
+        gone already; ApiException 409 when it was replaced or changed since."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+        }
+        try:
+            await self.request("DELETE", _cluster_trust_bundle_path(name), body=options)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def read_pod(self, namespace: str, name: str) -> PodFacts:
+        """What a PodCertificateRequest is cross-checked against; `exists` is False for no such Pod.
+        Only those fields are kept of the answer."""
+        return pod_facts(await self._read(objects.core_path("pods", namespace, name)))
+
+    async def list_pod_certificate_requests(
+        self, namespace: str | None = None, signer_name: str = ""
+    ) -> list[dict[str, Any]]:
+        """In `namespace`, or every namespace; only those for `signer_name` when given (the API
+        server filters by spec.signerName); in pages."""
+        query: Query = [("fieldSelector", f"spec.signerName={signer_name}")] if signer_name else []
+        return [item async for item in self._pages(podcerts.path(namespace), query, podcerts.LIST_PAGE)]
+
+    async def write_pod_certificate_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str
+    ) -> bool:
+        """A merge patch of the status subresource, made only to the version read (409 when anyone
+        changed the request meanwhile; the API server answers 422 for a status it refuses). False
+        when the request is gone (the cleaner deletes every request 15 minutes after creation)."""
+        body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+        try:
+            await self.request(
+                "PATCH", podcerts.path(namespace, name) + "/status", body=body, content_type=MERGE_PATCH
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+
+POD_CERTIFICATES_API = "certificates.k8s.io/v1beta1"
+CLUSTER_TRUST_BUNDLE_PAGE = 100
+
+
+def _cluster_trust_bundle_path(name: str) -> str:
+    return f"/apis/{POD_CERTIFICATES_API}/{CLUSTER_TRUST_BUNDLES}" + (f"/{name}" if name else "")

@@ -13,9 +13,11 @@ from certmint.kube.gateway import Kube
 from certmint.operator.config import OperatorConfig
 from certmint.operator.state import Body, Key
 from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
+from certmint.planning.podcerts.request import PodCertificateRequestObject
 
 Clock = Callable[[], datetime]
 
@@ -40,6 +42,9 @@ class StateView(Protocol):
     def signing_requests(self) -> Mapping[Key, SigningRequestObject]: ...
 
     @property
+    def pod_certificate_requests(self) -> Mapping[Key, PodCertificateRequestObject]: ...
+
+    @property
     def issuer_views(self) -> Mapping[Key, IssuerView]: ...
 
     @property
@@ -60,6 +65,12 @@ class StateView(Protocol):
     def rotation_steps(self) -> Mapping[Key, StepTaken]: ...
 
     def issued_certificates_for_issuer(self, key: Key) -> list[bytes]: ...
+
+    @property
+    def cluster_trust_bundles(self) -> Mapping[str, ClusterTrustBundleObject]: ...
+
+    @property
+    def pod_certificate_api(self) -> bool: ...
 
 
 @dataclass

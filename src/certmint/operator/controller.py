@@ -10,18 +10,21 @@ from typing import Any
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
-from certmint.operator import bundles, certificates, csrs, issuers, metrics
+from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
+from certmint.operator.issuers.trust import trust_of
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
     CLUSTER_ISSUER,
+    CLUSTER_TRUST_BUNDLE,
     ISSUER,
     OCSP_RESPONSE,
+    POD_CERTIFICATE_REQUEST,
     SECRET,
     SIGNER,
     SIGNING_REQUEST,
@@ -35,17 +38,24 @@ from certmint.operator.state import (
 from certmint.operator.workqueue import WorkQueue
 from certmint.planning import labels
 from certmint.planning.certificates.renewal import spread
-from certmint.planning.csrs.signing_request import (
+from certmint.planning.cluster_trust import (
+    ENABLE_API,
+    ENABLE_FLAG,
+    TRUST_BUNDLE_PREFIX,
+    ClusterTrustBundleObject,
+    read_cluster_trust_bundle,
+)
+from certmint.planning.csrs.signing_request import SigningRequestObject, read_signing_request
+from certmint.planning.issuer_view import IssuerView
+from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
+from certmint.planning.podcerts.request import read_pod_certificate_request
+from certmint.planning.signers import (
     SignerRef,
-    SigningRequestObject,
     cluster_issuer_signer_name,
     is_certmint_signer,
     issuer_signer_name,
     parse_signer_name,
-    read_signing_request,
 )
-from certmint.planning.issuer_view import IssuerView
-from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 
 log = logging.getLogger("certmint.controller")
 
@@ -58,6 +68,7 @@ RECONCILERS: dict[str, Reconciler] = {
     CLUSTER_ISSUER: issuers.reconcile,
     TRUST_BUNDLE: bundles.reconcile,
     SIGNING_REQUEST: csrs.reconcile,
+    POD_CERTIFICATE_REQUEST: podcerts.reconcile,
 }
 
 ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
@@ -79,6 +90,7 @@ class Controller:
     echoes: EchoLedger = field(default_factory=EchoLedger)
     """Which events are our own writes coming back, held while their key is worked, or awaited."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
+    _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -87,6 +99,7 @@ class Controller:
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
+        await self.discover_pod_certificates()
         await self.load_secrets()
         if leadership is not None:
             self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
@@ -115,6 +128,20 @@ class Controller:
         self.state.secrets.update(listed)
         log.info("%d managed Secrets listed", len(listed))
 
+    async def discover_pod_certificates(self) -> None:
+        """With pod certificates on: whether the API server serves them, asked once. Missing, one
+        log line; issuers that opt in say so in their PodCertificates condition."""
+        if not self.config.pod_certificates:
+            return
+        self.state.pod_certificate_api = await self.kube.serves_pod_certificates()
+        if not self.state.pod_certificate_api:
+            log.warning(
+                "pod certificates are on, but the API server does not serve certificates.k8s.io/v1beta1 "
+                "podcertificaterequests and clustertrustbundles (enable %s): no PodCertificateRequest is "
+                "signed and no ClusterTrustBundle published; everything else is served",
+                ENABLE_API,
+            )
+
     def _expose_cache_sizes(self) -> None:
         """Counted when scraped: what this process holds, so a test (or an operator's dashboard) can
         see that nothing of a deleted object stays behind."""
@@ -123,8 +150,10 @@ class Controller:
             CERTIFICATE: lambda: len(state.certificates),
             SECRET: lambda: len(state.secrets),
             SIGNING_REQUEST: lambda: len(state.signing_requests),
+            POD_CERTIFICATE_REQUEST: lambda: len(state.pod_certificate_requests),
             ISSUER: lambda: len(state.issuers),
             TRUST_BUNDLE: lambda: len(state.bundles),
+            CLUSTER_TRUST_BUNDLE: lambda: len(state.cluster_trust_bundles),
             OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
         for kind, size in sizes.items():
@@ -169,12 +198,66 @@ class Controller:
             self.state.rotation_steps.pop(key, None)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
             self._forget_signing_requests_of(key)
+            self._forget_pod_certificate_requests_of(key)
             self.queue.add(key)
             return
         if key not in self.state.issuers:
             self._issuer_known(key)
         self.state.issuers[key] = body
+        self._note_pod_certificates_disabled(key, body)
         self._wake(key, _source(key, body))
+
+    def _note_pod_certificates_disabled(self, key: Key, body: Body) -> None:
+        """One log line for the first issuer that opts in while pod certificates are off."""
+        if self.config.pod_certificates or self._told_disabled:
+            return
+        spec = body.get("spec")
+        if isinstance(spec, dict) and spec.get("podCertificates") is not None:
+            self._told_disabled = True
+            log.warning(
+                "%s %s/%s sets spec.podCertificates, but the operator runs without %s: no "
+                "PodCertificateRequest is signed and no ClusterTrustBundle published",
+                key.kind,
+                key.namespace,
+                key.name,
+                ENABLE_FLAG,
+            )
+
+    def cluster_trust_bundle_event(self, event_type: str | None, body: Body) -> None:
+        """A ClusterTrustBundle carrying certmint's label (the watch's selector) changed: cached, and
+        its owner publishes again unless it was our own write. The owner is read from labels certmint's
+        field manager wrote; an issuer's must also carry that issuer's signer-derived name."""
+        found = read_cluster_trust_bundle(body)
+        key = Key(CLUSTER_TRUST_BUNDLE, "", found.name)
+        if event_type == DELETED:
+            self.state.cluster_trust_bundles.pop(found.name, None)
+            source: Source = (key, "")  # never an echo: certmint's deletes are of bundles that must go
+        else:
+            self.state.cluster_trust_bundles[found.name] = found
+            source = (key, found.resource_version)
+        owner = self._owner_of(found)
+        if owner is not None:
+            self._wake(owner, source)
+        else:
+            self.echoes.own_write(source)
+
+    def _owner_of(self, found: ClusterTrustBundleObject) -> Key | None:
+        if not found.marked_by_certmint:
+            return None
+        kind = found.labels.get(labels.ISSUER_KIND)
+        if kind in ISSUER_KINDS:
+            issuer = issuer_key(
+                kind, found.labels.get(labels.ISSUER_NAMESPACE, ""), found.labels.get(labels.ISSUER_NAME, "")
+            )
+            trust = trust_of(issuer)
+            return issuer if found.owned_by(trust.owner) and found.name == trust.name else None
+        uid = found.labels.get(labels.TRUST_BUNDLE_LABEL)
+        if uid and found.name.startswith(TRUST_BUNDLE_PREFIX):
+            bundle = Key(TRUST_BUNDLE, "", found.name.removeprefix(TRUST_BUNDLE_PREFIX))
+            known = self.state.bundles.get(bundle)
+            if known is not None and known.get("metadata", {}).get("uid") == uid:
+                return bundle
+        return None
 
     def trust_bundle_event(self, event_type: str | None, body: Body) -> None:
         key = key_of(TRUST_BUNDLE, body)
@@ -222,10 +305,50 @@ class Controller:
         )
 
     async def _pick_up_signing_requests(self, key: Key) -> Outcome:
-        """An issuer appeared: the pending CSRs for its signer, which intake did not keep."""
+        """An issuer appeared: the pending CSRs (and PodCertificateRequests) for its signer, which
+        intake did not keep."""
         for body in await self.kube.list_signing_requests(key.name):
             self.signing_request_event(None, body)
+        if self.state.pod_certificate_api:
+            for body in await self.kube.list_pod_certificate_requests(None, key.name):
+                self.pod_certificate_request_event(None, body)
         return Outcome()
+
+    def pod_certificate_request_event(self, event_type: str | None, body: Body) -> None:
+        """Every PodCertificateRequest of the cluster arrives here (kubelets create them for any
+        signer). Kept only when addressed to a certmint signer of an issuer that exists and not yet
+        final (or an issued one whose revocation is asked for), as the few fields certmint reads:
+        at most one stub request of MAX_REQUEST_BYTES each, and the API server deletes every
+        request 15 minutes after its creation."""
+        spec = body.get("spec") or {}
+        signer_name = str(spec.get("signerName", ""))
+        if not is_certmint_signer(signer_name) or not self._serves_signer(signer_name):
+            return
+        key = key_of(POD_CERTIFICATE_REQUEST, body)
+        signer = parse_signer_name(signer_name)
+        known = isinstance(signer, SignerRef) and (
+            issuer_key(signer.kind, signer.namespace, signer.name) in self.state.issuers
+        )
+        if event_type == DELETED or not known:
+            self.state.pod_certificate_requests.pop(key, None)
+            self.queue.cancel(key)
+            return
+        pcr = read_pod_certificate_request(body)
+        if pcr.settled:
+            self.state.pod_certificate_requests.pop(key, None)
+            self.queue.cancel(key)
+            return
+        self.state.pod_certificate_requests[key] = pcr
+        self._wake(key, _source(key, body))
+
+    def _forget_pod_certificate_requests_of(self, issuer: Key) -> None:
+        for key, pcr in list(self.state.pod_certificate_requests.items()):
+            signer = parse_signer_name(pcr.signer_name)
+            if isinstance(signer, SignerRef) and issuer == issuer_key(
+                signer.kind, signer.namespace, signer.name
+            ):
+                del self.state.pod_certificate_requests[key]
+                self.queue.cancel(key)
 
     def _issuer_known(self, key: Key) -> None:
         if key.kind == ISSUER:
@@ -400,6 +523,13 @@ class Controller:
         if settled.look_again:
             self.queue.add(key)  # someone else wrote while we worked: look again
         self._remember_written(outcome, settled.changed_by_others)
+        for name, bundle in outcome.cluster_trust_bundles:
+            if Key(CLUSTER_TRUST_BUNDLE, "", name) in settled.changed_by_others:
+                continue  # the watch has the newer one
+            if bundle is None:
+                self.state.cluster_trust_bundles.pop(name, None)
+            else:
+                self.state.cluster_trust_bundles[name] = bundle
         for other in outcome.wake:
             self.queue.add(other)
         if outcome.wait_for is not None:

@@ -15,13 +15,15 @@ from kubernetes.aio.client import ApiClient
 from certmint.api import GROUP, VERSION
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
 from certmint.kube.client import connect
-from certmint.kube.gateway import Kube
+from certmint.kube.gateway import POD_CERTIFICATES_API, Kube
+from certmint.kube.podcerts import PLURAL as PCR_PLURAL
 from certmint.kube.secrets import LIST_PAGE
 from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
 from certmint.planning import labels
+from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
 
 CONTROLLER = "controller"
 API = "api"
@@ -45,6 +47,7 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 CONFIG = "config"
 """The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
+log = logging.getLogger("certmint.operator")
 
 
 def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
@@ -65,6 +68,9 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     # Server-side filter: only Secrets certmint manages ever reach this process.
     settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
+    settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
+        labels.CLUSTER_TRUST_BUNDLE_LABEL
+    )
     # kopf lists a kind in one response unless told otherwise: a restart at 10,000 Certificates
     # and Secrets then held both whole lists at once (459 MB peak RSS in bench/scale.py, under a
     # 512Mi limit). In pages, as certmint lists its Secrets.
@@ -88,6 +94,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     api = await connect(config.kubeconfig)
     controller = Controller(kube=Kube(api), config=config)
     await controller.start(_leadership(api, config, controller))
+    if controller.state.pod_certificate_api:
+        register_pod_certificates()
     memo[API] = api
     memo[CONTROLLER] = controller
     if config.metrics_port:
@@ -165,3 +173,24 @@ async def namespace_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> No
 @kopf.on.event("v1", "configmaps")
 async def configmap_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].configmap_event(dict(event["object"]))
+
+
+async def pod_certificate_request_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Every PodCertificateRequest in the cluster: the controller keeps only those addressed to
+    certmint's signers. Registered only by register_pod_certificates."""
+    memo[CONTROLLER].pod_certificate_request_event(event.get("type"), dict(event["object"]))
+
+
+async def cluster_trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].cluster_trust_bundle_event(event.get("type"), dict(event["object"]))
+
+
+def register_pod_certificates(registry: kopf.OperatorRegistry | None = None) -> None:
+    """The PodCertificateRequest and ClusterTrustBundle watches: only with pod certificates on and
+    certificates.k8s.io/v1beta1 served (the controller asked once at start). Registered from the
+    startup handler, before kopf's resource observer reads its handlers, so that otherwise neither
+    kind is ever listed or watched. The label selector (configure_kopf) keeps the ClusterTrustBundles
+    to certmint's own; PodCertificateRequests cannot be selected (the kubelet labels none)."""
+    group, version = POD_CERTIFICATES_API.split("/")
+    kopf.on.event(group, version, PCR_PLURAL, registry=registry)(pod_certificate_request_event)
+    kopf.on.event(group, version, CLUSTER_TRUST_BUNDLES, registry=registry)(cluster_trust_bundle_event)

@@ -106,7 +106,8 @@ event_loop_lag = Gauge(
 cached_objects = Gauge(
     "certmint_cached_objects",
     "Objects the operator keeps in memory, by kind: Certificate, Secret (views), "
-    "CertificateSigningRequest (pending, of known issuers), Issuer, TrustBundle, OCSPResponse.",
+    "CertificateSigningRequest and PodCertificateRequest (pending, of known issuers), Issuer, TrustBundle, "
+    "OCSPResponse.",
     ("kind",),
 )
 

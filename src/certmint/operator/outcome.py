@@ -6,6 +6,7 @@ from typing import Any
 
 from certmint.operator.state import Body, Key
 from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
 
@@ -42,6 +43,9 @@ class Outcome:
     """(namespace, name) of Secrets a create found in the way that the Secret watch does not report."""
     rotation_step: StepTaken | None = None
     """The CA rotation step this issuer reconcile took."""
+    cluster_trust_bundles: tuple[tuple[str, ClusterTrustBundleObject | None], ...] = ()
+    """(name, object as written, None when deleted) of certmint's ClusterTrustBundles this reconcile
+    wrote: cached before their watch events arrive, so a rotation sees what they publish."""
 
     def then(self, later: "Outcome") -> "Outcome":
         """This outcome followed by a later one of the same reconcile: effects add up, the later
@@ -58,4 +62,5 @@ class Outcome:
             secrets=self.secrets + later.secrets,
             unwatched_secrets=self.unwatched_secrets + later.unwatched_secrets,
             rotation_step=later.rotation_step or self.rotation_step,
+            cluster_trust_bundles=self.cluster_trust_bundles + later.cluster_trust_bundles,
         )

@@ -16,9 +16,11 @@ from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUN
 from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
+from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
+from certmint.planning.podcerts.request import PodCertificateRequestObject
 
 CERTIFICATE = CERTIFICATES.kind
 ISSUER = ISSUERS.kind
@@ -26,6 +28,8 @@ CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 TRUST_BUNDLE = TRUST_BUNDLES.kind
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
+POD_CERTIFICATE_REQUEST = "PodCertificateRequest"
+CLUSTER_TRUST_BUNDLE = "ClusterTrustBundle"
 SIGNER = "Signer"
 """Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
 OCSP_RESPONSE = "OCSPResponse"
@@ -102,6 +106,9 @@ class State:
     signing_requests: dict[Key, SigningRequestObject] = field(default_factory=dict)
     """Only CSRs addressed to certmint's signers of issuers that exist, only until they are final,
     and only the fields certmint reads (no managedFields, no base64)."""
+    pod_certificate_requests: dict[Key, PodCertificateRequestObject] = field(default_factory=dict)
+    """Only PodCertificateRequests addressed to certmint's signers of issuers that exist, only until
+    they are final (or while a revocation is asked for), and only the fields certmint reads."""
     namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
     """Labels of every active namespace: what TrustBundle namespace selectors are matched against."""
     terminating: set[str] = field(default_factory=set)
@@ -114,6 +121,12 @@ class State:
     rotation_steps: dict[Key, StepTaken] = field(default_factory=dict)
     """The last CA rotation step of each issuer: the same step taken again waits for a backoff
     (planning.issuers.rotation.step_allowed_at). Kept in memory: a restart starts every backoff over."""
+    cluster_trust_bundles: dict[str, ClusterTrustBundleObject] = field(default_factory=dict)
+    """By name: every ClusterTrustBundle the label-selected watch reports (only with pod certificates
+    on and the API served), as last seen or as certmint last wrote it."""
+    pod_certificate_api: bool = False
+    """Whether the API server serves certificates.k8s.io/v1beta1 PodCertificateRequests and
+    ClusterTrustBundles, checked once at start (only with pod certificates on)."""
     ocsp_responders: Responders = field(default_factory=Responders)
     """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))

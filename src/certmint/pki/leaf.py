@@ -153,6 +153,14 @@ def leaf_validity(request: LeafRequest, ca: CertificateAuthority, now: datetime)
     )
 
 
+def require_validity_within_ca(not_before: datetime, not_after: datetime, ca: CertificateAuthority) -> None:
+    """Raises PKIError(InvalidRequest) unless notBefore < notAfter, both whole seconds, within the CA."""
+    if not_before.microsecond or not_after.microsecond or not_before >= not_after:
+        raise invalid(f"validity {not_before} to {not_after} is not whole seconds in order")
+    if not_before < ca.certificate.not_valid_before_utc or not_after > ca.certificate.not_valid_after_utc:
+        raise invalid(f"validity {not_before} to {not_after} exceeds the CA's own validity")
+
+
 def requested_alt_names(request: LeafRequest) -> AltNames:
     """The subjectAltName a leaf signed for `request` carries, as alt_names reads it back."""
     return alt_names_of(_sans(request)) if request.has_sans else AltNames()
@@ -164,13 +172,18 @@ def sign_leaf(
     ca: CertificateAuthority,
     now: datetime,
     serial_number: int | None = None,
+    validity: tuple[datetime, datetime] | None = None,
 ) -> x509.Certificate:
     """Valid for leaf_validity. `serial_number`: one drawn beforehand (a plan that names it), else a
-    random one."""
+    random one. `validity`: an exact (notBefore, notAfter) decided by the caller instead (a pod
+    certificate, whose status must repeat both); it must lie within the CA's validity, in whole
+    seconds."""
     validate_leaf_request(request)
     require_valid_at(ca.certificate, now)
     subject = _subject(request)
-    not_before, not_after = leaf_validity(request, ca, now)
+    not_before, not_after = leaf_validity(request, ca, now) if validity is None else validity
+    if validity is not None:
+        require_validity_within_ca(not_before, not_after, ca)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from certmint.api.issuer import AutoApproval, IssuancePolicy
+from certmint.api.issuer import AutoApproval, IssuancePolicy, PodCertificates
 from certmint.pki import CertificateAuthority, LeafRequest
 from certmint.pki.ocsp import OCSPSigner, Revocation
 
@@ -35,6 +35,8 @@ class Signing:
     """The issuer's spec.allowCA: whether it signs CA certificates at all."""
     auto_approval: AutoApproval | None = None
     """What CertificateSigningRequests for this issuer certmint approves by itself."""
+    pod_certificates: PodCertificates | None = None
+    """The issuer's spec.podCertificates: None when it signs no PodCertificateRequests."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ca_certificate", self.ca.certificate if self.ca is not None else None)

@@ -50,3 +50,6 @@ PKCS12_PASSWORD: Final = "certmint.dev/pkcs12-password"
 password. Without it certmint reads no Secret on a tenant's behalf."""
 CONTESTED_REPAIRS: Final = "certmint.dev/contested-repairs"
 """On a Secret: how many times in a row certmint repaired a change another writer made."""
+
+CLUSTER_TRUST_BUNDLE_LABEL: Final = "certmint.dev/cluster-trust-bundle"
+"""On every ClusterTrustBundle certmint publishes (value "true"); the operator watches only those."""

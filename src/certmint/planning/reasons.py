@@ -130,3 +130,35 @@ BUNDLES_LAGGING: Final = "BundlesLagging"
 """The next CA waits for TrustBundles that still publish only the current one."""
 CA_ACTIVATED_UNPUBLISHED: Final = "CAActivatedUnpublished"
 """Warning event: the wait's bound passed, the next CA signs although some bundles lag."""
+
+# PodCertificateRequests (certificates.k8s.io/v1beta1) addressed to certmint's signers.
+POD_CERTIFICATES_NOT_ENABLED: Final = "PodCertificatesNotEnabled"
+"""Denied: the issuer has no spec.podCertificates (the message says how to opt in)."""
+UNSUPPORTED_KEY_TYPE: Final = "UnsupportedKeyType"
+"""Denied: a key type certmint does not sign. Spelled exactly as Kubernetes documents it."""
+UNKNOWN_USER_ANNOTATION: Final = "UnknownUserAnnotation"
+"""Denied: spec.unverifiedUserAnnotations names a key certmint does not document (none yet)."""
+POD_MISMATCH: Final = "PodMismatch"
+"""Denied: the request does not match the live Pod it names (uid, service account, node, or the
+pod has no podCertificate volume source for this signer)."""
+POD_CERTIFICATE_TOO_SHORT: Final = "PodCertificateTooShort"
+"""Failed: the lifetime left (the policy's maxDuration, the CA's own end) is under the API server's 1h."""
+POD_CERTIFICATE_ISSUED: Final = "PodCertificateIssued"
+"""Issued condition reason and event on a PodCertificateRequest certmint signed."""
+
+# Pod certificates' trust: the issuer's ClusterTrustBundle (issue 24). Condition PodCertificates.
+POD_CERTIFICATES_PUBLISHED: Final = "Published"
+"""The issuer's ClusterTrustBundle publishes its CAs (PodCertificates True)."""
+POD_CERTIFICATES_DISABLED: Final = "PodCertificatesDisabled"
+"""The operator runs without --pod-certificates while the issuer opts in."""
+API_UNAVAILABLE: Final = "APIUnavailable"
+"""The API server does not serve certificates.k8s.io/v1beta1 PodCertificateRequests and
+ClusterTrustBundles (feature gates off, or an older Kubernetes)."""
+CLUSTER_TRUST_BUNDLE_NOT_OWNED: Final = "ClusterTrustBundleNotOwned"
+"""A ClusterTrustBundle of the name certmint publishes under exists and certmint did not create it:
+left as it is."""
+CLUSTER_TRUST_BUNDLE_CONTESTED: Final = "ClusterTrustBundleContested"
+"""Another writer keeps changing certmint's ClusterTrustBundle: repaired with backoff."""
+CLUSTER_TRUST_BUNDLE_WRITE_FAILED: Final = "ClusterTrustBundleWriteFailed"
+"""The API server refused certmint's write of the issuer's ClusterTrustBundle (RBAC, a conflict):
+retried; Certificates are served meanwhile."""

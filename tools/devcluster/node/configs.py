@@ -56,6 +56,11 @@ class NodeLayout:
         return self.workdir / "kubelet.yaml"
 
     @property
+    def kubelet_kubeconfig(self) -> Path:
+        """The kubelet's own credentials: the node's client certificate, not the admin's."""
+        return self.workdir / "kubelet.kubeconfig"
+
+    @property
     def kube_proxy_config(self) -> Path:
         return self.workdir / "kube-proxy.yaml"
 
@@ -148,12 +153,14 @@ def cni_config(layout: NodeLayout) -> str:
     )
 
 
-def kubelet_config(layout: NodeLayout, client_ca: Path) -> str:
+def kubelet_config(layout: NodeLayout, client_ca: Path, feature_gates: dict[str, bool] | None = None) -> str:
     socket = f"unix://{layout.containerd_socket}"
     return yaml.safe_dump(
         {
             "apiVersion": "kubelet.config.k8s.io/v1beta1",
             "kind": "KubeletConfiguration",
+            # Those of the control plane: podCertificate and clusterTrustBundle projected volumes.
+            "featureGates": dict(feature_gates or {}),
             # Machines with cgroup v1 hierarchies only are still served, with the cgroupfs driver.
             "failCgroupV1": False,
             "cgroupDriver": "cgroupfs",

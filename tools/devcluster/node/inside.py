@@ -21,7 +21,15 @@ from pathlib import Path
 import yaml
 
 from devcluster.binaries import locate_binaries
-from devcluster.controlplane import ControlPlane, LocalControlPlane, Profile, free_port, spawn
+from devcluster.controlplane import (
+    PCR_CLEANER,
+    ControlPlane,
+    LocalControlPlane,
+    Profile,
+    free_port,
+    spawn,
+    write_kubeconfig,
+)
 from devcluster.node import configs
 from devcluster.node.configs import NodeLayout
 from devcluster.node.relay import serve_relay
@@ -45,7 +53,9 @@ NODE_PROFILE = Profile(
         "taint-eviction-controller",
         "podgc",
         "disruption",
+        PCR_CLEANER,
     ),
+    node_name=configs.NODE_NAME,
 )
 _READY_TIMEOUT = 180.0
 
@@ -111,7 +121,7 @@ def _supervise(layout: NodeLayout, listen_fd: int, images: list[str], sandbox_im
         _write_host_kubeconfig(plane, layout, listener.getsockname()[1])
         _start_scheduler(plane)
         _start_containerd(plane, layout, images, sandbox_image)
-        _start_kubelet(plane, layout)
+        _start_kubelet(plane, layout, NODE_PROFILE)
         _start_kube_proxy(plane, layout)
         _wait_node_ready(plane)
         layout.ready_file.write_text(str(layout.host_kubeconfig))
@@ -203,15 +213,24 @@ def _start_containerd(plane: ControlPlane, layout: NodeLayout, images: list[str]
         subprocess.run([*ctr, "images", "import", archive], check=True, capture_output=True, timeout=300)
 
 
-def _start_kubelet(plane: ControlPlane, layout: NodeLayout) -> None:
-    layout.kubelet_config.write_text(configs.kubelet_config(layout, plane.credentials.ca_cert))
+def _start_kubelet(plane: ControlPlane, layout: NodeLayout, profile: Profile) -> None:
+    """The kubelet runs as its node, system:node:<name>, never as the admin: what it may read and
+    write is what the Node authorizer and NodeRestriction allow a node."""
+    node_cert, node_key = plane.credentials.node_cert, plane.credentials.node_key
+    if node_cert is None or node_key is None:
+        raise RuntimeError("the node profile names a node: the control plane made its credentials")
+    identity = f"system:node:{configs.NODE_NAME}"
+    write_kubeconfig(layout.kubelet_kubeconfig, plane, node_cert, node_key, identity)
+    layout.kubelet_config.write_text(
+        configs.kubelet_config(layout, plane.credentials.ca_cert, profile.feature_gates)
+    )
     spawn(
         plane,
         "kubelet",
         [
             str(plane.binaries.kubelet),
             f"--config={layout.kubelet_config}",
-            f"--kubeconfig={plane.kubeconfig}",
+            f"--kubeconfig={layout.kubelet_kubeconfig}",
             f"--root-dir={layout.kubelet_root}",
             f"--hostname-override={configs.NODE_NAME}",
             f"--node-ip={configs.NODE_IP}",

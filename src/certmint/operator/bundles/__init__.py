@@ -2,8 +2,12 @@
 ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
+from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from certmint.api import TrustBundle, TrustBundleStatus
@@ -11,16 +15,20 @@ from certmint.api.certificate import IssuerKind
 from certmint.api.common import ConditionStatus
 from certmint.api.kinds import SYNCED, TRUST_BUNDLES
 from certmint.api.trustbundle import BundleSource, SourceStatus
+from certmint.kube.apply import Rejected
 from certmint.kube.configmaps import ConfigMapObject
+from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
-from certmint.operator.bundles.publish import existing_copies, publish
+from certmint.operator.bundles.publish import Published, existing_copies, publish
 from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
+from certmint.operator.cluster_trust import active
+from certmint.operator.cluster_trust import publish as publish_cluster_trust
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import Body, Key, issuer_key
 from certmint.operator.status import write_status
-from certmint.pki import PKIError, certificates_to_pem, load_certificates_pem
+from certmint.pki import PKIError, TrustBundleContent, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
 from certmint.planning.bundles.sources import (
     BundleSources,
@@ -33,6 +41,8 @@ from certmint.planning.bundles.sources import (
 from certmint.planning.bundles.targets import (
     ConfigMapContent,
     TrustChange,
+    cluster_trust_bundle_problem,
+    cluster_trust_bundle_target,
     configmap_content,
     contested_targets,
     describe_trust_change,
@@ -41,10 +51,19 @@ from certmint.planning.bundles.targets import (
     reserved_name_refusal,
     trust_change,
 )
+from certmint.planning.cluster_trust import (
+    cluster_trust_unavailable,
+    trust_bundle_owner_labels,
+    trust_bundle_target_name,
+)
+from certmint.planning.contest import Contest
 from certmint.planning.selectors import selector_matches
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")
+
+CLUSTER_TRUST_RETRY_SECONDS = 30.0
+"""After a refused write of the ClusterTrustBundle target, the next try at the latest."""
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -98,6 +117,63 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     result = await publish(ctx, bundle, content.digest, published, existing, plan, contests)
     if change and len(plan.write) > len(result.conflicts):  # at least one copy now holds it
         await _announce_trust_change(ctx, bundle, change)
+    cluster = await _cluster_trust_bundle(ctx, bundle, content.certificates)
+    if problem is None:
+        problem = cluster.problem
+    tail = await _finish(ctx, key, body, bundle, planned, content, result, held, problem, now)
+    outcome = cluster.outcome.then(tail)  # the status's decision of when to look again wins
+    if cluster.retry_after is not None:
+        retry = min(outcome.requeue_after or cluster.retry_after, cluster.retry_after)
+        outcome = outcome.then(Outcome(requeue_after=retry, backoff=outcome.backoff))
+    return outcome
+
+
+@dataclass(frozen=True)
+class _ClusterTarget:
+    outcome: Outcome
+    problem: tuple[str, str] | None = None
+    retry_after: float | None = None
+
+
+async def _cluster_trust_bundle(
+    ctx: Context, bundle: TrustBundle, certificates: Sequence[x509.Certificate]
+) -> _ClusterTarget:
+    """The `clusterTrustBundle` target: published (only certmint's own), or withdrawn when unset."""
+    name = trust_bundle_target_name(bundle.metadata.name)
+    owner = trust_bundle_owner_labels(bundle.metadata.uid)
+    if bundle.spec.target.cluster_trust_bundle is None:
+        cached = ctx.state.cluster_trust_bundles.get(name)
+        if not active(ctx) or cached is None or not cached.owned_by(owner):
+            return _ClusterTarget(Outcome())
+        return _ClusterTarget((await publish_cluster_trust(ctx, name, None, owner)).outcome)
+    unavailable = cluster_trust_unavailable(ctx.config.pod_certificates, ctx.state.pod_certificate_api)
+    if unavailable is not None:
+        return _ClusterTarget(Outcome(), unavailable)
+    wanted = cluster_trust_bundle_target(bundle, certificates)
+    try:
+        done = await publish_cluster_trust(ctx, name, wanted, owner)
+    except (ApiException, Rejected) as error:
+        failed = (
+            reasons.CLUSTER_TRUST_BUNDLE_WRITE_FAILED,
+            f"ClusterTrustBundle {name} not written: {describe(error)}",
+        )
+        return _ClusterTarget(Outcome(), failed, CLUSTER_TRUST_RETRY_SECONDS)
+    return _ClusterTarget(done.outcome, cluster_trust_bundle_problem(name, done.result), done.retry_after)
+
+
+async def _finish(
+    ctx: Context,
+    key: Key,
+    body: Body,
+    bundle: TrustBundle,
+    planned: BundleSources,
+    content: TrustBundleContent,
+    result: Published,
+    held: dict[str, Contest],
+    problem: tuple[str, str] | None,
+    now: datetime,
+) -> Outcome:
+    """The status after publishing, and when to look again."""
     count = len(result.holding)
     if held:
         # Another writer keeps changing a published copy: say who, and look again when due.
@@ -109,7 +185,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         )
         return reported.then(Outcome(requeue_after=(first.due - now).total_seconds()))
     recorded = _source_statuses(planned)
-    wake = _issuers_to_wake(bundle, old.sources, recorded)
+    wake = _issuers_to_wake(bundle, _old_status(body).sources, recorded)
     if result.conflicts:
         message = (
             f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "

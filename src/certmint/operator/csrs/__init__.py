@@ -30,14 +30,10 @@ from certmint.planning.csrs.actions import (
     signer_refused,
 )
 from certmint.planning.csrs.plan import Case
-from certmint.planning.csrs.signing_request import (
-    SignerRef,
-    SigningRequestObject,
-    acting_namespace,
-    parse_signer_name,
-)
+from certmint.planning.csrs.signing_request import SigningRequestObject, acting_namespace
 from certmint.planning.events import Event
 from certmint.planning.gates import Fail
+from certmint.planning.signers import SignerRef, parse_signer_name
 
 log = logging.getLogger("certmint.csrs")
 

@@ -13,7 +13,7 @@ from certmint.kube.apply import version_of
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
-from certmint.operator.issuers import authority, revocation, status
+from certmint.operator.issuers import authority, revocation, status, trust
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
@@ -33,7 +33,8 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         # Certificates may be listed before their issuer: read it rather than report it missing.
         body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
         if body is None:
-            return Outcome(issuer_view=not_found(key))
+            # Deleted: its ClusterTrustBundle goes with it.
+            return (await trust.withdraw(ctx, key)).then(Outcome(issuer_view=not_found(key)))
         # The listing brings this same version soon: as an echo, it causes no second reconcile.
         loaded = Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
     try:
@@ -80,6 +81,7 @@ async def _ready(
             policy=issuer.spec.policy,
             allow_ca=issuer.spec.allow_ca,
             auto_approval=issuer.spec.signing_requests.auto_approve,
+            pod_certificates=issuer.spec.pod_certificates,
         ),
         trust=replace(view.trust, crl_pem=crls.pem),
         revoking=Revoking(
@@ -90,10 +92,13 @@ async def _ready(
             ocsp=ocsp.inputs,
         ),
     )
-    written = await status.write(ctx, key, issuer, view, name, material, now, ca.lagging)
+    pods = await trust.publish_pod_trust(ctx, key, issuer, view)
+    written = await status.write(ctx, key, issuer, view, name, material, now, ca.lagging, pods.condition)
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
     delay = ctx.config.issuer_resync_seconds
     for moment in (ca.next_rotation_check, crls.refresh_at, ocsp.refresh_at):
         if moment is not None:
             delay = min(delay, (moment - ctx.clock()).total_seconds())
-    return written.then(Outcome(issuer_view=view, requeue_after=max(delay, 0.0)))
+    if pods.retry_after is not None:
+        delay = min(delay, pods.retry_after)
+    return written.then(pods.outcome).then(Outcome(issuer_view=view, requeue_after=max(delay, 0.0)))

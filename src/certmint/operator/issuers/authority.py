@@ -11,6 +11,7 @@ from certmint.api.issuer import RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event, reference
+from certmint.operator.issuers.trust import published_for_rotation
 from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
 from certmint.pki import create_root_ca
@@ -30,6 +31,7 @@ from certmint.planning.issuers.rotation import (
     advance,
     lagging_bundles,
     longest_issued,
+    longest_pod_certificate,
     next_check,
     plan_rotation,
     rotation_policy,
@@ -98,12 +100,15 @@ async def load_or_bootstrap(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
         )
         last = ctx.state.rotation_steps.get(key)
-        published = published_by_bundles(ctx.state.bundles, key)
+        published = {
+            **published_by_bundles(ctx.state.bundles, key),
+            **published_for_rotation(ctx, key, issuer),
+        }
         step = plan_rotation(
             issuer,
             material,
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
-            await _longest_issued(ctx, key, material),
+            await _longest_issued(ctx, key, issuer, material),
             now,
             last,
             names,
@@ -131,13 +136,15 @@ async def load_or_bootstrap(
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
-async def _longest_issued(ctx: Context, key: Key, material: CAMaterial) -> timedelta:
+async def _longest_issued(ctx: Context, key: Key, issuer: Issuer, material: CAMaterial) -> timedelta:
     """Only an activation needs it (the overlap of the CA that stops signing): signatures are
-    checked off the event loop, and only then."""
+    checked off the event loop, and only then. At least the longest pod certificate the issuer may
+    sign (longest_pod_certificate): those are never counted one by one."""
     if material.phase != RotationPhase.PREPARED:
         return timedelta(0)
     issued = ctx.state.issued_certificates_for_issuer(key)
-    return await off_loop(longest_issued, issued, material.current.certificate)
+    longest = await off_loop(longest_issued, issued, material.current.certificate)
+    return max(longest, longest_pod_certificate(issuer))
 
 
 def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:

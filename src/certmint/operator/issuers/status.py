@@ -7,7 +7,7 @@ from cryptography import x509
 from certmint.api import CAStatus, Issuer, IssuerStatus
 from certmint.api.common import Condition, ConditionStatus
 from certmint.api.issuer import RotationPhase, RotationStatus
-from certmint.api.kinds import CA_PUBLISHED, READY
+from certmint.api.kinds import CA_PUBLISHED, POD_CERTIFICATES, READY
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
@@ -17,8 +17,16 @@ from certmint.operator.status import write_status
 from certmint.pki import summarize_certificate
 from certmint.planning import reasons
 from certmint.planning.issuer_view import IssuerView
+from certmint.planning.issuers.pod_trust import PodCertificatesCondition
 from certmint.planning.issuers.rotation import CAMaterial, rotation_policy, scheduled_rotation
 from certmint.planning.status import condition, set_condition
+
+
+class Unchanged:
+    """The PodCertificates condition stays as it is."""
+
+
+UNCHANGED = Unchanged()
 
 
 async def write(
@@ -30,7 +38,10 @@ async def write(
     material: CAMaterial | None,
     now: datetime,
     lagging: tuple[str, ...] = (),
+    pod_certificates: "PodCertificatesCondition | Unchanged | None" = UNCHANGED,
 ) -> Outcome:
+    """`pod_certificates`: the PodCertificates condition (None removes it; UNCHANGED, as a reconcile
+    that did not get as far as publishing, leaves it as it is)."""
     generation = issuer.metadata.generation
     old = issuer.status
     conditions = set_condition(
@@ -43,6 +54,18 @@ async def write(
         now,
     )
     conditions = _publication(conditions, material, lagging, generation, now)
+    if pod_certificates is None:
+        conditions = [c for c in conditions if c.type != POD_CERTIFICATES]
+    elif isinstance(pod_certificates, PodCertificatesCondition):
+        conditions = set_condition(
+            conditions,
+            POD_CERTIFICATES,
+            ConditionStatus.TRUE if pod_certificates.status else ConditionStatus.FALSE,
+            pod_certificates.reason,
+            pod_certificates.message,
+            generation,
+            now,
+        )
     new = IssuerStatus(
         conditions=conditions,
         observed_generation=generation,

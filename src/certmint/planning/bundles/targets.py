@@ -1,7 +1,7 @@
 """Pure decisions for TrustBundles: which namespaces get the ConfigMap, which lose it, what it holds."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from cryptography import x509
@@ -9,7 +9,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from certmint.api import LabelSelector, TrustBundle
 from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES
-from certmint.pki import PKIError, TrustBundleContent, load_certificates_pem, pkcs12_truststore
+from certmint.pki import (
+    PKIError,
+    TrustBundleContent,
+    certificates_to_pem,
+    load_certificates_pem,
+    pkcs12_truststore,
+)
+from certmint.planning import reasons
+from certmint.planning.cluster_trust import (
+    ClusterTrustBundleManifest,
+    Held,
+    NotOwned,
+    Publication,
+    manifest,
+    trust_bundle_owner_labels,
+    trust_bundle_target_name,
+)
 from certmint.planning.contest import Contest, DataWriter, contest
 from certmint.planning.selectors import selector_matches
 
@@ -148,3 +164,30 @@ def _describe(certificate: x509.Certificate) -> str:
 
 def _der(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
+
+
+def cluster_trust_bundle_target(
+    bundle: TrustBundle, certificates: Sequence[x509.Certificate]
+) -> ClusterTrustBundleManifest:
+    """The ClusterTrustBundle a `clusterTrustBundle` target publishes: certmint-<name>, no signer name,
+    labelled with the bundle's UID and garbage-collected with it."""
+    name = bundle.metadata.name
+    wanted = manifest(
+        trust_bundle_target_name(name),
+        "",
+        certificates_to_pem(list(certificates)),
+        trust_bundle_owner_labels(bundle.metadata.uid),
+    )
+    return replace(wanted, owner=(bundle.api_version, bundle.kind, name, bundle.metadata.uid))
+
+
+def cluster_trust_bundle_problem(name: str, result: Publication) -> tuple[str, str] | None:
+    """(reason, message) when the target is not as wanted."""
+    if isinstance(result, NotOwned):
+        return (
+            reasons.CLUSTER_TRUST_BUNDLE_NOT_OWNED,
+            f"ClusterTrustBundle {name} exists and certmint did not create it: it is left as it is",
+        )
+    if isinstance(result, Held):
+        return reasons.CLUSTER_TRUST_BUNDLE_CONTESTED, result.contest.message("ClusterTrustBundle", name)
+    return None

@@ -1,28 +1,18 @@
 """When a certificate is renewed: from the requested validity, notAfter - renewBefore, minus a small
 per-certificate jitter, and never sooner than a floor after the issuance, whatever the spec says."""
 
-import hashlib
 from datetime import datetime, timedelta
 
 from certmint.pki.ca import BACKDATE
+from certmint.planning.jitter import MAX_JITTER, jitter, spread
 
-MAX_JITTER = timedelta(minutes=5)
-JITTER_FRACTION_OF_LIFETIME = 0.02
+__all__ = ["MAX_JITTER", "jitter", "renewal_floor", "renewal_time", "spread"]
+
 MIN_RENEWAL_INTERVAL = timedelta(seconds=30)
 """No certificate is renewed on schedule sooner than this after it was issued."""
 MIN_RENEWAL_FRACTION = 1 / 3
 """Nor sooner than this fraction of its requested lifetime: renewBefore close to the duration
 (99%, or 59s of 1m) would otherwise re-issue many times a minute."""
-
-
-def spread(seed: str) -> float:
-    """A fraction in [0, 1) that is deterministic in the seed (a Certificate's UID), so restarts keep
-    the same schedule, yet differs across certificates so thousands do not act in the same second."""
-    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big") / 2**64
-
-
-def jitter(lifetime: timedelta, seed: str) -> timedelta:
-    return min(lifetime * JITTER_FRACTION_OF_LIFETIME, MAX_JITTER) * spread(seed)
 
 
 def renewal_floor(lifetime: timedelta) -> timedelta:

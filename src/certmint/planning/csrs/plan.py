@@ -38,9 +38,7 @@ from certmint.pki import (
 )
 from certmint.planning import reasons
 from certmint.planning.csrs.signing_request import (
-    ISSUER,
     Requester,
-    SignerRef,
     SigningRequestObject,
     acting_namespace,
     requester_of,
@@ -57,6 +55,7 @@ from certmint.planning.gates import (
 )
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.request import IssuanceSpec, RevokeRequest, revoke_request, spiffe_id
+from certmint.planning.signers import ISSUER, SignerRef
 
 DEFAULT_DURATION = timedelta(hours=24)
 """When a CSR sets no expirationSeconds: the default lifetime of a Certificate."""

@@ -2,68 +2,15 @@
 
 import base64
 import binascii
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from certmint.api.common import DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN
-from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
-from certmint.pki import (
-    MAX_REQUEST_BYTES,
-)
-from certmint.planning import reasons
-from certmint.planning.gates import (
-    Fail,
-)
+from certmint.pki import MAX_REQUEST_BYTES
 from certmint.planning.labels import REVOKE_REQUEST
-
-ISSUER_SIGNER_PREFIX = "issuers.certmint.dev/"
-CLUSTER_ISSUER_SIGNER_PREFIX = "clusterissuers.certmint.dev/"
-ISSUER = ISSUERS.kind
-CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
+from certmint.planning.signers import ISSUER, NAMESPACE, SignerRef
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
-_NAMESPACE = re.compile(DNS_LABEL_PATTERN)
-_NAME = re.compile(DNS_SUBDOMAIN_PATTERN)
-
-
-def is_certmint_signer(signer_name: str) -> bool:
-    return signer_name.startswith((ISSUER_SIGNER_PREFIX, CLUSTER_ISSUER_SIGNER_PREFIX))
-
-
-def issuer_signer_name(namespace: str, name: str) -> str:
-    return f"{ISSUER_SIGNER_PREFIX}{namespace}.{name}"
-
-
-def cluster_issuer_signer_name(name: str) -> str:
-    return f"{CLUSTER_ISSUER_SIGNER_PREFIX}{name}"
-
-
-@dataclass(frozen=True)
-class SignerRef:
-    kind: str
-    namespace: str
-    """Empty for a ClusterIssuer."""
-    name: str
-
-
-def parse_signer_name(signer_name: str) -> SignerRef | Fail:
-    """A namespace is a DNS label (no dots), so the first dot ends it; the issuer name is the rest."""
-    if signer_name.startswith(CLUSTER_ISSUER_SIGNER_PREFIX):
-        name = signer_name.removeprefix(CLUSTER_ISSUER_SIGNER_PREFIX)
-        if _NAME.fullmatch(name) and len(name) <= 253:
-            return SignerRef(CLUSTER_ISSUER, "", name)
-    elif signer_name.startswith(ISSUER_SIGNER_PREFIX):
-        namespace, _, name = signer_name.removeprefix(ISSUER_SIGNER_PREFIX).partition(".")
-        if _NAMESPACE.fullmatch(namespace) and len(namespace) <= 63 and _NAME.fullmatch(name):
-            return SignerRef(ISSUER, namespace, name)
-    return Fail(
-        reasons.UNKNOWN_SIGNER,
-        f"signerName {signer_name!r} is not {ISSUER_SIGNER_PREFIX}<namespace>.<issuer> nor "
-        f"{CLUSTER_ISSUER_SIGNER_PREFIX}<clusterissuer>",
-        retryable=False,
-    )
 
 
 @dataclass(frozen=True)
@@ -159,7 +106,7 @@ class Requester:
 def requester_of(username: str) -> Requester:
     if username.startswith(SERVICE_ACCOUNT_PREFIX):
         namespace, _, account = username.removeprefix(SERVICE_ACCOUNT_PREFIX).partition(":")
-        if _NAMESPACE.fullmatch(namespace) and account and ":" not in account:
+        if NAMESPACE.fullmatch(namespace) and account and ":" not in account:
             return Requester(username, namespace, account)
     return Requester(username)
 

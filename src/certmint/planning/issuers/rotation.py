@@ -238,6 +238,21 @@ def longest_issued(certificates: Iterable[bytes], ca: x509.Certificate) -> timed
     return longest
 
 
+def longest_pod_certificate(issuer: Issuer) -> timedelta:
+    """The longest a pod certificate of this issuer can live (zero without spec.podCertificates):
+    podCertificates.maxDuration, capped by the policy's maxDuration. A rotation's overlap covers it,
+    whatever pod certificates were seen: PodCertificateRequests are deleted 15 min after creation,
+    so what was issued cannot be counted the way Certificates' Secrets are."""
+    pods = issuer.spec.pod_certificates
+    if pods is None:
+        return timedelta(0)
+    longest = parse_duration(pods.max_duration)
+    policy = issuer.spec.policy
+    if policy is not None and policy.max_duration is not None:
+        longest = min(longest, parse_duration(policy.max_duration))
+    return longest
+
+
 def lagging_bundles(material: CAMaterial, published: Mapping[str, AbstractSet[str]]) -> tuple[str, ...]:
     """Bundles whose consumers trust the current CA but would not trust the next one yet.
 

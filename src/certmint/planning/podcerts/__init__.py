@@ -1,0 +1,1 @@
+"""Kubernetes PodCertificateRequests addressed to certmint: how they are read and judged."""
