@@ -6,8 +6,8 @@ key type and unknown user annotations are each Denied with their reason, and cer
 cluster admin, writes nothing but those requests' status and events, recorded by the API server's
 audit log for the operator's own identity.
 
-The control plane is this module's own: the API server with the PodCertificateRequest and
-ClusterTrustBundle gates, certificates.k8s.io/v1beta1 and an audit log."""
+The control plane is this module's own (devcluster's, which serves PodCertificateRequests and
+ClusterTrustBundles), with an audit log of the operator's writes."""
 
 import base64
 import json
@@ -35,7 +35,6 @@ from tests.e2e.support import Cluster, OperatorProcess, json_object, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "certificates.k8s.io", "v1beta1", "podcertificaterequests"
-GATES = "PodCertificateRequest=true,ClusterTrustBundle=true,ClusterTrustBundleProjection=true"
 OPERATOR_NAMESPACE = "certmint"
 OPERATOR_ACCOUNT = "certmint-audited"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
@@ -124,9 +123,8 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
     workdir = tmp_path_factory.mktemp("pod-certificates")
     policy, audit_log = workdir / "audit-policy.yaml", workdir / "audit.log"
     policy.write_text(yaml.safe_dump(audit_policy()))
+    # devcluster's control plane turns the gates and certificates.k8s.io/v1beta1 on by default.
     plane_args = (
-        f"--feature-gates={GATES}",
-        "--runtime-config=certificates.k8s.io/v1beta1=true",
         f"--audit-policy-file={policy}",
         f"--audit-log-path={audit_log}",
     )
