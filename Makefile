@@ -10,7 +10,7 @@ DEVTOOLS := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
 BENCHPATH := PYTHONPATH=$(CURDIR)/tools:$(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 HELM := $(or $(CERTMINT_CACHE),$(HOME)/.cache/certmint)/controlplane/v1.36.3/helm
 
-.PHONY: run run-process demo test test-unit test-e2e test-node lint crds cluster controlplane promtool images system-deps bench clean
+.PHONY: run run-process demo test test-unit test-e2e test-node lint crds cluster controlplane promtool images system-deps bench bench-node clean
 
 run: $(STAMP) controlplane system-deps images ## A real node, the chart's operator as a pod, a demo mTLS workload and its proof; Ctrl-C stops it.
 	$(DEVTOOLS) $(BIN)/python -m devcluster.node.demo
@@ -70,6 +70,9 @@ bench: $(STAMP) controlplane ## PKI and OCSP micro-benchmarks, issuance at scale
 	$(BENCHPATH) $(BIN)/python bench/scale.py $(BENCH_ARGS)
 	$(BENCHPATH) $(BIN)/python bench/latency.py
 	$(BENCHPATH) $(BIN)/python bench/profile.py --size 1000
+
+bench-node: $(STAMP) controlplane system-deps images ## On a real node: pods per second Ready with a pod certificate, the operator's CPU per PodCertificateRequest beside a Certificate's.
+	$(BENCHPATH) $(BIN)/python bench/pod_certificates.py
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

@@ -4,7 +4,7 @@ PodCertificateRequest), beside the same pods without it; and the operator pod's 
 request, beside its CPU per Certificate issued (key made and Secret written by certmint). Appends a
 section to bench/results/<date>.md.
 
-    python bench/pod_certificates.py [--pods 50] [--certificates 50]
+    python bench/pod_certificates.py [--pods 50] [--certificates 50]     (make bench-node)
 
 The chart is installed on a fresh node (tools/devcluster/node) with podCertificates.enabled, as
 tests/e2e_node do. CPU is the operator container's process (PID 1: utime + stime of every thread,
