@@ -60,9 +60,11 @@ FRAGMENT = 40
 # previous one stays trusted while a pod certificate it signed may live (podCertificates.maxDuration,
 # 1h). (A requested rotation, `certmint ca rotate`, distrusts the previous CA one propagationDelay
 # after the activation instead, long before the kubelet refreshes a pod certificate.) Pod
-# certificates live 1h and the kubelet refreshes them 83% before their end, 6-13 min after issuance:
-# then with certificates of the new CA (or, should a refresh come before the activation, at the next
-# one). A 70 min CA still signs a full hour until the activation.
+# certificates live 1h and refresh 77% before their end: beginRefreshAt is 13.8 min after notBefore,
+# 9.8 min after issuance (notBefore is backdated 4 min), and the kubelet adds 0-5 min of jitter and
+# up to 2 min until its next refresh pass, so the refresh comes 10-17 min after the pods got their
+# first certificates, always after the activation (~7 min after the CA was made): the refreshed
+# certificates are the new CA's. A 70 min CA still signs a full hour until the activation.
 ROTATION = {"rotateBeforePercentage": 90, "propagationDelay": "45s", "reissueWindow": "40s"}
 CA_DURATION = "70m"
 
@@ -270,7 +272,7 @@ def start_pods(node: RunningNode, namespace: str, signer: str) -> str:
         namespace,
         dnsNameTemplates=["${serviceAccount}.${namespace}.svc"],
         maxDuration="1h",
-        renewBeforePercentage=83,
+        renewBeforePercentage=77,
     )
     ca_issuer["spec"]["selfSigned"].update({"caDuration": CA_DURATION, "rotation": ROTATION})
     nginx_config = {
