@@ -108,3 +108,13 @@ GATES: tuple[Gate, ...] = (
 )
 """In order: the first that fails decides the Certificate's Ready=False reason (after these, a
 Certificate's Secret passes planning.certificates.plan.SECRET_GATES); nothing is signed."""
+
+SIGNING_REQUEST_GATES: tuple[Gate, ...] = (
+    names_printable,
+    issuer_ready,
+    request_valid,
+    policy_allows,
+    within_name_constraints,
+)
+"""The gates of a request a signer judges (a CSR, a PodCertificateRequest), in GATES' order: the
+issuer's existence is judged before them, and the CA caps the duration at signing instead."""

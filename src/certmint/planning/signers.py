@@ -2,6 +2,8 @@
 PodCertificateRequests): `issuers.certmint.dev/<namespace>.<name>` and
 `clusterissuers.certmint.dev/<name>`."""
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 
@@ -55,3 +57,14 @@ def parse_signer_name(signer_name: str) -> SignerRef | Fail:
         f"{CLUSTER_ISSUER_SIGNER_PREFIX}<clusterissuer>",
         retryable=False,
     )
+
+
+def base64_field(value: object) -> bytes:
+    """A request's base64 field (a CSR's request and certificate, a PCR's stub request) decoded; empty
+    when it is missing or not base64."""
+    if not isinstance(value, str):
+        return b""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return b""

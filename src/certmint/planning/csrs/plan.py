@@ -44,14 +44,9 @@ from certmint.planning.csrs.signing_request import (
     requester_of,
 )
 from certmint.planning.gates import (
+    SIGNING_REQUEST_GATES,
     Fail,
-    Gate,
     Request,
-    issuer_ready,
-    names_printable,
-    policy_allows,
-    request_valid,
-    within_name_constraints,
 )
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.request import IssuanceSpec, RevokeRequest, revoke_request, spiffe_id
@@ -66,16 +61,6 @@ WORKLOAD_USAGES = frozenset(
     {Usage.DIGITAL_SIGNATURE, Usage.KEY_ENCIPHERMENT, Usage.SERVER_AUTH, Usage.CLIENT_AUTH}
 )
 """What an auto-approved workload certificate may be used for: TLS, nothing else."""
-
-GATES: tuple[Gate, ...] = (
-    names_printable,
-    issuer_ready,
-    request_valid,
-    policy_allows,
-    within_name_constraints,
-)
-"""The gates that concern a CSR: the issuer's existence is judged first (judge_request), and the
-CA caps the duration at signing instead."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +161,7 @@ def judge_request(case: Case) -> Sign | Fail:
         return usages
     spec = _issuance_spec(csr, signer, requester, request, usages, issuer, case.trust_domain)
     gated = Request(spec, issuer, case.namespace_labels, case.now)
-    for gate in GATES:
+    for gate in SIGNING_REQUEST_GATES:
         failure = gate(gated)
         if failure is not None:
             return failure

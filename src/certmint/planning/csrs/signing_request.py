@@ -1,14 +1,12 @@
 """CertificateSigningRequests addressed to certmint, as read: signer names, the request and its requester."""
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from certmint.pki import MAX_REQUEST_BYTES
 from certmint.planning.labels import REVOKE_REQUEST
-from certmint.planning.signers import ISSUER, NAMESPACE, SignerRef
+from certmint.planning.signers import ISSUER, NAMESPACE, SignerRef, base64_field
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 
@@ -60,7 +58,7 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         if condition.get("status") == "True"
     }
     expiration = spec.get("expirationSeconds")
-    request = _base64(spec.get("request"))
+    request = base64_field(spec.get("request"))
     return SigningRequestObject(
         name=str(metadata.get("name", "")),
         uid=str(metadata.get("uid", "")),
@@ -73,7 +71,7 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
         approved="Approved" in true_conditions,
         denied="Denied" in true_conditions,
         failed="Failed" in true_conditions,
-        certificate=_base64(status.get("certificate")),
+        certificate=base64_field(status.get("certificate")),
         annotations=dict(metadata.get("annotations") or {}),
         conditions=tuple(dict(condition) for condition in status.get("conditions") or ()),
         resource_version=str(metadata.get("resourceVersion") or ""),
@@ -82,15 +80,6 @@ def read_signing_request(body: Mapping[str, Any]) -> SigningRequestObject:
 
 def revoke_request_token(annotations: Mapping[str, str]) -> str:
     return annotations.get(REVOKE_REQUEST, "")
-
-
-def _base64(value: object) -> bytes:
-    if not isinstance(value, str):
-        return b""
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
 
 
 @dataclass(frozen=True)

@@ -30,16 +30,11 @@ from certmint.pki import (
 )
 from certmint.planning import reasons
 from certmint.planning.gates import (
-    Fail as GateFail,
+    SIGNING_REQUEST_GATES,
+    Request,
 )
 from certmint.planning.gates import (
-    Gate,
-    Request,
-    issuer_ready,
-    names_printable,
-    policy_allows,
-    request_valid,
-    within_name_constraints,
+    Fail as GateFail,
 )
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.jitter import jitter
@@ -59,15 +54,6 @@ DEFAULT_RENEW_FRACTION = 1 / 3
 SUPPORTED_KEY_TYPES = "ECDSAP256, ECDSAP384, RSA3072, RSA4096, ED25519"
 _RSA_SIZES = frozenset({3072, 4096})
 _CURVES = frozenset({"secp256r1", "secp384r1"})
-
-GATES: tuple[Gate, ...] = (
-    names_printable,
-    issuer_ready,
-    request_valid,
-    policy_allows,
-    within_name_constraints,
-)
-"""The gates a CSR passes (planning.csrs.plan.GATES), in the same order."""
 
 
 @dataclass(frozen=True)
@@ -309,7 +295,7 @@ def judge(case: Case) -> Decision:
     not_before, not_after = validity
     spec = issuance_spec(case, public_key, not_after - not_before)
     gated = Request(spec, case.issuer, case.namespace_labels, case.now)
-    for gate in GATES:
+    for gate in SIGNING_REQUEST_GATES:
         failure = gate(gated)
         if failure is not None:
             if failure.retryable:

@@ -7,14 +7,13 @@ creator. So nothing in it is trusted: its spec is cross-checked against the live
 and what is kept of it is bounded (the stub request up to pki.MAX_REQUEST_BYTES, the names of
 unverified user annotations, certmint's own revoke annotations, the leaf of an issued chain)."""
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from certmint.pki import MAX_REQUEST_BYTES
 from certmint.planning import labels
+from certmint.planning.signers import base64_field
 
 API_VERSION = "certificates.k8s.io/v1beta1"
 KIND = "PodCertificateRequest"
@@ -77,7 +76,7 @@ def read_pod_certificate_request(body: Mapping[str, Any]) -> PodCertificateReque
     stub_text = spec.get("stubPKCS10Request")
     # base64 of n bytes is 4*ceil(n/3) characters: judged by its length before anything is decoded.
     too_large = isinstance(stub_text, str) and len(stub_text) > (MAX_REQUEST_BYTES + 2) // 3 * 4
-    stub = b"" if too_large else _base64(stub_text)
+    stub = b"" if too_large else base64_field(stub_text)
     stub_size = len(stub_text) * 3 // 4 if too_large and isinstance(stub_text, str) else len(stub)
     user = spec.get("unverifiedUserAnnotations")
     user_keys = sorted(str(key) for key in user) if isinstance(user, Mapping) else []
@@ -113,15 +112,6 @@ def read_pod_certificate_request(body: Mapping[str, Any]) -> PodCertificateReque
 def _leaf_of(chain: str) -> bytes:
     end = chain.find(_LEAF_END)
     return chain[: end + len(_LEAF_END)].encode() + b"\n" if end >= 0 else b""
-
-
-def _base64(value: object) -> bytes:
-    if not isinstance(value, str):
-        return b""
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
 
 
 @dataclass(frozen=True)
