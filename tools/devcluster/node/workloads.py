@@ -14,7 +14,11 @@ from devcluster.node.cluster import RunningNode
 API_VERSION = "certmint.dev/v1alpha1"
 PORT = 8443
 
-NGINX_CONFIG = f"""
+
+def nginx_config(tls: str, answer: str) -> str:
+    """nginx in the peer image, serving mutual TLS on PORT: `tls` the certificate, key and trust
+    directives, `answer` what it returns to a verified client."""
+    return f"""
 daemon off;
 pid /tmp/nginx.pid;
 error_log stderr info;
@@ -28,19 +32,25 @@ http {{
     scgi_temp_path /tmp/scgi;
     server {{
         listen {PORT} ssl;
-        ssl_certificate /tls/tls.crt;
-        ssl_certificate_key /tls/tls.key;
-        ssl_client_certificate /trust/ca.crt;
-        ssl_crl /trust/ca.crl;
+{tls}
         ssl_verify_client on;
         ssl_verify_depth 2;
         location / {{
             default_type text/plain;
-            return 200 "client=$ssl_client_s_dn verify=$ssl_client_verify\\n";
+            return 200 "{answer}\\n";
         }}
     }}
 }}
 """
+
+
+NGINX_CONFIG = nginx_config(
+    """        ssl_certificate /tls/tls.crt;
+        ssl_certificate_key /tls/tls.key;
+        ssl_client_certificate /trust/ca.crt;
+        ssl_crl /trust/ca.crl;""",
+    "client=$ssl_client_s_dn verify=$ssl_client_verify",
+)
 
 # Reloads nginx whenever the kubelet has brought new files, and says so with the time and the serving
 # certificate's serial: `loaded <epoch seconds> <serial>`.
@@ -355,32 +365,12 @@ def pod_identity(signer_name: str, key_type: str = "ECDSAP256") -> dict[str, Any
     }
 
 
-POD_CERTIFICATE_NGINX_CONFIG = f"""
-daemon off;
-pid /tmp/nginx.pid;
-error_log stderr info;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path /tmp/body;
-    proxy_temp_path /tmp/proxy;
-    fastcgi_temp_path /tmp/fastcgi;
-    uwsgi_temp_path /tmp/uwsgi;
-    scgi_temp_path /tmp/scgi;
-    server {{
-        listen {PORT} ssl;
-        ssl_certificate /{IDENTITY_VOLUME}/{CREDENTIALS};
+POD_CERTIFICATE_NGINX_CONFIG = nginx_config(
+    f"""        ssl_certificate /{IDENTITY_VOLUME}/{CREDENTIALS};
         ssl_certificate_key /{IDENTITY_VOLUME}/{CREDENTIALS};
-        ssl_client_certificate /{IDENTITY_VOLUME}/{TRUST};
-        ssl_verify_client on;
-        ssl_verify_depth 2;
-        location / {{
-            default_type text/plain;
-            return 200 "verify=$ssl_client_verify serial=$ssl_client_serial\\n";
-        }}
-    }}
-}}
-"""
+        ssl_client_certificate /{IDENTITY_VOLUME}/{TRUST};""",
+    "verify=$ssl_client_verify serial=$ssl_client_serial",
+)
 
 _CERTIFICATES_OF_BUNDLE = f"sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' /{IDENTITY_VOLUME}/{CREDENTIALS}"
 
