@@ -147,7 +147,7 @@ def certificates_phase(node: RunningNode, count: int) -> tuple[float, float]:
     """Seconds until `count` new Certificates of the same issuer are Ready, and operator CPU meanwhile."""
     manifests = [
         {
-            "apiVersion": "certmint.dev/v1alpha1",
+            "apiVersion": "certmint.dev/v1",
             "kind": "Certificate",
             "metadata": {"name": f"c{number:03d}", "namespace": NAMESPACE},
             "spec": {

@@ -280,7 +280,7 @@ async def custom_objects_are_read_and_their_status_patched(kube: Kube, namespace
             assert await kube.read_object(plural, where, name) is None
             assert await kube.patch_status(plural, where, name, {"secretName": "x"}) == ""
             body = {
-                "apiVersion": "certmint.dev/v1alpha1",
+                "apiVersion": "certmint.dev/v1",
                 "kind": kind,
                 "metadata": {"name": name, **({"namespace": where} if where else {})},
                 "spec": {"selfSigned": {}},

@@ -180,4 +180,4 @@ def test_errors_are_clear_with_exit_codes(cluster: Cluster, namespace: str) -> N
     no_secret = certmint(cluster, "inspect", "secret", f"{namespace}/absent")
     assert no_secret.returncode == 3
     assert f"Secret {namespace}/absent not found" in no_secret.stderr
-    assert certmint(cluster, "version").stdout.strip() == "0.1.0"
+    assert certmint(cluster, "version").stdout.strip() == "0.2.0.dev0"

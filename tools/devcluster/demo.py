@@ -15,13 +15,13 @@ from devcluster.operator import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = """
-apiVersion: certmint.dev/v1alpha1
+apiVersion: certmint.dev/v1
 kind: Issuer
 metadata: {name: demo-ca, namespace: demo}
 spec:
   selfSigned: {commonName: certmint demo CA}
 ---
-apiVersion: certmint.dev/v1alpha1
+apiVersion: certmint.dev/v1
 kind: Certificate
 metadata: {name: web, namespace: demo}
 spec:

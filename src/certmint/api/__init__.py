@@ -1,4 +1,5 @@
-"""The certmint.dev/v1alpha1 API: pydantic models of the CRDs and the CRD YAML generated from them."""
+"""The certmint.dev/v1 API (v1alpha1 still served, the same schema): pydantic models of the CRDs
+and the CRD YAML generated from them."""
 
 from certmint.api.certificate import (
     AdditionalOutputFormat,

@@ -5,6 +5,7 @@ anyOf, no titles. This module turns pydantic's JSON schema into that, then wraps
 names, printer columns and subresources of each resource.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from certmint.api.issuer import ClusterIssuer, Issuer
 from certmint.api.kinds import (
     CERTIFICATES,
     CLUSTER_ISSUERS,
+    DEPRECATED_VERSIONS,
     GROUP,
     ISSUERS,
     READY,
@@ -175,6 +177,8 @@ def custom_resource_definition(definition: ResourceDefinition) -> dict[str, Any]
                 "shortNames": list(definition.short_names),
                 "categories": ["certmint"],
             },
+            # The versions share one schema: the API server converts by rewriting apiVersion.
+            "conversion": {"strategy": "None"},
             "versions": [
                 {
                     "name": VERSION,
@@ -183,7 +187,21 @@ def custom_resource_definition(definition: ResourceDefinition) -> dict[str, Any]
                     "schema": {"openAPIV3Schema": schema},
                     "subresources": {"status": {}},
                     "additionalPrinterColumns": list(definition.printer_columns),
-                }
+                },
+                *(
+                    {
+                        "name": deprecated,
+                        "served": True,
+                        "storage": False,
+                        "deprecated": True,
+                        "deprecationWarning": f"{GROUP}/{deprecated} {resource.kind} is deprecated; "
+                        f"use {GROUP}/{VERSION}",
+                        "schema": {"openAPIV3Schema": schema},
+                        "subresources": {"status": {}},
+                        "additionalPrinterColumns": list(definition.printer_columns),
+                    }
+                    for deprecated in DEPRECATED_VERSIONS
+                ),
             ],
         },
     }
@@ -230,7 +248,9 @@ def render_crds() -> dict[str, str]:
     header = "# Generated from certmint.api models by `make crds`. Do not edit.\n"
 
     def dump(crd: dict[str, Any]) -> str:
-        return header + yaml.safe_dump(crd, sort_keys=False, allow_unicode=True, width=100)
+        # Through JSON first: the versions share one schema object, which YAML would write as anchors.
+        plain = json.loads(json.dumps(crd))
+        return header + yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=100)
 
     rendered = {
         f"{GROUP}_{definition.resource.plural}.yaml": dump(custom_resource_definition(definition))

@@ -423,6 +423,12 @@ class IssuerSpec(ApiModel):
         default_factory=SigningRequests,
         description="Kubernetes CertificateSigningRequests for this issuer's signer name.",
     )
+    default: bool = Field(
+        default=False,
+        description="The default issuer of Certificates without issuerRef: a ClusterIssuer for every "
+        "namespace, an Issuer for its own namespace only (where it wins over a default ClusterIssuer). "
+        "Two defaults for the same namespace: neither is used, and the Certificates that need one say so.",
+    )
     pod_certificates: PodCertificates | None = Field(
         default=None,
         description="Sign Kubernetes PodCertificateRequests for this issuer's signer name and publish its "

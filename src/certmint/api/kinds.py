@@ -5,8 +5,13 @@ status writes (operator), the CLI, the tests and the bench all read them from he
 from dataclasses import dataclass
 
 GROUP = "certmint.dev"
-VERSION = "v1alpha1"
+VERSION = "v1"
+"""The storage version, and the version certmint reads and writes."""
 API_VERSION = f"{GROUP}/{VERSION}"
+DEPRECATED_VERSIONS = ("v1alpha1",)
+"""Still served, with the same schema (no conversion webhook: the API server only rewrites
+apiVersion), so that manifests and clients of an earlier release keep working for one more
+release. `certmint migrate` moves what etcd stores at them to VERSION; then a release can drop them."""
 
 READY = "Ready"
 """The condition type of Certificates and issuers: whether they serve."""

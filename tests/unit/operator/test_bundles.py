@@ -28,7 +28,7 @@ def ca_pem(name: str, harness: Harness) -> str:
 
 def bundle_body(pem: str, version: str = "b1") -> dict[str, Any]:
     return {
-        "apiVersion": "certmint.dev/v1alpha1",
+        "apiVersion": "certmint.dev/v1",
         "kind": "TrustBundle",
         "metadata": {"name": "shared", "uid": "uid-shared", "generation": 1, "resourceVersion": version},
         "spec": {

@@ -11,7 +11,7 @@ from typing import Any
 
 from devcluster.node.cluster import RunningNode
 
-API_VERSION = "certmint.dev/v1alpha1"
+API_VERSION = "certmint.dev/v1"
 PORT = 8443
 
 
