@@ -3,12 +3,13 @@ and readiness. authority: the CA and its rotation; revocation: the revocation li
 status: the Issuer's status and events."""
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from certmint.api import Issuer
+from certmint.api import Issuer, parse_duration
 from certmint.api.certificate import IssuerKind
+from certmint.api.issuer import DEFAULT_REISSUE_WINDOW
 from certmint.api.kinds import by_kind
 from certmint.kube.apply import version_of
 from certmint.operator import metrics
@@ -21,6 +22,7 @@ from certmint.operator.state import Key
 from certmint.planning import reasons
 from certmint.planning.defaults import Standing, default_standing
 from certmint.planning.issuer_view import IssuerView, Revoking
+from certmint.planning.issuers.rotation import rotation_policy
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -53,6 +55,13 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
     ready = await _ready(ctx, key, issuer, namespace, name, ca, default, now)
     return loaded.then(Outcome(rotation_step=ca.step)).then(ready)
+
+
+def _reissue_window(issuer: Issuer) -> timedelta:
+    """Its rotation's reissueWindow; an issuer of a given CA has no rotation: the default window."""
+    if issuer.spec.self_signed is None:
+        return parse_duration(DEFAULT_REISSUE_WINDOW)
+    return rotation_policy(issuer).reissue_window
 
 
 def _default(ctx: Context, key: Key, issuer: Issuer) -> Standing | None:
@@ -93,6 +102,7 @@ async def _ready(
             allow_ca=issuer.spec.allow_ca,
             auto_approval=issuer.spec.signing_requests.auto_approve,
             pod_certificates=issuer.spec.pod_certificates,
+            default_change_window=_reissue_window(issuer),
         ),
         trust=replace(view.trust, crl_pem=crls.pem),
         revoking=Revoking(

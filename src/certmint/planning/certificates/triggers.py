@@ -203,7 +203,7 @@ def judge(
         renew_at,
         reissue_at,
         resolved,
-        _former_default_reissue_at(resolved, signed_by, secret, signing.reissue_window, seed),
+        _former_default_reissue_at(resolved, signed_by, secret, signing.default_change_window, seed),
     )
 
 
