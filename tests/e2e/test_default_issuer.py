@@ -7,6 +7,7 @@ The session operator serves every test: each default ClusterIssuer made here is 
 test ends, so that no other test's Certificate without issuerRef would resolve to it.
 """
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import spread
 from tests.e2e.manifests import certificate, cluster_issuer, issuer
-from tests.e2e.support import Cluster, OperatorProcess, metadata_of, token_client, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, certmint, metadata_of, token_client, wait_for
 
 REISSUE_WINDOW = timedelta(seconds=30)
 FOLLOWERS = ("alpha", "bravo", "charlie")
@@ -120,6 +121,9 @@ def test_a_default_cluster_issuer_issues_a_certificate_without_issuer_ref(
     assert "issuerRef" not in stored["spec"], "the spec stays as written"
     listed = cluster.plane.kubectl("get", "certificates", "-n", namespace)
     assert root in listed, f"the Issuer column shows the issuer it resolved to: {listed}"
+    shown = certmint(cluster, "status", f"{namespace}/web", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["issuer"] == root
 
 
 @pytest.mark.timeout(300)
