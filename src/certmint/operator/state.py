@@ -48,6 +48,7 @@ class Key:
 
 Body = dict[str, Any]
 Bucket = TypeVar("Bucket")
+Member = TypeVar("Member")
 
 
 def key_of(kind: str, body: Body) -> Key:
@@ -140,6 +141,11 @@ class State:
     _defaults: dict[Key, datetime | None] = field(default_factory=dict)
     """Every cached issuer marked spec.default, and when its Default condition last became True
     (None while it is not): kept in step with `issuers` by refresh_default."""
+    _defaults_by_scope: defaultdict[tuple[str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    """(kind, namespace) → the names in `_defaults`: a tenant may mark any number of its Issuers,
+    and no Certificate's resolution scans them all."""
 
     def put_certificate(self, key: Key, body: Body) -> None:
         self.remove_certificate(key)
@@ -185,11 +191,14 @@ class State:
         spec = body.get("spec") if body is not None else None
         marked = isinstance(spec, dict) and spec.get("default") is True
         before = self._defaults.get(key, False)
+        scope = (key.kind, key.namespace)
         if body is None or not marked:
             self._defaults.pop(key, None)
+            _discard(self._defaults_by_scope, scope, key.name)
             return before is not False
         since = _default_since(body)
         self._defaults[key] = since
+        self._defaults_by_scope[scope].add(key.name)
         return before != since
 
     def defaults_for(self, namespace: str) -> Defaults:
@@ -222,9 +231,7 @@ class State:
         }
 
     def _marked(self, kind: str, namespace: str) -> tuple[str, ...]:
-        return tuple(
-            sorted(key.name for key in self._defaults if key.kind == kind and key.namespace == namespace)
-        )
+        return tuple(sorted(self._defaults_by_scope.get((kind, namespace), ())))
 
     def uid_of(self, key: Key) -> str:
         filing = self._filed.get(key)
@@ -295,9 +302,9 @@ def _default_since(body: Body) -> datetime | None:
     return None
 
 
-def _discard(index: defaultdict[Bucket, set[Key]], bucket: Bucket, key: Key) -> None:
+def _discard(index: defaultdict[Bucket, set[Member]], bucket: Bucket, member: Member) -> None:
     members = index.get(bucket)
     if members is not None:
-        members.discard(key)
+        members.discard(member)
         if not members:
             del index[bucket]

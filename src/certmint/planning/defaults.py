@@ -81,7 +81,7 @@ def _the_one(kind: IssuerKind, names: tuple[str, ...], namespace: str) -> Issuer
     where = f" in namespace {namespace}" if kind == IssuerKind.ISSUER else ""
     return Fail(
         reasons.AMBIGUOUS_DEFAULT_ISSUER,
-        f"{_ambiguous(kind, names)}{where}: nothing is issued from either until one is unmarked "
+        f"{_ambiguous(kind, names)}{where}: none of them issues until only one is marked "
         "(or spec.issuerRef is set)",
         retryable=False,
     )

@@ -8,7 +8,7 @@ from typing import Any
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, DEFAULT, ISSUERS
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
-from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, Key
+from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, Key, State
 from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import spread
@@ -279,3 +279,32 @@ async def test_the_anchor_of_the_spread_survives_a_restart() -> None:
     await cluster.settle()
     assert cluster.status(db)["renewalTime"] == scheduled_by_first, "the same point, not 30s later"
     assert cluster.recorded_issuer(db) == ("ClusterIssuer", "root"), "not re-issued by the restart"
+
+
+def test_followers_count_as_their_defaults_certificates_and_move_with_their_issuer_ref() -> None:
+    """What a CA rotation of the default counts (the leaves it must keep trusted) includes its
+    followers; a Certificate that gains or drops issuerRef is filed again."""
+    state = State()
+    state.issuers[ROOT] = manifests.cluster_issuer("root", selfSigned={}, default=True)
+    assert state.refresh_default(ROOT)
+    follower_body = manifests.certificate("apps", "web", None, {"uid": "uid-web"})
+    pinned_body = manifests.certificate("apps", "web", "ca", {"uid": "uid-web"})
+    web = Key(CERTIFICATE, "apps", "web")
+    state.put_certificate(web, follower_body)
+    assert state.certificates_for_issuer(ROOT) == {web}
+    assert state.followers_of_scope(ROOT) == {web}
+    state.put_certificate(web, pinned_body)
+    assert state.certificates_for_issuer(ROOT) == set()
+    assert state.certificates_for_issuer(Key(ISSUER, "apps", "ca")) == {web}
+    assert state.followers_of_scope(ROOT) == set()
+    state.put_certificate(web, follower_body)
+    state.issuers[LOCAL] = manifests.issuer("apps", "local", selfSigned={}, default=True)
+    assert state.refresh_default(LOCAL)
+    assert state.certificates_for_issuer(ROOT) == set(), "the namespace default wins"
+    assert state.certificates_for_issuer(LOCAL) == {web}
+    assert not state.refresh_default(LOCAL), "nothing changed"
+    del state.issuers[LOCAL]
+    assert state.refresh_default(LOCAL)
+    assert state.certificates_for_issuer(ROOT) == {web}
+    state.remove_certificate(web)
+    assert state.followers_of_scope(ROOT) == set()
