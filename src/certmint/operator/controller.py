@@ -210,7 +210,7 @@ class Controller:
         """After the cached issuer changed: when its default marking, or the time it became the
         default, changed, the other defaults of its scope update their Default condition, and the
         Certificates without issuerRef it may move are planned again, in the order of their points
-        in the spread re-issue window (as after a CA rotation). Only those: an Issuer's reach no
+        in the spread re-issue window (as after a CA rotation). Only those: an Issuer reaches no
         further than its own namespace."""
         if not self.state.refresh_default(key):
             return
