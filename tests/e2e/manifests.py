@@ -52,9 +52,14 @@ def ca_issuer(namespace: str, secret_name: str, name: str = "ca") -> dict[str, A
 
 
 def certificate(
-    namespace: str, name: str = "web", issuer: str = "ca", meta: dict[str, Any] | None = None, **spec: Any
+    namespace: str,
+    name: str = "web",
+    issuer: str | None = "ca",
+    meta: dict[str, Any] | None = None,
+    **spec: Any,
 ) -> dict[str, Any]:
-    """A Certificate of `issuer` (an Issuer unless `issuerRef` says otherwise) for one DNS name."""
+    """A Certificate of `issuer` (an Issuer unless `issuerRef` says otherwise) for one DNS name;
+    `issuer` None: without issuerRef, it follows its namespace's default issuer."""
     return manifest(
         Certificate,
         CERTIFICATES,
@@ -62,7 +67,7 @@ def certificate(
             "metadata": _metadata(name, namespace, meta),
             "spec": {
                 "secretName": f"{name}-tls",
-                "issuerRef": {"name": issuer},
+                **({"issuerRef": {"name": issuer}} if issuer is not None else {}),
                 "dnsNames": [f"{name}.{namespace}.svc"],
                 **spec,
             },

@@ -14,8 +14,9 @@ from certmint.pki import (
     generate_private_key,
     sign_leaf,
 )
-from certmint.planning.certificates.secret import secret_data, secret_metadata
+from certmint.planning.certificates.secret import issuer_annotations, secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView, view_secret
+from certmint.planning.defaults import Resolved
 from certmint.planning.issuer_view import IssuerView, Signing
 from certmint.planning.request import IssuanceSpec, issuance_spec
 
@@ -64,13 +65,26 @@ def make_certificate(namespace: str = "apps", name: str = "web", **spec: Any) ->
     )
 
 
+def explicit(certificate: Certificate) -> Resolved:
+    """The issuer a Certificate with an issuerRef resolves to: that one."""
+    if certificate.spec.issuer_ref is None:
+        raise ValueError("the Certificate follows the default issuer")
+    return Resolved(certificate.spec.issuer_ref)
+
+
 def issued_secret(
-    certificate: Certificate, ca: CertificateAuthority, issued_at: datetime = NOW, trust_domain: str = "td"
+    certificate: Certificate,
+    ca: CertificateAuthority,
+    issued_at: datetime = NOW,
+    trust_domain: str = "td",
+    signer: Resolved | None = None,
 ) -> tuple["FixtureSecret", IssuanceSpec]:
+    """`signer`: the issuer the Secret records (by default the Certificate's issuerRef)."""
     spec = issuance_spec(certificate, trust_domain)
     key = generate_private_key(spec.key)
     leaf = sign_leaf(spec.leaf, key.public_key(), ca, issued_at)
-    metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), spec)
+    recorded = issuer_annotations((signer or explicit(certificate)).ref)
+    metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), spec, recorded)
     data = secret_data(spec, key, leaf, ca, b"secret" if spec.pkcs12 else None)
     return secret_with_data(certificate.spec.secret_name, data, metadata.labels, metadata.annotations), spec
 

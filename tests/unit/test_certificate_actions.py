@@ -17,7 +17,7 @@ from certmint.planning.certificates.actions import (
     plan_actions,
 )
 from certmint.planning.certificates.results import Wait
-from certmint.planning.certificates.secret import secret_data, secret_metadata
+from certmint.planning.certificates.secret import issuer_annotations, secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.contest import DataWriter, repair_delay
 from certmint.planning.gates import Fail
@@ -29,6 +29,7 @@ from tests.unit.planning_fixtures import (
     CRL_URL,
     NOW,
     OCSP_URL,
+    explicit,
     issued_secret,
     make_ca,
     make_certificate,
@@ -56,6 +57,7 @@ def inputs(
         namespace_labels={},
         now=NOW,
         serial_number=SERIAL,
+        resolved=explicit(certificate),
     )
     return replace(planned, **changes)
 
@@ -98,11 +100,13 @@ def test_doing_what_the_plan_says_gives_the_secret_and_status_it_announced() -> 
     data = secret_data(plan.spec, key, leaf, plan.ca, None)
     assert tuple(data) == plan.secret.data_keys
     markings = ownership_annotations(None, certificate.metadata.uid)
-    signed = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), plan.spec, markings)
+    recorded = issuer_annotations(explicit(certificate).ref)
+    signed = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), plan.spec, recorded, markings)
     assert (signed.labels, signed.annotations) == (plan.secret.labels, plan.secret.annotations)
     status = plan.report.status
     assert status == certificate_ready(
         certificate.status,
+        explicit(certificate).ref,
         leaf.serial_number,
         leaf.not_valid_before_utc,
         leaf.not_valid_after_utc,

@@ -29,7 +29,7 @@ from certmint.planning.bundles.targets import (
 )
 from certmint.planning.certificates.plan import contested_repair, plan_certificate
 from certmint.planning.certificates.results import Issue, Wait
-from certmint.planning.certificates.secret import secret_metadata
+from certmint.planning.certificates.secret import issuer_annotations, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.contest import (
     MAX_DELAY,
@@ -52,6 +52,7 @@ from certmint.planning.ownership import (
 from certmint.planning.request import issuance_spec
 from tests.unit.planning_fixtures import (
     NOW,
+    explicit,
     issued_secret,
     make_ca,
     make_certificate,
@@ -182,6 +183,7 @@ def test_a_secret_template_cannot_forge_certmints_markings() -> None:
         leaf.serial_number,
         alt_names(leaf),
         issuance_spec(certificate, "td"),
+        issuer_annotations(explicit(certificate).ref),
         {labels.CERTIFICATE_UID: UID},
     )
     assert metadata.labels == {labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF, "team": "x"}

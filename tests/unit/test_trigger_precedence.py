@@ -57,6 +57,7 @@ def test_the_chains_are_in_the_documented_order() -> None:
     assert [trigger.__name__ for trigger in TRIGGERS] == [
         "key_mismatch",
         "issuer_changed",
+        "default_changed",
         "revocation",
         "ca_rotated",
         "spec_changed",

@@ -140,7 +140,11 @@ class CertificateSpec(ApiModel):
     secret_name: str = Field(
         max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Secret the certificate is written to."
     )
-    issuer_ref: IssuerRef = Field(description="Issuer in this namespace, or a ClusterIssuer.")
+    issuer_ref: IssuerRef | None = Field(
+        default=None,
+        description="Issuer in this namespace, or a ClusterIssuer. Absent: the default issuer (an Issuer "
+        "of this namespace marked default, else the ClusterIssuer marked default).",
+    )
     common_name: str | None = Field(
         default=None, max_length=64, description="Subject CN (max 64 characters)."
     )
@@ -225,6 +229,10 @@ class CertificateStatus(ApiModel):
     serial_number: str | None = None
     revision: int | None = Field(default=None, description="Number of issuances so far.")
     last_failure_time: datetime | None = Field(default=None, description="When the current failure began.")
+    issuer_ref: IssuerRef | None = Field(
+        default=None,
+        description="The issuer this Certificate resolved to: spec.issuerRef, or the default issuer.",
+    )
 
 
 class Certificate(ApiModel):

@@ -64,7 +64,7 @@ RESOURCES = (
         printer_columns=(
             _READY,
             {"name": "Secret", "type": "string", "jsonPath": ".spec.secretName"},
-            {"name": "Issuer", "type": "string", "jsonPath": ".spec.issuerRef.name"},
+            {"name": "Issuer", "type": "string", "jsonPath": ".status.issuerRef.name"},
             {"name": "Expires", "type": "string", "jsonPath": ".status.notAfter"},
             {"name": "Renews", "type": "string", "priority": 1, "jsonPath": ".status.renewalTime"},
             _REASON,

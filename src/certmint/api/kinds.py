@@ -22,6 +22,10 @@ CA_PUBLISHED = "CAPublished"
 POD_CERTIFICATES = "PodCertificates"
 """The condition type of an issuer with spec.podCertificates: whether it signs PodCertificateRequests
 and publishes its ClusterTrustBundle (Ready is not affected: Certificates are served either way)."""
+DEFAULT = "Default"
+"""An issuer marked spec.default: True while it is the one default of its scope; its
+lastTransitionTime to True is when it became the default (Certificates that followed another
+default are re-issued spread over its reissueWindow from then)."""
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def _status_row(item: dict[str, Any]) -> dict[str, Any]:
         "name": item["metadata"]["name"],
         "ready": ready.get("status", "Unknown"),
         "reason": ready.get("reason", ""),
-        "issuer": item["spec"]["issuerRef"]["name"],
+        # Without issuerRef: the default it resolved to, if it did.
+        "issuer": (item["spec"].get("issuerRef") or state.get("issuerRef") or {}).get("name", ""),
         "serial": _serial_text(state.get("serialNumber") or ""),
         "expires_in": _until(state.get("notAfter")),
         "renews_in": _until(state.get("renewalTime")),

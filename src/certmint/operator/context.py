@@ -15,6 +15,7 @@ from certmint.operator.state import Body, Key
 from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
+from certmint.planning.defaults import Defaults
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
 from certmint.planning.podcerts.request import PodCertificateRequestObject
@@ -65,6 +66,12 @@ class StateView(Protocol):
     def rotation_steps(self) -> Mapping[Key, StepTaken]: ...
 
     def issued_certificates_for_issuer(self, key: Key) -> list[bytes]: ...
+
+    def defaults_for(self, namespace: str) -> Defaults: ...
+
+    def marked_default_in_scope(self, key: Key) -> tuple[str, ...]: ...
+
+    def default_since(self, key: Key) -> datetime | None: ...
 
     @property
     def cluster_trust_bundles(self) -> Mapping[str, ClusterTrustBundleObject]: ...

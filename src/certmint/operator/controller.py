@@ -173,10 +173,7 @@ class Controller:
         if event_type == DELETED:
             self.state.remove_certificate(key)
             self.queue.cancel(key)
-            ref = body.get("spec", {}).get("issuerRef", {})
-            metrics.forget_certificate(
-                key.namespace, key.name, metrics.issuer_label(ref.get("kind", ISSUER), ref.get("name", ""))
-            )
+            metrics.forget_certificate(key.namespace, key.name, metrics.certificate_issuer_label(body))
             # A Certificate that lost a Secret conflict to this one may take the Secret over now.
             secret_name = body.get("spec", {}).get("secretName", "")
             for other in self.state.certificates_for_secret(key.namespace, secret_name):
@@ -195,6 +192,7 @@ class Controller:
         key = key_of(kind, body)
         if event_type == DELETED:
             self.state.issuers.pop(key, None)
+            self._refresh_default(key)
             self.state.rotation_steps.pop(key, None)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
             self._forget_signing_requests_of(key)
@@ -204,8 +202,24 @@ class Controller:
         if key not in self.state.issuers:
             self._issuer_known(key)
         self.state.issuers[key] = body
+        self._refresh_default(key)
         self._note_pod_certificates_disabled(key, body)
         self._wake(key, _source(key, body))
+
+    def _refresh_default(self, key: Key) -> None:
+        """After the cached issuer changed: when its default marking, or the time it became the
+        default, changed, the other defaults of its scope update their Default condition, and the
+        Certificates without issuerRef it may move are planned again, in the order of their points
+        in the spread re-issue window (as after a CA rotation). Only those: an Issuer reaches no
+        further than its own namespace."""
+        if not self.state.refresh_default(key):
+            return
+        for name in self.state.marked_default_in_scope(key):
+            other = issuer_key(key.kind, key.namespace, name)
+            if other != key:
+                self.queue.add(other)
+        followers = self.state.followers_of_scope(key)
+        self.queue.fan_out(sorted(followers, key=lambda follower: spread(self.state.uid_of(follower))))
 
     def _note_pod_certificates_disabled(self, key: Key, body: Body) -> None:
         """One log line for the first issuer that opts in while pod certificates are off."""
@@ -514,6 +528,7 @@ class Controller:
         """The only place a reconcile's result reaches the caches and the queue."""
         if outcome.issuer_loaded is not None and key not in self.state.issuers:
             self.state.issuers[key] = outcome.issuer_loaded
+            self._refresh_default(key)
             self._issuer_known(key)
         for written in outcome.statuses:
             self._cache_status(written.key, written.status)
@@ -573,6 +588,8 @@ class Controller:
         cached = cache.get(key)
         if cached is not None:
             cache[key] = {**cached, "status": status}
+            if key.kind in ISSUER_KINDS:
+                self._refresh_default(key)  # its Default condition may have become True
 
     def _set_issuer_view(self, key: Key, view: IssuerView) -> None:
         previous = self.state.issuer_views.get(key)

@@ -1,7 +1,8 @@
 """Prometheus metrics, served on /metrics by the operator process (see endpoints)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -114,6 +115,16 @@ cached_objects = Gauge(
 
 def issuer_label(kind: str, name: str) -> str:
     return f"{kind}/{name}"
+
+
+def certificate_issuer_label(body: Mapping[str, Any]) -> str:
+    """The issuer label of a Certificate's series: its issuerRef, else the default it last resolved to."""
+    spec, status = body.get("spec"), body.get("status")
+    ref = spec.get("issuerRef") if isinstance(spec, dict) else None
+    if not isinstance(ref, dict) and isinstance(status, dict):
+        ref = status.get("issuerRef")
+    ref = ref if isinstance(ref, dict) else {}
+    return issuer_label(str(ref.get("kind", "Issuer")), str(ref.get("name", "")))
 
 
 def record_certificate(

@@ -10,14 +10,16 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, DEFAULT, ISSUERS, TRUST_BUNDLES
 from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
 from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
+from certmint.planning.defaults import Defaults
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
 from certmint.planning.podcerts.request import PodCertificateRequestObject
@@ -46,6 +48,7 @@ class Key:
 
 Body = dict[str, Any]
 Bucket = TypeVar("Bucket")
+Member = TypeVar("Member")
 
 
 def key_of(kind: str, body: Body) -> Key:
@@ -93,7 +96,8 @@ class Filing:
     rotation then decodes the cached JSON again."""
 
     secret: tuple[str, str]
-    issuer: Key
+    issuer: Key | None
+    """None when the Certificate has no issuerRef: it follows its namespace's default issuer."""
     uid: str
 
 
@@ -131,21 +135,38 @@ class State:
     """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    _followers: defaultdict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))
+    """By namespace: the Certificates without issuerRef, which follow the default issuer."""
     _filed: dict[Key, Filing] = field(default_factory=dict)
+    _defaults: dict[Key, datetime | None] = field(default_factory=dict)
+    """Every cached issuer marked spec.default, and when its Default condition last became True
+    (None while it is not): kept in step with `issuers` by refresh_default."""
+    _defaults_by_scope: defaultdict[tuple[str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    """(kind, namespace) → the names in `_defaults`: a tenant may mark any number of its Issuers,
+    and no Certificate's resolution scans them all."""
 
     def put_certificate(self, key: Key, body: Body) -> None:
         self.remove_certificate(key)
         self.certificates[key] = body
         spec = body.get("spec", {})
-        ref = spec.get("issuerRef", {})
+        ref = spec.get("issuerRef")
         filing = Filing(
             secret=(key.namespace, spec.get("secretName", "")),
-            issuer=issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", "")),
+            issuer=(
+                issuer_key(ref.get("kind", ISSUER), key.namespace, ref.get("name", ""))
+                if isinstance(ref, dict)
+                else None
+            ),
             uid=str(body.get("metadata", {}).get("uid", "")),
         )
         self._filed[key] = filing
         self._by_secret[filing.secret].add(key)
-        self._by_issuer[filing.issuer].add(key)
+        if filing.issuer is None:
+            self._followers[key.namespace].add(key)
+        else:
+            self._by_issuer[filing.issuer].add(key)
 
     def remove_certificate(self, key: Key) -> None:
         filing = self._filed.pop(key, None)
@@ -153,12 +174,64 @@ class State:
             return
         del self.certificates[key]
         _discard(self._by_secret, filing.secret, key)
-        _discard(self._by_issuer, filing.issuer, key)
+        if filing.issuer is None:
+            _discard(self._followers, key.namespace, key)
+        else:
+            _discard(self._by_issuer, filing.issuer, key)
 
     def issuer_of(self, key: Key) -> Key | None:
-        """The issuer a cached Certificate names, None when it is not cached."""
+        """The issuer a cached Certificate names, None when it is not cached or names none."""
         filing = self._filed.get(key)
         return filing.issuer if filing else None
+
+    def refresh_default(self, key: Key) -> bool:
+        """After `issuers[key]` was put or removed: whether its default marking (or when it became
+        the default) changed."""
+        body = self.issuers.get(key)
+        spec = body.get("spec") if body is not None else None
+        marked = isinstance(spec, dict) and spec.get("default") is True
+        before = self._defaults.get(key, False)
+        scope = (key.kind, key.namespace)
+        if body is None or not marked:
+            self._defaults.pop(key, None)
+            _discard(self._defaults_by_scope, scope, key.name)
+            return before is not False
+        since = _default_since(body)
+        self._defaults[key] = since
+        self._defaults_by_scope[scope].add(key.name)
+        return before != since
+
+    def defaults_for(self, namespace: str) -> Defaults:
+        """What a Certificate of `namespace` without issuerRef resolves among (planning.defaults)."""
+        return Defaults(
+            namespace=namespace,
+            issuers=self._marked(ISSUER, namespace),
+            cluster_issuers=self._marked(CLUSTER_ISSUER, ""),
+        )
+
+    def marked_default_in_scope(self, key: Key) -> tuple[str, ...]:
+        """The issuers of `key`'s kind marked default where it is (its namespace, or the cluster)."""
+        return self._marked(key.kind, key.namespace)
+
+    def default_since(self, key: Key) -> datetime | None:
+        """When `key`'s Default condition last became True; None if it is not the default (yet)."""
+        return self._defaults.get(key)
+
+    def followers_of_scope(self, key: Key) -> set[Key]:
+        """The Certificates without issuerRef a change of `key`'s default marking may move: its
+        namespace's for an Issuer; for a ClusterIssuer, those of every namespace without a default
+        Issuer."""
+        if key.kind == ISSUER:
+            return set(self._followers.get(key.namespace, ()))
+        return {
+            follower
+            for namespace, followers in self._followers.items()
+            if not self._marked(ISSUER, namespace)
+            for follower in followers
+        }
+
+    def _marked(self, kind: str, namespace: str) -> tuple[str, ...]:
+        return tuple(sorted(self._defaults_by_scope.get((kind, namespace), ())))
 
     def uid_of(self, key: Key) -> str:
         filing = self._filed.get(key)
@@ -168,13 +241,17 @@ class State:
         return set(self._by_secret.get((namespace, secret_name), ()))
 
     def certificates_for_issuer(self, key: Key) -> set[Key]:
-        return set(self._by_issuer.get(key, ()))
+        """Those that name it, and those without issuerRef it is the one default of."""
+        found = set(self._by_issuer.get(key, ()))
+        if key in self._defaults and self.marked_default_in_scope(key) == (key.name,):
+            found |= self.followers_of_scope(key)
+        return found
 
     def issued_certificates_for_issuer(self, key: Key) -> list[bytes]:
         """The certificates (DER) the Secrets of this issuer's Certificates hold: what was issued,
         never what a spec asks for. Which of them a CA signed is planning.issuers.rotation.s to check."""
         found = []
-        for certificate in self._by_issuer.get(key, ()):
+        for certificate in self.certificates_for_issuer(key):
             view = self.secrets.get(self._filed[certificate].secret)
             if view is not None and isinstance(view.contents, SecretContents):
                 found.append(view.contents.certificate_der)
@@ -212,9 +289,22 @@ def published_by_bundles(bundles: Mapping[Key, Body], key: Key) -> dict[str, fro
     return found
 
 
-def _discard(index: defaultdict[Bucket, set[Key]], bucket: Bucket, key: Key) -> None:
+def _default_since(body: Body) -> datetime | None:
+    """The lastTransitionTime of the Default condition certmint wrote, if it is True."""
+    status = body.get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for entry in conditions if isinstance(conditions, list) else ():
+        if isinstance(entry, dict) and entry.get("type") == DEFAULT and entry.get("status") == "True":
+            try:
+                return datetime.fromisoformat(str(entry.get("lastTransitionTime")))
+            except ValueError:
+                return None
+    return None
+
+
+def _discard(index: defaultdict[Bucket, set[Member]], bucket: Bucket, member: Member) -> None:
     members = index.get(bucket)
     if members is not None:
-        members.discard(key)
+        members.discard(member)
         if not members:
             del index[bucket]

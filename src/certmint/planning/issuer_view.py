@@ -30,6 +30,9 @@ class Signing:
     activated_at: datetime | None = None
     reissue_window: timedelta = timedelta(0)
     """Certificates of the previous CA are re-issued spread over this window after activation."""
+    default_change_window: timedelta = timedelta(0)
+    """The issuer's rotation reissueWindow: once it became the default, the Certificates without
+    issuerRef that a former default signed are re-issued spread over this window."""
     policy: IssuancePolicy | None = None
     allow_ca: bool = False
     """The issuer's spec.allowCA: whether it signs CA certificates at all."""

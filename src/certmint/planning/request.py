@@ -88,7 +88,9 @@ def issuance_spec(certificate: Certificate, trust_domain: str) -> IssuanceSpec:
     pkcs12 = pkcs12 if pkcs12 is not None and pkcs12.create else None
     output_formats = frozenset(output.type for output in spec.additional_output_formats)
     shaping = {
-        "issuer": spec.issuer_ref.to_api(),
+        # As written, never as resolved: absent (None) follows the default, and a new default must
+        # not re-issue every follower at once (planning.certificates.triggers spreads them).
+        "issuer": spec.issuer_ref.to_api() if spec.issuer_ref is not None else None,
         "leaf": [
             leaf.common_name,
             leaf.organization,

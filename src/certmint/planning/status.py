@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from certmint.api import CertificateStatus, Condition, ConditionStatus
+from certmint.api.certificate import IssuerRef
 from certmint.api.kinds import READY
 from certmint.pki import serial_hex
 from certmint.planning import reasons
@@ -42,6 +43,7 @@ def condition(conditions: Sequence[Condition], type_: str) -> Condition | None:
 
 def certificate_ready(
     old: CertificateStatus,
+    issuer_ref: IssuerRef,
     serial_number: int,
     not_before: datetime,
     not_after: datetime,
@@ -50,7 +52,8 @@ def certificate_ready(
     generation: int,
     now: datetime,
 ) -> CertificateStatus:
-    """For the certificate of `serial_number`, valid from `not_before` to `not_after`."""
+    """For the certificate of `serial_number`, valid from `not_before` to `not_after`, of the issuer
+    the Certificate resolved to."""
     conditions = set_condition(
         old.conditions,
         READY,
@@ -71,6 +74,7 @@ def certificate_ready(
         renewal_time=renewal_time,
         serial_number=serial_hex(serial_number),
         revision=revision,
+        issuer_ref=issuer_ref,
     )
 
 

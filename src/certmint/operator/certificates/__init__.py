@@ -4,6 +4,8 @@ inputs: the Secret, its claimants and the namespace labels; planning.certificate
 everything at once; issuing: keys, signing and the Secret write; revoking: revoke requests;
 readiness: status, events and metrics."""
 
+from datetime import datetime
+
 from cryptography import x509
 
 from certmint.api import Certificate
@@ -20,6 +22,7 @@ from certmint.planning.certificates.actions import (
     SignAndWrite,
     plan_actions,
 )
+from certmint.planning.defaults import Resolved, resolve_issuer
 from certmint.planning.gates import Fail
 
 
@@ -34,11 +37,14 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     certificate, spec = parsed
     if certificate.metadata.deletion_timestamp is not None:
         return Outcome()
-    ref = certificate.spec.issuer_ref
+    ref = resolve_issuer(certificate.spec.issuer_ref, ctx.state.defaults_for(key.namespace))
+    if isinstance(ref, Fail):
+        return await readiness.failed(ctx, key, body, ref, now)
     signer = issuer_key(ref.kind, key.namespace, ref.name)
     issuer = issuer_view(ctx, signer)
     if issuer is None:
         return Outcome(wait_for=signer)
+    resolved = Resolved(ref, _default_since(ctx, certificate, signer, now))
     view = await inputs.current_secret(ctx, key.namespace, certificate.spec.secret_name)
     plan = plan_actions(
         Inputs(
@@ -51,6 +57,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             await namespace_labels(ctx, key.namespace, issuer),
             now,
             serial_number=x509.random_serial_number(),
+            resolved=resolved,
         )
     )
     if isinstance(plan, Hold):
@@ -61,16 +68,25 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     if isinstance(plan, RevokeCurrent):
         return await revoking.revoke(ctx, key, certificate, signer, plan)
     if isinstance(plan, SignAndWrite):
-        issued = await issuing.issue(ctx, key, certificate, plan, now)
+        issued = await issuing.issue(ctx, key, certificate, signer, plan, now)
         if isinstance(issued, Fail):
             return await readiness.failed(ctx, key, body, issued, now)
         if issued is None:
             # The Secret exists, though the watch does not report it: the next plan reads it.
             in_the_way = (key.namespace, certificate.spec.secret_name)
             return Outcome(wake=(key,), unwatched_secrets=(in_the_way,))
-        return issued.then(await readiness.ready(ctx, key, certificate, plan.report))
+        return issued.then(await readiness.ready(ctx, key, certificate, signer, plan.report))
     done = await _heal(ctx, key, certificate, plan)
-    return done.then(await readiness.ready(ctx, key, certificate, plan.report))
+    return done.then(await readiness.ready(ctx, key, certificate, signer, plan.report))
+
+
+def _default_since(ctx: Context, certificate: Certificate, signer: Key, now: datetime) -> datetime | None:
+    """For a Certificate that follows the default: when `signer` became it. Until its Default
+    condition says so (its reconcile follows the change that made it the default), now: the
+    followers are planned again once it does (Controller._refresh_default)."""
+    if certificate.spec.issuer_ref is not None:
+        return None
+    return ctx.state.default_since(signer) or now
 
 
 async def _heal(ctx: Context, key: Key, certificate: Certificate, plan: Keep) -> Outcome:

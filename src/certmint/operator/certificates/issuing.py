@@ -41,15 +41,16 @@ async def issue(
     ctx: Context,
     key: Key,
     certificate: Certificate,
+    signer: Key,
     plan: SignAndWrite,
     now: datetime,
 ) -> Outcome | Fail | None:
-    """Sign and write what the plan says. None when someone else created the Secret between our
-    read and our create: nothing written."""
+    """Sign and write what the plan says, as issuer `signer`. None when someone else created the
+    Secret between our read and our create: nothing written."""
     password = await keystore_password(ctx, key.namespace, plan.spec)
     if isinstance(password, Fail):
         return password
-    issuer_label = metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name)
+    issuer_label = metrics.issuer_label(signer.kind, signer.name)
     reused = await reusable_key(ctx, key.namespace, plan.secret.name, plan.spec) if plan.reuse_key else None
     started = time.perf_counter()
     try:

@@ -17,13 +17,18 @@ from certmint.planning.gates import Fail
 from certmint.planning.status import certificate_failed, condition
 
 
-async def ready(ctx: Context, key: Key, certificate: Certificate, report: Report) -> Outcome:
-    """The status the plan reports; look again at its renewal time."""
+async def ready(ctx: Context, key: Key, certificate: Certificate, signer: Key, report: Report) -> Outcome:
+    """The status the plan reports; look again at its renewal time. `signer`: the issuer the
+    Certificate resolved to."""
     written = await write_status(ctx, key, certificate.status, report.status)
+    before = certificate.status.issuer_ref
+    if before is not None and (before.kind.value, before.name) != (signer.kind, signer.name):
+        # It followed a default that moved: its series under the former default's label go.
+        metrics.forget_certificate(key.namespace, key.name, metrics.issuer_label(before.kind, before.name))
     metrics.record_certificate(
         key.namespace,
         key.name,
-        metrics.issuer_label(certificate.spec.issuer_ref.kind, certificate.spec.issuer_ref.name),
+        metrics.issuer_label(signer.kind, signer.name),
         True,
         report.not_after,
         report.renew_at,
@@ -40,8 +45,7 @@ async def failed(ctx: Context, key: Key, body: Body, failure: Fail, now: datetim
         about = ObjectReference(CERTIFICATE, metadata.get("name", ""), key.namespace, metadata.get("uid", ""))
         await ctx.kube.post_event(about, "Warning", failure.reason, failure.message)
     written = await write_status(ctx, key, old, status)
-    ref = body.get("spec", {}).get("issuerRef", {})
-    issuer = metrics.issuer_label(ref.get("kind", "Issuer"), ref.get("name", ""))
+    issuer = metrics.certificate_issuer_label(body)
     metrics.issuances.labels(issuer, "failed").inc()
     metrics.certificate_failures.labels(issuer, failure.reason).inc()
     metrics.record_certificate(key.namespace, key.name, issuer, False, old.not_after, None)

@@ -3,11 +3,13 @@ and readiness. authority: the CA and its rotation; revocation: the revocation li
 status: the Issuer's status and events."""
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from certmint.api import Issuer
+from certmint.api import Issuer, parse_duration
+from certmint.api.certificate import IssuerKind
+from certmint.api.issuer import DEFAULT_REISSUE_WINDOW
 from certmint.api.kinds import by_kind
 from certmint.kube.apply import version_of
 from certmint.operator import metrics
@@ -18,7 +20,9 @@ from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.planning import reasons
+from certmint.planning.defaults import Standing, default_standing
 from certmint.planning.issuer_view import IssuerView, Revoking
+from certmint.planning.issuers.rotation import rotation_policy
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -43,13 +47,28 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         view = IssuerView(exists=True, ready=False, reason=reasons.INVALID_SPEC, message=str(error))
         return loaded.then(Outcome(issuer_view=view, backoff=True))
     now = ctx.clock()
+    default = _default(ctx, key, issuer)
     namespace, name = ca_secret_location(ctx, key, issuer)
     ca = await authority.load_or_bootstrap(ctx, key, issuer, namespace, name, now)
     if isinstance(ca, IssuerView):
-        written = await status.write(ctx, key, issuer, ca, name, None, now)
+        written = await status.write(ctx, key, issuer, ca, name, None, now, default=default)
         return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
-    ready = await _ready(ctx, key, issuer, namespace, name, ca, now)
+    ready = await _ready(ctx, key, issuer, namespace, name, ca, default, now)
     return loaded.then(Outcome(rotation_step=ca.step)).then(ready)
+
+
+def _reissue_window(issuer: Issuer) -> timedelta:
+    """Its rotation's reissueWindow; an issuer of a given CA has no rotation: the default window."""
+    if issuer.spec.self_signed is None:
+        return parse_duration(DEFAULT_REISSUE_WINDOW)
+    return rotation_policy(issuer).reissue_window
+
+
+def _default(ctx: Context, key: Key, issuer: Issuer) -> Standing | None:
+    """The Default condition of an issuer marked default: whether it is the one of its scope."""
+    if not issuer.spec.default:
+        return None
+    return default_standing(IssuerKind(key.kind), key.name, ctx.state.marked_default_in_scope(key))
 
 
 async def _ready(
@@ -59,6 +78,7 @@ async def _ready(
     namespace: str,
     name: str,
     ca: authority.Usable,
+    default: Standing | None,
     now: datetime,
 ) -> Outcome:
     """A usable CA: publish its CRLs, then its status."""
@@ -71,7 +91,7 @@ async def _ready(
         failed = IssuerView(
             exists=True, ready=False, reason=reasons.REVOCATION_LIST_INVALID, message=str(error)
         )
-        written = await status.write(ctx, key, issuer, failed, name, material, now)
+        written = await status.write(ctx, key, issuer, failed, name, material, now, default=default)
         return written.then(Outcome(issuer_view=failed, backoff=True))
     ocsp = await revocation.publish_ocsp(ctx, crls.secret, issuer, signers, crls.pem, now)
     view = replace(
@@ -82,6 +102,7 @@ async def _ready(
             allow_ca=issuer.spec.allow_ca,
             auto_approval=issuer.spec.signing_requests.auto_approve,
             pod_certificates=issuer.spec.pod_certificates,
+            default_change_window=_reissue_window(issuer),
         ),
         trust=replace(view.trust, crl_pem=crls.pem),
         revoking=Revoking(
@@ -93,7 +114,9 @@ async def _ready(
         ),
     )
     pods = await trust.publish_pod_trust(ctx, key, issuer, view)
-    written = await status.write(ctx, key, issuer, view, name, material, now, ca.lagging, pods.condition)
+    written = await status.write(
+        ctx, key, issuer, view, name, material, now, ca.lagging, pods.condition, default=default
+    )
     metrics.record_revocation_data(key.kind, key.namespace, key.name, crls.pem, ocsp.signers)
     delay = ctx.config.issuer_resync_seconds
     for moment in (ca.next_rotation_check, crls.refresh_at, ocsp.refresh_at):

@@ -7,7 +7,7 @@ from cryptography import x509
 from certmint.api import CAStatus, Issuer, IssuerStatus
 from certmint.api.common import Condition, ConditionStatus
 from certmint.api.issuer import RotationPhase, RotationStatus
-from certmint.api.kinds import CA_PUBLISHED, POD_CERTIFICATES, READY
+from certmint.api.kinds import CA_PUBLISHED, DEFAULT, POD_CERTIFICATES, READY
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
@@ -16,6 +16,7 @@ from certmint.operator.state import CLUSTER_ISSUER, Key
 from certmint.operator.status import write_status
 from certmint.pki import summarize_certificate
 from certmint.planning import reasons
+from certmint.planning.defaults import Standing
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.pod_trust import PodCertificatesCondition
 from certmint.planning.issuers.rotation import CAMaterial, rotation_policy, scheduled_rotation
@@ -39,9 +40,12 @@ async def write(
     now: datetime,
     lagging: tuple[str, ...] = (),
     pod_certificates: "PodCertificatesCondition | Unchanged | None" = UNCHANGED,
+    *,
+    default: Standing | None,
 ) -> Outcome:
     """`pod_certificates`: the PodCertificates condition (None removes it; UNCHANGED, as a reconcile
-    that did not get as far as publishing, leaves it as it is)."""
+    that did not get as far as publishing, leaves it as it is). `default`: the Default condition of
+    an issuer marked default (None removes it)."""
     generation = issuer.metadata.generation
     old = issuer.status
     conditions = set_condition(
@@ -66,6 +70,7 @@ async def write(
             generation,
             now,
         )
+    conditions = _default(conditions, default, generation, now)
     new = IssuerStatus(
         conditions=conditions,
         observed_generation=generation,
@@ -83,6 +88,15 @@ async def write(
     if new != old and condition(old.conditions, READY) != condition(conditions, READY) and not view.ready:
         await ctx.kube.post_event(reference(key, issuer), "Warning", view.reason, view.message)
     return written
+
+
+def _default(
+    conditions: list[Condition], default: Standing | None, generation: int, now: datetime
+) -> list[Condition]:
+    if default is None:
+        return [c for c in conditions if c.type != DEFAULT]
+    status = ConditionStatus.TRUE if default.is_default else ConditionStatus.FALSE
+    return set_condition(conditions, DEFAULT, status, default.reason, default.message, generation, now)
 
 
 def _publication(

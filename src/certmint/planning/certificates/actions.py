@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from certmint.api import Certificate
-from certmint.api.certificate import CertificateStatus, RotationPolicy
+from certmint.api.certificate import CertificateStatus, IssuerRef, RotationPolicy
 from certmint.pki import (
     CertificateAuthority,
     alt_names,
@@ -24,9 +24,17 @@ from certmint.planning import labels, reasons
 from certmint.planning.certificates.plan import contested_repair, plan_certificate
 from certmint.planning.certificates.renewal import renewal_time
 from certmint.planning.certificates.results import Issue, Revoke, Wait
-from certmint.planning.certificates.secret import SecretMetadata, metadata_drift, output_keys, secret_metadata
+from certmint.planning.certificates.secret import (
+    SecretMetadata,
+    issuer_annotations,
+    metadata_drift,
+    output_keys,
+    recorded_issuer,
+    secret_metadata,
+)
 from certmint.planning.certificates.secret_view import TLS_SECRET_TYPE, SecretContents, SecretView
 from certmint.planning.contest import contest_annotations
+from certmint.planning.defaults import Resolved
 from certmint.planning.events import Event
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView, with_issuer_pointers
@@ -52,6 +60,8 @@ class Inputs:
     now: datetime
     serial_number: int
     """The serial a new certificate gets: drawn by the caller, as `now` is, so the plan is pure."""
+    resolved: Resolved
+    """The issuer `issuer` is the view of: spec.issuerRef, or the default (planning.defaults)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,7 @@ def plan_actions(inputs: Inputs) -> Actions:
         seed=inputs.certificate.metadata.uid,
         namespace_labels=inputs.namespace_labels,
         secret_refusal=inputs.secret_refusal,
+        resolved=inputs.resolved,
     )
     contest = contested_repair(decision, spec, inputs.secret, now)
     if contest is not None and contest.due > now:
@@ -161,10 +172,13 @@ def _sign_and_write(inputs: Inputs, why: Issue, contest_markings: dict[str, str]
     not_before, not_after = leaf_validity(spec.leaf, ca, now)
     markings = {**ownership_annotations(secret, certificate.metadata.uid), **contest_markings}
     names = requested_alt_names(spec.leaf)
-    metadata = secret_metadata(certificate, inputs.serial_number, names, spec, markings)
+    signer = inputs.resolved.ref
+    metadata = secret_metadata(
+        certificate, inputs.serial_number, names, spec, issuer_annotations(signer), markings
+    )
     renew_at = _renewal(spec, certificate, not_before, not_after)
     revision = (certificate.status.revision or 0) + 1
-    status = _ready(certificate, inputs.serial_number, not_before, not_after, renew_at, revision, now)
+    status = _ready(certificate, signer, inputs.serial_number, not_before, not_after, renew_at, revision, now)
     event = _issued_event(certificate, why)
     message = (
         f"{why.reason}: {why.message}; issued serial {serial_hex(inputs.serial_number)}, valid until "
@@ -188,13 +202,28 @@ def _keep(inputs: Inputs, wait: Wait) -> Keep:
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     revision = certificate.status.revision or 1
     status = _ready(
-        certificate, leaf.serial_number, not_before, not_after, wait.renewal_time, revision, inputs.now
+        certificate,
+        inputs.resolved.ref,
+        leaf.serial_number,
+        not_before,
+        not_after,
+        wait.renewal_time,
+        revision,
+        inputs.now,
     )
     report = Report(status, not_after, wait.renewal_time)
     if secret is None:  # a Wait judged the Secret's certificate
         raise AssertionError("keeping a certificate without its Secret")
     markings = ownership_annotations(secret, certificate.metadata.uid)
-    metadata = secret_metadata(certificate, leaf.serial_number, alt_names(leaf), inputs.spec, markings)
+    # Until its re-issue is due, the Secret keeps naming the former default that signed it.
+    signer = (
+        recorded_issuer(secret.annotations)
+        if wait.former_default
+        else issuer_annotations(inputs.resolved.ref)
+    )
+    metadata = secret_metadata(
+        certificate, leaf.serial_number, alt_names(leaf), inputs.spec, signer, markings
+    )
     drifted = metadata_drift(metadata, secret.labels, secret.annotations)
     if not drifted and secret.secret_type == TLS_SECRET_TYPE:
         return Keep(wait, None, report)
@@ -249,6 +278,7 @@ def _renewal(
 
 def _ready(
     certificate: Certificate,
+    issuer_ref: IssuerRef,
     serial_number: int,
     not_before: datetime,
     not_after: datetime,
@@ -258,7 +288,15 @@ def _ready(
 ) -> CertificateStatus:
     generation = certificate.metadata.generation
     return certificate_ready(
-        certificate.status, serial_number, not_before, not_after, renew_at, revision, generation, now
+        certificate.status,
+        issuer_ref,
+        serial_number,
+        not_before,
+        not_after,
+        renew_at,
+        revision,
+        generation,
+        now,
     )
 
 

@@ -16,6 +16,7 @@ from certmint.planning.certificates.secret import output_keys
 from certmint.planning.certificates.secret_view import SecretView, Unusable
 from certmint.planning.certificates.triggers import TRIGGERS, judge
 from certmint.planning.contest import Contest, contest
+from certmint.planning.defaults import Resolved
 from certmint.planning.gates import GATES, Fail, Request
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.ownership import Refusal
@@ -67,10 +68,12 @@ def plan_certificate(
     seed: str,
     namespace_labels: Mapping[str, str] | None = None,
     secret_refusal: Refusal | None = None,
+    resolved: Resolved | None = None,
 ) -> Plan:
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
     `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy;
-    `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership)."""
+    `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership);
+    `resolved`: the issuer the Certificate resolved to (planning.defaults)."""
     request = Request(spec, issuer, namespace_labels or {}, now)
     claim = SecretClaim(secret.name if secret else "", secret_owner_conflict, secret_refusal)
     for gate in GATES:
@@ -86,13 +89,18 @@ def plan_certificate(
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
-    facts = judge(current, spec, issuer, issuer.signing.ca, secret, now, seed)
+    facts = judge(current, spec, issuer, issuer.signing.ca, secret, now, seed, resolved)
     for trigger in TRIGGERS:
         plan = trigger(facts)
         if plan is not None:
             return plan
-    wake_at = min(facts.renew_at, facts.reissue_at) if facts.reissue_at else facts.renew_at
-    return Wait(current=current, renewal_time=wake_at)
+    points = (facts.renew_at, facts.reissue_at, facts.former_default_reissue_at)
+    wake_at = min(point for point in points if point is not None)
+    return Wait(
+        current=current,
+        renewal_time=wake_at,
+        former_default=facts.former_default_reissue_at is not None,
+    )
 
 
 DELIBERATE_REASONS = frozenset(
@@ -100,6 +108,7 @@ DELIBERATE_REASONS = frozenset(
         reasons.RENEW_REQUESTED,
         reasons.REVOKED,
         reasons.CA_ROTATED,
+        reasons.DEFAULT_ISSUER_CHANGED,
         reasons.RENEWING,
         reasons.EXPIRED,
         reasons.SECRET_MISSING,

@@ -29,6 +29,9 @@ class Issue:
 class Wait:
     current: CurrentCertificate
     renewal_time: datetime
+    former_default: bool = False
+    """A former default issuer signed the certificate and its re-issue is not due yet: the Secret
+    keeps recording that issuer until then."""
 
 
 @dataclass(frozen=True)

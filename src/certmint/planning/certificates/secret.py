@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from certmint.api import Certificate
-from certmint.api.certificate import OutputFormatType
+from certmint.api.certificate import IssuerRef, OutputFormatType
 from certmint.pki import (
     AltNames,
     CertificateAuthority,
@@ -80,21 +80,32 @@ def ca_chain(ca: CertificateAuthority) -> list[x509.Certificate]:
     return [cert for cert in chain if cert.issuer != cert.subject]
 
 
+def issuer_annotations(ref: IssuerRef) -> dict[str, str]:
+    """The Secret's record of the issuer that signed its certificate."""
+    return {labels.ISSUER_NAME: ref.name, labels.ISSUER_KIND: ref.kind.value}
+
+
+def recorded_issuer(annotations: Mapping[str, str]) -> dict[str, str]:
+    """The issuer annotations a Secret carries, as they are (none when it carries none)."""
+    return {key: annotations[key] for key in (labels.ISSUER_NAME, labels.ISSUER_KIND) if key in annotations}
+
+
 def secret_metadata(
     certificate: Certificate,
     serial_number: int,
     summary: AltNames,
     spec: IssuanceSpec,
+    issuer: Mapping[str, str],
     markings: Mapping[str, str] | None = None,
 ) -> SecretMetadata:
-    """For the leaf of `serial_number` whose subjectAltName is `summary`. `markings`: certmint's
-    ownership and contest annotations (planning.ownership, planning.contest)."""
+    """For the leaf of `serial_number` whose subjectAltName is `summary`, signed by `issuer` (its
+    annotations: issuer_annotations). `markings`: certmint's ownership and contest annotations
+    (planning.ownership, planning.contest)."""
     template = certificate.spec.secret_template
     annotations = {
         **_foreign_keys(template.annotations if template else {}),
         labels.CERTIFICATE_NAME: certificate.metadata.name,
-        labels.ISSUER_NAME: certificate.spec.issuer_ref.name,
-        labels.ISSUER_KIND: certificate.spec.issuer_ref.kind.value,
+        **issuer,
         labels.SERIAL_NUMBER: serial_hex(serial_number),
         labels.SPEC_DIGEST: spec.digest,
         **({labels.RENEW_REQUEST: spec.renew_request} if spec.renew_request else {}),

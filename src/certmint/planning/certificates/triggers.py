@@ -4,15 +4,16 @@ certificate. Like cert-manager's trigger policies: the first that fires says why
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from certmint.pki import CertificateAuthority, alt_names, issued_by, key_type, serial_hex
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import renewal_time, spread
 from certmint.planning.certificates.results import CurrentCertificate, Issue, Plan, Revoke
-from certmint.planning.certificates.secret import output_keys
+from certmint.planning.certificates.secret import issuer_annotations, output_keys, recorded_issuer
 from certmint.planning.certificates.secret_view import SecretView
+from certmint.planning.defaults import Resolved
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.request import IssuanceSpec
@@ -38,6 +39,11 @@ class Facts:
     renew_at: datetime
     reissue_at: datetime | None
     """During a CA rotation overlap: this certificate's point in the spread re-issue window."""
+    resolved: Resolved | None = None
+    """The issuer the Certificate resolved to; None in tests that plan an explicit issuerRef."""
+    former_default_reissue_at: datetime | None = None
+    """Following the default, with a certificate a former default signed: this certificate's point
+    in the new default's spread re-issue window, from when it became the default."""
 
 
 Trigger = Callable[[Facts], Plan | None]
@@ -50,9 +56,27 @@ def key_mismatch(facts: Facts) -> Issue | None:
 
 
 def issuer_changed(facts: Facts) -> Issue | None:
-    if facts.signed_by != SignedBy.OTHER:
+    """At once, unless the default moved: default_changed spreads those."""
+    if facts.signed_by != SignedBy.OTHER or facts.former_default_reissue_at is not None:
         return None
     return Issue(reasons.ISSUER_CHANGED, "tls.crt was not signed by the issuer's current CA")
+
+
+def default_changed(facts: Facts) -> Issue | None:
+    """Another issuer became the default: its followers are re-issued spread over its reissueWindow
+    instead of all in the same second, as after a CA rotation."""
+    due = facts.former_default_reissue_at
+    if due is None or facts.now < due:
+        return None
+    recorded = recorded_issuer(facts.secret.annotations)
+    if facts.resolved is None:  # only a resolved default has a due point
+        raise AssertionError("a default change without the resolved issuer")
+    ref = facts.resolved.ref
+    return Issue(
+        reasons.DEFAULT_ISSUER_CHANGED,
+        f"the default issuer is now {ref.kind.value} {ref.name}; tls.crt was issued by "
+        f"{recorded.get(labels.ISSUER_KIND, '')} {recorded.get(labels.ISSUER_NAME, '')}",
+    )
 
 
 def revocation(facts: Facts) -> Plan | None:
@@ -122,6 +146,7 @@ def renewal_due(facts: Facts) -> Issue | None:
 TRIGGERS: tuple[Trigger, ...] = (
     key_mismatch,
     issuer_changed,
+    default_changed,
     revocation,
     ca_rotated,
     spec_changed,
@@ -132,9 +157,10 @@ TRIGGERS: tuple[Trigger, ...] = (
     renewal_due,
 )
 """In order: the first that fires says why a certificate is (re-)issued (or revoked); when none
-fires, the Certificate waits until its renewal time or its CA-rotation re-issue point, whichever
-comes first. A leaf whose renewal falls between CA activation and its re-issue point is renewed
-(Renewing) by the new CA; one whose re-issue point comes first is re-issued (CARotated)."""
+fires, the Certificate waits until its renewal time, its CA-rotation or its default-change re-issue
+point, whichever comes first. A leaf whose renewal falls between CA activation and its re-issue
+point is renewed (Renewing) by the new CA; one whose re-issue point comes first is re-issued
+(CARotated)."""
 
 
 def judge(
@@ -145,6 +171,7 @@ def judge(
     secret: SecretView,
     now: datetime,
     seed: str,
+    resolved: Resolved | None = None,
 ) -> Facts:
     cert, signing = current.certificate, issuer.signing
     if issued_by(cert, ca.certificate):
@@ -166,7 +193,31 @@ def judge(
         seed,
         spec.leaf.duration,
     )
-    return Facts(current, spec, issuer, secret, now, signed_by, renew_at, reissue_at)
+    return Facts(
+        current,
+        spec,
+        issuer,
+        secret,
+        now,
+        signed_by,
+        renew_at,
+        reissue_at,
+        resolved,
+        _former_default_reissue_at(resolved, signed_by, secret, signing.default_change_window, seed),
+    )
+
+
+def _former_default_reissue_at(
+    resolved: Resolved | None, signed_by: SignedBy, secret: SecretView, window: timedelta, seed: str
+) -> datetime | None:
+    """Only a follower whose Secret records another issuer (the former default) than the one it
+    resolves to, and whose certificate that one's current CA did not sign."""
+    if resolved is None or resolved.default_since is None or signed_by == SignedBy.CURRENT:
+        return None
+    recorded = recorded_issuer(secret.annotations)
+    if len(recorded) < 2 or recorded == issuer_annotations(resolved.ref):
+        return None
+    return resolved.default_since + window * spread(seed)
 
 
 def _renewal_requested(facts: Facts) -> bool:
