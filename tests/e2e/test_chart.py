@@ -71,6 +71,8 @@ FORBIDDEN = [
 
 
 def helm_install(cluster: Cluster, name: str, namespace: str, *values: str) -> str:
+    """The chart into the session's API server, whose CRDs kubectl applied from crds/ (conftest): the
+    user-managed CRDs of crds.enabled=false. tests/e2e/test_upgrade.py has the chart manage them."""
     helm = cluster.plane.binaries.helm
     assert helm.exists(), "helm is built by tools/controlplane/build.sh"
     cluster.plane.kubectl("create", "namespace", namespace)
@@ -85,7 +87,7 @@ def helm_install(cluster: Cluster, name: str, namespace: str, *values: str) -> s
             "--kubeconfig",
             str(cluster.plane.kubeconfig),
             "--wait=false",
-            *(argument for value in values for argument in ("--set", value)),
+            *(argument for value in ("crds.enabled=false", *values) for argument in ("--set", value)),
         ],
         capture_output=True,
         text=True,
@@ -457,6 +459,27 @@ def rendered(documents: list[dict[str, Any]], kind: str, namespace: str | None =
         and (namespace is None or document["metadata"].get("namespace") == namespace)
     )
     return found
+
+
+def test_the_chart_templates_the_crds_of_crds_directory_kept_unless_told() -> None:
+    """The rendered CRDs are crds/ with the chart's labels and the keep policy; crds.keep=false drops
+    the policy, crds.enabled=false leaves them out."""
+    committed = {
+        crd["metadata"]["name"]: crd
+        for path in (REPO / "crds").glob("certmint.dev_*.yaml")
+        for crd in [yaml.safe_load(path.read_text())]
+    }
+    documents = helm_template()
+    templated = {d["metadata"]["name"]: d for d in documents if d["kind"] == "CustomResourceDefinition"}
+    assert set(templated) == set(committed)
+    for name, crd in templated.items():
+        assert crd["spec"] == committed[name]["spec"], name
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    not_kept = [d for d in helm_template("crds.keep=false") if d["kind"] == "CustomResourceDefinition"]
+    assert len(not_kept) == len(committed)
+    assert all("annotations" not in crd["metadata"] for crd in not_kept)
+    assert not [d for d in helm_template("crds.enabled=false") if d["kind"] == "CustomResourceDefinition"]
 
 
 def operator_env(documents: list[dict[str, Any]]) -> dict[str, str | None]:
