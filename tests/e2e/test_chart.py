@@ -261,15 +261,24 @@ def test_the_operator_works_with_only_the_charts_permissions(
 
 def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     """A CSR for the namespace's Issuer, approved by the admin: signed with the chart's `sign`."""
-    _, request = spiffe_csr("cluster.local", namespace, "web")
     name = f"chart-{namespace}"
+    submit_approved_csr(cluster, name, f"issuers.certmint.dev/{namespace}.ca", namespace)
+    try:
+        return wait_csr_signed(cluster, name)
+    finally:
+        client.CertificatesV1Api(cluster.api).delete_certificate_signing_request(name)
+
+
+def submit_approved_csr(cluster: Cluster, name: str, signer_name: str, namespace: str) -> None:
+    """A CSR for a SPIFFE identity in `namespace`, submitted and approved by the admin."""
+    _, request = spiffe_csr("cluster.local", namespace, "web")
     certificates = client.CertificatesV1Api(cluster.api)
     certificates.create_certificate_signing_request(
         client.V1CertificateSigningRequest.model_validate(
             {
                 "metadata": {"name": name},
                 "spec": {
-                    "signerName": f"issuers.certmint.dev/{namespace}.ca",
+                    "signerName": signer_name,
                     "request": base64.b64encode(request).decode(),
                     "usages": ["digital signature", "client auth"],
                 },
@@ -283,14 +292,16 @@ def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     ]
     certificates.replace_certificate_signing_request_approval(name, found)
 
+
+def wait_csr_signed(cluster: Cluster, name: str) -> bytes:
+    """The PEM certificate of the CSR, once the operator has signed it."""
+    certificates = client.CertificatesV1Api(cluster.api)
+
     def certificate() -> bytes | None:
         status = certificates.read_certificate_signing_request(name).status
         return base64.b64decode(status.certificate) if status and status.certificate else None
 
-    try:
-        return wait_for(certificate, 30, what="the CSR signed under the chart's RBAC")
-    finally:
-        certificates.delete_certificate_signing_request(name)
+    return wait_for(certificate, 60, what=f"CSR {name} signed")
 
 
 SERVICE_MONITOR_CRD = {

@@ -83,6 +83,8 @@ def test_a_release_is_extracted_from_its_commit_and_cached(repository: Path, tmp
 
 def test_a_commit_missing_from_the_clone_names_it_and_says_to_fetch(repository: Path, tmp_path: Path) -> None:
     missing = Release("0.0.9", "0123456789abcdef0123456789abcdef01234567")
-    with pytest.raises(ReleasesError, match=f"commit {missing.commit} is not in this clone.*fetch the full history"):
+    with pytest.raises(
+        ReleasesError, match=f"commit {missing.commit} is not in this clone.*fetch the full history"
+    ):
         extract_release(missing, repository, tmp_path / "cache")
     assert not (tmp_path / "cache" / missing.commit).exists()

@@ -40,10 +40,14 @@ def read_releases(text: str) -> list[Release]:
     releases = []
     for position, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict) or set(entry) != {"version", "commit"}:
-            raise ReleasesError(f"release #{position}: exactly `version` and `commit` are expected, got {entry!r}")
+            raise ReleasesError(
+                f"release #{position}: exactly `version` and `commit` are expected, got {entry!r}"
+            )
         version, commit = str(entry["version"]), str(entry["commit"])
         if len(commit) != _COMMIT_LENGTH or any(char not in "0123456789abcdef" for char in commit):
-            raise ReleasesError(f"release {version}: commit must be a full 40-character hex id, got {commit!r}")
+            raise ReleasesError(
+                f"release {version}: commit must be a full 40-character hex id, got {commit!r}"
+            )
         releases.append(Release(version=version, commit=commit))
     versions = [release.version for release in releases]
     if len(set(versions)) != len(versions):

@@ -286,7 +286,12 @@ def render_chart_crd_templates() -> dict[str, str]:
         head = _yaml({"apiVersion": crd["apiVersion"], "kind": crd["kind"]})
         metadata = _CHART_METADATA.format(name=crd["metadata"]["name"])
         rendered[f"{GROUP}_{definition.resource.plural}.yaml"] = (
-            HEADER + "{{- if .Values.crds.enabled }}\n" + head + metadata + _yaml({"spec": crd["spec"]}) + "{{- end }}\n"
+            HEADER
+            + "{{- if .Values.crds.enabled }}\n"
+            + head
+            + metadata
+            + _yaml({"spec": crd["spec"]})
+            + "{{- end }}\n"
         )
     return rendered
 
@@ -317,7 +322,9 @@ def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
 def write_all(crds: Path, chart: Path) -> list[Path]:
     """crds/ for kubectl users and the chart's CRDs (templates/crds/ and crds/)."""
     if not (chart / "Chart.yaml").is_file():
-        raise SystemExit(f"{chart} is not a Helm chart (no Chart.yaml): give the chart's directory, e.g. charts/certmint")
+        raise SystemExit(
+            f"{chart} is not a Helm chart (no Chart.yaml): give the chart's directory, e.g. charts/certmint"
+        )
     return [
         *write_files(crds, render_crds()),
         *write_files(chart / "templates" / "crds", render_chart_crd_templates()),
