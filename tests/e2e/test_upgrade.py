@@ -17,6 +17,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,8 @@ SOON = "soon"  # on the ClusterIssuer, 3m: renewed 2 minutes after each issuance
 ROTATED = ("server", "client")  # on the Issuer whose CA rotates: re-issued by the new CA
 CHANGING_SECRETS = {(APP, "ca-ca"), (APP, f"{SOON}-tls"), *((APP, f"{name}-tls") for name in ROTATED)}
 """The Secrets the upgrade may change: the rotating CA's, and the leaves that are due."""
+CERTIFICATE_COUNT = len(STEADY) + 1 + len(ROTATED)
+CHART = REPO / "charts" / "certmint"
 
 
 def helm(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -127,7 +131,7 @@ def certmint_secrets(cluster: Cluster) -> dict[tuple[str, str], tuple[dict[str, 
     found = cluster.core.list_secret_for_all_namespaces(label_selector=SECRET_ROLE_LABEL).items
     return {
         (str(metadata_of(secret).namespace), name_of(secret)): (
-            dict(secret.data or {}),
+            {key: str(value) for key, value in (secret.data or {}).items()},
             str(metadata_of(secret).resource_version),
         )
         for secret in found
@@ -208,15 +212,176 @@ def write_default_field(cluster: Cluster, version: str) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What the previous release left when its operator stopped."""
+
+    secrets: dict[tuple[str, str], tuple[dict[str, str], str]]
+    objects: dict[tuple[str, str, str], dict[str, Any]]
+    soon_renewals: int
+    old_ca: x509.Certificate
+    csr_certificate: bytes
+
+
+def run_previous_release(previous: Cluster, old_operator: OperatorProcess) -> Recorded:
+    """Its objects, a signed CSR and a CA rotation in progress; then its operator stops."""
+    old_operator.start()
+    create_objects(previous)
+    pruned = write_default_field(previous, PREVIOUS_VERSION)
+    assert "default" not in pruned["spec"], "the previous release's schema has no spec.default"
+    submit_approved_csr(previous, "before-upgrade", f"issuers.certmint.dev/{APP}.ca", APP)
+    csr_certificate = wait_csr_signed(previous, "before-upgrade")
+    # Requested, then prepared: the next CA is trusted and does not sign yet.
+    previous.plane.kubectl(
+        "annotate", "issuers.certmint.dev", "ca", "-n", APP, "certmint.dev/rotate-ca=upgrade"
+    )
+    wait_for(lambda: rotation_phase(previous) == "Prepared", 60, what="the rotation prepared")
+    old_operator.wait_reconciled(CERTIFICATE_COUNT, timeout=120)
+    old_operator.stop()
+    assert "Forbidden" not in old_operator.log(), old_operator.log()[-3000:]
+    assert rotation_phase(previous) in {"Prepared", "Overlap"}, "the upgrade starts mid-rotation"
+    secrets = certmint_secrets(previous)
+    assert {(APP, f"{name}-tls") for name in (*STEADY, SOON, *ROTATED)} <= set(secrets)
+    assert any(namespace == RELEASE_NAMESPACE for namespace, _ in secrets), "the ClusterIssuer's CA Secret"
+    return Recorded(
+        secrets=secrets,
+        objects=certmint_objects(previous, PREVIOUS_VERSION),
+        soon_renewals=event_count(previous, SOON, reasons.RENEWED),
+        old_ca=leaf(previous, APP, "ca-ca"),
+        csr_certificate=csr_certificate,
+    )
+
+
+def upgrade_to_the_working_tree(current: Cluster) -> None:
+    """The README's one-time step from 0.1.0, after the plain upgrade it replaces is refused."""
+    # The CRDs the previous release installed from crds/ belong to no release: a chart that
+    # templates them cannot import them, and changes nothing.
+    refused = helm(current, "upgrade", RELEASE, str(CHART), "--wait=false", check=False)
+    assert refused.returncode != 0
+    assert "exists and cannot be imported into the current release" in refused.stderr, refused.stderr
+    assert all(served_versions(current, name) == [(PREVIOUS_VERSION, True, True)] for name in CERTMINT_CRDS)
+    helm(current, "upgrade", RELEASE, str(CHART), "--take-ownership", "--wait=false")
+    for name in CERTMINT_CRDS:
+        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
+        assert crd(current, name)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def prove_the_rotation_completed(current: Cluster, old_ca: x509.Certificate) -> x509.Certificate:
+    """Stable again; the bundle holds only the new CA, which signed the rotating issuer's leaves."""
+    wait_for(lambda: rotation_phase(current) == "Stable", 120, what="the rotation completed")
+    new_ca = leaf(current, APP, "ca-ca")
+    assert new_ca != old_ca
+
+    def bundle() -> list[x509.Certificate]:
+        data = current.core.read_namespaced_config_map(BUNDLE, APP).data or {}
+        return load_certificates_pem(data["ca.crt"].encode())
+
+    wait_for(lambda: bundle() == [new_ca], 30, what="the bundle holds only the new CA")
+    for name in ROTATED:
+        secret = f"{name}-tls"
+
+        def on_new_ca(secret: str = secret) -> bool:
+            return leaf(current, APP, secret).issuer == new_ca.subject
+
+        wait_for(on_new_ca, 60, what=f"{secret} issued by the new CA")
+        leaf(current, APP, secret).verify_directly_issued_by(new_ca)
+    return new_ca
+
+
+def prove_only_the_due_changed(current: Cluster, new_operator: OperatorProcess, recorded: Recorded) -> None:
+    """The due Certificate renewed once; once the operator is idle, every other Secret is untouched."""
+    soon_before = recorded.secrets[APP, f"{SOON}-tls"][0]
+    wait_for(
+        lambda: certmint_secrets(current)[APP, f"{SOON}-tls"][0] != soon_before, 180, what=f"{SOON} renewed"
+    )
+    new_operator.wait_reconciled(CERTIFICATE_COUNT, timeout=120)
+    secrets = certmint_secrets(current)
+    assert set(secrets) == set(recorded.secrets), "no Secret created or deleted"
+    for key, before in recorded.secrets.items():
+        if key not in CHANGING_SECRETS:
+            assert secrets[key] == before, f"{key} changed though it was not due"
+    wait_for(lambda: event_count(current, SOON, reasons.RENEWED) > recorded.soon_renewals, 30, what="Renewed")
+    assert event_count(current, SOON, reasons.RENEWED) == recorded.soon_renewals + 1
+
+    def issued_at(data: dict[str, str]) -> datetime:
+        return load_certificates_pem(base64.b64decode(data["tls.crt"]))[0].not_valid_before_utc
+
+    assert issued_at(secrets[APP, f"{SOON}-tls"][0]) > issued_at(soon_before)
+
+
+def read_in_both_versions(
+    current: Cluster, key: tuple[str, str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The object as v1 and as v1alpha1, read at the same resourceVersion."""
+    plural, namespace, name = key
+
+    def read(version: str) -> dict[str, Any]:
+        if namespace:
+            found = current.custom.get_namespaced_custom_object(GROUP, version, namespace, plural, name)
+        else:
+            found = current.custom.get_cluster_custom_object(GROUP, version, plural, name)
+        return json_object(found)
+
+    def same_revision() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        pair = read(VERSION), read(PREVIOUS_VERSION)
+        same = pair[0]["metadata"]["resourceVersion"] == pair[1]["metadata"]["resourceVersion"]
+        return pair if same else None
+
+    return wait_for(same_revision, 30, what=f"{key} read twice at one resourceVersion")
+
+
+def prove_both_versions_serve_every_object(current: Cluster, recorded: Recorded) -> None:
+    assert set(certmint_objects(current, VERSION)) == set(recorded.objects)
+    assert set(certmint_objects(current, PREVIOUS_VERSION)) == set(recorded.objects)
+    for key in recorded.objects:
+        as_current, as_previous = read_in_both_versions(current, key)
+        assert as_current["apiVersion"] == f"{GROUP}/{VERSION}"
+        assert as_previous["apiVersion"] == f"{GROUP}/{PREVIOUS_VERSION}"
+        assert {**as_previous, "apiVersion": as_current["apiVersion"]} == as_current, key
+
+
+def roll_back_and_serve_with_the_previous_release(
+    current: Cluster,
+    previous: Cluster,
+    old_operator: OperatorProcess,
+    recorded: Recorded,
+    new_ca: x509.Certificate,
+) -> None:
+    """The templated CRDs are kept (still v1 storage), so is every object; the previous release's
+    operator serves again, with the CA the working tree rotated to."""
+    helm(current, "rollback", RELEASE, "1", "--wait=false")
+    for name in CERTMINT_CRDS:
+        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
+    assert set(certmint_objects(current, PREVIOUS_VERSION)) == set(recorded.objects)
+    assert set(certmint_secrets(current)) == set(recorded.secrets)
+    old_operator.start()
+    previous.apply(in_version(manifests.certificate(APP, "after-rollback"), PREVIOUS_VERSION))
+    previous.wait_condition(CERTIFICATES.plural, APP, "after-rollback", "True", timeout=60)
+    leaf(current, APP, "after-rollback-tls").verify_directly_issued_by(new_ca)
+    assert "Forbidden" not in old_operator.log(), old_operator.log()[-3000:]
+    old_operator.stop()
+
+
+def upgrade_again_and_uninstall(current: Cluster) -> None:
+    """The CRDs are the release's now (no --take-ownership); uninstalled, every CRD, certmint object
+    and Secret stays."""
+    helm(current, "upgrade", RELEASE, str(CHART), "--wait=false")
+    objects, secrets = certmint_objects(current, VERSION), certmint_secrets(current)
+    uninstalled = helm(current, "uninstall", RELEASE)
+    assert "kept due to the resource policy" in uninstalled.stdout, uninstalled.stdout
+    for name in (*CERTMINT_CRDS, "clusterkopfpeerings.kopf.dev"):
+        assert crd(current, name)["metadata"].get("deletionTimestamp") is None, name
+    assert set(certmint_objects(current, VERSION)) == set(objects)
+    assert set(certmint_secrets(current)) == set(secrets)
+
+
 @pytest.mark.timeout(900)
 def test_upgrade_from_the_previous_release_rollback_and_uninstall(
     plane: Cluster, previous_source: Path, tmp_path: Path
 ) -> None:
     previous = Cluster(plane=plane.plane, api=plane.api, version=PREVIOUS_VERSION)
     current = plane
-    chart = REPO / "charts" / "certmint"
-
-    # The previous release, as its users installed it: its chart (CRDs from its crds/), its code.
+    # The previous release as its users installed it: its chart (CRDs from its crds/), its code.
     helm(
         current,
         "install",
@@ -226,128 +391,27 @@ def test_upgrade_from_the_previous_release_rollback_and_uninstall(
         "--wait=false",
     )
     assert all(served_versions(current, name) == [(PREVIOUS_VERSION, True, True)] for name in CERTMINT_CRDS)
-    previous_tree = previous_source / "src"
-    assert version_of(previous_tree) == newest_release(recorded_releases()).version
+    assert version_of(previous_source / "src") == newest_release(recorded_releases()).version
     kubeconfig = service_account_kubeconfig(current, RELEASE_NAMESPACE, RELEASE, tmp_path / "sa.kubeconfig")
-    old_operator = operator(current, kubeconfig, tmp_path / "previous-operator.log", previous_tree)
-    old_operator.start()
-    create_objects(previous)
+    old_operator = operator(current, kubeconfig, tmp_path / "previous-operator.log", previous_source / "src")
+    recorded = run_previous_release(previous, old_operator)
 
-    pruned = write_default_field(previous, PREVIOUS_VERSION)
-    assert "default" not in pruned["spec"], "the previous release's schema has no spec.default"
-    submit_approved_csr(current, "before-upgrade", f"issuers.certmint.dev/{APP}.ca", APP)
-    signed_before = wait_csr_signed(current, "before-upgrade")
-
-    # A CA rotation in progress: requested, prepared (the next CA trusted, not yet signing).
-    previous.plane.kubectl(
-        "annotate", "issuers.certmint.dev", "ca", "-n", APP, "certmint.dev/rotate-ca=upgrade"
-    )
-    wait_for(lambda: rotation_phase(previous) == "Prepared", 60, what="the rotation prepared")
-    old_ca = leaf(current, APP, "ca-ca")
-    old_operator.wait_reconciled(len(STEADY) + 1 + len(ROTATED), timeout=120)
-    old_operator.stop()
-    assert "Forbidden" not in old_operator.log(), old_operator.log()[-3000:]
-    assert rotation_phase(previous) in {"Prepared", "Overlap"}, "the upgrade starts mid-rotation"
-    secrets_before = certmint_secrets(current)
-    objects_before = certmint_objects(current, PREVIOUS_VERSION)
-    renewals_before = event_count(current, SOON, reasons.RENEWED)
-    soon_before = secrets_before[APP, f"{SOON}-tls"]
-
-    # The CRDs the previous release installed from crds/ belong to no release: a plain upgrade to a
-    # chart that templates them is refused, as the README says, and changes nothing.
-    refused = helm(current, "upgrade", RELEASE, str(chart), "--wait=false", check=False)
-    assert refused.returncode != 0
-    assert "exists and cannot be imported into the current release" in refused.stderr, refused.stderr
-    assert all(served_versions(current, name) == [(PREVIOUS_VERSION, True, True)] for name in CERTMINT_CRDS)
-    # The README's one-time step from 0.1.0.
-    helm(current, "upgrade", RELEASE, str(chart), "--take-ownership", "--wait=false")
-    for name in CERTMINT_CRDS:
-        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
-        assert crd(current, name)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-
+    upgrade_to_the_working_tree(current)
     new_operator = operator(current, kubeconfig, tmp_path / "operator.log", None)
     new_operator.start()
-    new_operator.wait_reconciled(len(STEADY) + 1 + len(ROTATED), timeout=120)
-
-    # The rotation completes under the working tree: the bundle holds only the new CA, which signed
-    # the rotating issuer's leaves.
-    wait_for(lambda: rotation_phase(current) == "Stable", 120, what="the rotation completed")
-    new_ca = leaf(current, APP, "ca-ca")
-    assert new_ca != old_ca
-    wait_for(
-        lambda: (
-            load_certificates_pem(
-                (current.core.read_namespaced_config_map(BUNDLE, APP).data or {})["ca.crt"].encode()
-            )
-            == [new_ca]
-        ),
-        30,
-        what="the bundle holds only the new CA",
-    )
-    for name in ROTATED:
-        wait_for(lambda name=name: leaf(current, APP, f"{name}-tls").issuer == new_ca.subject, 60, what=name)
-        leaf(current, APP, f"{name}-tls").verify_directly_issued_by(new_ca)
-
-    # The due Certificate renewed, once; then the operator is idle and everything else is untouched.
-    wait_for(
-        lambda: certmint_secrets(current)[APP, f"{SOON}-tls"][0] != soon_before[0],
-        180,
-        what=f"{SOON} renewed",
-    )
-    new_operator.wait_reconciled(len(STEADY) + 1 + len(ROTATED), timeout=120)
-    secrets_after = certmint_secrets(current)
-    assert set(secrets_after) == set(secrets_before), "no Secret created or deleted"
-    for key, before in secrets_before.items():
-        if key not in CHANGING_SECRETS:
-            assert secrets_after[key] == before, f"{key} changed though it was not due"
-    wait_for(lambda: event_count(current, SOON, reasons.RENEWED) > renewals_before, 30, what="Renewed event")
-    assert event_count(current, SOON, reasons.RENEWED) == renewals_before + 1
-    soon_leaf = load_certificates_pem(base64.b64decode(secrets_after[APP, f"{SOON}-tls"][0]["tls.crt"]))[0]
-    assert (
-        soon_leaf.not_valid_before_utc
-        > load_certificates_pem(base64.b64decode(soon_before[0]["tls.crt"]))[0].not_valid_before_utc
-    )
-
+    new_operator.wait_reconciled(CERTIFICATE_COUNT, timeout=120)
+    new_ca = prove_the_rotation_completed(current, recorded.old_ca)
+    prove_only_the_due_changed(current, new_operator, recorded)
     # CSRs: the one signed before is left alone; one approved now is signed by the new CA.
-    assert wait_csr_signed(current, "before-upgrade") == signed_before
+    assert wait_csr_signed(current, "before-upgrade") == recorded.csr_certificate
     submit_approved_csr(current, "after-upgrade", f"issuers.certmint.dev/{APP}.ca", APP)
     load_certificates_pem(wait_csr_signed(current, "after-upgrade"))[0].verify_directly_issued_by(new_ca)
-
-    # Every object reads as v1 and as v1alpha1, the same object; none appeared or went.
-    as_current, as_previous = certmint_objects(current, VERSION), certmint_objects(current, PREVIOUS_VERSION)
-    assert set(as_current) == set(as_previous) == set(objects_before)
-    for key, item in as_current.items():
-        assert item["apiVersion"] == f"{GROUP}/{VERSION}"
-        assert as_previous[key]["apiVersion"] == f"{GROUP}/{PREVIOUS_VERSION}"
-        assert {**as_previous[key], "apiVersion": item["apiVersion"]} == item, key
-
+    prove_both_versions_serve_every_object(current, recorded)
     # The field new in the working tree is stored now, and served by both versions.
     assert write_default_field(current, VERSION)["spec"]["default"] is True
     assert (previous.get(ISSUERS.plural, FIELDS, "ca") or {})["spec"]["default"] is True
     assert "Forbidden" not in new_operator.log(), new_operator.log()[-3000:]
     new_operator.stop()
 
-    # Rollback: the templated CRDs are kept (still v1 storage), so is every object; the previous
-    # release's operator serves again.
-    helm(current, "rollback", RELEASE, "1", "--wait=false")
-    for name in CERTMINT_CRDS:
-        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
-    assert set(certmint_objects(current, PREVIOUS_VERSION)) == set(objects_before)
-    assert set(certmint_secrets(current)) == set(secrets_before)
-    old_operator.start()
-    previous.apply(in_version(manifests.certificate(APP, "after-rollback"), PREVIOUS_VERSION))
-    previous.wait_condition(CERTIFICATES.plural, APP, "after-rollback", "True", timeout=60)
-    leaf(current, APP, "after-rollback-tls").verify_directly_issued_by(new_ca)
-    assert "Forbidden" not in old_operator.log(), old_operator.log()[-3000:]
-    old_operator.stop()
-
-    # Upgraded again (the CRDs are the release's now: no --take-ownership), then uninstalled: every
-    # CRD, certmint object and Secret stays.
-    helm(current, "upgrade", RELEASE, str(chart), "--wait=false")
-    objects_installed, secrets_installed = certmint_objects(current, VERSION), certmint_secrets(current)
-    uninstalled = helm(current, "uninstall", RELEASE)
-    assert "kept due to the resource policy" in uninstalled.stdout, uninstalled.stdout
-    for name in (*CERTMINT_CRDS, "clusterkopfpeerings.kopf.dev"):
-        assert crd(current, name)["metadata"].get("deletionTimestamp") is None, name
-    assert set(certmint_objects(current, VERSION)) == set(objects_installed)
-    assert set(certmint_secrets(current)) == set(secrets_installed)
+    roll_back_and_serve_with_the_previous_release(current, previous, old_operator, recorded, new_ca)
+    upgrade_again_and_uninstall(current)

@@ -36,7 +36,8 @@ def test_the_newest_release_is_the_last_listed() -> None:
         ("releases:\n  - {version: 0.1.0, commit: 9ead6ac}", "full 40-character hex id"),
         (f"releases:\n  - {{version: 0.1.0, commit: {'G' * 40}}}", "full 40-character hex id"),
         (
-            f"releases:\n  - {{version: 0.1.0, commit: {COMMIT_A}}}\n  - {{version: 0.1.0, commit: {COMMIT_B}}}",
+            f"releases:\n  - {{version: 0.1.0, commit: {COMMIT_A}}}"
+            f"\n  - {{version: 0.1.0, commit: {COMMIT_B}}}",
             "listed twice",
         ),
     ],
