@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from kubernetes import client, config
 
@@ -50,7 +51,6 @@ RELEASE = "certmint"  # the chart's full name is then `certmint`: its ServiceAcc
 RELEASE_NAMESPACE = "certmint-system"
 APP = "shop"
 FIELDS = "fields"  # an Issuer of its own for the new field, with no Certificate to affect
-(PREVIOUS_VERSION,) = DEPRECATED_VERSIONS
 CERTMINT_CRDS = tuple(
     f"{kind.plural}.{GROUP}" for kind in (CERTIFICATES, ISSUERS, CLUSTER_ISSUERS, TRUST_BUNDLES)
 )
@@ -63,6 +63,8 @@ CHANGING_SECRETS = {(APP, "ca-ca"), (APP, f"{SOON}-tls"), *((APP, f"{name}-tls")
 """The Secrets the upgrade may change: the rotating CA's, and the leaves that are due."""
 CERTIFICATE_COUNT = len(STEADY) + 1 + len(ROTATED)
 CHART = REPO / "charts" / "certmint"
+WORKING_TREE_VERSIONS = [(VERSION, True, True), *((version, True, False) for version in DEPRECATED_VERSIONS)]
+"""(name, served, storage) of each version the working tree's CRDs define."""
 
 
 def helm(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -113,6 +115,12 @@ def version_of(source: Path) -> str:
         check=True,
         timeout=60,
     ).stdout.strip()
+
+
+def versions_of_release(source: Path) -> list[tuple[str, bool, bool]]:
+    """(name, served, storage) of each version a release's own CRDs define (its crds/)."""
+    crd = yaml.safe_load((source / "crds" / f"{GROUP}_{CERTIFICATES.plural}.yaml").read_text())
+    return [(version["name"], version["served"], version["storage"]) for version in crd["spec"]["versions"]]
 
 
 def crd(cluster: Cluster, name: str) -> dict[str, Any]:
@@ -192,7 +200,7 @@ def create_objects(previous: Cluster) -> None:
         *(manifests.certificate(APP, name, duration="1h") for name in ROTATED),
         manifests.issuer_bundle(BUNDLE, APP, {"upgrade-test": APP}),
     ):
-        previous.apply(in_version(manifest, PREVIOUS_VERSION))
+        previous.apply(in_version(manifest, previous.version))
     previous.wait_condition(CLUSTER_ISSUERS.plural, None, ROOT, "True", timeout=60)
     for namespace in (APP, FIELDS):
         previous.wait_condition(ISSUERS.plural, namespace, "ca", "True", timeout=60)
@@ -227,7 +235,7 @@ def run_previous_release(previous: Cluster, old_operator: OperatorProcess) -> Re
     """Its objects, a signed CSR and a CA rotation in progress; then its operator stops."""
     old_operator.start()
     create_objects(previous)
-    pruned = write_default_field(previous, PREVIOUS_VERSION)
+    pruned = write_default_field(previous, previous.version)
     assert "default" not in pruned["spec"], "the previous release's schema has no spec.default"
     submit_approved_csr(previous, "before-upgrade", f"issuers.certmint.dev/{APP}.ca", APP)
     csr_certificate = wait_csr_signed(previous, "before-upgrade")
@@ -245,24 +253,24 @@ def run_previous_release(previous: Cluster, old_operator: OperatorProcess) -> Re
     assert any(namespace == RELEASE_NAMESPACE for namespace, _ in secrets), "the ClusterIssuer's CA Secret"
     return Recorded(
         secrets=secrets,
-        objects=certmint_objects(previous, PREVIOUS_VERSION),
+        objects=certmint_objects(previous, previous.version),
         soon_renewals=event_count(previous, SOON, reasons.RENEWED),
         old_ca=leaf(previous, APP, "ca-ca"),
         csr_certificate=csr_certificate,
     )
 
 
-def upgrade_to_the_working_tree(current: Cluster) -> None:
+def upgrade_to_the_working_tree(current: Cluster, previous_versions: list[tuple[str, bool, bool]]) -> None:
     """The README's one-time step from 0.1.0, after the plain upgrade it replaces is refused."""
     # The CRDs the previous release installed from crds/ belong to no release: a chart that
     # templates them cannot import them, and changes nothing.
     refused = helm(current, "upgrade", RELEASE, str(CHART), "--wait=false", check=False)
     assert refused.returncode != 0
     assert "exists and cannot be imported into the current release" in refused.stderr, refused.stderr
-    assert all(served_versions(current, name) == [(PREVIOUS_VERSION, True, True)] for name in CERTMINT_CRDS)
+    assert all(served_versions(current, name) == previous_versions for name in CERTMINT_CRDS)
     helm(current, "upgrade", RELEASE, str(CHART), "--take-ownership", "--wait=false")
     for name in CERTMINT_CRDS:
-        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
+        assert served_versions(current, name) == WORKING_TREE_VERSIONS
         assert crd(current, name)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
@@ -310,9 +318,9 @@ def prove_only_the_due_changed(current: Cluster, new_operator: OperatorProcess, 
 
 
 def read_in_both_versions(
-    current: Cluster, key: tuple[str, str, str]
+    current: Cluster, key: tuple[str, str, str], older: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The object as v1 and as v1alpha1, read at the same resourceVersion."""
+    """The object as the storage version and as an older one, read at the same resourceVersion."""
     plural, namespace, name = key
 
     def read(version: str) -> dict[str, Any]:
@@ -323,21 +331,23 @@ def read_in_both_versions(
         return json_object(found)
 
     def same_revision() -> tuple[dict[str, Any], dict[str, Any]] | None:
-        pair = read(VERSION), read(PREVIOUS_VERSION)
+        pair = read(VERSION), read(older)
         same = pair[0]["metadata"]["resourceVersion"] == pair[1]["metadata"]["resourceVersion"]
         return pair if same else None
 
     return wait_for(same_revision, 30, what=f"{key} read twice at one resourceVersion")
 
 
-def prove_both_versions_serve_every_object(current: Cluster, recorded: Recorded) -> None:
+def prove_every_version_serves_every_object(current: Cluster, recorded: Recorded) -> None:
+    """Every object reads the same in every version the working tree serves; none appeared or went."""
     assert set(certmint_objects(current, VERSION)) == set(recorded.objects)
-    assert set(certmint_objects(current, PREVIOUS_VERSION)) == set(recorded.objects)
-    for key in recorded.objects:
-        as_current, as_previous = read_in_both_versions(current, key)
-        assert as_current["apiVersion"] == f"{GROUP}/{VERSION}"
-        assert as_previous["apiVersion"] == f"{GROUP}/{PREVIOUS_VERSION}"
-        assert {**as_previous, "apiVersion": as_current["apiVersion"]} == as_current, key
+    for older in DEPRECATED_VERSIONS:
+        assert set(certmint_objects(current, older)) == set(recorded.objects)
+        for key in recorded.objects:
+            as_current, as_older = read_in_both_versions(current, key, older)
+            assert as_current["apiVersion"] == f"{GROUP}/{VERSION}"
+            assert as_older["apiVersion"] == f"{GROUP}/{older}"
+            assert {**as_older, "apiVersion": as_current["apiVersion"]} == as_current, key
 
 
 def roll_back_and_serve_with_the_previous_release(
@@ -351,11 +361,11 @@ def roll_back_and_serve_with_the_previous_release(
     operator serves again, with the CA the working tree rotated to."""
     helm(current, "rollback", RELEASE, "1", "--wait=false")
     for name in CERTMINT_CRDS:
-        assert served_versions(current, name) == [(VERSION, True, True), (PREVIOUS_VERSION, True, False)]
-    assert set(certmint_objects(current, PREVIOUS_VERSION)) == set(recorded.objects)
+        assert served_versions(current, name) == WORKING_TREE_VERSIONS
+    assert set(certmint_objects(previous, previous.version)) == set(recorded.objects)
     assert set(certmint_secrets(current)) == set(recorded.secrets)
     old_operator.start()
-    previous.apply(in_version(manifests.certificate(APP, "after-rollback"), PREVIOUS_VERSION))
+    previous.apply(in_version(manifests.certificate(APP, "after-rollback"), previous.version))
     previous.wait_condition(CERTIFICATES.plural, APP, "after-rollback", "True", timeout=60)
     leaf(current, APP, "after-rollback-tls").verify_directly_issued_by(new_ca)
     assert "Forbidden" not in old_operator.log(), old_operator.log()[-3000:]
@@ -379,7 +389,12 @@ def upgrade_again_and_uninstall(current: Cluster) -> None:
 def test_upgrade_from_the_previous_release_rollback_and_uninstall(
     plane: Cluster, previous_source: Path, tmp_path: Path
 ) -> None:
-    previous = Cluster(plane=plane.plane, api=plane.api, version=PREVIOUS_VERSION)
+    previous_versions = versions_of_release(previous_source)
+    (previous_storage,) = (name for name, _, storage in previous_versions if storage)
+    assert previous_storage in {VERSION, *DEPRECATED_VERSIONS}, (
+        "the working tree serves what the release reads"
+    )
+    previous = Cluster(plane=plane.plane, api=plane.api, version=previous_storage)
     current = plane
     # The previous release as its users installed it: its chart (CRDs from its crds/), its code.
     helm(
@@ -390,13 +405,13 @@ def test_upgrade_from_the_previous_release_rollback_and_uninstall(
         "--create-namespace",
         "--wait=false",
     )
-    assert all(served_versions(current, name) == [(PREVIOUS_VERSION, True, True)] for name in CERTMINT_CRDS)
+    assert all(served_versions(current, name) == previous_versions for name in CERTMINT_CRDS)
     assert version_of(previous_source / "src") == newest_release(recorded_releases()).version
     kubeconfig = service_account_kubeconfig(current, RELEASE_NAMESPACE, RELEASE, tmp_path / "sa.kubeconfig")
     old_operator = operator(current, kubeconfig, tmp_path / "previous-operator.log", previous_source / "src")
     recorded = run_previous_release(previous, old_operator)
 
-    upgrade_to_the_working_tree(current)
+    upgrade_to_the_working_tree(current, previous_versions)
     new_operator = operator(current, kubeconfig, tmp_path / "operator.log", None)
     new_operator.start()
     new_operator.wait_reconciled(CERTIFICATE_COUNT, timeout=120)
@@ -406,7 +421,7 @@ def test_upgrade_from_the_previous_release_rollback_and_uninstall(
     assert wait_csr_signed(current, "before-upgrade") == recorded.csr_certificate
     submit_approved_csr(current, "after-upgrade", f"issuers.certmint.dev/{APP}.ca", APP)
     load_certificates_pem(wait_csr_signed(current, "after-upgrade"))[0].verify_directly_issued_by(new_ca)
-    prove_both_versions_serve_every_object(current, recorded)
+    prove_every_version_serves_every_object(current, recorded)
     # The field new in the working tree is stored now, and served by both versions.
     assert write_default_field(current, VERSION)["spec"]["default"] is True
     assert (previous.get(ISSUERS.plural, FIELDS, "ca") or {})["spec"]["default"] is True
