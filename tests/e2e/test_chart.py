@@ -58,6 +58,10 @@ FORBIDDEN = [
     ("patch", "certificatesigningrequests.certificates.k8s.io"),
     ("patch", "certificatesigningrequests.certificates.k8s.io/approval"),
     ("delete", "certificatesigningrequests.certificates.k8s.io"),
+    # The CRDs are the installer's (Helm's, or the admin's with crds.enabled=false), never the operator's.
+    ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
     # podCertificates.enabled is off by default: none of its rights exist.
     ("get", "podcertificaterequests.certificates.k8s.io"),
     ("watch", "podcertificaterequests.certificates.k8s.io"),
