@@ -88,8 +88,11 @@ def extract_release(release: Release, repository: Path = REPO, cache: Path | Non
     try:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(staging, filter="data")
-        if not target.is_dir():
+        try:
             staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another run's extraction of the same commit
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
