@@ -12,7 +12,11 @@ RUN python -m venv /opt/certmint \
  && /opt/certmint/bin/pip install --no-cache-dir .
 
 FROM ${PYTHON_IMAGE}
-LABEL org.opencontainers.image.source="https://github.com/certmint/certmint" \
+# The version the image says it is: tools/images/build.sh passes pyproject.toml's
+# (`--build-arg CERTMINT_VERSION=...` when building by hand).
+ARG CERTMINT_VERSION=unknown
+LABEL org.opencontainers.image.version="${CERTMINT_VERSION}" \
+      org.opencontainers.image.source="https://github.com/certmint/certmint" \
       org.opencontainers.image.description="certmint: short-lived X.509 identities for Kubernetes workloads"
 COPY --from=build /opt/certmint /opt/certmint
 ENV PATH=/opt/certmint/bin:$PATH \

@@ -43,8 +43,8 @@ lint: $(STAMP) controlplane promtool ## ruff, mypy --strict on src/, tools/devcl
 	$(BIN)/python tools/promtool/rules.py $(HELM) .cache/certmint.rules.yaml
 	$$(tools/promtool/build.sh) check rules .cache/certmint.rules.yaml
 
-crds: $(STAMP) ## Regenerate crds/ (and the chart's copy) from the pydantic models.
-	$(BIN)/python -m certmint.api.crd crds charts/certmint/crds
+crds: $(STAMP) ## Regenerate crds/ and the chart's CRDs (templates/crds/, and kopf's in crds/) from the pydantic models.
+	$(BIN)/python -m certmint.api.crd crds charts/certmint
 
 cluster: $(STAMP) controlplane ## A local control plane for humans; prints export KUBECONFIG=...
 	$(DEVTOOLS) $(BIN)/python -m devcluster $(CURDIR)/.cluster

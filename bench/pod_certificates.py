@@ -33,8 +33,6 @@ IDLE_WINDOW = 30.0
 
 
 def install(node: RunningNode) -> None:
-    node.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    node.kubectl("create", "namespace", OPERATOR_NAMESPACE)
     image = node.images.certmint
     values = [
         f"image.repository={image.repository}",
@@ -42,15 +40,7 @@ def install(node: RunningNode) -> None:
         "image.pullPolicy=Never",
         "podCertificates.enabled=true",
     ]
-    node.helm(
-        "install",
-        "certmint",
-        str(REPO / "charts" / "certmint"),
-        "--namespace",
-        OPERATOR_NAMESPACE,
-        *(argument for value in values for argument in ("--set", value)),
-    )
-    node.kubectl("rollout", "status", "-n", OPERATOR_NAMESPACE, "deployment/certmint", "--timeout=300s")
+    node.install_chart(REPO / "charts" / "certmint", OPERATOR_NAMESPACE, values, timeout="300s")
 
 
 def operator_cpu(node: RunningNode) -> float:

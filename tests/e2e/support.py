@@ -66,6 +66,9 @@ def wait_for(
 class Cluster:
     plane: ControlPlane
     api: client.ApiClient
+    version: str = VERSION
+    """The certmint API version `get` and the conditions read: the upgrade test starts from a
+    release whose CRDs serve only an older one."""
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -89,9 +92,9 @@ class Cluster:
     def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         try:
             if namespace:
-                found = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+                found = self.custom.get_namespaced_custom_object(GROUP, self.version, namespace, plural, name)
             else:
-                found = self.custom.get_cluster_custom_object(GROUP, VERSION, plural, name)
+                found = self.custom.get_cluster_custom_object(GROUP, self.version, plural, name)
         except ApiException as error:
             if error.status == 404:
                 return None

@@ -58,6 +58,10 @@ FORBIDDEN = [
     ("patch", "certificatesigningrequests.certificates.k8s.io"),
     ("patch", "certificatesigningrequests.certificates.k8s.io/approval"),
     ("delete", "certificatesigningrequests.certificates.k8s.io"),
+    # The CRDs are the installer's (Helm's, or the admin's with crds.enabled=false), never the operator's.
+    ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
     # podCertificates.enabled is off by default: none of its rights exist.
     ("get", "podcertificaterequests.certificates.k8s.io"),
     ("watch", "podcertificaterequests.certificates.k8s.io"),
@@ -71,6 +75,8 @@ FORBIDDEN = [
 
 
 def helm_install(cluster: Cluster, name: str, namespace: str, *values: str) -> str:
+    """The chart into the session's API server, whose CRDs kubectl applied from crds/ (conftest): the
+    user-managed CRDs of crds.enabled=false. tests/e2e/test_upgrade.py has the chart manage them."""
     helm = cluster.plane.binaries.helm
     assert helm.exists(), "helm is built by tools/controlplane/build.sh"
     cluster.plane.kubectl("create", "namespace", namespace)
@@ -85,7 +91,7 @@ def helm_install(cluster: Cluster, name: str, namespace: str, *values: str) -> s
             "--kubeconfig",
             str(cluster.plane.kubeconfig),
             "--wait=false",
-            *(argument for value in values for argument in ("--set", value)),
+            *(argument for value in ("crds.enabled=false", *values) for argument in ("--set", value)),
         ],
         capture_output=True,
         text=True,
@@ -259,15 +265,24 @@ def test_the_operator_works_with_only_the_charts_permissions(
 
 def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     """A CSR for the namespace's Issuer, approved by the admin: signed with the chart's `sign`."""
-    _, request = spiffe_csr("cluster.local", namespace, "web")
     name = f"chart-{namespace}"
+    submit_approved_csr(cluster, name, f"issuers.certmint.dev/{namespace}.ca", namespace)
+    try:
+        return wait_csr_signed(cluster, name)
+    finally:
+        client.CertificatesV1Api(cluster.api).delete_certificate_signing_request(name)
+
+
+def submit_approved_csr(cluster: Cluster, name: str, signer_name: str, namespace: str) -> None:
+    """A CSR for a SPIFFE identity in `namespace`, submitted and approved by the admin."""
+    _, request = spiffe_csr("cluster.local", namespace, "web")
     certificates = client.CertificatesV1Api(cluster.api)
     certificates.create_certificate_signing_request(
         client.V1CertificateSigningRequest.model_validate(
             {
                 "metadata": {"name": name},
                 "spec": {
-                    "signerName": f"issuers.certmint.dev/{namespace}.ca",
+                    "signerName": signer_name,
                     "request": base64.b64encode(request).decode(),
                     "usages": ["digital signature", "client auth"],
                 },
@@ -281,14 +296,16 @@ def sign_a_csr(cluster: Cluster, namespace: str) -> bytes:
     ]
     certificates.replace_certificate_signing_request_approval(name, found)
 
+
+def wait_csr_signed(cluster: Cluster, name: str) -> bytes:
+    """The PEM certificate of the CSR, once the operator has signed it."""
+    certificates = client.CertificatesV1Api(cluster.api)
+
     def certificate() -> bytes | None:
         status = certificates.read_certificate_signing_request(name).status
         return base64.b64decode(status.certificate) if status and status.certificate else None
 
-    try:
-        return wait_for(certificate, 30, what="the CSR signed under the chart's RBAC")
-    finally:
-        certificates.delete_certificate_signing_request(name)
+    return wait_for(certificate, 60, what=f"CSR {name} signed")
 
 
 SERVICE_MONITOR_CRD = {
@@ -457,6 +474,27 @@ def rendered(documents: list[dict[str, Any]], kind: str, namespace: str | None =
         and (namespace is None or document["metadata"].get("namespace") == namespace)
     )
     return found
+
+
+def test_the_chart_templates_the_crds_of_crds_directory_kept_unless_told() -> None:
+    """The rendered CRDs are crds/ with the chart's labels and the keep policy; crds.keep=false drops
+    the policy, crds.enabled=false leaves them out."""
+    committed = {
+        crd["metadata"]["name"]: crd
+        for path in (REPO / "crds").glob("certmint.dev_*.yaml")
+        for crd in [yaml.safe_load(path.read_text())]
+    }
+    documents = helm_template()
+    templated = {d["metadata"]["name"]: d for d in documents if d["kind"] == "CustomResourceDefinition"}
+    assert set(templated) == set(committed)
+    for name, crd in templated.items():
+        assert crd["spec"] == committed[name]["spec"], name
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    not_kept = [d for d in helm_template("crds.keep=false") if d["kind"] == "CustomResourceDefinition"]
+    assert len(not_kept) == len(committed)
+    assert all("annotations" not in crd["metadata"] for crd in not_kept)
+    assert not [d for d in helm_template("crds.enabled=false") if d["kind"] == "CustomResourceDefinition"]
 
 
 def operator_env(documents: list[dict[str, Any]]) -> dict[str, str | None]:

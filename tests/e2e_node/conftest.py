@@ -27,12 +27,15 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
 
 
 def chart_values(node: RunningNode) -> list[str]:
-    """Values that only name the local image: nothing else of the chart is changed."""
+    """Values that name the local image, and crds.enabled=false: the node's session applied crds/
+    with kubectl when it started (tests/e2e/test_upgrade.py proves the chart's own CRDs). Nothing
+    else of the chart is changed."""
     image = node.images.certmint
     return [
         f"image.repository={image.repository}",
         f"image.tag={image.tag}",
         "image.pullPolicy=Never",
+        "crds.enabled=false",
     ]
 
 

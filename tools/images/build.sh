@@ -2,7 +2,8 @@
 # Builds the local node's images without any registry, as docker archives that the node's containerd
 # imports: pause (the pod sandbox), base (Debian + Python, the base the project's Dockerfile is built
 # on), peer (Debian + nginx, curl and openssl: the TLS workloads of the tests and the demo) and
-# certmint (the project's Dockerfile, unchanged apart from its PYTHON_IMAGE build argument).
+# certmint (the project's Dockerfile, unchanged apart from its PYTHON_IMAGE and CERTMINT_VERSION build
+# arguments).
 #
 # Usage: build.sh [pause|base|peer|certmint]...   (default: all of them)
 # Each image is rebuilt only when the hash of its inputs changes; <name>.ref beside its archive names
@@ -115,8 +116,12 @@ certmint_image() {
   for file in /etc/pip.conf /etc/ssl/certs/ca-certificates.crt; do
     [ -f "$file" ] && mounts+=(-v "$file:$file:ro")
   done
+  local version
+  version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/pyproject.toml" | head -n 1)
+  [ -n "$version" ] || { echo "no version in $repo/pyproject.toml" >&2; return 1; }
   buildah_ bud --quiet --isolation chroot --network host --layers=false "${mounts[@]}" \
-    --build-arg "PYTHON_IMAGE=$base_ref" -t "$ref" -f "$context/Dockerfile" "$context" > /dev/null
+    --build-arg "PYTHON_IMAGE=$base_ref" --build-arg "CERTMINT_VERSION=$version" \
+    -t "$ref" -f "$context/Dockerfile" "$context" > /dev/null
   publish certmint "$hash" "$ref"
   echo "built $ref in $((SECONDS - start)) s"
 }

@@ -243,36 +243,102 @@ PEERING_CRD: dict[str, Any] = {
 and only the one with the highest priority works (see certmint.operator.peering)."""
 
 
+HEADER = "# Generated from certmint.api models by `make crds`. Do not edit.\n"
+PEERING_CRD_FILE = "kopf.dev_clusterkopfpeerings.yaml"
+
+
+def _yaml(document: dict[str, Any]) -> str:
+    # Through JSON first: the versions share one schema object, which YAML would write as anchors.
+    plain = json.loads(json.dumps(document))
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=100)
+
+
 def render_crds() -> dict[str, str]:
-    """File name → YAML text of every CRD, exactly as committed in crds/."""
-    header = "# Generated from certmint.api models by `make crds`. Do not edit.\n"
-
-    def dump(crd: dict[str, Any]) -> str:
-        # Through JSON first: the versions share one schema object, which YAML would write as anchors.
-        plain = json.loads(json.dumps(crd))
-        return header + yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=100)
-
+    """File name → YAML text of every CRD, exactly as committed in crds/ (for kubectl users)."""
     rendered = {
-        f"{GROUP}_{definition.resource.plural}.yaml": dump(custom_resource_definition(definition))
+        f"{GROUP}_{definition.resource.plural}.yaml": HEADER + _yaml(custom_resource_definition(definition))
         for definition in RESOURCES
     }
-    rendered["kopf.dev_clusterkopfpeerings.yaml"] = dump(PEERING_CRD)
+    rendered[PEERING_CRD_FILE] = HEADER + _yaml(PEERING_CRD)
     return rendered
 
 
-def write_crds(directory: Path) -> list[Path]:
+_CHART_METADATA = """\
+metadata:
+  name: {name}
+  labels:
+    {{{{- include "certmint.labels" . | nindent 4 }}}}
+  {{{{- if .Values.crds.keep }}}}
+  annotations:
+    # Deleting a CRD deletes every object of it: helm uninstall and rollback leave it.
+    helm.sh/resource-policy: keep
+  {{{{- end }}}}
+"""
+
+
+def render_chart_crd_templates() -> dict[str, str]:
+    """File name → Helm template of each certmint CRD, as committed in the chart's templates/crds/:
+    the CRD of crds/ with the chart's labels, installed and upgraded by Helm unless crds.enabled is
+    false, annotated to be kept (crds.keep)."""
+    rendered = {}
+    for definition in RESOURCES:
+        crd = custom_resource_definition(definition)
+        head = _yaml({"apiVersion": crd["apiVersion"], "kind": crd["kind"]})
+        metadata = _CHART_METADATA.format(name=crd["metadata"]["name"])
+        rendered[f"{GROUP}_{definition.resource.plural}.yaml"] = (
+            HEADER
+            + "{{- if .Values.crds.enabled }}\n"
+            + head
+            + metadata
+            + _yaml({"spec": crd["spec"]})
+            + "{{- end }}\n"
+        )
+    return rendered
+
+
+def render_chart_crds() -> dict[str, str]:
+    """File name → YAML of the CRDs in the chart's crds/, which Helm installs once, before it renders
+    any template, and never upgrades or deletes: only kopf's peering CRD, since the chart creates its
+    ClusterKopfPeering object and Helm cannot map a template's kind whose CRD is another template of
+    the same release. kopf defines that CRD, and it does not change between certmint releases."""
+    return {PEERING_CRD_FILE: HEADER + _yaml(PEERING_CRD)}
+
+
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Writes exactly these files into `directory`, removing the YAML files it held that are not among
+    them (a CRD that moved or was renamed must not linger)."""
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.yaml"):
+        if stale.name not in files:
+            stale.unlink()
     written = []
-    for name, text in render_crds().items():
+    for name, text in files.items():
         path = directory / name
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
+def write_all(crds: Path, chart: Path) -> list[Path]:
+    """crds/ for kubectl users and the chart's CRDs (templates/crds/ and crds/)."""
+    if not (chart / "Chart.yaml").is_file():
+        raise SystemExit(
+            f"{chart} is not a Helm chart (no Chart.yaml): give the chart's directory, e.g. charts/certmint"
+        )
+    return [
+        *write_files(crds, render_crds()),
+        *write_files(chart / "templates" / "crds", render_chart_crd_templates()),
+        *write_files(chart / "crds", render_chart_crds()),
+    ]
+
+
 if __name__ == "__main__":
     import sys
 
-    for target in sys.argv[1:] or ["crds"]:
-        for path in write_crds(Path(target)):
-            print(path)
+    arguments = sys.argv[1:]
+    if len(arguments) > 2:
+        raise SystemExit("usage: python -m certmint.api.crd [CRDS_DIRECTORY [CHART_DIRECTORY]]")
+    defaults = ["crds", "charts/certmint"]
+    crds_directory, chart_directory = [*arguments, *defaults[len(arguments) :]]
+    for path in write_all(Path(crds_directory), Path(chart_directory)):
+        print(path)

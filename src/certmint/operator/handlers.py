@@ -55,8 +55,8 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
     (kopf's resource observer reads `scanning` while startup handlers still run); the startup
     handler applies them again because kopf.operator() overwrites `peering.clusterwide` from its
     `clusterwide=` argument, which is false when a namespace list is served."""
-    # The CRDs are installed before the operator (the chart's crds/): kopf need not list and watch
-    # every CRD of the cluster for new resources, one list fewer on every start.
+    # The CRDs are installed before the operator (by the chart, or crds/ by the admin): kopf need not
+    # list and watch every CRD of the cluster for new resources, one list fewer on every start.
     settings.scanning.disabled = True
     # Events are ours to post (kopf would post every handler log line as one).
     settings.posting.enabled = False

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +42,30 @@ class RunningNode:
         return _run(
             [str(self.binaries.helm), "--kubeconfig", str(self.kubeconfig), *args], None, check, timeout
         )
+
+    def install_chart(
+        self, chart: Path, namespace: str, values: Sequence[str], timeout: str = "180s"
+    ) -> None:
+        """`helm install certmint` as a user runs it, the chart installing the CRDs; returns once they
+        are established and the operator's Deployment is rolled out."""
+        self.kubectl("create", "namespace", namespace)
+        self.helm(
+            "install",
+            "certmint",
+            str(chart),
+            "--namespace",
+            namespace,
+            *(argument for value in values for argument in ("--set", value)),
+        )
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd",
+            "-l",
+            "app.kubernetes.io/part-of=certmint",
+        )
+        self.kubectl("rollout", "status", "-n", namespace, "deployment/certmint", f"--timeout={timeout}")
 
     def log(self, component: str) -> Path:
         """The log of a component: kubelet, containerd, kube-proxy, kube-apiserver, ..."""

@@ -50,18 +50,11 @@ def main() -> None:
 
 def _install_chart(node: RunningNode) -> None:
     image = node.images.certmint
-    node.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    node.kubectl("create", "namespace", "certmint")
-    node.helm(
-        "install",
+    node.install_chart(
+        REPO / "charts" / "certmint",
         "certmint",
-        str(REPO / "charts" / "certmint"),
-        "--namespace=certmint",
-        f"--set=image.repository={image.repository}",
-        f"--set=image.tag={image.tag}",
-        "--set=image.pullPolicy=Never",
+        [f"image.repository={image.repository}", f"image.tag={image.tag}", "image.pullPolicy=Never"],
     )
-    node.kubectl("rollout", "status", "-n", "certmint", "deployment/certmint", "--timeout=180s")
 
 
 def _prove(node: RunningNode, setup: MutualTLS) -> None:
