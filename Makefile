@@ -24,7 +24,7 @@ demo: $(STAMP) controlplane ## Like run, but exits once the demo Secret is prove
 test: $(STAMP) controlplane promtool system-deps images ## Unit, alert-rule and end-to-end tests against a real kube-apiserver, then on a real node.
 	$(BIN)/pytest tests/unit tests/tools tests/e2e tests/e2e_node
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) system-deps
 	$(BIN)/pytest tests/unit
 
 test-e2e: $(STAMP) controlplane system-deps
@@ -58,8 +58,8 @@ promtool: ## Build Prometheus's promtool from Go modules into ~/.cache/certmint 
 images: system-deps ## Node images (pause, Debian base, TLS peer, certmint from the Dockerfile) into ~/.cache/certmint/images; rebuilt when their inputs change.
 	tools/images/build.sh
 
-# TLS peers for the tests (openssl, curl, nginx) and the node's runtime and image tools, from Debian's archive.
-SYSTEM_PACKAGES := openssl curl nginx-light containerd runc containernetworking-plugins iptables iproute2 mmdebstrap buildah
+# TLS peers for the tests (openssl, curl, nginx), Lua for the Argo CD health scripts (contrib/argocd) and the node's runtime and image tools, from Debian's archive.
+SYSTEM_PACKAGES := openssl curl nginx-light lua5.4 containerd runc containernetworking-plugins iptables iproute2 mmdebstrap buildah
 system-deps:
 	@dpkg-query -W -f='$${Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^install ok installed' | grep -qx $(words $(SYSTEM_PACKAGES)) || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
