@@ -10,9 +10,9 @@ import pytest
 
 from argocd_cm import script
 
-LUA = "lua5.4"
-"""Debian's package and command (the Makefile's SYSTEM_PACKAGES); Argo CD's gopher-lua is Lua 5.1,
-and the scripts use nothing 5.4 changed."""
+INTERPRETERS = ("lua5.1", "lua5.4")
+"""Debian's packages and commands (the Makefile's SYSTEM_PACKAGES): Lua 5.1, the language Argo CD's
+gopher-lua implements, and the current Lua; every script must give the same answer in both."""
 HEALTH_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
 
@@ -57,9 +57,19 @@ def _lua_string(text: str) -> str:
 
 
 def health(kind: str, obj: dict[str, Any]) -> Health:
-    lua = shutil.which(LUA)
+    """The script's answer, the same in every interpreter."""
+    answers = {interpreter: _run(interpreter, kind, obj) for interpreter in INTERPRETERS}
+    first = answers[INTERPRETERS[0]]
+    assert all(answer == first for answer in answers.values()), f"the interpreters disagree: {answers}"
+    return first
+
+
+def _run(interpreter: str, kind: str, obj: dict[str, Any]) -> Health:
+    lua = shutil.which(interpreter)
     if lua is None:
-        pytest.fail(f"{LUA} is not installed: `make system-deps` installs the Debian package {LUA}")
+        pytest.fail(
+            f"{interpreter} is not installed: `make system-deps` installs the Debian package {interpreter}"
+        )
     program = (
         f"obj = {lua_literal(obj)}\n"
         f"local function health()\n{script(kind)}\nend\n"
@@ -67,7 +77,7 @@ def health(kind: str, obj: dict[str, Any]) -> Health:
         'io.write(hs.status, "\\n", hs.message or "")\n'
     )
     run = subprocess.run([lua, "-"], input=program, capture_output=True, text=True, timeout=60, check=False)
-    assert run.returncode == 0, f"the {kind} health script failed: {run.stderr}"
+    assert run.returncode == 0, f"the {kind} health script failed in {interpreter}: {run.stderr}"
     status, _, message = run.stdout.partition("\n")
-    assert status in HEALTH_STATUSES, f"the {kind} health script returned status {status!r}"
+    assert status in HEALTH_STATUSES, f"the {kind} health script returned status {status!r} in {interpreter}"
     return Health(status, message)

@@ -2,6 +2,7 @@
 status code writes, and the files generated from them kept in sync."""
 
 import re
+import shutil
 from datetime import UTC, datetime
 from typing import Any
 
@@ -241,3 +242,9 @@ def test_the_generated_files_are_up_to_date() -> None:
         f"resource.customizations.health.certmint.dev_{kind}": argocd_cm.script(kind)
         for kind in argocd_cm.KINDS
     }
+
+
+def test_without_lua_the_tests_fail_and_say_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(pytest.fail.Exception, match=r"lua5\.1 is not installed: `make system-deps` installs"):
+        health("Certificate", with_status("Certificate", None))
