@@ -156,6 +156,10 @@ def test_kubectl_finds_and_runs_the_plugin_with_its_flags(
     from_context = kubectl("certmint", "--context", "team", "status", "-o", "name")
     assert from_context.returncode == 0, from_context.stderr
     assert from_context.stdout == "certificate.certmint.dev/web\n"
+    # As kubectl users write them: the global flag after the command.
+    trailing = kubectl("certmint", "status", "web", "-o", "json", "--context", "team")
+    assert trailing.returncode == 0, trailing.stderr
+    assert json.loads(trailing.stdout)["namespace"] == namespace
     wide = kubectl("certmint", "--context", "team", "-o", "wide", "status")
     assert wide.returncode == 0, wide.stderr
     header, row = wide.stdout.splitlines()

@@ -170,3 +170,25 @@ def test_outputs(capsys: pytest.CaptureFixture[str]) -> None:
     assert printed("name") == "thing/web\n"
     assert json.loads(printed("json")) == ROWS[0]
     assert yaml.safe_load(printed("yaml")) == ROWS[0]
+
+
+@pytest.mark.parametrize(
+    ("given", "parsed"),
+    [
+        (["status", "web", "--context", "team"], ["--context", "team", "status", "web"]),
+        (["status", "--kubeconfig=/k", "-o", "json"], ["--kubeconfig=/k", "status", "-o", "json"]),
+        (["--context", "a", "status"], ["--context", "a", "status"]),
+        (["approve", "x", "--", "--context", "b"], ["approve", "x", "--", "--context", "b"]),
+        (["status", "--context"], ["--context", "status"]),
+    ],
+)
+def test_kubectls_global_flags_after_the_command_are_the_roots(given: list[str], parsed: list[str]) -> None:
+    assert main.root_flags_first(given) == parsed
+
+
+def test_a_context_after_the_command_is_honoured(kubeconfig: str) -> None:
+    result = CliRunner().invoke(
+        main.cli, ["status", "web", "--kubeconfig", kubeconfig, "--context", "nosuch"]
+    )
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert "context 'nosuch' is not in the kubeconfig" in result.stderr

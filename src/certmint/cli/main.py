@@ -36,8 +36,16 @@ PLUGIN_EXECUTABLE = "kubectl-certmint"
 """kubectl runs `kubectl certmint ...` as this executable on PATH, with the arguments unchanged."""
 
 
+ROOT_ONLY_FLAGS = ("--kubeconfig", "--context")
+"""kubectl's global flags that no command has: given after the command (`kubectl certmint status
+web --context prod`, as kubectl users write them), they are still the root's."""
+
+
 class CertmintGroup(click.Group):
     """Clear messages and exit codes instead of tracebacks, for every command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, root_flags_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -93,6 +101,26 @@ for command in (*certificates.COMMANDS, *signing_requests.COMMANDS, *pod_certifi
 cli.add_command(inspect.inspect)
 cli.add_command(ca.ca)
 cli.add_command(bundle.bundle)
+
+
+def root_flags_first(args: list[str]) -> list[str]:
+    """`args` with each of ROOT_ONLY_FLAGS (and its value) moved to the front; nothing after `--`."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    remaining = iter(args)
+    for arg in remaining:
+        if arg == "--":
+            rest.extend([arg, *remaining])
+        elif arg in ROOT_ONLY_FLAGS:
+            hoisted.append(arg)
+            value = next(remaining, None)
+            if value is not None:
+                hoisted.append(value)
+        elif arg.startswith(tuple(f"{flag}=" for flag in ROOT_ONLY_FLAGS)):
+            hoisted.append(arg)
+        else:
+            rest.append(arg)
+    return hoisted + rest
 
 
 def main() -> None:
