@@ -58,8 +58,8 @@ promtool: ## Build Prometheus's promtool from Go modules into ~/.cache/certmint 
 images: system-deps ## Node images (pause, Debian base, TLS peer, certmint from the Dockerfile) into ~/.cache/certmint/images; rebuilt when their inputs change.
 	tools/images/build.sh
 
-# TLS peers for the tests (openssl, curl, nginx) and the node's runtime and image tools, from Debian's archive.
-SYSTEM_PACKAGES := openssl curl nginx-light containerd runc containernetworking-plugins iptables iproute2 mmdebstrap buildah
+# TLS peers for the tests (openssl, curl, nginx), Lua for the Argo CD health scripts (contrib/argocd) and the node's runtime and image tools, from Debian's archive.
+SYSTEM_PACKAGES := openssl curl nginx-light lua5.1 lua5.4 containerd runc containernetworking-plugins iptables iproute2 mmdebstrap buildah
 system-deps:
 	@dpkg-query -W -f='$${Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null | grep -c '^install ok installed' | grep -qx $(words $(SYSTEM_PACKAGES)) || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }

@@ -6,7 +6,8 @@ import click
 
 from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS
 from certmint.cli import cluster
-from certmint.cli.output import OUTPUTS, emit, ready_condition
+from certmint.cli.output import OBJECT_OUTPUTS, emit, output_option, ready_condition, resource_name
+from certmint.cli.session import Session
 from certmint.planning.issuers.rotation import ROTATE_REQUEST
 
 
@@ -15,21 +16,31 @@ def ca() -> None:
     """Show and rotate issuer CAs."""
 
 
+SHOW_OUTPUTS = tuple(output for output in OBJECT_OUTPUTS if output not in ("table", "wide"))
+
+
+def _namespace(session: Session, flag: str | None, cluster_scoped: bool) -> str | None:
+    return None if cluster_scoped else session.namespace_of(flag)
+
+
 def _issuer_options(command: Callable[..., None]) -> Callable[..., None]:
-    command = click.option("-n", "--namespace", default="default", show_default=True)(command)
+    command = click.option("-n", "--namespace", help="Namespace of an Issuer.")(command)
     return click.option("--cluster", "cluster_scoped", is_flag=True, help="A ClusterIssuer.")(command)
 
 
 @ca.command("show")
 @click.argument("issuer")
 @_issuer_options
-@click.option("-o", "--output", type=OUTPUTS, default="yaml", show_default=True)
+@output_option(SHOW_OUTPUTS, "yaml")
 @click.pass_obj
-def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool, output: str) -> None:
+def ca_show(
+    session: Session, issuer: str, namespace: str | None, cluster_scoped: bool, output: str | None
+) -> None:
     """The issuer's CA, its readiness and its rotation phase."""
-    api = cluster.connect(kubeconfig)
-    plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
-    found = cluster.get_object(api, plural, ns, issuer)
+    chosen_output = session.output_of(output, "yaml", SHOW_OUTPUTS)
+    kind = CLUSTER_ISSUERS if cluster_scoped else ISSUERS
+    api = session.connect()
+    found = cluster.get_object(api, kind.plural, _namespace(session, namespace, cluster_scoped), issuer)
     state = found.get("status") or {}
     ready = ready_condition(state)
     emit(
@@ -42,8 +53,9 @@ def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped:
                 "rotation": state.get("rotation"),
             }
         ],
-        output,
+        chosen_output,
         ["issuer"],
+        name=lambda row: resource_name(kind, row["issuer"]),
     )
 
 
@@ -51,10 +63,11 @@ def ca_show(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped:
 @click.argument("issuer")
 @_issuer_options
 @click.pass_obj
-def ca_rotate(kubeconfig: str | None, issuer: str, namespace: str, cluster_scoped: bool) -> None:
+def ca_rotate(session: Session, issuer: str, namespace: str | None, cluster_scoped: bool) -> None:
     """Rotate a selfSigned issuer's CA now (e.g. after a compromise): the old CA is distrusted early."""
-    api = cluster.connect(kubeconfig)
-    plural, ns = (CLUSTER_ISSUERS.plural, None) if cluster_scoped else (ISSUERS.plural, namespace)
+    api = session.connect()
+    plural = CLUSTER_ISSUERS.plural if cluster_scoped else ISSUERS.plural
+    ns = _namespace(session, namespace, cluster_scoped)
     found = cluster.get_object(api, plural, ns, issuer)
     if "selfSigned" not in found.get("spec", {}):
         raise click.ClickException(f"{issuer} is not a selfSigned issuer; rotate its CA Secret instead")

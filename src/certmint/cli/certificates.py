@@ -9,7 +9,16 @@ import click
 
 from certmint.api.kinds import CERTIFICATES
 from certmint.cli import cluster, pod_certificates
-from certmint.cli.output import EXIT_NOT_FOUND, OUTPUTS, emit, ready_condition, split_target
+from certmint.cli.output import (
+    EXIT_NOT_FOUND,
+    OBJECT_OUTPUTS,
+    emit,
+    output_option,
+    ready_condition,
+    resource_name,
+    split_target,
+)
+from certmint.cli.session import Session
 from certmint.pki import PKIError, RevocationReason, load_certificates_pem, parse_serial, serial_hex
 from certmint.planning.csrs.signing_request import read_signing_request
 from certmint.planning.labels import RENEW_REQUEST, REVOKE_REASON, REVOKE_REISSUE, REVOKE_REQUEST
@@ -20,23 +29,27 @@ from certmint.planning.signers import is_certmint_signer
 @click.argument("target", required=False)
 @click.option("-n", "--namespace", help="Namespace of TARGET, or of the listing.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Certificates in every namespace.")
-@click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True)
+@output_option(OBJECT_OUTPUTS, "table")
 @click.pass_obj
 def status(
-    kubeconfig: str | None, target: str | None, namespace: str | None, all_namespaces: bool, output: str
+    session: Session, target: str | None, namespace: str | None, all_namespaces: bool, output: str | None
 ) -> None:
-    """Certificates: ready, issuer, serial, expires in, renews in. TARGET is NS/NAME or NAME."""
-    api = cluster.connect(kubeconfig)
+    """Certificates: ready, issuer, serial, expires in, renews in (-o wide: and the Secret, notAfter).
+    TARGET is NS/NAME or NAME."""
+    chosen_output = session.output_of(output, "table", OBJECT_OUTPUTS)
+    api = session.connect()
     if target:
-        ns, name = split_target(target, namespace)
+        ns, name = split_target(target, session.namespace_of(namespace))
         items = [cluster.get_object(api, CERTIFICATES.plural, ns, name)]
     else:
-        items = cluster.list_certificates(api, None if all_namespaces else namespace or "default")
+        items = cluster.list_certificates(api, None if all_namespaces else session.namespace_of(namespace))
     rows = [_status_row(item) for item in items]
     emit(
         rows,
-        output,
+        chosen_output,
         ["namespace", "name", "ready", "reason", "issuer", "serial", "expires_in", "renews_in"],
+        wide=["secret", "not_after"],
+        name=lambda row: resource_name(CERTIFICATES, row["name"]),
     )
 
 
@@ -47,7 +60,7 @@ def status(
 @click.option("-l", "--selector", help="Only Certificates with these labels.")
 @click.pass_obj
 def renew(
-    kubeconfig: str | None,
+    session: Session,
     target: str | None,
     namespace: str | None,
     all_namespaces: bool,
@@ -56,12 +69,14 @@ def renew(
     """Issue new certificates now (new keys unless rotationPolicy is Never)."""
     if not target and not all_namespaces and not selector:
         raise click.UsageError("name a Certificate (NS/NAME), or select with -A or -l")
-    api = cluster.connect(kubeconfig)
+    api = session.connect()
     if target:
-        ns, name = split_target(target, namespace)
+        ns, name = split_target(target, session.namespace_of(namespace))
         chosen = [(ns, name)]
     else:
-        items = cluster.list_certificates(api, None if all_namespaces else namespace or "default", selector)
+        items = cluster.list_certificates(
+            api, None if all_namespaces else session.namespace_of(namespace), selector
+        )
         chosen = [(item["metadata"]["namespace"], item["metadata"]["name"]) for item in items]
     token = cluster.request_token()
     for ns, name in chosen:
@@ -91,7 +106,7 @@ def renew(
 @click.option("--no-reissue", is_flag=True, help="Leave the Certificate without a valid certificate.")
 @click.pass_obj
 def revoke(
-    kubeconfig: str | None,
+    session: Session,
     target: str | None,
     namespace: str | None,
     csr_name: str | None,
@@ -104,11 +119,11 @@ def revoke(
     --serial: a certificate issued through a CertificateSigningRequest, which is only listed."""
     if sum(bool(choice) for choice in (target, csr_name, serial)) != 1:
         raise click.UsageError("name exactly one of: a Certificate (NS/NAME), --csr NAME, --serial HEX")
-    api = cluster.connect(kubeconfig)
+    api = session.connect()
     token = cluster.request_token()
     if serial:
         wanted = _serial(serial)
-        pod_request = pod_certificates.request_with_serial(api, namespace, wanted)
+        pod_request = pod_certificates.request_with_serial(api, session.chosen_namespace(namespace), wanted)
         if pod_request is not None:
             ns, name = pod_request
             annotations: dict[str, str | None] = {REVOKE_REQUEST: token, REVOKE_REASON: reason}
@@ -120,7 +135,7 @@ def revoke(
         cluster.annotate_signing_request(api, name, {REVOKE_REQUEST: token, REVOKE_REASON: reason})
         click.echo(f"revocation requested for CertificateSigningRequest {name} ({reason})")
         return
-    ns, name = split_target(target or "", namespace)
+    ns, name = split_target(target or "", session.namespace_of(namespace))
     cluster.annotate(
         api,
         CERTIFICATES.plural,
@@ -175,6 +190,8 @@ def _status_row(item: dict[str, Any]) -> dict[str, Any]:
         "serial": _serial_text(state.get("serialNumber") or ""),
         "expires_in": _until(state.get("notAfter")),
         "renews_in": _until(state.get("renewalTime")),
+        "secret": item["spec"].get("secretName", ""),
+        "not_after": state.get("notAfter") or "",
     }
 
 

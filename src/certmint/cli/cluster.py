@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client, config, watch
@@ -30,12 +31,61 @@ def _missing_is(description: str) -> Iterator[None]:
         raise
 
 
-def connect(kubeconfig: str | None) -> client.ApiClient:
+class BadConfig(Exception):
+    """No usable kubeconfig, or no such context in it."""
+
+
+def connect(kubeconfig: str | None, context: str | None = None) -> client.ApiClient:
+    """A client for `context` of the kubeconfig (default: its current context); without a kubeconfig,
+    the pod's service account. A named context is never replaced by the in-cluster configuration."""
+    if context is not None:
+        _context(kubeconfig, context)
+        return config.new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call,no-any-return]
     try:
         return config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call,no-any-return]
-    except config.ConfigException:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException as missing:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            raise BadConfig(f"no usable kubeconfig ({missing}) and not in a cluster") from missing
         return client.ApiClient()
+
+
+def context_namespace(kubeconfig: str | None, context: str | None) -> str | None:
+    """The namespace `context` (default: the current context) names, as kubectl reads it; in a pod
+    without a kubeconfig, the pod's own namespace."""
+    if context is None:
+        try:
+            _, current = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            return _pod_namespace()
+        chosen = cast(dict[str, Any], current)
+    else:
+        chosen = _context(kubeconfig, context)
+    return cast(str | None, (chosen.get("context") or {}).get("namespace"))
+
+
+def _context(kubeconfig: str | None, name: str) -> dict[str, Any]:
+    try:
+        found, _ = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except config.ConfigException as error:
+        raise BadConfig(f"context {name!r}: no usable kubeconfig ({error})") from error
+    contexts = cast(list[dict[str, Any]], found or [])
+    for entry in contexts:
+        if entry.get("name") == name:
+            return entry
+    known = ", ".join(sorted(str(entry.get("name")) for entry in contexts)) or "none"
+    raise BadConfig(f"context {name!r} is not in the kubeconfig (its contexts: {known})")
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _pod_namespace() -> str | None:
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
 
 
 def list_certificates(

@@ -7,7 +7,8 @@ from typing import Any
 import click
 
 from certmint.cli import cluster
-from certmint.cli.output import EXIT_FAILED_CHECK, OUTPUTS, emit, split_target
+from certmint.cli.output import EXIT_FAILED_CHECK, REPORT_OUTPUTS, emit, output_option, split_target
+from certmint.cli.session import Session
 from certmint.pki import (
     PURPOSE_USAGE,
     TrustVerdict,
@@ -27,15 +28,16 @@ def inspect() -> None:
 @click.argument("target")
 @click.option("-n", "--namespace")
 @click.option("--bundle", help="NS/NAME of a trust bundle ConfigMap to check the chain against.")
-@click.option("-o", "--output", type=OUTPUTS, default="yaml", show_default=True)
+@output_option(REPORT_OUTPUTS, "yaml")
 @click.pass_obj
 def inspect_secret(
-    kubeconfig: str | None, target: str, namespace: str | None, bundle: str | None, output: str
+    session: Session, target: str, namespace: str | None, bundle: str | None, output: str | None
 ) -> None:
     """The chain in a Secret: subjects, SANs, validity, and whether a bundle trusts it (and for
     which TLS purposes). Exit 1 when the bundle does not trust it."""
-    api = cluster.connect(kubeconfig)
-    ns, name = split_target(target, namespace)
+    chosen_output = session.output_of(output, "yaml", REPORT_OUTPUTS)
+    api = session.connect()
+    ns, name = split_target(target, session.namespace_of(namespace))
     data = cluster.secret_data(api, ns, name)
     chain = load_certificates_pem(data.get("tls.crt", b""))
     report: dict[str, Any] = {"secret": f"{ns}/{name}", "chain": [_summary(cert) for cert in chain]}
@@ -49,7 +51,7 @@ def inspect_secret(
         rejected = not verdict.trusted
         if bundle_data.get("ca.crl"):
             report["revoked"] = _revoked(chain[0], bundle_data["ca.crl"].encode())
-    emit([report], output, ["secret"])
+    emit([report], chosen_output, ["secret"])
     if rejected:
         sys.exit(EXIT_FAILED_CHECK)
 

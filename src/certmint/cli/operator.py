@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from certmint.cli.session import Session
 from certmint.operator.config import OperatorConfig
 
 DEFAULTS = OperatorConfig()
@@ -89,9 +90,14 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
 )
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.pass_obj
-def operator(kubeconfig: str | None, /, liveness: str | None, verbose: bool, **settings: Any) -> None:
-    """Run the operator against the cluster (as `kopf run` does)."""
-    run(build_config(kubeconfig, **settings), liveness, verbose)
+def operator(session: Session, /, liveness: str | None, verbose: bool, **settings: Any) -> None:
+    """Run the operator against the cluster (as `kopf run` does), with the kubeconfig's current context."""
+    if session.context is not None:
+        # kopf logs in on its own, from the kubeconfig's current context: it has no --context.
+        raise click.UsageError(
+            "the operator runs with the kubeconfig's current context; --context is not for it"
+        )
+    run(build_config(session.kubeconfig, **settings), liveness, verbose)
 
 
 def build_config(

@@ -8,29 +8,45 @@ from typing import Any
 import click
 
 from certmint.cli import cluster
-from certmint.cli.output import OUTPUTS, emit
+from certmint.cli.output import OBJECT_OUTPUTS, emit, output_option
+from certmint.cli.session import Session
 from certmint.pki import PKIError, load_certificates_pem, serial_hex
 from certmint.planning.podcerts.request import FINAL_CONDITIONS
 from certmint.planning.signers import is_certmint_signer
 
+RESOURCE = "podcertificaterequest.certificates.k8s.io"
+"""How `kubectl get -o name` names them."""
 COLUMNS = ["namespace", "pod", "name", "signer", "serial", "not_after", "state"]
 
 
 @click.command("pod-certificates")
-@click.option("-n", "--namespace", help="Only this namespace (default: every namespace).")
+@click.option("-n", "--namespace", help="Only this namespace.")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace.")
 @click.option("--pod", help="Only the requests of this pod.")
-@click.option("-o", "--output", type=OUTPUTS, default="table", show_default=True)
+@output_option(OBJECT_OUTPUTS, "table")
 @click.pass_obj
-def pod_certificates(kubeconfig: str | None, namespace: str | None, pod: str | None, output: str) -> None:
-    """PodCertificateRequests of certmint's signers: pod, request, signer, serial, notAfter, state."""
-    api = cluster.connect(kubeconfig)
+def pod_certificates(
+    session: Session, namespace: str | None, all_namespaces: bool, pod: str | None, output: str | None
+) -> None:
+    """PodCertificateRequests of certmint's signers: pod, request, signer, serial, notAfter, state
+    (-o wide: and the service account)."""
+    chosen_output = session.output_of(output, "table", OBJECT_OUTPUTS)
+    api = session.connect()
     rows = [
         row(item)
-        for item in cluster.list_pod_certificate_requests(api, namespace)
+        for item in cluster.list_pod_certificate_requests(
+            api, None if all_namespaces else session.namespace_of(namespace)
+        )
         if is_certmint_signer(str((item.get("spec") or {}).get("signerName", "")))
         and (pod is None or (item.get("spec") or {}).get("podName") == pod)
     ]
-    emit(rows, output, COLUMNS)
+    emit(
+        rows,
+        chosen_output,
+        COLUMNS,
+        wide=["service_account"],
+        name=lambda row: f"{RESOURCE}/{row['name']}",
+    )
 
 
 COMMANDS = (pod_certificates,)
@@ -47,6 +63,7 @@ def row(item: dict[str, Any]) -> dict[str, Any]:
         "serial": serial_hex(leaf.serial_number) if leaf is not None else "",
         "not_after": status.get("notAfter", ""),
         "state": state(status),
+        "service_account": spec.get("serviceAccountName", ""),
     }
 
 

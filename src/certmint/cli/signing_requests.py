@@ -15,6 +15,7 @@ from certmint.api import parse_duration
 from certmint.api.common import DNS_SUBDOMAIN_PATTERN
 from certmint.cli import cluster
 from certmint.cli.output import EXIT_FAILED_CHECK
+from certmint.cli.session import Session
 from certmint.pki import (
     KeyAlgorithm,
     RequestedNames,
@@ -40,7 +41,7 @@ MIN_EXPIRATION_SECONDS = 600
 @click.command()
 @click.argument("name")
 @click.option("--issuer", help="An Issuer, in --namespace, signs it.")
-@click.option("-n", "--namespace", default="default", show_default=True, help="Namespace of --issuer.")
+@click.option("-n", "--namespace", help="Namespace of --issuer.")
 @click.option("--cluster-issuer", help="A ClusterIssuer signs it.")
 @click.option("--cn", "common_name", help="Subject common name.")
 @click.option("--org", "organizations", multiple=True, help="Subject organization (repeatable).")
@@ -83,10 +84,10 @@ MIN_EXPIRATION_SECONDS = 600
 @click.option("--timeout", default=600, show_default=True, help="Seconds to wait for approval and signing.")
 @click.pass_obj
 def request(
-    kubeconfig: str | None,
+    session: Session,
     name: str,
     issuer: str | None,
-    namespace: str,
+    namespace: str | None,
     cluster_issuer: str | None,
     common_name: str | None,
     organizations: tuple[str, ...],
@@ -109,10 +110,12 @@ def request(
     `approve` on that signer approved it, the certificate is written next to the key."""
     if bool(issuer) == bool(cluster_issuer):
         raise click.UsageError("name exactly one of --issuer or --cluster-issuer")
+    # Before a key is made or written: a bad --context or kubeconfig fails here.
+    api = session.connect()
     signer = (
         cluster_issuer_signer_name(cluster_issuer)
         if cluster_issuer
-        else issuer_signer_name(namespace, issuer or "")
+        else issuer_signer_name(session.namespace_of(namespace), issuer or "")
     )
     files = RequestFiles.of(out_dir, _csr_name(name))
     expiration = _expiration_seconds(duration)
@@ -128,7 +131,6 @@ def request(
     if key_file is None:
         # Written before anything is sent: a certificate is useless without its key.
         files.write_private(files.key, encode_private_key_pem(key))
-    api = cluster.connect(kubeconfig)
     try:
         cluster.create_signing_request(
             api,
@@ -249,8 +251,8 @@ def _decision_command(command: str, kind: str, reason: str, help: str) -> click.
     @click.argument("name")
     @click.option("--message", default=f"{kind.lower()} with certmint {command}", show_default=True)
     @click.pass_obj
-    def decide(kubeconfig: str | None, name: str, message: str) -> None:
-        _decide(kubeconfig, name, kind, reason, message)
+    def decide(session: Session, name: str, message: str) -> None:
+        _decide(session, name, kind, reason, message)
 
     return decide
 
@@ -266,8 +268,8 @@ deny = _decision_command(
 )
 
 
-def _decide(kubeconfig: str | None, name: str, kind: str, reason: str, message: str) -> None:
-    api = cluster.connect(kubeconfig)
+def _decide(session: Session, name: str, kind: str, reason: str, message: str) -> None:
+    api = session.connect()
     found = cluster.read_signing_request(api, name)
     csr = read_signing_request(found)
     if not csr.pending:
