@@ -11,6 +11,7 @@ import yaml
 
 import argocd_cm
 from certmint.api import CertificateStatus, ConditionStatus
+from certmint.api.certificate import IssuerKind, IssuerRef
 from certmint.api.kinds import READY, SYNCED
 from certmint.planning import reasons
 from certmint.planning.status import certificate_failed, certificate_ready, set_condition
@@ -33,7 +34,17 @@ def with_status(kind: str, status: dict[str, Any] | None, generation: int = 1) -
 
 
 def ready_certificate(generation: int = 1) -> dict[str, Any]:
-    status = certificate_ready(CertificateStatus(), 0x1F, NOW, LATER, NOW, 1, generation, NOW)
+    status = certificate_ready(
+        CertificateStatus(),
+        IssuerRef(name="ca", kind=IssuerKind.CLUSTER_ISSUER),
+        0x1F,
+        NOW,
+        LATER,
+        NOW,
+        1,
+        generation,
+        NOW,
+    )
     return status.to_api()
 
 
