@@ -62,8 +62,8 @@ def check_storage(resource: Resource, crd: Mapping[str, Any] | None) -> StorageC
         return StorageCheck(
             name,
             stored,
-            refusal=f"CustomResourceDefinition {name} stores {found}, not {VERSION}: apply this release's CRDs "
-            "(crds/, or the chart's) first",
+            refusal=f"CustomResourceDefinition {name} stores {found}, not {VERSION}: "
+            "apply this release's CRDs (crds/, or the chart's) first",
         )
     return StorageCheck(name, stored, _generation(crd))
 
