@@ -182,13 +182,13 @@ class OperatorProcess(devcluster.operator.OperatorProcess):
         )
 
 
-def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+def certmint(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """The `certmint` CLI as a user runs it, against the test cluster."""
     return subprocess.run(
         [sys.executable, "-m", "certmint.cli.main", "--kubeconfig", str(cluster.plane.kubeconfig), *args],
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, "KUBECONFIG": ""},
     )
