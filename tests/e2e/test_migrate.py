@@ -31,9 +31,11 @@ from certmint.api.kinds import (
     VERSION,
     Resource,
 )
+from certmint.planning.labels import SECRET_ROLE_LABEL, TRUST_BUNDLE_LABEL
 from devcluster import ControlPlane, LocalControlPlane
+from devcluster.controlplane import free_port
 from tests.e2e import manifests
-from tests.e2e.support import Cluster, certmint, json_object, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, certmint, json_object, metadata_of, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_VERSION = DEPRECATED_VERSIONS[0]
@@ -224,7 +226,12 @@ def _population(
 ) -> list[dict[str, Any]]:
     return [
         *(
-            manifests.certificate(namespaces[i % len(namespaces)], f"{prefix}cert-{i}")
+            # Of the issuer ca-<j> that lives in its namespace (at least one per namespace is made).
+            manifests.certificate(
+                namespaces[i % len(namespaces)],
+                f"{prefix}cert-{i}",
+                issuer=f"{prefix}ca-{i % len(namespaces)}",
+            )
             for i in range(certificates)
         ),
         *(
@@ -234,7 +241,7 @@ def _population(
         *(manifests.cluster_issuer(f"{prefix}cluster-ca-{i}", selfSigned={}) for i in range(cluster_issuers)),
         *(
             manifests.trust_bundle(
-                f"{prefix}bundle-{i}", [{"issuer": {"name": "ca-0", "namespace": namespaces[0]}}]
+                f"{prefix}bundle-{i}", [{"issuer": {"name": f"{prefix}ca-0", "namespace": namespaces[0]}}]
             )
             for i in range(bundles)
         ),
@@ -387,3 +394,89 @@ def test_migrate_moves_a_thousand_objects_to_v1_writing_each_once(legacy: Plane)
     assert f"{VERSION} (unchanged)" in again.stdout, again.stdout
     assert legacy.stored_everywhere() == stored
     assert _resource_versions(legacy.listed()) == versions_after
+
+
+def test_the_operator_migrates_at_start_and_rewrites_nothing_else(legacy: Plane, tmp_path: Path) -> None:
+    cluster, namespaces = legacy.cluster, ["apps"]
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "apps"}}))
+    operator = OperatorProcess(
+        legacy.plane, tmp_path / "operator.log", {"CERTMINT_METRICS_PORT": str(free_port())}
+    )
+    operator.start()
+    try:
+        # Under CRDs that still store v1alpha1 the operator serves, and its migration says why not.
+        wait_for(
+            lambda: (
+                f"storage migration of Certificate not run: CustomResourceDefinition certificates.{GROUP} "
+                f"stores {OLD_VERSION}, not {VERSION}" in operator.log()
+            ),
+            60,
+            what="the operator's line about the CRDs not being upgraded",
+        )
+        bodies = _population(namespaces, "", certificates=24, issuers=2, cluster_issuers=2, bundles=2)
+        _create_all(cluster, bodies)
+        for body in bodies:
+            plural, namespace, name = _place(body)
+            cluster.wait_condition(plural, namespace, name, "True", timeout=120)
+        operator.wait_reconciled(24, timeout=120)
+    finally:
+        operator.stop()
+    old = {_place(body) for body in bodies}
+    assert {legacy.stored_everywhere()[place][0] for place in old} == {OLD_API_VERSION}
+    secrets = _managed_versions(cluster, "secret")
+    config_maps = _managed_versions(cluster, "configmap")
+    assert len(secrets) == 24 + 2 + 2, secrets
+    assert config_maps, "the TrustBundles published"
+    before = legacy.listed()
+    legacy.upgrade_crds()
+
+    def restart_and_migrate() -> None:
+        operator.start()
+        wait_for(
+            lambda: legacy.stored_versions() == {r.kind: [VERSION] for r in RESOURCES},
+            120,
+            what="the operator to set storedVersions to [v1]",
+        )
+
+    try:
+        events = _writes_during(legacy, namespaces, restart_and_migrate)
+        # The operator has seen every event up to the sentinels: once it reconciled the sentinel
+        # Certificate and its queue is empty, whatever it would write has been written.
+        cluster.wait_condition(CERTIFICATES.plural, "apps", "sentinel-cert-0", "True", timeout=120)
+        operator.wait_reconciled(24 + 1, timeout=120)
+        log = operator.log()
+    finally:
+        operator.stop()
+
+    assert sorted(place for _, place, _ in events) == sorted(old), "one write per object, the migration's"
+    assert {event_type for event_type, _, _ in events} == {"MODIFIED"}
+    after = legacy.listed()
+    migrated = {place: version for _, place, version in events}
+    assert {place: after[place]["metadata"]["resourceVersion"] for place in old} == migrated
+    assert {place: _content(after[place]) for place in old} == {
+        place: _content(before[place]) for place in old
+    }
+    assert {legacy.stored_everywhere()[place][0] for place in old} == {NEW_API_VERSION}
+    remaining = _managed_versions(cluster, "secret")
+    assert {key: remaining[key] for key in secrets} == secrets, "a Secret was rewritten"
+    remaining = _managed_versions(cluster, "configmap")
+    assert {key: remaining[key] for key in config_maps} == config_maps, (
+        "a trust bundle ConfigMap was rewritten"
+    )
+    assert "storage migration of Certificate done: 24 objects, 24 rewritten" in log, log[-3000:]
+    assert "storage migration of TrustBundle done: 2 objects, 2 rewritten" in log, log[-3000:]
+
+
+def _managed_versions(cluster: Cluster, kind: str) -> dict[tuple[str, str], str]:
+    """resourceVersion of every Secret or ConfigMap certmint wrote, by namespace and name."""
+    selector = SECRET_ROLE_LABEL if kind == "secret" else TRUST_BUNDLE_LABEL
+    lister = (
+        cluster.core.list_secret_for_all_namespaces
+        if kind == "secret"
+        else cluster.core.list_config_map_for_all_namespaces
+    )
+    found = {}
+    for item in lister(label_selector=selector).items:
+        metadata = metadata_of(item)
+        found[(str(metadata.namespace), str(metadata.name))] = str(metadata.resource_version)
+    return found
