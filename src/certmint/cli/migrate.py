@@ -5,6 +5,7 @@ import asyncio
 import sys
 
 import click
+from kubernetes.aio.config import ConfigException
 
 from certmint.api.kinds import RESOURCES
 from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, emit
@@ -33,6 +34,9 @@ def migrate(kubeconfig: str | None, dry_run: bool, writes_per_second: float) -> 
     CRDs applied first; refuses, writing nothing, otherwise. Safe to run again."""
     try:
         migrations = asyncio.run(_migrate(kubeconfig, dry_run, writes_per_second))
+    except ConfigException as error:
+        click.echo(f"error: no usable kubeconfig or in-cluster configuration: {error}", err=True)
+        sys.exit(EXIT_API_ERROR)
     except MigrationRefused as refusal:
         click.echo(f"error: {refusal}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
