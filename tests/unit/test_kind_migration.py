@@ -144,3 +144,24 @@ async def test_a_conflict_is_tried_once_more() -> None:
 
     assert kube.writes.count("status certificates ns-0/cert-0") == 1
     assert stored_versions(kube) == [VERSION]
+
+
+async def test_an_object_that_refuses_its_write_holds_back_stored_versions_not_the_others() -> None:
+    """It may still be stored at the old version: storedVersions keeps it, the message names it,
+    and every other object was rewritten."""
+    kube = await cluster(certificates=3)
+    answer = kube.request
+
+    async def refusing(method: str, path: str, **arguments: Any) -> dict[str, Any]:
+        if path.endswith("/ns-1/certificates/cert-1/status"):
+            raise ApiException(status=422, reason="Invalid")
+        return await answer(method, path, **arguments)
+
+    kube.request = refusing  # type: ignore[method-assign]
+    with pytest.raises(
+        MigrationRefused, match=r"1 Certificate object\(s\) refused the rewrite, e.g. ns-1/cert-1"
+    ):
+        await migrate_kind(kube, CERTIFICATES, 1000.0)
+
+    assert sorted(kube.writes) == ["status certificates ns-0/cert-0", "status certificates ns-0/cert-2"]
+    assert stored_versions(kube) == [OLD, VERSION]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.api.kinds import VERSION, Resource
+from certmint.kube.apply import Rejected, raise_if_rejected
 from certmint.kube.gateway import Kube
 from certmint.planning.storage import StorageCheck, check_storage, crd_name, next_write_at
 
@@ -49,8 +50,10 @@ async def migrate_kind(
 ) -> KindMigration:
     """Rewrites every object of `resource`, at most `writes_per_second`, then sets storedVersions to
     [VERSION]. Raises MigrationRefused, before any write, when the CRD is missing or does not store
-    VERSION, and without touching storedVersions when the CRD changed meanwhile. An object deleted
-    meanwhile is skipped; one created meanwhile is stored at VERSION already."""
+    VERSION, and without touching storedVersions when the CRD changed meanwhile or an object refused
+    its write (it may still be stored at an old version; every other object is written first, and
+    the message names it). An object deleted meanwhile is skipped; one created meanwhile is stored at
+    VERSION already."""
     before = await check(kube, resource)
     if before.refusal:
         raise MigrationRefused(before.refusal)
@@ -64,26 +67,42 @@ async def migrate_kind(
         after = (VERSION,) if before.needed else before.stored_versions
         return KindMigration(resource, len(listed), 0, before.stored_versions, after)
     rewritten = 0
+    refused: list[str] = []
     previous: float | None = None
     for namespace, name, version in listed:
         previous = next_write_at(previous, clock(), writes_per_second)
         if (delay := previous - clock()) > 0:
             await sleep(delay)
-        written = await _rewrite(kube, resource, namespace, name)
+        try:
+            written = await _rewrite(kube, resource, namespace, name)
+        except Rejected as rejection:
+            # One object's owner must not hold up everyone else's: it is reported after the rest.
+            refused.append(f"{namespace + '/' if namespace else ''}{name} ({rejection})")
+            continue
         rewritten += bool(written) and written != version
+    if refused:
+        raise MigrationRefused(
+            f"{len(refused)} {resource.kind} object(s) refused the rewrite, e.g. {refused[0]}: "
+            f"storedVersions left at {list(before.stored_versions)}; fix or delete them and run again"
+        )
     await _set_stored_versions(kube, resource, before)
     return KindMigration(resource, len(listed), rewritten, before.stored_versions, (VERSION,))
 
 
 async def _rewrite(kube: Kube, resource: Resource, namespace: str | None, name: str) -> str:
-    """The new resourceVersion, "" when the object is gone. The API server retries conflicts of a
-    patch without a precondition itself; a 409 that still comes back is tried once more."""
+    """The new resourceVersion, "" when the object is gone; Rejected when the API server refuses the
+    object as it is (400, 422). The API server retries conflicts of a patch without a precondition
+    itself; a 409 that still comes back is tried once more."""
     try:
+        try:
+            return await kube.rewrite_object(resource.plural, namespace, name)
+        except ApiException as error:
+            if error.status != 409:
+                raise
         return await kube.rewrite_object(resource.plural, namespace, name)
     except ApiException as error:
-        if error.status != 409:
-            raise
-    return await kube.rewrite_object(resource.plural, namespace, name)
+        raise_if_rejected(error)  # the object itself: Rejected
+        raise
 
 
 async def _set_stored_versions(kube: Kube, resource: Resource, before: StorageCheck) -> None:
