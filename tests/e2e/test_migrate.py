@@ -31,11 +31,13 @@ from certmint.api.kinds import (
     VERSION,
     Resource,
 )
+from certmint.cli.output import EXIT_API_ERROR
 from certmint.planning.labels import SECRET_ROLE_LABEL, TRUST_BUNDLE_LABEL
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
 from tests.e2e import manifests
 from tests.e2e.support import Cluster, OperatorProcess, certmint, json_object, metadata_of, wait_for
+from tests.e2e.test_chart import service_account_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_VERSION = DEPRECATED_VERSIONS[0]
@@ -480,3 +482,50 @@ def _managed_versions(cluster: Cluster, kind: str) -> dict[tuple[str, str], str]
         metadata = metadata_of(item)
         found[(str(metadata.namespace), str(metadata.name))] = str(metadata.resource_version)
     return found
+
+
+def test_a_tenant_cannot_migrate(legacy: Plane, tmp_path: Path) -> None:
+    """`certmint migrate` acts with its caller's rights: a tenant with every right on Certificates of
+    its own namespace reads no CRD, lists no other namespace and sets no storedVersions."""
+    cluster = legacy.cluster
+    cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "team"}}))
+    cluster.core.create_namespaced_service_account(
+        "team", client.V1ServiceAccount.model_validate({"metadata": {"name": "tenant"}})
+    )
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    rbac.create_namespaced_role(
+        "team",
+        client.V1Role.model_validate(
+            {
+                "metadata": {"name": "certificates"},
+                "rules": [
+                    {
+                        "apiGroups": [GROUP],
+                        "resources": [CERTIFICATES.plural, f"{CERTIFICATES.plural}/status"],
+                        "verbs": ["*"],
+                    }
+                ],
+            }
+        ),
+    )
+    rbac.create_namespaced_role_binding(
+        "team",
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": "tenant"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "certificates"},
+                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": "team"}],
+            }
+        ),
+    )
+    _create_all(cluster, _population(["team"], "", certificates=3, issuers=1, cluster_issuers=0, bundles=0))
+    legacy.upgrade_crds()
+    stored = legacy.stored_everywhere()
+    kubeconfig = service_account_kubeconfig(cluster, "team", "tenant", tmp_path / "tenant.kubeconfig")
+
+    attempt = certmint(cluster, "migrate", kubeconfig=kubeconfig)
+
+    assert attempt.returncode == EXIT_API_ERROR, attempt.stdout
+    assert "API 403" in attempt.stderr, attempt.stderr
+    assert legacy.stored_everywhere() == stored
+    assert set(map(tuple, legacy.stored_versions().values())) == {(OLD_VERSION, VERSION)}
