@@ -185,13 +185,23 @@ class OperatorProcess(devcluster.operator.OperatorProcess):
         )
 
 
-def certmint(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """The `certmint` CLI as a user runs it, against the test cluster."""
+def certmint(
+    cluster: Cluster, *args: str, timeout: float = 60, kubeconfig: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `certmint` CLI as a user runs it, against the test cluster (as its admin, unless
+    `kubeconfig` says who)."""
     return subprocess.run(
-        [sys.executable, "-m", "certmint.cli.main", "--kubeconfig", str(cluster.plane.kubeconfig), *args],
+        [
+            sys.executable,
+            "-m",
+            "certmint.cli.main",
+            "--kubeconfig",
+            str(kubeconfig or cluster.plane.kubeconfig),
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=False,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, "KUBECONFIG": ""},
     )

@@ -12,7 +12,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, RESOURCES, TRUST_BUNDLES, VERSION
 from certmint.kube import podcerts
 from certmint.pki import load_certificates_pem
 from devcluster.binaries import locate_binaries
@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 RELEASE_NAMESPACE = "certmint-chart"
 SERVICE_ACCOUNT = f"system:serviceaccount:{RELEASE_NAMESPACE}:certmint"
 
+PLURALS = [resource.plural for resource in RESOURCES]
 NEEDED = [
     ("get", "certificates.certmint.dev"),
     ("list", "certificates.certmint.dev"),
@@ -71,6 +72,23 @@ FORBIDDEN = [
     ("update", "clustertrustbundles.certificates.k8s.io"),
     ("delete", "clustertrustbundles.certificates.k8s.io"),
     ("get", "pods"),
+    # The storage migration's right is on certmint's four CRDs by name, not on CRDs in general.
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io/status"),
+    ("patch", "customresourcedefinitions.apiextensions.k8s.io"),
+]
+CRDS = "customresourcedefinitions.apiextensions.k8s.io"
+NEEDED_BY_NAME = [
+    *((verb, CRDS, f"{plural}.{GROUP}") for verb in ("get",) for plural in PLURALS),
+    *(("patch", f"{CRDS}/status", f"{plural}.{GROUP}") for plural in PLURALS),
+]
+FORBIDDEN_BY_NAME = [
+    ("patch", f"{CRDS}/status", "clusterkopfpeerings.kopf.dev"),
+    ("patch", f"{CRDS}/status", "podcertificaterequests.certificates.k8s.io"),
+    ("patch", f"{CRDS}/status", "widgets.example.com"),
+    ("update", f"{CRDS}/status", f"certificates.{GROUP}"),
+    ("patch", CRDS, f"certificates.{GROUP}"),
+    ("update", CRDS, f"certificates.{GROUP}"),
+    ("delete", CRDS, f"certificates.{GROUP}"),
 ]
 
 
@@ -152,18 +170,21 @@ def test_helm_install_is_accepted_by_the_api_server(cluster: Cluster, release: s
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["CERTMINT_PEERING"] == "certmint"
     assert "CERTMINT_POD_CERTIFICATES" not in env, "podCertificates.enabled is off by default"
+    assert env["CERTMINT_MIGRATE_STORAGE"] == "true", "migrateStorage is on by default"
     service = cluster.core.read_namespaced_service("certmint", RELEASE_NAMESPACE)
     assert service.spec is not None
     assert [(port.name, port.port) for port in service.spec.ports or []] == [("http-metrics", 9402)]
     assert cluster.custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", "certmint")
 
 
-def can_i(cluster: Cluster, verb: str, resource: str) -> str:
-    """`resource/status` means the status subresource, which kubectl takes as a flag."""
-    name, _, subresource = resource.partition("/")
+def can_i(cluster: Cluster, verb: str, resource: str, name: str = "") -> str:
+    """`resource/status` means the status subresource, which kubectl takes as a flag; `name`, one
+    object of it (for rights restricted with resourceNames)."""
+    kind, _, subresource = resource.partition("/")
     extra = [f"--subresource={subresource}"] if subresource else []
+    target = f"{kind}/{name}" if name else kind
     return cluster.plane.kubectl(
-        "auth", "can-i", verb, name, *extra, "-A", f"--as={SERVICE_ACCOUNT}", check=False
+        "auth", "can-i", verb, target, *extra, "-A", f"--as={SERVICE_ACCOUNT}", check=False
     ).strip()
 
 
@@ -177,6 +198,21 @@ def test_the_service_account_can_do_what_the_operator_needs(
 @pytest.mark.parametrize(("verb", "resource"), FORBIDDEN)
 def test_the_service_account_cannot_do_more(cluster: Cluster, release: str, verb: str, resource: str) -> None:
     assert can_i(cluster, verb, resource).startswith("no")
+
+
+@pytest.mark.parametrize(("verb", "resource", "name"), NEEDED_BY_NAME)
+def test_the_service_account_may_set_stored_versions_of_certmints_crds(
+    cluster: Cluster, release: str, verb: str, resource: str, name: str
+) -> None:
+    """The storage migration at start (migrateStorage, default on): read the CRD, patch its status."""
+    assert can_i(cluster, verb, resource, name) == "yes"
+
+
+@pytest.mark.parametrize(("verb", "resource", "name"), FORBIDDEN_BY_NAME)
+def test_the_service_account_may_not_touch_other_crds_or_change_its_own(
+    cluster: Cluster, release: str, verb: str, resource: str, name: str
+) -> None:
+    assert can_i(cluster, verb, resource, name).startswith("no")
 
 
 def can_i_signer(cluster: Cluster, verb: str, signer_name: str, release_namespace: str, account: str) -> str:
@@ -397,6 +433,25 @@ def test_a_restricted_release_has_no_access_outside_its_namespaces(
         check=False,
     )
     assert approval.strip() == "yes"
+    # It cannot list every namespace's objects, so it must not migrate (nor hold the right to).
+    stored_versions = cluster.plane.kubectl(
+        "auth",
+        "can-i",
+        "patch",
+        f"customresourcedefinitions.apiextensions.k8s.io/certificates.{GROUP}",
+        "--subresource=status",
+        f"--as=system:serviceaccount:{RESTRICTED}:{RESTRICTED}",
+        check=False,
+    )
+    assert stored_versions.strip().startswith("no")
+    deployment = yaml.safe_load(
+        cluster.plane.kubectl("get", "deployment", RESTRICTED, "-n", RESTRICTED, "-o", "yaml")
+    )
+    env = {
+        item["name"]: item.get("value")
+        for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["CERTMINT_MIGRATE_STORAGE"] == "false"
 
 
 @pytest.mark.usefixtures("without_session_operator")

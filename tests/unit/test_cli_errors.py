@@ -1,12 +1,14 @@
 """The `certmint` root ends every command's known failures with a message and an exit code."""
 
+from pathlib import Path
+
 import click
 import pytest
 from click.testing import CliRunner
 from kubernetes.client.exceptions import ApiException
 
 from certmint.cli import cluster
-from certmint.cli.main import CertmintGroup
+from certmint.cli.main import CertmintGroup, cli
 from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, EXIT_NOT_FOUND
 from certmint.pki import PKIError
 
@@ -47,3 +49,26 @@ def test_a_known_failure_is_a_message_and_an_exit_code(error: Exception, code: i
 def test_usage_errors_keep_clicks_own_exit_code() -> None:
     result = CliRunner().invoke(failing_with(click.UsageError("name exactly one")), ["fail"])
     assert result.exit_code == click.UsageError.exit_code
+
+
+def test_migrate_without_a_usable_kubeconfig_says_so(tmp_path: Path) -> None:
+    empty = tmp_path / "kubeconfig"
+    empty.write_text("apiVersion: v1\nkind: Config\n")
+    result = CliRunner().invoke(cli, ["--kubeconfig", str(empty), "migrate"])
+    assert result.exit_code == EXIT_API_ERROR
+    assert result.stderr.startswith("error: no usable kubeconfig or in-cluster configuration: ")
+
+
+def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> None:
+    """Nothing listens on port 1 of loopback: the first request fails, and nothing was written."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    result = CliRunner().invoke(cli, ["--kubeconfig", str(kubeconfig), "migrate"])
+    assert result.exit_code == EXIT_API_ERROR
+    assert result.stderr.startswith("error: ")
+    assert "storedVersions of the kinds not yet done are unchanged" in result.stderr

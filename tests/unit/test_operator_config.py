@@ -29,6 +29,7 @@ EVERY_FLAG = [
     "--http-address=127.0.0.1",
     "--no-csr-auto-approve",
     "--pod-certificates",
+    "--no-migrate-storage",
     "--peering=shared",
     "--peer-identity=replica-a",
     "--priority=7",
@@ -47,6 +48,7 @@ FROM_EVERY_FLAG = OperatorConfig(
     http_address="127.0.0.1",
     csr_auto_approve=False,
     pod_certificates=True,
+    migrate_storage=False,
     peering="shared",
     identity="replica-a",
     priority=7,
@@ -123,6 +125,7 @@ def test_the_environment_variables_stand_in_for_absent_flags(monkeypatch: pytest
         "CERTMINT_HTTP_ADDRESS": "127.0.0.1",
         "CERTMINT_CSR_AUTO_APPROVE": "false",  # as the chart quotes csrSigner.autoApprove
         "CERTMINT_POD_CERTIFICATES": "true",
+        "CERTMINT_MIGRATE_STORAGE": "false",  # as the chart quotes migrateStorage
         "CERTMINT_PEERING": "shared",
         "CERTMINT_PEER_IDENTITY": "replica-a",
         "CERTMINT_PRIORITY": "7",

@@ -49,6 +49,17 @@ class Condition(ApiModel):
     last_transition_time: datetime
 
 
+BETA = "Beta: "
+"""How a field's description begins when the field may still change within v1 (README: API versions
+and stability). Every other field keeps the v1 promise: never removed, never changes meaning."""
+
+
+def beta_field(description: str, **field: Any) -> Any:
+    """A field that may still change within v1, e.g. because it rides a beta Kubernetes API: marked in
+    its description, which `kubectl explain` and the CRD's schema show."""
+    return Field(description=BETA + description, **field)
+
+
 CONDITIONS_FIELD: Any = Field(
     default_factory=list,
     json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -12,6 +12,7 @@ from certmint.api.common import (
     ApiModel,
     Condition,
     ObjectMeta,
+    beta_field,
 )
 from certmint.api.duration import DURATION_PATTERN
 from certmint.api.kinds import API_VERSION, CLUSTER_ISSUERS, ISSUERS
@@ -429,7 +430,7 @@ class IssuerSpec(ApiModel):
         "namespace, an Issuer for its own namespace only (where it wins over a default ClusterIssuer). "
         "Two defaults for the same namespace: neither is used, and the Certificates that need one say so.",
     )
-    pod_certificates: PodCertificates | None = Field(
+    pod_certificates: PodCertificates | None = beta_field(
         default=None,
         description="Sign Kubernetes PodCertificateRequests for this issuer's signer name and publish its "
         "CAs as a ClusterTrustBundle. Needs Kubernetes' PodCertificateRequest and ClusterTrustBundle APIs "

@@ -5,7 +5,14 @@ from enum import StrEnum
 from pydantic import Field
 
 from certmint.api.certificate import IssuerKind
-from certmint.api.common import CONDITIONS_FIELD, DNS_SUBDOMAIN_PATTERN, ApiModel, Condition, ObjectMeta
+from certmint.api.common import (
+    CONDITIONS_FIELD,
+    DNS_SUBDOMAIN_PATTERN,
+    ApiModel,
+    Condition,
+    ObjectMeta,
+    beta_field,
+)
 from certmint.api.kinds import API_VERSION, TRUST_BUNDLES
 
 RESERVED_CONFIGMAP_NAMES = ("kube-root-ca.crt", "openshift-service-ca.crt")
@@ -97,7 +104,7 @@ class BundleTarget(ApiModel):
     namespace_selector: LabelSelector = Field(
         default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."
     )
-    cluster_trust_bundle: ClusterTrustBundleTarget | None = Field(
+    cluster_trust_bundle: ClusterTrustBundleTarget | None = beta_field(
         default=None,
         description="Also publish the CA certificates as the ClusterTrustBundle certmint-<name> (no signer "
         "name); deleted with the TrustBundle or when this is removed.",

@@ -18,6 +18,7 @@ from certmint.cli import (
     certificates,
     cluster,
     inspect,
+    migrate,
     operator,
     pod_certificates,
     signing_requests,
@@ -101,6 +102,7 @@ for command in (*certificates.COMMANDS, *signing_requests.COMMANDS, *pod_certifi
 cli.add_command(inspect.inspect)
 cli.add_command(ca.ca)
 cli.add_command(bundle.bundle)
+cli.add_command(migrate.migrate)
 
 
 def root_flags_first(args: list[str]) -> list[str]:

@@ -53,6 +53,12 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
     flag="--pod-certificates/--no-pod-certificates",
 )
 @_setting(
+    "migrate_storage",
+    "At start, in the background: rewrite objects still stored at a deprecated version and update the "
+    "CRDs' storedVersions, as `certmint migrate` does (needs the chart's migrateStorage RBAC).",
+    flag="--migrate-storage/--no-migrate-storage",
+)
+@_setting(
     "peering",
     "ClusterKopfPeering object shared by replicas; only the highest priority works. Unset: standalone.",
     show_default=False,

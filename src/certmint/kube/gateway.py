@@ -227,6 +227,40 @@ class Kube:
             return ""
         return version_of(written)
 
+    async def list_objects(self, plural: str) -> AsyncIterator[dict[str, Any]]:
+        """Every object of a certmint.dev kind, in every namespace, read in pages."""
+        async for item in self._pages(objects.path(plural, None), [], OBJECT_PAGE):
+            yield item
+
+    async def rewrite_object(self, plural: str, namespace: str | None, name: str) -> str:
+        """The write that moves an object to the storage version and changes nothing else: an empty
+        merge patch of its status (certmint may write no other part). The API server encodes the
+        object at the storage version and writes it to etcd only when those bytes differ from what is
+        stored, so an object already stored at it is not written (its resourceVersion stays; e2e
+        test_migrate proves both). Returns the resourceVersion after, "" when the object is gone."""
+        path = objects.path(plural, namespace, name) + "/status"
+        try:
+            written = await self.request("PATCH", path, body={}, content_type=MERGE_PATCH)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            return ""
+        return version_of(written)
+
+    async def read_crd(self, name: str) -> dict[str, Any] | None:
+        return await self._read(objects.crd_path(name))
+
+    async def write_stored_versions(
+        self, name: str, stored_versions: list[str], resource_version: str
+    ) -> None:
+        """Sets a CRD's status.storedVersions, only in the version read: ApiException 409 when the CRD
+        changed since (its storage version may have changed with it)."""
+        body = {
+            "metadata": {"resourceVersion": resource_version},
+            "status": {"storedVersions": stored_versions},
+        }
+        await self.request("PATCH", objects.crd_path(name) + "/status", body=body, content_type=MERGE_PATCH)
+
     async def read_namespace_labels(self, name: str) -> dict[str, str] | None:
         """None when the namespace does not exist."""
         found = await self._read(objects.core_path("namespaces", None, name))
@@ -434,6 +468,8 @@ class Kube:
 
 
 POD_CERTIFICATES_API = "certificates.k8s.io/v1beta1"
+OBJECT_PAGE = 500
+"""certmint.dev objects per page of a full listing (a storage migration's)."""
 CLUSTER_TRUST_BUNDLE_PAGE = 100
 
 

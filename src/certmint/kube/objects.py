@@ -14,3 +14,8 @@ def core_path(resource: str, namespace: str | None, name: str = "") -> str:
     """A core (v1) object, or with no `name` the list of them in `namespace` (None: in every one)."""
     scope = f"/namespaces/{namespace}" if namespace is not None else ""
     return f"/api/v1{scope}/{resource}" + (f"/{name}" if name else "")
+
+
+def crd_path(name: str) -> str:
+    """A CustomResourceDefinition."""
+    return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"

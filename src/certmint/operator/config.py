@@ -37,5 +37,8 @@ class OperatorConfig:
     pod_certificates: bool = False
     """Whether certmint signs Kubernetes PodCertificateRequests and publishes ClusterTrustBundles for
     issuers that opt in (the chart grants the RBAC only with podCertificates.enabled)."""
+    migrate_storage: bool = True
+    """Whether the operator, at start, moves objects still stored at a deprecated version to the
+    storage version and updates the CRDs' storedVersions (as `certmint migrate` does)."""
     kubeconfig: str | None = None
     """The kubeconfig certmint's own API client uses; unset: KUBECONFIG, else the pod's service account."""

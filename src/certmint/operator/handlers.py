@@ -4,6 +4,7 @@ Only `on.event` handlers: they keep no diff-base annotations, progress records o
 any object (kopf #1087), so kopf itself never writes to our resources or to Secrets.
 """
 
+import asyncio
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -22,12 +23,14 @@ from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CLUSTER_ISSUER, ISSUER
+from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
 
 CONTROLLER = "controller"
 API = "api"
 ENDPOINTS = "endpoints"
+MIGRATION = "migration"
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -101,10 +104,19 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if config.metrics_port:
         memo[ENDPOINTS] = await endpoints.serve(controller, config.http_address, config.metrics_port)
     logging.getLogger("certmint").info("certmint operator started with %s", controller.config)
+    if config.migrate_storage:
+        # After the start, in a task of its own: a migration of many objects takes minutes.
+        memo[MIGRATION] = asyncio.create_task(
+            migrate_at_start(controller.kube, config, controller.active), name="certmint-storage-migration"
+        )
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    migration: asyncio.Task[None] | None = memo.get(MIGRATION)
+    if migration is not None:
+        migration.cancel()
+        await asyncio.gather(migration, return_exceptions=True)
     runner: web.AppRunner | None = memo.get(ENDPOINTS)
     if runner is not None:
         await runner.cleanup()
