@@ -9,7 +9,7 @@ from kubernetes.client.exceptions import ApiException
 
 from certmint.cli import cluster
 from certmint.cli.main import CertmintGroup, cli
-from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, EXIT_NOT_FOUND
+from certmint.cli.output import EXIT_API_ERROR, EXIT_CONFIG_ERROR, EXIT_FAILED_CHECK, EXIT_NOT_FOUND
 from certmint.pki import PKIError
 
 
@@ -55,7 +55,7 @@ def test_migrate_without_a_usable_kubeconfig_says_so(tmp_path: Path) -> None:
     empty = tmp_path / "kubeconfig"
     empty.write_text("apiVersion: v1\nkind: Config\n")
     result = CliRunner().invoke(cli, ["--kubeconfig", str(empty), "migrate"])
-    assert result.exit_code == EXIT_API_ERROR
+    assert result.exit_code == EXIT_CONFIG_ERROR
     assert result.stderr.startswith("error: no usable kubeconfig or in-cluster configuration: ")
 
 

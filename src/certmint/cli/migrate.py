@@ -8,7 +8,8 @@ import click
 from kubernetes.aio.config import ConfigException
 
 from certmint.api.kinds import RESOURCES
-from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, emit
+from certmint.cli.output import EXIT_API_ERROR, EXIT_CONFIG_ERROR, EXIT_FAILED_CHECK, emit
+from certmint.cli.session import Session
 from certmint.kube.client import connect
 from certmint.kube.errors import TRANSIENT, describe
 from certmint.kube.gateway import Kube
@@ -28,15 +29,15 @@ COLUMNS = ["kind", "objects", "rewritten", "stored_versions"]
     help="At most this many object writes a second, so a large cluster is not flooded.",
 )
 @click.pass_obj
-def migrate(kubeconfig: str | None, dry_run: bool, writes_per_second: float) -> None:
+def migrate(session: Session, dry_run: bool, writes_per_second: float) -> None:
     """Rewrite every certmint object at the storage version (certmint.dev/v1) and set the CRDs'
     storedVersions to [v1], so that a later release can stop serving v1alpha1. Needs this release's
     CRDs applied first; refuses, writing nothing, otherwise. Safe to run again."""
     try:
-        migrations = asyncio.run(_migrate(kubeconfig, dry_run, writes_per_second))
+        migrations = asyncio.run(_migrate(session, dry_run, writes_per_second))
     except ConfigException as error:
         click.echo(f"error: no usable kubeconfig or in-cluster configuration: {error}", err=True)
-        sys.exit(EXIT_API_ERROR)
+        sys.exit(EXIT_CONFIG_ERROR)
     except MigrationRefused as refusal:
         click.echo(f"error: {refusal}", err=True)
         sys.exit(EXIT_FAILED_CHECK)
@@ -48,8 +49,8 @@ def migrate(kubeconfig: str | None, dry_run: bool, writes_per_second: float) -> 
     emit([_row(migration, dry_run) for migration in migrations], "table", COLUMNS)
 
 
-async def _migrate(kubeconfig: str | None, dry_run: bool, writes_per_second: float) -> list[KindMigration]:
-    api = await connect(kubeconfig)
+async def _migrate(session: Session, dry_run: bool, writes_per_second: float) -> list[KindMigration]:
+    api = await connect(session.kubeconfig, session.context)
     try:
         kube = Kube(api)
         # Every CRD checked before the first write: one not upgraded refuses the whole migration.

@@ -11,10 +11,11 @@ from kubernetes.aio.client.api import core_v1_api, custom_objects_api  # noqa: F
 USER_AGENT = "certmint-operator"
 
 
-async def connect(kubeconfig: str | None = None) -> client.ApiClient:
+async def connect(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """`context` names a context of the kubeconfig (its current one when None)."""
     path = kubeconfig or os.environ.get("KUBECONFIG")
     if path:
-        await config.load_kube_config(config_file=path)  # type: ignore[no-untyped-call]
+        await config.load_kube_config(config_file=path, context=context)  # type: ignore[no-untyped-call]
     else:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
