@@ -72,3 +72,19 @@ def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> No
     assert result.exit_code == EXIT_API_ERROR
     assert result.stderr.startswith("error: ")
     assert "storedVersions of the kinds not yet done are unchanged" in result.stderr
+
+
+def test_migrate_with_a_context_the_kubeconfig_lacks_says_so(tmp_path: Path) -> None:
+    """--context reaches migrate as every command: a context not in the kubeconfig is a message and
+    exit 5, before any request (the current context's server does not exist)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    result = CliRunner().invoke(cli, ["--kubeconfig", str(kubeconfig), "--context", "nosuch", "migrate"])
+    assert result.exit_code == EXIT_CONFIG_ERROR
+    assert result.stderr.startswith("error: no usable kubeconfig or in-cluster configuration: ")
+    assert "nosuch" in result.stderr
