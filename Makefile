@@ -24,7 +24,7 @@ demo: $(STAMP) controlplane ## Like run, but exits once the demo Secret is prove
 test: $(STAMP) controlplane promtool system-deps images ## Unit, alert-rule and end-to-end tests against a real kube-apiserver, then on a real node.
 	$(BIN)/pytest tests/unit tests/tools tests/e2e tests/e2e_node
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) system-deps  # system-deps: the Argo CD health checks run in Debian's Lua
 	$(BIN)/pytest tests/unit
 
 test-e2e: $(STAMP) controlplane system-deps
