@@ -149,6 +149,28 @@ class Cluster:
         )
 
 
+def grant_role(cluster: Cluster, namespace: str, account: str, rules: list[dict[str, Any]]) -> None:
+    """A ServiceAccount `account` of `namespace` bound to a Role of its own name holding only `rules`:
+    a non-admin user whose every right the test states."""
+    cluster.core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": account}})
+    )
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    rbac.create_namespaced_role(
+        namespace, client.V1Role.model_validate({"metadata": {"name": account}, "rules": rules})
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding.model_validate(
+            {
+                "metadata": {"name": account},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            }
+        ),
+    )
+
+
 def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiClient:
     """A client that authenticates only with a TokenRequest token of the ServiceAccount."""
     request = cluster.core.create_namespaced_service_account_token(

@@ -24,7 +24,15 @@ from certmint.pki import load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.renewal import spread
 from tests.e2e.manifests import certificate, cluster_issuer, issuer
-from tests.e2e.support import Cluster, OperatorProcess, certmint, metadata_of, token_client, wait_for
+from tests.e2e.support import (
+    Cluster,
+    OperatorProcess,
+    certmint,
+    grant_role,
+    metadata_of,
+    token_client,
+    wait_for,
+)
 
 REISSUE_WINDOW = timedelta(seconds=30)
 FOLLOWERS = ("alpha", "bravo", "charlie")
@@ -254,35 +262,12 @@ def metadata_of_certificate(cluster: Cluster, namespace: str, name: str) -> str:
 
 def _tenant_role(cluster: Cluster, namespace: str) -> client.ApiClient:
     """A ServiceAccount that may manage Issuers and Certificates in its namespace, and nothing else."""
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    cluster.core.create_namespaced_service_account(
-        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "tenant"}})
-    )
     verbs = ["create", "get", "list", "watch", "update", "patch", "delete"]
-    rbac.create_namespaced_role(
+    grant_role(
+        cluster,
         namespace,
-        client.V1Role.model_validate(
-            {
-                "metadata": {"name": "issuers-and-certificates"},
-                "rules": [
-                    {"apiGroups": [GROUP], "resources": [ISSUERS.plural, CERTIFICATES.plural], "verbs": verbs}
-                ],
-            }
-        ),
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        client.V1RoleBinding.model_validate(
-            {
-                "metadata": {"name": "tenant"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "issuers-and-certificates",
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": namespace}],
-            }
-        ),
+        "tenant",
+        [{"apiGroups": [GROUP], "resources": [ISSUERS.plural, CERTIFICATES.plural], "verbs": verbs}],
     )
     return token_client(cluster, namespace, "tenant")
 

@@ -24,7 +24,7 @@ from certmint.api.kinds import CERTIFICATES, GROUP
 from certmint.cli.output import EXIT_API_ERROR, EXIT_CONFIG_ERROR, EXIT_NOT_FOUND
 from certmint.planning.labels import RENEW_REQUEST
 from tests.e2e.manifests import certificate, self_signed_issuer
-from tests.e2e.support import Cluster, OperatorProcess
+from tests.e2e.support import Cluster, OperatorProcess, grant_role
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,34 +68,11 @@ def kubeconfig_with_contexts(cluster: Cluster, namespace: str, viewer_token: str
 
 def viewer_token(cluster: Cluster, namespace: str) -> str:
     """A service account of `namespace` that may only get and list Certificates there."""
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    cluster.core.create_namespaced_service_account(
-        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": "viewer"}})
-    )
-    rbac.create_namespaced_role(
+    grant_role(
+        cluster,
         namespace,
-        client.V1Role.model_validate(
-            {
-                "metadata": {"name": "certificates-read"},
-                "rules": [
-                    {"apiGroups": [GROUP], "resources": [CERTIFICATES.plural], "verbs": ["get", "list"]}
-                ],
-            }
-        ),
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        client.V1RoleBinding.model_validate(
-            {
-                "metadata": {"name": "viewer"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "Role",
-                    "name": "certificates-read",
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": namespace}],
-            }
-        ),
+        "viewer",
+        [{"apiGroups": [GROUP], "resources": [CERTIFICATES.plural], "verbs": ["get", "list"]}],
     )
     request = cluster.core.create_namespaced_service_account_token(
         "viewer",

@@ -39,7 +39,15 @@ from certmint.planning.labels import SECRET_ROLE_LABEL, TRUST_BUNDLE_LABEL
 from devcluster import ControlPlane, LocalControlPlane
 from devcluster.controlplane import free_port
 from tests.e2e import manifests
-from tests.e2e.support import Cluster, OperatorProcess, certmint, json_object, metadata_of, wait_for
+from tests.e2e.support import (
+    Cluster,
+    OperatorProcess,
+    certmint,
+    grant_role,
+    json_object,
+    metadata_of,
+    wait_for,
+)
 from tests.e2e.test_chart import service_account_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -506,34 +514,17 @@ def test_a_tenant_cannot_migrate(legacy: Plane, tmp_path: Path) -> None:
     its own namespace reads no CRD, lists no other namespace and sets no storedVersions."""
     cluster = legacy.cluster
     cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "team"}}))
-    cluster.core.create_namespaced_service_account(
-        "team", client.V1ServiceAccount.model_validate({"metadata": {"name": "tenant"}})
-    )
-    rbac = client.RbacAuthorizationV1Api(cluster.api)
-    rbac.create_namespaced_role(
+    grant_role(
+        cluster,
         "team",
-        client.V1Role.model_validate(
+        "tenant",
+        [
             {
-                "metadata": {"name": "certificates"},
-                "rules": [
-                    {
-                        "apiGroups": [GROUP],
-                        "resources": [CERTIFICATES.plural, f"{CERTIFICATES.plural}/status"],
-                        "verbs": ["*"],
-                    }
-                ],
+                "apiGroups": [GROUP],
+                "resources": [CERTIFICATES.plural, f"{CERTIFICATES.plural}/status"],
+                "verbs": ["*"],
             }
-        ),
-    )
-    rbac.create_namespaced_role_binding(
-        "team",
-        client.V1RoleBinding.model_validate(
-            {
-                "metadata": {"name": "tenant"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "certificates"},
-                "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": "team"}],
-            }
-        ),
+        ],
     )
     _create_all(cluster, _population(["team"], "", certificates=3, issuers=1, cluster_issuers=0, bundles=0))
     legacy.upgrade_crds()
