@@ -59,8 +59,8 @@ def test_migrate_without_a_usable_kubeconfig_says_so(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: no usable kubeconfig or in-cluster configuration: ")
 
 
-def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> None:
-    """Nothing listens on port 1 of loopback: the first request fails, and nothing was written."""
+def unreachable_kubeconfig(tmp_path: Path) -> Path:
+    """One context, c, whose API server does not exist: nothing listens on port 1 of loopback."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
@@ -68,6 +68,12 @@ def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> No
         "users: [{name: u, user: {token: t}}]\n"
         "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
     )
+    return kubeconfig
+
+
+def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> None:
+    """Nothing listens on port 1 of loopback: the first request fails, and nothing was written."""
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     result = CliRunner().invoke(cli, ["--kubeconfig", str(kubeconfig), "migrate"])
     assert result.exit_code == EXIT_API_ERROR
     assert result.stderr.startswith("error: ")
@@ -77,13 +83,7 @@ def test_migrate_against_an_unreachable_api_server_says_so(tmp_path: Path) -> No
 def test_migrate_with_a_context_the_kubeconfig_lacks_says_so(tmp_path: Path) -> None:
     """--context reaches migrate as every command: a context not in the kubeconfig is a message and
     exit 5, before any request (the current context's server does not exist)."""
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-        "users: [{name: u, user: {token: t}}]\n"
-        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
-    )
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     result = CliRunner().invoke(cli, ["--kubeconfig", str(kubeconfig), "--context", "nosuch", "migrate"])
     assert result.exit_code == EXIT_CONFIG_ERROR
     assert result.stderr.startswith("error: no usable kubeconfig or in-cluster configuration: ")

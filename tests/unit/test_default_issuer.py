@@ -9,7 +9,7 @@ import pytest
 from certmint.api import Certificate
 from certmint.api.certificate import IssuerKind, IssuerRef
 from certmint.planning import labels, reasons
-from certmint.planning.certificates.actions import Inputs, Keep, SignAndWrite, plan_actions
+from certmint.planning.certificates.actions import Actions, Inputs, Keep, SignAndWrite, plan_actions
 from certmint.planning.certificates.plan import plan_certificate
 from certmint.planning.certificates.renewal import spread
 from certmint.planning.certificates.results import Issue, Wait
@@ -151,6 +151,26 @@ def point(name: str = "web") -> datetime:
     return BECAME_DEFAULT + WINDOW * spread(f"uid-{name}")
 
 
+def plan_former_default_follower(now: datetime) -> Actions:
+    """The whole plan, at `now`, of the follower the former default issued, now that Issuer local
+    has been the default since BECAME_DEFAULT."""
+    certificate, secret, spec = former_default_secret()
+    return plan_actions(
+        Inputs(
+            certificate,
+            spec,
+            NEW_DEFAULT,
+            secret,
+            None,
+            None,
+            {},
+            now,
+            serial_number=7,
+            resolved=Resolved(LOCAL, BECAME_DEFAULT),
+        )
+    )
+
+
 def test_a_follower_of_a_former_default_waits_for_its_point_in_the_window_staying_ready() -> None:
     _, secret, spec = former_default_secret()
     moved = Resolved(LOCAL, BECAME_DEFAULT)
@@ -179,21 +199,7 @@ def test_the_points_of_followers_are_spread_over_the_window() -> None:
 
 
 def test_while_it_waits_its_secret_keeps_naming_the_former_default_and_its_status_the_new_one() -> None:
-    certificate, secret, spec = former_default_secret()
-    planned = plan_actions(
-        Inputs(
-            certificate,
-            spec,
-            NEW_DEFAULT,
-            secret,
-            None,
-            None,
-            {},
-            BECAME_DEFAULT,
-            serial_number=7,
-            resolved=Resolved(LOCAL, BECAME_DEFAULT),
-        )
-    )
+    planned = plan_former_default_follower(BECAME_DEFAULT)
     assert isinstance(planned, Keep)
     # The fixture's Secret lacks the ownership marking, so its metadata is healed: not its issuer.
     assert planned.heal is not None
@@ -253,21 +259,7 @@ def test_a_followers_first_issuance_is_immediate_and_records_the_resolved_issuer
 
 
 def test_a_re_issue_by_the_new_default_records_it_on_the_secret() -> None:
-    certificate, secret, spec = former_default_secret()
-    planned = plan_actions(
-        Inputs(
-            certificate,
-            spec,
-            NEW_DEFAULT,
-            secret,
-            None,
-            None,
-            {},
-            point(),
-            serial_number=7,
-            resolved=Resolved(LOCAL, BECAME_DEFAULT),
-        )
-    )
+    planned = plan_former_default_follower(point())
     assert isinstance(planned, SignAndWrite)
     assert planned.why.reason == reasons.DEFAULT_ISSUER_CHANGED
     assert planned.secret.annotations[labels.ISSUER_NAME] == "local"
