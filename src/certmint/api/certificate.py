@@ -182,6 +182,13 @@ class CertificateSpec(ApiModel):
     secret_template: SecretTemplate | None = Field(default=None, description="Metadata for the Secret.")
     keystores: KeystoresSpec | None = None
     additional_output_formats: list[AdditionalOutputFormat] = Field(default_factory=list, max_length=2)
+    cert_manager_annotations: bool = Field(
+        default=False,
+        description="Also write the cert-manager.io/* annotations cert-manager puts on its Secrets "
+        "(certificate-name, issuer-name, issuer-kind, issuer-group, common-name, alt-names, ip-sans, "
+        "uri-sans, email-sans, subject-organizations), for backup scripts and dashboards that filter on "
+        "them after a migration from cert-manager.",
+    )
     cleanup_secret_on_delete: bool = Field(
         default=False,
         description="Delete the Secret with the Certificate (through an ownerReference; no finalizer).",

@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints
 
 from certmint.api.common import (
     CONDITIONS_FIELD,
+    DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     ApiModel,
     Condition,
@@ -174,8 +175,32 @@ class NameConstraintsSpec(ApiModel):
     )
 
 
+class CAImportSource(ApiModel):
+    """A Secret holding an existing root CA (tls.crt: its self-signed certificate, tls.key: its key),
+    e.g. cert-manager's CA Secret. Read once, when the issuer's CA Secret does not exist yet, and
+    only if the Secret carries the annotation certmint.dev/allow-import-by: <Kind>/<issuer name>,
+    which only someone allowed to write that Secret can set."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Name of the Secret.")
+    namespace: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Namespace of the Secret, for a ClusterIssuer only (default: the operator's "
+        "namespace). An Issuer imports only from its own namespace.",
+    )
+
+
 class SelfSignedIssuer(ApiModel):
     """Bootstraps an in-cluster root CA whose key never leaves its one Secret."""
+
+    import_from: CAImportSource | None = Field(
+        default=None,
+        description="Start from an existing root CA instead of generating one: its key and certificate "
+        "are copied once into the issuer's CA Secret, where it is the current CA until certmint's "
+        "rotation replaces it at its due time; leaves it signed stay trusted. Delete the source Secret "
+        "afterwards: the key should live in one Secret.",
+    )
 
     common_name: str | None = Field(
         default=None, max_length=64, description="Subject CN of the CA; defaults to 'certmint <issuer name>'."

@@ -93,6 +93,20 @@ class ClusterTrustBundleTarget(ApiModel):
     create is never written."""
 
 
+class SecretTarget(ApiModel):
+    """Also publish the bundle as a Secret of the TrustBundle's name (type Opaque, labelled
+    certmint.dev/trust-bundle), for consumers that read CA certificates only from a Secret
+    (ingress-nginx auth-tls-secret, many Helm charts). A Secret of that name certmint did not create
+    for this bundle is never written."""
+
+    key: str = Field(
+        default="ca.crt",
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Secret key of the PEM bundle.",
+    )
+
+
 class BundleTarget(ApiModel):
     config_map_key: str = Field(default="ca.crt", description="ConfigMap key of the PEM bundle.")
     combined_key: str | None = Field(default=None, description="Also write the bundle under this key.")
@@ -101,6 +115,10 @@ class BundleTarget(ApiModel):
         description="ConfigMap key of the issuers' CRLs (PEM); written when an issuer source has any.",
     )
     pkcs12: PKCS12Target | None = Field(default=None, description="Also write a PKCS#12 truststore.")
+    secret: SecretTarget | None = Field(
+        default=None,
+        description="Also publish the PEM bundle as a Secret of the same name in the same namespaces.",
+    )
     namespace_selector: LabelSelector = Field(
         default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."
     )

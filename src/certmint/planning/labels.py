@@ -45,6 +45,9 @@ ownerReference to that Certificate (cleanupSecretOnDelete)."""
 ALLOW_ADOPTION_BY: Final = "certmint.dev/allow-adoption-by"
 """On an existing Secret: the name of a Certificate that may take it over. Only someone allowed to
 write the Secret can set it, which is what makes adoption safe."""
+ALLOW_IMPORT_BY: Final = "certmint.dev/allow-import-by"
+"""On a Secret holding a root CA: the issuer that may import it, as Issuer/<name> (an Issuer of the
+Secret's namespace) or ClusterIssuer/<name>. Only someone allowed to write the Secret can set it."""
 PKCS12_PASSWORD: Final = "certmint.dev/pkcs12-password"
 """Label or annotation "true" on a Secret: Certificates of its namespace may read it as a PKCS#12
 password. Without it certmint reads no Secret on a tenant's behalf."""
