@@ -19,6 +19,9 @@ SYNCED = "Synced"
 """The condition type of TrustBundles: whether every selected namespace publishes the bundle."""
 CA_PUBLISHED = "CAPublished"
 """The condition type of an issuer preparing its next CA: whether every TrustBundle publishes it."""
+IMPORTED = "Imported"
+"""The condition type of a selfSigned issuer whose current CA was imported (spec.selfSigned.importFrom):
+present, True, while that CA is the current one; its message names the source Secret to delete."""
 POD_CERTIFICATES = "PodCertificates"
 """The condition type of an issuer with spec.podCertificates: whether it signs PodCertificateRequests
 and publishes its ClusterTrustBundle (Ready is not affected: Certificates are served either way)."""

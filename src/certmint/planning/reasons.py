@@ -91,6 +91,19 @@ CA_ROTATION_ACTIVATED: Final = "CARotationActivated"
 CA_RETIRED: Final = "CARetired"
 DEFAULT_ISSUER: Final = "DefaultIssuer"
 """The Default condition of the one issuer marked default in its scope."""
+CA_IMPORTED: Final = "CAImported"
+"""A selfSigned issuer's first CA was imported from spec.selfSigned.importFrom (event; reason of the
+Imported condition while that CA signs)."""
+CA_IMPORT_SOURCE_NOT_FOUND: Final = "CAImportSourceNotFound"
+"""The Secret importFrom names does not exist (yet): read again with backoff."""
+CA_IMPORT_NOT_ALLOWED: Final = "CAImportNotAllowed"
+"""The source Secret does not carry certmint.dev/allow-import-by for this issuer, or an Issuer names
+another namespace."""
+CA_IMPORT_INVALID: Final = "CAImportInvalid"
+"""The source Secret does not hold one root CA certificate and its supported key (missing keys,
+oversized data, a chain, a malformed certificate or key)."""
+CA_NOT_SELF_SIGNED: Final = "CANotSelfSigned"
+"""The CA to import is not a root (an intermediate): certmint's rotation could not keep its chain."""
 ROTATION_SCHEDULE_INVALID: Final = "RotationScheduleInvalid"
 """A selfSigned Issuer whose caDuration or rotation is below the minimums (an object stored before
 the API server checked them): no CA is used or rotated until the spec is fixed."""

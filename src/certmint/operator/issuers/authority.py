@@ -1,7 +1,7 @@
 """The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -19,6 +19,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer_view import IssuerView, Signing, Trust
 from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.ca_import import ImportCA, ImportSource, import_source, plan_import
 from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
 from certmint.planning.issuers.rotation import (
     ROTATE_REQUEST,
@@ -72,7 +73,24 @@ async def load_or_bootstrap(
     plan = plan_ca(issuer, secret.data if secret else None, ours, now, names)
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)
-    if isinstance(plan, GenerateCA):
+    # Imported once: only while the issuer has no CA Secret at all (not when its own CA expired).
+    source = import_source(issuer, key.kind, key.namespace, ctx.config.namespace) if secret is None else None
+    if isinstance(source, CAUnusable):
+        return IssuerView(exists=True, ready=False, reason=source.reason, message=source.message)
+    if isinstance(plan, GenerateCA) and source is not None:
+        imported = await _import(ctx, key, source, now)
+        if isinstance(imported, CAUnusable):
+            return IssuerView(exists=True, ready=False, reason=imported.reason, message=imported.message)
+        material = replace(stable_material(imported.ca), imported_from=str(source))
+        stored = await _store(ctx, key, namespace, name, material, create=True)
+        if stored is None:
+            # Someone created the Secret between our read and our create: use theirs.
+            return await load_or_bootstrap(ctx, key, issuer, namespace, name, now)
+        secret = stored
+        message = f"imported CA {_subject(material.current.certificate)} from Secret {source}"
+        await event(ctx, key, issuer, reasons.CA_IMPORTED, message)
+        log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
+    elif isinstance(plan, GenerateCA):
         material = stable_material(await off_loop(create_root_ca, plan.request, now))
         stored = await _store(ctx, key, namespace, name, material, create=secret is None)
         if stored is None:
@@ -134,6 +152,14 @@ async def load_or_bootstrap(
             lagging=lagging_bundles(material, published),
         )
     return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
+
+
+async def _import(ctx: Context, key: Key, source: ImportSource, now: datetime) -> ImportCA | CAUnusable:
+    """One read of the source Secret (never watched: a refusal is retried with the issuer's backoff),
+    judged off the event loop: its key is loaded and validated there."""
+    found = await ctx.kube.read_secret(source.namespace, source.name)
+    annotations, data = (found.annotations, found.data) if found is not None else (None, {})
+    return await off_loop(plan_import, key.kind, key.name, source, annotations, data, now)
 
 
 async def _longest_issued(ctx: Context, key: Key, issuer: Issuer, material: CAMaterial) -> timedelta:

@@ -7,7 +7,7 @@ from cryptography import x509
 from certmint.api import CAStatus, Issuer, IssuerStatus
 from certmint.api.common import Condition, ConditionStatus
 from certmint.api.issuer import RotationPhase, RotationStatus
-from certmint.api.kinds import CA_PUBLISHED, DEFAULT, POD_CERTIFICATES, READY
+from certmint.api.kinds import CA_PUBLISHED, DEFAULT, IMPORTED, POD_CERTIFICATES, READY
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
@@ -58,6 +58,7 @@ async def write(
         now,
     )
     conditions = _publication(conditions, material, lagging, generation, now)
+    conditions = _imported(conditions, material, secret_name, generation, now)
     if pod_certificates is None:
         conditions = [c for c in conditions if c.type != POD_CERTIFICATES]
     elif isinstance(pod_certificates, PodCertificatesCondition):
@@ -128,6 +129,28 @@ def _publication(
     message = f"every TrustBundle that includes this issuer publishes the next CA {subject}"
     return set_condition(
         conditions, CA_PUBLISHED, ConditionStatus.TRUE, reasons.CA_PUBLISHED, message, generation, now
+    )
+
+
+def _imported(
+    conditions: list[Condition],
+    material: CAMaterial | None,
+    secret_name: str,
+    generation: int,
+    now: datetime,
+) -> list[Condition]:
+    """Imported, while the current CA is the one imported: where it came from, and that the source
+    Secret still holds a copy of its key. Absent otherwise."""
+    if material is None or not material.imported_from:
+        return [c for c in conditions if c.type != IMPORTED]
+    subject = material.current.certificate.subject.rfc4514_string()
+    message = (
+        f"CA {subject} was imported from Secret {material.imported_from} and is kept in the CA Secret "
+        f"{secret_name}, which certmint rotates; delete Secret {material.imported_from} so that its "
+        "key lives in one Secret only"
+    )
+    return set_condition(
+        conditions, IMPORTED, ConditionStatus.TRUE, reasons.CA_IMPORTED, message, generation, now
     )
 
 

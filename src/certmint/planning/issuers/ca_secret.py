@@ -26,6 +26,9 @@ RETIRES_AT: Final = "certmint.dev/previous-retires-at"
 HANDLED_REQUEST: Final = "certmint.dev/rotation-request-handled"
 REQUESTED: Final = "certmint.dev/rotation-requested"
 """On the CA Secret during a requested rotation: the previous CA is retired early."""
+IMPORTED_FROM: Final = "certmint.dev/imported-from"
+"""On the CA Secret while its current CA is the one imported (spec.selfSigned.importFrom): the
+source Secret, namespace/name."""
 
 
 def read_material(
@@ -62,6 +65,7 @@ def read_material(
         handled_request=annotations.get(HANDLED_REQUEST, ""),
         requested=annotations.get(REQUESTED) == "true",
         previous_key=previous_key,
+        imported_from=annotations.get(IMPORTED_FROM, ""),
     )
 
 
@@ -94,6 +98,8 @@ def ca_secret_content(material: CAMaterial) -> CASecretContent:
         annotations[HANDLED_REQUEST] = material.handled_request
     if material.requested:
         annotations[REQUESTED] = "true"
+    if material.imported_from:
+        annotations[IMPORTED_FROM] = material.imported_from
     return CASecretContent(data=data, annotations=annotations)
 
 

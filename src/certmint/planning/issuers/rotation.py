@@ -102,6 +102,9 @@ class CAMaterial:
     previous_key: PrivateKey | None = None
     """Signs nothing but the previous CA's CRL, until it retires: peers checking CRLs need one for
     every CA they trust."""
+    imported_from: str = ""
+    """The Secret (namespace/name) the current CA was imported from (spec.selfSigned.importFrom);
+    empty for a CA certmint generated. Cleared when a rotation activates the next CA."""
 
     @property
     def phase(self) -> RotationPhase:
@@ -379,6 +382,7 @@ def advance(
             activates_at=None,
             activated_at=now,
             retires_at=step.retires_at,
+            imported_from="",
         )
     return replace(
         material, previous=None, previous_key=None, activated_at=None, retires_at=None, requested=False
