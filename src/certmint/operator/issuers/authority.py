@@ -81,12 +81,14 @@ async def load_or_bootstrap(
         imported = await _import(ctx, key, source, now)
         if isinstance(imported, CAUnusable):
             return IssuerView(exists=True, ready=False, reason=imported.reason, message=imported.message)
-        material = replace(stable_material(imported.ca), imported_from=str(source))
-        stored = await _store(ctx, key, namespace, name, material, create=True)
-        if stored is None:
+        material = stable_material(imported.ca)
+        if await _store(ctx, key, namespace, name, material, create=True) is None:
             # Someone created the Secret between our read and our create: use theirs.
             return await load_or_bootstrap(ctx, key, issuer, namespace, name, now)
-        secret = stored
+        # The marking is applied, not created: what certmint's apply declares, the apply that
+        # activates the next CA removes (a create's fields would stay).
+        material = replace(material, imported_from=str(source))
+        secret = await _store(ctx, key, namespace, name, material, create=False)
         message = f"imported CA {_subject(material.current.certificate)} from Secret {source}"
         await event(ctx, key, issuer, reasons.CA_IMPORTED, message)
         log.info("%s %s/%s: %s", key.kind, key.namespace, key.name, message)
