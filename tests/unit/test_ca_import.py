@@ -298,10 +298,25 @@ def test_the_ca_secret_records_the_import_until_the_imported_ca_stops_signing(rs
     assert prepared.imported_from == "apps/root-ca", "the imported CA still signs while prepared"
     activate = plan_rotation(spec, prepared, "", timedelta(hours=1), prepare.activates_at)
     assert isinstance(activate, Activate)
+    assert activate.retires_at == rsa_root.certificate.not_valid_after_utc, (
+        "leaves certmint never saw keep their trust until the imported CA's own end"
+    )
     overlap = advance(prepared, activate, prepare.activates_at, None)
     assert overlap.imported_from == ""
     assert overlap.previous == rsa_root.certificate, "the imported CA stays trusted through the overlap"
     assert IMPORTED_FROM not in ca_secret_content(overlap).annotations
+
+
+def test_a_requested_rotation_distrusts_an_imported_ca_as_fast_as_any(rsa_root: ForeignCA) -> None:
+    plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(rsa_root), NOW)
+    assert isinstance(plan, ImportCA)
+    material = replace(stable_material(plan.ca), imported_from=str(SOURCE))
+    spec = issuer(rotation={"propagationDelay": "5m"})
+    prepare = plan_rotation(spec, material, "incident", timedelta(hours=1), NOW)
+    assert isinstance(prepare, Prepare)
+    prepared = advance(material, prepare, NOW, _generated(prepare, NOW))
+    activate = plan_rotation(spec, prepared, "incident", timedelta(hours=1), prepare.activates_at)
+    assert activate == Activate(retires_at=prepare.activates_at + timedelta(minutes=5))
 
 
 def _generated(step: Prepare, now: datetime) -> CertificateAuthority:

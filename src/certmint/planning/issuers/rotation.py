@@ -25,6 +25,9 @@ and never sooner than a floor after the step before it:
   request) waits for a backoff (`step_allowed_at`: 5 s, doubling, at most 5 min), which starts over
   when a different step is taken or the spec's generation changes.
 
+An imported CA (spec.selfSigned.importFrom) is the exception: it signed certificates certmint never
+saw, so after a scheduled rotation it stays trusted until its own end.
+
 The overlap (how long the previous CA stays trusted after activation) counts only certificates that
 were issued: the longest duration among the certificates the retiring CA signed that the
 Certificates' Secrets hold (`longest_issued`, signatures checked), never a spec; a Certificate
@@ -334,15 +337,18 @@ def _plan(
         deadline = activation_deadline(material, policy, longest_leaf)
         if lagging and now < deadline:
             return Hold(deadline, lagging)
+        end = material.current.certificate.not_valid_after_utc
         if material.requested:
             # A requested rotation usually means a compromised CA: distrust it as soon as the
             # re-issued certificates have reached the pods.
             overlap = policy.propagation_delay
+        elif material.imported_from:
+            # An imported CA signed certificates certmint never saw (the leaves of the tool it came
+            # from, not yet adopted): none of them may lose trust because certmint rotated.
+            return Activate(retires_at=end, lagging=lagging)
         else:
             overlap = max(longest_leaf, policy.reissue_window) + policy.propagation_delay
-        return Activate(
-            retires_at=min(now + overlap, material.current.certificate.not_valid_after_utc), lagging=lagging
-        )
+        return Activate(retires_at=min(now + overlap, end), lagging=lagging)
     if phase == RotationPhase.OVERLAP:
         retires_at = _retirement(material, policy, now)
         return Retire() if now >= retires_at else Hold(retires_at)
