@@ -4,7 +4,8 @@ the leaves it signed before the import verify against the TrustBundle after the 
 first automatic rotation; new leaves are signed by it until then. Hostile: a real non-admin tenant
 allowed only to manage Issuers in its namespace points importFrom at Secrets that do not invite its
 Issuer, at another namespace, at a leaf, an intermediate, a mismatched key, an oversized Secret:
-each refused with its reason, nothing written, and the CA key never in a status, event or log."""
+each refused with its reason, nothing written, and the CA key never in a status, event or log; nor
+can it name such a Secret as its Issuer's own CA Secret (secretName) to sign with it."""
 
 import base64
 import functools
@@ -141,7 +142,8 @@ def test_an_imported_ca_keeps_its_leaves_trusted_through_the_import_and_its_firs
     assert wait_for(lambda: foreign.certificate in bundle(cluster, namespace, team), 60, what="CA published")
     verifies(old_server, bundle(cluster, namespace, team), f"old.{namespace}.svc")
     verifies(old_client, bundle(cluster, namespace, team))
-    cluster.apply(certificate(namespace, "new", duration="1h"))
+    # Within the imported CA's remaining life (certmint signs nothing that outlives its CA).
+    cluster.apply(certificate(namespace, "new", duration="3m"))
     cluster.wait_condition(CERTIFICATES.plural, namespace, "new", "True", timeout=60)
     new_leaf = leaf_of(cluster, namespace, "new-tls")
     assert rotation_phase(cluster, namespace) != "Overlap", "the imported CA still signs"
@@ -236,17 +238,16 @@ def test_a_tenant_cannot_import_a_ca_that_does_not_invite_its_issuer_or_is_no_ro
         cluster, other_namespace, "elsewhere", ca_secret_data(foreign), "away"
     )
     cases.append(("away", "elsewhere", {}, "away", reasons.CA_IMPORT_NOT_ALLOWED))
+    # Without importFrom: the admin's CA Secret named as the issuer's own CA Secret.
+    cases.append(("borrow", "src-plain", {}, "", reasons.CA_SECRET_NOT_OWNED))
 
     for issuer_name, secret_name, _, _, _ in cases:
         source: dict[str, Any] = {"name": secret_name}
         if issuer_name == "away":
             source["namespace"] = other_namespace
+        spec = {"secretName": secret_name} if issuer_name == "borrow" else {"importFrom": source}
         tenant.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            ISSUERS.plural,
-            self_signed_issuer(namespace, issuer_name, importFrom=source),
+            GROUP, VERSION, namespace, ISSUERS.plural, self_signed_issuer(namespace, issuer_name, **spec)
         )
     for issuer_name, secret_name, _, _, reason in cases:
         refused = cluster.wait_condition(ISSUERS.plural, namespace, issuer_name, "False", timeout=120)

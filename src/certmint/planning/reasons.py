@@ -91,6 +91,9 @@ CA_ROTATION_ACTIVATED: Final = "CARotationActivated"
 CA_RETIRED: Final = "CARetired"
 DEFAULT_ISSUER: Final = "DefaultIssuer"
 """The Default condition of the one issuer marked default in its scope."""
+CA_SECRET_NOT_OWNED: Final = "CASecretNotOwned"
+"""A selfSigned issuer's CA Secret exists and certmint did not create it for that issuer: neither
+used nor written (importFrom, with the Secret's invitation, starts from an existing CA)."""
 CA_IMPORTED: Final = "CAImported"
 """A selfSigned issuer's first CA was imported from spec.selfSigned.importFrom (event; reason of the
 Imported condition while that CA signs)."""

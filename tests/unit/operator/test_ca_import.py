@@ -194,3 +194,23 @@ def _trust(harness: Harness) -> tuple[x509.Certificate, ...]:
 
 def _signed_by_a_trusted_ca(certificate: x509.Certificate, trusted: tuple[x509.Certificate, ...]) -> bool:
     return any(issued_by(certificate, ca) for ca in trusted)
+
+
+async def test_a_ca_secret_certmint_did_not_create_for_the_issuer_is_neither_used_nor_written() -> None:
+    # A selfSigned issuer naming someone's CA Secret as its own would sign with a CA its author may
+    # not even read: refused, the Secret untouched; importFrom is the invited way in.
+    harness = Harness()
+    foreign = root_ca(now=harness.clock())
+    put_source(harness, foreign, {})
+    writes = len(harness.kube.writes)
+    harness.add_issuer(
+        manifests.issuer(
+            NAMESPACE, "ca", {"uid": "uid-ca", "generation": 1}, selfSigned={"secretName": SOURCE}
+        )
+    )
+    await harness.step(ISSUER_KEY)
+    view = harness.controller.state.issuer_views[ISSUER_KEY]
+    assert view.reason == reasons.CA_SECRET_NOT_OWNED
+    assert f"{labels.ALLOW_IMPORT_BY}=Issuer/ca" in view.message
+    assert not [w for w in harness.kube.writes[writes:] if "secret" in w]
+    assert harness.controller.queue.scheduled(ISSUER_KEY) is not None, "looked at again with backoff"

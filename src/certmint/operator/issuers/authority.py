@@ -18,7 +18,7 @@ from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer_view import IssuerView, Signing, Trust
-from certmint.planning.issuers.ca import CAUnusable, GenerateCA, plan_ca
+from certmint.planning.issuers.ca import CAUnusable, GenerateCA, foreign_ca_secret, plan_ca
 from certmint.planning.issuers.ca_import import ImportCA, ImportSource, import_source, plan_import
 from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
 from certmint.planning.issuers.rotation import (
@@ -70,6 +70,10 @@ async def load_or_bootstrap(
     secret = await ctx.kube.read_secret(namespace, name)
     ours = secret is not None and secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
     names = ClusterNames(ctx.config.cluster_domain)
+    if secret is not None and issuer.spec.self_signed is not None:
+        foreign = foreign_ca_secret(key.kind, key.namespace, key.name, name, secret.annotations)
+        if foreign is not None:
+            return IssuerView(exists=True, ready=False, reason=foreign.reason, message=foreign.message)
     plan = plan_ca(issuer, secret.data if secret else None, ours, now, names)
     if isinstance(plan, CAUnusable):
         return IssuerView(exists=True, ready=False, reason=plan.reason, message=plan.message)

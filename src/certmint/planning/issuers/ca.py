@@ -8,7 +8,7 @@ from certmint.api import Issuer, parse_duration
 from certmint.api.issuer import MIN_CA_DURATION, MIN_PROPAGATION_DELAY, MIN_REISSUE_WINDOW, SCHEDULE_MESSAGE
 from certmint.pki import CARequest, CertificateAuthority, PKIError, key_spec, load_ca, validate_ca_request
 from certmint.pki.ca import BACKDATE
-from certmint.planning import reasons
+from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames, ca_name_constraints
 
 # PKI failure reasons as an Issuer's Ready condition reports them.
@@ -93,6 +93,30 @@ def plan_ca(
             return GenerateCA(reasons.CA_EXPIRED, ca_request(issuer, names))
         reason = _CONDITION_REASONS.get(error.reason, reasons.CA_SECRET_INVALID)
         return CAUnusable(reason, f"CA Secret {name}: {error.message}")
+
+
+def foreign_ca_secret(
+    kind: str, namespace: str, name: str, secret_name: str, annotations: Mapping[str, str]
+) -> CAUnusable | None:
+    """A selfSigned issuer signs with, and rotates into, only a CA Secret certmint made for it (its
+    annotations name this issuer: certmint writes them when it creates the Secret). Another Secret of
+    that name, a CA someone else keeps there, is neither used nor written: else whoever may create
+    Issuers could sign with a CA they may not even read, by naming its Secret in secretName.
+    Starting from an existing CA is what importFrom, with the Secret's invitation, is for."""
+    made_for = (
+        annotations.get(labels.ISSUER_KIND),
+        annotations.get(labels.ISSUER_NAMESPACE, ""),
+        annotations.get(labels.ISSUER_NAME),
+    )
+    if made_for == (kind, namespace, name):
+        return None
+    return CAUnusable(
+        reasons.CA_SECRET_NOT_OWNED,
+        f"Secret {secret_name} exists and certmint did not create it for this issuer, so it neither "
+        f"signs with it nor writes it; choose another secretName, or to start from the CA it holds "
+        f"name it in importFrom (with another secretName) and annotate it "
+        f"{labels.ALLOW_IMPORT_BY}={kind}/{name}",
+    )
 
 
 def spec_error(issuer: Issuer, names: ClusterNames | None = None) -> CAUnusable | None:
