@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, IMPORTED, ISSUERS, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, IMPORTED, ISSUERS, TRUST_BUNDLES, VERSION
 from certmint.pki import Purpose, load_certificates_pem, verify_certificate
 from certmint.planning import labels, reasons
 from tests.e2e.canary import certmint_rules, tenant_client
@@ -30,8 +30,10 @@ from tests.e2e.foreign_ca import (
     leaf,
     root_ca,
 )
-from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer
+from tests.e2e.manifests import certificate, cluster_issuer, issuer_bundle, self_signed_issuer
 from tests.e2e.support import Cluster, OperatorProcess, json_object, metadata_of, wait_for
+
+OPERATOR_NAMESPACE = "certmint"
 
 
 def allow(issuer: str) -> dict[str, str]:
@@ -268,3 +270,49 @@ def test_a_tenant_cannot_import_a_ca_that_does_not_invite_its_issuer_or_is_no_ro
         assert metadata_of(secret).resource_version == version, secret_name
     published = published_text(cluster, namespace, operator_process)
     assert not [f for ca in (foreign, other) for f in key_fragments(ca) if f in published]
+
+
+def test_a_cluster_issuer_imports_from_the_namespace_it_names_into_the_operators(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
+) -> None:
+    # cert-manager keeps a ClusterIssuer's CA in its own namespace; certmint's ClusterIssuer copies
+    # it into its CA Secret in the operator's namespace. An Issuer's invitation does not do.
+    name = f"corp-{uuid.uuid4().hex[:6]}"
+    foreign = root_ca("corp cluster root", algorithm="EC")
+    cluster.core.create_namespaced_secret(
+        namespace,
+        client.V1Secret.model_validate(
+            ca_secret(
+                namespace, "root-ca", ca_secret_data(foreign), {labels.ALLOW_IMPORT_BY: f"Issuer/{name}"}
+            )
+        ),
+    )
+    cluster.apply(
+        cluster_issuer(name, selfSigned={"importFrom": {"name": "root-ca", "namespace": namespace}})
+    )
+    try:
+        refused = cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "False", timeout=60)
+        assert refused["reason"] == reasons.CA_IMPORT_NOT_ALLOWED, refused
+        assert f"ClusterIssuer/{name}" in refused["message"]
+        cluster.core.patch_namespaced_secret(
+            "root-ca",
+            namespace,
+            {"metadata": {"annotations": {labels.ALLOW_IMPORT_BY: f"ClusterIssuer/{name}"}}},
+        )
+        # Read again with the issuer's backoff: no watch on the source brings the annotation.
+        cluster.wait_condition(CLUSTER_ISSUERS.plural, None, name, "True", timeout=120)
+        ca_data = cluster.secret_data(OPERATOR_NAMESPACE, f"{name}-ca") or {}
+        assert load_certificates_pem(ca_data["tls.crt"]) == [foreign.certificate]
+        imported = cluster.condition(CLUSTER_ISSUERS.plural, None, name, IMPORTED)
+        assert imported is not None
+        assert f"{namespace}/root-ca" in imported["message"]
+        cluster.apply(
+            certificate(
+                namespace, "web", issuerRef={"kind": CLUSTER_ISSUERS.kind, "name": name}, duration="1h"
+            )
+        )
+        cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True", timeout=60)
+        leaf_of(cluster, namespace, "web-tls").verify_directly_issued_by(foreign.certificate)
+    finally:
+        cluster.custom.delete_cluster_custom_object(GROUP, VERSION, CLUSTER_ISSUERS.plural, name)
+        cluster.core.delete_namespaced_secret(f"{name}-ca", OPERATOR_NAMESPACE)
