@@ -25,7 +25,7 @@ from certmint.pki import (
 from certmint.pki.keys import MAX_KEY_PEM_BYTES
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
-from certmint.planning.issuers.ca import CAUnusable
+from certmint.planning.issuers.ca import CAUnusable, foreign_ca_secret
 from certmint.planning.issuers.ca_import import (
     MAX_IMPORT_CERTIFICATE_BYTES,
     ImportCA,
@@ -360,3 +360,62 @@ def test_the_key_is_re_encoded_never_kept_as_the_source_wrote_it(rsa_root: Forei
     plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(rsa_root), NOW)
     assert isinstance(plan, ImportCA)
     assert ca_secret_content(stable_material(plan.ca)).data["tls.key"].startswith(b"-----BEGIN PRIVATE KEY")
+
+
+# A selfSigned issuer's own CA Secret: only one certmint created for it.
+
+
+@pytest.mark.parametrize(
+    ("kind", "namespace", "annotations", "refused"),
+    [
+        (
+            "Issuer",
+            "apps",
+            {
+                "certmint.dev/issuer-kind": "Issuer",
+                "certmint.dev/issuer-namespace": "apps",
+                "certmint.dev/issuer-name": "ca",
+            },
+            False,
+        ),
+        (
+            "ClusterIssuer",
+            "",
+            {
+                "certmint.dev/issuer-kind": "ClusterIssuer",
+                "certmint.dev/issuer-namespace": "",
+                "certmint.dev/issuer-name": "ca",
+            },
+            False,
+        ),
+        ("Issuer", "apps", {}, True),
+        (
+            "Issuer",
+            "apps",
+            {
+                "certmint.dev/issuer-kind": "Issuer",
+                "certmint.dev/issuer-namespace": "apps",
+                "certmint.dev/issuer-name": "other",
+            },
+            True,
+        ),
+        (
+            "Issuer",
+            "apps",
+            {
+                "certmint.dev/issuer-kind": "ClusterIssuer",
+                "certmint.dev/issuer-namespace": "",
+                "certmint.dev/issuer-name": "ca",
+            },
+            True,
+        ),
+    ],
+)
+def test_a_selfsigned_issuer_uses_only_a_ca_secret_created_for_it(
+    kind: str, namespace: str, annotations: dict[str, str], refused: bool
+) -> None:
+    refusal = foreign_ca_secret(kind, namespace, "ca", "ca-ca", annotations)
+    assert (refusal is not None) == refused
+    if refusal is not None:
+        assert refusal.reason == reasons.CA_SECRET_NOT_OWNED
+        assert f"{labels.ALLOW_IMPORT_BY}={kind}/ca" in refusal.message
