@@ -557,6 +557,64 @@ async def cluster_trust_bundles_are_published_and_contested(kube: Kube, namespac
             await kube.create_cluster_trust_bundle(replace(mine, name=f"wrong-{namespace}"))
 
 
+async def bundle_secrets_are_written_to_the_version_read_and_deleted_only_as_read(
+    kube: Kube, namespace: str
+) -> None:
+    """A TrustBundle's Secret: an Opaque create; an apply and a delete made only to the version read,
+    so a Secret someone replaced or changed meanwhile is never overwritten or deleted."""
+    owner = await owner_in(kube, namespace)
+    marks = {label_names.TRUST_BUNDLE_LABEL: "uid-1"}
+    created = await kube.create_secret(
+        namespace,
+        "bundle",
+        data={"ca.crt": b"one"},
+        labels=marks,
+        annotations={},
+        owner=owner,
+        secret_type="Opaque",
+    )
+    assert created is not None
+    assert created.type == "Opaque"
+    assert created.uid
+    assert label_names.TRUST_BUNDLE_LABEL in created.certmint_labels
+    written = await kube.apply_secret(
+        namespace,
+        "bundle",
+        secret_type="Opaque",
+        data={"ca.crt": b"two"},
+        labels=marks,
+        annotations={},
+        owner=owner,
+        resource_version=created.resource_version,
+    )
+    assert written.data == {"ca.crt": b"two"}
+    with pytest.raises(ApiException) as stale:
+        await kube.apply_secret(
+            namespace,
+            "bundle",
+            secret_type="Opaque",
+            data={"ca.crt": b"three"},
+            labels=marks,
+            annotations={},
+            resource_version=created.resource_version,
+        )
+    assert stale.value.status == 409
+    assert not await kube.delete_secret(namespace, "bundle", written.uid, created.resource_version), "changed"
+    assert not await kube.delete_secret(namespace, "bundle", "another-uid", written.resource_version)
+    assert await kube.read_secret(namespace, "bundle") == written
+    assert await kube.delete_secret(namespace, "bundle", written.uid, written.resource_version)
+    assert await kube.read_secret(namespace, "bundle") is None
+    assert not await kube.delete_secret(namespace, "bundle", written.uid, written.resource_version), "gone"
+    # Someone else's Secret carrying the same label: not marked by certmint's field manager.
+    await apply_as_someone_else(
+        kube, secret_path(namespace, "forged"), secret_body(namespace, "forged", metadata={"labels": marks})
+    )
+    forged = await kube.read_secret(namespace, "forged")
+    assert forged is not None
+    assert forged.labels == marks
+    assert forged.certmint_labels == frozenset()
+
+
 async def the_pod_certificate_api_is_discovered(kube: Kube, namespace: str) -> None:
     """Served with the gates on (the contracts run there); tests/unit checks the answer without."""
     assert await kube.serves_pod_certificates()
@@ -576,6 +634,7 @@ CONTRACTS: tuple[Contract, ...] = (
     events_are_posted_and_a_lost_one_is_no_failure,
     configmaps_are_published_and_contested,
     configmap_labels_certmint_applied_are_removed,
+    bundle_secrets_are_written_to_the_version_read_and_deleted_only_as_read,
     signing_requests_are_listed_and_answered,
     pod_certificate_requests_are_read_and_answered,
 )

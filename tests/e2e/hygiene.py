@@ -1,6 +1,7 @@
 """Secrets hygiene: everything the e2e suite makes certmint publish, recorded as it happens.
 
-Events, ConfigMaps, the status of every certmint object and of every CSR are watched for the whole session
+Events, ConfigMaps, TrustBundle Secrets, the status of every certmint object and of every CSR are
+watched for the whole session
 (namespaces are deleted after each test, and their events with them), CA keys are collected from
 the CA Secrets, and every operator log is read at the end. Nothing may carry a PEM private key
 marker or a fragment of any CA key.
@@ -18,11 +19,13 @@ from cryptography.hazmat.primitives import serialization
 from kubernetes import client, watch
 
 from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
-from certmint.planning.labels import ROLE_CA, SECRET_ROLE_LABEL
+from certmint.planning.labels import ROLE_CA, ROLE_TRUST_BUNDLE, SECRET_ROLE_LABEL
 
 KEY_FIELDS = ("tls.key", "next.key", "previous.key", "ocsp.key")
 MARKER = "PRIVATE KEY"
 CSR = "CertificateSigningRequest"
+BUNDLE_SECRET = "BundleSecret"
+"""A TrustBundle's Secret copy: public CA certificates only, its decoded data searched like a ConfigMap."""
 """Their status.certificate is what certmint writes for a CSR."""
 FRAGMENT = 40
 """Characters of base64 key body searched for: long enough never to occur by chance."""
@@ -43,6 +46,11 @@ class Recorder:
         sources: list[tuple[str, Callable[..., Any], dict[str, Any]]] = [
             ("Event", core.list_event_for_all_namespaces, {}),
             ("ConfigMap", core.list_config_map_for_all_namespaces, {}),
+            (
+                BUNDLE_SECRET,
+                core.list_secret_for_all_namespaces,
+                {"label_selector": f"{SECRET_ROLE_LABEL}={ROLE_TRUST_BUNDLE}"},
+            ),
             (
                 "CASecret",
                 core.list_secret_for_all_namespaces,
@@ -93,6 +101,13 @@ class Recorder:
                     if field in (body.get("data") or {}):
                         name = f"{body['metadata']['namespace']}/{body['metadata']['name']}/{field}"
                         self.ca_keys[f"{name}#{len(self.ca_keys)}"] = base64.b64decode(body["data"][field])
+                return
+            if what == BUNDLE_SECRET:
+                data = body.get("data") or {}
+                decoded = {
+                    key: base64.b64decode(value).decode(errors="replace") for key, value in data.items()
+                }
+                self.published.append((what, json.dumps({**body, "data": decoded})))
                 return
             status = body.get("status") or {}
             text = json.dumps(body if what in ("Event", "ConfigMap") else status)

@@ -40,6 +40,7 @@ NEEDED = [
     ("watch", "secrets"),
     ("create", "secrets"),
     ("patch", "secrets"),
+    ("delete", "secrets"),  # a TrustBundle's Secret target withdrawn (its own copies only)
     ("create", "configmaps"),
     ("delete", "configmaps"),
     ("watch", "namespaces"),
@@ -49,7 +50,6 @@ NEEDED = [
     ("patch", "certificatesigningrequests.certificates.k8s.io/status"),
 ]
 FORBIDDEN = [
-    ("delete", "secrets"),
     ("update", "secrets"),
     ("delete", "certificates.certmint.dev"),
     ("patch", "certificates.certmint.dev"),

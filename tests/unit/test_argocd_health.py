@@ -215,6 +215,8 @@ def test_a_synced_bundle_is_healthy() -> None:
         reasons.UNCONSTRAINED_ISSUER_CA,
         reasons.CONFIGMAP_CONFLICT,
         reasons.CONFIGMAP_CONTESTED,
+        reasons.SECRET_CONFLICT,
+        reasons.SECRET_CONTESTED,
         reasons.RESERVED_NAME,
         reasons.INVALID_SPEC,
     ],

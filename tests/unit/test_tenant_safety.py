@@ -23,6 +23,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.bundles.targets import (
     ConfigMapContent,
     TargetPlan,
+    configmap_keys,
     contested_targets,
     hold_back,
     reserved_name_refusal,
@@ -339,7 +340,7 @@ def test_a_contested_bundle_configmap_is_held_back_until_due() -> None:
     }
     annotations = {"a": {labels.CONTESTED_REPAIRS: "3"}, "c": {labels.CONTESTED_REPAIRS: "3"}}
     now = NOW + timedelta(seconds=2)
-    contests = contested_targets(plan.write, writers, annotations, desired, now)
+    contests = contested_targets(plan.write, writers, annotations, configmap_keys(desired), now)
     assert set(contests) == {"a", "c"}
     assert contests["a"].due == NOW + timedelta(seconds=4)
     assert contests["c"].repairs == 1, "quiet for an hour: starts over"

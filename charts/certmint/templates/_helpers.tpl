@@ -37,7 +37,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
     verbs: [patch]
   - apiGroups: [""]
     resources: [secrets]
-    verbs: [get, list, watch, create, patch]
+    verbs: [get, list, watch, create, patch, delete]
   - apiGroups: [""]
     resources: [configmaps]
     verbs: [get, list, watch, create, patch, delete]

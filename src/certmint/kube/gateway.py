@@ -117,10 +117,14 @@ class Kube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
+        resource_version: str = "",
     ) -> SecretObject:
         """Declares exactly the fields certmint owns; what we stop declaring is removed, others' fields
-        stay. Returns the Secret as written."""
-        body = secrets.secret_manifest(namespace, name, secret_type, data, labels, annotations, owner)
+        stay. Returns the Secret as written. With `resource_version`, ApiException 409 when the Secret
+        changed since it was read (one that no longer exists is created anew)."""
+        body = secrets.secret_manifest(
+            namespace, name, secret_type, data, labels, annotations, owner, resource_version
+        )
         written = await self.server_side_apply(
             objects.core_path("secrets", namespace, name), body, FIELD_MANAGER
         )
@@ -135,11 +139,12 @@ class Kube:
         labels: Mapping[str, str],
         annotations: Mapping[str, str],
         owner: OwnerReference | None = None,
+        secret_type: str = secrets.TLS,
     ) -> SecretObject | None:
-        """Creates a kubernetes.io/tls Secret with a plain create, so a concurrent creator wins: returns
-        it as created, or None when one of that name already exists (never overwritten). Raises
-        Rejected when the API server refuses the object (e.g. a label value)."""
-        body = secrets.secret_manifest(namespace, name, secrets.TLS, data, labels, annotations, owner)
+        """Creates a Secret (kubernetes.io/tls unless told) with a plain create, so a concurrent
+        creator wins: returns it as created, or None when one of that name already exists (never
+        overwritten). Raises Rejected when the API server refuses the object (e.g. a label value)."""
+        body = secrets.secret_manifest(namespace, name, secret_type, data, labels, annotations, owner)
         try:
             created = await self.request(
                 "POST",
@@ -184,6 +189,23 @@ class Kube:
         ]:
             async for item in self._pages(path, [("labelSelector", label_selector)], secrets.LIST_PAGE):
                 yield secrets.secret_from_body(item)
+
+    async def delete_secret(self, namespace: str, name: str, uid: str, resource_version: str) -> bool:
+        """Deletes exactly the Secret read (uid and resourceVersion preconditions), never one someone
+        made or changed since: False when it is gone already or was changed or replaced (its watch
+        event brings it back to be judged again)."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": uid, "resourceVersion": resource_version},
+        }
+        try:
+            await self.request("DELETE", objects.core_path("secrets", namespace, name), body=options)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return False
+            raise
+        return True
 
     async def apply_secret_data(
         self,

@@ -27,6 +27,10 @@ class SecretObject:
     owner_uids: frozenset[str] = frozenset()
     writers: tuple[DataWriter, ...] = ()
     """From managedFields: who last wrote which data keys, and when."""
+    uid: str = ""
+    certmint_labels: frozenset[str] = frozenset()
+    """Labels certmint's own field manager wrote (planning.markings): a bundle's copy is certmint's only
+    then."""
 
     def view(self, contents: SecretContents | Unusable | None = None) -> SecretView:
         """What planning keeps of it: no data, no key. `contents` when they are known already."""
@@ -67,6 +71,10 @@ def secret_from_body(body: Mapping[str, Any]) -> SecretObject:
         resource_version=str(metadata.get("resourceVersion") or ""),
         owner_uids=frozenset(ref["uid"] for ref in metadata.get("ownerReferences") or [] if ref.get("uid")),
         writers=tuple(data_writers(metadata.get("managedFields") or [])),
+        uid=str(metadata.get("uid") or ""),
+        certmint_labels=markings.certmint_labels(
+            metadata.get("managedFields") or [], frozenset({FIELD_MANAGER})
+        ),
     )
 
 
@@ -103,14 +111,18 @@ def secret_manifest(
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     owner: OwnerReference | None,
+    resource_version: str = "",
 ) -> dict[str, Any]:
-    """A Secret certmint writes in full: these fields and no others."""
+    """A Secret certmint writes in full: these fields and no others. With `resource_version`, a write
+    made only to that version of the Secret."""
     metadata: dict[str, object] = {
         "name": name,
         "namespace": namespace,
         "labels": dict(labels),
         "annotations": dict(annotations),
     }
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
     if owner is not None:
         metadata["ownerReferences"] = [owner.to_api()]
     return {

@@ -417,9 +417,12 @@ class Controller:
         self.queue.fan_out(key for key in self.state.certificates if key.namespace == name)
 
     def configmap_event(self, body: Body) -> None:
-        """Someone changed or deleted a ConfigMap we publish: its TrustBundle puts it right. Only a
-        ConfigMap certmint itself labelled for that bundle (its UID, by certmint's field manager)
-        counts: a tenant's ConfigMap carrying the same markings wakes nobody's bundle."""
+        self._bundle_copy_event(body)
+
+    def _bundle_copy_event(self, body: Body) -> None:
+        """Someone changed or deleted a ConfigMap or Secret we publish: its TrustBundle puts it right.
+        Only a copy certmint itself labelled for that bundle (its UID, by certmint's field manager)
+        counts: a tenant's object carrying the same markings wakes nobody's bundle."""
         metadata = body.get("metadata", {})
         annotations = metadata.get("annotations") or {}
         name = annotations.get(labels.TRUST_BUNDLE_NAME)
@@ -442,6 +445,9 @@ class Controller:
             return
         annotations = metadata.get("annotations") or {}
         role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
+        if role == labels.ROLE_TRUST_BUNDLE:
+            self._bundle_copy_event(body)
+            return
         if role == labels.ROLE_CA:
             # Only certmint's own CA marking, on a Secret where that issuer keeps its CA: a forged
             # one in a tenant's namespace reconciles no other tenant's issuer.

@@ -8,6 +8,8 @@ SECRET_ROLE_LABEL: Final = "certmint.dev/secret-role"
 """On every Secret certmint manages; the operator watches only Secrets carrying it."""
 ROLE_LEAF: Final = "leaf"
 ROLE_CA: Final = "ca"
+ROLE_TRUST_BUNDLE: Final = "trust-bundle"
+"""A TrustBundle's published Secret (its `secret` target): CA certificates only, never a key."""
 
 CERTIFICATE_NAME: Final = "certmint.dev/certificate-name"
 ISSUER_NAME: Final = "certmint.dev/issuer-name"
@@ -33,7 +35,7 @@ REVOKED_SERIAL: Final = "certmint.dev/revoked-serial"
 """On a Secret: the serial of the revoked certificate it still holds, until a new one replaces it."""
 
 TRUST_BUNDLE_LABEL: Final = "certmint.dev/trust-bundle"
-"""On every ConfigMap a TrustBundle publishes; its value is the TrustBundle's UID."""
+"""On every ConfigMap and Secret a TrustBundle publishes; its value is the TrustBundle's UID."""
 TRUST_BUNDLE_NAME: Final = "certmint.dev/trust-bundle-name"
 BUNDLE_DIGEST: Final = "certmint.dev/bundle-digest"
 

@@ -21,6 +21,7 @@ from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.bundles.publish import Published, existing_copies, publish
+from certmint.operator.bundles.secrets import SecretsPublished, publish_secrets
 from certmint.operator.bundles.sources import IssuerNotReconciled, SourceUnavailable, read_source
 from certmint.operator.cluster_trust import active
 from certmint.operator.cluster_trust import publish as publish_cluster_trust
@@ -30,6 +31,7 @@ from certmint.operator.state import Body, Key, issuer_key
 from certmint.operator.status import write_status
 from certmint.pki import PKIError, TrustBundleContent, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
+from certmint.planning.bundles.secret_target import BundleIdentity, secret_content
 from certmint.planning.bundles.sources import (
     BundleSources,
     LastPublished,
@@ -44,6 +46,7 @@ from certmint.planning.bundles.targets import (
     cluster_trust_bundle_problem,
     cluster_trust_bundle_target,
     configmap_content,
+    configmap_keys,
     contested_targets,
     describe_trust_change,
     hold_back,
@@ -106,7 +109,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         plan.write,
         {found.namespace: found.writers for found in copies},
         {found.namespace: found.annotations for found in copies},
-        published,
+        configmap_keys(published),
         now,
     )
     plan, held = hold_back(plan, contests, now)
@@ -115,17 +118,30 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         content.certificates,
     )
     result = await publish(ctx, bundle, content.digest, published, existing, plan, contests)
+    secrets = await _publish_secrets(ctx, bundle, frozenset(targets), content)
     if change and len(plan.write) > len(result.conflicts):  # at least one copy now holds it
         await _announce_trust_change(ctx, bundle, change)
     cluster = await _cluster_trust_bundle(ctx, bundle, content.certificates)
     if problem is None:
         problem = cluster.problem
-    tail = await _finish(ctx, key, body, bundle, planned, content, result, held, problem, now)
+    tail = await _finish(ctx, key, body, bundle, planned, content, result, secrets, held, problem, now)
     outcome = cluster.outcome.then(tail)  # the status's decision of when to look again wins
     if cluster.retry_after is not None:
         retry = min(outcome.requeue_after or cluster.retry_after, cluster.retry_after)
         outcome = outcome.then(Outcome(requeue_after=retry, backoff=outcome.backoff))
     return outcome
+
+
+async def _publish_secrets(
+    ctx: Context, bundle: TrustBundle, namespaces: frozenset[str], content: TrustBundleContent
+) -> SecretsPublished:
+    """The `secret` target: published where the ConfigMap is, or every copy withdrawn when unset."""
+    identity = BundleIdentity(
+        bundle.api_version, TRUST_BUNDLES.kind, bundle.metadata.name, bundle.metadata.uid
+    )
+    target = bundle.spec.target.secret
+    wanted = None if target is None else secret_content(target.key, content.certificates, content.digest)
+    return await publish_secrets(ctx, identity, namespaces, wanted, ctx.config.watch_namespaces)
 
 
 @dataclass(frozen=True)
@@ -169,42 +185,43 @@ async def _finish(
     planned: BundleSources,
     content: TrustBundleContent,
     result: Published,
+    secrets: SecretsPublished,
     held: dict[str, Contest],
     problem: tuple[str, str] | None,
     now: datetime,
 ) -> Outcome:
     """The status after publishing, and when to look again."""
     count = len(result.holding)
-    if held:
+    contested = [
+        *((found.due, "ConfigMap", reasons.CONFIGMAP_CONTESTED, at, found) for at, found in held.items()),
+        *((found.due, "Secret", reasons.SECRET_CONTESTED, at, found) for at, found in secrets.held.items()),
+    ]
+    if contested:
         # Another writer keeps changing a published copy: say who, and look again when due.
-        namespace, first = min(held.items(), key=lambda item: item[1].due)
-        message = first.message("ConfigMap", f"{namespace}/{bundle.metadata.name}")
+        due, kind, reason, namespace, first = min(contested, key=lambda item: item[0])
+        message = first.message(kind, f"{namespace}/{bundle.metadata.name}")
         # The held-back copies still hold what they held: what the status records stays as it was.
-        reported = await _report(
-            ctx, key, body, ConditionStatus.FALSE, reasons.CONFIGMAP_CONTESTED, message, count
-        )
-        return reported.then(Outcome(requeue_after=(first.due - now).total_seconds()))
+        reported = await _report(ctx, key, body, ConditionStatus.FALSE, reason, message, count)
+        return reported.then(Outcome(requeue_after=(due - now).total_seconds()))
     recorded = _source_statuses(planned)
     wake = _issuers_to_wake(bundle, _old_status(body).sources, recorded)
-    if result.conflicts:
-        message = (
-            f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "
-            f"{', '.join(result.conflicts)}"
+    if result.conflicts or secrets.conflicts:
+        conflicts = {"ConfigMap": result.conflicts, "Secret": secrets.conflicts}
+        message = "; ".join(
+            f"a {kind} named {bundle.metadata.name} that certmint did not create for this bundle exists in: "
+            f"{', '.join(namespaces)}"
+            for kind, namespaces in conflicts.items()
+            if namespaces
         )
+        reason = reasons.CONFIGMAP_CONFLICT if result.conflicts else reasons.SECRET_CONFLICT
         reported = await _report(
-            ctx,
-            key,
-            body,
-            ConditionStatus.FALSE,
-            reasons.CONFIGMAP_CONFLICT,
-            message,
-            count,
-            content.digest,
-            recorded,
+            ctx, key, body, ConditionStatus.FALSE, reason, message, count, content.digest, recorded
         )
         return reported.then(Outcome(backoff=True, wake=wake))
     metrics.trust_bundle_certificates.labels(bundle.metadata.name).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {count} namespaces"
+    if bundle.spec.target.secret is not None:
+        message += f", as a Secret in {len(secrets.holding)}"
     if problem is not None:
         # Published all the same: the healthy sources as they are now, the failing ones as last seen.
         reason, detail = problem

@@ -74,6 +74,10 @@ def _same(actual: ConfigMapContent, desired: ConfigMapContent) -> bool:
     return actual.data == desired.data and set(actual.binary_data) == set(desired.binary_data)
 
 
+def configmap_keys(content: ConfigMapContent) -> list[str]:
+    return [*content.data, *content.binary_data]
+
+
 def configmap_content(bundle: TrustBundle, content: TrustBundleContent, crls: bytes) -> ConfigMapContent:
     """`crls`: the PEM CRLs of the bundle's issuer sources; the key is left out when there are none."""
     target = bundle.spec.target
@@ -93,12 +97,12 @@ def contested_targets(
     write: tuple[str, ...],
     writers: Mapping[str, tuple[DataWriter, ...]],
     annotations: Mapping[str, Mapping[str, str]],
-    desired: ConfigMapContent,
+    keys: Sequence[str],
     now: datetime,
 ) -> dict[str, Contest]:
-    """Namespaces about to be written whose ConfigMap another field manager changed: putting it back
-    follows planning.contest's backoff instead of answering every write of theirs."""
-    keys = [*desired.data, *desired.binary_data]
+    """Namespaces about to be written whose copy (ConfigMap or Secret) another field manager changed
+    in one of our data `keys`: putting it back follows planning.contest's backoff instead of
+    answering every write of theirs."""
     found = {}
     for namespace in write:
         contested = contest(writers.get(namespace, ()), keys, annotations.get(namespace, {}), now)
