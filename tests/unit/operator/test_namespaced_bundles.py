@@ -151,7 +151,7 @@ async def test_a_source_naming_another_namespace_is_refused_and_nothing_is_read_
     assert touching(harness, OTHER, since) == [], "nothing of the other namespace is read"
     assert harness.kube.writes[before:] == [f"status {NAMESPACED_TRUST_BUNDLES.plural} {NAMESPACE}/{NAME}"]
     assert (NAMESPACE, NAME) not in harness.kube.configmaps, "nothing published"
-    assert harness.controller.queue.scheduled(BUNDLE) is not None, "looked at again with backoff"
+    assert harness.controller.queue.scheduled(BUNDLE) is None, "only a change of its spec can fix it"
 
 
 async def test_naming_a_foreign_source_later_keeps_what_was_published() -> None:

@@ -89,6 +89,13 @@ class Scoped:
     """Where its published copies are listed (empty: every namespace)."""
 
 
+@dataclass(frozen=True)
+class OutsideNamespace:
+    """A NamespacedTrustBundle whose sources spell another namespace: refused, nothing read."""
+
+    message: str
+
+
 async def reconcile(ctx: Context, key: Key) -> Outcome:
     body = ctx.state.bundles.get(key)
     if body is None:
@@ -99,12 +106,12 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         return await _report(
             ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SPEC, str(error.errors()[0]["msg"])
         )
-    if isinstance(scoped, str):
+    if isinstance(scoped, OutsideNamespace):
         # Before any read: a namespace owner's bundle may not make certmint read another's objects.
-        refused = await _report(
-            ctx, key, body, ConditionStatus.FALSE, reasons.SOURCE_OUTSIDE_NAMESPACE, scoped
+        # Only a change of its spec can fix it, and that change is an event: no retry.
+        return await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.SOURCE_OUTSIDE_NAMESPACE, scoped.message
         )
-        return refused.then(Outcome(backoff=True))
     bundle = scoped.bundle
     reserved = reserved_name_refusal(bundle.metadata.name)
     if reserved is not None:  # the CRD refuses it too; this guards objects made before that rule
@@ -162,9 +169,9 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     return outcome
 
 
-def _scoped(ctx: Context, key: Key, body: Body) -> Scoped | str:
-    """The bundle of `body`, or why a NamespacedTrustBundle's sources are refused.
-    Raises ValidationError on an invalid spec."""
+def _scoped(ctx: Context, key: Key, body: Body) -> Scoped | OutsideNamespace:
+    """The bundle of `body` with where it reads and publishes. Raises ValidationError on an invalid
+    spec."""
     if key.kind != NAMESPACED_TRUST_BUNDLE:
         bundle = TrustBundle.model_validate(body)
         return Scoped(
@@ -177,7 +184,7 @@ def _scoped(ctx: Context, key: Key, body: Body) -> Scoped | str:
     local = NamespacedTrustBundle.model_validate(body)
     refusal = foreign_sources(key.namespace, local.spec.sources)
     if refusal is not None:
-        return refusal
+        return OutsideNamespace(refusal)
     own = {name: labels for name, labels in ctx.state.namespaces.items() if name == key.namespace}
     return Scoped(
         local, resolve_sources(key.namespace, local.spec.sources), LabelSelector(), own, (key.namespace,)
