@@ -56,6 +56,8 @@ class NamespacedBundleTarget(ConfigMapFormats):
     """The ConfigMap of the bundle's name in the bundle's own namespace; a ConfigMap of that name
     certmint did not create for this bundle is never written."""
 
+    # TrustBundle's `secret` target joins here once its publisher serves both kinds (one reconciler).
+
 
 class NamespacedTrustBundleSpec(ApiModel):
     sources: list[NamespacedBundleSource] = Field(min_length=1, max_length=64)
