@@ -155,7 +155,10 @@ class Controller:
             SIGNING_REQUEST: lambda: len(state.signing_requests),
             POD_CERTIFICATE_REQUEST: lambda: len(state.pod_certificate_requests),
             ISSUER: lambda: len(state.issuers),
-            TRUST_BUNDLE: lambda: len(state.bundles),
+            TRUST_BUNDLE: lambda: sum(1 for key in state.bundles if key.kind == TRUST_BUNDLE),
+            NAMESPACED_TRUST_BUNDLE: lambda: sum(
+                1 for key in state.bundles if key.kind == NAMESPACED_TRUST_BUNDLE
+            ),
             CLUSTER_TRUST_BUNDLE: lambda: len(state.cluster_trust_bundles),
             OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
