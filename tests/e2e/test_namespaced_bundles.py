@@ -460,3 +460,47 @@ def test_the_tenant_cannot_create_a_bundle_in_another_namespace(tenant: Tenant, 
             namespaced_trust_bundle(victim.namespace, "planted", [{"inlinePEM": ca_pem("planted")}]),
         )
     assert forbidden.value.status == 403
+
+
+@pytest.mark.timeout(300)
+def test_a_rotation_of_its_issuer_reaches_the_bundle(audited: Audited, tenant: Tenant) -> None:
+    """The watches: the tenant's Issuer prepares a next CA, and the bundle publishes it; once the
+    rotation is done the old CA leaves the bundle."""
+    cluster = audited.cluster
+    rotation = {"caDuration": "24h", "rotation": {"propagationDelay": "5s", "reissueWindow": "1h"}}
+    tenant.create(ISSUERS.plural, self_signed_issuer(tenant.namespace, "rotating", **rotation))
+    cluster.wait_condition(ISSUERS.plural, tenant.namespace, "rotating", "True", timeout=60)
+    tenant.bundle("rotating-trust", [{"issuer": {"name": "rotating"}}])
+    cluster.wait_condition(
+        NAMESPACED_TRUST_BUNDLES.plural, tenant.namespace, "rotating-trust", "True", timeout=60
+    )
+    old = ca_of(cluster, tenant.namespace, "rotating")
+
+    def published() -> set[str]:
+        found = tenant.core.read_namespaced_config_map("rotating-trust", tenant.namespace)
+        return fingerprints((found.data or {})["ca.crt"])
+
+    assert published() == old
+    tenant.custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        tenant.namespace,
+        ISSUERS.plural,
+        "rotating",
+        {"metadata": {"annotations": {"certmint.dev/rotate-ca": "incident-7"}}},
+    )
+    both = wait_for(
+        lambda: published() if len(published() - old) == 1 else None, 60, what="the next CA published"
+    )
+    assert old <= both, "the current CA stays trusted while the next one is prepared"
+    new = wait_for(
+        lambda: (
+            ca_of(cluster, tenant.namespace, "rotating")
+            if ca_of(cluster, tenant.namespace, "rotating") != old
+            else None
+        ),
+        120,
+        what="the next CA signing",
+    )
+    assert new == both - old
+    wait_for(lambda: published() == new, 120, what="the old CA leaving the bundle")
