@@ -252,8 +252,8 @@ async def _finish(
     wake = _issuers_to_wake(scoped.sources, _old_status(body).sources, recorded)
     if result.conflicts:
         message = (
-            f"a ConfigMap named {bundle.metadata.name} that certmint does not own exists in: "
-            f"{', '.join(result.conflicts)}"
+            f"a ConfigMap named {bundle.metadata.name} that certmint did not create for this bundle "
+            f"exists in: {', '.join(result.conflicts)}"
         )
         reported = await _report(
             ctx,
