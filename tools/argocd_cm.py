@@ -1,5 +1,6 @@
 """Writes what contrib/argocd ships besides the health scripts themselves: ClusterIssuer/health.lua
-(a copy of Issuer's: Argo CD looks a script up by group and kind) and argocd-cm.yaml, the same
+and NamespacedTrustBundle/health.lua (copies of Issuer's and TrustBundle's: Argo CD looks a script
+up by group and kind) and argocd-cm.yaml, the same
 scripts as Argo CD's resource.customizations.health.<group>_<Kind> keys, ready to merge into
 argocd-cm. tests/unit/test_argocd_health.py fails when either is stale.
 
@@ -10,8 +11,8 @@ from pathlib import Path
 CONTRIB = Path(__file__).resolve().parents[1] / "contrib" / "argocd"
 GROUP = "certmint.dev"
 SCRIPTS = CONTRIB / "resource_customizations" / GROUP
-KINDS = ("Certificate", "Issuer", "ClusterIssuer", "TrustBundle")
-COPIES = {"ClusterIssuer": "Issuer"}
+KINDS = ("Certificate", "Issuer", "ClusterIssuer", "TrustBundle", "NamespacedTrustBundle")
+COPIES = {"ClusterIssuer": "Issuer", "NamespacedTrustBundle": "TrustBundle"}
 """Kinds whose script is another kind's, byte for byte."""
 ARGOCD_CM = CONTRIB / "argocd-cm.yaml"
 
@@ -45,6 +46,7 @@ def argocd_cm() -> str:
 
 def main() -> None:
     for kind, original in COPIES.items():
+        script_path(kind).parent.mkdir(parents=True, exist_ok=True)
         script_path(kind).write_text(script(original))
     ARGOCD_CM.write_text(argocd_cm())
 

@@ -7,13 +7,14 @@ Hostile tests that must send what the models refuse build raw dicts, and say so.
 
 from typing import Any
 
-from certmint.api import Certificate, ClusterIssuer, Issuer, TrustBundle
+from certmint.api import Certificate, ClusterIssuer, Issuer, NamespacedTrustBundle, TrustBundle
 from certmint.api.common import ApiModel
 from certmint.api.kinds import (
     API_VERSION,
     CERTIFICATES,
     CLUSTER_ISSUERS,
     ISSUERS,
+    NAMESPACED_TRUST_BUNDLES,
     TRUST_BUNDLES,
     Resource,
 )
@@ -82,6 +83,20 @@ def trust_bundle(
         TrustBundle,
         TRUST_BUNDLES,
         {"metadata": _metadata(name, None, meta), "spec": {"sources": sources, "target": target}},
+    )
+
+
+def namespaced_trust_bundle(
+    namespace: str,
+    name: str,
+    sources: list[dict[str, Any]],
+    meta: dict[str, Any] | None = None,
+    **target: Any,
+) -> dict[str, Any]:
+    return manifest(
+        NamespacedTrustBundle,
+        NAMESPACED_TRUST_BUNDLES,
+        {"metadata": _metadata(name, namespace, meta), "spec": {"sources": sources, "target": target}},
     )
 
 

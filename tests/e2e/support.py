@@ -189,6 +189,39 @@ def token_client(cluster: Cluster, namespace: str, account: str) -> client.ApiCl
     return client.ApiClient(configuration)
 
 
+def cluster_admin_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> None:
+    """A kubeconfig at `path` with a token of a ServiceAccount `account` of `namespace` bound to
+    cluster-admin: an operator that may write anything, whose requests an audit log tells from the
+    test's own."""
+    core, rbac = cluster.core, client.RbacAuthorizationV1Api(cluster.api)
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount.model_validate({"metadata": {"name": account}})
+    )
+    rbac.create_cluster_role_binding(
+        client.V1ClusterRoleBinding.model_validate(
+            {
+                "metadata": {"name": account},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "cluster-admin",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            }
+        )
+    )
+    request = core.create_namespaced_service_account_token(
+        account,
+        namespace,
+        client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 7200}}),
+    )
+    assert request.status is not None, "a granted TokenRequest carries its token"
+    admin = yaml.safe_load(cluster.plane.kubeconfig.read_text())
+    admin["users"] = [{"name": account, "user": {"token": request.status.token}}]
+    admin["contexts"][0]["context"]["user"] = account
+    path.write_text(yaml.safe_dump(admin))
+
+
 class OperatorProcess(devcluster.operator.OperatorProcess):
     """The operator process of devcluster, its log searched by the secrets hygiene test."""
 

@@ -7,10 +7,16 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, NAMESPACED_TRUST_BUNDLES, TRUST_BUNDLES, VERSION
 from certmint.planning import reasons
 from tests.argocd_health import health
-from tests.e2e.manifests import ca_issuer, certificate, issuer_bundle, self_signed_issuer
+from tests.e2e.manifests import (
+    ca_issuer,
+    certificate,
+    issuer_bundle,
+    namespaced_trust_bundle,
+    self_signed_issuer,
+)
 from tests.e2e.support import Cluster, OperatorProcess
 
 
@@ -41,6 +47,9 @@ def test_health_of_real_objects_in_each_state(
     )
     cluster.apply(certificate(namespace, "grab", secretName="taken"))
     cluster.apply(issuer_bundle(bundle_name, namespace, {"argocd-test": namespace}))
+    cluster.apply(namespaced_trust_bundle(namespace, "own", [{"issuer": {"name": "ca"}}]))
+    elsewhere = [{"configMap": {"name": "ca", "namespace": "kube-system"}}]
+    cluster.apply(namespaced_trust_bundle(namespace, "elsewhere", elsewhere))
 
     cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True")
     cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True")
@@ -48,6 +57,10 @@ def test_health_of_real_objects_in_each_state(
     cluster.wait_condition(CERTIFICATES.plural, namespace, "late", "False", reasons.ISSUER_NOT_READY)
     cluster.wait_condition(CERTIFICATES.plural, namespace, "grab", "False", reasons.SECRET_NOT_OWNED)
     cluster.wait_condition(TRUST_BUNDLES.plural, None, bundle_name, "True")
+    cluster.wait_condition(NAMESPACED_TRUST_BUNDLES.plural, namespace, "own", "True")
+    cluster.wait_condition(
+        NAMESPACED_TRUST_BUNDLES.plural, namespace, "elsewhere", "False", reasons.SOURCE_OUTSIDE_NAMESPACE
+    )
 
     def read(plural: str, scope: str | None, name: str) -> dict[str, Any]:
         found = cluster.get(plural, scope, name)
@@ -78,3 +91,13 @@ def test_health_of_real_objects_in_each_state(
     synced = health("TrustBundle", read(TRUST_BUNDLES.plural, None, bundle_name))
     assert synced.status == "Healthy"
     assert synced.message.endswith("certificates published to 1 namespaces")
+
+    own = health("NamespacedTrustBundle", read(NAMESPACED_TRUST_BUNDLES.plural, namespace, "own"))
+    assert own.status == "Healthy"
+    assert own.message.endswith("certificates published to 1 namespaces")
+
+    refused = health("NamespacedTrustBundle", read(NAMESPACED_TRUST_BUNDLES.plural, namespace, "elsewhere"))
+    assert refused.status == "Degraded"
+    assert refused.message.startswith(
+        f"{reasons.SOURCE_OUTSIDE_NAMESPACE}: sources[0] ConfigMap kube-system/ca"
+    )

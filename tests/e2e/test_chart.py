@@ -12,7 +12,15 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client
 
-from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, RESOURCES, TRUST_BUNDLES, VERSION
+from certmint.api.kinds import (
+    CERTIFICATES,
+    GROUP,
+    ISSUERS,
+    NAMESPACED_TRUST_BUNDLES,
+    RESOURCES,
+    TRUST_BUNDLES,
+    VERSION,
+)
 from certmint.kube import podcerts
 from certmint.pki import load_certificates_pem
 from devcluster.binaries import locate_binaries
@@ -36,6 +44,8 @@ NEEDED = [
     ("patch", "issuers.certmint.dev/status"),
     ("watch", "clusterissuers.certmint.dev"),
     ("patch", "trustbundles.certmint.dev/status"),
+    ("watch", "namespacedtrustbundles.certmint.dev"),
+    ("patch", "namespacedtrustbundles.certmint.dev/status"),
     ("get", "secrets"),
     ("watch", "secrets"),
     ("create", "secrets"),
@@ -521,14 +531,50 @@ def helm_template(*values: str, namespace: str = "certmint") -> list[dict[str, A
     return [document for document in yaml.safe_load_all(result.stdout) if document]
 
 
-def rendered(documents: list[dict[str, Any]], kind: str, namespace: str | None = None) -> dict[str, Any]:
+def rendered(
+    documents: list[dict[str, Any]], kind: str, namespace: str | None = None, name: str | None = None
+) -> dict[str, Any]:
     (found,) = (
         document
         for document in documents
         if document["kind"] == kind
         and (namespace is None or document["metadata"].get("namespace") == namespace)
+        and (name is None or document["metadata"]["name"] == name)
     )
     return found
+
+
+OPERATOR_ROLE = "certmint"
+"""The operator's ClusterRole in `helm_template`'s release (the others are aggregated roles)."""
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def test_namespace_owners_are_granted_namespaced_trust_bundles_and_nothing_else() -> None:
+    """Kubernetes aggregates these into admin and edit (and view): whoever owns a namespace may
+    publish its own bundle there (tests/e2e/test_namespaced_bundles.py binds them as a tenant)."""
+    aggregated = {
+        document["metadata"]["name"]: document
+        for document in helm_template()
+        if document["kind"] == "ClusterRole"
+        and any(label.startswith(AGGREGATE) for label in document["metadata"]["labels"])
+    }
+    edit = aggregated.pop("certmint-namespaced-trust-bundles-edit")
+    view = aggregated.pop("certmint-namespaced-trust-bundles-view")
+    assert aggregated == {}
+    assert {label for label in edit["metadata"]["labels"] if label.startswith(AGGREGATE)} == {
+        f"{AGGREGATE}admin",
+        f"{AGGREGATE}edit",
+    }
+    assert {label for label in view["metadata"]["labels"] if label.startswith(AGGREGATE)} == {
+        f"{AGGREGATE}view"
+    }
+    for role in (edit, view):
+        assert [(rule["apiGroups"], rule["resources"]) for rule in role["rules"]] == [
+            ([GROUP], [NAMESPACED_TRUST_BUNDLES.plural])
+        ]
+    assert set(view["rules"][0]["verbs"]) == {"get", "list", "watch"}
+    off = helm_template("aggregateRoles=false")
+    assert [d["metadata"]["name"] for d in off if d["kind"] == "ClusterRole"] == [OPERATOR_ROLE]
 
 
 def test_the_chart_templates_the_crds_of_crds_directory_kept_unless_told() -> None:
@@ -599,8 +645,8 @@ def test_pod_certificates_enabled_adds_exactly_its_rights_and_the_operator_flag(
     assert {key: value for key, value in operator_env(on).items() if key != "CERTMINT_POD_CERTIFICATES"} == (
         operator_env(off)
     )
-    off_rules = rendered(off, "ClusterRole")["rules"]
-    on_rules = rendered(on, "ClusterRole")["rules"]
+    off_rules = rendered(off, "ClusterRole", name=OPERATOR_ROLE)["rules"]
+    on_rules = rendered(on, "ClusterRole", name=OPERATOR_ROLE)["rules"]
     added = added_rules(off_rules, on_rules)
     assert added == POD_CERTIFICATE_NAMESPACED_RULES + POD_CERTIFICATE_CLUSTER_RULES
     for rule in off_rules:
@@ -615,9 +661,10 @@ def test_pod_certificates_with_watch_namespaces_reads_pods_and_requests_only_the
     ClusterTrustBundles) to the ClusterRole."""
     off = helm_template("watchNamespaces={team-a}")
     on = helm_template("watchNamespaces={team-a}", "podCertificates.enabled=true")
-    assert added_rules(rendered(off, "ClusterRole")["rules"], rendered(on, "ClusterRole")["rules"]) == (
-        POD_CERTIFICATE_CLUSTER_RULES
-    )
+    assert added_rules(
+        rendered(off, "ClusterRole", name=OPERATOR_ROLE)["rules"],
+        rendered(on, "ClusterRole", name=OPERATOR_ROLE)["rules"],
+    ) == (POD_CERTIFICATE_CLUSTER_RULES)
     for namespace in ("team-a", "certmint"):
         assert (
             added_rules(rendered(off, "Role", namespace)["rules"], rendered(on, "Role", namespace)["rules"])

@@ -29,6 +29,7 @@ from certmint.api.kinds import (
     DEPRECATED_VERSIONS,
     GROUP,
     ISSUERS,
+    NAMESPACED_TRUST_BUNDLES,
     RESOURCES,
     TRUST_BUNDLES,
     VERSION,
@@ -237,6 +238,7 @@ def _create_all(cluster: Cluster, bodies: list[dict[str, Any]]) -> None:
 def _population(
     namespaces: list[str], prefix: str, certificates: int, issuers: int, cluster_issuers: int, bundles: int
 ) -> list[dict[str, Any]]:
+    """`bundles`: that many TrustBundles, and as many NamespacedTrustBundles."""
     return [
         *(
             # Of the issuer ca-<j> that lives in its namespace (at least one per namespace is made).
@@ -255,6 +257,14 @@ def _population(
         *(
             manifests.trust_bundle(
                 f"{prefix}bundle-{i}", [{"issuer": {"name": f"{prefix}ca-0", "namespace": namespaces[0]}}]
+            )
+            for i in range(bundles)
+        ),
+        *(
+            manifests.namespaced_trust_bundle(
+                namespaces[i % len(namespaces)],
+                f"{prefix}local-bundle-{i}",  # not the TrustBundles' names: their ConfigMaps would collide
+                [{"issuer": {"name": f"{prefix}ca-{i % len(namespaces)}"}}],
             )
             for i in range(bundles)
         ),
@@ -314,7 +324,7 @@ def _legacy_population(legacy: Plane, namespaces: list[str]) -> set[Place]:
     cluster = legacy.cluster
     for name in namespaces:
         cluster.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
-    old = _population(namespaces, "", certificates=940, issuers=30, cluster_issuers=10, bundles=20)
+    old = _population(namespaces, "", certificates=940, issuers=30, cluster_issuers=10, bundles=10)
     assert len(old) == 1000
     _create_all(cluster, old)
     for i in range(0, 940, 20):  # a status, which the rewrite must leave as it is
@@ -386,7 +396,8 @@ def test_migrate_moves_a_thousand_objects_to_v1_writing_each_once(legacy: Plane)
         "Certificate": ["948", "940"],
         "Issuer": ["34", "30"],
         "ClusterIssuer": ["14", "10"],
-        "TrustBundle": ["24", "20"],
+        "TrustBundle": ["14", "10"],
+        "NamespacedTrustBundle": ["14", "10"],
     }, done.stdout
     # Exactly one write per object stored at v1alpha1, none for the others, nothing else.
     assert sorted(place for _, place, _ in events) == sorted(old)
@@ -490,6 +501,7 @@ def _settle(
         (ISSUERS, issuers),
         (CLUSTER_ISSUERS, cluster_issuers),
         (TRUST_BUNDLES, bundles),
+        (NAMESPACED_TRUST_BUNDLES, bundles),
     ):
         operator.wait_reconciled(count, resource.kind, timeout=120)
 

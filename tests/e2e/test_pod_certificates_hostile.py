@@ -31,7 +31,7 @@ from devcluster import LocalControlPlane
 from devcluster.controlplane import free_port
 from tests.e2e.canary import tenant_client
 from tests.e2e.manifests import issuer
-from tests.e2e.support import Cluster, OperatorProcess, json_object, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, cluster_admin_kubeconfig, json_object, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "certificates.k8s.io", "v1beta1", "podcertificaterequests"
@@ -84,40 +84,6 @@ class Audited:
         ]
 
 
-def _operator_kubeconfig(cluster: Cluster, path: Path) -> None:
-    """A kubeconfig of its own for the operator, with a token of a ServiceAccount bound to
-    cluster-admin: it may write anything, and the audit log tells its writes from the test's."""
-    core, rbac = cluster.core, client.RbacAuthorizationV1Api(cluster.api)
-    core.create_namespaced_service_account(
-        OPERATOR_NAMESPACE, client.V1ServiceAccount.model_validate({"metadata": {"name": OPERATOR_ACCOUNT}})
-    )
-    rbac.create_cluster_role_binding(
-        client.V1ClusterRoleBinding.model_validate(
-            {
-                "metadata": {"name": OPERATOR_ACCOUNT},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "cluster-admin",
-                },
-                "subjects": [
-                    {"kind": "ServiceAccount", "name": OPERATOR_ACCOUNT, "namespace": OPERATOR_NAMESPACE}
-                ],
-            }
-        )
-    )
-    request = core.create_namespaced_service_account_token(
-        OPERATOR_ACCOUNT,
-        OPERATOR_NAMESPACE,
-        client.AuthenticationV1TokenRequest.model_validate({"spec": {"expirationSeconds": 7200}}),
-    )
-    assert request.status is not None, "a granted TokenRequest carries its token"
-    admin = yaml.safe_load(cluster.plane.kubeconfig.read_text())
-    admin["users"] = [{"name": OPERATOR_ACCOUNT, "user": {"token": request.status.token}}]
-    admin["contexts"][0]["context"]["user"] = OPERATOR_ACCOUNT
-    path.write_text(yaml.safe_dump(admin))
-
-
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
     workdir = tmp_path_factory.mktemp("pod-certificates")
@@ -132,7 +98,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
         plane.install_certmint(REPO / "crds", OPERATOR_NAMESPACE)
         cluster = Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
         kubeconfig = workdir / "operator.kubeconfig"
-        _operator_kubeconfig(cluster, kubeconfig)
+        cluster_admin_kubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, kubeconfig)
         operator = OperatorProcess(
             plane,
             workdir / "operator.log",

@@ -12,7 +12,7 @@ import yaml
 import argocd_cm
 from certmint.api import CertificateStatus, ConditionStatus
 from certmint.api.certificate import IssuerKind, IssuerRef
-from certmint.api.kinds import READY, SYNCED
+from certmint.api.kinds import READY, RESOURCES, SYNCED
 from certmint.planning import reasons
 from certmint.planning.status import certificate_failed, certificate_ready, set_condition
 from tests.argocd_health import Health, health, lua_literal
@@ -198,15 +198,20 @@ def test_an_issuer_without_status_or_behind_its_spec_is_progressing() -> None:
 # TrustBundles.
 
 
-def test_a_synced_bundle_is_healthy() -> None:
+BUNDLE_KINDS = ("TrustBundle", "NamespacedTrustBundle")
+
+
+@pytest.mark.parametrize("kind", BUNDLE_KINDS)
+def test_a_synced_bundle_is_healthy(kind: str) -> None:
     status = conditions(
         SYNCED, ConditionStatus.TRUE, reasons.SYNCED, "2 certificates published to 3 namespaces"
     )
-    assert health("TrustBundle", with_status("TrustBundle", status)) == Health(
+    assert health(kind, with_status(kind, status)) == Health(
         "Healthy", "2 certificates published to 3 namespaces"
     )
 
 
+@pytest.mark.parametrize("kind", BUNDLE_KINDS)
 @pytest.mark.parametrize(
     "reason",
     [
@@ -219,17 +224,17 @@ def test_a_synced_bundle_is_healthy() -> None:
         reasons.SECRET_CONTESTED,
         reasons.RESERVED_NAME,
         reasons.INVALID_SPEC,
+        reasons.SOURCE_OUTSIDE_NAMESPACE,
     ],
 )
-def test_a_bundle_not_synced_is_degraded_with_the_reason(reason: str) -> None:
+def test_a_bundle_not_synced_is_degraded_with_the_reason(kind: str, reason: str) -> None:
     status = conditions(SYNCED, ConditionStatus.FALSE, reason, "see why")
-    assert health("TrustBundle", with_status("TrustBundle", status)) == Health(
-        "Degraded", f"{reason}: see why"
-    )
+    assert health(kind, with_status(kind, status)) == Health("Degraded", f"{reason}: see why")
 
 
-def test_a_bundle_without_status_is_progressing() -> None:
-    assert health("TrustBundle", with_status("TrustBundle", None)).status == "Progressing"
+@pytest.mark.parametrize("kind", BUNDLE_KINDS)
+def test_a_bundle_without_status_is_progressing(kind: str) -> None:
+    assert health(kind, with_status(kind, None)).status == "Progressing"
 
 
 # The scripts' reason lists and the generated files.
@@ -248,13 +253,18 @@ def test_every_in_progress_reason_is_one_certmint_reports(kind: str) -> None:
 
 def test_the_generated_files_are_up_to_date() -> None:
     """`python tools/argocd_cm.py` writes them."""
-    assert argocd_cm.script_path("ClusterIssuer").read_text() == argocd_cm.script("Issuer")
+    for copy, original in argocd_cm.COPIES.items():
+        assert argocd_cm.script_path(copy).read_text() == argocd_cm.script(original)
     assert argocd_cm.ARGOCD_CM.read_text() == argocd_cm.argocd_cm()
     data = yaml.safe_load(argocd_cm.ARGOCD_CM.read_text())["data"]
     assert data == {
         f"resource.customizations.health.certmint.dev_{kind}": argocd_cm.script(kind)
         for kind in argocd_cm.KINDS
     }
+
+
+def test_every_certmint_kind_has_a_health_script() -> None:
+    assert set(argocd_cm.KINDS) == {resource.kind for resource in RESOURCES}
 
 
 def test_without_lua_the_tests_fail_and_say_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,10 +30,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* What the operator does inside a namespace it serves: in the ClusterRole, or in a Role per namespace. */}}
 {{- define "certmint.namespacedRules" }}
   - apiGroups: [certmint.dev]
-    resources: [certificates, issuers]
+    resources: [certificates, issuers, namespacedtrustbundles]
     verbs: [get, list, watch]
   - apiGroups: [certmint.dev]
-    resources: [certificates/status, issuers/status]
+    resources: [certificates/status, issuers/status, namespacedtrustbundles/status]
     verbs: [patch]
   - apiGroups: [""]
     resources: [secrets]

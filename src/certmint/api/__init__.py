@@ -26,6 +26,7 @@ from certmint.api.issuer import (
     SelfSignedIssuer,
 )
 from certmint.api.kinds import API_VERSION, GROUP, VERSION
+from certmint.api.namespacedtrustbundle import NamespacedBundleSource, NamespacedTrustBundle
 from certmint.api.trustbundle import (
     BundleSource,
     BundleTarget,
@@ -57,6 +58,8 @@ __all__ = [
     "IssuerStatus",
     "KeystoresSpec",
     "LabelSelector",
+    "NamespacedBundleSource",
+    "NamespacedTrustBundle",
     "ObjectMeta",
     "PKCS12Keystore",
     "PrivateKeySpec",

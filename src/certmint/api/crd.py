@@ -21,12 +21,14 @@ from certmint.api.kinds import (
     DEPRECATED_VERSIONS,
     GROUP,
     ISSUERS,
+    NAMESPACED_TRUST_BUNDLES,
     READY,
     SYNCED,
     TRUST_BUNDLES,
     VERSION,
     Resource,
 )
+from certmint.api.namespacedtrustbundle import NamespacedTrustBundle
 from certmint.api.trustbundle import TrustBundle
 
 JsonSchema = dict[str, Any]
@@ -38,6 +40,7 @@ _REASON = {
     "priority": 1,
     "jsonPath": f'.status.conditions[?(@.type=="{READY}")].reason',
 }
+_SYNCED = {"name": SYNCED, "type": "string", "jsonPath": f'.status.conditions[?(@.type=="{SYNCED}")].status'}
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 _ISSUER_COLUMNS = (
     _READY,
@@ -88,12 +91,22 @@ RESOURCES = (
         resource=TRUST_BUNDLES,
         short_names=("mbundle",),
         printer_columns=(
-            {
-                "name": SYNCED,
-                "type": "string",
-                "jsonPath": f'.status.conditions[?(@.type=="{SYNCED}")].status',
-            },
+            _SYNCED,
             {"name": "Namespaces", "type": "integer", "jsonPath": ".status.namespaceCount"},
+            _AGE,
+        ),
+    ),
+    ResourceDefinition(
+        model=NamespacedTrustBundle,
+        resource=NAMESPACED_TRUST_BUNDLES,
+        short_names=("mnsbundle",),
+        printer_columns=(
+            _SYNCED,
+            {
+                "name": "Reason",
+                "type": "string",
+                "jsonPath": f'.status.conditions[?(@.type=="{SYNCED}")].reason',
+            },
             _AGE,
         ),
     ),

@@ -16,7 +16,8 @@ release. `certmint migrate` moves what etcd stores at them to VERSION; then a re
 READY = "Ready"
 """The condition type of Certificates and issuers: whether they serve."""
 SYNCED = "Synced"
-"""The condition type of TrustBundles: whether every selected namespace publishes the bundle."""
+"""The condition type of TrustBundles and NamespacedTrustBundles: whether every selected namespace
+publishes the bundle."""
 CA_PUBLISHED = "CAPublished"
 """The condition type of an issuer preparing its next CA: whether every TrustBundle publishes it."""
 IMPORTED = "Imported"
@@ -44,7 +45,10 @@ CERTIFICATES = Resource("Certificate", "certificates", namespaced=True, conditio
 ISSUERS = Resource("Issuer", "issuers", namespaced=True, condition=READY)
 CLUSTER_ISSUERS = Resource("ClusterIssuer", "clusterissuers", namespaced=False, condition=READY)
 TRUST_BUNDLES = Resource("TrustBundle", "trustbundles", namespaced=False, condition=SYNCED)
-RESOURCES = (CERTIFICATES, ISSUERS, CLUSTER_ISSUERS, TRUST_BUNDLES)
+NAMESPACED_TRUST_BUNDLES = Resource(
+    "NamespacedTrustBundle", "namespacedtrustbundles", namespaced=True, condition=SYNCED
+)
+RESOURCES = (CERTIFICATES, ISSUERS, CLUSTER_ISSUERS, TRUST_BUNDLES, NAMESPACED_TRUST_BUNDLES)
 
 _BY_KIND = {resource.kind: resource for resource in RESOURCES}
 _BY_PLURAL = {resource.plural: resource for resource in RESOURCES}

@@ -3,6 +3,7 @@
 from enum import StrEnum
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import (
@@ -18,6 +19,21 @@ from certmint.api.kinds import API_VERSION, TRUST_BUNDLES
 RESERVED_CONFIGMAP_NAMES = ("kube-root-ca.crt", "openshift-service-ca.crt")
 """ConfigMaps Kubernetes (and OpenShift) publish into every namespace themselves: a TrustBundle of
 that name would race their publisher and could hand pods the wrong API server CA."""
+
+
+NOT_A_RESERVED_NAME: JsonDict = {
+    "x-kubernetes-validations": [
+        {
+            "rule": "!(self.metadata.name in "
+            + "["
+            + ", ".join(f"'{name}'" for name in RESERVED_CONFIGMAP_NAMES)
+            + "])",
+            "message": "this ConfigMap name is published by Kubernetes itself; name the TrustBundle "
+            "differently",
+        }
+    ]
+}
+"""The API server's rule on the name of every bundle kind (its ConfigMap's name)."""
 
 
 class LabelSelectorOperator(StrEnum):
@@ -54,6 +70,18 @@ class ObjectKeySource(ApiModel):
     key: str = "ca.crt"
 
 
+EXACTLY_ONE_SOURCE: JsonDict = {
+    "x-kubernetes-validations": [
+        {
+            "rule": "(has(self.issuer) ? 1 : 0) + (has(self.secret) ? 1 : 0)"
+            " + (has(self.configMap) ? 1 : 0) + (has(self.inlinePEM) ? 1 : 0) == 1",
+            "message": "each source must set exactly one of issuer, secret, configMap or inlinePEM",
+        }
+    ]
+}
+"""The rule of every bundle kind's source, checked by the API server."""
+
+
 class BundleSource(ApiModel):
     """Exactly one of issuer, secret, configMap or inlinePEM."""
 
@@ -62,17 +90,7 @@ class BundleSource(ApiModel):
     config_map: ObjectKeySource | None = None
     inline_pem: str | None = Field(default=None, alias="inlinePEM")
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.issuer) ? 1 : 0) + (has(self.secret) ? 1 : 0)"
-                    " + (has(self.configMap) ? 1 : 0) + (has(self.inlinePEM) ? 1 : 0) == 1",
-                    "message": "each source must set exactly one of issuer, secret, configMap or inlinePEM",
-                }
-            ]
-        }
-    }
+    model_config = ApiModel.model_config | {"json_schema_extra": EXACTLY_ONE_SOURCE}
 
 
 class PKCS12Target(ApiModel):
@@ -107,7 +125,10 @@ class SecretTarget(ApiModel):
     )
 
 
-class BundleTarget(ApiModel):
+class TargetFormats(ApiModel):
+    """What a bundle publishes in each of its namespaces (a ConfigMap, and a Secret if asked): the
+    fields of every bundle kind's target."""
+
     config_map_key: str = Field(default="ca.crt", description="ConfigMap key of the PEM bundle.")
     combined_key: str | None = Field(default=None, description="Also write the bundle under this key.")
     crl_key: str = Field(
@@ -119,6 +140,9 @@ class BundleTarget(ApiModel):
         default=None,
         description="Also publish the PEM bundle as a Secret of the same name in the same namespaces.",
     )
+
+
+class BundleTarget(TargetFormats):
     namespace_selector: LabelSelector = Field(
         default_factory=LabelSelector, description="Namespaces receiving the ConfigMap; empty means all."
     )
@@ -170,17 +194,4 @@ class TrustBundle(ApiModel):
     spec: TrustBundleSpec
     status: TrustBundleStatus = Field(default_factory=TrustBundleStatus)
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!(self.metadata.name in "
-                    + "["
-                    + ", ".join(f"'{name}'" for name in RESERVED_CONFIGMAP_NAMES)
-                    + "])",
-                    "message": "this ConfigMap name is published by Kubernetes itself; name the TrustBundle "
-                    "differently",
-                }
-            ]
-        }
-    }
+    model_config = ApiModel.model_config | {"json_schema_extra": NOT_A_RESERVED_NAME}

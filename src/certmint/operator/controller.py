@@ -23,6 +23,7 @@ from certmint.operator.state import (
     CLUSTER_ISSUER,
     CLUSTER_TRUST_BUNDLE,
     ISSUER,
+    NAMESPACED_TRUST_BUNDLE,
     OCSP_RESPONSE,
     POD_CERTIFICATE_REQUEST,
     SECRET,
@@ -32,6 +33,7 @@ from certmint.operator.state import (
     Body,
     Key,
     State,
+    bundle_label,
     issuer_key,
     key_of,
 )
@@ -67,6 +69,7 @@ RECONCILERS: dict[str, Reconciler] = {
     ISSUER: issuers.reconcile,
     CLUSTER_ISSUER: issuers.reconcile,
     TRUST_BUNDLE: bundles.reconcile,
+    NAMESPACED_TRUST_BUNDLE: bundles.reconcile,
     SIGNING_REQUEST: csrs.reconcile,
     POD_CERTIFICATE_REQUEST: podcerts.reconcile,
 }
@@ -152,7 +155,10 @@ class Controller:
             SIGNING_REQUEST: lambda: len(state.signing_requests),
             POD_CERTIFICATE_REQUEST: lambda: len(state.pod_certificate_requests),
             ISSUER: lambda: len(state.issuers),
-            TRUST_BUNDLE: lambda: len(state.bundles),
+            TRUST_BUNDLE: lambda: sum(1 for key in state.bundles if key.kind == TRUST_BUNDLE),
+            NAMESPACED_TRUST_BUNDLE: lambda: sum(
+                1 for key in state.bundles if key.kind == NAMESPACED_TRUST_BUNDLE
+            ),
             CLUSTER_TRUST_BUNDLE: lambda: len(state.cluster_trust_bundles),
             OCSP_RESPONSE: lambda: len(state.ocsp_responders.cache),
         }
@@ -273,11 +279,12 @@ class Controller:
                 return bundle
         return None
 
-    def trust_bundle_event(self, event_type: str | None, body: Body) -> None:
-        key = key_of(TRUST_BUNDLE, body)
+    def trust_bundle_event(self, event_type: str | None, body: Body, kind: str = TRUST_BUNDLE) -> None:
+        """A TrustBundle's event, or (`kind`) a NamespacedTrustBundle's."""
+        key = key_of(kind, body)
         if event_type == DELETED:
             self.state.bundles.pop(key, None)
-            metrics.forget_trust_bundle(key.name)
+            metrics.forget_trust_bundle(bundle_label(key))
             self.queue.cancel(key)
             return
         self.state.bundles[key] = body
@@ -410,7 +417,8 @@ class Controller:
         else:
             self.state.namespaces[name] = labels_now
         for key in self.state.bundles:
-            self.queue.add(key)
+            if key.kind == TRUST_BUNDLE or key.namespace == name:
+                self.queue.add(key)
         if labels_before is None or labels_now is None:
             return  # first sight (Certificates read the labels themselves), or gone
         # Relabelled: an issuer's namespaceSelector may now admit or refuse its Certificates.
@@ -420,20 +428,28 @@ class Controller:
         self._bundle_copy_event(body)
 
     def _bundle_copy_event(self, body: Body) -> None:
-        """Someone changed or deleted a ConfigMap or Secret we publish: its TrustBundle puts it right.
-        Only a copy certmint itself labelled for that bundle (its UID, by certmint's field manager)
-        counts: a tenant's object carrying the same markings wakes nobody's bundle."""
+        """Someone changed or deleted a ConfigMap or Secret we publish: its bundle puts it right. Only
+        a copy certmint itself labelled for that bundle (its UID, by certmint's field manager) counts:
+        a tenant's object carrying the same markings wakes nobody's bundle. The bundle is the
+        TrustBundle of that name, or the NamespacedTrustBundle of that name in the copy's namespace,
+        whichever has that UID."""
         metadata = body.get("metadata", {})
         annotations = metadata.get("annotations") or {}
         name = annotations.get(labels.TRUST_BUNDLE_NAME)
         if not name or not marked_by_certmint(body, labels.TRUST_BUNDLE_LABEL, frozenset({FIELD_MANAGER})):
             return
-        key = Key(TRUST_BUNDLE, "", name)
-        bundle = self.state.bundles.get(key)
         uid = (metadata.get("labels") or {}).get(labels.TRUST_BUNDLE_LABEL)
-        if bundle is not None and bundle.get("metadata", {}).get("uid") != uid:
+        candidates = (
+            Key(TRUST_BUNDLE, "", name),
+            Key(NAMESPACED_TRUST_BUNDLE, metadata.get("namespace", ""), name),
+        )
+        known = {key: self.state.bundles[key] for key in candidates if key in self.state.bundles}
+        if not known:
+            self.queue.add(candidates[0])  # not cached (yet): its own event reconciles it
             return
-        self.queue.add(key)
+        for key, bundle in known.items():
+            if bundle.get("metadata", {}).get("uid") == uid:
+                self.queue.add(key)
 
     def secret_event(self, event_type: str | None, body: Body) -> None:
         metadata = body.get("metadata", {})
@@ -590,6 +606,7 @@ class Controller:
             ISSUER: self.state.issuers,
             CLUSTER_ISSUER: self.state.issuers,
             TRUST_BUNDLE: self.state.bundles,
+            NAMESPACED_TRUST_BUNDLE: self.state.bundles,
         }[key.kind]
         cached = cache.get(key)
         if cached is not None:

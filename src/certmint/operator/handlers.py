@@ -14,7 +14,7 @@ from aiohttp import web
 from kubernetes.aio.client import ApiClient
 
 from certmint.api import GROUP, VERSION
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, NAMESPACED_TRUST_BUNDLES, TRUST_BUNDLES
 from certmint.kube.client import connect
 from certmint.kube.gateway import POD_CERTIFICATES_API, Kube
 from certmint.kube.podcerts import PLURAL as PCR_PLURAL
@@ -22,7 +22,7 @@ from certmint.kube.secrets import LIST_PAGE
 from certmint.operator import endpoints, peering
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
-from certmint.operator.state import CLUSTER_ISSUER, ISSUER
+from certmint.operator.state import CLUSTER_ISSUER, ISSUER, NAMESPACED_TRUST_BUNDLE
 from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
@@ -169,6 +169,11 @@ async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, TRUST_BUNDLES.plural)
 async def trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].trust_bundle_event(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event(GROUP, VERSION, NAMESPACED_TRUST_BUNDLES.plural)
+async def namespaced_trust_bundle_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo[CONTROLLER].trust_bundle_event(event.get("type"), dict(event["object"]), NAMESPACED_TRUST_BUNDLE)
 
 
 @kopf.on.event("certificates.k8s.io", "v1", "certificatesigningrequests")

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, DEFAULT, ISSUERS, TRUST_BUNDLES
+from certmint.api.kinds import (
+    CERTIFICATES,
+    CLUSTER_ISSUERS,
+    DEFAULT,
+    ISSUERS,
+    NAMESPACED_TRUST_BUNDLES,
+    TRUST_BUNDLES,
+)
 from certmint.operator.ocsp_responder import Responders
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
@@ -28,6 +35,7 @@ CERTIFICATE = CERTIFICATES.kind
 ISSUER = ISSUERS.kind
 CLUSTER_ISSUER = CLUSTER_ISSUERS.kind
 TRUST_BUNDLE = TRUST_BUNDLES.kind
+NAMESPACED_TRUST_BUNDLE = NAMESPACED_TRUST_BUNDLES.kind
 SECRET = "Secret"
 SIGNING_REQUEST = "CertificateSigningRequest"
 POD_CERTIFICATE_REQUEST = "PodCertificateRequest"
@@ -54,6 +62,12 @@ Member = TypeVar("Member")
 def key_of(kind: str, body: Body) -> Key:
     metadata = body.get("metadata", {})
     return Key(kind, metadata.get("namespace") or "", metadata.get("name", ""))
+
+
+def bundle_label(key: Key) -> str:
+    """How a bundle of either kind is named in metrics and rotation messages: a TrustBundle by its
+    name, a NamespacedTrustBundle as namespace/name (no cluster-scoped name holds a slash)."""
+    return f"{key.namespace}/{key.name}" if key.namespace else key.name
 
 
 def issuer_key(kind: str, certificate_namespace: str, name: str) -> Key:
@@ -107,6 +121,7 @@ class State:
     issuers: dict[Key, Body] = field(default_factory=dict)
     issuer_views: dict[Key, IssuerView] = field(default_factory=dict)
     bundles: dict[Key, Body] = field(default_factory=dict)
+    """TrustBundles and NamespacedTrustBundles (their keys' kinds tell them apart)."""
     signing_requests: dict[Key, SigningRequestObject] = field(default_factory=dict)
     """Only CSRs addressed to certmint's signers of issuers that exist, only until they are final,
     and only the fields certmint reads (no managedFields, no base64)."""
@@ -258,14 +273,19 @@ class State:
         return found
 
     def bundles_for_issuer(self, key: Key) -> set[Key]:
-        """TrustBundles are few; scanning them beats keeping another index in step."""
+        """TrustBundles are few; scanning them beats keeping another index in step. A
+        NamespacedTrustBundle's Issuer source without a namespace is in the bundle's namespace."""
         found = set()
         for bundle_key, body in self.bundles.items():
             for source in body.get("spec", {}).get("sources", []):
                 ref = source.get("issuer")
                 if (
                     ref
-                    and issuer_key(ref.get("kind", ISSUER), ref.get("namespace") or "", ref.get("name", ""))
+                    and issuer_key(
+                        ref.get("kind", ISSUER),
+                        ref.get("namespace") or bundle_key.namespace,
+                        ref.get("name", ""),
+                    )
                     == key
                 ):
                     found.add(bundle_key)
@@ -273,17 +293,24 @@ class State:
 
 
 def published_by_bundles(bundles: Mapping[Key, Body], key: Key) -> dict[str, frozenset[str]]:
-    """TrustBundle name → fingerprints of the CAs it publishes for issuer `key`, in every copy, as
-    its status (written by certmint only) records them: what a CA rotation waits for."""
+    """Bundle (bundle_label) → fingerprints of the CAs it publishes for issuer `key`, in every copy,
+    as its status (written by certmint only) records them: what a CA rotation waits for. A
+    NamespacedTrustBundle counts only for an Issuer of its own namespace: a namespace owner's bundle
+    never holds back the rotation of a ClusterIssuer or of another namespace's Issuer."""
     wanted = issuer_source_id(key.kind, key.namespace, key.name)
     found = {}
     for bundle_key, body in bundles.items():
+        if bundle_key.kind == NAMESPACED_TRUST_BUNDLE and (key.kind, key.namespace) != (
+            ISSUER,
+            bundle_key.namespace,
+        ):
+            continue
         status = body.get("status")
         recorded = status.get("sources") if isinstance(status, dict) else None
         for entry in recorded if isinstance(recorded, list) else ():
             if isinstance(entry, dict) and entry.get("source") == wanted:
                 prints = entry.get("fingerprints")
-                found[bundle_key.name] = (
+                found[bundle_label(bundle_key)] = (
                     frozenset(str(p) for p in prints) if isinstance(prints, list) else frozenset()
                 )
     return found

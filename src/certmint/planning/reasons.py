@@ -120,6 +120,8 @@ INVALID_SOURCE: Final = "InvalidSource"
 CONFIGMAP_CONFLICT: Final = "ConfigMapConflict"
 TRUST_CHANGED: Final = "TrustChanged"
 """Event reason on a TrustBundle whose published CA certificates changed."""
+SOURCE_OUTSIDE_NAMESPACE: Final = "SourceOutsideNamespace"
+"""A NamespacedTrustBundle source names another namespace: refused, never read, nothing published."""
 
 # Tenant safety: what a Certificate or TrustBundle may not make certmint do.
 SECRET_NOT_OWNED: Final = "SecretNotOwned"

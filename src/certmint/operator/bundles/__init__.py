@@ -1,8 +1,12 @@
-"""TrustBundle reconciliation: gather CA certificates from the sources (sources), publish them as
-ConfigMaps in the chosen namespaces (publish), report Synced (status)."""
+"""TrustBundle and NamespacedTrustBundle reconciliation: gather CA certificates from the sources
+(sources), publish them as ConfigMaps in the chosen namespaces (publish), report Synced (status).
+
+One reconciler for both kinds: a NamespacedTrustBundle's sources are checked against its namespace
+and resolved to a TrustBundle's (planning.bundles.scope), and it publishes into that namespace only.
+"""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,11 +14,11 @@ from cryptography import x509
 from kubernetes.aio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from certmint.api import TrustBundle, TrustBundleStatus
+from certmint.api import NamespacedTrustBundle, TrustBundle, TrustBundleStatus
 from certmint.api.certificate import IssuerKind
 from certmint.api.common import ConditionStatus
-from certmint.api.kinds import SYNCED, TRUST_BUNDLES
-from certmint.api.trustbundle import BundleSource, SourceStatus
+from certmint.api.kinds import SYNCED
+from certmint.api.trustbundle import BundleSource, LabelSelector, SourceStatus
 from certmint.kube.apply import Rejected
 from certmint.kube.configmaps import ConfigMapObject
 from certmint.kube.errors import describe
@@ -27,10 +31,11 @@ from certmint.operator.cluster_trust import active
 from certmint.operator.cluster_trust import publish as publish_cluster_trust
 from certmint.operator.context import Context
 from certmint.operator.outcome import Outcome
-from certmint.operator.state import Body, Key, issuer_key
+from certmint.operator.state import NAMESPACED_TRUST_BUNDLE, Body, Key, bundle_label, issuer_key
 from certmint.operator.status import write_status
 from certmint.pki import PKIError, TrustBundleContent, certificates_to_pem, load_certificates_pem
 from certmint.planning import reasons
+from certmint.planning.bundles.scope import foreign_sources, resolve_sources
 from certmint.planning.bundles.secret_target import BundleIdentity, secret_content
 from certmint.planning.bundles.sources import (
     BundleSources,
@@ -69,30 +74,62 @@ CLUSTER_TRUST_RETRY_SECONDS = 30.0
 """After a refused write of the ClusterTrustBundle target, the next try at the latest."""
 
 
+AnyBundle = TrustBundle | NamespacedTrustBundle
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A bundle of either kind as the one reconciler works with it."""
+
+    bundle: AnyBundle
+    sources: tuple[BundleSource, ...]
+    """Its sources as a TrustBundle spells them: a NamespacedTrustBundle's in its own namespace."""
+    selector: LabelSelector
+    namespaces: Mapping[str, Mapping[str, str]]
+    """The live namespaces it may publish into, with their labels: all of them for a TrustBundle,
+    only its own for a NamespacedTrustBundle."""
+    listed_in: tuple[str, ...]
+    """Where its published copies are listed (empty: every namespace)."""
+
+
+@dataclass(frozen=True)
+class OutsideNamespace:
+    """A NamespacedTrustBundle whose sources spell another namespace: refused, nothing read."""
+
+    message: str
+
+
 async def reconcile(ctx: Context, key: Key) -> Outcome:
     body = ctx.state.bundles.get(key)
     if body is None:
         return Outcome()  # deleted: the ConfigMaps carry an ownerReference and go with it
     try:
-        bundle = TrustBundle.model_validate(body)
+        scoped = _scoped(ctx, key, body)
     except ValidationError as error:
         return await _report(
             ctx, key, body, ConditionStatus.FALSE, reasons.INVALID_SPEC, str(error.errors()[0]["msg"])
         )
+    if isinstance(scoped, OutsideNamespace):
+        # Before any read: a namespace owner's bundle may not make certmint read another's objects.
+        # Only a change of its spec can fix it, and that change is an event: no retry.
+        return await _report(
+            ctx, key, body, ConditionStatus.FALSE, reasons.SOURCE_OUTSIDE_NAMESPACE, scoped.message
+        )
+    bundle = scoped.bundle
     reserved = reserved_name_refusal(bundle.metadata.name)
     if reserved is not None:  # the CRD refuses it too; this guards objects made before that rule
         return await _report(ctx, key, body, ConditionStatus.FALSE, reasons.RESERVED_NAME, reserved)
     reads = []
-    for source in bundle.spec.sources:
+    for source in scoped.sources:
         try:
             reads.append(await _read(ctx, source))
         except IssuerNotReconciled as waiting:
             return Outcome(wait_for=waiting.key)
     old = _old_status(body)
     last = {recorded.source: LastPublished(recorded.certificates, recorded.crls) for recorded in old.sources}
-    selector = bundle.spec.target.namespace_selector
-    targets = {name for name, labels in ctx.state.namespaces.items() if selector_matches(selector, labels)}
-    copies = await existing_copies(ctx, bundle)
+    selector = scoped.selector
+    targets = {name for name, labels in scoped.namespaces.items() if selector_matches(selector, labels)}
+    copies = await existing_copies(ctx, bundle, scoped.listed_in)
     unrecorded = [] if old.sources else _published_now(copies, bundle.spec.target.config_map_key)
     planned = plan_sources(reads, last, targets, ctx.clock(), unrecorded)
     content = planned.content
@@ -104,7 +141,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
     existing = {found.namespace: ConfigMapContent(found.data, found.binary_data) for found in copies}
     published = configmap_content(bundle, content, planned.crls)
     now = ctx.clock()
-    plan = plan_targets(bundle.spec.target.namespace_selector, ctx.state.namespaces, existing, published)
+    plan = plan_targets(selector, scoped.namespaces, existing, published)
     contests = contested_targets(
         plan.write,
         {found.namespace: found.writers for found in copies},
@@ -118,13 +155,17 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
         content.certificates,
     )
     result = await publish(ctx, bundle, content.digest, published, existing, plan, contests)
-    secrets = await _publish_secrets(ctx, bundle, frozenset(targets), content)
+    secrets = await _publish_secrets(ctx, scoped, frozenset(targets), content)
     if change and len(plan.write) > len(result.conflicts):  # at least one copy now holds it
-        await _announce_trust_change(ctx, bundle, change)
-    cluster = await _cluster_trust_bundle(ctx, bundle, content.certificates)
+        await _announce_trust_change(ctx, key, bundle, change)
+    cluster = (
+        await _cluster_trust_bundle(ctx, bundle, content.certificates)
+        if isinstance(bundle, TrustBundle)
+        else _ClusterTarget(Outcome())
+    )
     if problem is None:
         problem = cluster.problem
-    tail = await _finish(ctx, key, body, bundle, planned, content, result, secrets, held, problem, now)
+    tail = await _finish(ctx, key, body, scoped, planned, content, result, secrets, held, problem, now)
     outcome = cluster.outcome.then(tail)  # the status's decision of when to look again wins
     if cluster.retry_after is not None:
         retry = min(outcome.requeue_after or cluster.retry_after, cluster.retry_after)
@@ -133,15 +174,36 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
 
 
 async def _publish_secrets(
-    ctx: Context, bundle: TrustBundle, namespaces: frozenset[str], content: TrustBundleContent
+    ctx: Context, scoped: Scoped, namespaces: frozenset[str], content: TrustBundleContent
 ) -> SecretsPublished:
     """The `secret` target: published where the ConfigMap is, or every copy withdrawn when unset."""
-    identity = BundleIdentity(
-        bundle.api_version, TRUST_BUNDLES.kind, bundle.metadata.name, bundle.metadata.uid
-    )
+    bundle = scoped.bundle
+    identity = BundleIdentity(bundle.api_version, bundle.kind, bundle.metadata.name, bundle.metadata.uid)
     target = bundle.spec.target.secret
     wanted = None if target is None else secret_content(target.key, content.certificates, content.digest)
-    return await publish_secrets(ctx, identity, namespaces, wanted, ctx.config.watch_namespaces)
+    return await publish_secrets(ctx, identity, namespaces, wanted, scoped.listed_in)
+
+
+def _scoped(ctx: Context, key: Key, body: Body) -> Scoped | OutsideNamespace:
+    """The bundle of `body` with where it reads and publishes. Raises ValidationError on an invalid
+    spec."""
+    if key.kind != NAMESPACED_TRUST_BUNDLE:
+        bundle = TrustBundle.model_validate(body)
+        return Scoped(
+            bundle,
+            tuple(bundle.spec.sources),
+            bundle.spec.target.namespace_selector,
+            ctx.state.namespaces,
+            ctx.config.watch_namespaces,
+        )
+    local = NamespacedTrustBundle.model_validate(body)
+    refusal = foreign_sources(key.namespace, local.spec.sources)
+    if refusal is not None:
+        return OutsideNamespace(refusal)
+    own = {name: labels for name, labels in ctx.state.namespaces.items() if name == key.namespace}
+    return Scoped(
+        local, resolve_sources(key.namespace, local.spec.sources), LabelSelector(), own, (key.namespace,)
+    )
 
 
 @dataclass(frozen=True)
@@ -181,7 +243,7 @@ async def _finish(
     ctx: Context,
     key: Key,
     body: Body,
-    bundle: TrustBundle,
+    scoped: Scoped,
     planned: BundleSources,
     content: TrustBundleContent,
     result: Published,
@@ -191,6 +253,7 @@ async def _finish(
     now: datetime,
 ) -> Outcome:
     """The status after publishing, and when to look again."""
+    bundle = scoped.bundle
     count = len(result.holding)
     contested = [
         *((found.due, "ConfigMap", reasons.CONFIGMAP_CONTESTED, at, found) for at, found in held.items()),
@@ -204,7 +267,7 @@ async def _finish(
         reported = await _report(ctx, key, body, ConditionStatus.FALSE, reason, message, count)
         return reported.then(Outcome(requeue_after=(due - now).total_seconds()))
     recorded = _source_statuses(planned)
-    wake = _issuers_to_wake(bundle, _old_status(body).sources, recorded)
+    wake = _issuers_to_wake(scoped.sources, _old_status(body).sources, recorded)
     if result.conflicts or secrets.conflicts:
         conflicts = {"ConfigMap": result.conflicts, "Secret": secrets.conflicts}
         message = "; ".join(
@@ -218,7 +281,7 @@ async def _finish(
             ctx, key, body, ConditionStatus.FALSE, reason, message, count, content.digest, recorded
         )
         return reported.then(Outcome(backoff=True, wake=wake))
-    metrics.trust_bundle_certificates.labels(bundle.metadata.name).set(len(content.certificates))
+    metrics.trust_bundle_certificates.labels(bundle_label(key)).set(len(content.certificates))
     message = f"{len(content.certificates)} certificates published to {count} namespaces"
     if bundle.spec.target.secret is not None:
         message += f", as a Secret in {len(secrets.holding)}"
@@ -288,27 +351,27 @@ def _source_statuses(planned: BundleSources) -> list[SourceStatus]:
 
 
 def _issuers_to_wake(
-    bundle: TrustBundle, before: list[SourceStatus], after: list[SourceStatus]
+    sources: tuple[BundleSource, ...], before: list[SourceStatus], after: list[SourceStatus]
 ) -> tuple[Key, ...]:
     """Issuer sources whose published CAs changed: a rotation waiting for this bundle looks again."""
     old = {recorded.source: recorded.fingerprints for recorded in before}
     new = {recorded.source: recorded.fingerprints for recorded in after}
     wake = []
-    for source in bundle.spec.sources:
+    for source in sources:
         ref = source.issuer
         if ref is not None and old.get(source_id(source)) != new.get(source_id(source)):
             wake.append(issuer_key(ref.kind, ref.namespace or "", ref.name))
     return tuple(wake)
 
 
-async def _announce_trust_change(ctx: Context, bundle: TrustBundle, change: TrustChange) -> None:
+async def _announce_trust_change(ctx: Context, key: Key, bundle: AnyBundle, change: TrustChange) -> None:
     """A silent change of trust is what operators fear most: an event and a metric for every one."""
-    name = bundle.metadata.name
-    metrics.trust_bundle_changes.labels(name, "added").inc(len(change.added))
-    metrics.trust_bundle_changes.labels(name, "removed").inc(len(change.removed))
+    label = bundle_label(key)
+    metrics.trust_bundle_changes.labels(label, "added").inc(len(change.added))
+    metrics.trust_bundle_changes.labels(label, "removed").inc(len(change.removed))
     message = describe_trust_change(change)
-    log.info("TrustBundle %s: %s", name, message)
-    about = ObjectReference(TRUST_BUNDLES.kind, name, None, bundle.metadata.uid)
+    log.info("%s %s: %s", key.kind, label, message)
+    about = ObjectReference(key.kind, key.name, key.namespace or None, bundle.metadata.uid)
     await ctx.kube.post_event(about, "Normal", reasons.TRUST_CHANGED, message)
 
 
@@ -326,7 +389,7 @@ async def _report(
     metadata = body.get("metadata")
     generation = int(metadata.get("generation", 0)) if isinstance(metadata, dict) else 0
     old = _old_status(body)
-    metrics.trust_bundle_synced.labels(key.name).set(1 if status == ConditionStatus.TRUE else 0)
+    metrics.trust_bundle_synced.labels(bundle_label(key)).set(1 if status == ConditionStatus.TRUE else 0)
     conditions = set_condition(old.conditions, SYNCED, status, reason, message, generation, ctx.clock())
     new = old.model_copy(
         update={

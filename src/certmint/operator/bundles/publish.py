@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from certmint.api import TrustBundle
+from certmint.api import NamespacedTrustBundle, TrustBundle
 from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
 from certmint.kube.secrets import OwnerReference
 from certmint.operator.context import Context
@@ -23,18 +23,20 @@ class Published:
     """Namespaces where a ConfigMap of that name that certmint does not own is in the way."""
 
 
-async def existing_copies(ctx: Context, bundle: TrustBundle) -> list[ConfigMapObject]:
-    """The bundle's published copies: labelled with its UID (the cheap filter) by certmint's own
-    field manager. A ConfigMap someone else labelled so is not a copy: never written, withdrawn or
-    counted, and what it holds is not taken for what the bundle published."""
+async def existing_copies(
+    ctx: Context, bundle: TrustBundle | NamespacedTrustBundle, namespaces: tuple[str, ...]
+) -> list[ConfigMapObject]:
+    """The bundle's published copies in `namespaces` (empty: all): labelled with its UID (the cheap
+    filter) by certmint's own field manager. A ConfigMap someone else labelled so is not a copy:
+    never written, withdrawn or counted, and what it holds is not taken for what the bundle published."""
     selector = f"{labels.TRUST_BUNDLE_LABEL}={bundle.metadata.uid}"
-    listed = await ctx.kube.list_configmaps(selector, ctx.config.watch_namespaces)
+    listed = await ctx.kube.list_configmaps(selector, namespaces)
     return [found for found in listed if labels.TRUST_BUNDLE_LABEL in found.certmint_labels]
 
 
 async def publish(
     ctx: Context,
-    bundle: TrustBundle,
+    bundle: TrustBundle | NamespacedTrustBundle,
     digest: str,
     content: ConfigMapContent,
     existing: dict[str, ConfigMapContent],
@@ -43,7 +45,7 @@ async def publish(
 ) -> Published:
     """`contests`: namespaces whose copy another writer keeps changing, with their backoff markings."""
     name = bundle.metadata.name
-    owner = OwnerReference(bundle.api_version, "TrustBundle", name, bundle.metadata.uid)
+    owner = OwnerReference(bundle.api_version, bundle.kind, name, bundle.metadata.uid)
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def write(namespace: str) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from certmint.api import LabelSelector, TrustBundle
+from certmint.api import LabelSelector, NamespacedTrustBundle, TrustBundle
 from certmint.api.trustbundle import RESERVED_CONFIGMAP_NAMES
 from certmint.pki import (
     PKIError,
@@ -78,7 +78,9 @@ def configmap_keys(content: ConfigMapContent) -> list[str]:
     return [*content.data, *content.binary_data]
 
 
-def configmap_content(bundle: TrustBundle, content: TrustBundleContent, crls: bytes) -> ConfigMapContent:
+def configmap_content(
+    bundle: TrustBundle | NamespacedTrustBundle, content: TrustBundleContent, crls: bytes
+) -> ConfigMapContent:
     """`crls`: the PEM CRLs of the bundle's issuer sources; the key is left out when there are none."""
     target = bundle.spec.target
     pem = content.pem.decode()

@@ -1,13 +1,14 @@
--- Argo CD health of a certmint.dev TrustBundle. certmint writes the condition Synced: every
--- selected namespace publishes the bundle's ConfigMap (and Secret) as its sources read now.
+-- Argo CD health of a certmint.dev TrustBundle or NamespacedTrustBundle. certmint writes the
+-- condition Synced: every selected namespace (a NamespacedTrustBundle's own) publishes the bundle's
+-- ConfigMap (and Secret) as its sources read now.
 -- Lua 5.1 (Argo CD's gopher-lua) and later.
 
 -- Synced=False reasons that mean "on its way", not "broken" (src/certmint/planning/reasons.py):
 -- none. A bundle whose issuer certmint has not reconciled yet waits without a Synced condition
 -- (Progressing). SourceUnavailable, InvalidSource, UnconstrainedIssuerCA, ConfigMapConflict,
--- ConfigMapContested, SecretConflict and SecretContested (the `secret` target), ReservedName
--- and InvalidSpec need a fix: Degraded (the healthy sources are published all the same; the
--- message says so).
+-- ConfigMapContested, SecretConflict and SecretContested (the `secret` target), ReservedName,
+-- InvalidSpec and SourceOutsideNamespace need a fix: Degraded (the healthy sources are published
+-- all the same; the message says so).
 local IN_PROGRESS_REASONS = {}
 
 local function find_condition(status, condition_type)
