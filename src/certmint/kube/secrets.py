@@ -27,6 +27,8 @@ class SecretObject:
     owner_uids: frozenset[str] = frozenset()
     writers: tuple[DataWriter, ...] = ()
     """From managedFields: who last wrote which data keys, and when."""
+    certmint_annotations: frozenset[str] = frozenset()
+    """From managedFields: the annotations certmint's field manager owns."""
 
     def view(self, contents: SecretContents | Unusable | None = None) -> SecretView:
         """What planning keeps of it: no data, no key. `contents` when they are known already."""
@@ -40,6 +42,7 @@ class SecretObject:
             secret_type=self.type,
             resource_version=self.resource_version,
             contents=contents,
+            certmint_annotations=self.certmint_annotations,
         )
 
 
@@ -67,6 +70,9 @@ def secret_from_body(body: Mapping[str, Any]) -> SecretObject:
         resource_version=str(metadata.get("resourceVersion") or ""),
         owner_uids=frozenset(ref["uid"] for ref in metadata.get("ownerReferences") or [] if ref.get("uid")),
         writers=tuple(data_writers(metadata.get("managedFields") or [])),
+        certmint_annotations=markings.certmint_annotations(
+            metadata.get("managedFields") or [], frozenset({FIELD_MANAGER})
+        ),
     )
 
 
