@@ -22,8 +22,8 @@ from certmint.pki import (
     load_private_key_pem,
 )
 from certmint.planning import reasons
-from certmint.planning.labels import CERT_MANAGER_PREFIX
 from certmint.planning.contest import DataWriter
+from certmint.planning.labels import CERT_MANAGER_PREFIX
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
