@@ -99,13 +99,14 @@ class _IdentityHandler(BaseHTTPRequestHandler):
 class Nginx:
     """nginx from Debian's archive on loopback; its files live in `directory` (server.crt/key, ca.crt,
     ca.crl), and `reload()` makes it read them again, as a pod's config reloader would. With `ocsp`,
-    no CRL: nginx asks the OCSP URL of each client certificate, uncached, on every handshake."""
+    no CRL: nginx asks the OCSP URL of each client certificate, uncached, on every handshake. With
+    `crl` False (and no `ocsp`), no revocation check: a CA that publishes no CRL (cert-manager's)."""
 
-    def __init__(self, directory: Path, backend_port: int, *, ocsp: bool = False) -> None:
+    def __init__(self, directory: Path, backend_port: int, *, ocsp: bool = False, crl: bool = True) -> None:
         self.directory = directory
         self.port = free_port()
         self.backend_port = backend_port
-        self.revocation = "ssl_ocsp on;" if ocsp else f"ssl_crl {directory}/ca.crl;"
+        self.revocation = "ssl_ocsp on;" if ocsp else f"ssl_crl {directory}/ca.crl;" if crl else ""
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Nginx":
