@@ -24,14 +24,23 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS
+from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import key_matches_certificate, load_private_key_pem
 from certmint.planning import labels, reasons
 from tests.e2e import cert_manager, manifests
 from tests.e2e.cert_manager import CERT_MANAGER_GROUP, install_cert_manager_kinds
 from tests.e2e.nginx import IdentityBackend, Nginx
-from tests.e2e.support import Cluster, OperatorProcess, certmint, json_object, wait_for
+from tests.e2e.support import (
+    Cluster,
+    OperatorProcess,
+    certmint,
+    grant_role,
+    json_object,
+    token_client,
+    wait_for,
+)
 
 SAMPLE_PERIOD = 1.0
 """Seconds between two handshakes of the sampler."""
@@ -500,3 +509,81 @@ def _deduplicated(serials: Iterable[int | None]) -> list[int | None]:
         if not kept or kept[-1] != serial:
             kept.append(serial)
     return kept
+
+
+def snapshot(
+    cluster: Cluster, namespace: str, name: str
+) -> tuple[str, dict[str, str], dict[str, str], list[str]]:
+    secret = cluster.core.read_namespaced_secret(name, namespace)
+    metadata = secret.metadata
+    assert metadata is not None
+    return (
+        str(metadata.resource_version),
+        {key: str(value) for key, value in (secret.data or {}).items()},
+        dict(metadata.annotations or {}),
+        [str(ref.uid) for ref in metadata.owner_references or []],
+    )
+
+
+def test_a_tenant_cannot_take_a_cert_manager_secret_nobody_invited(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
+) -> None:
+    """Who could abuse the hand-over: a tenant allowed only to create Certificates names cert-manager's
+    Secret, with the name cert-manager's annotations give and certManagerAnnotations on, hoping
+    certmint takes cert-manager's markings for an invitation. Refused, and the Secret stays as it was."""
+    install_cert_manager_kinds(cluster)
+    install_cert_manager_state(cluster, namespace, f"web.{namespace}.svc")
+    cluster.apply(manifests.ca_issuer(namespace, "root-ca-tls"))
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", timeout=60)
+    rules = [{"apiGroups": [GROUP], "resources": [CERTIFICATES.plural], "verbs": ["create", "get", "delete"]}]
+    grant_role(cluster, namespace, "tenant", rules)
+    tenant = client.CustomObjectsApi(token_client(cluster, namespace, "tenant"))
+    before = snapshot(cluster, namespace, SECRET)
+    manifest = manifests.certificate(namespace, "web", commonName="web", certManagerAnnotations=True)
+
+    def created() -> bool:
+        try:
+            tenant.create_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural, manifest)
+        except ApiException as error:
+            if error.status != 403:  # refused until RBAC is in effect
+                raise
+            return False
+        return True
+
+    wait_for(created, 20, what="the tenant's Certificate created")
+    condition = cluster.wait_condition(
+        CERTIFICATES.plural, namespace, "web", "False", reasons.SECRET_NOT_OWNED
+    )
+    assert f"{labels.ALLOW_ADOPTION_BY}=web" in condition["message"]
+    assert snapshot(cluster, namespace, SECRET) == before
+    tenant.delete_namespaced_custom_object(GROUP, VERSION, namespace, CERTIFICATES.plural, "web")
+    wait_for(lambda: cluster.get(CERTIFICATES.plural, namespace, "web") is None, 30, what="Certificate gone")
+    assert snapshot(cluster, namespace, SECRET) == before
+
+
+def test_an_invited_secret_of_another_type_is_refused_untouched(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
+) -> None:
+    """A Secret's type cannot change: one that is not kubernetes.io/tls cannot be adopted in place."""
+    install_cert_manager_kinds(cluster)
+    root, _ = install_cert_manager_state(cluster, namespace, f"web.{namespace}.svc")
+    cluster.apply(manifests.ca_issuer(namespace, "root-ca-tls"))
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", timeout=60)
+    opaque = cert_manager.tls_secret(
+        namespace,
+        "opaque-tls",
+        cert_manager.leaf(root, dns_names=(f"web.{namespace}.svc",)),
+        root,
+        certificate_name="web",
+        issuer_name="ca",
+    )
+    opaque["type"] = "Opaque"
+    opaque["metadata"]["annotations"][labels.ALLOW_ADOPTION_BY] = "web"
+    create_as_cert_manager(cluster, opaque)
+    before = snapshot(cluster, namespace, "opaque-tls")
+    cluster.apply(manifests.certificate(namespace, "web", secretName="opaque-tls"))
+    condition = cluster.wait_condition(
+        CERTIFICATES.plural, namespace, "web", "False", reasons.SECRET_REJECTED, timeout=60
+    )
+    assert "field is immutable" in condition["message"]
+    assert snapshot(cluster, namespace, "opaque-tls") == before
