@@ -495,6 +495,9 @@ def assert_written_once_per_issuance(
     )
     assert [now for before, now in pairwise(writes) if now.data != before.data] == by_certmint
     adoption = by_certmint[0]
+    adopted_at = writes.index(adoption)
+    assert writes[adopted_at:] == by_certmint, "nobody wrote it after the adoption but certmint's renewal"
+    assert not [w for w in writes[:adopted_at] if w.certmint_fields], "nothing of certmint's before"
     assert adoption.owners == (), "no owner left to delete it with"
     assert adoption.labels[cert_manager.CERT_MANAGER_LABEL] == "true", "cert-manager's label left alone"
     assert adoption.labels[labels.SECRET_ROLE_LABEL] == labels.ROLE_LEAF

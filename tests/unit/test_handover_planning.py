@@ -229,3 +229,15 @@ def test_an_invited_cert_manager_secret_is_issued_once_in_place() -> None:
     written = replace(after, annotations=kept_annotations, labels={**secret.labels, **write.labels})
     assert isinstance(plan_actions(inputs(certificate, written, now=NOW + timedelta(minutes=1))), Keep)
     assert old.serial_number != int(written.annotations[labels.SERIAL_NUMBER].replace(":", ""), 16)
+
+
+def test_a_certmint_secret_that_lost_its_spec_digest_is_not_taken_for_an_adopted_one() -> None:
+    certificate = make_certificate()
+    secret, _ = issued_secret(certificate, CA)
+    stripped = owned_by_certmint(secret)
+    stripped = replace(
+        stripped, annotations={k: v for k, v in stripped.annotations.items() if k != labels.SPEC_DIGEST}
+    )
+    plan = plan_actions(inputs(certificate, stripped))
+    assert isinstance(plan, SignAndWrite)
+    assert plan.why.reason == reasons.SPEC_CHANGED

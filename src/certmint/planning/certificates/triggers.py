@@ -50,11 +50,13 @@ Trigger = Callable[[Facts], Plan | None]
 
 
 def adopted(facts: Facts) -> Issue | None:
-    """A Secret certmint never wrote (no spec digest: made by another tool, e.g. cert-manager, and
-    invited for adoption) is issued once, in place, even if its certificate is valid and from the
-    same CA: certmint cannot tell what else it was issued with (subject, usages, lifetime), and from
-    then on the Secret carries certmint's markings and renewal schedule."""
-    if labels.SPEC_DIGEST in facts.secret.annotations:
+    """A Secret certmint never wrote (neither its spec digest nor its UID marking: made by another
+    tool, e.g. cert-manager, and invited for adoption) is issued once, in place, even if its
+    certificate is valid and from the same CA: certmint cannot tell what else it was issued with
+    (subject, usages, lifetime), and from then on the Secret carries certmint's markings and renewal
+    schedule."""
+    annotations = facts.secret.annotations
+    if labels.SPEC_DIGEST in annotations or labels.CERTIFICATE_UID in annotations:
         return None
     return Issue(
         reasons.ADOPTED,
