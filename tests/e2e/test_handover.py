@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
 from certmint.pki import key_matches_certificate, load_private_key_pem
-from certmint.planning import labels, reasons
+from certmint.planning import labels, markings, reasons
 from tests.e2e import cert_manager, manifests
 from tests.e2e.cert_manager import CERT_MANAGER_GROUP, install_cert_manager_kinds
 from tests.e2e.nginx import IdentityBackend, Nginx
@@ -88,22 +88,18 @@ def written(event_type: str, secret: client.V1Secret) -> Write:
     certmint_fields = [
         f"{entry.time} {entry.fields_v1}"
         for entry in metadata.managed_fields or []
-        if entry.manager == "certmint"
+        if entry.manager == markings.FIELD_MANAGER
     ]
     return Write(
         type=event_type,
         resource_version=str(metadata.resource_version),
         secret_type=str(secret.type),
-        data={key: _decoded(value) for key, value in (secret.data or {}).items()},
+        data={key: base64.b64decode(value) for key, value in (secret.data or {}).items()},
         labels=dict(metadata.labels or {}),
         annotations=dict(metadata.annotations or {}),
         owners=tuple(f"{ref.kind}/{ref.name}" for ref in metadata.owner_references or []),
         certmint_fields=" ".join(certmint_fields),
     )
-
-
-def _decoded(value: str | bytes) -> bytes:
-    return base64.b64decode(value)
 
 
 class Watched(Protocol):
