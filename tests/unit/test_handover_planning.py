@@ -241,3 +241,18 @@ def test_a_certmint_secret_that_lost_its_spec_digest_is_not_taken_for_an_adopted
     plan = plan_actions(inputs(certificate, stripped))
     assert isinstance(plan, SignAndWrite)
     assert plan.why.reason == reasons.SPEC_CHANGED
+
+
+def test_adoption_is_the_reason_whatever_else_is_wrong_with_the_old_certificate() -> None:
+    # cert-manager's Secret from another CA (the certmint issuer has a CA of its own): still one
+    # issuance, and the reason says why first.
+    other = cert_manager.root_ca("other root", now=NOW - timedelta(days=1))
+    issued = cert_manager.leaf(other, common_name="web", dns_names=("web.apps.svc",), now=NOW)
+    manifest = cert_manager.tls_secret(
+        "apps", "web-tls", issued, other, certificate_name="web", issuer_name="x"
+    )
+    data = {key: base64.b64decode(value) for key, value in manifest["data"].items()}
+    secret = view_secret("web-tls", data, {}, {labels.ALLOW_ADOPTION_BY: "web"})
+    plan = plan_actions(inputs(make_certificate(), secret))
+    assert isinstance(plan, SignAndWrite)
+    assert plan.why.reason == reasons.ADOPTED
