@@ -586,3 +586,38 @@ def test_an_invited_secret_of_another_type_is_refused_untouched(
     )
     assert "field is immutable" in condition["message"]
     assert snapshot(cluster, namespace, "opaque-tls") == before
+
+
+def test_cert_manager_annotations_turned_off_leave_cert_managers_own(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
+) -> None:
+    """Server-side apply decides what certmint removes: the annotations only its field manager owns.
+    Those cert-manager wrote with the same value stay, as cert-manager's."""
+    install_cert_manager_kinds(cluster)
+    _, old_serial = install_cert_manager_state(cluster, namespace, f"web.{namespace}.svc")
+    cluster.apply(manifests.ca_issuer(namespace, "root-ca-tls"))
+    cluster.wait_condition(ISSUERS.plural, namespace, "ca", "True", timeout=60)
+    cluster.plane.kubectl("annotate", "secret", SECRET, f"{labels.ALLOW_ADOPTION_BY}=web", "-n", namespace)
+    cluster.apply(manifests.certificate(namespace, "web", commonName="web", certManagerAnnotations=True))
+    cluster.wait_condition(CERTIFICATES.plural, namespace, "web", "True", timeout=120)
+    adopted = snapshot(cluster, namespace, SECRET)
+    assert adopted[2]["cert-manager.io/issuer-group"] == "certmint.dev"
+    assert adopted[2]["cert-manager.io/email-sans"] == ""
+
+    reconciled = operator_process.reconciles()
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, CERTIFICATES.plural, "web", {"spec": {"certManagerAnnotations": False}}
+    )
+    wait_for(
+        lambda: "cert-manager.io/issuer-group" not in snapshot(cluster, namespace, SECRET)[2],
+        60,
+        what="certmint's cert-manager annotations removed",
+    )
+    operator_process.wait_reconciled(reconciled + 1)
+    _, data, annotations, owners = snapshot(cluster, namespace, SECRET)
+    assert data == adopted[1], "the same certificate and key"
+    assert "cert-manager.io/email-sans" not in annotations, "only certmint wrote it"
+    assert annotations["cert-manager.io/alt-names"] == f"web.{namespace}.svc", "cert-manager wrote it too"
+    assert annotations["cert-manager.io/certificate-name"] == "web"
+    assert owners == adopted[3], "cert-manager's ownerReference left as it was"
+    assert old_serial != x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"])).serial_number
