@@ -2,7 +2,15 @@
 tried against the real thing: CRDs of our own making (cert-manager itself is not installed), as
 permissive as the tests need: every field is kept as written, nothing is validated."""
 
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.e2e.support import Cluster, wait_for
 
@@ -54,3 +62,181 @@ def install_cert_manager_kinds(cluster: Cluster) -> None:
             return "error" not in cluster.plane.kubectl("get", resource, "-A", check=False).lower()
 
         wait_for(served, 60, what=f"{resource}/{version} served")
+
+
+# Secrets made the way cert-manager makes them (cryptography only: nothing of certmint's).
+
+CERT_MANAGER_LABEL = "controller.cert-manager.io/fao"
+"""The label cert-manager puts on every Secret it writes."""
+CERT_MANAGER_FIELD_MANAGER = "cert-manager-certificates-issuing"
+"""The field manager cert-manager writes a Certificate's Secret with."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its RSA key (cert-manager's default: RSA 2048, tls.key in PKCS#1)."""
+
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+    @property
+    def certificate_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+
+
+def root_ca(
+    common_name: str, lifetime: timedelta = timedelta(days=365), now: datetime | None = None
+) -> Issued:
+    """The CA of cert-manager's bootstrap pattern: a selfSigned Issuer signs an isCA Certificate."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = now or datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Issued(certificate, key)
+
+
+def leaf(
+    ca: Issued,
+    *,
+    common_name: str = "",
+    dns_names: tuple[str, ...] = (),
+    server: bool = True,
+    lifetime: timedelta = timedelta(days=90),
+    now: datetime | None = None,
+) -> Issued:
+    """A leaf of cert-manager's CA issuer: CN and SANs as requested, server and client auth (or client
+    auth only), 90 days (cert-manager's default duration)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = now or datetime.now(UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
+    usages = (
+        [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+        if server
+        else [ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(digital_signature=True, key_encipherment=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+    )
+    if dns_names:
+        names = x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names])
+        builder = builder.add_extension(names, critical=not common_name)
+    return Issued(builder.sign(ca.key, hashes.SHA256()), key)
+
+
+def _usage(
+    *,
+    digital_signature: bool = False,
+    key_encipherment: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def tls_secret(
+    namespace: str,
+    name: str,
+    issued: Issued,
+    ca: Issued,
+    *,
+    certificate_name: str,
+    issuer_name: str,
+    issuer_kind: str = "Issuer",
+    owner: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Secret cert-manager writes for its Certificate `certificate_name`: kubernetes.io/tls with
+    tls.crt (the leaf, then the CA unless the leaf is the CA itself), tls.key and ca.crt, its
+    annotations and label; `owner`: the ownerReference --enable-certificate-owner-ref adds."""
+    chain = issued.certificate_pem + (b"" if issued.certificate == ca.certificate else ca.certificate_pem)
+    try:
+        san = issued.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = san.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        dns_names = []
+    common_names = issued.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    metadata: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {CERT_MANAGER_LABEL: "true"},
+        "annotations": {
+            "cert-manager.io/certificate-name": certificate_name,
+            "cert-manager.io/issuer-name": issuer_name,
+            "cert-manager.io/issuer-kind": issuer_kind,
+            "cert-manager.io/issuer-group": CERT_MANAGER_GROUP,
+            "cert-manager.io/common-name": str(common_names[0].value) if common_names else "",
+            "cert-manager.io/alt-names": ",".join(dns_names),
+            "cert-manager.io/ip-sans": "",
+            "cert-manager.io/uri-sans": "",
+        },
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "kubernetes.io/tls",
+        "data": {
+            key: base64.b64encode(value).decode()
+            for key, value in (
+                ("tls.crt", chain),
+                ("tls.key", issued.key_pem),
+                ("ca.crt", ca.certificate_pem),
+            )
+        },
+    }
+
+
+def certificate_owner(certificate: dict[str, Any]) -> dict[str, Any]:
+    """The ownerReference cert-manager (--enable-certificate-owner-ref) puts on a Certificate's Secret."""
+    metadata = certificate["metadata"]
+    return {
+        "apiVersion": f"{CERT_MANAGER_GROUP}/v1",
+        "kind": "Certificate",
+        "name": metadata["name"],
+        "uid": metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

@@ -99,8 +99,9 @@ class _IdentityHandler(BaseHTTPRequestHandler):
 class Nginx:
     """nginx from Debian's archive on loopback; its files live in `directory` (server.crt/key, ca.crt,
     ca.crl), and `reload()` makes it read them again, as a pod's config reloader would. With `ocsp`,
-    no CRL: nginx asks the OCSP URL of each client certificate, uncached, on every handshake. Without
-    `crl`, no revocation check at all (trust material only: a bundle Secret holds no CRL)."""
+    no CRL: nginx asks the OCSP URL of each client certificate, uncached, on every handshake. With
+    `crl` False (and no `ocsp`), no revocation check: trust material only (a bundle Secret holds no
+    CRL), or a CA that publishes none (cert-manager's)."""
 
     def __init__(self, directory: Path, backend_port: int, *, ocsp: bool = False, crl: bool = True) -> None:
         self.directory = directory

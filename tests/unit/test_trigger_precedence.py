@@ -55,6 +55,7 @@ def test_the_chains_are_in_the_documented_order() -> None:
         "secret_is_ours",
     ]
     assert [trigger.__name__ for trigger in TRIGGERS] == [
+        "adopted",
         "key_mismatch",
         "issuer_changed",
         "default_changed",

@@ -31,6 +31,8 @@ class SecretObject:
     certmint_labels: frozenset[str] = frozenset()
     """Labels certmint's own field manager wrote (planning.markings): a bundle's copy is certmint's only
     then."""
+    certmint_annotations: frozenset[str] = frozenset()
+    """From managedFields: the annotations certmint's field manager owns."""
 
     def view(self, contents: SecretContents | Unusable | None = None) -> SecretView:
         """What planning keeps of it: no data, no key. `contents` when they are known already."""
@@ -44,6 +46,7 @@ class SecretObject:
             secret_type=self.type,
             resource_version=self.resource_version,
             contents=contents,
+            certmint_annotations=self.certmint_annotations,
         )
 
 
@@ -73,6 +76,9 @@ def secret_from_body(body: Mapping[str, Any]) -> SecretObject:
         writers=tuple(data_writers(metadata.get("managedFields") or [])),
         uid=str(metadata.get("uid") or ""),
         certmint_labels=markings.certmint_labels(
+            metadata.get("managedFields") or [], frozenset({FIELD_MANAGER})
+        ),
+        certmint_annotations=markings.certmint_annotations(
             metadata.get("managedFields") or [], frozenset({FIELD_MANAGER})
         ),
     )

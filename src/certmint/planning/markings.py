@@ -25,13 +25,26 @@ def certmint_labels(
     managed_fields: Iterable[Mapping[str, Any]], managers: frozenset[str] = CERTMINT_MANAGERS
 ) -> frozenset[str]:
     """Keys of the labels one of `managers` owns, per managedFields."""
+    return _owned_metadata_keys(managed_fields, "f:labels", managers)
+
+
+def certmint_annotations(
+    managed_fields: Iterable[Mapping[str, Any]], managers: frozenset[str] = CERTMINT_MANAGERS
+) -> frozenset[str]:
+    """Keys of the annotations one of `managers` owns, per managedFields."""
+    return _owned_metadata_keys(managed_fields, "f:annotations", managers)
+
+
+def _owned_metadata_keys(
+    managed_fields: Iterable[Mapping[str, Any]], field: str, managers: frozenset[str]
+) -> frozenset[str]:
     owned: set[str] = set()
     for entry in managed_fields:
         if not isinstance(entry, Mapping) or entry.get("manager") not in managers:
             continue
         fields = entry.get("fieldsV1")
         metadata = fields.get("f:metadata") if isinstance(fields, Mapping) else None
-        found = metadata.get("f:labels") if isinstance(metadata, Mapping) else None
+        found = metadata.get(field) if isinstance(metadata, Mapping) else None
         if isinstance(found, Mapping):
             owned.update(key[2:] for key in found if isinstance(key, str) and key.startswith("f:"))
     return frozenset(owned)

@@ -39,6 +39,8 @@ __all__ = [
 # Why a Certificate gets a new certificate (planning.certificates.triggers, in that order).
 SECRET_MISSING: Final = "SecretMissing"
 SECRET_INVALID: Final = "SecretInvalid"
+ADOPTED: Final = "Adopted"
+"""An existing Secret certmint never wrote, invited for adoption: issued once, in place."""
 KEY_DOES_NOT_MATCH: Final = "KeyMismatch"
 ISSUER_CHANGED: Final = "IssuerChanged"
 DEFAULT_ISSUER_CHANGED: Final = "DefaultIssuerChanged"

@@ -224,7 +224,9 @@ def _keep(inputs: Inputs, wait: Wait) -> Keep:
     metadata = secret_metadata(
         certificate, leaf.serial_number, alt_names(leaf), inputs.spec, signer, markings
     )
-    drifted = metadata_drift(metadata, secret.labels, secret.annotations)
+    drifted = metadata_drift(
+        metadata, secret.labels, secret.annotations, secret.written_cert_manager_annotations
+    )
     if not drifted and secret.secret_type == TLS_SECRET_TYPE:
         return Keep(wait, None, report)
     # Someone removed or changed our labels or annotations: put back without re-issuing.

@@ -7,6 +7,7 @@ from cryptography import x509
 
 from certmint.api import Certificate
 from certmint.api.certificate import IssuerRef, OutputFormatType
+from certmint.api.kinds import GROUP
 from certmint.pki import (
     AltNames,
     CertificateAuthority,
@@ -100,8 +101,10 @@ def secret_metadata(
 ) -> SecretMetadata:
     """For the leaf of `serial_number` whose subjectAltName is `summary`, signed by `issuer` (its
     annotations: issuer_annotations). `markings`: certmint's ownership and contest annotations
-    (planning.ownership, planning.contest)."""
+    (planning.ownership, planning.contest). With spec.certManagerAnnotations, cert-manager's
+    annotations too, in the same write; they win over a secretTemplate's of the same key."""
     template = certificate.spec.secret_template
+    cert_manager = certificate.spec.cert_manager_annotations
     annotations = {
         **_foreign_keys(template.annotations if template else {}),
         labels.CERTIFICATE_NAME: certificate.metadata.name,
@@ -116,6 +119,7 @@ def secret_metadata(
         labels.URI_SANS: ",".join(summary.uris),
         labels.EMAIL_SANS: ",".join(summary.email_addresses),
         **(markings or {}),
+        **(cert_manager_annotations(certificate, summary, spec, issuer) if cert_manager else {}),
     }
     secret_labels = {
         **_foreign_keys(template.labels if template else {}),
@@ -124,15 +128,44 @@ def secret_metadata(
     return SecretMetadata(labels=secret_labels, annotations=annotations)
 
 
+def cert_manager_annotations(
+    certificate: Certificate, summary: AltNames, spec: IssuanceSpec, issuer: Mapping[str, str]
+) -> dict[str, str]:
+    """The annotations cert-manager puts on its Secrets, with the values of what certmint issued,
+    for the tools that filter on them. issuer-group says who really issued it: certmint.dev."""
+    organizations = spec.leaf.organization
+    return {
+        labels.CM_CERTIFICATE_NAME: certificate.metadata.name,
+        labels.CM_ISSUER_NAME: issuer.get(labels.ISSUER_NAME, ""),
+        labels.CM_ISSUER_KIND: issuer.get(labels.ISSUER_KIND, ""),
+        labels.CM_ISSUER_GROUP: GROUP,
+        labels.CM_COMMON_NAME: spec.leaf.common_name or "",
+        labels.CM_ALT_NAMES: ",".join(summary.dns_names),
+        labels.CM_IP_SANS: ",".join(summary.ip_addresses),
+        labels.CM_URI_SANS: ",".join(summary.uris),
+        labels.CM_EMAIL_SANS: ",".join(summary.email_addresses),
+        # As cert-manager does: only when the subject has organizations.
+        **({labels.CM_SUBJECT_ORGANIZATIONS: ",".join(organizations)} if organizations else {}),
+    }
+
+
 def _foreign_keys(template: Mapping[str, str]) -> dict[str, str]:
     """A secretTemplate may not forge certmint's own markings (ownership, adoption, roles)."""
     return {key: value for key, value in template.items() if not key.startswith(labels.PREFIX)}
 
 
 def metadata_drift(
-    desired: SecretMetadata, actual_labels: Mapping[str, str], actual_annotations: Mapping[str, str]
+    desired: SecretMetadata,
+    actual_labels: Mapping[str, str],
+    actual_annotations: Mapping[str, str],
+    written_cert_manager_annotations: frozenset[str] = frozenset(),
 ) -> bool:
-    """True when a label or annotation we set is missing or was changed by someone else."""
-    return any(actual_labels.get(k) != v for k, v in desired.labels.items()) or any(
-        actual_annotations.get(k) != v for k, v in desired.annotations.items()
+    """True when a label or annotation we set is missing or was changed by someone else, or when a
+    cert-manager annotation certmint wrote (`written_cert_manager_annotations`, from managedFields)
+    is no longer wanted: certManagerAnnotations was turned off. The write that heals it no longer
+    declares it, which removes it; one another writer owns too stays, and is no longer ours."""
+    return (
+        any(actual_labels.get(k) != v for k, v in desired.labels.items())
+        or any(actual_annotations.get(k) != v for k, v in desired.annotations.items())
+        or any(key not in desired.annotations for key in written_cert_manager_annotations)
     )

@@ -23,6 +23,7 @@ from certmint.pki import (
 )
 from certmint.planning import reasons
 from certmint.planning.contest import DataWriter
+from certmint.planning.labels import CERT_MANAGER_PREFIX
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
 
@@ -46,6 +47,9 @@ class Unusable:
     message: str
 
 
+_NONE: frozenset[str] = frozenset()
+"""Shared by the views of every Secret without cert-manager annotations of certmint's."""
+
 NO_DATA = Unusable(reasons.SECRET_INVALID, "Secret has no tls.crt or tls.key")
 
 
@@ -63,6 +67,9 @@ class SecretView:
     contents: SecretContents | Unusable = NO_DATA
     secret_type: str = TLS_SECRET_TYPE
     resource_version: str = ""
+    written_cert_manager_annotations: frozenset[str] = frozenset()
+    """The cert-manager.io/ annotations certmint's field manager owns (from managedFields): those to
+    remove when certManagerAnnotations is turned off. Only these: a view keeps no other key lists."""
 
 
 def view_secret(
@@ -76,9 +83,14 @@ def view_secret(
     secret_type: str = TLS_SECRET_TYPE,
     resource_version: str = "",
     contents: SecretContents | Unusable | None = None,
+    certmint_annotations: frozenset[str] = frozenset(),
 ) -> SecretView:
     """`contents`: already known (what we just wrote), so the data need not be parsed again. Keys
-    (and label values: roles) are interned: the same dozen strings in every one of 10,000 views."""
+    (and label values: roles) are interned: the same dozen strings in every one of 10,000 views.
+    `certmint_annotations`: the annotation keys certmint's field manager owns (managedFields)."""
+    written_cert_manager = frozenset(
+        intern(key) for key in certmint_annotations if key.startswith(CERT_MANAGER_PREFIX)
+    )
     return SecretView(
         name=name,
         labels={intern(key): intern(value) for key, value in labels.items()},
@@ -89,6 +101,7 @@ def view_secret(
         contents=contents if contents is not None else read_contents(data),
         secret_type=secret_type,
         resource_version=resource_version,
+        written_cert_manager_annotations=written_cert_manager or _NONE,
     )
 
 

@@ -49,6 +49,21 @@ class Facts:
 Trigger = Callable[[Facts], Plan | None]
 
 
+def adopted(facts: Facts) -> Issue | None:
+    """A Secret certmint never wrote (neither its spec digest nor its UID marking: made by another
+    tool, e.g. cert-manager, and invited for adoption) is issued once, in place, even if its
+    certificate is valid and from the same CA: certmint cannot tell what else it was issued with
+    (subject, usages, lifetime), and from then on the Secret carries certmint's markings and renewal
+    schedule."""
+    annotations = facts.secret.annotations
+    if labels.SPEC_DIGEST in annotations or labels.CERTIFICATE_UID in annotations:
+        return None
+    return Issue(
+        reasons.ADOPTED,
+        "the Secret was not written by certmint: its certificate is replaced once, in place",
+    )
+
+
 def key_mismatch(facts: Facts) -> Issue | None:
     if facts.current.key_matches:
         return None
@@ -144,6 +159,7 @@ def renewal_due(facts: Facts) -> Issue | None:
 
 
 TRIGGERS: tuple[Trigger, ...] = (
+    adopted,
     key_mismatch,
     issuer_changed,
     default_changed,
