@@ -8,13 +8,11 @@ CORPUS = Path(__file__).resolve().parent / "corpus" / "cert-manager"
 WRITTEN = {
     ("ClusterIssuer", "corp-ca"),
     ("Issuer", "root-ca-issuer"),
-    ("Issuer", "intermediate-issuer"),
     ("Certificate", "web"),
     ("Certificate", "legacy-app"),
     ("Certificate", "java-app"),
     ("Certificate", "billing-client"),
     ("Certificate", "intermediate-ca"),
-    ("Certificate", "orders"),
     ("Certificate", "api"),
     ("TrustBundle", "corp-trust"),
 }
@@ -45,6 +43,8 @@ def expected_refusals(namespace: str) -> set[tuple[str, str]]:
         (f"Certificate {namespace}/billing-portal", "spec.usages[1]"),
         (f"Issuer {namespace}/standalone-selfsigned", "spec.selfSigned"),
         (f"Certificate {namespace}/dev-webhook", "spec.issuerRef"),
+        (f"Issuer {namespace}/intermediate-issuer", "spec.ca.secretName"),
+        (f"Certificate {namespace}/orders", "spec.issuerRef"),
         ("Bundle public-and-corp", "spec.sources[0].useDefaultCAs"),
         ("Bundle public-and-corp", "spec.target.additionalFormats.jks"),
     }

@@ -453,16 +453,21 @@ def test_a_self_signed_issuer_for_leaves_is_refused_with_its_leaves() -> None:
     }
 
 
-def test_an_intermediate_ca_issuer_signs_with_the_converted_certificates_secret() -> None:
+def test_a_ca_issuer_over_an_intermediate_a_certificate_keeps_is_refused_with_its_leaves() -> None:
     intermediate = cm_certificate("sub-ca", isCA=True, secretName="sub", issuerRef={"name": "ca"})
     sub_issuer = {
         **CA_ISSUER,
         "metadata": {"name": "sub", "namespace": NS},
         "spec": {"ca": {"secretName": "sub"}},
     }
-    conversion = run(CA_ISSUER, intermediate, sub_issuer)
-    assert spec_of(conversion, "Issuer", "sub") == {"ca": {"secretName": "sub"}}
+    leaf = cm_certificate("leaf", issuerRef={"name": "sub"})
+    conversion = run(CA_ISSUER, intermediate, sub_issuer, leaf)
+    assert refused(conversion) == {
+        (f"Issuer {NS}/sub", "spec.ca.secretName"),
+        (f"Certificate {NS}/leaf", "spec.issuerRef"),
+    }
     assert spec_of(conversion, "Certificate", "sub-ca")["isCA"] is True
+    assert spec_of(conversion, "Issuer", "ca")["allowCA"] is True
 
 
 @pytest.mark.parametrize("kind", ["acme", "vault", "venafi"])

@@ -17,7 +17,13 @@ from certmint.api.trustbundle import TrustBundle
 from certmint.convert.bundles import convert_bundle
 from certmint.convert.certificates import convert_certificate, is_ca, issuer_ref_of
 from certmint.convert.findings import Findings, Note, ObjectRef, Refusal
-from certmint.convert.issuers import ca_secret_name, convert_issuer, issuer_type, unusable_reason
+from certmint.convert.issuers import (
+    ca_secret_name,
+    convert_issuer,
+    issuer_type,
+    unusable_reason,
+    written_by,
+)
 from certmint.convert.options import Context, Options
 from certmint.convert.source import (
     BUNDLE,
@@ -89,9 +95,6 @@ def convert(
     issuers = {s.ref: s for s in sources if s.ref.kind in (ISSUER, CLUSTER_ISSUER)}
     bundles = [s for s in sources if s.ref.kind == BUNDLE]
     findings = {s.ref: Findings(s.ref) for s in sources}
-    unusable = {ref: reason for ref, s in issuers.items() if (reason := unusable_reason(s)) is not None}
-    context = Context(options, unusable)
-
     users: dict[ObjectRef, list[Source]] = {}
     for certificate in certificates:
         used = issuer_ref_of(certificate, Findings(certificate.ref))
@@ -117,6 +120,15 @@ def convert(
         for certificate in certificates
         if is_ca(certificate) and certificate.ref not in absorbed
     }
+    writer_of = {
+        ref: writer
+        for ref, issuer in issuers.items()
+        if (writer := ca_writers.get((_secret_namespace(ref, options), ca_secret_name(issuer))))
+    }
+    unusable = {ref: reason for ref, s in issuers.items() if (reason := unusable_reason(s)) is not None}
+    for ref, writer in writer_of.items():
+        unusable[ref] = f"refused ({written_by(writer, str(ca_secret_name(issuers[ref])))})"
+    context = Context(options, unusable)
 
     manifests: list[tuple[Source, dict[str, Any]]] = []
     for ref, issuer in issuers.items():
@@ -130,7 +142,7 @@ def convert(
             findings[ref],
             (bootstrap, findings[bootstrap.ref]) if bootstrap else None,
             ref in allow_ca,
-            ca_writers.get((_secret_namespace(ref, options), ca_secret_name(issuer))),
+            writer_of.get(ref),
         )
         manifests.append((issuer, converted))
     for certificate in certificates:

@@ -68,6 +68,14 @@ def ca_secret_name(source: Source) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def written_by(writer: ObjectRef, secret: str) -> str:
+    """Why a `ca` issuer signing with an intermediate that a converted Certificate keeps is refused."""
+    return (
+        f"Secret {secret} is written by {writer}: a certmint issuer signs with a root CA it makes or "
+        "imports, not with a CA a certmint Certificate renews"
+    )
+
+
 def unusable_reason(source: Source) -> str | None:
     """Why a Certificate cannot use this issuer once converted, or None when it can."""
     kind = issuer_type(source)
@@ -87,7 +95,7 @@ def convert_issuer(
     secret_writer: ObjectRef | None = None,
 ) -> dict[str, Any]:
     """The certmint issuer of a cert-manager `ca` issuer; refusals for every other type.
-    `secret_writer`: the converted isCA Certificate (not a self-signed root) writing its Secret."""
+    `secret_writer`: the converted isCA Certificate (an intermediate) writing its Secret, if any."""
     kind = issuer_type(source)
     if kind in REFUSED_TYPES:
         findings.refuse(f"{SPEC}.{kind}", REFUSED_TYPES[kind])
@@ -132,9 +140,8 @@ def _ca(
     secret_namespace = context.options.cluster_resource_namespace if is_cluster else source.ref.namespace
     where = f"{secret_namespace}/{secret}" if secret_namespace else secret
     if secret_writer is not None:
-        # An intermediate: certmint renews it through that Certificate; only a root can be imported.
-        findings.note(f"signs with the CA that {secret_writer} (converted) keeps in Secret {where}")
-        return {"ca": {"secretName": secret}}
+        findings.refuse(f"{path}.secretName", written_by(secret_writer, secret))
+        return {}
     if context.options.ca_issuers == CAIssuers.CA:
         if bootstrap is not None:
             bootstrap[1].note(f"absorbed into {source.ref}: its Secret is used as it is, never renewed")
