@@ -607,6 +607,23 @@ def test_what_the_api_server_and_tools_wrote_stays_behind() -> None:
     assert "made by another object (Ingress web)" in notes(conversion)
 
 
+def test_certmints_own_requests_are_not_carried_over() -> None:
+    certificate = cm_certificate()
+    certificate["metadata"]["annotations"] = {"certmint.dev/revoke": "now", "certmint.dev/renew": "x"}
+    conversion = run(CA_ISSUER, certificate)
+    assert "annotations" not in written(conversion, "Certificate", "web")["metadata"]
+    assert "not converted: certmint.dev/renew, certmint.dev/revoke" in notes(conversion)
+
+
+def test_a_name_cannot_forge_a_line_of_the_report() -> None:
+    certificate = cm_certificate(usages=["server auth\nrefused Certificate other/x: spec.y: forged"])
+    certificate["metadata"]["name"] = "web\nnote Issuer a/b: all fine"
+    conversion = run(CA_ISSUER, certificate)
+    report = [str(finding) for finding in (*conversion.refusals, *conversion.notes)]
+    assert all("\n" not in line for line in report)
+    assert any("\\u000a" in line for line in report)
+
+
 def test_objects_without_a_namespace_take_the_one_given() -> None:
     certificate = cm_certificate()
     del certificate["metadata"]["namespace"]

@@ -39,6 +39,7 @@ from certmint.convert.source import (
     group_of,
     ref_of,
 )
+from certmint.planning.labels import PREFIX
 
 MODELS: dict[str, type[BaseModel]] = {
     CERTIFICATES.kind: Certificate,
@@ -48,8 +49,9 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 OUTPUT_ORDER = (CLUSTER_ISSUERS.kind, ISSUERS.kind, CERTIFICATES.kind, TRUST_BUNDLES.kind)
 """Issuers before the Certificates that use them, bundles last."""
-DROPPED_ANNOTATION_PREFIXES = ("kubectl.kubernetes.io/", "cert-manager.io/", "meta.helm.sh/")
-"""Annotations of the tools that wrote the cert-manager object: not copied onto the certmint one."""
+DROPPED_ANNOTATION_PREFIXES = ("kubectl.kubernetes.io/", "cert-manager.io/", "meta.helm.sh/", PREFIX)
+"""Annotations of the tools that wrote the cert-manager object, and certmint's own (requests such as
+renew or revoke, which whoever applies the output did not ask for): not copied onto the certmint one."""
 
 
 class NotManifests(ValueError):
@@ -250,7 +252,7 @@ def _metadata(source: Source, findings: Findings) -> dict[str, Any]:
         kept = {k: v for k, v in annotations.items() if not str(k).startswith(DROPPED_ANNOTATION_PREFIXES)}
         if kept:
             metadata["annotations"] = kept
-        ignored = sorted(str(k) for k in annotations if str(k).startswith("cert-manager.io/"))
+        ignored = sorted(str(k) for k in annotations if str(k).startswith(("cert-manager.io/", PREFIX)))
         if ignored:
             findings.note(f"metadata.annotations: not converted: {', '.join(ignored)}")
     owners = source.metadata.get("ownerReferences")

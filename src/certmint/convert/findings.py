@@ -1,7 +1,19 @@
 """What a conversion reports besides the manifests: refusals (a field with no certmint equivalent)
 and notes (what the user must do or know). Each names the object it is about."""
 
+import unicodedata
 from dataclasses import dataclass
+
+from certmint.planning.identity import UNPRINTABLE_CATEGORIES
+
+
+def printable(text: str) -> str:
+    """`text` with line breaks, controls and bidi overrides escaped: a name or value read from a
+    manifest must not be able to forge another line of the report, or hide in it."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in UNPRINTABLE_CATEGORIES else char
+        for char in text
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +37,7 @@ class Refusal:
     reason: str
 
     def __str__(self) -> str:
-        return f"refused {self.source}: {self.field}: {self.reason}"
+        return printable(f"refused {self.source}: {self.field}: {self.reason}")
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class Note:
     message: str
 
     def __str__(self) -> str:
-        return f"note {self.source}: {self.message}"
+        return printable(f"note {self.source}: {self.message}")
 
 
 class Findings:
