@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
+from certmint.cli import cluster
 from certmint.cli.main import cli
-from certmint.cli.output import EXIT_FAILED_CHECK
+from certmint.cli.output import EXIT_FAILED_CHECK, EXIT_NOT_FOUND
 from certmint.convert import CAIssuers, Conversion, NotManifests, Options, convert, parse_documents
 from certmint.convert.certificates import CERTIFICATE_FIELDS
 from certmint.planning.labels import ALLOW_IMPORT_BY, PKCS12_PASSWORD
@@ -709,3 +710,37 @@ def test_a_file_that_is_not_yaml_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["convert", "-f", str(broken)])
     assert result.exit_code == 2
     assert f"{broken}: not YAML" in result.stderr
+
+
+def from_cluster(
+    monkeypatch: pytest.MonkeyPatch, served: dict[str, list[dict[str, Any]]], *args: str
+) -> Result:
+    """`convert --from-cluster` against an API server serving the `served` plurals only (the real
+    API server's answers are tried in tests/e2e/test_convert.py)."""
+
+    def listed(
+        api: object, group: str, version: str, plural: str, namespace: str | None
+    ) -> list[dict[str, Any]]:
+        if plural not in served:
+            raise cluster.NotFound(f"{plural}.{group}/{version} not found")
+        return [item for item in served[plural] if namespace in (None, item["metadata"].get("namespace"))]
+
+    monkeypatch.setattr(cluster, "connect", lambda kubeconfig, context=None: object())
+    monkeypatch.setattr(cluster, "list_objects", listed)
+    return CliRunner().invoke(cli, ["convert", "--from-cluster", *args])
+
+
+def test_without_trust_manager_there_are_no_bundles(monkeypatch: pytest.MonkeyPatch) -> None:
+    served = {"certificates": [cm_certificate()], "issuers": [CA_ISSUER], "clusterissuers": []}
+    result = from_cluster(monkeypatch, served, "-A")
+    assert result.exit_code == 0, result.output
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)] == ["Issuer", "Certificate"]
+
+
+def test_without_cert_manager_the_command_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = from_cluster(monkeypatch, {}, "-n", NS)
+    assert result.exit_code == EXIT_NOT_FOUND
+    assert result.stderr.strip() == (
+        "error: the API server does not serve issuers.cert-manager.io/v1: is cert-manager installed?"
+    )
+    assert result.stdout == ""

@@ -277,7 +277,7 @@ def list_objects(
     """Every object of any group's custom kind, in `namespace` or (None) all of them; NotFound when
     the API server does not serve the kind."""
     objects = client.CustomObjectsApi(api)
-    with _missing_is(f"{group}/{version} {plural} (not served by the API server)"):
+    with _missing_is(f"{plural}.{group}/{version}"):
         if namespace:
             found = objects.list_namespaced_custom_object(group, version, namespace, plural)
         else:

@@ -12,7 +12,13 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from certmint.cli import cluster
-from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK, REPORT_OUTPUTS, output_option
+from certmint.cli.output import (
+    EXIT_API_ERROR,
+    EXIT_FAILED_CHECK,
+    EXIT_NOT_FOUND,
+    REPORT_OUTPUTS,
+    output_option,
+)
 from certmint.cli.session import Session
 from certmint.convert import CAIssuers, NotManifests, Options, convert, parse_documents
 from certmint.convert.options import DEFAULT_CERT_MANAGER_NAMESPACE
@@ -170,7 +176,12 @@ def _read_cluster(session: Session, namespace: str | None) -> list[Mapping[str, 
             objects.extend(cluster.list_objects(api, group, version, plural, namespace))
         except cluster.NotFound:
             if group not in OPTIONAL_GROUPS:
-                raise
+                click.echo(
+                    f"error: the API server does not serve {plural}.{group}/{version}: is cert-manager "
+                    "installed?",
+                    err=True,
+                )
+                sys.exit(EXIT_NOT_FOUND)
         except ApiException as error:
             where = f"in namespace {namespace}" if namespace else "in every namespace"
             click.echo(
