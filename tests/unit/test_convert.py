@@ -433,6 +433,14 @@ def test_what_a_certmint_ca_cannot_carry_is_refused_on_the_absorbed_certificate(
     assert refused(conversion) == {(f"Certificate {NS}/root-ca", field)}
 
 
+def test_what_the_absorbed_self_signed_issuer_put_in_the_ca_is_refused() -> None:
+    self_signed, root, ca_issuer = bootstrap()
+    self_signed["spec"] = {"selfSigned": {"crlDistributionPoints": ["http://crl.shop.example/root.crl"]}}
+    conversion = run(self_signed, root, ca_issuer)
+    assert refused(conversion) == {(f"Issuer {NS}/selfsigned", "spec.selfSigned.crlDistributionPoints")}
+    assert spec_of(conversion, "Issuer", "ca")["selfSigned"]["importFrom"] == {"name": "root"}
+
+
 def test_with_ca_issuers_ca_the_bootstrap_is_absorbed_and_its_secret_used_as_it_is() -> None:
     conversion = run(*bootstrap(), options=Options(ca_issuers=CAIssuers.CA))
     assert spec_of(conversion, "Issuer", "ca") == {"ca": {"secretName": "root"}}

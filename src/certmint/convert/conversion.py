@@ -18,6 +18,7 @@ from certmint.convert.bundles import convert_bundle
 from certmint.convert.certificates import convert_certificate, is_ca, issuer_ref_of
 from certmint.convert.findings import Findings, Note, ObjectRef, Refusal
 from certmint.convert.issuers import (
+    absorb_self_signed,
     ca_secret_name,
     convert_issuer,
     issuer_type,
@@ -135,7 +136,7 @@ def convert(
     manifests: list[tuple[Source, dict[str, Any]]] = []
     for ref, issuer in issuers.items():
         if ref in absorbed_issuers:
-            findings[ref].note("absorbed: it only made the CA of a converted `ca` issuer")
+            absorb_self_signed(issuer, findings[ref])
             continue
         bootstrap = bootstraps.get(ref)
         converted = convert_issuer(

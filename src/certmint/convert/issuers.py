@@ -86,6 +86,18 @@ def unusable_reason(source: Source) -> str | None:
     return None
 
 
+def absorb_self_signed(source: Source, findings: Findings) -> None:
+    """A selfSigned issuer that only made the CA of a converted `ca` issuer: nothing is written for it;
+    what it put in that CA certificate certmint's CAs will not carry is refused."""
+    findings.note("absorbed: it only made the CA of a converted `ca` issuer")
+    path = f"{SPEC}.selfSigned"
+    self_signed = read_map(findings, source.spec, "selfSigned", SPEC) or {}
+    refuse_unknown(findings, self_signed, tuple(CA_URL_FIELDS), path)
+    for key, reason in CA_URL_FIELDS.items():
+        if self_signed.get(key):
+            findings.refuse(f"{path}.{key}", reason)
+
+
 def convert_issuer(
     source: Source,
     context: Context,
