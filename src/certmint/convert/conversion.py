@@ -89,6 +89,23 @@ def parse_documents(text: str, origin: str) -> list[Mapping[str, Any]]:
     return objects
 
 
+@dataclass(frozen=True)
+class Relations:
+    """How the objects of one input relate: what one object converts to depends on others."""
+
+    bootstraps: Mapping[ObjectRef, Source]
+    """`ca` issuer -> the isCA Certificate a cert-manager selfSigned issuer made its Secret from."""
+    absorbed: frozenset[ObjectRef]
+    """Those Certificates, and the selfSigned issuers that made nothing else: written into the `ca`
+    issuers, not on their own."""
+    allow_ca: frozenset[ObjectRef]
+    """Issuers a converted isCA Certificate of their namespace asks."""
+    writer_of: Mapping[ObjectRef, ObjectRef]
+    """`ca` issuer -> the converted isCA Certificate (an intermediate) writing its Secret."""
+    ca_secrets: Mapping[tuple[str, str], ObjectRef]
+    """(namespace, Secret) -> the `ca` issuer whose CA it holds."""
+
+
 def convert(
     objects: Iterable[Mapping[str, Any]], options: Options, namespace: str | None = None
 ) -> Conversion:
@@ -96,70 +113,35 @@ def convert(
     sources, refusals, notes = _classify(objects, namespace)
     certificates = [s for s in sources if s.ref.kind == CERTIFICATE]
     issuers = {s.ref: s for s in sources if s.ref.kind in (ISSUER, CLUSTER_ISSUER)}
-    bundles = [s for s in sources if s.ref.kind == BUNDLE]
-    findings = {s.ref: Findings(s.ref) for s in sources}
-    users: dict[ObjectRef, list[Source]] = {}
-    for certificate in certificates:
-        used = issuer_ref_of(certificate, Findings(certificate.ref))
-        if used is not None:
-            users.setdefault(used, []).append(certificate)
-    bootstraps = _bootstraps(certificates, issuers, users, options)
-    absorbed = {certificate.ref for certificate in bootstraps.values()}
-    absorbed_issuers = {
-        ref
-        for ref, issuer in issuers.items()
-        if issuer_type(issuer) == "selfSigned"
-        and users.get(ref)
-        and all(u.ref in absorbed for u in users[ref])
-    }
-    allow_ca = {
-        issuer
-        for issuer, using in users.items()
-        if issuer.kind == ISSUER and any(is_ca(u) and u.ref not in absorbed for u in using)
-    }
-
-    ca_writers = {
-        (certificate.ref.namespace, certificate.spec.get("secretName")): certificate.ref
-        for certificate in certificates
-        if is_ca(certificate) and certificate.ref not in absorbed
-    }
-    writer_of = {
-        ref: writer
-        for ref, issuer in issuers.items()
-        if (writer := ca_writers.get((_secret_namespace(ref, options), ca_secret_name(issuer))))
-    }
+    relations = _relate(certificates, issuers, options)
     unusable = {ref: reason for ref, s in issuers.items() if (reason := unusable_reason(s)) is not None}
-    for ref, writer in writer_of.items():
+    for ref, writer in relations.writer_of.items():
         unusable[ref] = f"refused ({written_by(writer, str(ca_secret_name(issuers[ref])))})"
     context = Context(options, unusable)
+    findings = {s.ref: Findings(s.ref) for s in sources}
 
     manifests: list[tuple[Source, dict[str, Any]]] = []
     for ref, issuer in issuers.items():
-        if ref in absorbed_issuers:
+        if ref in relations.absorbed:
             absorb_self_signed(issuer, findings[ref])
             continue
-        bootstrap = bootstraps.get(ref)
+        bootstrap = relations.bootstraps.get(ref)
         converted = convert_issuer(
             issuer,
             context,
             findings[ref],
             (bootstrap, findings[bootstrap.ref]) if bootstrap else None,
-            ref in allow_ca,
-            writer_of.get(ref),
+            ref in relations.allow_ca,
+            relations.writer_of.get(ref),
         )
         manifests.append((issuer, converted))
     for certificate in certificates:
-        if certificate.ref not in absorbed:
-            manifests.append(
-                (certificate, convert_certificate(certificate, context, findings[certificate.ref]))
-            )
-    ca_secrets = {
-        (str(_secret_namespace(ref, options)), secret): ref
-        for ref, issuer in issuers.items()
-        if issuer_type(issuer) == "ca" and (secret := ca_secret_name(issuer))
-    }
-    for bundle in bundles:
-        manifests.append((bundle, convert_bundle(bundle, context, findings[bundle.ref], ca_secrets)))
+        if certificate.ref not in relations.absorbed:
+            converted = convert_certificate(certificate, context, findings[certificate.ref])
+            manifests.append((certificate, converted))
+    for bundle in (s for s in sources if s.ref.kind == BUNDLE):
+        converted = convert_bundle(bundle, context, findings[bundle.ref], relations.ca_secrets)
+        manifests.append((bundle, converted))
 
     written = []
     for source, manifest in manifests:
@@ -209,8 +191,47 @@ def _classify(
     return sources, refusals, notes
 
 
+def _relate(
+    certificates: Sequence[Source], issuers: Mapping[ObjectRef, Source], options: Options
+) -> Relations:
+    users: dict[ObjectRef, list[Source]] = {}
+    for certificate in certificates:
+        used = issuer_ref_of(certificate, Findings(certificate.ref))  # its refusals come with it later
+        if used is not None:
+            users.setdefault(used, []).append(certificate)
+    bootstraps = _bootstraps(issuers, users, options)
+    absorbed = {certificate.ref for certificate in bootstraps.values()}
+    absorbed |= {
+        ref
+        for ref, issuer in issuers.items()
+        if issuer_type(issuer) == "selfSigned"
+        and users.get(ref)
+        and all(user.ref in absorbed for user in users[ref])
+    }
+    allow_ca = {
+        issuer
+        for issuer, using in users.items()
+        if issuer.kind == ISSUER and any(is_ca(user) and user.ref not in absorbed for user in using)
+    }
+    ca_writers = {
+        (certificate.ref.namespace, certificate.spec.get("secretName")): certificate.ref
+        for certificate in certificates
+        if is_ca(certificate) and certificate.ref not in absorbed
+    }
+    writer_of = {
+        ref: writer
+        for ref, issuer in issuers.items()
+        if (writer := ca_writers.get((_secret_namespace(ref, options), ca_secret_name(issuer))))
+    }
+    ca_secrets = {
+        (str(_secret_namespace(ref, options)), secret): ref
+        for ref, issuer in issuers.items()
+        if issuer_type(issuer) == "ca" and (secret := ca_secret_name(issuer))
+    }
+    return Relations(bootstraps, frozenset(absorbed), frozenset(allow_ca), writer_of, ca_secrets)
+
+
 def _bootstraps(
-    certificates: Sequence[Source],
     issuers: Mapping[ObjectRef, Source],
     users: Mapping[ObjectRef, list[Source]],
     options: Options,
