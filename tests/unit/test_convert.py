@@ -353,6 +353,15 @@ def test_a_ca_issuer_stays_a_ca_issuer_when_asked() -> None:
     assert spec_of(conversion, "Issuer", "ca") == {"ca": {"secretName": "root"}}
 
 
+def test_a_ca_cluster_issuer_kept_as_ca_needs_its_secret_in_certmints_namespace() -> None:
+    cluster_issuer = {**CA_ISSUER, "kind": "ClusterIssuer", "metadata": {"name": "corp"}}
+    conversion = run(
+        cluster_issuer, options=Options(ca_issuers=CAIssuers.CA, cluster_resource_namespace="cm")
+    )
+    assert written(conversion, "ClusterIssuer", "corp")["spec"] == {"ca": {"secretName": "root"}}
+    assert "copy Secret cm/root there" in notes(conversion)
+
+
 def test_a_cluster_issuers_ca_secret_is_in_the_cluster_resource_namespace() -> None:
     cluster_issuer = {**CA_ISSUER, "kind": "ClusterIssuer", "metadata": {"name": "corp"}}
     conversion = run(cluster_issuer, options=Options(cluster_resource_namespace="cm"))
