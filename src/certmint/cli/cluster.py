@@ -269,3 +269,17 @@ def call(
     response.read()  # type: ignore[no-untyped-call]
     answer = api.response_deserialize(response, {"200": "object", "201": "object"}).data
     return cast(dict[str, Any], answer)
+
+
+def list_objects(
+    api: client.ApiClient, group: str, version: str, plural: str, namespace: str | None
+) -> list[dict[str, Any]]:
+    """Every object of any group's custom kind, in `namespace` or (None) all of them; NotFound when
+    the API server does not serve the kind."""
+    objects = client.CustomObjectsApi(api)
+    with _missing_is(f"{plural}.{group}/{version}"):
+        if namespace:
+            found = objects.list_namespaced_custom_object(group, version, namespace, plural)
+        else:
+            found = objects.list_cluster_custom_object(group, version, plural)
+    return cast(list[dict[str, Any]], cast(dict[str, Any], found)["items"])

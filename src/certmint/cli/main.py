@@ -17,6 +17,7 @@ from certmint.cli import (
     ca,
     certificates,
     cluster,
+    convert,
     inspect,
     migrate,
     operator,
@@ -103,6 +104,7 @@ cli.add_command(inspect.inspect)
 cli.add_command(ca.ca)
 cli.add_command(bundle.bundle)
 cli.add_command(migrate.migrate)
+cli.add_command(convert.convert_command)
 
 
 def root_flags_first(args: list[str]) -> list[str]:
