@@ -14,6 +14,7 @@ from certmint.pki import (
     generate_private_key,
     sign_leaf,
 )
+from certmint.planning.certificates.actions import Inputs
 from certmint.planning.certificates.secret import issuer_annotations, secret_data, secret_metadata
 from certmint.planning.certificates.secret_view import SecretView, view_secret
 from certmint.planning.defaults import Resolved
@@ -112,3 +113,23 @@ def with_data(secret: FixtureSecret, **data: bytes) -> FixtureSecret:
     return replace(
         secret_with_data(secret.name, merged, secret.labels, secret.annotations), writers=secret.writers
     )
+
+
+def action_inputs(
+    certificate: Certificate, secret: SecretView | None, issuer: IssuerView, serial: int, **changes: Any
+) -> Inputs:
+    """What plan_actions gets for a Certificate with an explicit issuerRef, at NOW; `changes` replace
+    any of it."""
+    planned = Inputs(
+        certificate=certificate,
+        spec=issuance_spec(certificate, "td"),
+        issuer=issuer,
+        secret=secret,
+        owner_conflict=None,
+        secret_refusal=None,
+        namespace_labels={},
+        now=NOW,
+        serial_number=serial,
+        resolved=explicit(certificate),
+    )
+    return replace(planned, **changes)

@@ -23,12 +23,12 @@ from certmint.planning.contest import DataWriter, repair_delay
 from certmint.planning.gates import Fail
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.ownership import ownership_annotations
-from certmint.planning.request import issuance_spec
 from certmint.planning.status import certificate_ready
 from tests.unit.planning_fixtures import (
     CRL_URL,
     NOW,
     OCSP_URL,
+    action_inputs,
     explicit,
     issued_secret,
     make_ca,
@@ -47,19 +47,7 @@ ISSUER = publishing_issuer(CA)
 def inputs(
     certificate: Certificate, secret: SecretView | None = None, issuer: IssuerView = ISSUER, **changes: Any
 ) -> Inputs:
-    planned = Inputs(
-        certificate=certificate,
-        spec=issuance_spec(certificate, "td"),
-        issuer=issuer,
-        secret=secret,
-        owner_conflict=None,
-        secret_refusal=None,
-        namespace_labels={},
-        now=NOW,
-        serial_number=SERIAL,
-        resolved=explicit(certificate),
-    )
-    return replace(planned, **changes)
+    return action_inputs(certificate, secret, issuer, SERIAL, **changes)
 
 
 def test_a_missing_secret_is_planned_whole_before_anything_is_signed() -> None:

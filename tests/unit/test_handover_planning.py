@@ -21,7 +21,7 @@ from certmint.planning.request import issuance_spec
 from tests.e2e import cert_manager
 from tests.unit.planning_fixtures import (
     NOW,
-    explicit,
+    action_inputs,
     issued_secret,
     make_certificate,
     ready_issuer,
@@ -46,19 +46,7 @@ CERT_MANAGER_KEYS = {
 
 
 def inputs(certificate: Certificate, secret: SecretView | None, **changes: Any) -> Inputs:
-    planned = Inputs(
-        certificate=certificate,
-        spec=issuance_spec(certificate, "td"),
-        issuer=ISSUER,
-        secret=secret,
-        owner_conflict=None,
-        secret_refusal=None,
-        namespace_labels={},
-        now=NOW,
-        serial_number=SERIAL,
-        resolved=explicit(certificate),
-    )
-    return replace(planned, **changes)
+    return action_inputs(certificate, secret, ISSUER, SERIAL, **changes)
 
 
 def owned_by_certmint(secret: SecretView) -> SecretView:
