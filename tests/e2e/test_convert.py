@@ -26,6 +26,7 @@ from certmint.api.kinds import IMPORTED, by_kind
 from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK
 from certmint.pki import (
     CARequest,
+    CertificateAuthority,
     certificates_to_pem,
     create_root_ca,
 )
@@ -101,18 +102,7 @@ def cert_manager_kinds(cluster: Cluster) -> Iterator[None]:
 def test_the_converted_corpus_is_accepted_and_every_object_becomes_ready(
     cluster: Cluster, operator_process: OperatorProcess, namespace: str
 ) -> None:
-    # --ca-issuers=ca: the same objects, `ca` issuers of the same Secrets, accepted by the schema.
-    kept = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace, "--ca-issuers", "ca")
-    assert kept.returncode == EXIT_FAILED_CHECK, kept.stderr
-    assert refusals(kept.stderr) == expected_refusals(namespace)
-    assert {(d["kind"], d["metadata"]["name"]) for d in documents(kept.stdout)} == WRITTEN
-    assert "copy Secret" in kept.stderr, "a ClusterIssuer's CA Secret lives in certmint's namespace"
-    kept_issuers = [d for d in documents(kept.stdout) if d["kind"] in ("Issuer", "ClusterIssuer")]
-    assert all("ca" in d["spec"] for d in kept_issuers if "importFrom" not in d["spec"].get("selfSigned", {}))
-    accepted = cluster.plane.kubectl(
-        "apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump_all(kept_issuers)
-    )
-    assert "(server dry run)" in accepted, accepted
+    assert_kept_as_ca_issuers(cluster, namespace)
 
     # The default: each `ca` issuer imports its CA Secret, annotated as the notes say.
     converted = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace)
@@ -131,24 +121,7 @@ def test_the_converted_corpus_is_accepted_and_every_object_becomes_ready(
     # What cert-manager and the user had made before the conversion, and what the notes ask for.
     root = cert_manager_ca_secret(cluster, namespace, "root-ca-secret", "shop root CA", invitations)
     corp = cert_manager_ca_secret(cluster, namespace, "corp-root-secret", "corp root CA", invitations)
-    partner = create_root_ca(CARequest("partner root", timedelta(days=365)), datetime.now(UTC))
-    cluster.core.create_namespaced_secret(
-        namespace,
-        client.V1Secret.model_validate(
-            {
-                "metadata": {"name": "keystore-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
-                "stringData": {"password": "correct-horse-battery-staple"},
-            }
-        ),
-    )
-    partner_pem = certificates_to_pem([partner.certificate]).decode()
-    cluster.core.create_namespaced_config_map(
-        namespace,
-        client.V1ConfigMap.model_validate(
-            {"metadata": {"name": "partner-roots"}, "data": {"roots.pem": partner_pem}}
-        ),
-    )
-    cluster.plane.kubectl("label", "namespace", namespace, "trust.example.com/corp=true")
+    partner = user_objects(cluster, namespace)
     try:
         cluster.apply(converted.stdout)
         for manifest in manifests:
@@ -175,17 +148,7 @@ def test_the_converted_corpus_is_accepted_and_every_object_becomes_ready(
         java = cluster.secret_data(namespace, "java-app-tls")
         assert java is not None
         assert "keystore.p12" in java
-        bundle = cluster.core.read_namespaced_config_map("corp-trust", namespace).data or {}
-        published = x509.load_pem_x509_certificates(bundle["trust.pem"].encode())
-        subjects = {certificate.subject.rfc4514_string() for certificate in published}
-        assert corp.certificate.subject.rfc4514_string() in subjects
-        assert partner.certificate.subject.rfc4514_string() in subjects
-        assert "O=Example Corp,CN=Example Corp Legacy Root" in subjects  # the inline source
-        # trust-manager's target.secret: the same bundle published as a Secret, nothing private in it.
-        secret = cluster.secret_data(namespace, "corp-trust")
-        assert secret is not None, "the Bundle's target.secret is published as a Secret"
-        assert secret["ca.crt"] == bundle["trust.pem"].encode()
-        assert not [key for key, value in secret.items() if b"PRIVATE KEY" in value]
+        assert_bundle_published(cluster, namespace, corp, partner)
     finally:
         for kind, name in CLUSTER_SCOPED:
             cluster.plane.kubectl(
@@ -199,6 +162,63 @@ def import_invitations(stderr: str) -> dict[tuple[str, str], str]:
         rf"imports the CA of Secret ([^/\s]+)/(\S+): annotate it {ALLOW_IMPORT_BY}=(\S+);", stderr
     )
     return {(namespace, name): value for namespace, name, value in found}
+
+
+def assert_kept_as_ca_issuers(cluster: Cluster, namespace: str) -> None:
+    """--ca-issuers=ca: the same objects, `ca` issuers of the same Secrets, accepted by the schema."""
+    kept = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace, "--ca-issuers", "ca")
+    assert kept.returncode == EXIT_FAILED_CHECK, kept.stderr
+    assert refusals(kept.stderr) == expected_refusals(namespace)
+    assert {(d["kind"], d["metadata"]["name"]) for d in documents(kept.stdout)} == WRITTEN
+    assert "copy Secret" in kept.stderr, "a ClusterIssuer's CA Secret lives in certmint's namespace"
+    issuers = [d for d in documents(kept.stdout) if d["kind"] in ("Issuer", "ClusterIssuer")]
+    assert {d["metadata"]["name"] for d in issuers if "ca" in d["spec"]} == {"root-ca-issuer", "corp-ca"}
+    assert not [d for d in issuers if "importFrom" in d["spec"].get("selfSigned", {})]
+    accepted = cluster.plane.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump_all(issuers)
+    )
+    assert "(server dry run)" in accepted, accepted
+
+
+def user_objects(cluster: Cluster, namespace: str) -> CertificateAuthority:
+    """What the user had made for cert-manager's objects: a keystore password, a ConfigMap of a
+    partner's root (returned) and the namespace label the Bundle selects."""
+    partner = create_root_ca(CARequest("partner root", timedelta(days=365)), datetime.now(UTC))
+    cluster.core.create_namespaced_secret(
+        namespace,
+        client.V1Secret.model_validate(
+            {
+                "metadata": {"name": "keystore-password", "labels": {"certmint.dev/pkcs12-password": "true"}},
+                "stringData": {"password": "correct-horse-battery-staple"},
+            }
+        ),
+    )
+    partner_pem = certificates_to_pem([partner.certificate]).decode()
+    cluster.core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap.model_validate(
+            {"metadata": {"name": "partner-roots"}, "data": {"roots.pem": partner_pem}}
+        ),
+    )
+    cluster.plane.kubectl("label", "namespace", namespace, "trust.example.com/corp=true")
+    return partner
+
+
+def assert_bundle_published(
+    cluster: Cluster, namespace: str, corp: cert_manager.Issued, partner: CertificateAuthority
+) -> None:
+    """The converted Bundle: every source in its ConfigMap, and its target.secret as a Secret."""
+    bundle = cluster.core.read_namespaced_config_map("corp-trust", namespace).data or {}
+    published = x509.load_pem_x509_certificates(bundle["trust.pem"].encode())
+    subjects = {certificate.subject.rfc4514_string() for certificate in published}
+    assert corp.certificate.subject.rfc4514_string() in subjects
+    assert partner.certificate.subject.rfc4514_string() in subjects
+    assert "O=Example Corp,CN=Example Corp Legacy Root" in subjects  # the inline source
+    # trust-manager's target.secret: the same bundle published as a Secret, nothing private in it.
+    secret = cluster.secret_data(namespace, "corp-trust")
+    assert secret is not None, "the Bundle's target.secret is published as a Secret"
+    assert secret["ca.crt"] == bundle["trust.pem"].encode()
+    assert not [key for key, value in secret.items() if b"PRIVATE KEY" in value]
 
 
 def wait_ready(cluster: Cluster, manifest: dict[str, Any]) -> None:
