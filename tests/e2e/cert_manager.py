@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.e2e.support import Cluster, wait_for
@@ -64,20 +64,39 @@ def install_cert_manager_kinds(cluster: Cluster) -> None:
         wait_for(served, 60, what=f"{resource}/{version} served")
 
 
-# Secrets made the way cert-manager makes them (cryptography only: nothing of certmint's).
+# A CA, leaves and Secrets made the way cert-manager makes them (cryptography only: nothing of
+# certmint's): a `selfSigned`-issued isCA Certificate, then a `ca` Issuer signing leaves.
 
 CERT_MANAGER_LABEL = "controller.cert-manager.io/fao"
 """The label cert-manager puts on every Secret it writes."""
 CERT_MANAGER_FIELD_MANAGER = "cert-manager-certificates-issuing"
 """The field manager cert-manager writes a Certificate's Secret with."""
 
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def new_key(algorithm: str = "RSA", size: int = 2048) -> PrivateKey:
+    """cert-manager's privateKey.algorithm RSA (default, 2048) or ECDSA (256 or 384)."""
+    if algorithm == "RSA":
+        return rsa.generate_private_key(public_exponent=65537, key_size=size)
+    return ec.generate_private_key(ec.SECP384R1() if size == 384 else ec.SECP256R1())
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    """PKCS#1 for RSA, SEC1 for EC: cert-manager's default encoding."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
 
 @dataclass(frozen=True)
 class Issued:
-    """A certificate and its RSA key (cert-manager's default: RSA 2048, tls.key in PKCS#1)."""
+    """A certificate and its key."""
 
     certificate: x509.Certificate
-    key: rsa.RSAPrivateKey
+    key: PrivateKey
 
     @property
     def certificate_pem(self) -> bytes:
@@ -85,34 +104,62 @@ class Issued:
 
     @property
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
+        return key_pem(self.key)
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _ca_certificate(
+    builder: x509.CertificateBuilder, key: PrivateKey, signer: PrivateKey, ca: bool
+) -> x509.Certificate:
+    usage = _usage(digital_signature=True, key_encipherment=not ca, key_cert_sign=ca, crl_sign=ca)
+    return (
+        builder.public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
 
 
 def root_ca(
-    common_name: str, lifetime: timedelta = timedelta(days=365), now: datetime | None = None
+    common_name: str = "corp root",
+    *,
+    algorithm: str = "RSA",
+    size: int = 2048,
+    lifetime: timedelta = timedelta(days=90),
+    age: timedelta = timedelta(minutes=5),
+    ca: bool = True,
+    now: datetime | None = None,
 ) -> Issued:
-    """The CA of cert-manager's bootstrap pattern: a selfSigned Issuer signs an isCA Certificate."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    """The CA of cert-manager's bootstrap pattern (a selfSigned Issuer signs an isCA Certificate),
+    made `age` ago, living `lifetime`; `ca=False`: the same without CA:TRUE and keyCertSign."""
     now = now or datetime.now(UTC)
-    certificate = (
+    key = new_key(algorithm, size)
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + lifetime)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .not_valid_before(now - age)
+        .not_valid_after(now - age + lifetime)
     )
-    return Issued(certificate, key)
+    return Issued(_ca_certificate(builder, key, key, ca), key)
+
+
+def intermediate_ca(parent: Issued, common_name: str = "corp intermediate") -> Issued:
+    """A CA certificate signed by `parent`: a CA, but not a root."""
+    key = new_key("EC")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(parent.certificate.subject)
+        .not_valid_before(parent.certificate.not_valid_before_utc)
+        .not_valid_after(parent.certificate.not_valid_after_utc)
+    )
+    return Issued(_ca_certificate(builder, key, parent.key, True), key)
 
 
 def leaf(
@@ -125,10 +172,10 @@ def leaf(
     now: datetime | None = None,
 ) -> Issued:
     """A leaf of cert-manager's CA issuer: CN and SANs as requested, server and client auth (or client
-    auth only), 90 days (cert-manager's default duration)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    auth only), 90 days (cert-manager's default duration), an RSA 2048 key (its default)."""
+    key = new_key()
     now = now or datetime.now(UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
+    subject = _name(common_name) if common_name else x509.Name([])
     usages = (
         [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
         if server
@@ -175,6 +222,27 @@ def _usage(
     )
 
 
+def ca_secret_data(ca: Issued) -> dict[str, bytes]:
+    """The data of cert-manager's CA Secret: the CA's own certificate in tls.crt and ca.crt."""
+    return {"tls.crt": ca.certificate_pem, "tls.key": ca.key_pem, "ca.crt": ca.certificate_pem}
+
+
+def ca_secret(
+    namespace: str, name: str, data: dict[str, bytes], annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """cert-manager's CA Secret of the isCA Certificate `name` (issued by the selfSigned Issuer
+    "selfsigned") holding `data` as given (tests pass tampered data too), with `annotations` added."""
+    common_name = "corp root"
+    if "tls.crt" in data:
+        try:
+            names = x509.load_pem_x509_certificate(data["tls.crt"]).subject
+            common_name = str(names.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+        except (ValueError, IndexError):
+            pass  # tampered data: the annotation is only cosmetic
+    metadata = _metadata(namespace, name, name, "selfsigned", "Issuer", common_name, [], annotations)
+    return _secret(metadata, data)
+
+
 def tls_secret(
     namespace: str,
     name: str,
@@ -196,7 +264,24 @@ def tls_secret(
     except x509.ExtensionNotFound:
         dns_names = []
     common_names = issued.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    metadata: dict[str, Any] = {
+    common_name = str(common_names[0].value) if common_names else ""
+    metadata = _metadata(namespace, name, certificate_name, issuer_name, issuer_kind, common_name, dns_names)
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    return _secret(metadata, {"tls.crt": chain, "tls.key": issued.key_pem, "ca.crt": ca.certificate_pem})
+
+
+def _metadata(
+    namespace: str,
+    name: str,
+    certificate_name: str,
+    issuer_name: str,
+    issuer_kind: str,
+    common_name: str,
+    dns_names: list[str],
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
         "name": name,
         "namespace": namespace,
         "labels": {CERT_MANAGER_LABEL: "true"},
@@ -205,27 +290,22 @@ def tls_secret(
             "cert-manager.io/issuer-name": issuer_name,
             "cert-manager.io/issuer-kind": issuer_kind,
             "cert-manager.io/issuer-group": CERT_MANAGER_GROUP,
-            "cert-manager.io/common-name": str(common_names[0].value) if common_names else "",
+            "cert-manager.io/common-name": common_name,
             "cert-manager.io/alt-names": ",".join(dns_names),
             "cert-manager.io/ip-sans": "",
             "cert-manager.io/uri-sans": "",
+            **(annotations or {}),
         },
     }
-    if owner is not None:
-        metadata["ownerReferences"] = [owner]
+
+
+def _secret(metadata: dict[str, Any], data: dict[str, bytes]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata,
         "type": "kubernetes.io/tls",
-        "data": {
-            key: base64.b64encode(value).decode()
-            for key, value in (
-                ("tls.crt", chain),
-                ("tls.key", issued.key_pem),
-                ("ca.crt", ca.certificate_pem),
-            )
-        },
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
 
 

@@ -22,8 +22,8 @@ from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, GROUP, IMPORTED, I
 from certmint.pki import Purpose, load_certificates_pem, verify_certificate
 from certmint.planning import labels, reasons
 from tests.e2e.canary import certmint_rules, tenant_client
-from tests.e2e.foreign_ca import (
-    ForeignCA,
+from tests.e2e.cert_manager import (
+    Issued,
     ca_secret,
     ca_secret_data,
     intermediate_ca,
@@ -62,7 +62,7 @@ def verifies(
     verify_certificate(leaf_certificate, [], trusted, datetime.now(UTC), purpose, server_name or None)
 
 
-def key_fragments(foreign: ForeignCA) -> list[str]:
+def key_fragments(foreign: Issued) -> list[str]:
     """40 characters of the key's base64 body as cert-manager wrote it and as certmint re-encodes
     it (PKCS#8): never found anywhere by chance."""
     pkcs8 = foreign.key.private_bytes(
@@ -71,7 +71,7 @@ def key_fragments(foreign: ForeignCA) -> list[str]:
     return [pem.decode().splitlines()[3][:40] for pem in (foreign.key_pem, pkcs8)]
 
 
-def secrets_holding(cluster: Cluster, namespace: str, foreign: ForeignCA) -> set[str]:
+def secrets_holding(cluster: Cluster, namespace: str, foreign: Issued) -> set[str]:
     """Names of the namespace's Secrets with a private key block that is the CA's key."""
     wanted = foreign.key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -113,8 +113,15 @@ def test_an_imported_ca_keeps_its_leaves_trusted_through_the_import_and_its_firs
     # The CA lives 10 min, made 3 min ago; with 50% left it rotates at its 5th minute, 2 min from now
     # (its own notBefore and notAfter, not the Issuer's caDuration, which makes the next CA).
     foreign = root_ca(lifetime=timedelta(minutes=10), age=timedelta(minutes=3))
-    old_server, _ = leaf(foreign, f"old.{namespace}.svc", lifetime=timedelta(minutes=6))
-    old_client, _ = leaf(foreign, "old-client", lifetime=timedelta(minutes=6))
+    old_server = leaf(
+        foreign,
+        common_name=f"old.{namespace}.svc",
+        dns_names=(f"old.{namespace}.svc",),
+        lifetime=timedelta(minutes=6),
+    ).certificate
+    old_client = leaf(
+        foreign, common_name="old-client", dns_names=("old-client",), lifetime=timedelta(minutes=6)
+    ).certificate
     cluster.core.create_namespaced_secret(
         namespace,
         client.V1Secret.model_validate(ca_secret(namespace, "root-ca", ca_secret_data(foreign), allow("ca"))),

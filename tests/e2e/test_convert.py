@@ -4,11 +4,12 @@ same objects read back from the served cert-manager kinds (--from-cluster) conve
 manifests and refusals; the command reads with its caller's rights only.
 
 cert-manager itself never runs: the CA Secrets its bootstrap Certificates would have written are
-made here the way cert-manager makes them. The import of a CA (spec.selfSigned.importFrom) is
-another part of the issue: its output is checked by the API server's schema here (a server-side dry
-run), and the objects are applied as `--ca-issuers=ca`, which signs with the same Secrets."""
+made here the way cert-manager makes them (tests/e2e/cert_manager.py), annotated as convert's notes
+ask: the default output (each `ca` issuer a selfSigned issuer importing its CA Secret) is applied and
+every issuer is Ready by the import; the `--ca-issuers=ca` output is checked by the API server's
+schema (a server-side dry run)."""
 
-import base64
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,19 +22,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kubernetes import client
 
-from certmint.api.kinds import by_kind
+from certmint.api.kinds import IMPORTED, by_kind
 from certmint.cli.output import EXIT_API_ERROR, EXIT_FAILED_CHECK
 from certmint.pki import (
     CARequest,
     CertificateAuthority,
-    KeyEncoding,
-    KeySpec,
     certificates_to_pem,
     create_root_ca,
-    encode_private_key_pem,
 )
-from certmint.pki.keys import KeyAlgorithm
+from certmint.planning import reasons
+from certmint.planning.labels import ALLOW_IMPORT_BY
 from tests.convert_corpus import CORPUS, WRITTEN, expected_refusals, refusal_line_parts
+from tests.e2e import cert_manager
 from tests.e2e.cert_manager import install_cert_manager_kinds
 from tests.e2e.support import Cluster, OperatorProcess, certmint, grant_role
 from tests.e2e.test_chart import service_account_kubeconfig
@@ -75,37 +75,14 @@ def refusals(stderr: str) -> set[tuple[str, str]]:
 
 
 def cert_manager_ca_secret(
-    cluster: Cluster, namespace: str, name: str, common_name: str
-) -> CertificateAuthority:
-    """A root CA in a Secret as cert-manager writes it from a selfSigned isCA Certificate: type
-    kubernetes.io/tls, the CA in tls.crt and ca.crt, its key in SEC1 PEM, cert-manager's annotations."""
-    ca = create_root_ca(
-        CARequest(common_name, timedelta(days=3650), KeySpec(KeyAlgorithm.ECDSA, 256)), datetime.now(UTC)
-    )
-    certificate = certificates_to_pem([ca.certificate])
-    data = {
-        "tls.crt": certificate,
-        "ca.crt": certificate,
-        "tls.key": encode_private_key_pem(ca.private_key, KeyEncoding.PKCS1),
-    }
-    cluster.core.create_namespaced_secret(
-        namespace,
-        client.V1Secret.model_validate(
-            {
-                "metadata": {
-                    "name": name,
-                    "labels": {"controller.cert-manager.io/fao": "true"},
-                    "annotations": {
-                        "cert-manager.io/certificate-name": name,
-                        "cert-manager.io/common-name": common_name,
-                        "cert-manager.io/issuer-group": "cert-manager.io",
-                    },
-                },
-                "type": "kubernetes.io/tls",
-                "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
-            }
-        ),
-    )
+    cluster: Cluster, namespace: str, name: str, common_name: str, invitations: dict[tuple[str, str], str]
+) -> cert_manager.Issued:
+    """A root CA in a Secret as cert-manager writes it from a selfSigned isCA Certificate, annotated
+    as convert's note asks."""
+    ca = cert_manager.root_ca(common_name, algorithm="EC", lifetime=timedelta(days=3650))
+    annotations = {ALLOW_IMPORT_BY: invitations[(namespace, name)]}
+    manifest = cert_manager.ca_secret(namespace, name, cert_manager.ca_secret_data(ca), annotations)
+    cluster.core.create_namespaced_secret(namespace, client.V1Secret.model_validate(manifest))
     return ca
 
 
@@ -125,27 +102,87 @@ def cert_manager_kinds(cluster: Cluster) -> Iterator[None]:
 def test_the_converted_corpus_is_accepted_and_every_object_becomes_ready(
     cluster: Cluster, operator_process: OperatorProcess, namespace: str
 ) -> None:
-    imported = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace)
-    assert imported.returncode == EXIT_FAILED_CHECK, imported.stderr
-    assert refusals(imported.stderr) == expected_refusals(namespace)
-    importing = [d for d in documents(imported.stdout) if d["kind"] in ("Issuer", "ClusterIssuer")]
-    assert any("importFrom" in d["spec"].get("selfSigned", {}) for d in importing)
-    # The import's output is what the API server's schema accepts (the import itself is not run here).
-    accepted = cluster.plane.kubectl(
-        "apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump_all(importing)
-    )
-    assert "(server dry run)" in accepted, accepted
+    assert_kept_as_ca_issuers(cluster, namespace)
 
-    converted = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace, "--ca-issuers", "ca")
+    # The default: each `ca` issuer imports its CA Secret, annotated as the notes say.
+    converted = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace)
     assert converted.returncode == EXIT_FAILED_CHECK, converted.stderr
     assert refusals(converted.stderr) == expected_refusals(namespace)
     manifests = documents(converted.stdout)
     assert {(d["kind"], d["metadata"]["name"]) for d in manifests} == WRITTEN
-    assert "copy Secret" in converted.stderr, "a ClusterIssuer's CA Secret lives in certmint's namespace"
+    invitations = import_invitations(converted.stderr)
+    assert invitations == {
+        (namespace, "root-ca-secret"): "Issuer/root-ca-issuer",
+        (namespace, "corp-root-secret"): "ClusterIssuer/corp-ca",
+    }, converted.stderr
+    importing = [d for d in manifests if "importFrom" in d["spec"].get("selfSigned", {})]
+    assert {d["metadata"]["name"] for d in importing} == {"root-ca-issuer", "corp-ca"}
 
     # What cert-manager and the user had made before the conversion, and what the notes ask for.
-    root = cert_manager_ca_secret(cluster, namespace, "root-ca-secret", "shop root CA")
-    corp = cert_manager_ca_secret(cluster, OPERATOR_NAMESPACE, "corp-root-secret", "corp root CA")
+    root = cert_manager_ca_secret(cluster, namespace, "root-ca-secret", "shop root CA", invitations)
+    corp = cert_manager_ca_secret(cluster, namespace, "corp-root-secret", "corp root CA", invitations)
+    partner = user_objects(cluster, namespace)
+    try:
+        cluster.apply(converted.stdout)
+        for manifest in manifests:
+            wait_ready(cluster, manifest)
+        for manifest in importing:
+            metadata = manifest["metadata"]
+            plural = by_kind(manifest["kind"]).plural
+            imported = cluster.condition(plural, metadata.get("namespace"), metadata["name"], IMPORTED)
+            assert imported is not None, f"{metadata['name']}: Ready, but not by the import"
+            assert (imported["status"], imported["reason"]) == ("True", reasons.CA_IMPORTED)
+
+        web = leaf_of(cluster, namespace, "web-tls")
+        assert web.issuer == root.certificate.subject
+        assert web.public_key().key_size == 384  # type: ignore[union-attr]
+        assert leaf_of(cluster, namespace, "api-tls").issuer == corp.certificate.subject
+        intermediate = leaf_of(cluster, namespace, "intermediate-ca-secret")
+        assert intermediate.issuer == root.certificate.subject
+        assert intermediate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        for signed in (web, intermediate):
+            signed.verify_directly_issued_by(root.certificate)
+        leaf_of(cluster, namespace, "api-tls").verify_directly_issued_by(corp.certificate)
+        client_key = leaf_of(cluster, namespace, "billing-client-tls").public_key()
+        assert isinstance(client_key, ed25519.Ed25519PublicKey)
+        java = cluster.secret_data(namespace, "java-app-tls")
+        assert java is not None
+        assert "keystore.p12" in java
+        assert_bundle_published(cluster, namespace, corp, partner)
+    finally:
+        for kind, name in CLUSTER_SCOPED:
+            cluster.plane.kubectl(
+                "delete", "--ignore-not-found", f"{by_kind(kind).plural}.certmint.dev/{name}"
+            )
+
+
+def import_invitations(stderr: str) -> dict[tuple[str, str], str]:
+    """(namespace, Secret) -> the allow-import-by value convert's notes ask that Secret be annotated with."""
+    found = re.findall(
+        rf"imports the CA of Secret ([^/\s]+)/(\S+): annotate it {ALLOW_IMPORT_BY}=(\S+);", stderr
+    )
+    return {(namespace, name): value for namespace, name, value in found}
+
+
+def assert_kept_as_ca_issuers(cluster: Cluster, namespace: str) -> None:
+    """--ca-issuers=ca: the same objects, `ca` issuers of the same Secrets, accepted by the schema."""
+    kept = convert(cluster, namespace, "-f", str(CORPUS), "-n", namespace, "--ca-issuers", "ca")
+    assert kept.returncode == EXIT_FAILED_CHECK, kept.stderr
+    assert refusals(kept.stderr) == expected_refusals(namespace)
+    assert {(d["kind"], d["metadata"]["name"]) for d in documents(kept.stdout)} == WRITTEN
+    assert "copy Secret" in kept.stderr, "a ClusterIssuer's CA Secret lives in certmint's namespace"
+    issuers = [d for d in documents(kept.stdout) if d["kind"] in ("Issuer", "ClusterIssuer")]
+    assert {d["metadata"]["name"] for d in issuers if "ca" in d["spec"]} == {"root-ca-issuer", "corp-ca"}
+    assert not [d for d in issuers if "importFrom" in d["spec"].get("selfSigned", {})]
+    accepted = cluster.plane.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump_all(issuers)
+    )
+    assert "(server dry run)" in accepted, accepted
+
+
+def user_objects(cluster: Cluster, namespace: str) -> CertificateAuthority:
+    """What the user had made for cert-manager's objects: a keystore password, a ConfigMap of a
+    partner's root (returned) and the namespace label the Bundle selects."""
     partner = create_root_ca(CARequest("partner root", timedelta(days=365)), datetime.now(UTC))
     cluster.core.create_namespaced_secret(
         namespace,
@@ -164,35 +201,24 @@ def test_the_converted_corpus_is_accepted_and_every_object_becomes_ready(
         ),
     )
     cluster.plane.kubectl("label", "namespace", namespace, "trust.example.com/corp=true")
-    try:
-        cluster.apply(converted.stdout)
-        for manifest in manifests:
-            wait_ready(cluster, manifest)
+    return partner
 
-        web = leaf_of(cluster, namespace, "web-tls")
-        assert web.issuer == root.certificate.subject
-        assert web.public_key().key_size == 384  # type: ignore[union-attr]
-        assert leaf_of(cluster, namespace, "api-tls").issuer == corp.certificate.subject
-        intermediate = leaf_of(cluster, namespace, "intermediate-ca-secret")
-        assert intermediate.issuer == root.certificate.subject
-        assert intermediate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-        client_key = leaf_of(cluster, namespace, "billing-client-tls").public_key()
-        assert isinstance(client_key, ed25519.Ed25519PublicKey)
-        java = cluster.secret_data(namespace, "java-app-tls")
-        assert java is not None
-        assert "keystore.p12" in java
-        bundle = cluster.core.read_namespaced_config_map("corp-trust", namespace).data or {}
-        published = x509.load_pem_x509_certificates(bundle["trust.pem"].encode())
-        subjects = {certificate.subject.rfc4514_string() for certificate in published}
-        assert corp.certificate.subject.rfc4514_string() in subjects
-        assert partner.certificate.subject.rfc4514_string() in subjects
-        assert "O=Example Corp,CN=Example Corp Legacy Root" in subjects  # the inline source
-    finally:
-        for kind, name in CLUSTER_SCOPED:
-            cluster.plane.kubectl(
-                "delete", "--ignore-not-found", f"{by_kind(kind).plural}.certmint.dev/{name}"
-            )
-        cluster.core.delete_namespaced_secret("corp-root-secret", OPERATOR_NAMESPACE)
+
+def assert_bundle_published(
+    cluster: Cluster, namespace: str, corp: cert_manager.Issued, partner: CertificateAuthority
+) -> None:
+    """The converted Bundle: every source in its ConfigMap, and its target.secret as a Secret."""
+    bundle = cluster.core.read_namespaced_config_map("corp-trust", namespace).data or {}
+    published = x509.load_pem_x509_certificates(bundle["trust.pem"].encode())
+    subjects = {certificate.subject.rfc4514_string() for certificate in published}
+    assert corp.certificate.subject.rfc4514_string() in subjects
+    assert partner.certificate.subject.rfc4514_string() in subjects
+    assert "O=Example Corp,CN=Example Corp Legacy Root" in subjects  # the inline source
+    # trust-manager's target.secret: the same bundle published as a Secret, nothing private in it.
+    secret = cluster.secret_data(namespace, "corp-trust")
+    assert secret is not None, "the Bundle's target.secret is published as a Secret"
+    assert secret["ca.crt"] == bundle["trust.pem"].encode()
+    assert not [key for key, value in secret.items() if b"PRIVATE KEY" in value]
 
 
 def wait_ready(cluster: Cluster, manifest: dict[str, Any]) -> None:

@@ -17,16 +17,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
 from cryptography import x509
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from certmint.api.kinds import CERTIFICATES, GROUP, ISSUERS, VERSION
+from certmint.api.kinds import CERTIFICATES, GROUP, IMPORTED, ISSUERS, VERSION
 from certmint.pki import key_matches_certificate, load_private_key_pem
 from certmint.planning import labels, markings, reasons
 from tests.e2e import cert_manager, manifests
@@ -331,7 +332,7 @@ def install_cert_manager_state(
     )
     for kind, name, spec in objects:
         cluster.apply(cert_manager_object(kind, namespace, name, spec))
-    root = cert_manager.root_ca("shop root")
+    root = cert_manager.root_ca("shop root", lifetime=timedelta(days=365))
     create_as_cert_manager(
         cluster,
         cert_manager.tls_secret(
@@ -400,9 +401,9 @@ class Handover:
 
     def adopt(self, old_serial: int) -> int:
         """Steps 1 to 4; returns the serial certmint issued at adoption."""
-        # 1. The certmint issuer (here a `ca` issuer of cert-manager's CA Secret: the same trust).
-        self.cluster.apply(manifests.ca_issuer(self.namespace, "root-ca-tls"))
-        self.cluster.wait_condition(ISSUERS.plural, self.namespace, "ca", "True", timeout=60)
+        # 1. The certmint issuer as `certmint convert` writes it by default: a selfSigned issuer
+        # importing cert-manager's CA Secret (the CA is kept), the Secret annotated as its note says.
+        self.apply_converted_issuer()
         # 2. Whoever may write the Secret invites the certmint Certificate to adopt it.
         self.kubectl("annotate", "secret", SECRET, f"{labels.ALLOW_ADOPTION_BY}=web")
         # 3. cert-manager lets go of it: its Certificate deleted, the Secret orphaned.
@@ -419,6 +420,23 @@ class Handover:
         self.wait(lambda: self.sampler.served(adopted), "certmint's certificate served")
         self.operator.wait_reconciled(reconciled + 1, timeout=120)
         return adopted
+
+    def apply_converted_issuer(self) -> None:
+        converted = certmint(self.cluster, "convert", "--from-cluster", "-n", self.namespace, timeout=120)
+        assert converted.returncode == 0, converted.stderr
+        issuers = [d for d in yaml.safe_load_all(converted.stdout) if d and d["kind"] == "Issuer"]
+        assert [(d["metadata"]["name"], d["spec"]["selfSigned"]["importFrom"]) for d in issuers] == [
+            ("ca", {"name": "root-ca-tls"})
+        ], "cert-manager's selfsigned Issuer absorbed, its `ca` Issuer imports the CA Secret"
+        invitation = f"{labels.ALLOW_IMPORT_BY}=Issuer/ca"
+        assert f"annotate it {invitation}" in converted.stderr, converted.stderr
+        self.kubectl("annotate", "secret", "root-ca-tls", invitation)
+        self.cluster.apply(yaml.safe_dump_all(issuers))
+        self.cluster.wait_condition(ISSUERS.plural, self.namespace, "ca", "True", timeout=60)
+        imported = self.cluster.condition(ISSUERS.plural, self.namespace, "ca", IMPORTED)
+        assert imported is not None, "Ready by the import of cert-manager's CA"
+        assert imported["status"] == "True"
+        assert imported["reason"] == reasons.CA_IMPORTED
 
     def uninstall_cert_manager(self) -> None:
         """Step 5: cert-manager's objects go (its CRDs, shared by this test session, stay)."""

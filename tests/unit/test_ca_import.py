@@ -43,9 +43,9 @@ from certmint.planning.issuers.rotation import (
     rotation_time,
     stable_material,
 )
-from tests.e2e.foreign_ca import (
-    ForeignCA,
-    ForeignKey,
+from tests.e2e.cert_manager import (
+    Issued,
+    PrivateKey,
     ca_secret_data,
     intermediate_ca,
     key_pem,
@@ -64,12 +64,12 @@ def issuer(kind: type[Issuer] = Issuer, **self_signed: Any) -> Issuer:
 
 
 @pytest.fixture(scope="module")
-def rsa_root() -> ForeignCA:
+def rsa_root() -> Issued:
     return root_ca(now=NOW)
 
 
 @pytest.fixture(scope="module")
-def ec_root() -> ForeignCA:
+def ec_root() -> Issued:
     return root_ca("corp ec root", algorithm="EC", now=NOW)
 
 
@@ -133,14 +133,14 @@ def test_a_missing_source_is_reported_and_read_again() -> None:
     ],
 )
 def test_only_the_annotation_naming_this_issuer_lets_it_import(
-    rsa_root: ForeignCA, annotations: dict[str, str]
+    rsa_root: Issued, annotations: dict[str, str]
 ) -> None:
     plan = refused(ca_secret_data(rsa_root), annotations)
     assert plan.reason == reasons.CA_IMPORT_NOT_ALLOWED
     assert "kubectl annotate secret -n apps root-ca certmint.dev/allow-import-by=Issuer/ca" in plan.message
 
 
-def test_a_cluster_issuer_needs_the_annotation_naming_its_kind(rsa_root: ForeignCA) -> None:
+def test_a_cluster_issuer_needs_the_annotation_naming_its_kind(rsa_root: Issued) -> None:
     data = ca_secret_data(rsa_root)
     source = ImportSource("certmint", "root-ca")
     wrong = plan_import(CLUSTER_ISSUERS.kind, "ca", source, ALLOWED, data, NOW)
@@ -157,7 +157,7 @@ def test_a_cluster_issuer_needs_the_annotation_naming_its_kind(rsa_root: Foreign
 def test_a_root_ca_in_cert_managers_shape_is_imported_as_it_is(
     which: str, request: pytest.FixtureRequest
 ) -> None:
-    foreign: ForeignCA = request.getfixturevalue(which)
+    foreign: Issued = request.getfixturevalue(which)
     plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(foreign), NOW)
     assert isinstance(plan, ImportCA)
     assert plan.source == SOURCE
@@ -166,7 +166,7 @@ def test_a_root_ca_in_cert_managers_shape_is_imported_as_it_is(
     assert plan.ca.root == foreign.certificate
 
 
-def test_missing_keys_are_refused(rsa_root: ForeignCA) -> None:
+def test_missing_keys_are_refused(rsa_root: Issued) -> None:
     for missing in ("tls.crt", "tls.key"):
         data = {k: v for k, v in ca_secret_data(rsa_root).items() if k != missing}
         plan = refused(data)
@@ -174,7 +174,7 @@ def test_missing_keys_are_refused(rsa_root: ForeignCA) -> None:
         assert "must hold tls.crt and tls.key" in plan.message
 
 
-def test_oversized_data_is_refused_by_its_size(rsa_root: ForeignCA) -> None:
+def test_oversized_data_is_refused_by_its_size(rsa_root: Issued) -> None:
     # Padding after the certificate: it would parse, but is refused before anything is decoded.
     padded = rsa_root.certificate_pem + b"\n" * MAX_IMPORT_CERTIFICATE_BYTES
     plan = refused({**ca_secret_data(rsa_root), "tls.crt": padded})
@@ -186,14 +186,14 @@ def test_oversized_data_is_refused_by_its_size(rsa_root: ForeignCA) -> None:
     assert f"tls.key is {len(big_key)} bytes" in plan.message
 
 
-def test_a_chain_or_a_bundle_in_tls_crt_is_refused(rsa_root: ForeignCA, ec_root: ForeignCA) -> None:
+def test_a_chain_or_a_bundle_in_tls_crt_is_refused(rsa_root: Issued, ec_root: Issued) -> None:
     two = certificates_to_pem([rsa_root.certificate, ec_root.certificate])
     plan = refused({**ca_secret_data(rsa_root), "tls.crt": two})
     assert plan.reason == reasons.CA_IMPORT_INVALID
     assert "exactly one certificate" in plan.message
 
 
-def test_malformed_certificate_data_is_refused(rsa_root: ForeignCA) -> None:
+def test_malformed_certificate_data_is_refused(rsa_root: Issued) -> None:
     broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
     plan = refused({**ca_secret_data(rsa_root), "tls.crt": broken})
     assert plan.reason == reasons.CA_IMPORT_INVALID
@@ -206,14 +206,14 @@ def test_a_leaf_is_not_a_ca() -> None:
     assert plan.reason == reasons.NOT_A_CA
 
 
-def test_an_intermediate_ca_is_refused_as_not_self_signed(rsa_root: ForeignCA) -> None:
+def test_an_intermediate_ca_is_refused_as_not_self_signed(rsa_root: Issued) -> None:
     plan = refused(ca_secret_data(intermediate_ca(rsa_root)))
     assert plan.reason == reasons.CA_NOT_SELF_SIGNED
     assert "not self-signed" in plan.message
 
 
 def test_a_certificate_named_as_its_own_issuer_but_signed_by_another_key_is_refused(
-    rsa_root: ForeignCA,
+    rsa_root: Issued,
 ) -> None:
     # The subject equals the issuer, but another CA's key signed it: not a root.
     impostor = intermediate_ca(rsa_root, common_name="corp root")
@@ -229,7 +229,7 @@ def test_a_ca_outside_its_validity_is_refused() -> None:
     assert refused(ca_secret_data(future)).reason == reasons.CA_EXPIRED
 
 
-def test_a_key_that_is_not_the_cas_is_refused(rsa_root: ForeignCA, ec_root: ForeignCA) -> None:
+def test_a_key_that_is_not_the_cas_is_refused(rsa_root: Issued, ec_root: Issued) -> None:
     plan = refused({**ca_secret_data(rsa_root), "tls.key": ec_root.key_pem})
     assert plan.reason == reasons.CA_KEY_MISMATCH
     assert "not the key of the CA certificate" in plan.message
@@ -242,13 +242,13 @@ def test_a_key_certmint_does_not_support_is_refused_from_its_header(
     algorithm: str, size: int, why: str
 ) -> None:
     key = new_key(algorithm, size) if algorithm == "RSA" else ec.generate_private_key(ec.SECP521R1())
-    foreign = ForeignCA(_self_signed_with(key), key)
+    foreign = Issued(_self_signed_with(key), key)
     plan = refused(ca_secret_data(foreign))
     assert plan.reason == reasons.CA_IMPORT_INVALID
     assert why in plan.message
 
 
-def _self_signed_with(key: ForeignKey) -> x509.Certificate:
+def _self_signed_with(key: PrivateKey) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak root")])
     return (
         x509.CertificateBuilder()
@@ -266,7 +266,7 @@ def _self_signed_with(key: ForeignKey) -> x509.Certificate:
     )
 
 
-def test_an_encrypted_key_is_refused(rsa_root: ForeignCA) -> None:
+def test_an_encrypted_key_is_refused(rsa_root: Issued) -> None:
     encrypted = rsa_root.key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -280,7 +280,7 @@ def test_an_encrypted_key_is_refused(rsa_root: ForeignCA) -> None:
 # How the imported CA is kept and rotated.
 
 
-def test_the_ca_secret_records_the_import_until_the_imported_ca_stops_signing(rsa_root: ForeignCA) -> None:
+def test_the_ca_secret_records_the_import_until_the_imported_ca_stops_signing(rsa_root: Issued) -> None:
     plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(rsa_root), NOW)
     assert isinstance(plan, ImportCA)
     material = replace(stable_material(plan.ca), imported_from=str(SOURCE))
@@ -307,7 +307,7 @@ def test_the_ca_secret_records_the_import_until_the_imported_ca_stops_signing(rs
     assert IMPORTED_FROM not in ca_secret_content(overlap).annotations
 
 
-def test_a_requested_rotation_distrusts_an_imported_ca_as_fast_as_any(rsa_root: ForeignCA) -> None:
+def test_a_requested_rotation_distrusts_an_imported_ca_as_fast_as_any(rsa_root: Issued) -> None:
     plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(rsa_root), NOW)
     assert isinstance(plan, ImportCA)
     material = replace(stable_material(plan.ca), imported_from=str(SOURCE))
@@ -354,7 +354,7 @@ def test_an_imported_ca_already_past_its_rotation_point_starts_rotating_at_once(
     assert step.activates_at == NOW + timedelta(minutes=10)
 
 
-def test_the_key_is_re_encoded_never_kept_as_the_source_wrote_it(rsa_root: ForeignCA) -> None:
+def test_the_key_is_re_encoded_never_kept_as_the_source_wrote_it(rsa_root: Issued) -> None:
     # cert-manager writes PKCS#1; certmint's CA Secret holds PKCS#8, as for every CA it generates.
     assert b"BEGIN RSA PRIVATE KEY" in key_pem(rsa_root.key)
     plan = plan_import(ISSUERS.kind, "ca", SOURCE, ALLOWED, ca_secret_data(rsa_root), NOW)

@@ -27,7 +27,7 @@ from tests.unit.planning_fixtures import (
     ready_issuer,
 )
 
-ROOT = cert_manager.root_ca("shop root", now=NOW - timedelta(days=1))
+ROOT = cert_manager.root_ca("shop root", lifetime=timedelta(days=365), now=NOW - timedelta(days=1))
 """cert-manager's CA, which the `ca` issuer taking over from cert-manager holds."""
 CA = load_ca(ROOT.certificate_pem, ROOT.key_pem, NOW)
 ISSUER = ready_issuer(CA)
@@ -234,7 +234,7 @@ def test_a_certmint_secret_that_lost_its_spec_digest_is_not_taken_for_an_adopted
 def test_adoption_is_the_reason_whatever_else_is_wrong_with_the_old_certificate() -> None:
     # cert-manager's Secret from another CA (the certmint issuer has a CA of its own): still one
     # issuance, and the reason says why first.
-    other = cert_manager.root_ca("other root", now=NOW - timedelta(days=1))
+    other = cert_manager.root_ca("other root", lifetime=timedelta(days=365), now=NOW - timedelta(days=1))
     issued = cert_manager.leaf(other, common_name="web", dns_names=("web.apps.svc",), now=NOW)
     manifest = cert_manager.tls_secret(
         "apps", "web-tls", issued, other, certificate_name="web", issuer_name="x"

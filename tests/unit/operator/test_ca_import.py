@@ -15,7 +15,7 @@ from certmint.pki import issued_by, load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuers.ca_secret import IMPORTED_FROM
 from tests.e2e import manifests
-from tests.e2e.foreign_ca import ForeignCA, ca_secret_data, leaf, root_ca
+from tests.e2e.cert_manager import Issued, ca_secret_data, leaf, root_ca
 from tests.unit.operator.test_controller import (
     ISSUER_KEY,
     NAMESPACE,
@@ -34,7 +34,7 @@ def importing_issuer(generation: int = 1, source: str = SOURCE, **self_signed: A
     return manifests.issuer(NAMESPACE, "ca", meta, selfSigned=spec)
 
 
-def put_source(harness: Harness, foreign: ForeignCA, annotations: dict[str, str]) -> None:
+def put_source(harness: Harness, foreign: Issued, annotations: dict[str, str]) -> None:
     harness.kube.put_secret(
         SecretObject(SOURCE, NAMESPACE, "kubernetes.io/tls", ca_secret_data(foreign), {}, annotations, "")
     )
@@ -49,7 +49,7 @@ def condition(harness: Harness, type_: str) -> dict[str, Any] | None:
     return next((c for c in issuer_status(harness).get("conditions", []) if c["type"] == type_), None)
 
 
-def assert_key_only_in_the_ca_secrets(harness: Harness, foreign: ForeignCA) -> None:
+def assert_key_only_in_the_ca_secrets(harness: Harness, foreign: Issued) -> None:
     """No status, event or other Secret than the source and the CA Secret carries the key."""
     body = foreign.key_pem.decode().splitlines()[2]
     published = json.dumps(
@@ -64,7 +64,7 @@ def assert_key_only_in_the_ca_secrets(harness: Harness, foreign: ForeignCA) -> N
     assert "PRIVATE KEY" not in json.dumps(issuer_status(harness))
 
 
-async def imported(harness: Harness, foreign: ForeignCA, **self_signed: Any) -> None:
+async def imported(harness: Harness, foreign: Issued, **self_signed: Any) -> None:
     put_source(harness, foreign, ALLOWED)
     harness.add_issuer(importing_issuer(**self_signed))
     harness.add_certificate(certificate_body())
@@ -152,7 +152,9 @@ async def test_an_imported_ca_past_its_rotation_point_rotates_and_its_old_leaves
     now = harness.clock()
     # 90 days made 80 days ago: past the default 34% left, so its rotation starts after the import.
     foreign = root_ca(lifetime=timedelta(days=90), age=timedelta(days=80), now=now)
-    old_leaf, _ = leaf(foreign, "old.apps.svc", lifetime=timedelta(days=5), now=now)
+    old_leaf = leaf(
+        foreign, common_name="old.apps.svc", dns_names=("old.apps.svc",), lifetime=timedelta(days=5), now=now
+    ).certificate
     await imported(harness, foreign, rotation={"propagationDelay": "5m", "reissueWindow": "10m"})
     assert condition(harness, IMPORTED) is not None
 

@@ -45,7 +45,7 @@ def handed_over(harness: Harness) -> tuple[cert_manager.Issued, cert_manager.Iss
     """cert-manager's CA Secret held by certmint's `ca` issuer, and cert-manager's Secret of
     Certificate web invited for adoption: (the CA, the leaf cert-manager issued)."""
     now = harness.clock()
-    root = cert_manager.root_ca("shop root", now=now - timedelta(days=1))
+    root = cert_manager.root_ca("shop root", lifetime=timedelta(days=365), now=now - timedelta(days=1))
     put_as_cert_manager(
         harness,
         cert_manager.tls_secret(
