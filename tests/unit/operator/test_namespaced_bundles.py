@@ -389,3 +389,39 @@ async def test_a_change_of_its_secret_wakes_it_and_not_the_cluster_bundle_of_tha
     harness.controller.secret_event("MODIFIED", harness.kube.objects[("secrets", OTHER, NAME)])
     assert harness.controller.queue.queued(cluster_key)
     assert not harness.controller.queue.queued(BUNDLE)
+
+
+async def test_a_restart_lists_the_namespaces_before_any_bundle_so_nothing_is_withdrawn_or_rewritten() -> None:
+    """kopf's namespace watch may deliver its first events after a bundle's: without the namespaces
+    listed at start, the bundles would withdraw their copies and publish them again."""
+    before = Harness()
+    for name in (NAMESPACE, OTHER):
+        body = {"metadata": {"name": name, "labels": {"team": name}}, "status": {"phase": "Active"}}
+        before.kube.objects[("namespaces", None, name)] = body
+        before.controller.namespace_event(None, body)
+    cluster_body = trust_bundle(
+        "cluster-trust",
+        [{"inlinePEM": ca_pem("cluster", before)}],
+        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
+        namespaceSelector={},
+        secret={"key": "ca.crt"},
+    )
+    before.kube.objects[(TRUST_BUNDLES.plural, None, "cluster-trust")] = cluster_body
+    before.controller.trust_bundle_event(None, cluster_body)
+    add_bundle(before, [{"inlinePEM": ca_pem("namespaced", before)}], secret={"key": "ca.crt"})
+    await before.settle()
+    assert {(NAMESPACE, "cluster-trust"), (OTHER, "cluster-trust"), (NAMESPACE, NAME)} <= set(
+        before.kube.configmaps
+    )
+
+    after = Harness(before.kube, before.clock)
+    await after.controller.load_views()
+    written = len(before.kube.writes)
+    for place, kind in (
+        ((TRUST_BUNDLES.plural, None, "cluster-trust"), TRUST_BUNDLE),
+        (PLACE, NAMESPACED_TRUST_BUNDLE),
+    ):
+        after.controller.trust_bundle_event(None, before.kube.objects[place], kind)
+    await after.settle()
+    assert before.kube.writes[written:] == [], "every copy and status stays as it was"
+    assert after.controller.state.namespaces == {NAMESPACE: {"team": NAMESPACE}, OTHER: {"team": OTHER}}
