@@ -475,8 +475,9 @@ def test_its_secret_target_publishes_into_its_namespace_only_and_never_over_the_
         reasons.SECRET_CONFLICT,
         timeout=60,
     )
-    assert "a Secret named app-tls-trust that certmint did not create for this bundle exists in: " in (
-        conflict["message"]
+    assert (
+        "a Secret named app-tls-trust that certmint did not create for this bundle exists in: "
+        in (conflict["message"])
     )
     assert tenant.namespace in conflict["message"]
     after = tenant.core.read_namespaced_secret("app-tls-trust", tenant.namespace)

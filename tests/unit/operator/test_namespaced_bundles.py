@@ -303,7 +303,8 @@ async def test_its_secret_target_publishes_into_its_own_namespace_only_and_goes_
     secret = published_secret(harness)
     assert secret.type == "Opaque"
     assert set(secret.data) == {"trust.pem"}
-    assert {c.subject.rfc4514_string() for c in load_certificates_pem(secret.data["trust.pem"])} == {"CN=mine"}
+    published = load_certificates_pem(secret.data["trust.pem"])
+    assert {c.subject.rfc4514_string() for c in published} == {"CN=mine"}
     body = harness.kube.objects[("secrets", NAMESPACE, NAME)]
     assert [(o["kind"], o["name"], o["uid"]) for o in body["metadata"]["ownerReferences"]] == [
         ("NamespacedTrustBundle", NAME, "uid-team-trust")
@@ -344,8 +345,9 @@ async def test_its_secret_is_never_written_over_a_tenants_secret_or_a_cluster_bu
     assert harness.kube.objects[("secrets", OTHER, NAME)] == other_copy
     condition = synced(harness)
     assert condition["status"] == "False"
-    assert f"a Secret named {NAME} that certmint did not create for this bundle exists in: {NAMESPACE}" in (
-        condition["message"]
+    assert (
+        f"a Secret named {NAME} that certmint did not create for this bundle exists in: {NAMESPACE}"
+        in (condition["message"])
     )
 
     # A tenant's own Secret of that name, in a namespace no cluster bundle publishes into.
@@ -391,7 +393,7 @@ async def test_a_change_of_its_secret_wakes_it_and_not_the_cluster_bundle_of_tha
     assert not harness.controller.queue.queued(BUNDLE)
 
 
-async def test_a_restart_lists_the_namespaces_before_any_bundle_so_nothing_is_withdrawn_or_rewritten() -> None:
+async def test_a_restart_lists_namespaces_before_any_bundle_so_nothing_is_withdrawn_or_rewritten() -> None:
     """kopf's namespace watch may deliver its first events after a bundle's: without the namespaces
     listed at start, the bundles would withdraw their copies and publish them again."""
     before = Harness()
