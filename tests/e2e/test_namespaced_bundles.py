@@ -147,8 +147,9 @@ class Tenant:
     def create(self, plural: str, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, body)
 
-    def bundle(self, name: str, sources: list[dict[str, Any]]) -> None:
-        self.create(NAMESPACED_TRUST_BUNDLES.plural, namespaced_trust_bundle(self.namespace, name, sources))
+    def bundle(self, name: str, sources: list[dict[str, Any]], **target: Any) -> None:
+        body = namespaced_trust_bundle(self.namespace, name, sources, **target)
+        self.create(NAMESPACED_TRUST_BUNDLES.plural, body)
 
 
 def make_namespace(cluster: Cluster, prefix: str) -> str:
@@ -434,6 +435,54 @@ def test_a_configmap_of_the_bundles_name_that_certmint_did_not_make_is_never_wri
         metadata_of(before).resource_version,
         before.data,
     )
+
+
+def secrets_named(cluster: Cluster, name: str) -> set[str | None]:
+    """The namespaces holding a Secret of that name."""
+    found = cluster.core.list_secret_for_all_namespaces(field_selector=f"metadata.name={name}")
+    return {metadata_of(item).namespace for item in found.items}
+
+
+@pytest.mark.timeout(300)
+def test_its_secret_target_publishes_into_its_namespace_only_and_never_over_the_tenants_secret(
+    audited: Audited, tenant: Tenant
+) -> None:
+    cluster = audited.cluster
+    pem = ca_pem("tenant secret-target CA")
+    tenant.bundle("secret-trust", [{"inlinePEM": pem}], secret={"key": "ca.crt"})
+    synced = cluster.wait_condition(
+        NAMESPACED_TRUST_BUNDLES.plural, tenant.namespace, "secret-trust", "True", timeout=60
+    )
+    assert "as a Secret in 1" in synced["message"]
+    published = tenant.core.read_namespaced_secret("secret-trust", tenant.namespace)
+    assert published.type == "Opaque"
+    assert set(published.data or {}) == {"ca.crt"}, "certificates only: a bundle is public"
+    assert fingerprints(base64.b64decode((published.data or {})["ca.crt"])) == fingerprints(pem)
+    assert [(owner.kind, owner.name) for owner in metadata_of(published).owner_references or []] == [
+        ("NamespacedTrustBundle", "secret-trust")
+    ]
+    assert secrets_named(cluster, "secret-trust") == {tenant.namespace}, "in no other namespace"
+
+    # The tenant's own Secret of a bundle's name: reported, never written.
+    tenant.core.create_namespaced_secret(tenant.namespace, secret("app-tls-trust", "not a bundle"))
+    before = tenant.core.read_namespaced_secret("app-tls-trust", tenant.namespace)
+    tenant.bundle("app-tls-trust", [{"inlinePEM": pem}], secret={"key": "ca.crt"})
+    conflict = cluster.wait_condition(
+        NAMESPACED_TRUST_BUNDLES.plural,
+        tenant.namespace,
+        "app-tls-trust",
+        "False",
+        reasons.SECRET_CONFLICT,
+        timeout=60,
+    )
+    assert (
+        "a Secret named app-tls-trust that certmint did not create for this bundle exists in: "
+        in (conflict["message"])
+    )
+    assert tenant.namespace in conflict["message"]
+    after = tenant.core.read_namespaced_secret("app-tls-trust", tenant.namespace)
+    assert cluster.api.sanitize_for_serialization(after) == cluster.api.sanitize_for_serialization(before)
+    assert secrets_named(cluster, "app-tls-trust") == {tenant.namespace}
 
 
 def test_an_oversized_inline_pem_is_refused_by_the_api_server(tenant: Tenant) -> None:

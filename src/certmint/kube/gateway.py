@@ -283,6 +283,11 @@ class Kube:
         }
         await self.request("PATCH", objects.crd_path(name) + "/status", body=body, content_type=MERGE_PATCH)
 
+    async def list_namespaces(self) -> AsyncIterator[dict[str, Any]]:
+        """Every namespace, as the API server has it (a namespace holds no secret), read in pages."""
+        async for item in self._pages(objects.core_path("namespaces", None), [], NAMESPACE_LIST_PAGE):
+            yield item
+
     async def read_namespace_labels(self, name: str) -> dict[str, str] | None:
         """None when the namespace does not exist."""
         found = await self._read(objects.core_path("namespaces", None, name))
@@ -493,6 +498,7 @@ POD_CERTIFICATES_API = "certificates.k8s.io/v1beta1"
 OBJECT_PAGE = 500
 """certmint.dev objects per page of a full listing (a storage migration's)."""
 CLUSTER_TRUST_BUNDLE_PAGE = 100
+NAMESPACE_LIST_PAGE = 500
 
 
 def _cluster_trust_bundle_path(name: str) -> str:

@@ -103,7 +103,7 @@ class Controller:
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
         await self.discover_pod_certificates()
-        await self.load_secrets()
+        await self.load_views()
         if leadership is not None:
             self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
         else:
@@ -113,6 +113,25 @@ class Controller:
         self._expose_cache_sizes()
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
+
+    async def load_views(self) -> None:
+        """The Secrets and namespaces, listed before any work starts (and again when a standby
+        replica starts to lead)."""
+        await self.load_secrets()
+        await self.load_namespaces()
+
+    async def load_namespaces(self) -> None:
+        """Every namespace, listed before any bundle is planned. A bundle reconciled before the
+        namespace watch's first events arrived would take the namespaces it publishes into for gone:
+        it would withdraw its copies there and write them again once the events came. Watch events
+        keep the view current from here on; listed again, replacing it, when a standby starts to lead
+        (kopf paused the watch meanwhile)."""
+        listed = [body async for body in self.kube.list_namespaces()]
+        self.state.namespaces.clear()
+        self.state.terminating.clear()
+        for body in listed:
+            self.namespace_event(None, body)
+        log.info("%d namespaces listed", len(self.state.namespaces))
 
     async def load_secrets(self) -> None:
         """Every managed Secret, listed before anything is planned: a restart then reads no Secret

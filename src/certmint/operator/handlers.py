@@ -142,7 +142,7 @@ def _leadership(
         max(1.0, config.peering_lifetime / 10),
         controller.active,
         controller.clock,
-        controller.load_secrets,
+        controller.load_views,
     )
 
 

@@ -35,10 +35,9 @@ def ca_pem(name: str, harness: Harness) -> str:
     return certificates_to_pem([authority.certificate]).decode()
 
 
-def add_bundle(harness: Harness, sources: list[dict[str, Any]], version: str = "n1") -> None:
-    body = namespaced_trust_bundle(
-        NAMESPACE, NAME, sources, meta={"uid": "uid-team-trust", "generation": 1, "resourceVersion": version}
-    )
+def add_bundle(harness: Harness, sources: list[dict[str, Any]], version: str = "n1", **target: Any) -> None:
+    meta = {"uid": "uid-team-trust", "generation": 1, "resourceVersion": version}
+    body = namespaced_trust_bundle(NAMESPACE, NAME, sources, meta=meta, **target)
     stored = harness.kube.objects.get(PLACE)
     if stored is not None:  # the spec changes, the status stays
         body = {**body, "status": stored.get("status", {})}
@@ -288,3 +287,143 @@ def test_sources_resolve_into_the_bundles_namespace() -> None:
         (NAMESPACE, "bundle.pem")
     ]
     assert [s.secret.namespace for s in resolved if s.secret is not None] == [NAMESPACE]
+
+
+def published_secret(harness: Harness, namespace: str = NAMESPACE) -> SecretObject:
+    return harness.kube.secrets[(namespace, NAME)]
+
+
+async def test_its_secret_target_publishes_into_its_own_namespace_only_and_goes_when_removed() -> None:
+    harness = Harness()
+    add_namespaces(harness)
+    pem = ca_pem("mine", harness)
+    add_bundle(harness, [{"inlinePEM": pem}], secret={"key": "trust.pem"})
+    await harness.settle()
+
+    secret = published_secret(harness)
+    assert secret.type == "Opaque"
+    assert set(secret.data) == {"trust.pem"}
+    published = load_certificates_pem(secret.data["trust.pem"])
+    assert {c.subject.rfc4514_string() for c in published} == {"CN=mine"}
+    body = harness.kube.objects[("secrets", NAMESPACE, NAME)]
+    assert [(o["kind"], o["name"], o["uid"]) for o in body["metadata"]["ownerReferences"]] == [
+        ("NamespacedTrustBundle", NAME, "uid-team-trust")
+    ]
+    assert (OTHER, NAME) not in harness.kube.secrets, "never into another namespace"
+    assert touching(harness, OTHER) == []
+    condition = synced(harness)
+    assert (condition["status"], condition["reason"]) == ("True", reasons.SYNCED)
+    assert "as a Secret in 1" in condition["message"]
+
+    add_bundle(harness, [{"inlinePEM": pem}], version="n2")  # the same spec without `secret`
+    await harness.settle()
+    assert (NAMESPACE, NAME) not in harness.kube.secrets, "withdrawn with the target"
+    assert (NAMESPACE, NAME) in harness.kube.configmaps, "the ConfigMap stays"
+    assert synced(harness)["reason"] == reasons.SYNCED
+
+
+async def test_its_secret_is_never_written_over_a_tenants_secret_or_a_cluster_bundles_copy() -> None:
+    harness = Harness()
+    add_namespaces(harness)
+    # A TrustBundle of the same name publishes its Secret into both namespaces first.
+    cluster_body = trust_bundle(
+        NAME,
+        [{"inlinePEM": ca_pem("cluster", harness)}],
+        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
+        namespaceSelector={},
+        secret={"key": "ca.crt"},
+    )
+    harness.kube.objects[(TRUST_BUNDLES.plural, None, NAME)] = cluster_body
+    harness.controller.trust_bundle_event(None, cluster_body)
+    await harness.settle()
+    cluster_copy = harness.kube.objects[("secrets", NAMESPACE, NAME)]
+    other_copy = harness.kube.objects[("secrets", OTHER, NAME)]
+
+    add_bundle(harness, [{"inlinePEM": ca_pem("namespaced", harness)}], secret={"key": "ca.crt"})
+    await harness.settle()
+    assert harness.kube.objects[("secrets", NAMESPACE, NAME)] == cluster_copy, "the cluster bundle's copy"
+    assert harness.kube.objects[("secrets", OTHER, NAME)] == other_copy
+    condition = synced(harness)
+    assert condition["status"] == "False"
+    assert (
+        f"a Secret named {NAME} that certmint did not create for this bundle exists in: {NAMESPACE}"
+        in (condition["message"])
+    )
+
+    # A tenant's own Secret of that name, in a namespace no cluster bundle publishes into.
+    tenant = Harness()
+    add_namespaces(tenant)
+    put_secret(tenant, NAMESPACE, NAME, "mine, not a bundle")
+    before = tenant.kube.objects[("secrets", NAMESPACE, NAME)]
+    add_bundle(tenant, [{"inlinePEM": ca_pem("namespaced", tenant)}], secret={"key": "ca.crt"})
+    await tenant.settle()
+    assert tenant.kube.objects[("secrets", NAMESPACE, NAME)] == before
+    condition = synced(tenant)
+    assert (condition["status"], condition["reason"]) == ("False", reasons.SECRET_CONFLICT)
+    assert NAMESPACE in condition["message"]
+    assert (NAMESPACE, NAME) in tenant.kube.configmaps, "the ConfigMap is published all the same"
+
+
+async def test_a_change_of_its_secret_wakes_it_and_not_the_cluster_bundle_of_that_name() -> None:
+    harness = Harness()
+    add_namespaces(harness)
+    cluster_body = trust_bundle(
+        NAME,
+        [{"inlinePEM": ca_pem("cluster", harness)}],
+        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
+        namespaceSelector={"matchLabels": {"team": OTHER}},
+        secret={"key": "ca.crt"},
+    )
+    harness.kube.objects[(TRUST_BUNDLES.plural, None, NAME)] = cluster_body
+    harness.controller.trust_bundle_event(None, cluster_body)
+    add_bundle(harness, [{"inlinePEM": ca_pem("namespaced", harness)}], secret={"key": "ca.crt"})
+    await harness.settle()
+    cluster_key = Key(TRUST_BUNDLE, "", NAME)
+
+    last = harness.kube.objects[("secrets", NAMESPACE, NAME)]
+    harness.kube.take_secret(NAMESPACE, NAME)
+    harness.controller.secret_event("DELETED", last)
+    assert harness.controller.queue.queued(BUNDLE)
+    assert not harness.controller.queue.queued(cluster_key)
+    await harness.settle()
+    assert (NAMESPACE, NAME) in harness.kube.secrets, "put back"
+
+    harness.controller.secret_event("MODIFIED", harness.kube.objects[("secrets", OTHER, NAME)])
+    assert harness.controller.queue.queued(cluster_key)
+    assert not harness.controller.queue.queued(BUNDLE)
+
+
+async def test_a_restart_lists_namespaces_before_any_bundle_so_nothing_is_withdrawn_or_rewritten() -> None:
+    """kopf's namespace watch may deliver its first events after a bundle's: without the namespaces
+    listed at start, the bundles would withdraw their copies and publish them again."""
+    before = Harness()
+    for name in (NAMESPACE, OTHER):
+        body = {"metadata": {"name": name, "labels": {"team": name}}, "status": {"phase": "Active"}}
+        before.kube.objects[("namespaces", None, name)] = body
+        before.controller.namespace_event(None, body)
+    cluster_body = trust_bundle(
+        "cluster-trust",
+        [{"inlinePEM": ca_pem("cluster", before)}],
+        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
+        namespaceSelector={},
+        secret={"key": "ca.crt"},
+    )
+    before.kube.objects[(TRUST_BUNDLES.plural, None, "cluster-trust")] = cluster_body
+    before.controller.trust_bundle_event(None, cluster_body)
+    add_bundle(before, [{"inlinePEM": ca_pem("namespaced", before)}], secret={"key": "ca.crt"})
+    await before.settle()
+    assert {(NAMESPACE, "cluster-trust"), (OTHER, "cluster-trust"), (NAMESPACE, NAME)} <= set(
+        before.kube.configmaps
+    )
+
+    after = Harness(before.kube, before.clock)
+    await after.controller.load_views()
+    written = len(before.kube.writes)
+    for place, kind in (
+        ((TRUST_BUNDLES.plural, None, "cluster-trust"), TRUST_BUNDLE),
+        (PLACE, NAMESPACED_TRUST_BUNDLE),
+    ):
+        after.controller.trust_bundle_event(None, before.kube.objects[place], kind)
+    await after.settle()
+    assert before.kube.writes[written:] == [], "every copy and status stays as it was"
+    assert after.controller.state.namespaces == {NAMESPACE: {"team": NAMESPACE}, OTHER: {"team": OTHER}}
