@@ -10,7 +10,6 @@ The control plane is this module's own, with an audit log of every request of th
 identity (a cluster-admin ServiceAccount: RBAC would not stop it, only certmint can)."""
 
 import base64
-import json
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import (
@@ -36,14 +35,11 @@ from certmint.api.namespacedtrustbundle import MAX_INLINE_PEM_BYTES
 from certmint.pki import CARequest, certificates_to_pem, create_root_ca, load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuer_view import fingerprint
-from devcluster import LocalControlPlane
 from devcluster.binaries import locate_binaries
-from devcluster.controlplane import free_port
+from tests.e2e.audit import OPERATOR_NAMESPACE, OPERATOR_USER, Audited, audited_operator
 from tests.e2e.manifests import cluster_issuer, namespaced_trust_bundle, self_signed_issuer, trust_bundle
 from tests.e2e.support import (
     Cluster,
-    OperatorProcess,
-    cluster_admin_kubeconfig,
     grant_role,
     metadata_of,
     token_client,
@@ -51,64 +47,20 @@ from tests.e2e.support import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-OPERATOR_NAMESPACE = "certmint"
-OPERATOR_ACCOUNT = "certmint-audited"
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 WRITES = {"create", "update", "patch", "delete", "deletecollection"}
 RELEASE = "nsbundle"
 BUNDLE = "team-trust"
 TENANT_VERBS = ["create", "get", "list", "watch", "update", "patch", "delete"]
 
 
-def audit_policy() -> dict[str, Any]:
-    """Every request of the operator's identity, without bodies (a CA Secret holds a key)."""
-    return {
-        "apiVersion": "audit.k8s.io/v1",
-        "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}],
-    }
-
-
-@dataclass
-class Audited:
-    cluster: Cluster
-    operator: OperatorProcess
-    audit_log: Path
-
-    def offset(self) -> int:
-        return len(self.audit_log.read_bytes()) if self.audit_log.exists() else 0
-
-    def requests_since(self, offset: int) -> list[dict[str, Any]]:
-        """The operator's requests the API server answered since `offset`, as audit events."""
-        text = self.audit_log.read_bytes()[offset:].decode()
-        events = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [
-            e for e in events if e["user"]["username"] == OPERATOR_USER and e["stage"] != "RequestReceived"
-        ]
+AUDIT_RULES: list[dict[str, Any]] = [{"level": "Metadata", "users": [OPERATOR_USER]}, {"level": "None"}]
+"""Every request of the operator's identity, without bodies (a CA Secret holds a key)."""
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
-    workdir = tmp_path_factory.mktemp("namespaced-bundles")
-    policy, audit_log = workdir / "audit-policy.yaml", workdir / "audit.log"
-    policy.write_text(yaml.safe_dump(audit_policy()))
-    plane_args = (f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}")
-    with LocalControlPlane(workdir / "plane", extra_apiserver_args=plane_args) as plane:
-        plane.install_certmint(REPO / "crds", OPERATOR_NAMESPACE)
-        cluster = Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
-        kubeconfig = workdir / "operator.kubeconfig"
-        cluster_admin_kubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, kubeconfig)
-        operator = OperatorProcess(
-            plane,
-            workdir / "operator.log",
-            {"CERTMINT_METRICS_PORT": str(free_port()), "KUBECONFIG": str(kubeconfig)},
-        )
-        operator.start()
-        try:
-            yield Audited(cluster, operator, audit_log)
-        finally:
-            operator.stop()
+    with audited_operator(tmp_path_factory.mktemp("namespaced-bundles"), AUDIT_RULES) as audited:
+        yield audited
 
 
 def chart_aggregated_roles() -> list[dict[str, Any]]:

@@ -10,34 +10,26 @@ The control plane is this module's own (devcluster's, which serves PodCertificat
 ClusterTrustBundles), with an audit log of the operator's writes."""
 
 import base64
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from certmint.api.kinds import ISSUERS
-from devcluster import LocalControlPlane
-from devcluster.controlplane import free_port
+from tests.e2e.audit import OPERATOR_USER, Audited, audited_operator
 from tests.e2e.canary import tenant_client
 from tests.e2e.manifests import issuer
-from tests.e2e.support import Cluster, OperatorProcess, cluster_admin_kubeconfig, json_object, wait_for
+from tests.e2e.support import Cluster, json_object, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "certificates.k8s.io", "v1beta1", "podcertificaterequests"
-OPERATOR_NAMESPACE = "certmint"
-OPERATOR_ACCOUNT = "certmint-audited"
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_ACCOUNT}"
 NODE = "hostile-node"
 TEMPLATES = ["${serviceAccount}.${namespace}.svc"]
 WRITES = ["create", "update", "patch", "delete", "deletecollection"]
@@ -46,73 +38,32 @@ TERMINAL = ("Issued", "Denied", "Failed")
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
-def audit_policy() -> dict[str, Any]:
+def audit_rules() -> list[dict[str, Any]]:
     """Every write of the operator's identity: Secrets without their bodies (CA keys), the rest with
     the request (an Event's involvedObject)."""
-    return {
-        "apiVersion": "audit.k8s.io/v1",
-        "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [
-            {
-                "level": "Metadata",
-                "users": [OPERATOR_USER],
-                "verbs": WRITES,
-                "resources": [{"resources": ["secrets"]}],
-            },
-            {"level": "Request", "users": [OPERATOR_USER], "verbs": WRITES},
-            {"level": "None"},
-        ],
-    }
+    return [
+        {
+            "level": "Metadata",
+            "users": [OPERATOR_USER],
+            "verbs": WRITES,
+            "resources": [{"resources": ["secrets"]}],
+        },
+        {"level": "Request", "users": [OPERATOR_USER], "verbs": WRITES},
+        {"level": "None"},
+    ]
 
 
-@dataclass
-class Audited:
-    cluster: Cluster
-    operator: OperatorProcess
-    audit_log: Path
-
-    def offset(self) -> int:
-        return len(self.audit_log.read_bytes()) if self.audit_log.exists() else 0
-
-    def writes_since(self, offset: int) -> list[dict[str, Any]]:
-        """The operator's writes the API server completed since `offset`, as audit events."""
-        text = self.audit_log.read_bytes()[offset:].decode()
-        events = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [
-            e for e in events if e["user"]["username"] == OPERATOR_USER and e["stage"] == "ResponseComplete"
-        ]
+def writes_since(audited: Audited, offset: int) -> list[dict[str, Any]]:
+    """The operator's writes the API server completed since `offset`, as audit events."""
+    return [e for e in audited.requests_since(offset) if e["stage"] == "ResponseComplete"]
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
-    workdir = tmp_path_factory.mktemp("pod-certificates")
-    policy, audit_log = workdir / "audit-policy.yaml", workdir / "audit.log"
-    policy.write_text(yaml.safe_dump(audit_policy()))
     # devcluster's control plane turns the gates and certificates.k8s.io/v1beta1 on by default.
-    plane_args = (
-        f"--audit-policy-file={policy}",
-        f"--audit-log-path={audit_log}",
-    )
-    with LocalControlPlane(workdir / "plane", extra_apiserver_args=plane_args) as plane:
-        plane.install_certmint(REPO / "crds", OPERATOR_NAMESPACE)
-        cluster = Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
-        kubeconfig = workdir / "operator.kubeconfig"
-        cluster_admin_kubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, kubeconfig)
-        operator = OperatorProcess(
-            plane,
-            workdir / "operator.log",
-            {
-                "CERTMINT_METRICS_PORT": str(free_port()),
-                "CERTMINT_POD_CERTIFICATES": "true",
-                "KUBECONFIG": str(kubeconfig),
-            },
-        )
-        operator.start()
-        try:
-            yield Audited(cluster, operator, audit_log)
-        finally:
-            operator.stop()
+    workdir = tmp_path_factory.mktemp("pod-certificates")
+    with audited_operator(workdir, audit_rules(), {"CERTMINT_POD_CERTIFICATES": "true"}) as audited:
+        yield audited
 
 
 def signer_name(namespace: str, name: str = "ca") -> str:
@@ -342,7 +293,7 @@ def test_a_tenant_gets_no_identity_but_its_pods_and_certmint_writes_only_the_req
     # What certmint wrote meanwhile: the status of these requests, events about them, and nothing else.
     wait_for(lambda: audited.operator.settled(0, "Issuer"), 60, what="an idle operator")
     ours = {*names.values(), honest}
-    writes = audited.writes_since(offset)
+    writes = writes_since(audited, offset)
     statuses = [w for w in writes if _is_status_of(w, a, ours)]
     assert {w["objectRef"]["name"] for w in statuses} == ours, "every request's status, written by certmint"
     others = [w for w in writes if not _is_status_of(w, a, ours) and not _is_event_about(w, a, ours)]
@@ -351,7 +302,7 @@ def test_a_tenant_gets_no_identity_but_its_pods_and_certmint_writes_only_the_req
     # ClusterTrustBundles, over the whole run: only certmint's own, one per issuer that opted in.
     bundles = {
         w["objectRef"]["name"]
-        for w in audited.writes_since(0)
+        for w in writes_since(audited, 0)
         if w["objectRef"].get("resource") == "clustertrustbundles"
     }
     assert bundles == {f"issuers.certmint.dev:{namespace}.ca:primary" for namespace in (a, b)}, bundles
