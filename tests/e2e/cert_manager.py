@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certmint.pki.ca import key_usage
 from tests.e2e.support import Cluster, wait_for
 
 CERT_MANAGER_GROUP = "cert-manager.io"
@@ -114,7 +115,7 @@ def _name(common_name: str) -> x509.Name:
 def _ca_certificate(
     builder: x509.CertificateBuilder, key: PrivateKey, signer: PrivateKey, ca: bool
 ) -> x509.Certificate:
-    usage = _usage(digital_signature=True, key_encipherment=not ca, key_cert_sign=ca, crl_sign=ca)
+    usage = key_usage(digital_signature=True, key_encipherment=not ca, key_cert_sign=ca, crl_sign=ca)
     return (
         builder.public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -190,7 +191,7 @@ def leaf(
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(digital_signature=True, key_encipherment=True), critical=True)
+        .add_extension(key_usage(digital_signature=True, key_encipherment=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
@@ -200,26 +201,6 @@ def leaf(
         names = x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names])
         builder = builder.add_extension(names, critical=not common_name)
     return Issued(builder.sign(ca.key, hashes.SHA256()), key)
-
-
-def _usage(
-    *,
-    digital_signature: bool = False,
-    key_encipherment: bool = False,
-    key_cert_sign: bool = False,
-    crl_sign: bool = False,
-) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=digital_signature,
-        content_commitment=False,
-        key_encipherment=key_encipherment,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=key_cert_sign,
-        crl_sign=crl_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
 
 
 def ca_secret_data(ca: Issued) -> dict[str, bytes]:
