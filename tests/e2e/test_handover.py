@@ -14,7 +14,6 @@ import os
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -200,7 +199,6 @@ class MountedSecret:
 
 @dataclass(frozen=True)
 class Sample:
-    at: float
     serial: int | None
     """The serial of the server certificate nginx presented."""
     failure: str = ""
@@ -252,7 +250,6 @@ class Sampler:
             self.error = f"{type(error).__name__}: {error}"
 
     def _sample(self) -> Sample:
-        at = time.monotonic()
         context = ssl.create_default_context(cafile=self.client_files / "ca.crt")
         context.load_cert_chain(self.client_files / "client.crt", self.client_files / "client.key")
         try:
@@ -267,12 +264,12 @@ class Sampler:
                 while chunk := tls.recv(65536):
                     answer += chunk
         except (OSError, ssl.SSLError) as error:
-            return Sample(at, None, f"{type(error).__name__}: {error}")
+            return Sample(None, f"{type(error).__name__}: {error}")
         serial = x509.load_der_x509_certificate(der).serial_number if der else None
         status = answer.split(b"\r\n", 1)[0].decode(errors="replace")
         if not status.endswith(" 200 OK") or b'"verify": "SUCCESS"' not in answer:
-            return Sample(at, serial, f"answered {status}: {answer[-200:]!r}")
-        return Sample(at, serial)
+            return Sample(serial, f"answered {status}: {answer[-200:]!r}")
+        return Sample(serial)
 
 
 def wait_watching(
