@@ -127,7 +127,7 @@ def test_a_default_cluster_issuer_issues_a_certificate_without_issuer_ref(
     assert recorded_issuer(cluster, namespace, "web") == ("ClusterIssuer", root)
     stored = cluster.get(CERTIFICATES.plural, namespace, "web") or {}
     assert "issuerRef" not in stored["spec"], "the spec stays as written"
-    listed = cluster.plane.kubectl("get", "certificates", "-n", namespace)
+    listed = cluster.plane.kubectl("get", "certificates.certmint.dev", "-n", namespace)
     assert root in listed, f"the Issuer column shows the issuer it resolved to: {listed}"
     shown = certmint(cluster, "status", f"{namespace}/web", "-o", "json")
     assert shown.returncode == 0, shown.stderr
