@@ -45,6 +45,19 @@ def add_bundle(harness: Harness, sources: list[dict[str, Any]], version: str = "
     harness.controller.trust_bundle_event(None, body, NAMESPACED_TRUST_BUNDLE)
 
 
+def add_cluster_bundle(harness: Harness, name: str = NAME, **target: Any) -> None:
+    """A TrustBundle (uid-cluster) beside the namespaced one, known to the controller; `target`: its
+    target fields."""
+    body = trust_bundle(
+        name,
+        [{"inlinePEM": ca_pem("cluster", harness)}],
+        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
+        **target,
+    )
+    harness.kube.objects[(TRUST_BUNDLES.plural, None, name)] = body
+    harness.controller.trust_bundle_event(None, body)
+
+
 def add_namespaces(harness: Harness) -> None:
     for name in (NAMESPACE, OTHER):
         harness.controller.namespace_event(None, {"metadata": {"name": name, "labels": {"team": name}}})
@@ -194,14 +207,7 @@ async def test_a_trust_change_is_announced_on_the_namespaced_bundle() -> None:
 async def test_a_cluster_bundle_of_the_same_name_and_its_copies_stay_apart() -> None:
     harness = Harness()
     add_namespaces(harness)
-    cluster_body = trust_bundle(
-        NAME,
-        [{"inlinePEM": ca_pem("cluster", harness)}],
-        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
-        namespaceSelector={"matchLabels": {"team": OTHER}},
-    )
-    harness.kube.objects[(TRUST_BUNDLES.plural, None, NAME)] = cluster_body
-    harness.controller.trust_bundle_event(None, cluster_body)
+    add_cluster_bundle(harness, namespaceSelector={"matchLabels": {"team": OTHER}})
     add_bundle(harness, [{"inlinePEM": ca_pem("namespaced", harness)}])
     await harness.settle()
     assert subjects(harness, OTHER) == {"CN=cluster"}
@@ -326,15 +332,7 @@ async def test_its_secret_is_never_written_over_a_tenants_secret_or_a_cluster_bu
     harness = Harness()
     add_namespaces(harness)
     # A TrustBundle of the same name publishes its Secret into both namespaces first.
-    cluster_body = trust_bundle(
-        NAME,
-        [{"inlinePEM": ca_pem("cluster", harness)}],
-        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
-        namespaceSelector={},
-        secret={"key": "ca.crt"},
-    )
-    harness.kube.objects[(TRUST_BUNDLES.plural, None, NAME)] = cluster_body
-    harness.controller.trust_bundle_event(None, cluster_body)
+    add_cluster_bundle(harness, namespaceSelector={}, secret={"key": "ca.crt"})
     await harness.settle()
     cluster_copy = harness.kube.objects[("secrets", NAMESPACE, NAME)]
     other_copy = harness.kube.objects[("secrets", OTHER, NAME)]
@@ -367,15 +365,7 @@ async def test_its_secret_is_never_written_over_a_tenants_secret_or_a_cluster_bu
 async def test_a_change_of_its_secret_wakes_it_and_not_the_cluster_bundle_of_that_name() -> None:
     harness = Harness()
     add_namespaces(harness)
-    cluster_body = trust_bundle(
-        NAME,
-        [{"inlinePEM": ca_pem("cluster", harness)}],
-        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
-        namespaceSelector={"matchLabels": {"team": OTHER}},
-        secret={"key": "ca.crt"},
-    )
-    harness.kube.objects[(TRUST_BUNDLES.plural, None, NAME)] = cluster_body
-    harness.controller.trust_bundle_event(None, cluster_body)
+    add_cluster_bundle(harness, namespaceSelector={"matchLabels": {"team": OTHER}}, secret={"key": "ca.crt"})
     add_bundle(harness, [{"inlinePEM": ca_pem("namespaced", harness)}], secret={"key": "ca.crt"})
     await harness.settle()
     cluster_key = Key(TRUST_BUNDLE, "", NAME)
@@ -401,15 +391,7 @@ async def test_a_restart_lists_namespaces_before_any_bundle_so_nothing_is_withdr
         body = {"metadata": {"name": name, "labels": {"team": name}}, "status": {"phase": "Active"}}
         before.kube.objects[("namespaces", None, name)] = body
         before.controller.namespace_event(None, body)
-    cluster_body = trust_bundle(
-        "cluster-trust",
-        [{"inlinePEM": ca_pem("cluster", before)}],
-        meta={"uid": "uid-cluster", "generation": 1, "resourceVersion": "t1"},
-        namespaceSelector={},
-        secret={"key": "ca.crt"},
-    )
-    before.kube.objects[(TRUST_BUNDLES.plural, None, "cluster-trust")] = cluster_body
-    before.controller.trust_bundle_event(None, cluster_body)
+    add_cluster_bundle(before, "cluster-trust", namespaceSelector={}, secret={"key": "ca.crt"})
     add_bundle(before, [{"inlinePEM": ca_pem("namespaced", before)}], secret={"key": "ca.crt"})
     await before.settle()
     assert {(NAMESPACE, "cluster-trust"), (OTHER, "cluster-trust"), (NAMESPACE, NAME)} <= set(
