@@ -40,5 +40,12 @@ class OperatorConfig:
     migrate_storage: bool = True
     """Whether the operator, at start, moves objects still stored at a deprecated version to the
     storage version and updates the CRDs' storedVersions (as `certmint migrate` does)."""
+    replicas: int = 1
+    """Active replicas: the slots of the shard ring (planning.shards). 1 works as one replica always
+    did; more split the buckets, each replica serving one slot while it holds that slot's Lease, and
+    replicas beyond this number stand by as spares."""
+    lease_seconds: int = 15
+    """How long a slot Lease lasts without renewal: a replica stops writing before it can expire, and a
+    spare takes a slot whose Lease expired."""
     kubeconfig: str | None = None
     """The kubeconfig certmint's own API client uses; unset: KUBECONFIG, else the pod's service account."""

@@ -73,3 +73,10 @@ CM_SUBJECT_ORGANIZATIONS: Final = "cert-manager.io/subject-organizations"
 
 CLUSTER_TRUST_BUNDLE_LABEL: Final = "certmint.dev/cluster-trust-bundle"
 """On every ClusterTrustBundle certmint publishes (value "true"); the operator watches only those."""
+
+BUCKET_LABEL: Final = "certmint.dev/bucket"
+"""On every Certificate and every Secret certmint manages: the shard bucket (planning.shards) that
+decides which replica serves it. Only a label selector: a tenant who sets another bucket changes
+nothing but which replica serves the object (certmint relabels it to the bucket its name hashes to)."""
+SHARED_BUCKET: Final = "shared"
+"""The bucket label value of Secrets every replica watches: issuers' CA Secrets."""
