@@ -80,6 +80,13 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
     "peering_lifetime",
     "Seconds after its last keep-alive that a replica counts as gone and another takes over.",
 )
+@_setting(
+    "replicas",
+    "Active replicas: each serves one slot of the shard ring while it holds that slot's Lease; more "
+    "replicas than this stand by as spares. 1 (the default) works as a single replica.",
+    type=click.IntRange(1, 64),
+)
+@_setting("lease_seconds", "Seconds a slot Lease lasts without renewal (with more than one replica).")
 @_setting("watch_server_timeout", "Seconds after which the API server ends each watch; it is started again.")
 @_setting(
     "watch_client_timeout",

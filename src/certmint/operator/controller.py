@@ -51,6 +51,7 @@ from certmint.planning.csrs.signing_request import SigningRequestObject, read_si
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 from certmint.planning.podcerts.request import read_pod_certificate_request
+from certmint.planning.shards import WHOLE, Shard, object_bucket
 from certmint.planning.signers import (
     SignerRef,
     cluster_issuer_signer_name,
@@ -92,6 +93,9 @@ class Controller:
     """Set while this replica works: always when standalone, while it leads the peering otherwise."""
     echoes: EchoLedger = field(default_factory=EchoLedger)
     """Which events are our own writes coming back, held while their key is worked, or awaited."""
+    shard: Shard = WHOLE
+    """The buckets this replica serves (planning.shards): all of them unless several replicas split
+    the work."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
     _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -189,6 +193,14 @@ class Controller:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    def owns(self, key: Key) -> bool:
+        """Whether this replica does the object-wide work of `key` (an issuer's CA steps, CRLs and
+        status; a bundle; a CSR; a pod certificate request). Certificates reach a replica only for
+        its own buckets (the watch's label selector)."""
+        if self.shard.whole or key.kind == CERTIFICATE:
+            return True
+        return self.shard.owns(object_bucket(key.kind, key.namespace, key.name))
 
     # Event intake: cheap bookkeeping only; the work happens in the workers.
 

@@ -26,6 +26,7 @@ from certmint.operator.state import CLUSTER_ISSUER, ISSUER, NAMESPACED_TRUST_BUN
 from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
+from certmint.planning.shards import WHOLE, Shard
 
 CONTROLLER = "controller"
 API = "api"
@@ -50,10 +51,12 @@ class NoDiffBase(kopf.DiffBaseStorage):
 
 CONFIG = "config"
 """The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
+SHARD = "shard"
+"""The memo key of the Shard this run of kopf serves (planning.shards); absent: every bucket."""
 log = logging.getLogger("certmint.operator")
 
 
-def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shard: Shard = WHOLE) -> None:
     """Every kopf setting certmint makes. `certmint operator` applies them before kopf starts
     (kopf's resource observer reads `scanning` while startup handlers still run); the startup
     handler applies them again because kopf.operator() overwrites `peering.clusterwide` from its
@@ -93,9 +96,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> N
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo[CONFIG]
-    configure_kopf(settings, config)
+    shard: Shard = memo.get(SHARD, WHOLE)
+    configure_kopf(settings, config, shard)
     api = await connect(config.kubeconfig)
-    controller = Controller(kube=Kube(api), config=config)
+    controller = Controller(kube=Kube(api), config=config, shard=shard)
     await controller.start(_leadership(api, config, controller))
     if controller.state.pod_certificate_api:
         register_pod_certificates()
