@@ -37,6 +37,8 @@ EVERY_FLAG = [
     "--watch-server-timeout=40",
     "--watch-client-timeout=50",
     "--watch-namespaces=team-b,team-a",
+    "--replicas=4",
+    "--lease-seconds=9",
 ]
 FROM_EVERY_FLAG = OperatorConfig(
     namespace="ops",
@@ -56,6 +58,8 @@ FROM_EVERY_FLAG = OperatorConfig(
     watch_server_timeout=40,
     watch_client_timeout=50,
     watch_namespaces=("ops", "team-a", "team-b"),
+    replicas=4,
+    lease_seconds=9,
     kubeconfig="/kube/config",
 )
 
@@ -133,6 +137,8 @@ def test_the_environment_variables_stand_in_for_absent_flags(monkeypatch: pytest
         "CERTMINT_WATCH_SERVER_TIMEOUT": "40",
         "CERTMINT_WATCH_CLIENT_TIMEOUT": "50",
         "CERTMINT_WATCH_NAMESPACES": "team-b,team-a",
+        "CERTMINT_REPLICAS": "4",
+        "CERTMINT_LEASE_SECONDS": "9",
     }
     assert set(env) - {"KUBECONFIG"} == option_envvars()
     assert built(["operator"], monkeypatch, env) == FROM_EVERY_FLAG
