@@ -80,7 +80,7 @@ def test_kubectl_logs_and_exec_reach_the_operator_pod(
 
 
 @pytest.mark.timeout(420)
-def test_two_replicas_the_other_takes_over_when_the_leader_is_deleted(
+def test_a_standby_spare_takes_over_when_the_leader_is_deleted(
     node: RunningNode, release: str, namespace: str
 ) -> None:
     node.helm(
@@ -89,7 +89,7 @@ def test_two_replicas_the_other_takes_over_when_the_leader_is_deleted(
         str(REPO / "charts" / "certmint"),
         "--namespace",
         RELEASE_NAMESPACE,
-        *(argument for value in [*chart_values(node), "replicaCount=2"] for argument in ("--set", value)),
+        *(argument for value in [*chart_values(node), "spares=1"] for argument in ("--set", value)),
     )
     wait_for(
         lambda: len(pods := operator_pods(node)) == 2 and all(ready(p) for p in pods),

@@ -35,6 +35,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   - apiGroups: [certmint.dev]
     resources: [certificates/status, issuers/status, namespacedtrustbundles/status]
     verbs: [patch]
+  {{- if gt (int .Values.replicaCount) 1 }}
+  # Sharded (replicaCount > 1): the replica owning a Certificate's bucket labels it
+  # certmint.dev/bucket when it was created without that label, or with one that lies.
+  - apiGroups: [certmint.dev]
+    resources: [certificates]
+    verbs: [patch]
+  {{- end }}
   - apiGroups: [""]
     resources: [secrets]
     verbs: [get, list, watch, create, patch, delete]
