@@ -35,19 +35,20 @@ class Audited:
 
     def requests_since(self, offset: int) -> list[dict[str, Any]]:
         """The operator's requests the API server answered since `offset`, as audit events."""
-        text = self.audit_log.read_bytes()[offset:].decode()
-        events = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return [
-            e for e in events if e["user"]["username"] == OPERATOR_USER and e["stage"] != "RequestReceived"
-        ]
+        return requests_by(self.audit_log, offset, OPERATOR_USER)
+
+
+def requests_by(audit_log: Path, offset: int, username: str) -> list[dict[str, Any]]:
+    """The requests of `username` the API server answered since `offset` of its audit log."""
+    text = audit_log.read_bytes()[offset:].decode()
+    events = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [e for e in events if e["user"]["username"] == username and e["stage"] != "RequestReceived"]
 
 
 @contextmanager
-def audited_operator(
-    workdir: Path, rules: list[dict[str, Any]], environment: Mapping[str, str] = {}
-) -> Iterator[Audited]:
-    """A control plane auditing by `rules` (an audit Policy's), certmint's CRDs, and the operator
-    running with `environment` added to its own."""
+def audited_cluster(workdir: Path, rules: list[dict[str, Any]]) -> Iterator[tuple[Cluster, Path]]:
+    """A control plane auditing by `rules` (an audit Policy's) into the returned log, with
+    certmint's CRDs and the operator's namespace."""
     policy, audit_log = workdir / "audit-policy.yaml", workdir / "audit.log"
     policy_document = {
         "apiVersion": "audit.k8s.io/v1",
@@ -59,7 +60,17 @@ def audited_operator(
     plane_args = (f"--audit-policy-file={policy}", f"--audit-log-path={audit_log}")
     with LocalControlPlane(workdir / "plane", extra_apiserver_args=plane_args) as plane:
         plane.install_certmint(REPO / "crds", OPERATOR_NAMESPACE)
-        cluster = Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig)))
+        yield Cluster(plane=plane, api=config.new_client_from_config(str(plane.kubeconfig))), audit_log
+
+
+@contextmanager
+def audited_operator(
+    workdir: Path, rules: list[dict[str, Any]], environment: Mapping[str, str] = {}
+) -> Iterator[Audited]:
+    """A control plane auditing by `rules` (an audit Policy's), certmint's CRDs, and the operator
+    running with `environment` added to its own."""
+    with audited_cluster(workdir, rules) as (cluster, audit_log):
+        plane = cluster.plane
         kubeconfig = workdir / "operator.kubeconfig"
         cluster_admin_kubeconfig(cluster, OPERATOR_NAMESPACE, OPERATOR_ACCOUNT, kubeconfig)
         operator = OperatorProcess(

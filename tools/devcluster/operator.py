@@ -46,8 +46,9 @@ class OperatorProcess:
         self.extra_env = dict(extra_env or {})
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        """Returns once the new process has logged its start; a process that never does is killed."""
+    def start(self, *, wait: bool = True) -> None:
+        """Returns once the new process has logged its start; a process that never does is killed.
+        wait=False returns at once: a spare replica waits for a slot before it starts serving."""
         env = {
             **os.environ,
             "KUBECONFIG": str(self.plane.kubeconfig),
@@ -65,7 +66,7 @@ class OperatorProcess:
                 stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + _START_TIMEOUT
-        while _STARTED not in self.log()[offset:]:
+        while wait and _STARTED not in self.log()[offset:]:
             if not self.alive():
                 raise RuntimeError(f"operator exited:\n{self.log()[-3000:]}")
             if time.monotonic() > deadline:
@@ -79,6 +80,17 @@ class OperatorProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is frozen as a stalled node or a long GC would freeze it."""
+        assert self.process is not None, "the operator was never started"
+        assert self.process.poll() is None, "only a running process pauses"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after pause(); harmless on a process that is not stopped."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: no cleanup, as in a crash or an evicted pod."""
         if self.process is not None and self.process.poll() is None:
@@ -88,6 +100,7 @@ class OperatorProcess:
     def stop(self) -> None:
         """SIGTERM, as Kubernetes stops a pod; SIGKILL if it has not exited in time."""
         if self.process is not None and self.process.poll() is None:
+            self.resume()  # a stopped process would not act on SIGTERM
             self.process.terminate()
             try:
                 self.process.wait(timeout=_STOP_TIMEOUT)
