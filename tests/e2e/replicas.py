@@ -9,7 +9,7 @@ import base64
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +24,7 @@ from certmint.api.kinds import CERTIFICATES
 from certmint.pki import load_certificates_pem
 from certmint.planning.shards import secret_bucket
 from devcluster.controlplane import free_port
-from tests.e2e.support import Cluster, OperatorProcess, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 ISSUED = re.compile(r"\] (issued|renewed|reissued) (\S+) serial")
@@ -103,7 +103,7 @@ class Replicas:
         found = client.CoordinationV1Api(self.cluster.api).list_namespaced_lease(OPERATOR_NAMESPACE)
         leases = []
         for lease in found.items:
-            match = SLOT_LEASE.search(lease.metadata.name)
+            match = SLOT_LEASE.search(str(metadata_of(lease).name))
             if match is None or lease.spec is None:
                 continue
             leases.append(
@@ -141,10 +141,8 @@ class Replicas:
         process, and each of those processes started (kopf running with its shard)."""
         held = wait_for(lambda: self.holders(slots), timeout, interval=0.5, what=f"{slots} slots held")
         for identity in held.values():
-            process = self.by_identity(identity).process
-            wait_for(
-                lambda p=process: "certmint operator started" in p.log(), timeout, what=f"{identity} started"
-            )
+            log = self.by_identity(identity).process.log
+            wait_for(lambda: "certmint operator started" in log(), timeout, what=f"{identity} started")  # noqa: B023
         return held
 
     def by_identity(self, identity: str) -> Replica:
@@ -232,6 +230,16 @@ class SecretWrites:
             self._thread.join(timeout=30)
         self.check(stopping=True)
 
+    def wait(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
+        """wait_for that fails at once when the recorder died: a test waiting on writes must not
+        wait on a recorder that no longer records."""
+
+        def recorded() -> object:
+            self.check()
+            return predicate()
+
+        wait_for(recorded, timeout, what=what)
+
     def check(self, stopping: bool = False) -> None:
         if self.error is not None:
             raise AssertionError(f"the Secret write recorder died: {self.error!r}") from self.error
@@ -258,7 +266,7 @@ class SecretWrites:
         listed = core.list_namespaced_secret(self.namespace)
         for secret in listed.items:
             self._record(secret)
-        return str(listed.metadata.resource_version)
+        return str(listed.metadata.resource_version if listed.metadata else "")
 
     def _watch(self, core: client.CoreV1Api, version: str) -> str:
         stream = watch.Watch().stream(
@@ -287,12 +295,11 @@ class SecretWrites:
             chain = load_certificates_pem(base64.b64decode(certificate))
             if chain:
                 serial, authority = chain[0].serial_number, _authority(chain[0])
-        managers = tuple(entry.manager or "" for entry in secret.metadata.managed_fields or [])
+        meta = metadata_of(secret)
+        managers = tuple(entry.manager or "" for entry in meta.managed_fields or [])
         with self._lock:
             self.writes.append(
-                SecretWrite(
-                    secret.metadata.name, secret.metadata.resource_version, serial, authority, managers
-                )
+                SecretWrite(str(meta.name), str(meta.resource_version), serial, authority, managers)
             )
 
     def serials(self, name: str) -> dict[str, list[int]]:
