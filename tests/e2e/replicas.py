@@ -281,7 +281,11 @@ class SecretWrites:
             kind, secret = event["type"], event["object"]
             if kind == "ERROR":
                 raise ApiException(status=secret.get("code", 500), reason=str(secret))
-            version = secret.metadata.resource_version
+            if kind == "BOOKMARK":  # only its resourceVersion: the client leaves it a dict
+                raw = event["raw_object"]["metadata"]
+                version = raw["resourceVersion"]
+                continue
+            version = str(metadata_of(secret).resource_version)
             if kind in ("ADDED", "MODIFIED"):
                 self._record(secret)
             if self._stopping.is_set():

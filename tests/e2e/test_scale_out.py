@@ -22,6 +22,7 @@ from tests.e2e.audit import OPERATOR_NAMESPACE, audited_cluster, requests_by
 from tests.e2e.manifests import certificate, issuer_bundle, self_signed_issuer
 from tests.e2e.replicas import (
     Replicas,
+    SecretWrites,
     all_ready,
     names_for_every_slot,
     replicas,
@@ -29,7 +30,7 @@ from tests.e2e.replicas import (
     secret_writes,
     slot_of,
 )
-from tests.e2e.support import Cluster, cluster_admin_kubeconfig, wait_for
+from tests.e2e.support import Cluster, OperatorProcess, cluster_admin_kubeconfig, wait_for
 
 LEASE_SECONDS = 10
 RENEW_PERIOD = LEASE_SECONDS / 3
@@ -347,3 +348,27 @@ def test_a_ca_rotation_owned_by_one_replica_reissues_certificates_on_every_repli
             assert sorted(signed) == sorted(
                 f"{namespace}/{name}" for name in names[slot] for _ in range(2)
             ), slot
+
+
+def test_the_recorder_catches_a_second_issuance(
+    cluster: Cluster, namespace: str, operator_process: OperatorProcess
+) -> None:
+    """The exactly-once check can fail: a Certificate whose spec changes is issued again, and the
+    recorder, which saw both writes, says so."""
+    with secret_writes(cluster, namespace) as writes:
+        cluster.apply(self_signed_issuer(namespace))
+        cluster.apply(certificate(namespace, "twice"))
+        writes.wait(lambda: all_ready(cluster, namespace, ["twice"]), 60, what="first issuance")
+        writes.issued_exactly_once(["twice"])
+        cluster.apply(certificate(namespace, "twice", dnsNames=[f"other.{namespace}.svc"]))
+        writes.wait(lambda: revisions(cluster, namespace, ["twice"]) == {"twice": 2}, 60, what="re-issue")
+        writes.wait(
+            lambda: len(writes.serials("twice-tls").get(only_authority(writes), [])) == 2, 60, what="seen"
+        )
+        with pytest.raises(AssertionError, match="not issued exactly once"):
+            writes.issued_exactly_once(["twice"])
+
+
+def only_authority(writes: SecretWrites) -> str:
+    (authority,) = writes.serials("twice-tls")
+    return authority
