@@ -28,6 +28,7 @@ from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
 OPERATOR_NAMESPACE = "certmint"
 ISSUED = re.compile(r"\] (issued|renewed|reissued) (\S+) serial")
+STARTED = "certmint operator started"
 SLOT_LEASE = re.compile(r"-g(\d+)-slot-(\d+)$")
 """Slot Leases are named with the ring's generation and the slot (planning/slots.py)."""
 
@@ -141,9 +142,12 @@ class Replicas:
         process, and each of those processes started (kopf running with its shard)."""
         held = wait_for(lambda: self.holders(slots), timeout, interval=0.5, what=f"{slots} slots held")
         for identity in held.values():
-            log = self.by_identity(identity).process.log
-            wait_for(lambda: "certmint operator started" in log(), timeout, what=f"{identity} started")  # noqa: B023
+            self.wait_started(self.by_identity(identity), timeout)
         return held
+
+    def wait_started(self, replica: Replica, timeout: float = 180) -> None:
+        """The process runs kopf with its shard (a spare has not started it yet)."""
+        wait_for(lambda: STARTED in replica.process.log(), timeout, what=f"{replica.identity} started")
 
     def by_identity(self, identity: str) -> Replica:
         return next(replica for replica in self.all if replica.identity == identity)
