@@ -511,7 +511,13 @@ def test_a_restricted_operator_serves_its_namespaces_with_its_roles_alone(
 
 def helm_template(*values: str, namespace: str = "certmint") -> list[dict[str, Any]]:
     """The chart rendered by `helm template` with these values: its manifests, parsed."""
-    result = subprocess.run(
+    result = run_helm_template(*values, namespace=namespace)
+    assert result.returncode == 0, result.stderr
+    return [document for document in yaml.safe_load_all(result.stdout) if document]
+
+
+def run_helm_template(*values: str, namespace: str = "certmint") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             str(locate_binaries().helm),
             "template",
@@ -527,8 +533,6 @@ def helm_template(*values: str, namespace: str = "certmint") -> list[dict[str, A
         check=False,
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
-    return [document for document in yaml.safe_load_all(result.stdout) if document]
 
 
 def rendered(
@@ -820,3 +824,143 @@ def test_an_operator_with_pod_certificates_works_with_only_the_charts_permission
     finally:
         operator.stop()
         cluster.plane.kubectl("delete", "clustertrustbundle", bundle_name, "--ignore-not-found")
+
+
+# The replica values (issue 25): replicaCount active slots plus spares, the Lease RBAC and the
+# PodDisruptionBudget of a sharded install, and exactly the single-replica install of before
+# (kopf peering, no Lease) when replicaCount is 1.
+RELEASE_NAMESPACE_OF_TEMPLATE = "certmint"
+
+
+def of_kind(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [document for document in documents if document["kind"] == kind]
+
+
+def deployment(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    (found,) = of_kind(documents, "Deployment")
+    return found
+
+
+def environment(documents: list[dict[str, Any]]) -> dict[str, str]:
+    container = deployment(documents)["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item.get("value", "") for item in container["env"]}
+
+
+def rules_on(documents: list[dict[str, Any]], group: str, resource: str) -> list[set[str]]:
+    """The verb sets of every rule of the chart's Roles and ClusterRoles naming group/resource."""
+    return [
+        set(rule["verbs"])
+        for role in of_kind(documents, "ClusterRole") + of_kind(documents, "Role")
+        if not role["metadata"]["name"].endswith(("-edit", "-view"))  # the aggregated user roles
+        for rule in role["rules"]
+        if group in rule.get("apiGroups", []) and resource in rule.get("resources", [])
+    ]
+
+
+def test_one_replica_is_todays_install() -> None:
+    documents = helm_template()
+    assert deployment(documents)["spec"]["replicas"] == 1
+    env = environment(documents)
+    assert env["CERTMINT_REPLICAS"] == "1"
+    assert env["CERTMINT_PEERING"] == "certmint"
+    assert "CERTMINT_LEASE_SECONDS" not in env
+    assert [p["metadata"]["name"] for p in of_kind(documents, "ClusterKopfPeering")] == ["certmint"]
+    assert rules_on(documents, "kopf.dev", "clusterkopfpeerings") == [{"get", "list", "watch", "patch"}]
+    assert rules_on(documents, "coordination.k8s.io", "leases") == []
+    assert rules_on(documents, "certmint.dev", "certificates") == [{"get", "list", "watch"}]
+    assert of_kind(documents, "PodDisruptionBudget") == [], "no spare: a budget could only block drains"
+
+
+def test_sharded_replicas_hold_leases_instead_of_peering() -> None:
+    documents = helm_template("replicaCount=3", "spares=2", "leaseSeconds=20")
+    assert deployment(documents)["spec"]["replicas"] == 5, "replicaCount + spares pods"
+    env = environment(documents)
+    assert (env["CERTMINT_REPLICAS"], env["CERTMINT_LEASE_SECONDS"]) == ("3", "20")
+    assert "CERTMINT_PEERING" not in env, "kopf peering only with one active replica"
+    assert of_kind(documents, "ClusterKopfPeering") == []
+    assert rules_on(documents, "kopf.dev", "clusterkopfpeerings") == []
+    (lease_role,) = [r for r in of_kind(documents, "Role") if r["metadata"]["name"] == "certmint-leases"]
+    assert lease_role["metadata"]["namespace"] == RELEASE_NAMESPACE_OF_TEMPLATE, (
+        "Leases in the release namespace only"
+    )
+    assert rules_on(documents, "coordination.k8s.io", "leases") == [
+        {"get", "list", "watch", "create", "update", "patch", "delete"}
+    ]
+    (binding,) = [b for b in of_kind(documents, "RoleBinding") if b["metadata"]["name"] == "certmint-leases"]
+    assert binding["roleRef"]["name"] == "certmint-leases"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "certmint", "namespace": RELEASE_NAMESPACE_OF_TEMPLATE}
+    ]
+    # The bucket label on Certificates created without it (or with one that lies).
+    assert {"patch"} in rules_on(documents, "certmint.dev", "certificates")
+    (budget,) = of_kind(documents, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 2, "evictions leave replicaCount pods to hold the slots"
+    assert "minAvailable" not in budget["spec"]
+
+
+def test_restricted_namespaces_grant_the_label_patch_in_their_roles_only() -> None:
+    documents = helm_template("replicaCount=2", "watchNamespaces={team-a}")
+    (cluster_role,) = [r for r in of_kind(documents, "ClusterRole") if r["metadata"]["name"] == "certmint"]
+    assert not any("certificates" in rule.get("resources", []) for rule in cluster_role["rules"])
+    team_role = next(r for r in of_kind(documents, "Role") if r["metadata"].get("namespace") == "team-a")
+    assert any(
+        rule["resources"] == ["certificates"] and rule["verbs"] == ["patch"] for rule in team_role["rules"]
+    )
+
+
+def test_one_replica_with_a_spare_keeps_the_standby_and_its_budget() -> None:
+    documents = helm_template("spares=1")
+    assert deployment(documents)["spec"]["replicas"] == 2
+    assert environment(documents)["CERTMINT_PEERING"] == "certmint"
+    assert rules_on(documents, "coordination.k8s.io", "leases") == []
+    (budget,) = of_kind(documents, "PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+
+
+def test_an_explicit_min_available_replaces_the_default_budget() -> None:
+    (budget,) = of_kind(helm_template("podDisruptionBudget.minAvailable=2"), "PodDisruptionBudget")
+    assert budget["spec"] == {
+        "minAvailable": 2,
+        "selector": {
+            "matchLabels": {"app.kubernetes.io/name": "certmint", "app.kubernetes.io/instance": "certmint"}
+        },
+    }
+    assert (
+        of_kind(helm_template("spares=2", "podDisruptionBudget.enabled=false"), "PodDisruptionBudget") == []
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["replicaCount=0", "replicaCount=65", "spares=-1", "leaseSeconds=2", "spare=1"]
+)
+def test_the_schema_rejects_impossible_replica_values(value: str) -> None:
+    result = run_helm_template(value)
+    assert result.returncode != 0, f"{value} rendered"
+    assert "values don't meet the specifications of the schema" in result.stderr
+
+
+SHARDED = "certmint-sharded"
+
+
+def test_a_sharded_release_may_hold_leases_in_its_own_namespace_only(cluster: Cluster) -> None:
+    """replicaCount 2 and a spare, on the real API server: the Lease rights exist in the release
+    namespace and nowhere else, kopf peering's do not, and the budget lets one pod go at a time."""
+    helm_install(cluster, SHARDED, SHARDED, "replicaCount=2", "spares=1")
+    account = f"--as=system:serviceaccount:{SHARDED}:{SHARDED}"
+
+    def can_i_here(verb: str, resource: str, *where: str) -> str:
+        return cluster.plane.kubectl("auth", "can-i", verb, resource, *where, account, check=False).strip()
+
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+        assert can_i_here(verb, "leases.coordination.k8s.io", "-n", SHARDED) == "yes", verb
+    for namespace in ("default", "kube-system", "kube-node-lease"):
+        assert can_i_here("update", "leases.coordination.k8s.io", "-n", namespace).startswith("no"), namespace
+    assert can_i_here("patch", "certificates.certmint.dev", "-A") == "yes", "the bucket label"
+    assert can_i_here("update", "certificates.certmint.dev", "-A").startswith("no")
+    assert can_i_here("patch", "clusterkopfpeerings.kopf.dev", "-A").startswith("no")
+    budget = yaml.safe_load(cluster.plane.kubectl("get", "pdb", SHARDED, "-n", SHARDED, "-o", "yaml"))
+    assert budget["spec"]["maxUnavailable"] == 1
+    deployment = yaml.safe_load(
+        cluster.plane.kubectl("get", "deployment", SHARDED, "-n", SHARDED, "-o", "yaml")
+    )
+    assert deployment["spec"]["replicas"] == 3
