@@ -26,7 +26,6 @@ from certmint.planning.shards import secret_bucket
 from devcluster.controlplane import free_port
 from tests.e2e.support import Cluster, OperatorProcess, metadata_of, wait_for
 
-OPERATOR_NAMESPACE = "certmint"
 ISSUED = re.compile(r"\] (issued|renewed|reissued) (\S+) serial")
 STARTED = "certmint operator started"
 SLOT_LEASE = re.compile(r"-g(\d+)-slot-(\d+)$")
@@ -77,12 +76,16 @@ class Replicas:
         self.all: list[Replica] = []
         # Unique per test: a process must never find a Lease of an earlier test held in its name.
         self.prefix = f"replica-{uuid.uuid4().hex[:4]}"
+        # The operator namespace is the test's own, and with it the ring and the slot Leases.
+        self.namespace = f"certmint-{self.prefix}"
+        cluster.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace)))
 
     def add(self, slots: int, kubeconfig: Path | None = None) -> Replica:
         """A new process asking for a ring of `slots` (as `kubeconfig`'s user, else the admin); it
         may become a spare, so this does not wait for it to serve (wait_serving does)."""
         identity = f"{self.prefix}-{len(self.all)}"
         env = {
+            "CERTMINT_NAMESPACE": self.namespace,
             "CERTMINT_METRICS_PORT": str(free_port()),
             "CERTMINT_REPLICAS": str(slots),
             "CERTMINT_LEASE_SECONDS": str(self.lease_seconds),
@@ -101,7 +104,7 @@ class Replicas:
         return [replica for replica in self.all if replica.process.alive()]
 
     def leases(self) -> list[SlotLease]:
-        found = client.CoordinationV1Api(self.cluster.api).list_namespaced_lease(OPERATOR_NAMESPACE)
+        found = client.CoordinationV1Api(self.cluster.api).list_namespaced_lease(self.namespace)
         leases = []
         for lease in found.items:
             match = SLOT_LEASE.search(str(metadata_of(lease).name))
@@ -139,10 +142,12 @@ class Replicas:
 
     def wait_serving(self, slots: int, timeout: float = 180) -> dict[int, str]:
         """The positive signal that a ring of `slots` is served: every slot's Lease held by a live
-        process, and each of those processes started (kopf running with its shard)."""
+        process, and each of those processes says it serves that slot."""
         held = wait_for(lambda: self.holders(slots), timeout, interval=0.5, what=f"{slots} slots held")
-        for identity in held.values():
-            self.wait_started(self.by_identity(identity), timeout)
+        for slot, identity in held.items():
+            serving = f"{identity}: holding slot {slot} of {slots}"
+            log = self.by_identity(identity).process.log
+            wait_for(lambda: serving in log(), timeout, what=serving)  # noqa: B023 - waited on at once
         return held
 
     def wait_started(self, replica: Replica, timeout: float = 180) -> None:
