@@ -293,7 +293,7 @@ def test_a_ca_rotation_owned_by_one_replica_reissues_certificates_on_every_repli
         for _ in range(2):
             group.add(2)
         held = group.wait_serving(2)
-        owner_slot = object_bucket("Issuer", namespace, "ca") % 2
+        owner_slot = object_bucket(ISSUERS.kind, namespace, "ca") % 2
         cluster.apply(
             self_signed_issuer(
                 namespace, caDuration="24h", rotation={"propagationDelay": "5s", "reissueWindow": "20s"}
@@ -341,7 +341,11 @@ def test_a_ca_rotation_owned_by_one_replica_reissues_certificates_on_every_repli
         # The issuer belongs to one slot; the Certificates of both slots were issued, then
         # re-issued by the new CA, each by the replica serving its slot.
         assert {slot_of(namespace, name, 2) for name in everything} == {0, 1}
-        assert owner_slot in held
+        # The CA's steps (bootstrap, prepare, activate, retire) are logged by who took them: the
+        # replica owning the issuer's bucket, and no other.
+        steps = f"Issuer {namespace}/ca: "
+        assert steps in group.by_identity(held[owner_slot]).process.log()
+        assert steps not in group.by_identity(held[1 - owner_slot]).process.log()
         assert_issued_by_their_slots(group, namespace, 2, held)
         for slot in (0, 1):
             signed = [n for n in group.by_identity(held[slot]).issued() if n.startswith(f"{namespace}/")]
