@@ -163,6 +163,7 @@ class Replicas:
     def close(self) -> None:
         for replica in self.all:
             replica.process.stop()  # resumes a paused one first
+        self.cluster.core.delete_namespace(self.namespace)  # the ring and Leases with it
 
 
 @contextmanager
