@@ -38,9 +38,9 @@ TAKEOVER_MARGIN = 5
 WRITES = ("create", "update", "patch", "delete", "deletecollection")
 
 
-def issue(cluster: Cluster, namespace: str, names: list[str]) -> None:
+def issue(cluster: Cluster, namespace: str, names: list[str], **spec: Any) -> None:
     for name in names:
-        cluster.apply(certificate(namespace, name))
+        cluster.apply(certificate(namespace, name, **spec))
 
 
 def assert_issued_by_their_slots(group: Replicas, namespace: str, slots: int, held: dict[int, str]) -> None:
@@ -277,7 +277,7 @@ def sample_trust(cluster: Cluster, namespace: str, bundle: str, names: list[str]
     now = datetime.now(UTC)
     for name in names:
         chain = load_certificates_pem((cluster.secret_data(namespace, f"{name}-tls") or {})["tls.crt"])
-        verify_certificate(chain[0], chain[1:], trusted, now, Purpose.SERVER)
+        verify_certificate(chain[0], chain[1:], trusted, now, Purpose.SERVER, f"{name}.{namespace}.svc")
 
 
 @pytest.mark.timeout(600)
@@ -299,7 +299,7 @@ def test_a_ca_rotation_owned_by_one_replica_reissues_certificates_on_every_repli
                 namespace, caDuration="24h", rotation={"propagationDelay": "5s", "reissueWindow": "20s"}
             )
         )
-        issue(cluster, namespace, everything)
+        issue(cluster, namespace, everything, duration="1h")  # shorter than the CA's 24h
         cluster.apply(issuer_bundle(team, namespace, {"scale-rotation": team}))
         writes.wait(lambda: all_ready(cluster, namespace, everything), 240, what="Ready")
         cluster.wait_condition(TRUST_BUNDLES.plural, None, team, "True", timeout=120)
