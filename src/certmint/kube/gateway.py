@@ -256,6 +256,18 @@ class Kube:
 
     # certmint.dev objects and namespaces
 
+    async def set_label(self, path: str, label: str, value: str, resource_version: str) -> bool:
+        """Sets one label of the object at `path` (any kind), only in the version read: False when it
+        is gone or changed since (its watch event brings the new version to be judged again)."""
+        body = {"metadata": {"resourceVersion": resource_version, "labels": {label: value}}}
+        try:
+            await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return False
+            raise
+        return True
+
     async def read_object(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return await self._read(objects.path(plural, namespace, name))
 
