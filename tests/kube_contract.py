@@ -251,6 +251,10 @@ async def secrets_are_listed_by_label(kube: Kube, namespace: str) -> None:
     assert await listed(f"{ROLE}={namespace}") == {"labelled"}
     assert await listed(f"{ROLE}!={namespace}") == {"other", "bare"}
     assert await listed(f"!{ROLE}") == {"bare"}
+    assert await listed(f"{ROLE} in ({namespace},other)") == {"labelled", "other"}
+    assert await listed(f"{ROLE} in (other,elsewhere)") == {"other"}
+    assert await listed(f"{ROLE} notin (other)") == {"labelled", "bare"}, "notin matches the unlabelled"
+    assert await listed(f"{ROLE},{ROLE} notin (other)") == {"labelled"}
     assert await listed(f"{ROLE}={namespace}", ()) == {"labelled"}, "listed in every namespace"
     found = [s async for s in kube.list_secrets(f"{ROLE}={namespace}", (namespace,))]
     assert [s.labels for s in found] == [{ROLE: namespace}]
@@ -305,6 +309,21 @@ async def kinds_are_listed_then_watched(kube: Kube, namespace: str) -> None:
         assert await following() == ("DELETED", "a")
     finally:
         await events.aclose()
+
+
+async def a_label_is_set_only_on_the_version_read(kube: Kube, namespace: str) -> None:
+    path = secret_path(namespace, "labelled-once")
+    made = await apply_as_someone_else(
+        kube, path, secret_body(namespace, "labelled-once", metadata={"labels": {"team": "a"}})
+    )
+    stale = version_of(made)
+    assert await kube.set_label(path, ROLE, "first", stale)
+    after = await raw(kube, path)
+    assert after["metadata"]["labels"] == {"team": "a", ROLE: "first"}, "only that label changes"
+    assert not await kube.set_label(path, ROLE, "second", stale), "changed since it was read: 409"
+    assert (await raw(kube, path))["metadata"]["labels"][ROLE] == "first"
+    missing = secret_path(namespace, "never-made")
+    assert not await kube.set_label(missing, ROLE, "x", stale), "gone: nothing to label"
 
 
 async def custom_objects_are_read_and_their_status_patched(kube: Kube, namespace: str) -> None:
@@ -667,6 +686,7 @@ CONTRACTS: tuple[Contract, ...] = (
     secrets_are_listed_by_label,
     lists_come_in_pages,
     kinds_are_listed_then_watched,
+    a_label_is_set_only_on_the_version_read,
     custom_objects_are_read_and_their_status_patched,
     namespace_labels_are_read,
     events_are_posted_and_a_lost_one_is_no_failure,

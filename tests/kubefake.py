@@ -13,7 +13,8 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
   ApiException 409; a read, patch or delete of a missing object with ApiException 404;
 - an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
   ApiException 422;
-- lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
+- lists and watches filter by label selector (k, !k, k=v, k!=v, k in (…), k notin (…),
+  comma-separated) and field selector (a.b=v),
   and are served in pages of `limit` with a continue token;
 - an update (PUT) replaces an existing object; a delete honours DeleteOptions.preconditions (uid,
   resourceVersion: 409 when they differ);
@@ -433,6 +434,8 @@ def _describe_apply(place: Place, manager: str) -> str:
 
 def _describe_subresource(place: Place, subresource: str, sent: dict[str, Any]) -> str:
     resource, namespace, name = place
+    if not subresource:
+        return f"patch {resource} {namespace}/{name}"
     if resource == podcerts.PLURAL:
         kinds = [c["type"] for c in (sent.get("status") or {}).get("conditions") or []]
         return f"status pcr {namespace}/{name} " + ",".join(kinds)
@@ -591,10 +594,28 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def _labels_match(selector: str, labels: dict[str, str]) -> bool:
-    return all(_term_matches(term.strip(), labels) for term in selector.split(",") if term.strip())
+    return all(_term_matches(term.strip(), labels) for term in _terms(selector) if term.strip())
+
+
+def _terms(selector: str) -> list[str]:
+    """The comma-separated terms of a selector; a set's values (in parentheses) stay in their term."""
+    terms, depth, current = [], 0, ""
+    for character in selector:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += character
+    return [*terms, current]
 
 
 def _term_matches(term: str, labels: dict[str, str]) -> bool:
+    found = re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term)
+    if found:
+        key, operator, values = found.groups()
+        inside = labels.get(key) in {value.strip() for value in values.split(",")}
+        return inside if operator == "in" else not inside
     if "!=" in term:
         key, value = term.split("!=", 1)
         return labels.get(key) != value
