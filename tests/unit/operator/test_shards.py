@@ -31,6 +31,7 @@ from certmint.planning.shards import (
     object_bucket,
     secret_bucket,
 )
+from tests.csr_material import spiffe_csr
 from tests.unit.operator import test_csrs
 from tests.unit.operator.test_bundles import add_bundle, add_namespace, bundle_body, ca_pem
 from tests.unit.operator.test_controller import (
@@ -213,16 +214,14 @@ async def test_a_forged_bucket_label_on_a_secret_is_put_back_without_a_new_certi
 
 
 async def test_an_unbucketed_secret_is_labelled_by_one_replica() -> None:
-    leaf = {
-        "metadata": {"name": "web-tls", "namespace": NAMESPACE, "labels": {labels.SECRET_ROLE_LABEL: "leaf"}}
-    }
+    leaf = {labels.SECRET_ROLE_LABEL: "leaf"}
     for shard, expected in ((SERVING, 1), (OTHER, 0)):
         harness = sharded(shard)
         await harness.kube.create_secret(
             NAMESPACE,
             "web-tls",
             data={},
-            labels=leaf["metadata"]["labels"],
+            labels=leaf,
             annotations={},
             secret_type="Opaque",
         )
@@ -276,7 +275,7 @@ async def test_only_the_owner_of_a_bundles_bucket_publishes_it_with_its_bucket_o
 
 
 async def test_only_the_owner_of_a_csrs_bucket_signs_it() -> None:
-    _, request = test_csrs.spiffe_csr(test_csrs.TRUST_DOMAIN, "apps", "web")
+    _, request = spiffe_csr(test_csrs.TRUST_DOMAIN, "apps", "web")
     bucket = object_bucket(SIGNING_REQUEST, "", "web")
     for shard, signs in ((Shard(bucket % 2, 2), True), (Shard((bucket + 1) % 2, 2), False)):
         harness = test_csrs.Harness()
