@@ -18,6 +18,7 @@ from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED
 from certmint.operator.state import (
     CERTIFICATE_BUCKET,
+    SECRET_BUCKET,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
     Key,
@@ -102,6 +103,15 @@ async def test_a_sharded_replica_labels_the_secret_it_writes_with_its_bucket() -
     assert ready_reason(harness.status()) == reasons.READY
     assert harness.secret().labels[labels.BUCKET_LABEL] == bucket_label(WEB_BUCKET)
     assert not any("patch certificates" in write for write in harness.kube.writes), "a true label stays"
+    ca_secrets = [
+        secret
+        for secret in harness.kube.secrets.values()
+        if secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
+    ]
+    assert ca_secrets, "the issuer wrote its CA Secret"
+    assert all(secret.labels[labels.BUCKET_LABEL] == labels.SHARED_BUCKET for secret in ca_secrets), (
+        "every replica watches and signs with the CA"
+    )
 
 
 async def test_a_single_replica_writes_no_bucket_label() -> None:
@@ -272,6 +282,24 @@ async def test_only_the_owner_of_a_bundles_bucket_publishes_it_with_its_bucket_o
         else:
             assert harness.kube.writes == [], "another replica's bundle: nothing written"
             assert Key(TRUST_BUNDLE, "", "shared") in harness.controller.state.bundles, "still cached"
+
+
+async def test_a_bundle_copy_from_before_sharding_is_labelled_with_the_bundles_bucket() -> None:
+    bucket = object_bucket(TRUST_BUNDLE, "", "shared")
+    harness = sharded(Shard(bucket % 2, 2))
+    add_bundle(harness, bundle_body(ca_pem("first", harness)))
+    copy_labels = {
+        labels.SECRET_ROLE_LABEL: labels.ROLE_TRUST_BUNDLE,
+        labels.TRUST_BUNDLE_LABEL: "uid-shared",
+    }
+    await harness.kube.create_secret(
+        "apps", "shared", data={}, labels=copy_labels, annotations={}, secret_type="Opaque"
+    )
+    harness.controller.unbucketed_secret_event("ADDED", harness.kube.objects[("secrets", "apps", "shared")])
+    key = Key(SECRET_BUCKET, "apps", "shared")
+    await harness.step(key)
+    stored = harness.kube.objects[("secrets", "apps", "shared")]["metadata"]["labels"]
+    assert stored[labels.BUCKET_LABEL] == bucket_label(bucket)
 
 
 async def test_only_the_owner_of_a_csrs_bucket_signs_it() -> None:
