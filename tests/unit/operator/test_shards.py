@@ -18,6 +18,7 @@ from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED
 from certmint.operator.state import (
     CERTIFICATE_BUCKET,
+    POD_CERTIFICATE_REQUEST,
     SECRET_BUCKET,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
@@ -33,7 +34,8 @@ from certmint.planning.shards import (
     secret_bucket,
 )
 from tests.csr_material import spiffe_csr
-from tests.unit.operator import test_csrs
+from tests.podcert_material import pcr_body, pod_body
+from tests.unit.operator import test_csrs, test_podcerts
 from tests.unit.operator.test_bundles import add_bundle, add_namespace, bundle_body, ca_pem
 from tests.unit.operator.test_controller import (
     NAMESPACE,
@@ -316,3 +318,17 @@ async def test_only_the_owner_of_a_csrs_bucket_signs_it() -> None:
             assert Key(SIGNING_REQUEST, "", "web") in harness.controller.state.signing_requests, (
                 "still cached"
             )
+
+
+async def test_only_the_owner_of_a_pod_certificate_requests_bucket_answers_it() -> None:
+    bucket = object_bucket(POD_CERTIFICATE_REQUEST, NAMESPACE, "req-1")
+    for shard, answers in ((Shard(bucket % 2, 2), True), (Shard((bucket + 1) % 2, 2), False)):
+        harness = test_podcerts.Harness()
+        harness.controller.shard = shard
+        harness.add_issuer(test_podcerts.issuer())
+        await harness.settle()
+        harness.add_pod(pod_body(NAMESPACE))
+        harness.submit(pcr_body(NAMESPACE))
+        await harness.settle()
+        answered = [write for write in harness.kube.writes if "pcr" in write]
+        assert answered == (["status pcr apps/req-1 Issued"] if answers else [])
