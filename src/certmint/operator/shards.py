@@ -7,6 +7,7 @@ replica (the relabel is made only to the version judged), and changes nothing bu
 serves the object: the bucket is computed from the namespace and the Secret's name, never read
 from the label."""
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -51,9 +52,20 @@ def unbucketed_secrets(namespaces: tuple[str, ...]) -> list[Watched]:
 
 
 async def follow(kube: Kube, watched: Watched, intake: Callable[[str, dict[str, object]], None]) -> None:
-    """Hands every event of the watch to the controller's intake (never ends: cancelled at stop)."""
-    async for event in list_and_watch(kube, watched):
-        _hand(event, intake)
+    """Hands every event of the watch to the controller's intake (never ends: cancelled at stop).
+    The watch retries the API's failures itself; anything else is logged and the watch started over
+    after its retry floor, so that a labeller never dies silently."""
+    while True:
+        try:
+            async for event in list_and_watch(kube, watched):
+                _hand(event, intake)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "the labeller's watch of %s failed; again in %.0f s", watched.path, watched.retry_seconds
+            )
+            await asyncio.sleep(watched.retry_seconds)
 
 
 def _hand(event: WatchEvent, intake: Callable[[str, dict[str, object]], None]) -> None:
