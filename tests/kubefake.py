@@ -369,7 +369,8 @@ class FakeKube(Kube):
             if self._last_version() > since:
                 continue  # written while the consumer held the last event
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout_seconds)
+                async with asyncio.timeout(timeout_seconds):
+                    await self._changed.wait()
             except TimeoutError:
                 return
 

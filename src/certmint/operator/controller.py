@@ -711,6 +711,10 @@ class Controller:
 
     def apply(self, key: Key, outcome: Outcome) -> None:
         """The only place a reconcile's result reaches the caches and the queue."""
+        # One attempt per version judged: a label write refused (409) or made is done; the watch's
+        # next event about the object decides again.
+        if key.kind in (CERTIFICATE_BUCKET, SECRET_BUCKET):
+            self.state.relabels.pop(key, None)
         if outcome.issuer_loaded is not None and key not in self.state.issuers:
             self.state.issuers[key] = outcome.issuer_loaded
             self._refresh_default(key)
