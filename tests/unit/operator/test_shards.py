@@ -223,6 +223,30 @@ async def test_a_forged_bucket_label_on_a_secret_is_put_back_without_a_new_certi
     assert serial_in(harness.secret()) == serial, "not issued again"
 
 
+async def test_a_secret_a_tenant_labels_shared_is_put_back_by_the_replica_serving_it() -> None:
+    """`shared` puts the tenant's Secret in every replica's watch; only the replica serving its
+    Certificate writes, once, and the certificate stays."""
+    harness = sharded(SERVING)
+    harness.add_issuer(issuer_body())
+    harness.add_certificate(labelled(certificate_body(), bucket_label(WEB_BUCKET)))
+    await harness.settle()
+    serial = serial_in(harness.secret())
+    tenants = harness.kube.objects[("secrets", NAMESPACE, "web-tls")]["metadata"]
+    tenants["labels"][labels.BUCKET_LABEL] = labels.SHARED_BUCKET
+    tenants["resourceVersion"] = "written-by-the-tenant"
+    writes_before = len(harness.kube.writes)
+    harness.secret_event("web-tls", "MODIFIED")
+    await harness.settle()
+    assert harness.secret().labels[labels.BUCKET_LABEL] == bucket_label(WEB_BUCKET)
+    assert serial_in(harness.secret()) == serial
+    secret_writes = [w for w in harness.kube.writes[writes_before:] if "secret" in w]
+    assert len(secret_writes) == 1, secret_writes
+    bystander = sharded(OTHER)
+    bystander.controller.secret_event("MODIFIED", secret_body(harness.secret()))
+    await bystander.settle()
+    assert bystander.kube.writes == [], "no Certificate of its own names it: nothing written"
+
+
 async def test_an_unbucketed_secret_is_labelled_by_one_replica() -> None:
     leaf = {labels.SECRET_ROLE_LABEL: "leaf"}
     for shard, expected in ((SERVING, 1), (OTHER, 0)):
