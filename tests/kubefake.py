@@ -13,7 +13,8 @@ tests/kube_contract.py holds it to that (the same tests run on the real API serv
   ApiException 409; a read, patch or delete of a missing object with ApiException 404;
 - an invalid label value, or a kubernetes.io/tls Secret without tls.crt and tls.key, fails with
   ApiException 422;
-- lists filter by label selector (k, !k, k=v, k!=v, comma-separated) and field selector (a.b=v),
+- lists and watches filter by label selector (k, !k, k=v, k!=v, k in (…), k notin (…),
+  comma-separated) and field selector (a.b=v),
   and are served in pages of `limit` with a continue token;
 - an update (PUT) replaces an existing object; a delete honours DeleteOptions.preconditions (uid,
   resourceVersion: 409 when they differ);
@@ -29,11 +30,12 @@ as served, keyed by (resource plural, namespace or None, name)), `secrets` and `
 `put_secret` (a user's write), `writes` and `reads` (what certmint asked for) and `events`.
 """
 
+import asyncio
 import copy
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
@@ -99,6 +101,13 @@ class FakeKube(Kube):
     """Per object, who owns each field (rendered into the object's managedFields)."""
     change_times: dict[Place, dict[Owner, str]] = field(default_factory=dict)
     _versions: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    history: list[tuple[int, Place, dict[str, Any] | None, dict[str, Any] | None]] = field(
+        default_factory=list
+    )
+    """Every change, for watches: (resourceVersion, place, object before or None, after or None)."""
+    compacted: int = 0
+    """Watches from a resourceVersion below this one are answered 410 (as after etcd's compaction)."""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
     serves_pod_certificate_api: bool = True
     """Whether certificates.k8s.io/v1beta1 (PodCertificateRequests, ClusterTrustBundles) is served, as
     with both feature gates on; False is a cluster without them (404 on every path of that API)."""
@@ -158,7 +167,13 @@ class FakeKube(Kube):
     def take_secret(self, namespace: str, name: str) -> SecretObject:
         """Deletes the Secret (as a user would) and returns it as it was."""
         self.owners.pop(("secrets", namespace, name), None)
-        return secret_from_body(self.objects.pop(("secrets", namespace, name)))
+        taken = self.objects.pop(("secrets", namespace, name))
+        self._record(("secrets", namespace, name), taken, None)
+        return secret_from_body(taken)
+
+    def compact(self) -> None:
+        """Forgets the history so far: a watch from an older resourceVersion is answered 410."""
+        self.compacted = next(self._versions)
 
     # The API server.
 
@@ -196,6 +211,7 @@ class FakeKube(Kube):
             return self._update(place, sent, parameters)
         if method == "DELETE":
             _require_preconditions(self._existing(place), sent.get("preconditions") or {})
+            self._record(place, self.objects[place], None)
             del self.objects[place]
             self.owners.pop(place, None)
             self.writes.append(_describe("delete", place))
@@ -228,6 +244,7 @@ class FakeKube(Kube):
         limit = int(parameters.get("limit") or len(matching) or 1)
         following = start + limit if start + limit < len(matching) else 0
         metadata = {"continue": str(following)} if following else {}
+        metadata["resourceVersion"] = str(self._last_version())
         return {"kind": "List", "metadata": metadata, "items": matching[start : start + limit]}
 
     def _create(self, place: Place, sent: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
@@ -313,8 +330,66 @@ class FakeKube(Kube):
         metadata["managedFields"] = _managed_fields(owners, times)
         if not metadata["managedFields"]:
             del metadata["managedFields"]
+        self._record(place, old, new)
         self.objects[place] = new
         return copy.deepcopy(new)
+
+    def _last_version(self) -> int:
+        return max(self.history[-1][0] if self.history else 0, self.compacted)
+
+    def _record(self, place: Place, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        version = int(after["metadata"]["resourceVersion"]) if after is not None else next(self._versions)
+        self.history.append((version, place, copy.deepcopy(before), copy.deepcopy(after)))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def watch_events(
+        self, path: str, query: Query, resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As the API server: the changes after `resource_version` seen through the label selector (an
+        object whose labels stop matching is DELETED, one that starts to match ADDED); 410 from a
+        version older than `compacted`; the stream ends after `timeout_seconds` without a change."""
+        resource, namespace, _, _ = _parse(path)
+        selector = str(dict(query).get("labelSelector", ""))
+        self.reads.append(f"watch {resource} {selector}".strip())
+        since = int(resource_version or self._last_version())
+        if since < self.compacted:
+            yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+            return
+        while True:
+            for version, place, before, after in list(self.history):
+                if version <= since:
+                    continue
+                since = version
+                if place[0] != resource or (namespace is not None and place[1] != namespace):
+                    continue
+                event = _watch_event(selector, before, after, version)
+                if event is not None:
+                    yield event
+            if self._last_version() > since:
+                continue  # written while the consumer held the last event
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
+
+
+def _watch_event(
+    selector: str, before: dict[str, Any] | None, after: dict[str, Any] | None, version: int
+) -> dict[str, Any] | None:
+    def matches(body: dict[str, Any] | None) -> bool:
+        return body is not None and _labels_match(selector, (body.get("metadata") or {}).get("labels") or {})
+
+    was, now = matches(before), matches(after)
+    if now:
+        return {"type": "MODIFIED" if was else "ADDED", "object": copy.deepcopy(after)}
+    if was:
+        gone = copy.deepcopy(after if after is not None else before)
+        assert gone is not None
+        gone["metadata"]["resourceVersion"] = str(version)
+        return {"type": "DELETED", "object": gone}
+    return None
 
 
 def _parse(path: str) -> tuple[str, str | None, str, str]:
@@ -360,6 +435,8 @@ def _describe_apply(place: Place, manager: str) -> str:
 
 def _describe_subresource(place: Place, subresource: str, sent: dict[str, Any]) -> str:
     resource, namespace, name = place
+    if not subresource:
+        return f"patch {resource} {namespace}/{name}"
     if resource == podcerts.PLURAL:
         kinds = [c["type"] for c in (sent.get("status") or {}).get("conditions") or []]
         return f"status pcr {namespace}/{name} " + ",".join(kinds)
@@ -518,10 +595,28 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def _labels_match(selector: str, labels: dict[str, str]) -> bool:
-    return all(_term_matches(term.strip(), labels) for term in selector.split(",") if term.strip())
+    return all(_term_matches(term.strip(), labels) for term in _terms(selector) if term.strip())
+
+
+def _terms(selector: str) -> list[str]:
+    """The comma-separated terms of a selector; a set's values (in parentheses) stay in their term."""
+    terms, depth, current = [], 0, ""
+    for character in selector:
+        depth += {"(": 1, ")": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += character
+    return [*terms, current]
 
 
 def _term_matches(term: str, labels: dict[str, str]) -> bool:
+    found = re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term)
+    if found:
+        key, operator, values = found.groups()
+        inside = labels.get(key) in {value.strip() for value in values.split(",")}
+        return inside if operator == "in" else not inside
     if "!=" in term:
         key, value = term.split("!=", 1)
         return labels.get(key) != value

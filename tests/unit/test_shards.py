@@ -2,7 +2,29 @@
 
 import pytest
 
-from certmint.planning.shards import BUCKETS, WHOLE, Shard, object_bucket, read_bucket, secret_bucket
+from certmint.planning.labels import (
+    BUCKET_LABEL,
+    ROLE_CA,
+    ROLE_LEAF,
+    ROLE_TRUST_BUNDLE,
+    SECRET_ROLE_LABEL,
+    SHARED_BUCKET,
+)
+from certmint.planning.shards import (
+    BUCKETS,
+    WHOLE,
+    Shard,
+    certificate_bucket,
+    certificate_selector,
+    leaf_bucket_label,
+    managed_secret_selector,
+    object_bucket,
+    object_bucket_label,
+    read_bucket,
+    secret_bucket,
+    secret_bucket_of,
+    unbucketed_selector,
+)
 
 
 def test_buckets_are_stable_and_in_range() -> None:
@@ -43,3 +65,37 @@ def test_bucket_labels_are_read_strictly() -> None:
 def test_an_impossible_ring_is_refused(slot: int, slots: int) -> None:
     with pytest.raises(ValueError, match="slot"):
         Shard(slot, slots)
+
+
+def test_a_single_replica_selects_secrets_as_before_and_no_certificates() -> None:
+    assert managed_secret_selector(WHOLE) == SECRET_ROLE_LABEL
+    assert certificate_selector(WHOLE) == ""
+    assert leaf_bucket_label(WHOLE, "apps", "web-tls") == ""
+    assert object_bucket_label(WHOLE, "TrustBundle", "", "shared") == ""
+
+
+def test_certificates_are_never_selected_as_shared_and_secrets_are() -> None:
+    shard = Shard(0, 32)
+    assert certificate_selector(shard) == f"{BUCKET_LABEL} in (0,32)"
+    assert managed_secret_selector(shard) == f"{SECRET_ROLE_LABEL},{BUCKET_LABEL} in (0,32,{SHARED_BUCKET})"
+
+
+def test_what_no_selector_reaches_is_what_the_labeller_watches() -> None:
+    every = ",".join(str(bucket) for bucket in range(BUCKETS))
+    assert unbucketed_selector(shared=False) == f"{BUCKET_LABEL} notin ({every})"
+    assert unbucketed_selector(shared=True) == f"{BUCKET_LABEL} notin ({every},{SHARED_BUCKET})"
+
+
+def test_the_bucket_a_certificate_must_carry_comes_from_its_secrets_name_only() -> None:
+    assert certificate_bucket("apps", {"secretName": "web-tls"}) == str(secret_bucket("apps", "web-tls"))
+    assert certificate_bucket("apps", {"secretName": 7}) == str(secret_bucket("apps", ""))
+    assert certificate_bucket("apps", "not a spec") == str(secret_bucket("apps", ""))
+
+
+def test_only_a_ca_secret_certmint_marked_is_shared() -> None:
+    own = str(secret_bucket("apps", "x"))
+    assert secret_bucket_of("apps", "x", ROLE_CA, certmint_ca=True, bundle="") == SHARED_BUCKET
+    assert secret_bucket_of("apps", "x", ROLE_CA, certmint_ca=False, bundle="") == own
+    assert secret_bucket_of("apps", "x", ROLE_TRUST_BUNDLE, certmint_ca=False, bundle="5") == "5"
+    assert secret_bucket_of("apps", "x", ROLE_TRUST_BUNDLE, certmint_ca=False, bundle="") == own
+    assert secret_bucket_of("apps", "x", ROLE_LEAF, certmint_ca=True, bundle="5") == own

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from certmint.kube.gateway import Kube
 from certmint.operator.config import OperatorConfig
-from certmint.operator.state import Body, Key
+from certmint.operator.state import Body, Key, Relabel
 from certmint.planning.certificates.secret_view import SecretView
 from certmint.planning.cluster_trust import ClusterTrustBundleObject
 from certmint.planning.csrs.signing_request import SigningRequestObject
@@ -19,6 +19,7 @@ from certmint.planning.defaults import Defaults
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.issuers.rotation import StepTaken
 from certmint.planning.podcerts.request import PodCertificateRequestObject
+from certmint.planning.shards import WHOLE, Shard
 
 Clock = Callable[[], datetime]
 
@@ -79,6 +80,9 @@ class StateView(Protocol):
     @property
     def pod_certificate_api(self) -> bool: ...
 
+    @property
+    def relabels(self) -> Mapping[Key, Relabel]: ...
+
 
 @dataclass
 class IssuerLocks:
@@ -98,3 +102,5 @@ class Context:
     clock: Clock
     state: StateView
     issuer_lock: IssuerLocks
+    shard: Shard = WHOLE
+    """The buckets this replica serves (planning.shards)."""

@@ -7,10 +7,12 @@ from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from certmint.api.kinds import CERTIFICATES
+from certmint.kube import objects
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
-from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts
+from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts, shards
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
 from certmint.operator.echoes import EchoLedger, Source
@@ -20,6 +22,7 @@ from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
     CERTIFICATE,
+    CERTIFICATE_BUCKET,
     CLUSTER_ISSUER,
     CLUSTER_TRUST_BUNDLE,
     ISSUER,
@@ -27,11 +30,13 @@ from certmint.operator.state import (
     OCSP_RESPONSE,
     POD_CERTIFICATE_REQUEST,
     SECRET,
+    SECRET_BUCKET,
     SIGNER,
     SIGNING_REQUEST,
     TRUST_BUNDLE,
     Body,
     Key,
+    Relabel,
     State,
     bundle_label,
     issuer_key,
@@ -51,7 +56,16 @@ from certmint.planning.csrs.signing_request import SigningRequestObject, read_si
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 from certmint.planning.podcerts.request import read_pod_certificate_request
-from certmint.planning.shards import WHOLE, Shard, object_bucket
+from certmint.planning.shards import (
+    WHOLE,
+    Shard,
+    certificate_bucket,
+    managed_secret_selector,
+    object_bucket,
+    read_bucket,
+    secret_bucket,
+    secret_bucket_of,
+)
 from certmint.planning.signers import (
     SignerRef,
     cluster_issuer_signer_name,
@@ -73,7 +87,15 @@ RECONCILERS: dict[str, Reconciler] = {
     NAMESPACED_TRUST_BUNDLE: bundles.reconcile,
     SIGNING_REQUEST: csrs.reconcile,
     POD_CERTIFICATE_REQUEST: podcerts.reconcile,
+    CERTIFICATE_BUCKET: shards.relabel,
+    SECRET_BUCKET: shards.relabel,
 }
+OWNER_ONLY = frozenset({TRUST_BUNDLE, NAMESPACED_TRUST_BUNDLE, SIGNING_REQUEST, POD_CERTIFICATE_REQUEST})
+"""Kinds every replica watches (its caches stay complete) and only the owner of the object's bucket
+reconciles (Controller.owns). A SIGNER key is not among them: it only lists the pending CSRs and pod
+certificate requests of an issuer that appeared into every replica's cache (it writes nothing), and
+each of those is then reconciled by its own owner, so the pick-up and the requests cannot disagree
+on who acts."""
 
 ISSUER_KINDS = frozenset({ISSUER, CLUSTER_ISSUER})
 ISSUER_REQUEUE_FLOOR_SECONDS = 5.0
@@ -102,7 +124,7 @@ class Controller:
 
     @property
     def context(self) -> Context:
-        return Context(self.kube, self.config, self.clock, self.state, self._locks)
+        return Context(self.kube, self.config, self.clock, self.state, self._locks, self.shard)
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
@@ -115,6 +137,8 @@ class Controller:
         self._tasks.append(asyncio.create_task(self.queue.run_timers(), name="certmint-timers"))
         self._tasks.append(asyncio.create_task(watch_loop_lag(), name="certmint-loop-lag"))
         self._expose_cache_sizes()
+        if not self.shard.whole:
+            self._start_labeller()
         for number in range(self.config.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
 
@@ -148,7 +172,7 @@ class Controller:
         object's worker is done, and at a thousand Secrets that waiting cost more than this list."""
         namespaces = tuple(self.config.watch_namespaces)
         listed = {}
-        async for secret in self.kube.list_secrets(labels.SECRET_ROLE_LABEL, namespaces):
+        async for secret in self.kube.list_secrets(managed_secret_selector(self.shard), namespaces):
             listed[(secret.namespace, secret.name)] = secret.view()
         self.state.secrets.clear()
         self.state.secrets.update(listed)
@@ -194,6 +218,24 @@ class Controller:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
+    def _start_labeller(self) -> None:
+        """Watches of what no replica's bucket selector reaches: Certificates and managed Secrets
+        without a bucket label (created so, or from before the operator was sharded), or with a
+        value that is no bucket. Empty in steady state."""
+        namespaces = tuple(self.config.watch_namespaces)
+        followed = [
+            *(
+                (watched, self.unbucketed_certificate_event)
+                for watched in shards.unbucketed_certificates(CERTIFICATES.plural, namespaces)
+            ),
+            *((watched, self.unbucketed_secret_event) for watched in shards.unbucketed_secrets(namespaces)),
+        ]
+        for number, (watched, intake) in enumerate(followed):
+            task = asyncio.create_task(
+                shards.follow(self.kube, watched, intake), name=f"certmint-labeller-{number}"
+            )
+            self._tasks.append(task)
+
     def owns(self, key: Key) -> bool:
         """Whether this replica does the object-wide work of `key` (an issuer's CA steps, CRLs and
         status; a bundle; a CSR; a pod certificate request). Certificates reach a replica only for
@@ -207,7 +249,10 @@ class Controller:
     def certificate_event(self, event_type: str | None, body: Body) -> None:
         body = _without_managed_fields(body)
         key = key_of(CERTIFICATE, body)
+        if event_type != DELETED and self._mislabelled(key, body):
+            return
         if event_type == DELETED:
+            self._relabelled(Key(CERTIFICATE_BUCKET, key.namespace, key.name))
             self.state.remove_certificate(key)
             self.queue.cancel(key)
             metrics.forget_certificate(key.namespace, key.name, metrics.certificate_issuer_label(body))
@@ -224,6 +269,89 @@ class Controller:
                 key.namespace, key.name, metrics.issuer_label(before.kind, before.name)
             )
         self._wake(key, _source(key, body))
+
+    def _mislabelled(self, key: Key, body: Body) -> bool:
+        """Sharded: a Certificate whose bucket label is not the one its Secret's name hashes to (a
+        tenant wrote another, or changed spec.secretName) is not served here; this replica, which
+        sees it, relabels it to the replica that serves it. Served until then by nobody: at most
+        one relabel per write of the tenant's."""
+        if self.shard.whole:
+            return False
+        right = certificate_bucket(key.namespace, body.get("spec"))
+        if (body.get("metadata", {}).get("labels") or {}).get(labels.BUCKET_LABEL) == right:
+            return False
+        self._forget_certificate(key)
+        self._want_bucket(Key(CERTIFICATE_BUCKET, key.namespace, key.name), body, right, CERTIFICATES.plural)
+        return True
+
+    def _forget_certificate(self, key: Key) -> None:
+        """It left this replica (relabelled, or its label lies): nothing of it stays here."""
+        if key in self.state.certificates:
+            issuer = self.state.issuer_of(key)
+            self.state.remove_certificate(key)
+            if issuer is not None:
+                metrics.forget_certificate(
+                    key.namespace, key.name, metrics.issuer_label(issuer.kind, issuer.name)
+                )
+        self.queue.cancel(key)
+
+    def unbucketed_certificate_event(self, event_type: str, body: Body) -> None:
+        """From the labeller's watch: a Certificate without a bucket, relabelled by the replica that
+        owns the bucket its Secret's name hashes to."""
+        key = key_of(CERTIFICATE_BUCKET, body)
+        if event_type == DELETED:
+            self._relabelled(key)
+            return
+        right = certificate_bucket(key.namespace, body.get("spec"))
+        if self.shard.owns(int(right)):
+            self._want_bucket(key, body, right, CERTIFICATES.plural)
+
+    def unbucketed_secret_event(self, event_type: str, body: Body) -> None:
+        """From the labeller's watch: a managed Secret without a bucket (written before the operator
+        was sharded), relabelled by one replica: the owner of the bucket it is to carry, or for a
+        shared one, of its name's."""
+        key = key_of(SECRET_BUCKET, body)
+        if event_type == DELETED:
+            self._relabelled(key)
+            return
+        metadata = body.get("metadata", {})
+        role = (metadata.get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
+        right = secret_bucket_of(
+            key.namespace,
+            key.name,
+            role,
+            certmint_ca=marked_by_certmint(body, labels.SECRET_ROLE_LABEL),
+            bundle=self._bundle_bucket(body),
+        )
+        decider = read_bucket(right)
+        if self.shard.owns(decider if decider is not None else secret_bucket(key.namespace, key.name)):
+            self._want_bucket(key, body, right, "secrets")
+
+    def _bundle_bucket(self, body: Body) -> str:
+        """The bucket label of the bundle whose copy `body` is (by the UID certmint labelled it with),
+        "" when no cached bundle has that UID."""
+        metadata = body.get("metadata", {})
+        uid = (metadata.get("labels") or {}).get(labels.TRUST_BUNDLE_LABEL)
+        if not uid:
+            return ""
+        for key, bundle in self.state.bundles.items():
+            if bundle.get("metadata", {}).get("uid") == uid:
+                return str(object_bucket(key.kind, key.namespace, key.name))
+        return ""
+
+    def _want_bucket(self, key: Key, body: Body, value: str, plural: str) -> None:
+        metadata = body.get("metadata", {})
+        path = (
+            objects.core_path("secrets", key.namespace, key.name)
+            if plural == "secrets"
+            else objects.path(plural, key.namespace, key.name)
+        )
+        self.state.relabels[key] = Relabel(path, value, str(metadata.get("resourceVersion") or ""))
+        self.queue.add(key)
+
+    def _relabelled(self, key: Key) -> None:
+        if self.state.relabels.pop(key, None) is not None:
+            self.queue.cancel(key)
 
     def issuer_event(self, kind: str, event_type: str | None, body: Body) -> None:
         key = key_of(kind, body)
@@ -542,6 +670,10 @@ class Controller:
 
     async def process(self, key: Key) -> None:
         """One reconcile of a key the queue handed out, its outcome applied."""
+        if key.kind in OWNER_ONLY and not self.owns(key):
+            # Another replica's: watched here so that the caches stay complete, never written.
+            self.queue.done(key)
+            return
         self.echoes.started(key)
         try:
             if key.kind == SIGNER:
@@ -579,6 +711,10 @@ class Controller:
 
     def apply(self, key: Key, outcome: Outcome) -> None:
         """The only place a reconcile's result reaches the caches and the queue."""
+        # One attempt per version judged: a label write refused (409) or made is done; the watch's
+        # next event about the object decides again.
+        if key.kind in (CERTIFICATE_BUCKET, SECRET_BUCKET):
+            self.state.relabels.pop(key, None)
         if outcome.issuer_loaded is not None and key not in self.state.issuers:
             self.state.issuers[key] = outcome.issuer_loaded
             self._refresh_default(key)

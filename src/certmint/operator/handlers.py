@@ -26,7 +26,7 @@ from certmint.operator.state import CLUSTER_ISSUER, ISSUER, NAMESPACED_TRUST_BUN
 from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
-from certmint.planning.shards import WHOLE, Shard
+from certmint.planning.shards import WHOLE, Shard, certificate_selector, managed_secret_selector
 
 CONTROLLER = "controller"
 API = "api"
@@ -72,7 +72,11 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shar
     settings.watching.client_timeout = config.watch_client_timeout
     settings.watching.connect_timeout = 30
     # Server-side filter: only Secrets certmint manages ever reach this process.
-    settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
+    settings.watching.label_selectors["v1", "secrets"] = managed_secret_selector(shard)
+    if not shard.whole:
+        # Only this replica's buckets (planning.shards); one selector per kind, so the Certificates
+        # of other replicas never reach this one.
+        settings.watching.label_selectors[GROUP, VERSION, CERTIFICATES.plural] = certificate_selector(shard)
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
         labels.CLUSTER_TRUST_BUNDLE_LABEL

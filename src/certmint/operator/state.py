@@ -41,6 +41,11 @@ SIGNING_REQUEST = "CertificateSigningRequest"
 POD_CERTIFICATE_REQUEST = "PodCertificateRequest"
 CLUSTER_TRUST_BUNDLE = "ClusterTrustBundle"
 SIGNER = "Signer"
+CERTIFICATE_BUCKET = "CertificateBucket"
+"""A Certificate whose bucket label is missing or wrong (planning.shards): its relabel, not its
+reconcile."""
+SECRET_BUCKET = "SecretBucket"
+"""A managed Secret whose bucket label is missing or no bucket: its relabel."""
 """Not a Kubernetes kind: a signer name whose pending CSRs are to be listed (its issuer appeared)."""
 OCSP_RESPONSE = "OCSPResponse"
 """Not a Kubernetes kind: the cached OCSP responses, counted in certmint_cached_objects."""
@@ -104,6 +109,14 @@ class CompactBodies(MutableMapping[Key, Body]):
 
 
 @dataclass(frozen=True)
+class Relabel:
+    path: str
+    value: str
+    resource_version: str
+    """The version judged: the label is set only on it."""
+
+
+@dataclass(frozen=True)
 class Filing:
     """Where a cached Certificate is indexed, and what is read of every Certificate of an issuer at
     once, taken from the body when it is put: neither removing it nor an issuer's fan-out or
@@ -147,6 +160,9 @@ class State:
     """Whether the API server serves certificates.k8s.io/v1beta1 PodCertificateRequests and
     ClusterTrustBundles, checked once at start (only with pod certificates on)."""
     ocsp_responders: Responders = field(default_factory=Responders)
+    relabels: dict[Key, "Relabel"] = field(default_factory=dict)
+    """CERTIFICATE_BUCKET and SECRET_BUCKET keys: the bucket label this replica is to set, until the
+    watch reports the object labelled or gone."""
     """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))

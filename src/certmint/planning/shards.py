@@ -14,7 +14,13 @@ one. One slot (the default) owns every bucket: a single replica works exactly as
 import hashlib
 from dataclasses import dataclass
 
-from certmint.planning.labels import BUCKET_LABEL, SHARED_BUCKET
+from certmint.planning.labels import (
+    BUCKET_LABEL,
+    ROLE_CA,
+    ROLE_TRUST_BUNDLE,
+    SECRET_ROLE_LABEL,
+    SHARED_BUCKET,
+)
 
 BUCKETS = 64
 """Fixed forever: a bucket's label is written on objects and must not move when replicas change.
@@ -84,3 +90,61 @@ class Shard:
 
 
 WHOLE = Shard()
+
+
+def certificate_selector(shard: Shard) -> str:
+    """The label selector of the Certificates a replica of `shard` watches ("" for every one): its
+    buckets only (a Certificate is never shared: one labelled so is relabelled, see UNBUCKETED)."""
+    if shard.whole:
+        return ""
+    return f"{BUCKET_LABEL} in ({','.join(bucket_label(bucket) for bucket in shard.buckets())})"
+
+
+def unbucketed_selector(*, shared: bool) -> str:
+    """Objects no replica's bucket selector reaches: without the label, or with a value that is no
+    bucket (`shared` too, unless `shared`). The labeller watches these; in steady state there are
+    none."""
+    values = [*(bucket_label(bucket) for bucket in range(BUCKETS)), *([SHARED_BUCKET] if shared else [])]
+    return f"{BUCKET_LABEL} notin ({','.join(values)})"
+
+
+def secret_bucket_of(namespace: str, name: str, role: str | None, *, certmint_ca: bool, bundle: str) -> str:
+    """The bucket label a managed Secret must carry: `shared` for an issuer's CA Secret that certmint
+    marked (every replica signs with it), the bundle's for a bundle's copy (`bundle`, "" when no
+    bundle of that UID is known), the Secret's own otherwise (a Certificate's, or a forged marking:
+    it lands on one replica, never on all)."""
+    if role == ROLE_CA and certmint_ca:
+        return SHARED_BUCKET
+    if role == ROLE_TRUST_BUNDLE and bundle:
+        return bundle
+    return bucket_label(secret_bucket(namespace, name))
+
+
+def certificate_bucket(namespace: str, spec: object) -> str:
+    """The bucket label a Certificate must carry: that of the Secret it names (a spec that is no
+    mapping, or names no Secret, hashes the empty name: it is served, and fails, somewhere)."""
+    secret_name = spec.get("secretName") if isinstance(spec, dict) else None
+    return bucket_label(secret_bucket(namespace, secret_name if isinstance(secret_name, str) else ""))
+
+
+def managed_secret_selector(shard: Shard) -> str:
+    """The label selector of the Secrets a replica of `shard` watches and lists: certmint's own
+    (the role label), of its buckets and the shared ones (both terms hold)."""
+    return ",".join(filter(None, (SECRET_ROLE_LABEL, shard.selector())))
+
+
+def leaf_bucket_label(shard: Shard, namespace: str, secret_name: str) -> str:
+    """The bucket label value a Certificate's Secret carries: only when several replicas share the
+    work ("" otherwise: a single replica writes exactly what it wrote before sharding)."""
+    return "" if shard.whole else bucket_label(secret_bucket(namespace, secret_name))
+
+
+def shared_labels(shard: Shard) -> dict[str, str]:
+    """The bucket label of a Secret every replica watches (an issuer's CA)."""
+    return {} if shard.whole else {BUCKET_LABEL: SHARED_BUCKET}
+
+
+def object_bucket_label(shard: Shard, kind: str, namespace: str, name: str) -> str:
+    """The bucket label value of what an object's owner alone must see (a bundle's Secret copies);
+    "" with a single replica."""
+    return "" if shard.whole else bucket_label(object_bucket(kind, namespace, name))

@@ -66,6 +66,7 @@ from certmint.planning.cluster_trust import (
 )
 from certmint.planning.contest import Contest
 from certmint.planning.selectors import selector_matches
+from certmint.planning.shards import object_bucket_label
 from certmint.planning.status import set_condition
 
 log = logging.getLogger("certmint.bundles")
@@ -178,7 +179,12 @@ async def _publish_secrets(
 ) -> SecretsPublished:
     """The `secret` target: published where the ConfigMap is, or every copy withdrawn when unset."""
     bundle = scoped.bundle
-    identity = BundleIdentity(bundle.api_version, bundle.kind, bundle.metadata.name, bundle.metadata.uid)
+    bucket = object_bucket_label(
+        ctx.shard, bundle.kind, bundle.metadata.namespace or "", bundle.metadata.name
+    )
+    identity = BundleIdentity(
+        bundle.api_version, bundle.kind, bundle.metadata.name, bundle.metadata.uid, bucket
+    )
     target = bundle.spec.target.secret
     wanted = None if target is None else secret_content(target.key, content.certificates, content.digest)
     return await publish_secrets(ctx, identity, namespaces, wanted, scoped.listed_in)

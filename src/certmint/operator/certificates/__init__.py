@@ -24,6 +24,7 @@ from certmint.planning.certificates.actions import (
 )
 from certmint.planning.defaults import Resolved, resolve_issuer
 from certmint.planning.gates import Fail
+from certmint.planning.shards import leaf_bucket_label
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
@@ -58,6 +59,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             now,
             serial_number=x509.random_serial_number(),
             resolved=resolved,
+            bucket=leaf_bucket_label(ctx.shard, key.namespace, certificate.spec.secret_name),
         )
     )
     if isinstance(plan, Hold):

@@ -39,6 +39,7 @@ from certmint.planning.issuers.rotation import (
     stable_material,
     step_taken,
 )
+from certmint.planning.shards import shared_labels
 
 log = logging.getLogger("certmint.issuers")
 
@@ -108,7 +109,7 @@ async def load_or_bootstrap(
         if not ours:
             # A user's CA Secret: labelled, it joins the label-selected Secret watch, so its deletion
             # or replacement reaches this Issuer at once instead of at the next resync.
-            role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+            role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA, **shared_labels(ctx.shard)}
             secret = await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
         view = IssuerView(
             exists=True,
@@ -246,7 +247,7 @@ async def _store(
     """The one Secret that holds this issuer's CA keys, as written; None when `create` found one
     already there."""
     content = ca_secret_content(material)
-    secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
+    secret_labels = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA, **shared_labels(ctx.shard)}
     annotations = {**ca_annotations(key), **content.annotations}
     if create:
         return await ctx.kube.create_secret(

@@ -28,6 +28,9 @@ class BundleIdentity:
     kind: str
     name: str
     uid: str
+    bucket: str = ""
+    """The bundle's bucket label (planning.shards), so that the replica owning the bundle sees its
+    copies; "" with a single replica."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,11 @@ def secret_content(key: str, certificates: Sequence[x509.Certificate], digest: s
 def secret_labels(identity: BundleIdentity) -> dict[str, str]:
     """The role label puts the copy in the operator's one selected Secret watch; the UID label
     finds a bundle's copies."""
-    return {labels.SECRET_ROLE_LABEL: labels.ROLE_TRUST_BUNDLE, labels.TRUST_BUNDLE_LABEL: identity.uid}
+    return {
+        labels.SECRET_ROLE_LABEL: labels.ROLE_TRUST_BUNDLE,
+        labels.TRUST_BUNDLE_LABEL: identity.uid,
+        **({labels.BUCKET_LABEL: identity.bucket} if identity.bucket else {}),
+    }
 
 
 def secret_annotations(identity: BundleIdentity, digest: str, contested: Contest | None) -> dict[str, str]:

@@ -62,6 +62,8 @@ class Inputs:
     """The serial a new certificate gets: drawn by the caller, as `now` is, so the plan is pure."""
     resolved: Resolved
     """The issuer `issuer` is the view of: spec.issuerRef, or the default (planning.defaults)."""
+    bucket: str = ""
+    """The bucket label its Secret carries (planning.shards); "" with a single replica."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def _sign_and_write(inputs: Inputs, why: Issue, contest_markings: dict[str, str]
     names = requested_alt_names(spec.leaf)
     signer = inputs.resolved.ref
     metadata = secret_metadata(
-        certificate, inputs.serial_number, names, spec, issuer_annotations(signer), markings
+        certificate, inputs.serial_number, names, spec, issuer_annotations(signer), markings, inputs.bucket
     )
     renew_at = _renewal(spec, certificate, not_before, not_after)
     revision = (certificate.status.revision or 0) + 1
@@ -222,7 +224,7 @@ def _keep(inputs: Inputs, wait: Wait) -> Keep:
         else issuer_annotations(inputs.resolved.ref)
     )
     metadata = secret_metadata(
-        certificate, leaf.serial_number, alt_names(leaf), inputs.spec, signer, markings
+        certificate, leaf.serial_number, alt_names(leaf), inputs.spec, signer, markings, inputs.bucket
     )
     drifted = metadata_drift(
         metadata, secret.labels, secret.annotations, secret.written_cert_manager_annotations

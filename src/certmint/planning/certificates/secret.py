@@ -98,10 +98,13 @@ def secret_metadata(
     spec: IssuanceSpec,
     issuer: Mapping[str, str],
     markings: Mapping[str, str] | None = None,
+    bucket: str = "",
 ) -> SecretMetadata:
     """For the leaf of `serial_number` whose subjectAltName is `summary`, signed by `issuer` (its
     annotations: issuer_annotations). `markings`: certmint's ownership and contest annotations
-    (planning.ownership, planning.contest). With spec.certManagerAnnotations, cert-manager's
+    (planning.ownership, planning.contest). `bucket`: its shard bucket label (planning.shards), ""
+    with a single replica: a Secret whose bucket label lies is healed like any changed label. With
+    spec.certManagerAnnotations, cert-manager's
     annotations too, in the same write; they win over a secretTemplate's of the same key."""
     template = certificate.spec.secret_template
     cert_manager = certificate.spec.cert_manager_annotations
@@ -124,6 +127,7 @@ def secret_metadata(
     secret_labels = {
         **_foreign_keys(template.labels if template else {}),
         labels.SECRET_ROLE_LABEL: labels.ROLE_LEAF,
+        **({labels.BUCKET_LABEL: bucket} if bucket else {}),
     }
     return SecretMetadata(labels=secret_labels, annotations=annotations)
 
