@@ -99,6 +99,7 @@ class FakeKube(Kube):
     """Per object, who owns each field (rendered into the object's managedFields)."""
     change_times: dict[Place, dict[Owner, str]] = field(default_factory=dict)
     _versions: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    fence: Callable[[], None] | None = None
     serves_pod_certificate_api: bool = True
     """Whether certificates.k8s.io/v1beta1 (PodCertificateRequests, ClusterTrustBundles) is served, as
     with both feature gates on; False is a cluster without them (404 on every path of that API)."""
@@ -171,6 +172,7 @@ class FakeKube(Kube):
         query: Query | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        self.guard(method)
         if path.strip("/").startswith(f"apis/{_BETA_CERTIFICATES}"):
             if not self.serves_pod_certificate_api:
                 raise _error(404, "NotFound", "the server could not find the requested resource")

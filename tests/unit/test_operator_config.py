@@ -208,7 +208,8 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
 
     monkeypatch.setattr(kopf, "operator", operator)
     monkeypatch.setattr(kopf, "configure", lambda **_: None)
-    config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"))
+    # One active replica: kopf alone, as before slots (more replicas run the slot cycle around it).
+    config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"), replicas=1)
     operator_command.run(config, "http://127.0.0.1:8080/healthz", verbose=False)
     assert given["memo"][handlers.CONFIG] is config
     assert (given["clusterwide"], given["namespaces"]) == (False, ("ops", "team-a"))
