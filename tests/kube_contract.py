@@ -628,20 +628,24 @@ async def slot_leases_are_taken_once_and_written_only_as_read(kube: Kube, namesp
     now = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
     assert await kube.read_ring(namespace) is None
     ring = await kube.write_ring(namespace, Ring(2, 1), None)
-    assert ring is not None and (ring.slots, ring.generation) == (2, 1)
+    assert ring is not None
+    assert (ring.slots, ring.generation) == (2, 1)
     assert await kube.write_ring(namespace, Ring(3, 1), None) is None  # another replica made it first
     assert await kube.read_ring(namespace) == ring
     bumped = await kube.write_ring(namespace, Ring(3, 2), ring.resource_version)
-    assert bumped is not None and (bumped.slots, bumped.generation) == (3, 2)
+    assert bumped is not None
+    assert (bumped.slots, bumped.generation) == (3, 2)
     assert await kube.write_ring(namespace, Ring(4, 2), ring.resource_version) is None  # stale version
 
     wanted = Lease(slot_lease_name(2, 1), 1, 2, "replica-a", now, 15, acquired=now)
     taken = await kube.write_slot_lease(namespace, wanted)
-    assert taken is not None and taken.resource_version
+    assert taken is not None
+    assert taken.resource_version
     assert replace(taken, resource_version="") == wanted  # read back as written, to the microsecond
     assert await kube.write_slot_lease(namespace, replace(wanted, holder="replica-b")) is None
     renewed = await kube.write_slot_lease(namespace, replace(taken, renewed=now + timedelta(seconds=5)))
-    assert renewed is not None and renewed.renewed == now + timedelta(seconds=5)
+    assert renewed is not None
+    assert renewed.renewed == now + timedelta(seconds=5)
     stolen = replace(taken, holder="replica-b")  # the version before the renewal
     assert await kube.write_slot_lease(namespace, stolen) is None
     other = await kube.request(
