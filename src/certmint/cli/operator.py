@@ -212,8 +212,9 @@ async def run_slots(config: OperatorConfig, liveness: str | None) -> None:
         lease_seconds=config.lease_seconds,
         clock=lambda: datetime.now(UTC),
     )
+    # devcluster's OperatorProcess waits for "certmint operator started": a spare has started too.
     log.info(
-        "certmint operator replica %s of a ring of %d slots: taking a slot", config.identity, config.replicas
+        "certmint operator started as %s, one of %d slots: taking a slot", config.identity, config.replicas
     )
     stopping = asyncio.Event()
     try:
