@@ -299,6 +299,15 @@ async def custom_objects_are_read_and_their_status_patched(kube: Kube, namespace
             assert version_of(patched) == again
             assert patched["status"] == {"secretName": "ca-secret", "observedGeneration": 1}, "a merge patch"
             assert patched["spec"] == read["spec"]
+            # With a resourceVersion: only to that version of the object (several replicas).
+            with pytest.raises(ApiException) as stale:
+                await kube.patch_status(plural, where, name, {"secretName": "y"}, resource_version=version)
+            assert stale.value.status == 409
+            current = await kube.patch_status(
+                plural, where, name, {"secretName": "z"}, resource_version=again
+            )
+            assert current
+            assert current != again
 
 
 async def namespace_labels_are_read(kube: Kube, namespace: str) -> None:

@@ -311,12 +311,21 @@ class Kube:
         return await self._read(objects.path(plural, namespace, name))
 
     async def patch_status(
-        self, plural: str, namespace: str | None, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str = "",
     ) -> str:
-        """Returns the object's new resourceVersion ("" when it is gone)."""
+        """Returns the object's new resourceVersion ("" when it is gone). With `resource_version`,
+        ApiException 409 when the object changed since that version."""
         path = objects.path(plural, namespace, name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            written = await self.request("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+            written = await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report on
                 raise
