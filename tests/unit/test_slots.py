@@ -2,19 +2,31 @@
 (operator.slots) on the fake API server, with fake clocks: time passes only when a test says."""
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
 from certmint.kube.errors import FenceLost
 from certmint.kube.gateway import Kube
 from certmint.kube.objects import core_path
-from certmint.operator.slots import LOST_TO_ANOTHER, LOST_TO_RING, LOST_TO_TIME, Fence, Held, Slots
+from certmint.operator.slots import (
+    LIVENESS_SLACK_SECONDS,
+    LOST_TO_ANOTHER,
+    LOST_TO_RING,
+    LOST_TO_TIME,
+    Fence,
+    Held,
+    Slots,
+    serve_liveness,
+)
 from certmint.planning import slots
 from certmint.planning.slots import Lease, Ring, RingAction
+from devcluster.controlplane import free_port
 from tests.kubefake import FakeKube
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -298,3 +310,28 @@ async def test_a_stopping_holder_releases_its_slot_to_a_spare_at_once() -> None:
     taken = await third.try_acquire(Fence(LEASE_SECONDS, clocks.monotonic))
     assert taken is not None
     assert taken.shard.slot == held.shard.slot
+
+
+async def test_a_spare_is_alive_while_its_acquire_loop_goes_round() -> None:
+    """kopf, which serves the liveness probe, does not run while a spare waits: the slot loop serves
+    it then, on the same address, and fails it once the loop stopped going round."""
+    kube, clocks = FakeKube(), Clocks()
+    await take(replica(kube, clocks, "a", replicas=1), clocks)
+    spare = replica(kube, clocks, "b", replicas=1)
+    waiting = asyncio.create_task(spare.acquire(Fence(LEASE_SECONDS, clocks.monotonic)))
+    port = free_port()
+    probe = await serve_liveness(f"http://127.0.0.1:{port}/healthz", spare)
+    try:
+        async with aiohttp.ClientSession() as session:
+            while spare.last_round == -math.inf:
+                await asyncio.sleep(0)
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 200
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
+            clocks.monotonic_now += 3 * spare.period + LIVENESS_SLACK_SECONDS
+            async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                assert response.status == 503
+    finally:
+        waiting.cancel()
+        await probe.cleanup()

@@ -22,7 +22,7 @@ from certmint.kube.client import connect
 from certmint.kube.gateway import Kube
 from certmint.operator import metrics
 from certmint.operator.config import OperatorConfig
-from certmint.operator.slots import Fence, Held, Slots
+from certmint.operator.slots import Fence, Held, Slots, serve_liveness
 from certmint.planning.shards import WHOLE, Shard
 
 if TYPE_CHECKING:
@@ -221,7 +221,12 @@ async def run_slots(config: OperatorConfig, liveness: str | None) -> None:
         while not stopping.is_set():
             _on_signals(stopping.set)  # kopf installs its own while it runs
             fence = Fence(config.lease_seconds)
-            held = await _unless(stopping, keeper.acquire(fence))
+            probe = await serve_liveness(liveness, keeper) if liveness else None
+            try:
+                held = await _unless(stopping, keeper.acquire(fence))
+            finally:
+                if probe is not None:
+                    await probe.cleanup()  # kopf serves it from here
             if held is None:
                 return
             _record_slot(held.shard, 1)

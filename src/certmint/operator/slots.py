@@ -13,9 +13,12 @@ import asyncio
 import logging
 import math
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+
+from aiohttp import web
 
 from certmint.kube.errors import TRANSIENT, FenceLost, describe
 from certmint.kube.gateway import Kube
@@ -29,6 +32,7 @@ log = logging.getLogger("certmint.slots")
 LOST_TO_ANOTHER = "another replica holds the slot now"
 LOST_TO_RING = "the ring changed"
 LOST_TO_TIME = "the Lease was not renewed in time"
+LIVENESS_SLACK_SECONDS = 30.0
 
 
 @dataclass
@@ -80,6 +84,8 @@ class Slots:
     known_generation: int | None = None
     """The ring generation this process first saw or made: a newer ring of another size is a later
     rolling update's, which this process never reverts."""
+    last_round: float = -math.inf
+    """When the acquire loop last started a round (monotonic): a spare's liveness."""
     _waiting_logged: bool = field(default=False, repr=False)
 
     @property
@@ -90,6 +96,7 @@ class Slots:
         """Returns once this process holds a slot, `fence` open; reads the Leases every period
         meanwhile (as client-go's leader election does)."""
         while True:
+            self.last_round = self.monotonic()
             try:
                 held = await self.try_acquire(fence)
             except TRANSIENT as error:
@@ -102,6 +109,10 @@ class Slots:
                 log.info("%s: every slot is held (or the ring is changing): standing by", self.identity)
                 self._waiting_logged = True
             await self.sleep(self.period)
+
+    def going_round(self) -> bool:
+        """Whether the acquire loop started a round lately (a request may take a while)."""
+        return self.monotonic() - self.last_round < 3 * self.period + LIVENESS_SLACK_SECONDS
 
     async def try_acquire(self, fence: Fence) -> Held | None:
         """One round: the ring read (created or resized when ours differs), then a free slot taken."""
@@ -211,3 +222,21 @@ class Slots:
             log.warning(
                 "%s: slot %d not released (%s): it expires", self.identity, held.lease.slot, describe(error)
             )
+
+
+async def serve_liveness(url: str, slots: Slots) -> web.AppRunner:
+    """The liveness probe of a spare, at the URL kopf serves it on while it runs (kopf does not run
+    while a process waits for a slot): healthy while the acquire loop goes round."""
+    parts = urllib.parse.urlsplit(url)
+
+    async def healthz(_: web.Request) -> web.Response:
+        if slots.going_round():
+            return web.Response(text="standing by for a slot\n")
+        return web.Response(status=503, text="the slot loop is stuck\n")
+
+    app = web.Application()
+    app.router.add_get(parts.path or "/", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, parts.hostname, parts.port).start()
+    return runner
