@@ -9,6 +9,7 @@ process its own ServiceAccount, so the audit log tells their requests apart."""
 import json
 import signal
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,7 @@ class Plane:
                 "CERTMINT_REPLICAS": str(replicas),
                 "CERTMINT_LEASE_SECONDS": str(LEASE_SECONDS),
                 "CERTMINT_PEER_IDENTITY": identity,
+                "CERTMINT_LIVENESS": f"http://127.0.0.1:{free_port()}/healthz",
             },
         )
         self.processes.append(process)
@@ -130,6 +132,15 @@ def both_held(plane: Plane, namespace: str) -> dict[str, str] | None:
     return found if len(found) == 2 else None
 
 
+def alive(process: OperatorProcess) -> bool:
+    """Its liveness probe answers 200: kopf's while it serves a slot, the slot loop's while it waits."""
+    try:
+        with urllib.request.urlopen(process.extra_env["CERTMINT_LIVENESS"], timeout=10) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def serving(process: OperatorProcess, slot: int, generation: int, slots: int) -> bool:
     """Its kopf runs (metrics are served only then) with that slot held."""
     try:
@@ -149,6 +160,7 @@ def test_each_replica_holds_one_slot_and_a_spare_takes_a_killed_ones(
     assert sorted(held) == ["certmint-g1-slot-0", "certmint-g1-slot-1"]
     assert len(set(held.values())) == 2  # one slot per process
     (spare,) = set(names) - set(held.values())
+    wait_for(partial(alive, processes[spare]), timeout=60, what="the spare's liveness probe")
     for slot in (0, 1):
         holder = processes[held[f"certmint-g1-slot-{slot}"]]
         wait_for(partial(serving, holder, slot, 1, 2), timeout=180, what=f"slot {slot}'s holder serving")
@@ -170,6 +182,7 @@ def test_each_replica_holds_one_slot_and_a_spare_takes_a_killed_ones(
     assert moment(after["acquireTime"]) <= expired + LEASE_SECONDS
     assert after["leaseTransitions"] == before.get("leaseTransitions", 0) + 1
     wait_for(lambda: serving(processes[spare], 0, 1, 2), timeout=180, what="the spare serving slot 0")
+    wait_for(partial(alive, processes[spare]), timeout=60, what="kopf's liveness probe, once it serves")
     assert holders(plane, operator_namespace)["certmint-g1-slot-1"] == held["certmint-g1-slot-1"]
 
 

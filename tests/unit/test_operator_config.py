@@ -139,6 +139,7 @@ def test_the_environment_variables_stand_in_for_absent_flags(monkeypatch: pytest
         "CERTMINT_WATCH_NAMESPACES": "team-b,team-a",
         "CERTMINT_REPLICAS": "4",
         "CERTMINT_LEASE_SECONDS": "9",
+        "CERTMINT_LIVENESS": "http://127.0.0.1:8080/healthz",  # not in the configuration: kopf's
     }
     assert set(env) - {"KUBECONFIG"} == option_envvars()
     assert built(["operator"], monkeypatch, env) == FROM_EVERY_FLAG

@@ -112,7 +112,10 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
     show_default=False,
 )
 @click.option(
-    "--liveness", default=None, help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."
+    "--liveness",
+    envvar="CERTMINT_LIVENESS",
+    default=None,
+    help="Serve kopf's liveness probe (a spare's, while it waits for a slot), e.g. http://0.0.0.0:8080/healthz.",
 )
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.pass_obj
