@@ -6,14 +6,20 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
+import kopf
 import pytest
 from prometheus_client import REGISTRY
 
+from certmint.cli import operator as operator_command
 from certmint.kube.errors import FenceLost
 from certmint.kube.gateway import Kube
 from certmint.kube.objects import core_path
+from certmint.operator import handlers
+from certmint.operator.config import OperatorConfig
 from certmint.operator.slots import (
     LIVENESS_SLACK_SECONDS,
     LOST_TO_ANOTHER,
@@ -25,6 +31,7 @@ from certmint.operator.slots import (
     serve_liveness,
 )
 from certmint.planning import slots
+from certmint.planning.shards import Shard
 from certmint.planning.slots import Lease, Ring, RingAction
 from devcluster.controlplane import free_port
 from tests.kubefake import FakeKube
@@ -335,3 +342,68 @@ async def test_a_spare_is_alive_while_its_acquire_loop_goes_round() -> None:
     finally:
         waiting.cancel()
         await probe.cleanup()
+
+
+# The cycle of `certmint operator --replicas N` (cli.operator.serve_slots), kopf stood in for
+
+
+@dataclass
+class KopfRuns:
+    """kopf.operator as the cycle sees it: each run records its memo, starts a controller stand-in
+    (what the startup handler puts in the memo) and runs until its stop flag, or until `end`."""
+
+    memos: list[dict[str, Any]] = field(default_factory=list)
+    end: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def operator(self, *, memo: dict[str, Any], stop_flag: asyncio.Event, **_: Any) -> None:
+        controller = SimpleNamespace(active=asyncio.Event())
+        controller.active.set()
+        memo[handlers.CONTROLLER] = controller
+        self.memos.append(memo)
+        stopped, ended = asyncio.create_task(stop_flag.wait()), asyncio.create_task(self.end.wait())
+        await asyncio.wait({stopped, ended}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        ended.cancel()
+
+
+async def wait_until(predicate: Callable[[], bool]) -> None:
+    for _ in range(10_000):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never came true")
+
+
+async def test_the_cycle_serves_its_slot_stops_kopf_on_losing_it_and_serves_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs = KopfRuns()
+    monkeypatch.setattr(kopf, "operator", runs.operator)
+    monkeypatch.setattr(operator_command, "_on_signals", lambda stop: None)
+    kube, clocks = FakeKube(), Clocks()
+    process = replica(kube, clocks, "a")
+    config = OperatorConfig(
+        namespace=NAMESPACE, identity="a", replicas=2, lease_seconds=LEASE_SECONDS, peering="shared"
+    )
+    cycle = asyncio.create_task(operator_command.serve_slots(config, None, process))
+    await wait_until(lambda: len(runs.memos) == 1)
+    first = runs.memos[0]
+    assert first[handlers.SHARD] == Shard(0, 2, 1)
+    assert first[handlers.CONFIG].peering == ""  # kopf peering off: the Leases decide who works
+    first[handlers.FENCE]()  # open: writes leave
+
+    (held,) = await kube.list_slot_leases(NAMESPACE)
+    assert await kube.write_slot_lease(NAMESPACE, replace(held, holder="intruder")) is not None
+    await wait_until(lambda: len(runs.memos) == 2)
+    assert not first[handlers.CONTROLLER].active.is_set()  # its workers paused at once
+    with pytest.raises(FenceLost):
+        first[handlers.FENCE]()
+    second = runs.memos[1]
+    assert second[handlers.SHARD] == Shard(1, 2, 1)  # the free slot: one process, one slot at a time
+    second[handlers.FENCE]()
+
+    runs.end.set()  # kopf ends (SIGTERM): the slot is handed on at once
+    await cycle
+    with pytest.raises(FenceLost):
+        second[handlers.FENCE]()
+    assert {lease.slot: lease.holder for lease in await kube.list_slot_leases(NAMESPACE)} == {0: "intruder"}

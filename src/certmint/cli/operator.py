@@ -198,14 +198,8 @@ async def run_kopf(
 
 
 async def run_slots(config: OperatorConfig, liveness: str | None) -> None:
-    """A replica of a ring of config.replicas slots: take a slot (a spare waits here), serve its
-    buckets with kopf until the slot is lost, then take one again; until SIGTERM or SIGINT. kopf's
-    peering is off: the slot Leases decide who works."""
-    import kopf  # noqa: PLC0415
-
-    from certmint.operator import handlers  # noqa: PLC0415
-
-    config = replace(config, peering="")
+    """A replica of a ring of config.replicas slots (serve_slots), with a client of its own for the
+    Leases."""
     api = await connect(config.kubeconfig)
     keeper = Slots(
         kube=Kube(api),
@@ -219,45 +213,55 @@ async def run_slots(config: OperatorConfig, liveness: str | None) -> None:
     log.info(
         "certmint operator started as %s, one of %d slots: taking a slot", config.identity, config.replicas
     )
-    stopping = asyncio.Event()
     try:
-        while not stopping.is_set():
-            _on_signals(stopping.set)  # kopf installs its own while it runs
-            fence = Fence(config.lease_seconds)
-            probe = await serve_liveness(liveness, keeper) if liveness else None
-            try:
-                held = await _unless(stopping, keeper.acquire(fence))
-            finally:
-                if probe is not None:
-                    await probe.cleanup()  # kopf serves it from here
-            if held is None:
-                return
-            _record_slot(held.shard, 1)
-            lost = asyncio.Event()
-            memo = kopf.Memo({handlers.SHARD: held.shard, handlers.FENCE: fence})
-            serving = asyncio.create_task(run_kopf(config, liveness, lost, memo), name="certmint-kopf")
-            keeping = asyncio.create_task(keeper.keep(held, fence), name="certmint-slot-keeper")
-            await asyncio.wait({serving, keeping}, return_when=asyncio.FIRST_COMPLETED)
-            _record_slot(held.shard, 0)
-            if keeping.done():
-                log.warning(
-                    "%s: slot %d lost (%s): stopping", config.identity, held.lease.slot, keeping.result()
-                )
-                controller = memo.get(handlers.CONTROLLER)
-                if controller is not None:
-                    controller.active.clear()
-                lost.set()
-                await serving
-                continue
-            # kopf ended on a signal (or failed): the slot is handed on at once.
-            keeping.cancel()
-            fence.close()
-            await asyncio.gather(keeping, return_exceptions=True)
-            await keeper.release(held)
-            serving.result()
-            return
+        await serve_slots(config, liveness, keeper)
     finally:
         await api.close()  # type: ignore[no-untyped-call]
+
+
+async def serve_slots(config: OperatorConfig, liveness: str | None, keeper: Slots) -> None:
+    """Take a slot (a spare waits here), serve its buckets with kopf until the slot is lost, then
+    take one again; until SIGTERM or SIGINT, when the slot is handed on at once. kopf's peering is
+    off: the slot Leases decide who works."""
+    import kopf  # noqa: PLC0415
+
+    from certmint.operator import handlers  # noqa: PLC0415
+
+    config = replace(config, peering="")
+    stopping = asyncio.Event()
+    while not stopping.is_set():
+        _on_signals(stopping.set)  # kopf installs its own while it runs
+        fence = Fence(config.lease_seconds, keeper.monotonic)
+        probe = await serve_liveness(liveness, keeper) if liveness else None
+        try:
+            held = await _unless(stopping, keeper.acquire(fence))
+        finally:
+            if probe is not None:
+                await probe.cleanup()  # kopf serves it from here
+        if held is None:
+            return
+        _record_slot(held.shard, 1)
+        lost = asyncio.Event()
+        memo = kopf.Memo({handlers.SHARD: held.shard, handlers.FENCE: fence})
+        serving = asyncio.create_task(run_kopf(config, liveness, lost, memo), name="certmint-kopf")
+        keeping = asyncio.create_task(keeper.keep(held, fence), name="certmint-slot-keeper")
+        await asyncio.wait({serving, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        _record_slot(held.shard, 0)
+        if keeping.done():
+            log.warning("%s: slot %d lost (%s): stopping", config.identity, held.lease.slot, keeping.result())
+            controller = memo.get(handlers.CONTROLLER)
+            if controller is not None:
+                controller.active.clear()
+            lost.set()
+            await serving
+            continue
+        # kopf ended on a signal (or failed): the slot is handed on at once.
+        keeping.cancel()
+        fence.close()
+        await asyncio.gather(keeping, return_exceptions=True)
+        await keeper.release(held)
+        serving.result()
+        return
 
 
 async def _unless(stopping: asyncio.Event, work: Coroutine[Any, Any, Held]) -> Held | None:
