@@ -76,6 +76,8 @@ def test_the_lowest_free_slot_is_taken() -> None:
     assert slots.slot_to_take(ring, [lease(0), lease(1), lease(2)], NOW) is None
     expired = lease(1, renewed=NOW - timedelta(seconds=LEASE_SECONDS + 1))
     assert slots.slot_to_take(ring, [lease(0), expired, lease(2)], NOW) == 1
+    # A process that gave its slot up (it stopped writing) takes it again without waiting for expiry.
+    assert slots.slot_to_take(ring, [lease(0), lease(1, holder="b"), lease(2)], NOW, "b") == 1
 
 
 def test_no_slot_of_a_new_ring_is_taken_while_a_lease_of_an_older_one_lives() -> None:

@@ -123,7 +123,7 @@ class Slots:
         now = self.clock()
         for stale in slots.stale_leases(ring, leases, now):
             await self.kube.delete_slot_lease(self.namespace, stale)
-        slot = slots.slot_to_take(ring, leases, now)
+        slot = slots.slot_to_take(ring, leases, now, self.identity)
         if slot is None:
             return None
         name = slots.slot_lease_name(ring.generation, slot)

@@ -92,14 +92,16 @@ def ring_action(ring: Ring | None, slots: int, known_generation: int | None) -> 
     return RingAction.STAND_BY
 
 
-def slot_to_take(ring: Ring, leases: Iterable[Lease], now: datetime) -> int | None:
-    """The lowest slot of `ring` whose Lease is absent or free, or None: every slot is held, or
-    a Lease of an older generation is still live (its holder may still be writing)."""
+def slot_to_take(ring: Ring, leases: Iterable[Lease], now: datetime, identity: str = "") -> int | None:
+    """The lowest slot of `ring` whose Lease is absent, free or `identity`'s own (a process that gave
+    its slot up has stopped writing for it), or None: every slot is held, or a Lease of an older
+    generation is still live (its holder may still be writing)."""
     held: set[int] = set()
     for lease in leases:
-        if lease.generation < ring.generation and not lease.free(now):
+        live = not lease.free(now) and lease.holder != identity
+        if lease.generation < ring.generation and live:
             return None
-        if lease.generation == ring.generation and not lease.free(now):
+        if lease.generation == ring.generation and live:
             held.add(lease.slot)
     return next((slot for slot in range(ring.slots) if slot not in held), None)
 
