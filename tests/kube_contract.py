@@ -30,6 +30,7 @@ from certmint.planning import labels as label_names
 from certmint.planning import markings
 from certmint.planning.cluster_trust import issuer_bundle_name
 from certmint.planning.cluster_trust import manifest as bundle_manifest
+from certmint.planning.slots import Lease, Ring, slot_lease_name
 from tests.csr_material import csr_for
 from tests.podcert_material import pcr_body, pod_body
 
@@ -354,6 +355,15 @@ async def custom_objects_are_read_and_their_status_patched(kube: Kube, namespace
             assert version_of(patched) == again
             assert patched["status"] == {"secretName": "ca-secret", "observedGeneration": 1}, "a merge patch"
             assert patched["spec"] == read["spec"]
+            # With a resourceVersion: only to that version of the object (several replicas).
+            with pytest.raises(ApiException) as stale:
+                await kube.patch_status(plural, where, name, {"secretName": "y"}, resource_version=version)
+            assert stale.value.status == 409
+            current = await kube.patch_status(
+                plural, where, name, {"secretName": "z"}, resource_version=again
+            )
+            assert current
+            assert current != again
 
 
 async def namespace_labels_are_read(kube: Kube, namespace: str) -> None:
@@ -676,6 +686,47 @@ async def the_pod_certificate_api_is_discovered(kube: Kube, namespace: str) -> N
     assert await kube.serves_pod_certificates()
 
 
+async def slot_leases_are_taken_once_and_written_only_as_read(kube: Kube, namespace: str) -> None:
+    """The ring and the slot Leases (planning.slots): a create of an existing one and a write or
+    delete of a version since changed fail, and say so (None or False), as two replicas racing for
+    one slot need."""
+    now = datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert await kube.read_ring(namespace) is None
+    ring = await kube.write_ring(namespace, Ring(2, 1), None)
+    assert ring is not None
+    assert (ring.slots, ring.generation) == (2, 1)
+    assert await kube.write_ring(namespace, Ring(3, 1), None) is None  # another replica made it first
+    assert await kube.read_ring(namespace) == ring
+    bumped = await kube.write_ring(namespace, Ring(3, 2), ring.resource_version)
+    assert bumped is not None
+    assert (bumped.slots, bumped.generation) == (3, 2)
+    assert await kube.write_ring(namespace, Ring(4, 2), ring.resource_version) is None  # stale version
+
+    wanted = Lease(slot_lease_name(2, 1), 1, 2, "replica-a", now, 15, acquired=now)
+    taken = await kube.write_slot_lease(namespace, wanted)
+    assert taken is not None
+    assert taken.resource_version
+    assert replace(taken, resource_version="") == wanted  # read back as written, to the microsecond
+    assert await kube.write_slot_lease(namespace, replace(wanted, holder="replica-b")) is None
+    renewed = await kube.write_slot_lease(namespace, replace(taken, renewed=now + timedelta(seconds=5)))
+    assert renewed is not None
+    assert renewed.renewed == now + timedelta(seconds=5)
+    stolen = replace(taken, holder="replica-b")  # the version before the renewal
+    assert await kube.write_slot_lease(namespace, stolen) is None
+    other = await kube.request(
+        "POST",
+        f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+        body={"metadata": {"name": "not-a-slot"}, "spec": {"holderIdentity": "someone"}},
+    )
+    assert other["metadata"]["name"] == "not-a-slot"
+    assert await kube.list_slot_leases(namespace) == [renewed]  # only slot Leases, nothing else
+
+    assert not await kube.delete_slot_lease(namespace, taken)  # changed since
+    assert await kube.delete_slot_lease(namespace, renewed)
+    assert await kube.list_slot_leases(namespace) == []
+    assert not await kube.delete_slot_lease(namespace, renewed)  # gone
+
+
 CONTRACTS: tuple[Contract, ...] = (
     secrets_are_created_once,
     an_invalid_object_is_rejected,
@@ -695,6 +746,7 @@ CONTRACTS: tuple[Contract, ...] = (
     bundle_secrets_are_written_to_the_version_read_and_deleted_only_as_read,
     signing_requests_are_listed_and_answered,
     pod_certificate_requests_are_read_and_answered,
+    slot_leases_are_taken_once_and_written_only_as_read,
 )
 POD_CERTIFICATE_CONTRACTS: tuple[Contract, ...] = (
     the_pod_certificate_api_is_discovered,

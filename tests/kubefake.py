@@ -108,6 +108,7 @@ class FakeKube(Kube):
     compacted: int = 0
     """Watches from a resourceVersion below this one are answered 410 (as after etcd's compaction)."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    fence: Callable[[], None] | None = None
     serves_pod_certificate_api: bool = True
     """Whether certificates.k8s.io/v1beta1 (PodCertificateRequests, ClusterTrustBundles) is served, as
     with both feature gates on; False is a cluster without them (404 on every path of that API)."""
@@ -186,6 +187,7 @@ class FakeKube(Kube):
         query: Query | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        self.guard(method)
         if path.strip("/").startswith(f"apis/{_BETA_CERTIFICATES}"):
             if not self.serves_pod_certificate_api:
                 raise _error(404, "NotFound", "the server could not find the requested resource")

@@ -139,6 +139,7 @@ def test_the_environment_variables_stand_in_for_absent_flags(monkeypatch: pytest
         "CERTMINT_WATCH_NAMESPACES": "team-b,team-a",
         "CERTMINT_REPLICAS": "4",
         "CERTMINT_LEASE_SECONDS": "9",
+        "CERTMINT_LIVENESS": "http://127.0.0.1:8080/healthz",  # not in the configuration: kopf's
     }
     assert set(env) - {"KUBECONFIG"} == option_envvars()
     assert built(["operator"], monkeypatch, env) == FROM_EVERY_FLAG
@@ -208,7 +209,8 @@ def test_kopf_gets_its_settings_and_the_configuration_in_its_memo(monkeypatch: p
 
     monkeypatch.setattr(kopf, "operator", operator)
     monkeypatch.setattr(kopf, "configure", lambda **_: None)
-    config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"))
+    # One active replica: kopf alone, as before slots (more replicas run the slot cycle around it).
+    config = dataclasses.replace(FROM_EVERY_FLAG, watch_namespaces=("ops", "team-a"), replicas=1)
     operator_command.run(config, "http://127.0.0.1:8080/healthz", verbose=False)
     assert given["memo"][handlers.CONFIG] is config
     assert (given["clusterwide"], given["namespaces"]) == (False, ("ops", "team-a"))

@@ -8,14 +8,27 @@ import asyncio
 import logging
 import os
 import secrets
+import signal
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from certmint.cli.session import Session
+from certmint.kube.client import connect
+from certmint.kube.gateway import Kube
+from certmint.operator import metrics
 from certmint.operator.config import OperatorConfig
+from certmint.operator.slots import Fence, Held, Slots, serve_liveness
+from certmint.planning.shards import WHOLE, Shard
+
+if TYPE_CHECKING:
+    import kopf
+
+log = logging.getLogger("certmint.operator")
 
 DEFAULTS = OperatorConfig()
 
@@ -99,7 +112,10 @@ def _setting(field: str, help: str, **option: Any) -> Callable[[Callable[..., No
     show_default=False,
 )
 @click.option(
-    "--liveness", default=None, help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz."
+    "--liveness",
+    envvar="CERTMINT_LIVENESS",
+    default=None,
+    help="Serve kopf's liveness probe (a spare's, while it waits for a slot), e.g. http://0.0.0.0:8080/healthz.",
 )
 @click.option("--verbose", is_flag=True, help="Debug logging.")
 @click.pass_obj
@@ -137,27 +153,136 @@ def build_config(
 
 
 def run(config: OperatorConfig, liveness: str | None, verbose: bool) -> None:
-    """kopf's operator with certmint's handlers, its settings, and `config` in its memo."""
+    """kopf's operator with certmint's handlers, its settings, and `config` in its memo; with more
+    than one active replica, the slot cycle (run_slots) around it."""
     # Imported here, not at the top: only this command needs kopf, and importing the handlers
     # registers them with it.
     import kopf  # noqa: PLC0415
-
-    from certmint.operator import handlers  # noqa: PLC0415
 
     kopf.configure(verbose=verbose, log_prefix=True)
     logging.getLogger("certmint").setLevel(logging.DEBUG if verbose else logging.INFO)
     if not verbose:
         # kopf reports every handled watch event at INFO: thousands of lines a minute at scale.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if config.replicas > 1:
+        asyncio.run(run_slots(config, liveness))
+    else:
+        asyncio.run(run_kopf(config, liveness))
+
+
+async def run_kopf(
+    config: OperatorConfig,
+    liveness: str | None,
+    stop_flag: asyncio.Event | None = None,
+    memo: "kopf.Memo | None" = None,
+) -> None:
+    """One run of kopf, until a signal or `stop_flag`, with the configuration in its `memo` (which
+    the startup handler fills: the caller may look at it meanwhile)."""
+    import kopf  # noqa: PLC0415
+
+    from certmint.operator import handlers  # noqa: PLC0415
+
+    memo = memo if memo is not None else kopf.Memo()
+    memo[handlers.CONFIG] = config
     settings = kopf.OperatorSettings()
-    handlers.configure_kopf(settings, config)
-    asyncio.run(
-        kopf.operator(
-            settings=settings,
-            memo=kopf.Memo({handlers.CONFIG: config}),
-            clusterwide=not config.watch_namespaces,
-            namespaces=config.watch_namespaces,
-            identity=config.identity,  # type: ignore[arg-type]
-            liveness_endpoint=liveness,
-        )
+    handlers.configure_kopf(settings, config, memo.get(handlers.SHARD, WHOLE))
+    await kopf.operator(
+        settings=settings,
+        memo=memo,
+        clusterwide=not config.watch_namespaces,
+        namespaces=config.watch_namespaces,
+        identity=config.identity,  # type: ignore[arg-type]
+        liveness_endpoint=liveness,
+        stop_flag=stop_flag,
     )
+
+
+async def run_slots(config: OperatorConfig, liveness: str | None) -> None:
+    """A replica of a ring of config.replicas slots (serve_slots), with a client of its own for the
+    Leases."""
+    api = await connect(config.kubeconfig)
+    keeper = Slots(
+        kube=Kube(api),
+        namespace=config.namespace,
+        identity=config.identity,
+        replicas=config.replicas,
+        lease_seconds=config.lease_seconds,
+        clock=lambda: datetime.now(UTC),
+    )
+    # devcluster's OperatorProcess waits for "certmint operator started": a spare has started too.
+    log.info(
+        "certmint operator started as %s, one of %d slots: taking a slot", config.identity, config.replicas
+    )
+    try:
+        await serve_slots(config, liveness, keeper)
+    finally:
+        await api.close()  # type: ignore[no-untyped-call]
+
+
+async def serve_slots(config: OperatorConfig, liveness: str | None, keeper: Slots) -> None:
+    """Take a slot (a spare waits here), serve its buckets with kopf until the slot is lost, then
+    take one again; until SIGTERM or SIGINT, when the slot is handed on at once. kopf's peering is
+    off: the slot Leases decide who works."""
+    import kopf  # noqa: PLC0415
+
+    from certmint.operator import handlers  # noqa: PLC0415
+
+    config = replace(config, peering="")
+    stopping = asyncio.Event()
+    while not stopping.is_set():
+        _on_signals(stopping.set)  # kopf installs its own while it runs
+        fence = Fence(config.lease_seconds, keeper.monotonic)
+        probe = await serve_liveness(liveness, keeper) if liveness else None
+        try:
+            held = await _unless(stopping, keeper.acquire(fence))
+        finally:
+            if probe is not None:
+                await probe.cleanup()  # kopf serves it from here
+        if held is None:
+            return
+        _record_slot(held.shard, 1)
+        lost = asyncio.Event()
+        memo = kopf.Memo({handlers.SHARD: held.shard, handlers.FENCE: fence})
+        serving = asyncio.create_task(run_kopf(config, liveness, lost, memo), name="certmint-kopf")
+        keeping = asyncio.create_task(keeper.keep(held, fence), name="certmint-slot-keeper")
+        await asyncio.wait({serving, keeping}, return_when=asyncio.FIRST_COMPLETED)
+        _record_slot(held.shard, 0)
+        if keeping.done():
+            log.warning("%s: slot %d lost (%s): stopping", config.identity, held.lease.slot, keeping.result())
+            controller = memo.get(handlers.CONTROLLER)
+            if controller is not None:
+                controller.active.clear()
+            lost.set()
+            await serving
+            continue
+        # kopf ended on a signal (or failed): the slot is handed on at once.
+        keeping.cancel()
+        fence.close()
+        await asyncio.gather(keeping, return_exceptions=True)
+        await keeper.release(held)
+        serving.result()
+        return
+
+
+async def _unless(stopping: asyncio.Event, work: Coroutine[Any, Any, Held]) -> Held | None:
+    """`work`'s result, or None when `stopping` is set first (`work` cancelled)."""
+    task = asyncio.create_task(work)
+    stopped = asyncio.create_task(stopping.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+
+
+def _record_slot(shard: Shard, holding: int) -> None:
+    metrics.shard_slot.labels(str(shard.slot), str(shard.generation), str(shard.slots)).set(holding)
+    metrics.shard_buckets.set(len(shard.buckets()) * holding)

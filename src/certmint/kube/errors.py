@@ -6,7 +6,13 @@ from typing import Any
 from aiohttp import ClientError
 from kubernetes.aio.client.exceptions import ApiException
 
-TRANSIENT = (ApiException, ClientError, TimeoutError, ConnectionError)
+
+class FenceLost(Exception):
+    """A sharded replica's write refused before it was sent: its slot Lease may have expired
+    (operator.slots), so another replica may be serving its buckets."""
+
+
+TRANSIENT = (ApiException, ClientError, TimeoutError, ConnectionError, FenceLost)
 """Failures of the API server or the way to it: retried with backoff, logged in one line."""
 
 

@@ -6,7 +6,8 @@ The contract tests (tests/kube_contract.py) hold both to the same behaviour.
 """
 
 import base64
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -27,7 +28,7 @@ from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
 from certmint.kube.errors import describe
 from certmint.kube.events import ObjectReference
 from certmint.kube.secrets import FIELD_MANAGER, OwnerReference, SecretObject
-from certmint.planning import markings
+from certmint.planning import markings, slots
 from certmint.planning.cluster_trust import (
     PLURAL as CLUSTER_TRUST_BUNDLES,
 )
@@ -37,6 +38,7 @@ from certmint.planning.cluster_trust import (
     read_cluster_trust_bundle,
 )
 from certmint.planning.podcerts.request import PodFacts, pod_facts
+from certmint.planning.slots import Lease, Ring
 
 Query: TypeAlias = list[tuple[str, Any]]
 
@@ -44,8 +46,18 @@ Query: TypeAlias = list[tuple[str, Any]]
 class Kube:
     """certmint's Kubernetes API: each method one request (or one paged list) and what it means."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    fence: Callable[[], None] | None = None
+    """With several replicas: checked before every request that is not a GET; it raises
+    errors.FenceLost once this replica may no longer hold its slot (operator.slots)."""
+
+    def __init__(self, api: client.ApiClient, fence: Callable[[], None] | None = None) -> None:
         self.api = api
+        self.fence = fence
+
+    def guard(self, method: str) -> None:
+        """Lets a write leave only inside the fence (reads always)."""
+        if method != "GET" and self.fence is not None:
+            self.fence()
 
     async def request(
         self,
@@ -56,7 +68,9 @@ class Kube:
         query: Query | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        """The one way to the API server: an answer as plain JSON, or ApiException."""
+        """The one way to the API server: an answer as plain JSON, or ApiException (FenceLost for a
+        write outside the fence)."""
+        self.guard(method)
         return await request_json(self.api, method, path, body=body, query=query, content_type=content_type)
 
     async def server_side_apply(
@@ -254,6 +268,66 @@ class Kube:
         )
         return secrets.secret_from_body(written)
 
+    # Slot Leases (planning.slots), in the operator's namespace
+
+    async def read_ring(self, namespace: str) -> Ring | None:
+        """The ring, or None when there is none."""
+        found = await self._read(objects.lease_path(namespace, slots.RING_NAME))
+        return slots.read_ring(found) if found is not None else None
+
+    async def write_ring(self, namespace: str, ring: Ring, resource_version: str | None) -> Ring | None:
+        """Creates the ring (`resource_version` None) or replaces the one of that resourceVersion;
+        None when another process got there first."""
+        body = slots.ring_manifest(namespace, replace(ring, resource_version=resource_version or ""))
+        try:
+            if resource_version is None:
+                written = await self.request("POST", objects.lease_path(namespace), body=body)
+            else:
+                written = await self.request("PUT", objects.lease_path(namespace, slots.RING_NAME), body=body)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return None
+            raise
+        return slots.read_ring(written)
+
+    async def list_slot_leases(self, namespace: str) -> list[Lease]:
+        listed = await self.request(
+            "GET", objects.lease_path(namespace), query=[("labelSelector", slots.SLOT_LEASE_LABEL)]
+        )
+        found = (slots.read_lease(item) for item in listed.get("items") or [])
+        return [lease for lease in found if lease is not None]
+
+    async def write_slot_lease(self, namespace: str, lease: Lease) -> Lease | None:
+        """Creates the Lease (no resourceVersion) or updates the one of its resourceVersion; None when
+        another process got there first (it exists already, or changed since it was read)."""
+        body = slots.lease_manifest(namespace, lease)
+        try:
+            if lease.resource_version:
+                written = await self.request("PUT", objects.lease_path(namespace, lease.name), body=body)
+            else:
+                written = await self.request("POST", objects.lease_path(namespace), body=body)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return None
+            raise
+        return slots.read_lease(written)
+
+    async def delete_slot_lease(self, namespace: str, lease: Lease) -> bool:
+        """Deletes exactly the Lease read (resourceVersion precondition): False when it is gone or
+        was changed since."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"resourceVersion": lease.resource_version},
+        }
+        try:
+            await self.request("DELETE", objects.lease_path(namespace, lease.name), body=options)
+        except ApiException as error:
+            if error.status in (404, 409):
+                return False
+            raise
+        return True
+
     # certmint.dev objects and namespaces
 
     async def set_label(self, path: str, label: str, value: str, resource_version: str) -> bool:
@@ -272,12 +346,21 @@ class Kube:
         return await self._read(objects.path(plural, namespace, name))
 
     async def patch_status(
-        self, plural: str, namespace: str | None, name: str, status: dict[str, Any]
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str = "",
     ) -> str:
-        """Returns the object's new resourceVersion ("" when it is gone)."""
+        """Returns the object's new resourceVersion ("" when it is gone). With `resource_version`,
+        ApiException 409 when the object changed since that version."""
         path = objects.path(plural, namespace, name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            written = await self.request("PATCH", path, body={"status": status}, content_type=MERGE_PATCH)
+            written = await self.request("PATCH", path, body=body, content_type=MERGE_PATCH)
         except ApiException as error:
             if error.status != 404:  # deleted meanwhile: nothing left to report on
                 raise

@@ -19,3 +19,8 @@ def core_path(resource: str, namespace: str | None, name: str = "") -> str:
 def crd_path(name: str) -> str:
     """A CustomResourceDefinition."""
     return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+
+
+def lease_path(namespace: str, name: str = "") -> str:
+    """A coordination.k8s.io Lease of `namespace`, or with no `name` the list of them."""
+    return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases" + (f"/{name}" if name else "")

@@ -19,7 +19,7 @@ from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.issuers.trust import trust_of
 from certmint.operator.loopwatch import watch_loop_lag
-from certmint.operator.outcome import Outcome
+from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import (
     CERTIFICATE,
     CERTIFICATE_BUCKET,
@@ -720,7 +720,7 @@ class Controller:
             self._refresh_default(key)
             self._issuer_known(key)
         for written in outcome.statuses:
-            self._cache_status(written.key, written.status)
+            self._cache_status(written)
         if outcome.issuer_view is not None:
             self._set_issuer_view(key, outcome.issuer_view)
         settled = self.echoes.settled(key, outcome.echoes)
@@ -766,8 +766,11 @@ class Controller:
                 self.state.secrets[(namespace, view.name)] = view
         self.state.unwatched_secrets.update(outcome.unwatched_secrets)
 
-    def _cache_status(self, key: Key, status: dict[str, Any]) -> None:
-        """Our own patch comes back as an event; until then the cache must not offer the old status."""
+    def _cache_status(self, written: StatusWritten) -> None:
+        """Our own patch comes back as an event; until then the cache must not offer the old status,
+        nor (with several replicas) the version the patch replaced: the next patch's precondition.
+        A version some event brought meanwhile stays (it may be newer than ours)."""
+        key, status = written.key, written.status
         cache: MutableMapping[Key, Body] = {
             CERTIFICATE: self.state.certificates,
             ISSUER: self.state.issuers,
@@ -777,7 +780,10 @@ class Controller:
         }[key.kind]
         cached = cache.get(key)
         if cached is not None:
-            cache[key] = {**cached, "status": status}
+            metadata = dict(cached.get("metadata") or {})
+            if written.based_on and metadata.get("resourceVersion") == written.based_on:
+                metadata["resourceVersion"] = written.resource_version
+            cache[key] = {**cached, "metadata": metadata, "status": status}
             if key.kind in ISSUER_KINDS:
                 self._refresh_default(key)  # its Default condition may have become True
 

@@ -53,6 +53,8 @@ CONFIG = "config"
 """The memo key of the OperatorConfig that `certmint operator` built and handed to kopf."""
 SHARD = "shard"
 """The memo key of the Shard this run of kopf serves (planning.shards); absent: every bucket."""
+FENCE = "fence"
+"""The memo key of a sharded replica's fence (operator.slots.Fence), checked before each write."""
 log = logging.getLogger("certmint.operator")
 
 
@@ -103,7 +105,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     shard: Shard = memo.get(SHARD, WHOLE)
     configure_kopf(settings, config, shard)
     api = await connect(config.kubeconfig)
-    controller = Controller(kube=Kube(api), config=config, shard=shard)
+    controller = Controller(kube=Kube(api, fence=memo.get(FENCE)), config=config, shard=shard)
     await controller.start(_leadership(api, config, controller))
     if controller.state.pod_certificate_api:
         register_pod_certificates()

@@ -196,3 +196,20 @@ def record_revocation_data(
     if signers:
         expiry = min(signer.certificate.not_valid_after_utc for signer in signers)
         ocsp_signer_expiration.labels(kind, namespace, name).set(expiry.timestamp())
+
+
+shard_slot = Gauge(
+    "certmint_shard_slot",
+    "1 while this replica holds the slot of the ring (of that generation and size) it serves, else 0.",
+    ("slot", "generation", "replicas"),
+)
+shard_buckets = Gauge("certmint_shard_buckets", "Buckets this replica serves (0 while it holds no slot).")
+shard_renewals = Counter(
+    "certmint_shard_lease_renewals_total",
+    "Renewals of this replica's slot Lease, by result: ok, error (tried again), lost (another "
+    "replica holds it), late (not renewed in time).",
+    ("result",),
+)
+shard_takeovers = Counter(
+    "certmint_shard_takeovers_total", "Slot Leases this replica took over from another replica."
+)

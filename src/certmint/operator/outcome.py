@@ -17,6 +17,10 @@ class StatusWritten:
 
     key: Key
     status: dict[str, Any]
+    resource_version: str = ""
+    """The object's version after the patch: the next patch's precondition (several replicas)."""
+    based_on: str = ""
+    """The version the patch was made to ("" without a precondition)."""
 
 
 @dataclass(frozen=True)
