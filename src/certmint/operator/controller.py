@@ -546,6 +546,9 @@ class Controller:
         try:
             if key.kind == SIGNER:
                 outcome = await self._pick_up_signing_requests(key)
+            elif key.kind in ISSUER_KINDS and not self.owns(key):
+                # Another replica does its issuer-wide work: this one only reads it.
+                outcome = await issuers.observe(self.context, key)
             else:
                 outcome = await RECONCILERS[key.kind](self.context, key)
         except asyncio.CancelledError:
@@ -657,6 +660,15 @@ class Controller:
             self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
         if reaches_bundles(previous, view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
+        if not self.owns(key) and _newly_revoked(previous, view):
+            # The owner signed a CRL listing new serials: Certificates whose revocation this
+            # replica recorded re-plan now (the owner's reconcile woke its own waiters at once).
+            self.queue.fan_out(self.state.revoking_certificates_of(key))
+
+
+def _newly_revoked(previous: IssuerView | None, view: IssuerView) -> bool:
+    before = previous.revoking.revoked_serials if previous is not None else frozenset()
+    return bool(view.revoking.revoked_serials - before)
 
 
 def _source(key: Key, body: Body) -> Source:

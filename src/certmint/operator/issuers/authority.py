@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from certmint.api import Issuer
-from certmint.api.issuer import RotationPhase
+from certmint.api import Issuer, parse_duration
+from certmint.api.issuer import DEFAULT_REISSUE_WINDOW, RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event, reference
@@ -141,23 +141,23 @@ async def load_or_bootstrap(
         if isinstance(step, Hold) and step.lagging:
             # The bundles wake this issuer when what they publish changes; the poll is a fallback.
             check = min(step.until, now + timedelta(seconds=LAGGING_POLL_SECONDS))
-            return Usable(_rotating_view(material, issuer), material, check, secret, lagging=step.lagging)
+            return Usable(rotating_view(material, issuer), material, check, secret, lagging=step.lagging)
         if isinstance(step, Hold):
             # Its own time, or a repeated step's backoff (later than the state alone would say).
             lagging = lagging_bundles(material, published)
-            return Usable(_rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
+            return Usable(rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
         material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
         taken = step_taken(last, step, issuer.metadata.generation or 0, now)
         # For the CAPublished condition during the propagation delay too.
         return Usable(
-            _rotating_view(material, issuer),
+            rotating_view(material, issuer),
             material,
             next_check(material, issuer),
             secret,
             step=taken,
             lagging=lagging_bundles(material, published),
         )
-    return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
+    return Usable(rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
 async def _import(ctx: Context, key: Key, source: ImportSource, now: datetime) -> ImportCA | CAUnusable:
@@ -179,7 +179,26 @@ async def _longest_issued(ctx: Context, key: Key, issuer: Issuer, material: CAMa
     return max(longest, longest_pod_certificate(issuer))
 
 
-def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
+def signing_policy(signing: Signing, issuer: Issuer) -> Signing:
+    """What the issuer's spec says about signing, beside the CA that signs."""
+    return replace(
+        signing,
+        policy=issuer.spec.policy,
+        allow_ca=issuer.spec.allow_ca,
+        auto_approval=issuer.spec.signing_requests.auto_approve,
+        pod_certificates=issuer.spec.pod_certificates,
+        default_change_window=_reissue_window(issuer),
+    )
+
+
+def _reissue_window(issuer: Issuer) -> timedelta:
+    """Its rotation's reissueWindow; an issuer of a given CA has no rotation: the default window."""
+    if issuer.spec.self_signed is None:
+        return parse_duration(DEFAULT_REISSUE_WINDOW)
+    return rotation_policy(issuer).reissue_window
+
+
+def rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
     window = timedelta(0) if material.requested else rotation_policy(issuer).reissue_window
     return IssuerView(
         exists=True,
