@@ -12,7 +12,7 @@ from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts
 from certmint.operator.config import OperatorConfig
-from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
+from certmint.operator.context import Clock, Context, IssuerLocks, SignedDurations, system_clock
 from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.issuers.trust import trust_of
@@ -97,12 +97,13 @@ class Controller:
     """The buckets this replica serves (planning.shards): all of them unless several replicas split
     the work."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
+    _signed: SignedDurations = field(default_factory=SignedDurations)
     _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def context(self) -> Context:
-        return Context(self.kube, self.config, self.clock, self.state, self._locks)
+        return Context(self.kube, self.config, self.clock, self.state, self._locks, self.shard, self._signed)
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""

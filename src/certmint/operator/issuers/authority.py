@@ -1,6 +1,7 @@
 """The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -18,6 +19,7 @@ from certmint.pki import create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer_view import IssuerView, Signing, Trust
+from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca import CAUnusable, GenerateCA, foreign_ca_secret, plan_ca
 from certmint.planning.issuers.ca_import import ImportCA, ImportSource, import_source, plan_import
 from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
@@ -132,7 +134,7 @@ async def load_or_bootstrap(
             issuer,
             material,
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
-            await _longest_issued(ctx, key, issuer, material),
+            await _longest_issued(ctx, key, issuer, material, secret.annotations if secret else {}),
             now,
             last,
             names,
@@ -146,7 +148,10 @@ async def load_or_bootstrap(
             # Its own time, or a repeated step's backoff (later than the state alone would say).
             lagging = lagging_bundles(material, published)
             return Usable(rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
-        material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+        # With several replicas, an activation is written only to the CA Secret read: a longest-leaf
+        # record another replica wrote meanwhile makes it read again (operator.longest_signed).
+        read_version = secret.resource_version if secret is not None and not ctx.shard.whole else ""
+        material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now, read_version)
         taken = step_taken(last, step, issuer.metadata.generation or 0, now)
         # For the CAPublished condition during the propagation delay too.
         return Usable(
@@ -168,15 +173,20 @@ async def _import(ctx: Context, key: Key, source: ImportSource, now: datetime) -
     return await off_loop(plan_import, key.kind, key.name, source, annotations, data, now)
 
 
-async def _longest_issued(ctx: Context, key: Key, issuer: Issuer, material: CAMaterial) -> timedelta:
+async def _longest_issued(
+    ctx: Context, key: Key, issuer: Issuer, material: CAMaterial, annotations: Mapping[str, str]
+) -> timedelta:
     """Only an activation needs it (the overlap of the CA that stops signing): signatures are
     checked off the event loop, and only then. At least the longest pod certificate the issuer may
-    sign (longest_pod_certificate): those are never counted one by one."""
+    sign (longest_pod_certificate): those are never counted one by one. With several replicas, at
+    least the longest leaf any of them recorded for this CA in its Secret (`annotations`): they sign
+    Certificates and CSRs this replica never sees."""
     if material.phase != RotationPhase.PREPARED:
         return timedelta(0)
     issued = ctx.state.issued_certificates_for_issuer(key)
     longest = await off_loop(longest_issued, issued, material.current.certificate)
-    return max(longest, longest_pod_certificate(issuer))
+    recorded = longest_signed.recorded_longest(annotations, material.current.certificate)
+    return max(longest, recorded, longest_pod_certificate(issuer))
 
 
 def signing_policy(signing: Signing, issuer: Issuer) -> Signing:
@@ -224,10 +234,12 @@ async def _rotate(
     material: CAMaterial,
     step: Prepare | Activate | Retire,
     now: datetime,
+    read_version: str,
 ) -> tuple[CAMaterial, SecretObject | None]:
     next_ca = await off_loop(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
     updated = advance(material, step, now, next_ca)
-    stored = await _store(ctx, key, namespace, name, updated, create=False)
+    precondition = read_version if isinstance(step, Activate) else ""
+    stored = await _store(ctx, key, namespace, name, updated, create=False, resource_version=precondition)
     if isinstance(step, Prepare) and updated.next is not None:
         reason = reasons.CA_ROTATION_REQUESTED if step.requested else reasons.CA_ROTATION_PREPARED
         message = (
@@ -260,7 +272,14 @@ async def _rotate(
 
 
 async def _store(
-    ctx: Context, key: Key, namespace: str, name: str, material: CAMaterial, *, create: bool
+    ctx: Context,
+    key: Key,
+    namespace: str,
+    name: str,
+    material: CAMaterial,
+    *,
+    create: bool,
+    resource_version: str = "",
 ) -> SecretObject | None:
     """The one Secret that holds this issuer's CA keys, as written; None when `create` found one
     already there."""
@@ -278,6 +297,7 @@ async def _store(
         data=content.data,
         labels=secret_labels,
         annotations=annotations,
+        resource_version=resource_version,
     )
 
 
