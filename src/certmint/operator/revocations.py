@@ -2,6 +2,7 @@
 issuer's lock, read by the issuer side when it signs CRLs."""
 
 from cryptography import x509
+from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.api import Issuer
 from certmint.operator.context import Context
@@ -15,6 +16,8 @@ from certmint.planning.issuers.revocation import (
     with_revocation,
 )
 
+REVOCATION_ATTEMPTS = 5
+"""Reads and writes of the revocation list before a conflict is left to the caller's retry."""
 REVOCATION_FIELD_MANAGER = "certmint-revocation"
 """Owns the revocation keys of a CA Secret, apart from whoever wrote its CA keys."""
 
@@ -28,22 +31,32 @@ async def record_revocation(
     ctx: Context, key: Key, certificate: x509.Certificate, reason: RevocationReason
 ) -> None:
     """Raises when the list cannot be read or written; the caller retries. Recording twice changes
-    nothing, so a crash between this and marking the request served is harmless."""
+    nothing, so a crash between this and marking the request served is harmless. The lock keeps
+    this process's writers apart; another replica's revocation, or the owner's CRL, landing between
+    the read and the write is a 409: read again, a few times."""
     body = ctx.state.issuers.get(key)
     if body is None:
         raise LookupError(f"{key.kind} {key.name} is gone; cannot revoke")
     namespace, name = ca_secret_location(ctx, key, Issuer.model_validate(body))
     async with ctx.issuer_lock(key):
-        secret = await ctx.kube.read_secret(namespace, name)
-        if secret is None:
-            raise LookupError(f"CA Secret {namespace}/{name} is gone; cannot revoke")
-        revocations = load_revocations(secret.data.get(REVOKED_KEY))
-        updated = with_revocation(revocations, certificate, reason, ctx.clock())
-        if updated != revocations:
-            await ctx.kube.apply_secret_data(
-                namespace,
-                name,
-                {REVOKED_KEY: dump_revocations(updated)},
-                resource_version=secret.resource_version,
-                field_manager=REVOCATION_FIELD_MANAGER,
-            )
+        for attempt in range(1, REVOCATION_ATTEMPTS + 1):
+            secret = await ctx.kube.read_secret(namespace, name)
+            if secret is None:
+                raise LookupError(f"CA Secret {namespace}/{name} is gone; cannot revoke")
+            revocations = load_revocations(secret.data.get(REVOKED_KEY))
+            updated = with_revocation(revocations, certificate, reason, ctx.clock())
+            if updated == revocations:
+                return
+            try:
+                await ctx.kube.apply_secret_data(
+                    namespace,
+                    name,
+                    {REVOKED_KEY: dump_revocations(updated)},
+                    resource_version=secret.resource_version,
+                    field_manager=REVOCATION_FIELD_MANAGER,
+                )
+            except ApiException as error:
+                if error.status != 409 or attempt == REVOCATION_ATTEMPTS:
+                    raise
+                continue
+            return

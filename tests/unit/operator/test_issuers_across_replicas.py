@@ -1,0 +1,195 @@
+"""Two replicas (slots 0 and 1 of a ring of 2) on one fake API server: the one owning an issuer
+does its issuer-wide work, the other observes it and signs its own Certificates. Each replica has
+its own gateway onto the same objects, so what each one wrote is told apart; the watches are played
+by hand: each replica gets the events its watches would bring (its Certificates and leaf Secrets,
+every CA Secret, every issuer)."""
+
+import copy
+from typing import Any
+
+from cryptography import x509
+
+from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.operator.config import OperatorConfig
+from certmint.operator.controller import Controller
+from certmint.operator.state import CERTIFICATE, ISSUER, Key
+from certmint.pki import issued_by, load_certificates_pem
+from certmint.planning import labels, reasons
+from certmint.planning.issuers import longest_signed
+from certmint.planning.issuers.revocation import CRL_KEY, listed_serials
+from certmint.planning.shards import Shard, object_bucket, secret_bucket
+from tests.e2e import manifests
+from tests.kubefake import FakeClock, FakeKube
+
+NAMESPACE = "apps"
+OWNER, OTHER = 0, 1
+
+
+def _named(prefix: str, slot: int, bucket: Any) -> str:
+    return next(f"{prefix}{n}" for n in range(1000) if bucket(f"{prefix}{n}") % 2 == slot)
+
+
+ISSUER_NAME = _named("ca", OWNER, lambda name: object_bucket(ISSUER, NAMESPACE, name))
+ISSUER_KEY = Key(ISSUER, NAMESPACE, ISSUER_NAME)
+
+
+def secret_on(slot: int, prefix: str = "tls") -> str:
+    """A Secret name whose Certificate the replica of `slot` serves."""
+    return _named(f"{prefix}-", slot, lambda name: secret_bucket(NAMESPACE, name))
+
+
+class Replicas:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        first = FakeKube(clock=self.clock)
+        self.kubes = [first] + [
+            FakeKube(
+                clock=self.clock,
+                objects=first.objects,
+                owners=first.owners,
+                change_times=first.change_times,
+                _versions=first._versions,
+            )
+        ]
+        config = OperatorConfig(namespace="certmint", replicas=2)
+        self.controllers = [
+            Controller(kube=kube, config=config, clock=self.clock, shard=Shard(slot, 2))
+            for slot, kube in enumerate(self.kubes)
+        ]
+        self._delivered: list[dict[tuple[str, str, str], str]] = [{}, {}]
+
+    @property
+    def owner(self) -> Controller:
+        return self.controllers[OWNER]
+
+    @property
+    def other(self) -> Controller:
+        return self.controllers[OTHER]
+
+    def add_issuer(self, body: dict[str, Any]) -> None:
+        self.kubes[0].objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)] = body
+        for controller in self.controllers:
+            controller.issuer_event(ISSUER, None, body)
+
+    def add_certificate(self, name: str, secret: str, **spec: Any) -> tuple[int, Key]:
+        meta = {"uid": f"uid-{name}", "generation": 1, "resourceVersion": f"c-{name}"}
+        body = manifests.certificate(
+            NAMESPACE, name, ISSUER_NAME, meta, **{"secretName": secret, "duration": "1h", **spec}
+        )
+        self.kubes[0].objects[(CERTIFICATES.plural, NAMESPACE, name)] = body
+        slot = secret_bucket(NAMESPACE, secret) % 2
+        self.controllers[slot].certificate_event(None, body)
+        return slot, Key(CERTIFICATE, NAMESPACE, name)
+
+    def deliver(self) -> None:
+        """Each replica's Secret watch: CA Secrets to both, a leaf Secret to the one serving it."""
+        for (resource, namespace, name), body in list(self.kubes[0].objects.items()):
+            if resource != "secrets" or namespace is None:
+                continue
+            role = (body["metadata"].get("labels") or {}).get(labels.SECRET_ROLE_LABEL)
+            if role is None:
+                continue
+            version = body["metadata"]["resourceVersion"]
+            serving = (0, 1) if role == labels.ROLE_CA else (secret_bucket(namespace, name) % 2,)
+            for slot in serving:
+                if self._delivered[slot].get((resource, namespace, name)) != version:
+                    self._delivered[slot][(resource, namespace, name)] = version
+                    self.controllers[slot].secret_event(None, copy.deepcopy(body))
+
+    async def settle(self, only: tuple[int, ...] = (0, 1), limit: int = 200) -> None:
+        """Work what is queued now on the replicas `only`, the watches delivering after each step."""
+        for _ in range(limit):
+            self.deliver()
+            ready = [self.controllers[slot] for slot in only if self.controllers[slot].queue.ready()]
+            if not ready:
+                return
+            await ready[0].process(await ready[0].queue.get())
+        raise AssertionError("the replicas never settled")
+
+    def ca_secret(self) -> Any:
+        (found,) = [
+            secret
+            for secret in self.kubes[0].secrets.values()
+            if secret.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA
+        ]
+        return found
+
+    def leaf(self, secret: str) -> x509.Certificate:
+        return load_certificates_pem(self.kubes[0].secrets[(NAMESPACE, secret)].data["tls.crt"])[0]
+
+    def issuer_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.kubes[0].objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)]["status"]
+        return status
+
+
+def request_revocation(replicas: Replicas, name: str, slot: int) -> None:
+    body = replicas.kubes[0].objects[(CERTIFICATES.plural, NAMESPACE, name)]
+    body["metadata"]["annotations"] = {
+        labels.REVOKE_REQUEST: "t1",
+        "certmint.dev/revoke-reason": "keyCompromise",
+    }
+    body["metadata"]["resourceVersion"] = f"c-{name}-2"
+    replicas.controllers[slot].certificate_event(None, body)
+
+
+async def test_only_the_owner_writes_the_issuer_and_the_other_signs_from_its_ca_secret() -> None:
+    replicas = Replicas()
+    replicas.add_issuer(
+        manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, selfSigned={})
+    )
+    await replicas.settle(only=(OTHER,))
+    view = replicas.other.state.issuer_views[ISSUER_KEY]
+    assert (view.ready, view.reason) == (False, reasons.WAITING_FOR_OWNER), "no CA Secret yet"
+    assert replicas.kubes[OTHER].writes == [], "the other replica generates no CA and writes no status"
+    await replicas.settle()
+    assert replicas.other.state.issuer_views[ISSUER_KEY].ready, "the CA Secret's event brought the CA"
+    slot, key = replicas.add_certificate("web", secret_on(OTHER))
+    assert slot == OTHER
+    await replicas.settle()
+    ca = replicas.ca_secret()
+    ca_certificate = load_certificates_pem(ca.data["tls.crt"])[0]
+    assert issued_by(replicas.leaf(secret_on(OTHER)), ca_certificate)
+    writes = replicas.kubes[OTHER].writes
+    assert not [w for w in writes if "issuers" in w], "never the issuer's status"
+    assert not [w for w in writes if f"events {NAMESPACE}/{ISSUER_NAME}." in w], "nor its events"
+    assert [w for w in writes if w.endswith(f"/{ca.name}")] == [f"apply secret-data {NAMESPACE}/{ca.name}"], (
+        "its one write to the CA Secret: the longest leaf it signs under this CA"
+    )
+    record = f"{ca_certificate.serial_number:x}/3600"
+    assert ca.annotations[longest_signed.annotation(OTHER)] == record
+    assert longest_signed.annotation(OWNER) not in ca.annotations
+    assert replicas.issuer_status()["conditions"], "the owner wrote it"
+
+
+async def test_a_revocation_by_the_other_replica_reaches_the_owners_crl_and_the_other_replicas_view() -> None:
+    replicas = Replicas()
+    spec = {"selfSigned": {}, "revocation": {"ocspURL": "http://certmint.example/ocsp"}}
+    replicas.add_issuer(manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, **spec))
+    secret = secret_on(OTHER)
+    _, key = replicas.add_certificate("web", secret)
+    await replicas.settle()
+    revoked = replicas.leaf(secret).serial_number
+    request_revocation(replicas, "web", OTHER)
+    await replicas.settle(only=(OTHER,))
+    # Recorded by the other replica; no CRL lists it until the owner signs one. Meanwhile the
+    # Certificate waits without spinning: nothing of this replica is due now.
+    assert revoked not in replicas.other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
+    assert replicas.leaf(secret).serial_number == revoked
+    assert not replicas.other.queue.ready()
+    assert not replicas.other.queue.queued(key)
+    due = replicas.other.queue.scheduled(ISSUER_KEY)
+    assert due is not None
+    assert not [w for w in replicas.kubes[OTHER].writes if CRL_KEY in w]
+    await replicas.settle(only=(OWNER,))
+    crls = replicas.ca_secret().data[CRL_KEY]
+    owner_view = replicas.owner.state.issuer_views[ISSUER_KEY]
+    assert revoked in listed_serials(crls, (owner_view.signing.ca,)), "the owner signed the CRL"
+    await replicas.settle()
+    view = replicas.other.state.issuer_views[ISSUER_KEY]
+    assert revoked in view.revoking.revoked_serials
+    assert view.revoking.crl_der == owner_view.revoking.crl_der, "the other replica serves the owner's CRL"
+    assert view.revoking.ocsp is not None
+    (authority,) = view.revoking.ocsp.authorities
+    assert revoked in authority.revoked, "and answers OCSP from it"
+    assert replicas.leaf(secret).serial_number != revoked, "then the Certificate is re-issued"
+    assert not [w for w in replicas.kubes[OTHER].writes if "issuers" in w]
