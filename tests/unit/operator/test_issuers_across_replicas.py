@@ -5,6 +5,7 @@ by hand: each replica gets the events its watches would bring (its Certificates 
 every CA Secret, every issuer)."""
 
 import copy
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -16,6 +17,7 @@ from certmint.operator.state import CERTIFICATE, ISSUER, Key
 from certmint.pki import issued_by, load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuers import longest_signed
+from certmint.planning.issuers.ca_secret import RETIRES_AT
 from certmint.planning.issuers.revocation import CRL_KEY, listed_serials
 from certmint.planning.shards import Shard, object_bucket, secret_bucket
 from tests.e2e import manifests
@@ -193,3 +195,79 @@ async def test_a_revocation_by_the_other_replica_reaches_the_owners_crl_and_the_
     assert revoked in authority.revoked, "and answers OCSP from it"
     assert replicas.leaf(secret).serial_number != revoked, "then the Certificate is re-issued"
     assert not [w for w in replicas.kubes[OTHER].writes if "issuers" in w]
+
+
+def ca_in(secret: Any, key: str = "tls.crt") -> x509.Certificate:
+    return load_certificates_pem(secret.data[key])[0]
+
+
+async def test_a_rotation_owned_by_one_replica_covers_the_longest_leaf_either_signed() -> None:
+    replicas = Replicas()
+    spec = {
+        "selfSigned": {"caDuration": "2000h", "rotation": {"propagationDelay": "5s", "reissueWindow": "1h"}}
+    }
+    replicas.add_issuer(manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, **spec))
+    short, long_ = secret_on(OWNER), secret_on(OTHER)
+    replicas.add_certificate("short", short)  # 1h, on the owner
+    replicas.add_certificate("long", long_, duration="240h")  # on the other replica
+    await replicas.settle()
+    old_ca = ca_in(replicas.ca_secret())
+    assert issued_by(replicas.leaf(long_), old_ca)
+    rotation = replicas.issuer_status()["rotation"]
+    replicas.clock.now = datetime.fromisoformat(rotation["nextRotationAt"].replace("Z", "+00:00"))
+    replicas.owner.queue.add(ISSUER_KEY)
+    replicas.other.queue.add(ISSUER_KEY)
+    await replicas.settle()
+    assert replicas.issuer_status()["rotation"]["phase"] == "Prepared"
+    next_ca = ca_in(replicas.ca_secret(), "next.crt")
+    view = replicas.other.state.issuer_views[ISSUER_KEY]
+    assert view.signing.ca is not None and view.signing.ca.certificate == old_ca, "the old CA signs on"
+    assert next_ca in view.trust.certificates, "the next CA is trusted already"
+    # Issued while the next CA waits for its activation: signed by the current one, on both replicas.
+    replicas.add_certificate("during-other", secret_on(OTHER, "during"))
+    replicas.add_certificate("during-owner", secret_on(OWNER, "during"))
+    await replicas.settle()
+    for secret in (secret_on(OTHER, "during"), secret_on(OWNER, "during")):
+        assert issued_by(replicas.leaf(secret), old_ca)
+    replicas.clock.advance(timedelta(seconds=5))
+    replicas.owner.queue.add(ISSUER_KEY)
+    await replicas.settle()
+    ca = replicas.ca_secret()
+    assert ca_in(ca) == next_ca, "activated by the owner"
+    retires = datetime.fromisoformat(ca.annotations[RETIRES_AT])
+    assert retires - replicas.clock() >= timedelta(hours=240), (
+        "the old CA stays trusted as long as the longest leaf the other replica signed under it"
+    )
+    assert not [w for w in replicas.kubes[OTHER].writes if "issuers" in w]
+    # Both replicas re-issue their Certificates under the new CA within the reissue window.
+    replicas.clock.advance(timedelta(hours=1, minutes=1))
+    for controller in replicas.controllers:
+        for key in list(controller.state.certificates):
+            controller.queue.add(key)
+    await replicas.settle()
+    for secret in (short, long_, secret_on(OTHER, "during"), secret_on(OWNER, "during")):
+        assert issued_by(replicas.leaf(secret), next_ca), secret
+
+
+async def test_one_replica_records_nothing_in_the_ca_secret() -> None:
+    clock = FakeClock()
+    kube = FakeKube(clock=clock)
+    controller = Controller(kube=kube, config=OperatorConfig(namespace="certmint"), clock=clock)
+    body = manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, selfSigned={})
+    kube.objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)] = body
+    controller.issuer_event(ISSUER, None, body)
+    meta = {"uid": "uid-web", "generation": 1, "resourceVersion": "c-web"}
+    cert = manifests.certificate(NAMESPACE, "web", ISSUER_NAME, meta, secretName="web-tls", duration="240h")
+    kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")] = cert
+    controller.certificate_event(None, cert)
+    for _ in range(50):
+        if not controller.queue.ready():
+            break
+        await controller.process(await controller.queue.get())
+    assert (NAMESPACE, "web-tls") in kube.secrets
+    (ca,) = [s for s in kube.secrets.values() if s.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA]
+    assert not [name for name in ca.annotations if name.startswith(longest_signed.PREFIX)]
+    assert [w for w in kube.writes if w.endswith(f"/{ca.name}")] == [
+        f"create secret {NAMESPACE}/{ca.name}",
+        f"apply secret-data {NAMESPACE}/{ca.name}",
+    ], "the CA and its first CRL, as before there were replicas"
