@@ -44,15 +44,14 @@ class Replicas:
     def __init__(self) -> None:
         self.clock = FakeClock()
         first = FakeKube(clock=self.clock)
-        self.kubes = [first] + [
-            FakeKube(
-                clock=self.clock,
-                objects=first.objects,
-                owners=first.owners,
-                change_times=first.change_times,
-                _versions=first._versions,
-            )
-        ]
+        second = FakeKube(
+            clock=self.clock,
+            objects=first.objects,
+            owners=first.owners,
+            change_times=first.change_times,
+            _versions=first._versions,
+        )
+        self.kubes = [first, second]
         config = OperatorConfig(namespace="certmint", replicas=2)
         self.controllers = [
             Controller(kube=kube, config=config, clock=self.clock, shard=Shard(slot, 2))
@@ -145,7 +144,7 @@ async def test_only_the_owner_writes_the_issuer_and_the_other_signs_from_its_ca_
     assert replicas.kubes[OTHER].writes == [], "the other replica generates no CA and writes no status"
     await replicas.settle()
     assert replicas.other.state.issuer_views[ISSUER_KEY].ready, "the CA Secret's event brought the CA"
-    slot, key = replicas.add_certificate("web", secret_on(OTHER))
+    slot, _ = replicas.add_certificate("web", secret_on(OTHER))
     assert slot == OTHER
     await replicas.settle()
     ca = replicas.ca_secret()
@@ -185,6 +184,7 @@ async def test_a_revocation_by_the_other_replica_reaches_the_owners_crl_and_the_
     await replicas.settle(only=(OWNER,))
     crls = replicas.ca_secret().data[CRL_KEY]
     owner_view = replicas.owner.state.issuer_views[ISSUER_KEY]
+    assert owner_view.signing.ca is not None
     assert revoked in listed_serials(crls, (owner_view.signing.ca,)), "the owner signed the CRL"
     await replicas.settle()
     view = replicas.other.state.issuer_views[ISSUER_KEY]
@@ -221,7 +221,8 @@ async def test_a_rotation_owned_by_one_replica_covers_the_longest_leaf_either_si
     assert replicas.issuer_status()["rotation"]["phase"] == "Prepared"
     next_ca = ca_in(replicas.ca_secret(), "next.crt")
     view = replicas.other.state.issuer_views[ISSUER_KEY]
-    assert view.signing.ca is not None and view.signing.ca.certificate == old_ca, "the old CA signs on"
+    assert view.signing.ca is not None
+    assert view.signing.ca.certificate == old_ca, "the old CA signs on"
     assert next_ca in view.trust.certificates, "the next CA is trusted already"
     # Issued while the next CA waits for its activation: signed by the current one, on both replicas.
     replicas.add_certificate("during-other", secret_on(OTHER, "during"))
