@@ -18,7 +18,7 @@ from certmint.pki import issued_by, load_certificates_pem
 from certmint.planning import labels, reasons
 from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca_secret import RETIRES_AT
-from certmint.planning.issuers.revocation import CRL_KEY, listed_serials
+from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, listed_serials, load_revocations
 from certmint.planning.shards import Shard, object_bucket, secret_bucket
 from tests.e2e import manifests
 from tests.kubefake import FakeClock, FakeKube
@@ -33,6 +33,10 @@ def _named(prefix: str, slot: int, bucket: Any) -> str:
 
 ISSUER_NAME = _named("ca", OWNER, lambda name: object_bucket(ISSUER, NAMESPACE, name))
 ISSUER_KEY = Key(ISSUER, NAMESPACE, ISSUER_NAME)
+
+
+def issuer_body(**spec: Any) -> dict[str, Any]:
+    return manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, **spec)
 
 
 def secret_on(slot: int, prefix: str = "tls") -> str:
@@ -135,9 +139,7 @@ def request_revocation(replicas: Replicas, name: str, slot: int) -> None:
 
 async def test_only_the_owner_writes_the_issuer_and_the_other_signs_from_its_ca_secret() -> None:
     replicas = Replicas()
-    replicas.add_issuer(
-        manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, selfSigned={})
-    )
+    replicas.add_issuer(issuer_body(selfSigned={}))
     await replicas.settle(only=(OTHER,))
     view = replicas.other.state.issuer_views[ISSUER_KEY]
     assert (view.ready, view.reason) == (False, reasons.WAITING_FOR_OWNER), "no CA Secret yet"
@@ -165,7 +167,7 @@ async def test_only_the_owner_writes_the_issuer_and_the_other_signs_from_its_ca_
 async def test_a_revocation_by_the_other_replica_reaches_the_owners_crl_and_the_other_replicas_view() -> None:
     replicas = Replicas()
     spec = {"selfSigned": {}, "revocation": {"ocspURL": "http://certmint.example/ocsp"}}
-    replicas.add_issuer(manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, **spec))
+    replicas.add_issuer(issuer_body(**spec))
     secret = secret_on(OTHER)
     _, key = replicas.add_certificate("web", secret)
     await replicas.settle()
@@ -206,7 +208,7 @@ async def test_a_rotation_owned_by_one_replica_covers_the_longest_leaf_either_si
     spec = {
         "selfSigned": {"caDuration": "2000h", "rotation": {"propagationDelay": "5s", "reissueWindow": "1h"}}
     }
-    replicas.add_issuer(manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, **spec))
+    replicas.add_issuer(issuer_body(**spec))
     short, long_ = secret_on(OWNER), secret_on(OTHER)
     replicas.add_certificate("short", short)  # 1h, on the owner
     replicas.add_certificate("long", long_, duration="240h")  # on the other replica
@@ -254,7 +256,7 @@ async def test_one_replica_records_nothing_in_the_ca_secret() -> None:
     clock = FakeClock()
     kube = FakeKube(clock=clock)
     controller = Controller(kube=kube, config=OperatorConfig(namespace="certmint"), clock=clock)
-    body = manifests.issuer(NAMESPACE, ISSUER_NAME, {"uid": "uid-ca", "generation": 1}, selfSigned={})
+    body = issuer_body(selfSigned={})
     kube.objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)] = body
     controller.issuer_event(ISSUER, None, body)
     meta = {"uid": "uid-web", "generation": 1, "resourceVersion": "c-web"}
@@ -272,3 +274,74 @@ async def test_one_replica_records_nothing_in_the_ca_secret() -> None:
         f"create secret {NAMESPACE}/{ca.name}",
         f"apply secret-data {NAMESPACE}/{ca.name}",
     ], "the CA and its first CRL, as before there were replicas"
+
+
+async def step(replicas: Replicas, slot: int, key: Key) -> None:
+    """Hand exactly this key to that replica, as a worker would."""
+    queue = replicas.controllers[slot].queue
+    assert queue.queued(key), f"{key} is not queued"
+    while (got := await queue.get()) != key:
+        queue.done(got)
+        queue.add(got)
+    await replicas.controllers[slot].process(key)
+
+
+async def test_a_replica_that_has_not_seen_the_activation_signs_nothing_with_the_old_ca() -> None:
+    replicas = Replicas()
+    policy = {"propagationDelay": "5s", "reissueWindow": "1h"}
+    spec = {"selfSigned": {"caDuration": "2000h", "rotation": policy}}
+    replicas.add_issuer(issuer_body(**spec))
+    await replicas.settle()
+    old_ca = ca_in(replicas.ca_secret())
+    rotation = replicas.issuer_status()["rotation"]
+    replicas.clock.now = datetime.fromisoformat(rotation["nextRotationAt"].replace("Z", "+00:00"))
+    replicas.owner.queue.add(ISSUER_KEY)
+    await replicas.settle(only=(OWNER,))
+    replicas.clock.advance(timedelta(seconds=5))
+    replicas.owner.queue.add(ISSUER_KEY)
+    await replicas.settle(only=(OWNER,))
+    assert ca_in(replicas.ca_secret()) != old_ca, "activated"
+    stale = replicas.other.state.issuer_views[ISSUER_KEY]
+    assert stale.signing.ca is not None
+    assert stale.signing.ca.certificate == old_ca, "the other replica has not looked again yet"
+    secret = secret_on(OTHER)
+    _, key = replicas.add_certificate("late", secret, duration="240h")
+    await step(replicas, OTHER, key)
+    assert (NAMESPACE, secret) not in replicas.kubes[0].secrets, "nothing signed with the retired CA"
+    assert replicas.other.queue.scheduled(key) is not None, "tried again with backoff"
+    await replicas.settle()  # its issuer's look (the CA Secret's event) brings the new CA
+    replicas.other.queue.add(key)
+    await replicas.settle()
+    assert issued_by(replicas.leaf(secret), ca_in(replicas.ca_secret()))
+
+
+async def test_a_revocation_written_over_by_another_writer_is_read_again_and_kept() -> None:
+    replicas = Replicas()
+    replicas.add_issuer(issuer_body(selfSigned={}))
+    secret = secret_on(OTHER)
+    replicas.add_certificate("web", secret)
+    await replicas.settle()
+    revoked = replicas.leaf(secret).serial_number
+    kube = replicas.kubes[OTHER]
+    read = kube.read_secret
+    raced: list[str] = []
+
+    async def read_then_race(namespace: str, name: str) -> Any:
+        found = await read(namespace, name)
+        if found is not None and found.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA and not raced:
+            # Another replica's write lands between this read and the write that follows it.
+            written = await replicas.kubes[OWNER].apply_secret_annotations(
+                namespace, name, {"example.com/other": "1"}, resource_version="", field_manager="other"
+            )
+            raced.append(written.resource_version)
+        return found
+
+    kube.read_secret = read_then_race  # type: ignore[method-assign]
+    request_revocation(replicas, "web", OTHER)
+    await replicas.settle(only=(OTHER,))
+    assert raced, "the race happened"
+    ca = replicas.ca_secret()
+    assert ca.annotations["example.com/other"] == "1"
+    assert revoked in {entry.serial_number for entry in load_revocations(ca.data[REVOKED_KEY]).entries}
+    await replicas.settle()
+    assert revoked in replicas.other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
