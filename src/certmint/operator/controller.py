@@ -16,6 +16,7 @@ from certmint.operator.context import Clock, Context, IssuerLocks, SignedDuratio
 from certmint.operator.echoes import EchoLedger, Source
 from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
 from certmint.operator.issuers.trust import trust_of
+from certmint.operator.longest_signed import CAMoved
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import (
@@ -576,7 +577,9 @@ class Controller:
             return
         metrics.reconcile_errors.labels(key.kind).inc()
         delay = self.queue.add_rate_limited(key)
-        if isinstance(error, TRANSIENT):
+        if isinstance(error, CAMoved):
+            log.info("%s: %s; retrying in %.0f s", key, error, delay)
+        elif isinstance(error, TRANSIENT):
             log.warning("reconciling %s failed (%s); retrying in %.0f s", key, describe(error), delay)
         else:
             log.error("reconciling %s failed; retrying in %.0f s", key, delay, exc_info=error)

@@ -31,15 +31,18 @@ async def record_revocation(
     ctx: Context, key: Key, certificate: x509.Certificate, reason: RevocationReason
 ) -> None:
     """Raises when the list cannot be read or written; the caller retries. Recording twice changes
-    nothing, so a crash between this and marking the request served is harmless. The lock keeps
-    this process's writers apart; another replica's revocation, or the owner's CRL, landing between
-    the read and the write is a 409: read again, a few times."""
+    nothing, so a crash between this and marking the request served is harmless. With several
+    replicas, another replica's revocation or the owner's CRL landing between the read and the
+    write is a 409: read again, a few times."""
     body = ctx.state.issuers.get(key)
     if body is None:
         raise LookupError(f"{key.kind} {key.name} is gone; cannot revoke")
     namespace, name = ca_secret_location(ctx, key, Issuer.model_validate(body))
+    # Alone, this process's lock keeps its writers apart: a conflict is someone else's write, left
+    # to the caller's retry with backoff as before there were replicas.
+    attempts = 1 if ctx.shard.whole else REVOCATION_ATTEMPTS
     async with ctx.issuer_lock(key):
-        for attempt in range(1, REVOCATION_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             secret = await ctx.kube.read_secret(namespace, name)
             if secret is None:
                 raise LookupError(f"CA Secret {namespace}/{name} is gone; cannot revoke")
@@ -56,7 +59,7 @@ async def record_revocation(
                     field_manager=REVOCATION_FIELD_MANAGER,
                 )
             except ApiException as error:
-                if error.status != 409 or attempt == REVOCATION_ATTEMPTS:
+                if error.status != 409 or attempt == attempts:
                     raise
                 continue
             return

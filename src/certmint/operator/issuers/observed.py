@@ -9,6 +9,8 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from certmint.api import Issuer, parse_duration
+from certmint.api.kinds import by_kind
+from certmint.kube.apply import version_of
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
@@ -28,17 +30,22 @@ from certmint.planning.issuers.revocation import CRL_KEY, crl_der_of, listed_ser
 
 async def observe(ctx: Context, key: Key) -> Outcome:
     body = ctx.state.issuers.get(key)
+    loaded = Outcome()
     if body is None:
-        return Outcome(issuer_view=not_found(key))
+        # Certificates may be listed before their issuer: read it rather than report it missing.
+        body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
+        if body is None:
+            return Outcome(issuer_view=not_found(key))
+        loaded = Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:
         view = IssuerView(exists=True, ready=False, reason=reasons.INVALID_SPEC, message=str(error))
-        return Outcome(issuer_view=view, backoff=True)
+        return loaded.then(Outcome(issuer_view=view, backoff=True))
     namespace, name = ca_secret_location(ctx, key, issuer)
     secret = await ctx.kube.read_secret(namespace, name)
     view = _view(ctx, key, issuer, name, secret, ctx.clock())
-    return Outcome(issuer_view=view, requeue_after=ctx.config.issuer_resync_seconds)
+    return loaded.then(Outcome(issuer_view=view, requeue_after=ctx.config.issuer_resync_seconds))
 
 
 def _view(
