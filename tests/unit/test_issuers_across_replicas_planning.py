@@ -54,6 +54,9 @@ def test_only_serials_a_crl_lists_count_as_revoked() -> None:
     assert listed_serials(pem, (CA,)) == frozenset({42})
     assert listed_serials(pem, (OTHER_CA,)) == frozenset(), "only the CRLs of the CAs asked about"
     assert listed_serials(b"not a crl", (CA,)) == frozenset()
+    impostor = create_root_ca(CARequest("ca", timedelta(days=10)), NOW)  # the same name, another key
+    _, forged = build_crls((impostor,), recorded, NOW, timedelta(days=1))
+    assert listed_serials(forged, (CA,)) == frozenset(), "a CRL the CA did not sign lists nothing"
 
 
 def test_stored_signers_are_used_until_every_ca_has_one() -> None:
