@@ -11,10 +11,18 @@ from typing import Any
 from cryptography import x509
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS
+from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.state import CERTIFICATE, ISSUER, Key
-from certmint.pki import issued_by, load_certificates_pem
+from certmint.pki import (
+    CARequest,
+    certificates_to_pem,
+    create_root_ca,
+    encode_private_key_pem,
+    issued_by,
+    load_certificates_pem,
+)
 from certmint.planning import labels, reasons
 from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca_secret import RETIRES_AT
@@ -345,3 +353,21 @@ async def test_a_revocation_written_over_by_another_writer_is_read_again_and_kep
     assert revoked in {entry.serial_number for entry in load_revocations(ca.data[REVOKED_KEY]).entries}
     await replicas.settle()
     assert revoked in replicas.other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
+
+
+async def test_an_issuer_of_a_given_ca_is_observed_without_a_write() -> None:
+    replicas = Replicas()
+    given = create_root_ca(CARequest("given", timedelta(days=30)), replicas.clock())
+    data = {
+        "tls.crt": certificates_to_pem([given.certificate]),
+        "tls.key": encode_private_key_pem(given.private_key),
+    }
+    replicas.kubes[0].put_secret(SecretObject("given-ca", NAMESPACE, "kubernetes.io/tls", data, {}, {}, ""))
+    replicas.add_issuer(issuer_body(ca={"secretName": "given-ca"}))
+    secret = secret_on(OTHER)
+    replicas.add_certificate("web", secret, duration="240h")
+    await replicas.settle()
+    assert issued_by(replicas.leaf(secret), given.certificate)
+    writes = replicas.kubes[OTHER].writes
+    assert not [w for w in writes if w.endswith("/given-ca")], "no record, no marking: the owner marks it"
+    assert [w for w in replicas.kubes[OWNER].writes if w.endswith("/given-ca")], "the owner marked it"
