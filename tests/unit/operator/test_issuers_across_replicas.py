@@ -14,7 +14,7 @@ from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.secrets import SecretObject
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
-from certmint.operator.state import CERTIFICATE, ISSUER, Key
+from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, Key
 from certmint.pki import (
     CARequest,
     certificates_to_pem,
@@ -28,8 +28,10 @@ from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca_secret import RETIRES_AT
 from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, listed_serials, load_revocations
 from certmint.planning.shards import Shard, object_bucket, secret_bucket
+from tests.csr_material import spiffe_csr
 from tests.e2e import manifests
 from tests.kubefake import FakeClock, FakeKube
+from tests.unit.operator import test_csrs as csr_tests
 
 NAMESPACE = "apps"
 OWNER, OTHER = 0, 1
@@ -371,3 +373,17 @@ async def test_an_issuer_of_a_given_ca_is_observed_without_a_write() -> None:
     writes = replicas.kubes[OTHER].writes
     assert not [w for w in writes if w.endswith("/given-ca")], "no record, no marking: the owner marks it"
     assert [w for w in replicas.kubes[OWNER].writes if w.endswith("/given-ca")], "the owner marked it"
+
+
+async def test_a_sharded_replica_records_the_csrs_it_signs() -> None:
+    harness = csr_tests.Harness()
+    owner = object_bucket(CLUSTER_ISSUER, "", "mesh") % 2
+    harness.controller.shard = Shard(owner, 2)
+    harness.add_issuer(csr_tests.cluster_issuer())
+    _, request = spiffe_csr(csr_tests.TRUST_DOMAIN, "apps", "web")
+    harness.submit(csr_tests.csr("web", request))
+    harness.approve("web")
+    await harness.settle()
+    _, ca_certificate = harness.issued("web")
+    ca = harness.kube.secrets[("certmint", "mesh-ca")]
+    assert ca.annotations[longest_signed.annotation(owner)] == f"{ca_certificate.serial_number:x}/3600"
