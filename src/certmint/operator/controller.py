@@ -14,7 +14,7 @@ from certmint.operator import bundles, certificates, csrs, issuers, metrics, pod
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, SignedDurations, system_clock
 from certmint.operator.echoes import EchoLedger, Source
-from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
+from certmint.operator.issuer_views import reaches_bundles, reaches_certificates, same_view
 from certmint.operator.issuers.trust import trust_of
 from certmint.operator.longest_signed import CAMoved
 from certmint.operator.loopwatch import watch_loop_lag
@@ -592,6 +592,14 @@ class Controller:
             self._issuer_known(key)
         for written in outcome.statuses:
             self._cache_status(written.key, written.status)
+        # A replica observing another's issuer wakes the keys waiting for it only when what it read
+        # changed: a revocation waits for the owner's CRL, which a look before it does not bring.
+        keep_waiting = (
+            key.kind in ISSUER_KINDS
+            and not self.owns(key)
+            and outcome.issuer_view is not None
+            and same_view(self.state.issuer_views.get(key), outcome.issuer_view)
+        )
         if outcome.issuer_view is not None:
             self._set_issuer_view(key, outcome.issuer_view)
         settled = self.echoes.settled(key, outcome.echoes)
@@ -614,7 +622,10 @@ class Controller:
             self.state.rotation_steps[key] = outcome.rotation_step
         self._schedule_next_look(key, outcome)
         for waiter in settled.waiters:
-            self.queue.add(waiter)
+            if keep_waiting:
+                self.echoes.wait(waiter, key)
+            else:
+                self.queue.add(waiter)
 
     def _schedule_next_look(self, key: Key, outcome: Outcome) -> None:
         if outcome.backoff:

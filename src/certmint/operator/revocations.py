@@ -10,6 +10,7 @@ from certmint.operator.state import Key
 from certmint.pki import RevocationReason
 from certmint.planning.issuers.ca import ca_secret_name
 from certmint.planning.issuers.revocation import (
+    CRL_KEY,
     REVOKED_KEY,
     dump_revocations,
     load_revocations,
@@ -50,11 +51,14 @@ async def record_revocation(
             updated = with_revocation(revocations, certificate, reason, ctx.clock())
             if updated == revocations:
                 return
+            # The CRLs are written under the same field manager: declared as they are, so that this
+            # write does not remove them until the issuer's owner signs new ones.
+            kept = {CRL_KEY: secret.data[CRL_KEY]} if CRL_KEY in secret.data else {}
             try:
                 await ctx.kube.apply_secret_data(
                     namespace,
                     name,
-                    {REVOKED_KEY: dump_revocations(updated)},
+                    {REVOKED_KEY: dump_revocations(updated), **kept},
                     resource_version=secret.resource_version,
                     field_manager=REVOCATION_FIELD_MANAGER,
                 )

@@ -4,6 +4,7 @@ its own gateway onto the same objects, so what each one wrote is told apart; the
 by hand: each replica gets the events its watches would bring (its Certificates and leaf Secrets,
 every CA Secret, every issuer)."""
 
+import base64
 import copy
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca_secret import RETIRES_AT
 from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, listed_serials, load_revocations
 from certmint.planning.shards import Shard, object_bucket, secret_bucket
+from certmint.planning.signers import issuer_signer_name
 from tests.csr_material import spiffe_csr
 from tests.e2e import manifests
 from tests.kubefake import FakeClock, FakeKube
@@ -192,7 +194,8 @@ async def test_a_revocation_by_the_other_replica_reaches_the_owners_crl_and_the_
     assert not replicas.other.queue.queued(key)
     due = replicas.other.queue.scheduled(ISSUER_KEY)
     assert due is not None
-    assert not [w for w in replicas.kubes[OTHER].writes if CRL_KEY in w]
+    assert replicas.ca_secret().data.get(CRL_KEY), "the owner's last CRL stays until it signs a new one"
+    assert replicas.other.state.issuer_views[ISSUER_KEY].revoking.crl_der, "and is served meanwhile"
     await replicas.settle(only=(OWNER,))
     crls = replicas.ca_secret().data[CRL_KEY]
     owner_view = replicas.owner.state.issuer_views[ISSUER_KEY]
@@ -387,3 +390,28 @@ async def test_a_sharded_replica_records_the_csrs_it_signs() -> None:
     _, ca_certificate = harness.issued("web")
     ca = harness.kube.secrets[("certmint", "mesh-ca")]
     assert ca.annotations[longest_signed.annotation(owner)] == f"{ca_certificate.serial_number:x}/3600"
+
+
+async def test_a_csr_revoked_on_the_other_replica_waits_for_the_owners_crl_without_spinning() -> None:
+    replicas = Replicas()
+    replicas.add_issuer(issuer_body(selfSigned={}))
+    await replicas.settle()
+    _, request = spiffe_csr(csr_tests.TRUST_DOMAIN, NAMESPACE, "web")
+    signer = issuer_signer_name(NAMESPACE, ISSUER_NAME)
+    body = csr_tests.csr("web", request, signer=signer, conditions=("Approved",))
+    replicas.kubes[0].objects[(csr_tests.PLURAL, None, "web")] = body
+    other = replicas.other
+    other.signing_request_event(None, body)  # the replica the request's bucket belongs to
+    await replicas.settle(only=(OTHER,))
+    signed = replicas.kubes[0].objects[(csr_tests.PLURAL, None, "web")]
+    serial = load_certificates_pem(base64.b64decode(signed["status"]["certificate"]))[0].serial_number
+    revoke = {labels.REVOKE_REQUEST: "t1", "certmint.dev/revoke-reason": "keyCompromise"}
+    signed["metadata"]["annotations"] = revoke
+    other.signing_request_event(None, signed)
+    await replicas.settle(only=(OTHER,))  # would never settle if the request spun on its issuer
+    told = [e.reason for e in replicas.kubes[OTHER].events if e.about.kind == "CertificateSigningRequest"]
+    assert told.count(reasons.REVOKED) == 1, "recorded and told once"
+    assert serial not in other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials
+    await replicas.settle()
+    assert serial in other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials, "the owner's CRL lists it"
+    assert not other.queue.ready()
