@@ -13,8 +13,10 @@ from cryptography import x509
 
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.secrets import SecretObject
+from certmint.operator import issuers
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
+from certmint.operator.issuer_views import same_view
 from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, Key
 from certmint.pki import (
     CARequest,
@@ -415,3 +417,22 @@ async def test_a_csr_revoked_on_the_other_replica_waits_for_the_owners_crl_witho
     await replicas.settle()
     assert serial in other.state.issuer_views[ISSUER_KEY].revoking.revoked_serials, "the owner's CRL lists it"
     assert not other.queue.ready()
+
+
+async def test_two_looks_at_an_unchanged_ca_secret_are_the_same_view() -> None:
+    replicas = Replicas()
+    replicas.add_issuer(issuer_body(selfSigned={}, revocation={"ocspURL": "http://certmint.example/ocsp"}))
+    await replicas.settle()
+    first = (await issuers.observe(replicas.other.context, ISSUER_KEY)).issuer_view
+    second = (await issuers.observe(replicas.other.context, ISSUER_KEY)).issuer_view
+    assert first is not None
+    assert second is not None
+    assert first.revoking.ocsp is not None, "keys loaded anew each time, compared by their certificates"
+    assert same_view(first, second)
+    replicas.clock.advance(timedelta(hours=13))  # past half the CRL's life: the owner signs a new one
+    replicas.owner.queue.add(ISSUER_KEY)
+    await replicas.settle()
+    third = (await issuers.observe(replicas.other.context, ISSUER_KEY)).issuer_view
+    assert third is not None
+    assert not same_view(second, third)
+    assert replicas.kubes[OTHER].writes == [], "looking writes nothing"
