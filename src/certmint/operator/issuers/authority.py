@@ -15,7 +15,7 @@ from certmint.operator.issuers.status import event, reference
 from certmint.operator.issuers.trust import published_for_rotation
 from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
-from certmint.pki import create_root_ca
+from certmint.pki import CertificateAuthority, create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer_view import IssuerView, Signing, Trust
@@ -112,15 +112,7 @@ async def load_or_bootstrap(
             # or replacement reaches this Issuer at once instead of at the next resync.
             role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA}
             secret = await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
-        view = IssuerView(
-            exists=True,
-            ready=True,
-            reason=reasons.CA_READY,
-            message="CA is valid",
-            signing=Signing(ca=plan.ca),
-            trust=Trust(certificates=(plan.ca.root,)),
-        )
-        return Usable(view, None, None, secret)
+        return Usable(given_ca_view(plan.ca), None, None, secret)
     else:
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
@@ -187,6 +179,18 @@ async def _longest_issued(
     longest = await off_loop(longest_issued, issued, material.current.certificate)
     recorded = longest_signed.recorded_longest(annotations, material.current.certificate)
     return max(longest, recorded, longest_pod_certificate(issuer))
+
+
+def given_ca_view(ca: CertificateAuthority) -> IssuerView:
+    """The view of an issuer signing with a CA it was given (never rotated by certmint)."""
+    return IssuerView(
+        exists=True,
+        ready=True,
+        reason=reasons.CA_READY,
+        message="CA is valid",
+        signing=Signing(ca=ca),
+        trust=Trust(certificates=(ca.root,)),
+    )
 
 
 def signing_policy(signing: Signing, issuer: Issuer) -> Signing:

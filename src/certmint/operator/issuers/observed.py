@@ -14,14 +14,14 @@ from certmint.kube.apply import version_of
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
-from certmint.operator.issuers.authority import rotating_view, signing_policy
+from certmint.operator.issuers.authority import given_ca_view, rotating_view, signing_policy
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.pki import CertificateAuthority
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
-from certmint.planning.issuer_view import IssuerView, Revoking, Signing, Trust
+from certmint.planning.issuer_view import IssuerView, Revoking
 from certmint.planning.issuers.ca import CAUnusable, GenerateCA, foreign_ca_secret, plan_ca
 from certmint.planning.issuers.ca_secret import read_material
 from certmint.planning.issuers.ocsp import load_signers, responder_inputs, stored_signers
@@ -65,14 +65,7 @@ def _view(
         return IssuerView(exists=True, ready=False, reason=reasons.WAITING_FOR_OWNER, message=message)
     if issuer.spec.self_signed is None:
         signers: tuple[CertificateAuthority, ...] = (plan.ca,)
-        view = IssuerView(
-            exists=True,
-            ready=True,
-            reason=reasons.CA_READY,
-            message="CA is valid",
-            signing=Signing(ca=plan.ca),
-            trust=Trust(certificates=(plan.ca.root,)),
-        )
+        view = given_ca_view(plan.ca)
     else:
         material = read_material(plan.ca, secret.data, secret.annotations, now)
         signers = material.crl_signers
