@@ -436,3 +436,52 @@ async def test_two_looks_at_an_unchanged_ca_secret_are_the_same_view() -> None:
     assert third is not None
     assert not same_view(second, third)
     assert replicas.kubes[OTHER].writes == [], "looking writes nothing"
+
+
+async def test_a_record_landing_during_the_activation_is_counted_before_the_old_ca_stops_signing() -> None:
+    replicas = Replicas()
+    policy = {"propagationDelay": "5s", "reissueWindow": "1h"}
+    replicas.add_issuer(issuer_body(selfSigned={"caDuration": "2000h", "rotation": policy}))
+    replicas.add_certificate("short", secret_on(OWNER))
+    await replicas.settle()
+    old_ca = ca_in(replicas.ca_secret())
+    rotation = replicas.issuer_status()["rotation"]
+    replicas.clock.now = datetime.fromisoformat(rotation["nextRotationAt"].replace("Z", "+00:00"))
+    replicas.owner.queue.add(ISSUER_KEY)
+    await replicas.settle(only=(OWNER,))  # Prepare
+    replicas.clock.advance(timedelta(seconds=5))
+    kube = replicas.kubes[OWNER]
+    read = kube.read_secret
+    raced: list[str] = []
+
+    async def read_then_the_other_records(namespace: str, name: str) -> Any:
+        found = await read(namespace, name)
+        if found is not None and found.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA and not raced:
+            # The other replica records a 240h leaf between the owner's read and its activation.
+            record = {
+                longest_signed.annotation(OTHER): longest_signed.value(
+                    old_ca.serial_number, timedelta(hours=240)
+                )
+            }
+            written = await replicas.kubes[OTHER].apply_secret_annotations(
+                namespace,
+                name,
+                record,
+                resource_version=found.resource_version,
+                field_manager=longest_signed.field_manager(OTHER),
+            )
+            raced.append(written.resource_version)
+        return found
+
+    kube.read_secret = read_then_the_other_records  # type: ignore[method-assign]
+    replicas.owner.queue.add(ISSUER_KEY)
+    await step(replicas, OWNER, ISSUER_KEY)
+    assert raced, "the record landed in between"
+    assert ca_in(replicas.ca_secret()) == old_ca, "the activation written over the record was refused"
+    assert replicas.owner.queue.scheduled(ISSUER_KEY) is not None, "and is tried again"
+    replicas.owner.queue.add(ISSUER_KEY)
+    await step(replicas, OWNER, ISSUER_KEY)
+    ca = replicas.ca_secret()
+    assert ca_in(ca) != old_ca, "activated on the second look"
+    retires = datetime.fromisoformat(ca.annotations[RETIRES_AT])
+    assert retires - replicas.clock() >= timedelta(hours=240), "counting the record that raced it"
