@@ -106,6 +106,9 @@ class SignedDurations:
     def remember(self, issuer: Key, ca_serial: int, duration: timedelta) -> None:
         self._recorded[issuer] = (ca_serial, duration)
 
+    def forget(self, issuer: Key) -> None:
+        self._recorded.pop(issuer, None)
+
 
 @dataclass(frozen=True)
 class Context:

@@ -233,6 +233,7 @@ class Controller:
             self.state.issuers.pop(key, None)
             self._refresh_default(key)
             self.state.rotation_steps.pop(key, None)
+            self._signed.forget(key)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
             self._forget_signing_requests_of(key)
             self._forget_pod_certificate_requests_of(key)
