@@ -485,3 +485,17 @@ async def test_a_record_landing_during_the_activation_is_counted_before_the_old_
     assert ca_in(ca) != old_ca, "activated on the second look"
     retires = datetime.fromisoformat(ca.annotations[RETIRES_AT])
     assert retires - replicas.clock() >= timedelta(hours=240), "counting the record that raced it"
+
+
+async def test_a_certificate_listed_before_its_observed_issuer_reads_the_issuer_once() -> None:
+    replicas = Replicas()
+    body = issuer_body(selfSigned={})
+    replicas.kubes[0].objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)] = body
+    replicas.owner.issuer_event(ISSUER, None, body)  # the other replica's watch has not reported it
+    await replicas.settle(only=(OWNER,))
+    secret = secret_on(OTHER)
+    replicas.add_certificate("web", secret)
+    await replicas.settle()
+    assert ISSUER_KEY in replicas.other.state.issuers, "read from the API"
+    assert replicas.kubes[OTHER].reads.count(f"get issuers {NAMESPACE}/{ISSUER_NAME}") == 1
+    assert issued_by(replicas.leaf(secret), ca_in(replicas.ca_secret()))
