@@ -499,3 +499,36 @@ async def test_a_certificate_listed_before_its_observed_issuer_reads_the_issuer_
     assert ISSUER_KEY in replicas.other.state.issuers, "read from the API"
     assert replicas.kubes[OTHER].reads.count(f"get issuers {NAMESPACE}/{ISSUER_NAME}") == 1
     assert issued_by(replicas.leaf(secret), ca_in(replicas.ca_secret()))
+
+
+async def test_one_replica_ignores_longest_signed_records_someone_wrote_on_its_ca_secret() -> None:
+    clock = FakeClock()
+    kube = FakeKube(clock=clock)
+    controller = Controller(kube=kube, config=OperatorConfig(namespace="certmint"), clock=clock)
+    policy = {"propagationDelay": "5s", "reissueWindow": "1h"}
+    body = issuer_body(selfSigned={"caDuration": "2000h", "rotation": policy})
+    kube.objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)] = body
+    controller.issuer_event(ISSUER, None, body)
+
+    async def settle() -> None:
+        for _ in range(50):
+            if not controller.queue.ready():
+                return
+            await controller.process(await controller.queue.get())
+
+    await settle()
+    (ca,) = [s for s in kube.secrets.values() if s.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA]
+    forged = {longest_signed.annotation(1): longest_signed.value(ca_in(ca).serial_number, timedelta(days=60))}
+    await kube.apply_secret_annotations(
+        NAMESPACE, ca.name, forged, resource_version=ca.resource_version, field_manager="tenant"
+    )
+    status = kube.objects[(ISSUERS.plural, NAMESPACE, ISSUER_NAME)]["status"]
+    clock.now = datetime.fromisoformat(status["rotation"]["nextRotationAt"].replace("Z", "+00:00"))
+    controller.queue.add(ISSUER_KEY)
+    await settle()  # Prepare
+    clock.advance(timedelta(seconds=5))
+    controller.queue.add(ISSUER_KEY)
+    await settle()  # Activate
+    (ca,) = [s for s in kube.secrets.values() if s.labels.get(labels.SECRET_ROLE_LABEL) == labels.ROLE_CA]
+    retires = datetime.fromisoformat(ca.annotations[RETIRES_AT])
+    assert retires - clock() < timedelta(hours=2), "its reissueWindow and delay, not the forged 60 days"
