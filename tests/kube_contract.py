@@ -241,6 +241,41 @@ async def data_keys_are_written_only_to_the_version_read(kube: Kube, namespace: 
     )
 
 
+async def annotations_are_written_per_manager_to_the_version_read(kube: Kube, namespace: str) -> None:
+    written = await kube.apply_secret(
+        namespace,
+        "ca",
+        secret_type=TLS,
+        data={"tls.crt": b"ca", "tls.key": b"k"},
+        labels={},
+        annotations={"mine": "1"},
+    )
+    first = await kube.apply_secret_annotations(
+        namespace, "ca", {"slot-0": "a"}, resource_version=written.resource_version, field_manager="slot-0"
+    )
+    second = await kube.apply_secret_annotations(
+        namespace, "ca", {"slot-1": "b"}, resource_version=first.resource_version, field_manager="slot-1"
+    )
+    assert second.annotations == {"mine": "1", "slot-0": "a", "slot-1": "b"}
+    assert second.data == {"tls.crt": b"ca", "tls.key": b"k"}
+    with pytest.raises(ApiException) as stale:
+        await kube.apply_secret_annotations(
+            namespace, "ca", {"slot-0": "c"}, resource_version=first.resource_version, field_manager="slot-0"
+        )
+    assert stale.value.status == 409
+    rewritten = await kube.apply_secret(
+        namespace,
+        "ca",
+        secret_type=TLS,
+        data={"tls.crt": b"ca", "tls.key": b"k"},
+        labels={},
+        annotations={"mine": "2"},
+    )
+    assert rewritten.annotations == {"mine": "2", "slot-0": "a", "slot-1": "b"}, (
+        "the writer of the Secret keeps the slots' annotations"
+    )
+
+
 async def secrets_are_listed_by_label(kube: Kube, namespace: str) -> None:
     for name, labels in (("labelled", {ROLE: namespace}), ("other", {ROLE: "other"}), ("bare", {})):
         await kube.apply_secret(namespace, name, secret_type="Opaque", data={}, labels=labels, annotations={})
@@ -734,6 +769,7 @@ CONTRACTS: tuple[Contract, ...] = (
     apply_leaves_what_a_create_wrote,
     marking_touches_only_the_markings,
     data_keys_are_written_only_to_the_version_read,
+    annotations_are_written_per_manager_to_the_version_read,
     secrets_are_listed_by_label,
     lists_come_in_pages,
     kinds_are_listed_then_watched,

@@ -328,6 +328,32 @@ class Kube:
             raise
         return True
 
+    async def apply_secret_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: Mapping[str, str],
+        *,
+        resource_version: str,
+        field_manager: str,
+    ) -> SecretObject:
+        """Sets some annotations of an existing Secret under a field manager of their own, touching
+        nothing else; 409 when the Secret changed since it was read (`resource_version`)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "resourceVersion": resource_version,
+                "annotations": dict(annotations),
+            },
+        }
+        written = await self.server_side_apply(
+            objects.core_path("secrets", namespace, name), body, field_manager
+        )
+        return secrets.secret_from_body(written)
+
     # certmint.dev objects and namespaces
 
     async def set_label(self, path: str, label: str, value: str, resource_version: str) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from certmint.kube.gateway import Kube
@@ -95,6 +95,24 @@ class IssuerLocks:
         return self._locks.setdefault(key, asyncio.Lock())
 
 
+@dataclass
+class SignedDurations:
+    """Per issuer, the CA serial and the longest duration this replica recorded for it
+    (operator.longest_signed): each longer duration is written once."""
+
+    _recorded: dict[Key, tuple[int, timedelta]] = field(default_factory=dict)
+
+    def covers(self, issuer: Key, ca_serial: int, duration: timedelta) -> bool:
+        serial, longest = self._recorded.get(issuer, (0, timedelta(0)))
+        return serial == ca_serial and duration <= longest
+
+    def remember(self, issuer: Key, ca_serial: int, duration: timedelta) -> None:
+        self._recorded[issuer] = (ca_serial, duration)
+
+    def forget(self, issuer: Key) -> None:
+        self._recorded.pop(issuer, None)
+
+
 @dataclass(frozen=True)
 class Context:
     kube: Kube
@@ -103,4 +121,6 @@ class Context:
     state: StateView
     issuer_lock: IssuerLocks
     shard: Shard = WHOLE
-    """The buckets this replica serves (planning.shards)."""
+    """The buckets this replica serves; whole when it is the only one."""
+    signed: SignedDurations = field(default_factory=SignedDurations)
+    """The longest leaf this replica recorded per issuer (operator.longest_signed)."""

@@ -14,10 +14,11 @@ from certmint.kube.gateway import Kube
 from certmint.kube.secrets import secret_from_body
 from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts, shards
 from certmint.operator.config import OperatorConfig
-from certmint.operator.context import Clock, Context, IssuerLocks, system_clock
+from certmint.operator.context import Clock, Context, IssuerLocks, SignedDurations, system_clock
 from certmint.operator.echoes import EchoLedger, Source
-from certmint.operator.issuer_views import reaches_bundles, reaches_certificates
+from certmint.operator.issuer_views import reaches_bundles, reaches_certificates, same_view
 from certmint.operator.issuers.trust import trust_of
+from certmint.operator.longest_signed import CAMoved
 from certmint.operator.loopwatch import watch_loop_lag
 from certmint.operator.outcome import Outcome, StatusWritten
 from certmint.operator.state import (
@@ -119,12 +120,13 @@ class Controller:
     """The buckets this replica serves (planning.shards): all of them unless several replicas split
     the work."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
+    _signed: SignedDurations = field(default_factory=SignedDurations)
     _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
     def context(self) -> Context:
-        return Context(self.kube, self.config, self.clock, self.state, self._locks, self.shard)
+        return Context(self.kube, self.config, self.clock, self.state, self._locks, self.shard, self._signed)
 
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
@@ -359,6 +361,7 @@ class Controller:
             self.state.issuers.pop(key, None)
             self._refresh_default(key)
             self.state.rotation_steps.pop(key, None)
+            self._signed.forget(key)
             metrics.forget_issuer(key.kind, key.namespace, key.name)
             self._forget_signing_requests_of(key)
             self._forget_pod_certificate_requests_of(key)
@@ -678,6 +681,9 @@ class Controller:
         try:
             if key.kind == SIGNER:
                 outcome = await self._pick_up_signing_requests(key)
+            elif key.kind in ISSUER_KINDS and not self.owns(key):
+                # Another replica does its issuer-wide work: this one only reads it.
+                outcome = await issuers.observe(self.context, key)
             else:
                 outcome = await RECONCILERS[key.kind](self.context, key)
         except asyncio.CancelledError:
@@ -704,7 +710,9 @@ class Controller:
             return
         metrics.reconcile_errors.labels(key.kind).inc()
         delay = self.queue.add_rate_limited(key)
-        if isinstance(error, TRANSIENT):
+        if isinstance(error, CAMoved):
+            log.info("%s: %s; retrying in %.0f s", key, error, delay)
+        elif isinstance(error, TRANSIENT):
             log.warning("reconciling %s failed (%s); retrying in %.0f s", key, describe(error), delay)
         else:
             log.error("reconciling %s failed; retrying in %.0f s", key, delay, exc_info=error)
@@ -721,6 +729,14 @@ class Controller:
             self._issuer_known(key)
         for written in outcome.statuses:
             self._cache_status(written)
+        # A replica observing another's issuer wakes the keys waiting for it only when what it read
+        # changed: a revocation waits for the owner's CRL, which a look before it does not bring.
+        keep_waiting = (
+            key.kind in ISSUER_KINDS
+            and not self.owns(key)
+            and outcome.issuer_view is not None
+            and same_view(self.state.issuer_views.get(key), outcome.issuer_view)
+        )
         if outcome.issuer_view is not None:
             self._set_issuer_view(key, outcome.issuer_view)
         settled = self.echoes.settled(key, outcome.echoes)
@@ -743,7 +759,10 @@ class Controller:
             self.state.rotation_steps[key] = outcome.rotation_step
         self._schedule_next_look(key, outcome)
         for waiter in settled.waiters:
-            self.queue.add(waiter)
+            if keep_waiting:
+                self.echoes.wait(waiter, key)
+            else:
+                self.queue.add(waiter)
 
     def _schedule_next_look(self, key: Key, outcome: Outcome) -> None:
         if outcome.backoff:
@@ -799,6 +818,15 @@ class Controller:
             self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
         if reaches_bundles(previous, view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
+        if not self.owns(key) and _newly_revoked(previous, view):
+            # The owner signed a CRL listing new serials: Certificates whose revocation this
+            # replica recorded re-plan now (the owner's reconcile woke its own waiters at once).
+            self.queue.fan_out(self.state.revoking_certificates_of(key))
+
+
+def _newly_revoked(previous: IssuerView | None, view: IssuerView) -> bool:
+    before = previous.revoking.revoked_serials if previous is not None else frozenset()
+    return bool(view.revoking.revoked_serials - before)
 
 
 def _source(key: Key, body: Body) -> Source:

@@ -2,6 +2,8 @@
 
 The issuer reconciler produces the views (through its Outcome); the controller stores them."""
 
+from dataclasses import replace
+
 from certmint.operator.context import Context
 from certmint.operator.state import Key
 from certmint.planning import reasons
@@ -31,6 +33,20 @@ def reaches_certificates(previous: IssuerView | None, view: IssuerView) -> bool:
 def reaches_bundles(previous: IssuerView | None, view: IssuerView) -> bool:
     """Whether TrustBundles must publish again: the issuer became (un)usable, or what is trusted changed."""
     return previous is None or _standing(previous) != _standing(view) or previous.trust != view.trust
+
+
+def same_view(previous: IssuerView | None, view: IssuerView) -> bool:
+    """Whether nothing anyone plans from changed (keys compare by their certificates)."""
+    if previous is None or _standing(previous) != _standing(view):
+        return False
+    if (previous.signing, previous.trust) != (view.signing, view.trust):
+        return False
+    before, now = previous.revoking, view.revoking
+    if replace(before, ocsp=None) != replace(now, ocsp=None):
+        return False
+    if before.ocsp is None or now.ocsp is None:
+        return before.ocsp is None and now.ocsp is None
+    return before.ocsp.same_as(now.ocsp)
 
 
 def _standing(view: IssuerView) -> tuple[bool, bool, str, str]:

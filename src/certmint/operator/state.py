@@ -22,6 +22,7 @@ from certmint.api.kinds import (
     TRUST_BUNDLES,
 )
 from certmint.operator.ocsp_responder import Responders
+from certmint.planning import labels
 from certmint.planning.bundles.sources import issuer_source_id
 from certmint.planning.certificates.secret_view import SecretContents, SecretView
 from certmint.planning.cluster_trust import ClusterTrustBundleObject
@@ -286,6 +287,16 @@ class State:
             view = self.secrets.get(self._filed[certificate].secret)
             if view is not None and isinstance(view.contents, SecretContents):
                 found.append(view.contents.certificate_der)
+        return found
+
+    def revoking_certificates_of(self, key: Key) -> set[Key]:
+        """Its Certificates whose Secret marks a revoke request served: those waiting for a CRL to
+        list their serial."""
+        found = set()
+        for certificate in self.certificates_for_issuer(key):
+            view = self.secrets.get(self._filed[certificate].secret)
+            if view is not None and labels.REVOKE_REQUEST in view.annotations:
+                found.add(certificate)
         return found
 
     def bundles_for_issuer(self, key: Key) -> set[Key]:

@@ -195,3 +195,8 @@ CLUSTER_TRUST_BUNDLE_CONTESTED: Final = "ClusterTrustBundleContested"
 CLUSTER_TRUST_BUNDLE_WRITE_FAILED: Final = "ClusterTrustBundleWriteFailed"
 """The API server refused certmint's write of the issuer's ClusterTrustBundle (RBAC, a conflict):
 retried; Certificates are served meanwhile."""
+
+# Issuers across replicas (issue 25).
+WAITING_FOR_OWNER: Final = "WaitingForOwner"
+"""A replica that does not own the issuer found no usable CA Secret yet: the owning replica creates
+it; this one only reads it."""

@@ -14,6 +14,7 @@ from certmint.kube.secrets import OwnerReference, SecretObject
 from certmint.operator import metrics
 from certmint.operator.certificates.keymanager import keystore_password, reusable_key
 from certmint.operator.context import Context
+from certmint.operator.longest_signed import record_longest_signed
 from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.state import SECRET, Key
@@ -52,6 +53,7 @@ async def issue(
         return password
     issuer_label = metrics.issuer_label(signer.kind, signer.name)
     reused = await reusable_key(ctx, key.namespace, plan.secret.name, plan.spec) if plan.reuse_key else None
+    await record_longest_signed(ctx, signer, plan.ca, plan.spec.leaf.duration)
     started = time.perf_counter()
     try:
         if _cheap(plan.spec, plan.ca, reused):

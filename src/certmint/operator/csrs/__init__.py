@@ -16,6 +16,7 @@ from certmint.kube.events import ObjectReference
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
+from certmint.operator.longest_signed import record_longest_signed
 from certmint.operator.offload import off_loop
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import record_revocation
@@ -78,6 +79,9 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
 async def _sign(
     ctx: Context, csr: SigningRequestObject, signer: SignerRef, plan: SignChain, now: datetime
 ) -> Outcome:
+    await record_longest_signed(
+        ctx, issuer_key(signer.kind, signer.namespace, signer.name), plan.ca, plan.leaf.duration
+    )
     chain_pem = await off_loop(_signed_chain, plan, now)
     await ctx.kube.write_csr_certificate(csr.name, chain_pem)
     await ctx.kube.post_event(_reference(csr), plan.event.type, plan.event.reason, plan.event.message)

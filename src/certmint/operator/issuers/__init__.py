@@ -3,29 +3,32 @@ and readiness. authority: the CA and its rotation; revocation: the revocation li
 status: the Issuer's status and events."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import ValidationError
 
-from certmint.api import Issuer, parse_duration
+from certmint.api import Issuer
 from certmint.api.certificate import IssuerKind
-from certmint.api.issuer import DEFAULT_REISSUE_WINDOW
 from certmint.api.kinds import by_kind
 from certmint.kube.apply import version_of
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
 from certmint.operator.issuers import authority, revocation, status, trust
+from certmint.operator.issuers.observed import observe
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
 from certmint.planning import reasons
 from certmint.planning.defaults import Standing, default_standing
 from certmint.planning.issuer_view import IssuerView, Revoking
-from certmint.planning.issuers.rotation import rotation_policy
+
+__all__ = ["observe", "reconcile"]
 
 
 async def reconcile(ctx: Context, key: Key) -> Outcome:
+    """The issuer-wide work, done by the one replica that owns the issuer (Controller.owns); every
+    other replica observes it (issuers.observe)."""
     async with ctx.issuer_lock(key):
         return await _reconcile_locked(ctx, key)
 
@@ -55,13 +58,6 @@ async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
         return loaded.then(written).then(Outcome(issuer_view=ca, backoff=True))
     ready = await _ready(ctx, key, issuer, namespace, name, ca, default, now)
     return loaded.then(Outcome(rotation_step=ca.step)).then(ready)
-
-
-def _reissue_window(issuer: Issuer) -> timedelta:
-    """Its rotation's reissueWindow; an issuer of a given CA has no rotation: the default window."""
-    if issuer.spec.self_signed is None:
-        return parse_duration(DEFAULT_REISSUE_WINDOW)
-    return rotation_policy(issuer).reissue_window
 
 
 def _default(ctx: Context, key: Key, issuer: Issuer) -> Standing | None:
@@ -96,14 +92,7 @@ async def _ready(
     ocsp = await revocation.publish_ocsp(ctx, crls.secret, issuer, signers, crls.pem, now)
     view = replace(
         view,
-        signing=replace(
-            view.signing,
-            policy=issuer.spec.policy,
-            allow_ca=issuer.spec.allow_ca,
-            auto_approval=issuer.spec.signing_requests.auto_approve,
-            pod_certificates=issuer.spec.pod_certificates,
-            default_change_window=_reissue_window(issuer),
-        ),
+        signing=authority.signing_policy(view.signing, issuer),
         trust=replace(view.trust, crl_pem=crls.pem),
         revoking=Revoking(
             revoked_serials=crls.revoked_serials,

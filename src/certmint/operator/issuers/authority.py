@@ -1,23 +1,25 @@
 """The issuer's CA: load a provided one, bootstrap a self-signed one, rotate it with overlapping trust."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
 
-from certmint.api import Issuer
-from certmint.api.issuer import RotationPhase
+from certmint.api import Issuer, parse_duration
+from certmint.api.issuer import DEFAULT_REISSUE_WINDOW, RotationPhase
 from certmint.kube.secrets import SecretObject
 from certmint.operator.context import Context
 from certmint.operator.issuers.status import event, reference
 from certmint.operator.issuers.trust import published_for_rotation
 from certmint.operator.offload import off_loop
 from certmint.operator.state import Key, published_by_bundles
-from certmint.pki import create_root_ca
+from certmint.pki import CertificateAuthority, create_root_ca
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
 from certmint.planning.issuer_view import IssuerView, Signing, Trust
+from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca import CAUnusable, GenerateCA, foreign_ca_secret, plan_ca
 from certmint.planning.issuers.ca_import import ImportCA, ImportSource, import_source, plan_import
 from certmint.planning.issuers.ca_secret import ca_secret_content, read_material
@@ -111,15 +113,7 @@ async def load_or_bootstrap(
             # or replacement reaches this Issuer at once instead of at the next resync.
             role = {labels.SECRET_ROLE_LABEL: labels.ROLE_CA, **shared_labels(ctx.shard)}
             secret = await ctx.kube.mark_secret(namespace, name, role, ca_annotations(key))
-        view = IssuerView(
-            exists=True,
-            ready=True,
-            reason=reasons.CA_READY,
-            message="CA is valid",
-            signing=Signing(ca=plan.ca),
-            trust=Trust(certificates=(plan.ca.root,)),
-        )
-        return Usable(view, None, None, secret)
+        return Usable(given_ca_view(plan.ca), None, None, secret)
     else:
         material = read_material(
             plan.ca, secret.data if secret else {}, secret.annotations if secret else {}, now
@@ -133,7 +127,7 @@ async def load_or_bootstrap(
             issuer,
             material,
             issuer.metadata.annotations.get(ROTATE_REQUEST, ""),
-            await _longest_issued(ctx, key, issuer, material),
+            await _longest_issued(ctx, key, issuer, material, secret.annotations if secret else {}),
             now,
             last,
             names,
@@ -142,23 +136,26 @@ async def load_or_bootstrap(
         if isinstance(step, Hold) and step.lagging:
             # The bundles wake this issuer when what they publish changes; the poll is a fallback.
             check = min(step.until, now + timedelta(seconds=LAGGING_POLL_SECONDS))
-            return Usable(_rotating_view(material, issuer), material, check, secret, lagging=step.lagging)
+            return Usable(rotating_view(material, issuer), material, check, secret, lagging=step.lagging)
         if isinstance(step, Hold):
             # Its own time, or a repeated step's backoff (later than the state alone would say).
             lagging = lagging_bundles(material, published)
-            return Usable(_rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
-        material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now)
+            return Usable(rotating_view(material, issuer), material, step.until, secret, lagging=lagging)
+        # With several replicas, an activation is written only to the CA Secret read: a longest-leaf
+        # record another replica wrote meanwhile makes it read again (operator.longest_signed).
+        read_version = secret.resource_version if secret is not None and not ctx.shard.whole else ""
+        material, secret = await _rotate(ctx, key, issuer, namespace, name, material, step, now, read_version)
         taken = step_taken(last, step, issuer.metadata.generation or 0, now)
         # For the CAPublished condition during the propagation delay too.
         return Usable(
-            _rotating_view(material, issuer),
+            rotating_view(material, issuer),
             material,
             next_check(material, issuer),
             secret,
             step=taken,
             lagging=lagging_bundles(material, published),
         )
-    return Usable(_rotating_view(material, issuer), material, next_check(material, issuer), secret)
+    return Usable(rotating_view(material, issuer), material, next_check(material, issuer), secret)
 
 
 async def _import(ctx: Context, key: Key, source: ImportSource, now: datetime) -> ImportCA | CAUnusable:
@@ -169,18 +166,57 @@ async def _import(ctx: Context, key: Key, source: ImportSource, now: datetime) -
     return await off_loop(plan_import, key.kind, key.name, source, annotations, data, now)
 
 
-async def _longest_issued(ctx: Context, key: Key, issuer: Issuer, material: CAMaterial) -> timedelta:
+async def _longest_issued(
+    ctx: Context, key: Key, issuer: Issuer, material: CAMaterial, annotations: Mapping[str, str]
+) -> timedelta:
     """Only an activation needs it (the overlap of the CA that stops signing): signatures are
     checked off the event loop, and only then. At least the longest pod certificate the issuer may
-    sign (longest_pod_certificate): those are never counted one by one."""
+    sign (longest_pod_certificate): those are never counted one by one. With several replicas, at
+    least the longest leaf any of them recorded for this CA in its Secret (`annotations`): they sign
+    Certificates and CSRs this replica never sees."""
     if material.phase != RotationPhase.PREPARED:
         return timedelta(0)
     issued = ctx.state.issued_certificates_for_issuer(key)
     longest = await off_loop(longest_issued, issued, material.current.certificate)
-    return max(longest, longest_pod_certificate(issuer))
+    if ctx.shard.whole:
+        # Alone, its own count covers everything signed: a record could only be someone's forgery.
+        return max(longest, longest_pod_certificate(issuer))
+    recorded = longest_signed.recorded_longest(annotations, material.current.certificate)
+    return max(longest, recorded, longest_pod_certificate(issuer))
 
 
-def _rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
+def given_ca_view(ca: CertificateAuthority) -> IssuerView:
+    """The view of an issuer signing with a CA it was given (never rotated by certmint)."""
+    return IssuerView(
+        exists=True,
+        ready=True,
+        reason=reasons.CA_READY,
+        message="CA is valid",
+        signing=Signing(ca=ca),
+        trust=Trust(certificates=(ca.root,)),
+    )
+
+
+def signing_policy(signing: Signing, issuer: Issuer) -> Signing:
+    """What the issuer's spec says about signing, beside the CA that signs."""
+    return replace(
+        signing,
+        policy=issuer.spec.policy,
+        allow_ca=issuer.spec.allow_ca,
+        auto_approval=issuer.spec.signing_requests.auto_approve,
+        pod_certificates=issuer.spec.pod_certificates,
+        default_change_window=_reissue_window(issuer),
+    )
+
+
+def _reissue_window(issuer: Issuer) -> timedelta:
+    """Its rotation's reissueWindow; an issuer of a given CA has no rotation: the default window."""
+    if issuer.spec.self_signed is None:
+        return parse_duration(DEFAULT_REISSUE_WINDOW)
+    return rotation_policy(issuer).reissue_window
+
+
+def rotating_view(material: CAMaterial, issuer: Issuer) -> IssuerView:
     window = timedelta(0) if material.requested else rotation_policy(issuer).reissue_window
     return IssuerView(
         exists=True,
@@ -206,10 +242,12 @@ async def _rotate(
     material: CAMaterial,
     step: Prepare | Activate | Retire,
     now: datetime,
+    read_version: str,
 ) -> tuple[CAMaterial, SecretObject | None]:
     next_ca = await off_loop(create_root_ca, step.request, now) if isinstance(step, Prepare) else None
     updated = advance(material, step, now, next_ca)
-    stored = await _store(ctx, key, namespace, name, updated, create=False)
+    precondition = read_version if isinstance(step, Activate) else ""
+    stored = await _store(ctx, key, namespace, name, updated, create=False, resource_version=precondition)
     if isinstance(step, Prepare) and updated.next is not None:
         reason = reasons.CA_ROTATION_REQUESTED if step.requested else reasons.CA_ROTATION_PREPARED
         message = (
@@ -242,7 +280,14 @@ async def _rotate(
 
 
 async def _store(
-    ctx: Context, key: Key, namespace: str, name: str, material: CAMaterial, *, create: bool
+    ctx: Context,
+    key: Key,
+    namespace: str,
+    name: str,
+    material: CAMaterial,
+    *,
+    create: bool,
+    resource_version: str = "",
 ) -> SecretObject | None:
     """The one Secret that holds this issuer's CA keys, as written; None when `create` found one
     already there."""
@@ -260,6 +305,7 @@ async def _store(
         data=content.data,
         labels=secret_labels,
         annotations=annotations,
+        resource_version=resource_version,
     )
 
 

@@ -141,3 +141,14 @@ def _reason(entry: x509.RevokedCertificate) -> RevocationReason:
         return reason_of(entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
     except x509.ExtensionNotFound:
         return RevocationReason.UNSPECIFIED
+
+
+def stored_signers(
+    cas: Sequence[CertificateAuthority], stored: Sequence[OCSPSigner], now: datetime
+) -> tuple[OCSPSigner, ...] | None:
+    """For a reader that refreshes no signer: for each CA a stored signer that may still sign for it,
+    even one due for replacement (its writer replaces it); None when any CA has none yet."""
+    found = tuple(next((s for s in stored if signer_serves(s, ca.certificate, now)), None) for ca in cas)
+    if any(signer is None for signer in found):
+        return None
+    return tuple(signer for signer in found if signer is not None)

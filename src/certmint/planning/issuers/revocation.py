@@ -213,3 +213,17 @@ def _entries_for(ca: CertificateAuthority, entries: Iterable[RevocationEntry]) -
 
 def _serials_for(ca: CertificateAuthority, entries: Iterable[RevocationEntry]) -> set[int]:
     return {entry.serial_number for entry in _entries_for(ca, entries)}
+
+
+def listed_serials(stored: bytes | None, cas: Sequence[CertificateAuthority]) -> frozenset[int]:
+    """The serials the stored CRLs of `cas` list as revoked: what a reader that signs no CRL itself
+    can tell relying parties (a recorded revocation counts once a CRL lists it)."""
+    try:
+        crls = load_crls_pem(stored or b"")
+    except PKIError:
+        return frozenset()
+    listed: set[int] = set()
+    for ca in cas:
+        crl = crl_of(crls, ca)
+        listed.update(entry.serial_number for entry in (crl if crl is not None else []))
+    return frozenset(listed)
