@@ -17,7 +17,7 @@ from certmint.operator import issuers
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.operator.issuer_views import same_view
-from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, Key
+from certmint.operator.state import CERTIFICATE, CLUSTER_ISSUER, ISSUER, SIGNING_REQUEST, Key
 from certmint.pki import (
     CARequest,
     certificates_to_pem,
@@ -30,7 +30,7 @@ from certmint.planning import labels, reasons
 from certmint.planning.issuers import longest_signed
 from certmint.planning.issuers.ca_secret import RETIRES_AT
 from certmint.planning.issuers.revocation import CRL_KEY, REVOKED_KEY, listed_serials, load_revocations
-from certmint.planning.shards import Shard, object_bucket, secret_bucket
+from certmint.planning.shards import Shard, bucket_label, object_bucket, secret_bucket
 from certmint.planning.signers import issuer_signer_name
 from tests.csr_material import spiffe_csr
 from tests.e2e import manifests
@@ -91,7 +91,14 @@ class Replicas:
             controller.issuer_event(ISSUER, None, body)
 
     def add_certificate(self, name: str, secret: str, **spec: Any) -> tuple[int, Key]:
-        meta = {"uid": f"uid-{name}", "generation": 1, "resourceVersion": f"c-{name}"}
+        # Labelled with its bucket, as the sharded watches deliver it (an unlabelled one is the
+        # labeller's, not served until relabelled).
+        meta = {
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": f"c-{name}",
+            "labels": {labels.BUCKET_LABEL: bucket_label(secret_bucket(NAMESPACE, secret))},
+        }
         body = manifests.certificate(
             NAMESPACE, name, ISSUER_NAME, meta, **{"secretName": secret, "duration": "1h", **spec}
         )
@@ -385,11 +392,13 @@ async def test_a_sharded_replica_records_the_csrs_it_signs() -> None:
     owner = object_bucket(CLUSTER_ISSUER, "", "mesh") % 2
     harness.controller.shard = Shard(owner, 2)
     harness.add_issuer(csr_tests.cluster_issuer())
+    # A request of this replica's own bucket: the replica that owns a CSR is the one that signs it.
+    name = next(f"web-{n}" for n in range(64) if object_bucket(SIGNING_REQUEST, "", f"web-{n}") % 2 == owner)
     _, request = spiffe_csr(csr_tests.TRUST_DOMAIN, "apps", "web")
-    harness.submit(csr_tests.csr("web", request))
-    harness.approve("web")
+    harness.submit(csr_tests.csr(name, request))
+    harness.approve(name)
     await harness.settle()
-    _, ca_certificate = harness.issued("web")
+    _, ca_certificate = harness.issued(name)
     ca = harness.kube.secrets[("certmint", "mesh-ca")]
     assert ca.annotations[longest_signed.annotation(owner)] == f"{ca_certificate.serial_number:x}/3600"
 
