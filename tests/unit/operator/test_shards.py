@@ -18,6 +18,8 @@ from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED
 from certmint.operator.state import (
     CERTIFICATE_BUCKET,
+    CLUSTER_ISSUER,
+    ISSUER,
     POD_CERTIFICATE_REQUEST,
     SECRET_BUCKET,
     SIGNING_REQUEST,
@@ -61,6 +63,17 @@ def sharded(shard: Shard) -> Harness:
     return harness
 
 
+async def add_issuer_made_by_its_owner(harness: Harness, body: dict[str, Any]) -> None:
+    """The issuer, its CA Secret and status as the replica owning the issuer's bucket writes them:
+    the replica under test serves web-tls's slot, the other one, and only observes the issuer."""
+    serving = harness.controller.shard
+    owner = object_bucket(ISSUER, NAMESPACE, "ca") % serving.slots
+    harness.controller.shard = Shard(owner, serving.slots)
+    harness.add_issuer(body)
+    await harness.settle()
+    harness.controller.shard = serving
+
+
 def labelled(body: dict[str, Any], bucket: str) -> dict[str, Any]:
     body["metadata"].setdefault("labels", {})[labels.BUCKET_LABEL] = bucket
     return body
@@ -99,7 +112,7 @@ async def test_a_shard_lists_only_its_secrets_and_the_shared_ones() -> None:
 
 async def test_a_sharded_replica_labels_the_secret_it_writes_with_its_bucket() -> None:
     harness = sharded(SERVING)
-    harness.add_issuer(issuer_body())
+    await add_issuer_made_by_its_owner(harness, issuer_body())
     harness.add_certificate(labelled(certificate_body(), bucket_label(WEB_BUCKET)))
     await harness.settle()
     assert ready_reason(harness.status()) == reasons.READY
@@ -211,7 +224,7 @@ async def test_a_forged_bucket_label_on_a_secret_is_put_back_without_a_new_certi
     """The tenant's Secret leaves the serving replica's watch (DELETED for it); the Certificate then
     finds it in the way, reads it, and heals its labels: same certificate, right bucket."""
     harness = sharded(SERVING)
-    harness.add_issuer(issuer_body())
+    await add_issuer_made_by_its_owner(harness, issuer_body())
     harness.add_certificate(labelled(certificate_body(), bucket_label(WEB_BUCKET)))
     await harness.settle()
     serial = serial_in(harness.secret())
@@ -227,7 +240,7 @@ async def test_a_secret_a_tenant_labels_shared_is_put_back_by_the_replica_servin
     """`shared` puts the tenant's Secret in every replica's watch; only the replica serving its
     Certificate writes, once, and the certificate stays."""
     harness = sharded(SERVING)
-    harness.add_issuer(issuer_body())
+    await add_issuer_made_by_its_owner(harness, issuer_body())
     harness.add_certificate(labelled(certificate_body(), bucket_label(WEB_BUCKET)))
     await harness.settle()
     serial = serial_in(harness.secret())
@@ -331,8 +344,11 @@ async def test_only_the_owner_of_a_csrs_bucket_signs_it() -> None:
     bucket = object_bucket(SIGNING_REQUEST, "", "web")
     for shard, signs in ((Shard(bucket % 2, 2), True), (Shard((bucket + 1) % 2, 2), False)):
         harness = test_csrs.Harness()
-        harness.controller.shard = shard
+        # The ClusterIssuer's CA as its owner makes it; then the replica of this ring under test.
+        harness.controller.shard = Shard(object_bucket(CLUSTER_ISSUER, "", "mesh") % 2, 2)
         harness.add_issuer(test_csrs.cluster_issuer())
+        await harness.settle()
+        harness.controller.shard = shard
         harness.submit(test_csrs.csr("web", request, conditions=("Approved",)))
         await harness.settle()
         assert ("sign csr web" in harness.kube.writes) == signs
