@@ -209,6 +209,7 @@ class Controller:
         key = key_of(CERTIFICATE, body)
         if event_type == DELETED:
             self.state.remove_certificate(key)
+            self.state.planned.discard(key)
             self.queue.cancel(key)
             metrics.forget_certificate(key.namespace, key.name, metrics.certificate_issuer_label(body))
             # A Certificate that lost a Secret conflict to this one may take the Secret over now.
@@ -557,6 +558,8 @@ class Controller:
         else:
             self.apply(key, outcome)
             result = "waiting" if outcome.wait_for is not None else "ok"
+            if key.kind == CERTIFICATE and outcome.wait_for is None:
+                self.state.planned.add(key)
             metrics.reconciles.labels(key.kind, result).inc()
         finally:
             if self.echoes.finished(key):

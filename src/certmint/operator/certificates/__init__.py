@@ -58,6 +58,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             now,
             serial_number=x509.random_serial_number(),
             resolved=resolved,
+            first_look=key not in ctx.state.planned,
         )
     )
     if isinstance(plan, Hold):

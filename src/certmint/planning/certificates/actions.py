@@ -23,6 +23,7 @@ from certmint.pki import (
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.plan import contested_repair, plan_certificate
 from certmint.planning.certificates.renewal import renewal_time
+from certmint.planning.certificates.restart import Recorded
 from certmint.planning.certificates.results import Issue, Revoke, Wait
 from certmint.planning.certificates.secret import (
     SecretMetadata,
@@ -62,6 +63,9 @@ class Inputs:
     """The serial a new certificate gets: drawn by the caller, as `now` is, so the plan is pure."""
     resolved: Resolved
     """The issuer `issuer` is the view of: spec.issuerRef, or the default (planning.defaults)."""
+    first_look: bool = False
+    """The first plan of this Certificate in this process (a start): its status may then stand in for
+    the triggers when everything agrees (planning.certificates.restart)."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ def plan_actions(inputs: Inputs) -> Actions:
         namespace_labels=inputs.namespace_labels,
         secret_refusal=inputs.secret_refusal,
         resolved=inputs.resolved,
+        recorded=_recorded(inputs.certificate) if inputs.first_look else None,
     )
     contest = contested_repair(decision, spec, inputs.secret, now)
     if contest is not None and contest.due > now:
@@ -161,6 +166,11 @@ def plan_actions(inputs: Inputs) -> Actions:
     if isinstance(decision, Revoke):
         return _revoke(decision)
     return decision
+
+
+def _recorded(certificate: Certificate) -> Recorded:
+    metadata = certificate.metadata
+    return Recorded(generation=metadata.generation, uid=metadata.uid, status=certificate.status)
 
 
 def _sign_and_write(inputs: Inputs, why: Issue, contest_markings: dict[str, str]) -> SignAndWrite:
