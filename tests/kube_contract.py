@@ -7,6 +7,7 @@ what others do (users, GitOps tools, kubelets) it arranges through the same gate
 and `server_side_apply`, as those writers would.
 """
 
+import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,11 +19,12 @@ import pytest
 from kubernetes.aio.client.exceptions import ApiException
 
 from certmint.kube import csrs, objects, podcerts
-from certmint.kube.apply import Rejected, version_of
+from certmint.kube.apply import MERGE_PATCH, Rejected, version_of
 from certmint.kube.configmaps import ConfigMapManifest
 from certmint.kube.events import ObjectReference
 from certmint.kube.gateway import Kube
 from certmint.kube.secrets import FIELD_MANAGER, TLS, OwnerReference, SecretObject
+from certmint.kube.watching import Watched, list_and_watch
 from certmint.pki import CARequest, RequestedNames, certificates_to_pem, create_root_ca
 from certmint.planning import labels as label_names
 from certmint.planning import markings
@@ -268,6 +270,41 @@ async def lists_come_in_pages(kube: Kube, namespace: str) -> None:
     assert not rest["metadata"].get("continue")
     names = [item["metadata"]["name"] for item in first["items"] + rest["items"]]
     assert sorted(names) == ["a", "b", "c"]
+
+
+async def kinds_are_listed_then_watched(kube: Kube, namespace: str) -> None:
+    """kube.watching: a paged listing, SYNCED, then the changes seen through the label selector (an
+    object whose labels stop matching is DELETED for this watch)."""
+    watched_label = {ROLE: "watched"}
+    for name, labels in (("a", watched_label), ("b", watched_label), ("unwatched", {ROLE: "other"})):
+        await apply_as_someone_else(
+            kube, secret_path(namespace, name), secret_body(namespace, name, metadata={"labels": labels})
+        )
+    watched = Watched(secret_path(namespace), label_selector=f"{ROLE}=watched", page_size=1)
+    events = list_and_watch(kube, watched)
+
+    async def following() -> tuple[str, str]:
+        event = await asyncio.wait_for(anext(events), 60)
+        return event.type, (event.object.get("metadata") or {}).get("name", "")
+
+    try:
+        assert [await following() for _ in range(3)] == [("LISTED", "a"), ("LISTED", "b"), ("SYNCED", "")]
+        await apply_as_someone_else(
+            kube, secret_path(namespace, "c"), secret_body(namespace, "c", metadata={"labels": watched_label})
+        )
+        assert await following() == ("ADDED", "c")
+        note = {"labels": watched_label, "annotations": {"contract.test/note": "1"}}
+        await apply_as_someone_else(
+            kube, secret_path(namespace, "c"), secret_body(namespace, "c", metadata=note)
+        )
+        assert await following() == ("MODIFIED", "c")
+        unlabel = {"metadata": {"labels": {ROLE: None}}}
+        await kube.request("PATCH", secret_path(namespace, "b"), body=unlabel, content_type=MERGE_PATCH)
+        assert await following() == ("DELETED", "b"), "no longer selected: gone from this watch"
+        await kube.request("DELETE", secret_path(namespace, "a"))
+        assert await following() == ("DELETED", "a")
+    finally:
+        await events.aclose()
 
 
 async def custom_objects_are_read_and_their_status_patched(kube: Kube, namespace: str) -> None:
@@ -629,6 +666,7 @@ CONTRACTS: tuple[Contract, ...] = (
     data_keys_are_written_only_to_the_version_read,
     secrets_are_listed_by_label,
     lists_come_in_pages,
+    kinds_are_listed_then_watched,
     custom_objects_are_read_and_their_status_patched,
     namespace_labels_are_read,
     events_are_posted_and_a_lost_one_is_no_failure,

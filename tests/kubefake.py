@@ -29,11 +29,12 @@ as served, keyed by (resource plural, namespace or None, name)), `secrets` and `
 `put_secret` (a user's write), `writes` and `reads` (what certmint asked for) and `events`.
 """
 
+import asyncio
 import copy
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
@@ -99,6 +100,13 @@ class FakeKube(Kube):
     """Per object, who owns each field (rendered into the object's managedFields)."""
     change_times: dict[Place, dict[Owner, str]] = field(default_factory=dict)
     _versions: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    history: list[tuple[int, Place, dict[str, Any] | None, dict[str, Any] | None]] = field(
+        default_factory=list
+    )
+    """Every change, for watches: (resourceVersion, place, object before or None, after or None)."""
+    compacted: int = 0
+    """Watches from a resourceVersion below this one are answered 410 (as after etcd's compaction)."""
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
     serves_pod_certificate_api: bool = True
     """Whether certificates.k8s.io/v1beta1 (PodCertificateRequests, ClusterTrustBundles) is served, as
     with both feature gates on; False is a cluster without them (404 on every path of that API)."""
@@ -158,7 +166,13 @@ class FakeKube(Kube):
     def take_secret(self, namespace: str, name: str) -> SecretObject:
         """Deletes the Secret (as a user would) and returns it as it was."""
         self.owners.pop(("secrets", namespace, name), None)
-        return secret_from_body(self.objects.pop(("secrets", namespace, name)))
+        taken = self.objects.pop(("secrets", namespace, name))
+        self._record(("secrets", namespace, name), taken, None)
+        return secret_from_body(taken)
+
+    def compact(self) -> None:
+        """Forgets the history so far: a watch from an older resourceVersion is answered 410."""
+        self.compacted = next(self._versions)
 
     # The API server.
 
@@ -196,6 +210,7 @@ class FakeKube(Kube):
             return self._update(place, sent, parameters)
         if method == "DELETE":
             _require_preconditions(self._existing(place), sent.get("preconditions") or {})
+            self._record(place, self.objects[place], None)
             del self.objects[place]
             self.owners.pop(place, None)
             self.writes.append(_describe("delete", place))
@@ -228,6 +243,7 @@ class FakeKube(Kube):
         limit = int(parameters.get("limit") or len(matching) or 1)
         following = start + limit if start + limit < len(matching) else 0
         metadata = {"continue": str(following)} if following else {}
+        metadata["resourceVersion"] = str(self._last_version())
         return {"kind": "List", "metadata": metadata, "items": matching[start : start + limit]}
 
     def _create(self, place: Place, sent: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
@@ -313,8 +329,65 @@ class FakeKube(Kube):
         metadata["managedFields"] = _managed_fields(owners, times)
         if not metadata["managedFields"]:
             del metadata["managedFields"]
+        self._record(place, old, new)
         self.objects[place] = new
         return copy.deepcopy(new)
+
+    def _last_version(self) -> int:
+        return max(self.history[-1][0] if self.history else 0, self.compacted)
+
+    def _record(self, place: Place, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        version = int(after["metadata"]["resourceVersion"]) if after is not None else next(self._versions)
+        self.history.append((version, place, copy.deepcopy(before), copy.deepcopy(after)))
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def watch_events(
+        self, path: str, query: Query, resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """As the API server: the changes after `resource_version` seen through the label selector (an
+        object whose labels stop matching is DELETED, one that starts to match ADDED); 410 from a
+        version older than `compacted`; the stream ends after `timeout_seconds` without a change."""
+        resource, namespace, _, _ = _parse(path)
+        selector = str(dict(query).get("labelSelector", ""))
+        self.reads.append(f"watch {resource} {selector}".strip())
+        since = int(resource_version or self._last_version())
+        if since < self.compacted:
+            yield {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}
+            return
+        while True:
+            for version, place, before, after in list(self.history):
+                if version <= since:
+                    continue
+                since = version
+                if place[0] != resource or (namespace is not None and place[1] != namespace):
+                    continue
+                event = _watch_event(selector, before, after, version)
+                if event is not None:
+                    yield event
+            if self._last_version() > since:
+                continue  # written while the consumer held the last event
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout_seconds)
+            except TimeoutError:
+                return
+
+
+def _watch_event(
+    selector: str, before: dict[str, Any] | None, after: dict[str, Any] | None, version: int
+) -> dict[str, Any] | None:
+    def matches(body: dict[str, Any] | None) -> bool:
+        return body is not None and _labels_match(selector, (body.get("metadata") or {}).get("labels") or {})
+
+    was, now = matches(before), matches(after)
+    if now:
+        return {"type": "MODIFIED" if was else "ADDED", "object": copy.deepcopy(after)}
+    if was:
+        gone = copy.deepcopy(after if after is not None else before)
+        assert gone is not None
+        gone["metadata"]["resourceVersion"] = str(version)
+        return {"type": "DELETED", "object": gone}
+    return None
 
 
 def _parse(path: str) -> tuple[str, str | None, str, str]:

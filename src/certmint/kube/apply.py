@@ -1,7 +1,7 @@
 """The wire: one JSON request to the API server, and what its errors mean."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 from kubernetes.aio import client
@@ -35,6 +35,31 @@ async def request_json(
     await response.read()  # type: ignore[no-untyped-call]
     answer = api.response_deserialize(response, {"200": "object", "201": "object"}).data
     return cast(dict[str, Any], answer)
+
+
+async def stream_json_lines(
+    api: client.ApiClient, resource_path: str, query: list[tuple[str, Any]], timeout_seconds: float
+) -> AsyncIterator[dict[str, Any]]:
+    """A streamed GET (a watch): each JSON line of the answer as it arrives, until the server ends the
+    stream or `timeout_seconds` pass (a stream the server never ended is abandoned). Raises
+    ApiException when the server refuses the request."""
+    params = await api.param_serialize(
+        method="GET",
+        resource_path=resource_path,
+        query_params=query,
+        header_params={"Accept": "application/json"},
+        auth_settings=["BearerToken"],
+    )
+    response = await api.call_api(*params, _request_timeout=timeout_seconds)
+    try:
+        if not 200 <= response.status < 300:
+            await response.read()  # type: ignore[no-untyped-call]
+            raise ApiException(http_resp=response)
+        while line := await response.response.content.readline():
+            if line.strip():
+                yield cast(dict[str, Any], json.loads(line))
+    finally:
+        response.response.release()
 
 
 def json_text(body: Mapping[str, Any]) -> str:

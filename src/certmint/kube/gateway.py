@@ -20,6 +20,7 @@ from certmint.kube.apply import (
     json_text,
     raise_if_rejected,
     request_json,
+    stream_json_lines,
     version_of,
 )
 from certmint.kube.configmaps import ConfigMapManifest, ConfigMapObject
@@ -79,6 +80,30 @@ class Kube:
             raise_if_rejected(error)
             raise
 
+    async def list_page(self, path: str, query: Query, page_size: int, token: str) -> dict[str, Any]:
+        """One page of a list (its items, and in its metadata the resourceVersion and the continue
+        token of the next page)."""
+        paging: Query = [("limit", page_size), *([("continue", token)] if token else [])]
+        return await self.request("GET", path, query=[*query, *paging])
+
+    async def watch_events(
+        self, path: str, query: Query, resource_version: str, timeout_seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """One watch request: the events ({"type", "object"}) after `resource_version`, with
+        bookmarks, until the server ends the stream after `timeout_seconds` (a stream silent for
+        longer than that and a margin is abandoned). An ERROR event carries a Status (410: the
+        version is too old, list again). The one streaming request (kube.watching loops over it)."""
+        watch: Query = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        async for event in stream_json_lines(
+            self.api, path, [*query, *watch], timeout_seconds + WATCH_CLIENT_MARGIN
+        ):
+            yield event
+
     async def _read(self, path: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
@@ -92,9 +117,7 @@ class Kube:
         """The items of a list, read in pages."""
         token = ""
         while True:
-            page = await self.request(
-                "GET", path, query=[*query, ("limit", page_size), *([("continue", token)] if token else [])]
-            )
+            page = await self.list_page(path, query, page_size, token)
             for item in page.get("items") or []:
                 yield item
             token = (page.get("metadata") or {}).get("continue") or ""
@@ -495,6 +518,8 @@ class Kube:
 
 
 POD_CERTIFICATES_API = "certificates.k8s.io/v1beta1"
+WATCH_CLIENT_MARGIN = 30
+"""Seconds past a watch's own timeout after which its stream counts as stalled and is abandoned."""
 OBJECT_PAGE = 500
 """certmint.dev objects per page of a full listing (a storage migration's)."""
 CLUSTER_TRUST_BUNDLE_PAGE = 100
