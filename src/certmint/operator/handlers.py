@@ -71,8 +71,6 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shar
     settings.watching.server_timeout = config.watch_server_timeout
     settings.watching.client_timeout = config.watch_client_timeout
     settings.watching.connect_timeout = 30
-    # Server-side filter: only Secrets certmint manages ever reach this process.
-    settings.watching.label_selectors["v1", "secrets"] = labels.SECRET_ROLE_LABEL
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
         labels.CLUSTER_TRUST_BUNDLE_LABEL
@@ -163,11 +161,6 @@ async def issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, CLUSTER_ISSUERS.plural)
 async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].issuer_event(CLUSTER_ISSUER, event.get("type"), dict(event["object"]))
-
-
-@kopf.on.event("v1", "secrets")
-async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo[CONTROLLER].secret_event(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, TRUST_BUNDLES.plural)

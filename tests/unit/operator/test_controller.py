@@ -379,13 +379,41 @@ async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
         harness.add_certificate(certificate_body())
         for _ in range(20):
             await asyncio.sleep(0)  # let every worker run as far as it can
-        assert harness.kube.reads == [f"list secrets {labels.SECRET_ROLE_LABEL}"], "only the listing"
+        assert harness.kube.reads == [
+            f"list secrets {labels.SECRET_ROLE_LABEL}",
+            f"watch secrets {labels.SECRET_ROLE_LABEL}",
+        ], "only the listing, and the watch from its version"
         assert harness.kube.writes == []
         harness.controller.active.set()
         await asyncio.wait_for(_until(lambda: "status certificates apps/web" in harness.kube.writes), 30)
     finally:
         stop.set()
         await harness.controller.stop()
+
+
+async def test_a_started_controller_lists_the_secrets_once_and_follows_them_by_its_own_watch() -> None:
+    """One listing at the start (kopf no longer lists Secrets a second time); every later change
+    comes from the watch that continues from that listing's version."""
+    before = Harness()
+    await issued(before)
+    after = Harness(before.kube, before.clock)
+    await after.controller.start()
+    try:
+        assert (NAMESPACE, "web-tls") in after.controller.state.secrets, "listed before start returns"
+        after.add_issuer(before.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")])
+        after.controller.certificate_event(None, before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
+        await asyncio.wait_for(_until(lambda: not after.controller.queue.busy()), 30)
+        first = serial_in(before.secret())
+        before.kube.take_secret(NAMESPACE, "web-tls")  # deleted by someone: only the watch tells
+        await asyncio.wait_for(
+            _until(
+                lambda: (NAMESPACE, "web-tls") in before.kube.secrets and serial_in(before.secret()) != first
+            ),
+            30,
+        )
+        assert before.kube.reads.count(f"list secrets {labels.SECRET_ROLE_LABEL}") == 1, "no second listing"
+    finally:
+        await after.controller.stop()
 
 
 async def _until(condition: Callable[[], bool]) -> None:
