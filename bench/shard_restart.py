@@ -251,7 +251,8 @@ def replicas_needed(result: ShardResult) -> list[str]:
     by_restart = math.ceil(WHOLE * per_certificate_s / RESTART_TARGET_S)
     by_rss = math.ceil(WHOLE * per_certificate_mb / RSS_TARGET_MB)
     lines = [
-        f"- restart {result.restart_seconds:.1f} s for {result.size:,} (≤ {RESTART_TARGET_S:.0f} s needs shards of "
+        f"- restart {result.restart_seconds:.1f} s for {result.size:,} (≤ {RESTART_TARGET_S:.0f} s needs "
+        "shards of "
         f"≤ {RESTART_TARGET_S / per_certificate_s:,.0f}: {by_restart} replicas for {WHOLE:,}, at today's "
         "cost per Certificate, which includes the fixed start);",
         f"- RSS {result.settled_rss_mb:.0f} MB settled, {result.restart_peak_rss_mb:.0f} MB peak "
