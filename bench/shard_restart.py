@@ -145,6 +145,8 @@ async def measure(size: int, window: float, workdir: Path, label: str) -> ShardR
         started = time.perf_counter()
         await create_certificates(api, "shard", names)
         await asyncio.wait_for(watcher, timeout=3600)
+        while len(ready_at) < size:  # the server ended the watch early: watch (and list) again
+            await asyncio.wait_for(watch_ready(api, "shard", size, ready_at), timeout=3600)
         load_seconds = time.perf_counter() - started
         load_peak, cpu_after_load = operator.usage()
         await asyncio.sleep(2)  # the echoes of the last writes

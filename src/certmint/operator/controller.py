@@ -201,7 +201,7 @@ class Controller:
             elif event.type == LISTED:
                 metadata = event.object.get("metadata", {})
                 again.add((metadata.get("namespace", ""), metadata.get("name", "")))
-                self.secret_event(None, event.object)
+                self._secret_event_logged(None, event.object)
             elif event.type == SYNCED and not listed.is_set():
                 self.state.secrets.update(first)
                 first.clear()
@@ -212,7 +212,14 @@ class Controller:
                         self.secret_event(DELETED, {"metadata": {"namespace": namespace, "name": name}})
                 again.clear()
             else:
-                self.secret_event(event.type, event.object)
+                self._secret_event_logged(event.type, event.object)
+
+    def _secret_event_logged(self, event_type: str | None, body: Body) -> None:
+        """One event into secret_event; a failure is logged and the watch goes on (as kopf did)."""
+        try:
+            self.secret_event(event_type, body)
+        except Exception:
+            log.exception("a Secret event failed: %s", (body.get("metadata") or {}).get("name", ""))
 
     async def discover_pod_certificates(self) -> None:
         """With pod certificates on: whether the API server serves them, asked once. Missing, one
