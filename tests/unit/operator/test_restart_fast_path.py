@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from prometheus_client import REGISTRY
 
 from certmint.api.certificate import IssuerRef
 from certmint.api.common import ConditionStatus
@@ -104,6 +105,7 @@ async def test_everything_agreeing_schedules_the_renewal_the_status_announced() 
     assert wait.renewal_time == found.recorded.status.renewal_time
     assert wait.current is found.current
     assert not wait.former_default
+    assert wait.from_status
 
 
 def _renewal(found: Agreeing) -> datetime:
@@ -225,9 +227,11 @@ async def test_a_restart_over_an_unchanged_certificate_verifies_no_signature_and
     before, after = await restarted()
     writes, events = len(before.kube.writes), len(before.kube.events)
     judged = _count_judgements(monkeypatch)
+    fast_before = _scheduled_from_status()
     after.controller.certificate_event(None, before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
     await after.settle()
     assert judged == [], "the fast path stood in for the triggers"
+    assert _scheduled_from_status() == fast_before + 1, "and its metric counts it"
     assert len(before.kube.writes) == writes
     assert len(before.kube.events) == events
     assert after.controller.queue.scheduled(_web()) is not None, "its renewal is scheduled"
@@ -258,6 +262,10 @@ async def test_a_secret_a_tenant_replaced_while_the_operator_was_down_is_planned
     assert serial_in(before.secret()) not in (first, serial_in(foreign))
     assert ready_reason(before.status()) == reasons.READY
     assert before.kube.events[-1].reason == reasons.REISSUED
+
+
+def _scheduled_from_status() -> float:
+    return REGISTRY.get_sample_value("certmint_certificates_scheduled_from_status_total") or 0.0
 
 
 def _web() -> Key:

@@ -87,7 +87,7 @@ def unchanged_since_issued(
     )
     if status.renewal_time != renew_at or now >= renew_at or now >= certificate.not_valid_after_utc:
         return None
-    return Wait(current=current, renewal_time=renew_at, former_default=False)
+    return Wait(current=current, renewal_time=renew_at, from_status=True)
 
 
 def _ready_for(status: CertificateStatus, generation: int) -> bool:
