@@ -53,7 +53,7 @@ from certmint.planning.csrs.signing_request import SigningRequestObject, read_si
 from certmint.planning.issuer_view import IssuerView
 from certmint.planning.markings import FIELD_MANAGER, ca_secret_issuer, marked_by_certmint
 from certmint.planning.podcerts.request import read_pod_certificate_request
-from certmint.planning.shards import WHOLE, Shard, object_bucket
+from certmint.planning.shards import WHOLE, Shard, managed_secret_selector, object_bucket
 from certmint.planning.signers import (
     SignerRef,
     cluster_issuer_signer_name,
@@ -154,7 +154,7 @@ class Controller:
         object's worker is done, and at a thousand Secrets that waiting cost more than this list."""
         namespaces = tuple(self.config.watch_namespaces)
         listed = {}
-        async for secret in self.kube.list_secrets(secret_selector(self.shard), namespaces):
+        async for secret in self.kube.list_secrets(managed_secret_selector(self.shard), namespaces):
             listed[(secret.namespace, secret.name)] = secret.view()
         self.state.secrets.clear()
         self.state.secrets.update(listed)
@@ -172,7 +172,12 @@ class Controller:
         synced = []
         for path in paths:
             listed = asyncio.Event()
-            watched = Watched(path, label_selector=secret_selector(self.shard), page_size=LIST_PAGE)
+            watched = Watched(
+                path,
+                label_selector=managed_secret_selector(self.shard),
+                page_size=LIST_PAGE,
+                timeout_seconds=self.config.watch_server_timeout,
+            )
             follower = asyncio.create_task(
                 self._follow_secrets(watched, listed), name=f"certmint-watch-{path}"
             )
@@ -727,14 +732,6 @@ class Controller:
             self.queue.fan_out(sorted(dependents, key=lambda dependent: spread(self.state.uid_of(dependent))))
         if reaches_bundles(previous, view):
             self.queue.fan_out(self.state.bundles_for_issuer(key))
-
-
-def secret_selector(shard: Shard) -> str:
-    """The one label selector of the Secrets this replica lists and watches: certmint's role label,
-    and the replica's buckets when it serves only some."""
-    if shard.whole:
-        return labels.SECRET_ROLE_LABEL
-    return f"{labels.SECRET_ROLE_LABEL},{shard.selector()}"
 
 
 def _within(watched: Watched, place: tuple[str, str]) -> bool:

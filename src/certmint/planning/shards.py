@@ -14,7 +14,7 @@ one. One slot (the default) owns every bucket: a single replica works exactly as
 import hashlib
 from dataclasses import dataclass
 
-from certmint.planning.labels import BUCKET_LABEL, SHARED_BUCKET
+from certmint.planning.labels import BUCKET_LABEL, SECRET_ROLE_LABEL, SHARED_BUCKET
 
 BUCKETS = 64
 """Fixed forever: a bucket's label is written on objects and must not move when replicas change.
@@ -84,3 +84,9 @@ class Shard:
 
 
 WHOLE = Shard()
+
+
+def managed_secret_selector(shard: Shard) -> str:
+    """The label selector of the Secrets a replica of `shard` watches and lists: certmint's own
+    (the role label), of its buckets and the shared ones (both terms hold)."""
+    return ",".join(filter(None, (SECRET_ROLE_LABEL, shard.selector())))
