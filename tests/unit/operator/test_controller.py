@@ -3,7 +3,7 @@ conflicts, peering pauses and restarts. Each reconcile is driven by hand, one ke
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 import certmint.kube.gateway
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.secrets import SecretObject
+from certmint.kube.watching import LISTED, SYNCED, WatchEvent
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
 from certmint.operator.outcome import Outcome
@@ -412,6 +413,39 @@ async def test_a_started_controller_lists_the_secrets_once_and_follows_them_by_i
             30,
         )
         assert before.kube.reads.count(f"list secrets {labels.SECRET_ROLE_LABEL}") == 1, "no second listing"
+    finally:
+        await after.controller.stop()
+
+
+async def test_a_secret_missing_from_a_later_listing_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a 410 the watch lists again: a Secret the new listing lacks was deleted while no watch
+    was open, and its Certificate is planned again."""
+    before = Harness()
+    await issued(before)
+    body = secret_body(before.secret())
+    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
+
+    async def listed_twice(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
+        while True:
+            for event in await listings.get():
+                yield event
+
+    monkeypatch.setattr("certmint.operator.controller.list_and_watch", listed_twice)
+    after = Harness(before.kube, before.clock)
+    after.add_certificate(before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
+    queue = after.controller.queue
+    while queue.ready():
+        queue.done(await queue.get())
+    await listings.put([WatchEvent(LISTED, body), WatchEvent(SYNCED)])
+    await after.controller.watch_secrets()  # the start's watch, without workers taking the queue
+    try:
+        assert (NAMESPACE, "web-tls") in after.controller.state.secrets
+        await listings.put([WatchEvent(LISTED, body), WatchEvent(SYNCED)])
+        await listings.put([WatchEvent(SYNCED)])
+        await asyncio.wait_for(
+            _until(lambda: (NAMESPACE, "web-tls") not in after.controller.state.secrets), 30
+        )
+        assert queue.queued(Key(CERTIFICATE, NAMESPACE, "web")), "its Certificate is planned again"
     finally:
         await after.controller.stop()
 
