@@ -11,7 +11,9 @@ from certmint.api.kinds import CERTIFICATES
 from certmint.kube import objects
 from certmint.kube.errors import TRANSIENT, describe, namespace_gone
 from certmint.kube.gateway import Kube
-from certmint.kube.secrets import secret_from_body
+from certmint.kube.objects import core_path
+from certmint.kube.secrets import LIST_PAGE, secret_from_body
+from certmint.kube.watching import LISTED, SYNCED, Watched, list_and_watch
 from certmint.operator import bundles, certificates, csrs, issuers, metrics, podcerts, shards
 from certmint.operator.config import OperatorConfig
 from certmint.operator.context import Clock, Context, IssuerLocks, SignedDurations, system_clock
@@ -121,6 +123,7 @@ class Controller:
     the work."""
     _locks: IssuerLocks = field(default_factory=IssuerLocks)
     _signed: SignedDurations = field(default_factory=SignedDurations)
+    _secrets_watched: bool = False
     _told_disabled: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -131,7 +134,8 @@ class Controller:
     async def start(self, leadership: Coroutine[Any, Any, None] | None = None) -> None:
         """`leadership` keeps `active` set while this replica leads; without it, it always works."""
         await self.discover_pod_certificates()
-        await self.load_views()
+        await self.watch_secrets()
+        await self.load_namespaces()
         if leadership is not None:
             self._tasks.append(asyncio.create_task(leadership, name="certmint-peering"))
         else:
@@ -145,9 +149,11 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._work(), name=f"certmint-worker-{number}"))
 
     async def load_views(self) -> None:
-        """The Secrets and namespaces, listed before any work starts (and again when a standby
-        replica starts to lead)."""
-        await self.load_secrets()
+        """The Secrets and namespaces, listed again when a standby replica starts to lead (kopf
+        paused its watches meanwhile). certmint's own Secret watch (watch_secrets) never pauses:
+        its view is current already."""
+        if not self._secrets_watched:
+            await self.load_secrets()
         await self.load_namespaces()
 
     async def load_namespaces(self) -> None:
@@ -179,6 +185,72 @@ class Controller:
         self.state.secrets.clear()
         self.state.secrets.update(listed)
         log.info("%d managed Secrets listed", len(listed))
+
+    async def watch_secrets(self) -> None:
+        """Every managed Secret, listed before anything is planned (as load_secrets) and then
+        watched from that listing's version by certmint's own list+watch (kube.watching): one
+        listing of the Secrets at a start, where kopf's watch used to list them a second time (and
+        hand each one through its per-event machinery again). Returns once every listing is
+        complete; a watch that fails for good fails the start."""
+        paths = [core_path("secrets", namespace) for namespace in self.config.watch_namespaces] or [
+            core_path("secrets", None)
+        ]
+        synced = []
+        for path in paths:
+            listed = asyncio.Event()
+            watched = Watched(
+                path,
+                label_selector=managed_secret_selector(self.shard),
+                page_size=LIST_PAGE,
+                timeout_seconds=self.config.watch_server_timeout,
+            )
+            follower = asyncio.create_task(
+                self._follow_secrets(watched, listed), name=f"certmint-watch-{path}"
+            )
+            self._tasks.append(follower)
+            synced.append((listed, follower))
+        for listed, follower in synced:
+            waiting = asyncio.create_task(listed.wait())
+            await asyncio.wait({waiting, follower}, return_when=asyncio.FIRST_COMPLETED)
+            if not listed.is_set():
+                waiting.cancel()
+                follower.result()  # its exception
+                raise RuntimeError("the Secret watch ended before its first listing")
+        self._secrets_watched = True
+        log.info("%d managed Secrets listed", len(self.state.secrets))
+
+    async def _follow_secrets(self, watched: Watched, listed: asyncio.Event) -> None:
+        """The first listing builds the views at once (nothing is planned before it is complete);
+        a later listing (after a 410) goes through secret_event like any event, and a Secret it no
+        longer holds is gone."""
+        first: dict[tuple[str, str], Any] = {}
+        again: set[tuple[str, str]] = set()
+        async for event in list_and_watch(self.kube, watched):
+            if event.type == LISTED and not listed.is_set():
+                secret = secret_from_body(event.object)
+                first[(secret.namespace, secret.name)] = secret.view()
+            elif event.type == LISTED:
+                metadata = event.object.get("metadata", {})
+                again.add((metadata.get("namespace", ""), metadata.get("name", "")))
+                self._secret_event_logged(None, event.object)
+            elif event.type == SYNCED and not listed.is_set():
+                self.state.secrets.update(first)
+                first.clear()
+                listed.set()
+            elif event.type == SYNCED:
+                for namespace, name in [place for place in self.state.secrets if _within(watched, place)]:
+                    if (namespace, name) not in again:
+                        self.secret_event(DELETED, {"metadata": {"namespace": namespace, "name": name}})
+                again.clear()
+            else:
+                self._secret_event_logged(event.type, event.object)
+
+    def _secret_event_logged(self, event_type: str | None, body: Body) -> None:
+        """One event into secret_event; a failure is logged and the watch goes on (as kopf did)."""
+        try:
+            self.secret_event(event_type, body)
+        except Exception:
+            log.exception("a Secret event failed: %s", (body.get("metadata") or {}).get("name", ""))
 
     async def discover_pod_certificates(self) -> None:
         """With pod certificates on: whether the API server serves them, asked once. Missing, one
@@ -256,6 +328,7 @@ class Controller:
         if event_type == DELETED:
             self._relabelled(Key(CERTIFICATE_BUCKET, key.namespace, key.name))
             self.state.remove_certificate(key)
+            self.state.planned.discard(key)
             self.queue.cancel(key)
             metrics.forget_certificate(key.namespace, key.name, metrics.certificate_issuer_label(body))
             # A Certificate that lost a Secret conflict to this one may take the Secret over now.
@@ -695,6 +768,8 @@ class Controller:
         else:
             self.apply(key, outcome)
             result = "waiting" if outcome.wait_for is not None else "ok"
+            if key.kind == CERTIFICATE and outcome.wait_for is None:
+                self.state.planned.add(key)
             metrics.reconciles.labels(key.kind, result).inc()
         finally:
             if self.echoes.finished(key):
@@ -827,6 +902,11 @@ class Controller:
 def _newly_revoked(previous: IssuerView | None, view: IssuerView) -> bool:
     before = previous.revoking.revoked_serials if previous is not None else frozenset()
     return bool(view.revoking.revoked_serials - before)
+
+
+def _within(watched: Watched, place: tuple[str, str]) -> bool:
+    """Whether a Secret's (namespace, name) is one `watched` lists (all namespaces, or its own)."""
+    return watched.path == core_path("secrets", None) or watched.path == core_path("secrets", place[0])
 
 
 def _source(key: Key, body: Body) -> Source:

@@ -26,7 +26,7 @@ from certmint.operator.state import CLUSTER_ISSUER, ISSUER, NAMESPACED_TRUST_BUN
 from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
-from certmint.planning.shards import WHOLE, Shard, certificate_selector, managed_secret_selector
+from certmint.planning.shards import WHOLE, Shard, certificate_selector
 
 CONTROLLER = "controller"
 API = "api"
@@ -73,11 +73,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shar
     settings.watching.server_timeout = config.watch_server_timeout
     settings.watching.client_timeout = config.watch_client_timeout
     settings.watching.connect_timeout = 30
-    # Server-side filter: only Secrets certmint manages ever reach this process.
-    settings.watching.label_selectors["v1", "secrets"] = managed_secret_selector(shard)
     if not shard.whole:
         # Only this replica's buckets (planning.shards); one selector per kind, so the Certificates
-        # of other replicas never reach this one.
+        # of other replicas never reach this one. (Secrets are watched by the controller itself:
+        # Controller.watch_secrets, with managed_secret_selector.)
         settings.watching.label_selectors[GROUP, VERSION, CERTIFICATES.plural] = certificate_selector(shard)
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
@@ -169,11 +168,6 @@ async def issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, CLUSTER_ISSUERS.plural)
 async def cluster_issuer_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo[CONTROLLER].issuer_event(CLUSTER_ISSUER, event.get("type"), dict(event["object"]))
-
-
-@kopf.on.event("v1", "secrets")
-async def secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo[CONTROLLER].secret_event(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, TRUST_BUNDLES.plural)

@@ -49,6 +49,11 @@ reconciles = Counter(
 queue_depth = Gauge(
     "certmint_workqueue_depth", "Keys waiting for a worker or being reconciled; 0 when the operator is idle."
 )
+scheduled_from_status = Counter(
+    "certmint_certificates_scheduled_from_status_total",
+    "Certificates scheduled at a start from their status and Secret, without verifying their "
+    "signature again (the restart fast path).",
+)
 certificate_failures = Counter(
     "certmint_certificate_failures_total",
     "Certificates that could not be issued, by issuer and condition reason (PolicyDenied, ...).",

@@ -165,6 +165,9 @@ class State:
     """CERTIFICATE_BUCKET and SECRET_BUCKET keys: the bucket label this replica is to set, until the
     watch reports the object labelled or gone."""
     """The OCSP responder of every issuer, with one budget of signed responses for the operator."""
+    planned: set[Key] = field(default_factory=set)
+    """Certificates planned at least once by this process: the others are at their first look since
+    the start, where the restart fast path may apply (planning.certificates.restart)."""
     _by_secret: defaultdict[tuple[str, str], set[Key]] = field(default_factory=lambda: defaultdict(set))
     _by_issuer: defaultdict[Key, set[Key]] = field(default_factory=lambda: defaultdict(set))
     _followers: defaultdict[str, set[Key]] = field(default_factory=lambda: defaultdict(set))

@@ -3,7 +3,7 @@ conflicts, peering pauses and restarts. Each reconcile is driven by hand, one ke
 
 import asyncio
 import base64
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 import certmint.kube.gateway
 from certmint.api.kinds import CERTIFICATES, ISSUERS
 from certmint.kube.secrets import SecretObject
+from certmint.kube.watching import LISTED, SYNCED, WatchEvent
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import DELETED, Controller
 from certmint.operator.outcome import Outcome
@@ -379,13 +380,74 @@ async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
         harness.add_certificate(certificate_body())
         for _ in range(20):
             await asyncio.sleep(0)  # let every worker run as far as it can
-        assert harness.kube.reads == [f"list secrets {labels.SECRET_ROLE_LABEL}"], "only the listing"
+        assert harness.kube.reads == [
+            f"list secrets {labels.SECRET_ROLE_LABEL}",
+            f"watch secrets {labels.SECRET_ROLE_LABEL}",
+        ], "only the listing, and the watch from its version"
         assert harness.kube.writes == []
         harness.controller.active.set()
         await asyncio.wait_for(_until(lambda: "status certificates apps/web" in harness.kube.writes), 30)
     finally:
         stop.set()
         await harness.controller.stop()
+
+
+async def test_a_started_controller_lists_the_secrets_once_and_follows_them_by_its_own_watch() -> None:
+    """One listing at the start (kopf no longer lists Secrets a second time); every later change
+    comes from the watch that continues from that listing's version."""
+    before = Harness()
+    await issued(before)
+    after = Harness(before.kube, before.clock)
+    await after.controller.start()
+    try:
+        assert (NAMESPACE, "web-tls") in after.controller.state.secrets, "listed before start returns"
+        after.add_issuer(before.kube.objects[(ISSUERS.plural, NAMESPACE, "ca")])
+        after.controller.certificate_event(None, before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
+        await asyncio.wait_for(_until(lambda: not after.controller.queue.busy()), 30)
+        first = serial_in(before.secret())
+        before.kube.take_secret(NAMESPACE, "web-tls")  # deleted by someone: only the watch tells
+        await asyncio.wait_for(
+            _until(
+                lambda: (NAMESPACE, "web-tls") in before.kube.secrets and serial_in(before.secret()) != first
+            ),
+            30,
+        )
+        assert before.kube.reads.count(f"list secrets {labels.SECRET_ROLE_LABEL}") == 1, "no second listing"
+    finally:
+        await after.controller.stop()
+
+
+async def test_a_secret_missing_from_a_later_listing_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a 410 the watch lists again: a Secret the new listing lacks was deleted while no watch
+    was open, and its Certificate is planned again."""
+    before = Harness()
+    await issued(before)
+    body = secret_body(before.secret())
+    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
+
+    async def listed_twice(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
+        while True:
+            for event in await listings.get():
+                yield event
+
+    monkeypatch.setattr("certmint.operator.controller.list_and_watch", listed_twice)
+    after = Harness(before.kube, before.clock)
+    after.add_certificate(before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
+    queue = after.controller.queue
+    while queue.ready():
+        queue.done(await queue.get())
+    await listings.put([WatchEvent(LISTED, body), WatchEvent(SYNCED)])
+    await after.controller.watch_secrets()  # the start's watch, without workers taking the queue
+    try:
+        assert (NAMESPACE, "web-tls") in after.controller.state.secrets
+        await listings.put([WatchEvent(LISTED, body), WatchEvent(SYNCED)])
+        await listings.put([WatchEvent(SYNCED)])
+        await asyncio.wait_for(
+            _until(lambda: (NAMESPACE, "web-tls") not in after.controller.state.secrets), 30
+        )
+        assert queue.queued(Key(CERTIFICATE, NAMESPACE, "web")), "its Certificate is planned again"
+    finally:
+        await after.controller.stop()
 
 
 async def _until(condition: Callable[[], bool]) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from cryptography import x509
 
 from certmint.api import Certificate
+from certmint.operator import metrics
 from certmint.operator.certificates import inputs, issuing, readiness, revoking
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import issuer_view, namespace_labels
@@ -60,6 +61,7 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             serial_number=x509.random_serial_number(),
             resolved=resolved,
             bucket=leaf_bucket_label(ctx.shard, key.namespace, certificate.spec.secret_name),
+            first_look=key not in ctx.state.planned,
         )
     )
     if isinstance(plan, Hold):
@@ -78,6 +80,8 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
             in_the_way = (key.namespace, certificate.spec.secret_name)
             return Outcome(wake=(key,), unwatched_secrets=(in_the_way,))
         return issued.then(await readiness.ready(ctx, key, certificate, signer, plan.report))
+    if plan.current.from_status:
+        metrics.scheduled_from_status.inc()
     done = await _heal(ctx, key, certificate, plan)
     return done.then(await readiness.ready(ctx, key, certificate, signer, plan.report))
 

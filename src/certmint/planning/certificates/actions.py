@@ -23,6 +23,7 @@ from certmint.pki import (
 from certmint.planning import labels, reasons
 from certmint.planning.certificates.plan import contested_repair, plan_certificate
 from certmint.planning.certificates.renewal import renewal_time
+from certmint.planning.certificates.restart import Recorded
 from certmint.planning.certificates.results import Issue, Revoke, Wait
 from certmint.planning.certificates.secret import (
     SecretMetadata,
@@ -64,6 +65,9 @@ class Inputs:
     """The issuer `issuer` is the view of: spec.issuerRef, or the default (planning.defaults)."""
     bucket: str = ""
     """The bucket label its Secret carries (planning.shards); "" with a single replica."""
+    first_look: bool = False
+    """The first plan of this Certificate in this process (a start): its status may then stand in for
+    the triggers when everything agrees (planning.certificates.restart)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,7 @@ def plan_actions(inputs: Inputs) -> Actions:
         namespace_labels=inputs.namespace_labels,
         secret_refusal=inputs.secret_refusal,
         resolved=inputs.resolved,
+        recorded=_recorded(inputs.certificate) if inputs.first_look else None,
     )
     contest = contested_repair(decision, spec, inputs.secret, now)
     if contest is not None and contest.due > now:
@@ -163,6 +168,11 @@ def plan_actions(inputs: Inputs) -> Actions:
     if isinstance(decision, Revoke):
         return _revoke(decision)
     return decision
+
+
+def _recorded(certificate: Certificate) -> Recorded:
+    metadata = certificate.metadata
+    return Recorded(generation=metadata.generation, uid=metadata.uid, status=certificate.status)
 
 
 def _sign_and_write(inputs: Inputs, why: Issue, contest_markings: dict[str, str]) -> SignAndWrite:

@@ -11,6 +11,7 @@ from datetime import datetime
 from cryptography import x509
 
 from certmint.planning import labels, reasons
+from certmint.planning.certificates.restart import Recorded, unchanged_since_issued
 from certmint.planning.certificates.results import CurrentCertificate, Issue, Plan, Wait
 from certmint.planning.certificates.secret import output_keys
 from certmint.planning.certificates.secret_view import SecretView, Unusable
@@ -69,11 +70,13 @@ def plan_certificate(
     namespace_labels: Mapping[str, str] | None = None,
     secret_refusal: Refusal | None = None,
     resolved: Resolved | None = None,
+    recorded: Recorded | None = None,
 ) -> Plan:
     """`secret_owner_conflict` names another Certificate that already owns the Secret, if any;
     `namespace_labels` are the labels of the Certificate's namespace, for the issuer's policy;
     `secret_refusal` says why the Secret is not this Certificate's to write (planning.ownership);
-    `resolved`: the issuer the Certificate resolved to (planning.defaults)."""
+    `resolved`: the issuer the Certificate resolved to (planning.defaults); `recorded`: what the
+    Certificate's status says, given for its first plan in this process (planning.certificates.restart)."""
     request = Request(spec, issuer, namespace_labels or {}, now)
     claim = SecretClaim(secret.name if secret else "", secret_owner_conflict, secret_refusal)
     for gate in GATES:
@@ -89,6 +92,10 @@ def plan_certificate(
     current = parse_secret(secret)
     if isinstance(current, Issue):
         return current
+    if recorded is not None:
+        unchanged = unchanged_since_issued(recorded, current, spec, issuer, secret, resolved, now)
+        if unchanged is not None:
+            return unchanged
     facts = judge(current, spec, issuer, issuer.signing.ca, secret, now, seed, resolved)
     for trigger in TRIGGERS:
         plan = trigger(facts)

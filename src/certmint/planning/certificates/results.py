@@ -32,6 +32,8 @@ class Wait:
     former_default: bool = False
     """A former default issuer signed the certificate and its re-issue is not due yet: the Secret
     keeps recording that issuer until then."""
+    from_status: bool = False
+    """Decided by the restart fast path (planning.certificates.restart), not by the triggers."""
 
 
 @dataclass(frozen=True)
