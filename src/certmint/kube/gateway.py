@@ -231,18 +231,8 @@ class Kube:
         """Deletes exactly the Secret read (uid and resourceVersion preconditions), never one someone
         made or changed since: False when it is gone already or was changed or replaced (its watch
         event brings it back to be judged again)."""
-        options = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "preconditions": {"uid": uid, "resourceVersion": resource_version},
-        }
-        try:
-            await self.request("DELETE", objects.core_path("secrets", namespace, name), body=options)
-        except ApiException as error:
-            if error.status in (404, 409):
-                return False
-            raise
-        return True
+        preconditions = {"uid": uid, "resourceVersion": resource_version}
+        return await self._delete_as_read(objects.core_path("secrets", namespace, name), preconditions)
 
     async def apply_secret_data(
         self,
@@ -315,13 +305,14 @@ class Kube:
     async def delete_slot_lease(self, namespace: str, lease: Lease) -> bool:
         """Deletes exactly the Lease read (resourceVersion precondition): False when it is gone or
         was changed since."""
-        options = {
-            "apiVersion": "v1",
-            "kind": "DeleteOptions",
-            "preconditions": {"resourceVersion": lease.resource_version},
-        }
+        preconditions = {"resourceVersion": lease.resource_version}
+        return await self._delete_as_read(objects.lease_path(namespace, lease.name), preconditions)
+
+    async def _delete_as_read(self, path: str, preconditions: dict[str, str]) -> bool:
+        """DELETE under `preconditions`: False when the object is gone or no longer meets them."""
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
         try:
-            await self.request("DELETE", objects.lease_path(namespace, lease.name), body=options)
+            await self.request("DELETE", path, body=options)
         except ApiException as error:
             if error.status in (404, 409):
                 return False

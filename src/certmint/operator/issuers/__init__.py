@@ -9,13 +9,11 @@ from pydantic import ValidationError
 
 from certmint.api import Issuer
 from certmint.api.certificate import IssuerKind
-from certmint.api.kinds import by_kind
-from certmint.kube.apply import version_of
 from certmint.operator import metrics
 from certmint.operator.context import Context
 from certmint.operator.issuer_views import not_found
 from certmint.operator.issuers import authority, revocation, status, trust
-from certmint.operator.issuers.observed import observe
+from certmint.operator.issuers.observed import issuer_body, observe
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
 from certmint.operator.state import Key
@@ -34,16 +32,10 @@ async def reconcile(ctx: Context, key: Key) -> Outcome:
 
 
 async def _reconcile_locked(ctx: Context, key: Key) -> Outcome:
-    body = ctx.state.issuers.get(key)
-    loaded = Outcome()
+    body, loaded = await issuer_body(ctx, key)
     if body is None:
-        # Certificates may be listed before their issuer: read it rather than report it missing.
-        body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
-        if body is None:
-            # Deleted: its ClusterTrustBundle goes with it.
-            return (await trust.withdraw(ctx, key)).then(Outcome(issuer_view=not_found(key)))
-        # The listing brings this same version soon: as an echo, it causes no second reconcile.
-        loaded = Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
+        # Deleted: its ClusterTrustBundle goes with it.
+        return (await trust.withdraw(ctx, key)).then(Outcome(issuer_view=not_found(key)))
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:

@@ -17,7 +17,7 @@ from certmint.operator.issuer_views import not_found
 from certmint.operator.issuers.authority import given_ca_view, rotating_view, signing_policy
 from certmint.operator.outcome import Outcome
 from certmint.operator.revocations import ca_secret_location
-from certmint.operator.state import Key
+from certmint.operator.state import Body, Key
 from certmint.pki import CertificateAuthority
 from certmint.planning import labels, reasons
 from certmint.planning.constraints import ClusterNames
@@ -28,15 +28,23 @@ from certmint.planning.issuers.ocsp import load_signers, responder_inputs, store
 from certmint.planning.issuers.revocation import CRL_KEY, crl_der_of, listed_serials
 
 
-async def observe(ctx: Context, key: Key) -> Outcome:
+async def issuer_body(ctx: Context, key: Key) -> tuple[Body | None, Outcome]:
+    """The issuer as cached, or read when it is not (Certificates may be listed before their issuer:
+    read it rather than report it missing), with what caches the read: the listing brings this same
+    version soon, and as an echo it causes no second reconcile. None when it does not exist."""
     body = ctx.state.issuers.get(key)
-    loaded = Outcome()
+    if body is not None:
+        return body, Outcome()
+    body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
     if body is None:
-        # Certificates may be listed before their issuer: read it rather than report it missing.
-        body = await ctx.kube.read_object(by_kind(key.kind).plural, key.namespace or None, key.name)
-        if body is None:
-            return Outcome(issuer_view=not_found(key))
-        loaded = Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
+        return None, Outcome()
+    return body, Outcome(issuer_loaded=body, echoes=((key, version_of(body)),))
+
+
+async def observe(ctx: Context, key: Key) -> Outcome:
+    body, loaded = await issuer_body(ctx, key)
+    if body is None:
+        return Outcome(issuer_view=not_found(key))
     try:
         issuer = Issuer.model_validate(body)
     except ValidationError as error:
