@@ -385,7 +385,12 @@ async def test_the_cycle_serves_its_slot_stops_kopf_on_losing_it_and_serves_the_
     kube, clocks = FakeKube(), Clocks()
     process = replica(kube, clocks, "a")
     config = OperatorConfig(
-        namespace=NAMESPACE, identity="a", replicas=2, lease_seconds=LEASE_SECONDS, peering="shared"
+        namespace=NAMESPACE,
+        identity="a",
+        replicas=2,
+        lease_seconds=LEASE_SECONDS,
+        peering="shared",
+        metrics_port=0,
     )
     cycle = asyncio.create_task(operator_command.serve_slots(config, None, process))
     await wait_until(lambda: len(runs.memos) == 1)
@@ -409,3 +414,42 @@ async def test_the_cycle_serves_its_slot_stops_kopf_on_losing_it_and_serves_the_
     with pytest.raises(FenceLost):
         second[handlers.FENCE]()
     assert {lease.slot: lease.holder for lease in await kube.list_slot_leases(NAMESPACE)} == {0: "intruder"}
+
+
+async def test_a_spare_serves_its_metrics_while_it_waits_and_stops_on_sigterm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No controller runs while a process waits for a slot: the cycle serves /metrics itself (the
+    slot metrics say it holds none), and closes the port when it stops."""
+    stops: list[Callable[[], None]] = []
+    monkeypatch.setattr(operator_command, "_on_signals", stops.append)
+    kube, clocks = FakeKube(), Clocks()
+    await take(replica(kube, clocks, "a", replicas=1), clocks)
+    spare = replace(replica(kube, clocks, "b", replicas=1), sleep=_stays_asleep)  # one round only
+    port = free_port()
+    config = OperatorConfig(
+        namespace=NAMESPACE,
+        identity="b",
+        replicas=2,
+        lease_seconds=LEASE_SECONDS,
+        metrics_port=port,
+        http_address="127.0.0.1",
+    )
+    cycle = asyncio.create_task(operator_command.serve_slots(config, None, spare))
+    await wait_until(lambda: spare.last_round > -math.inf)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            assert response.status == 200
+            assert "certmint_shard_takeovers_total" in await response.text()
+        async with session.get(f"http://127.0.0.1:{port}/crl/ns/ca.crl") as response:
+            assert response.status == 404, "a spare knows no CRL"
+        (stop,) = stops
+        stop()
+        await cycle
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://127.0.0.1:{port}/metrics")
+    assert [lease.holder for lease in await kube.list_slot_leases(NAMESPACE)] == ["a"]
+
+
+async def _stays_asleep(_: float) -> None:
+    await asyncio.Event().wait()

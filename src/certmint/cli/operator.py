@@ -20,7 +20,7 @@ import click
 from certmint.cli.session import Session
 from certmint.kube.client import connect
 from certmint.kube.gateway import Kube
-from certmint.operator import metrics
+from certmint.operator import endpoints, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.slots import Fence, Held, Slots, serve_liveness
 from certmint.planning.shards import WHOLE, Shard
@@ -233,12 +233,21 @@ async def serve_slots(config: OperatorConfig, liveness: str | None, keeper: Slot
     while not stopping.is_set():
         _on_signals(stopping.set)  # kopf installs its own while it runs
         fence = Fence(config.lease_seconds, keeper.monotonic)
-        probe = await serve_liveness(liveness, keeper) if liveness else None
+        # While it waits, a spare answers its liveness probe and serves its metrics (the slot
+        # metrics say it holds none); kopf and the controller serve both from the slot on.
+        standby = [
+            *([await serve_liveness(liveness, keeper)] if liveness else []),
+            *(
+                [await endpoints.serve_metrics(config.http_address, config.metrics_port)]
+                if config.metrics_port
+                else []
+            ),
+        ]
         try:
             held = await _unless(stopping, keeper.acquire(fence))
         finally:
-            if probe is not None:
-                await probe.cleanup()  # kopf serves it from here
+            for runner in standby:
+                await runner.cleanup()
         if held is None:
             return
         _record_slot(held.shard, 1)

@@ -37,6 +37,18 @@ async def serve(controller: "Controller", address: str, port: int) -> web.AppRun
         app.router.add_post(prefix, _ocsp_post)
         app.router.add_post(prefix + "/", _ocsp_post)
         app.router.add_get(prefix + "/{encoded:.+}", _ocsp_get)
+    return await _listen(app, address, port)
+
+
+async def serve_metrics(address: str, port: int) -> web.AppRunner:
+    """/metrics alone, on the same port: what a spare serves while it waits for a slot (no
+    controller runs then, so it knows no CRL or OCSP response to serve)."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics)
+    return await _listen(app, address, port)
+
+
+async def _listen(app: web.Application, address: str, port: int) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, address, port).start()
