@@ -5,12 +5,12 @@ Controller, Kube, labeller and list+watch, in this process) put each label right
 write, and the Certificate is then served by the replica of its bucket (here: IssuerNotFound, for an
 issuer that does not exist).
 
-kopf is not run here: each controller's Certificate events come from certmint's own list+watch with
-the selector configure_kopf gives kopf for that shard (tests/unit/operator/test_shards.py pins it).
-The slot Leases and the process cycle are another part of the issue (tests/e2e/test_slots.py)."""
+kopf is not run here: each controller watches its own Certificates and Secrets (certmint's own
+list+watch, with its shard's selectors), as in the operator. The slot Leases and the process cycle
+are another part of the issue (tests/e2e/test_slots.py)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +21,11 @@ from certmint.api.kinds import CERTIFICATES, GROUP, VERSION
 from certmint.kube import objects
 from certmint.kube.client import USER_AGENT, connect
 from certmint.kube.gateway import Kube
-from certmint.kube.watching import LISTED, Watched, list_and_watch
-from certmint.operator import shards
+from certmint.kube.watching import Watched, list_and_watch
 from certmint.operator.config import OperatorConfig
 from certmint.operator.controller import Controller
 from certmint.planning import labels
-from certmint.planning.shards import BUCKETS, Shard, bucket_label, certificate_selector, secret_bucket
+from certmint.planning.shards import BUCKETS, Shard, bucket_label, secret_bucket
 from tests.e2e.manifests import certificate
 from tests.e2e.support import Cluster, grant_role, token_client
 
@@ -117,12 +116,6 @@ async def test_a_tenants_missing_or_lying_bucket_labels_are_put_right_once_by_on
     try:
         for controller in controllers:
             await controller.start()
-            # What kopf's Certificate watch delivers to this replica (configure_kopf's selector).
-            selected = Watched(
-                objects.path(CERTIFICATES.plural, namespace),
-                label_selector=certificate_selector(controller.shard),
-            )
-            tasks.append(asyncio.create_task(shards.follow(admin_kube, selected, _events_of(controller))))
         for name, value in tenant_labels.items():
             manifest = certificate(namespace, name, secretName=f"{name}-tls", issuerRef={"name": "absent"})
             if value is not None:
@@ -167,12 +160,3 @@ async def test_a_tenants_missing_or_lying_bucket_labels_are_put_right_once_by_on
         await asyncio.gather(*tasks, return_exceptions=True)
         for controller in controllers:
             await controller.stop()
-
-
-def _events_of(controller: Controller) -> Callable[[str, dict[str, Any]], None]:
-    """As kopf hands a watch's events over: a listed object with no event type."""
-
-    def intake(event_type: str, body: dict[str, Any]) -> None:
-        controller.certificate_event(None if event_type == LISTED else event_type, body)
-
-    return intake

@@ -23,7 +23,7 @@ from certmint.kube.gateway import Kube
 from certmint.operator import endpoints, metrics
 from certmint.operator.config import OperatorConfig
 from certmint.operator.slots import Fence, Held, Slots, serve_liveness
-from certmint.planning.shards import WHOLE, Shard
+from certmint.planning.shards import Shard
 
 if TYPE_CHECKING:
     import kopf
@@ -186,7 +186,7 @@ async def run_kopf(
     memo = memo if memo is not None else kopf.Memo()
     memo[handlers.CONFIG] = config
     settings = kopf.OperatorSettings()
-    handlers.configure_kopf(settings, config, memo.get(handlers.SHARD, WHOLE))
+    handlers.configure_kopf(settings, config)
     await kopf.operator(
         settings=settings,
         memo=memo,

@@ -14,7 +14,7 @@ from aiohttp import web
 from kubernetes.aio.client import ApiClient
 
 from certmint.api import GROUP, VERSION
-from certmint.api.kinds import CERTIFICATES, CLUSTER_ISSUERS, ISSUERS, NAMESPACED_TRUST_BUNDLES, TRUST_BUNDLES
+from certmint.api.kinds import CLUSTER_ISSUERS, ISSUERS, NAMESPACED_TRUST_BUNDLES, TRUST_BUNDLES
 from certmint.kube.client import connect
 from certmint.kube.gateway import POD_CERTIFICATES_API, Kube
 from certmint.kube.podcerts import PLURAL as PCR_PLURAL
@@ -26,7 +26,7 @@ from certmint.operator.state import CLUSTER_ISSUER, ISSUER, NAMESPACED_TRUST_BUN
 from certmint.operator.storage import migrate_at_start
 from certmint.planning import labels
 from certmint.planning.cluster_trust import PLURAL as CLUSTER_TRUST_BUNDLES
-from certmint.planning.shards import WHOLE, Shard, certificate_selector
+from certmint.planning.shards import WHOLE, Shard
 
 CONTROLLER = "controller"
 API = "api"
@@ -58,7 +58,7 @@ FENCE = "fence"
 log = logging.getLogger("certmint.operator")
 
 
-def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shard: Shard = WHOLE) -> None:
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     """Every kopf setting certmint makes. `certmint operator` applies them before kopf starts
     (kopf's resource observer reads `scanning` while startup handlers still run); the startup
     handler applies them again because kopf.operator() overwrites `peering.clusterwide` from its
@@ -73,11 +73,8 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shar
     settings.watching.server_timeout = config.watch_server_timeout
     settings.watching.client_timeout = config.watch_client_timeout
     settings.watching.connect_timeout = 30
-    if not shard.whole:
-        # Only this replica's buckets (planning.shards); one selector per kind, so the Certificates
-        # of other replicas never reach this one. (Secrets are watched by the controller itself:
-        # Controller.watch_secrets, with managed_secret_selector.)
-        settings.watching.label_selectors[GROUP, VERSION, CERTIFICATES.plural] = certificate_selector(shard)
+    # Certificates and Secrets are watched by the controller itself, with the shard's selectors
+    # (Controller.watch_certificates, Controller.watch_secrets).
     settings.watching.label_selectors["v1", "configmaps"] = labels.TRUST_BUNDLE_LABEL
     settings.watching.label_selectors[POD_CERTIFICATES_API, CLUSTER_TRUST_BUNDLES] = (
         labels.CLUSTER_TRUST_BUNDLE_LABEL
@@ -102,7 +99,7 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, shar
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo[CONFIG]
     shard: Shard = memo.get(SHARD, WHOLE)
-    configure_kopf(settings, config, shard)
+    configure_kopf(settings, config)
     api = await connect(config.kubeconfig)
     controller = Controller(kube=Kube(api, fence=memo.get(FENCE)), config=config, shard=shard)
     await controller.start(_leadership(api, config, controller))
@@ -153,11 +150,6 @@ def _leadership(
         controller.clock,
         controller.load_views,
     )
-
-
-@kopf.on.event(GROUP, VERSION, CERTIFICATES.plural)
-async def certificate_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo[CONTROLLER].certificate_event(event.get("type"), dict(event["object"]))
 
 
 @kopf.on.event(GROUP, VERSION, ISSUERS.plural)

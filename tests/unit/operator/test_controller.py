@@ -383,7 +383,8 @@ async def test_a_paused_replica_reconciles_nothing_until_it_leads() -> None:
         assert harness.kube.reads == [
             f"list secrets {labels.SECRET_ROLE_LABEL}",
             f"watch secrets {labels.SECRET_ROLE_LABEL}",
-        ], "only the listing, and the watch from its version"
+            "watch certificates",  # after its listing (the fake records unselected listings not)
+        ], "only the listings, and the watches from their versions"
         assert harness.kube.writes == []
         harness.controller.active.set()
         await asyncio.wait_for(_until(lambda: "status certificates apps/web" in harness.kube.writes), 30)
@@ -448,6 +449,31 @@ async def test_a_secret_missing_from_a_later_listing_is_gone(monkeypatch: pytest
         assert queue.queued(Key(CERTIFICATE, NAMESPACE, "web")), "its Certificate is planned again"
     finally:
         await after.controller.stop()
+
+
+async def test_a_certificate_missing_from_a_later_listing_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller's own Certificate watch: listed Certificates are planned; after a 410 the watch
+    lists again, and one the new listing lacks was deleted while no watch was open."""
+    harness = Harness()
+    body = certificate_body()
+    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
+
+    async def listed_twice(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
+        while True:
+            for event in await listings.get():
+                yield event
+
+    monkeypatch.setattr("certmint.operator.controller.list_and_watch", listed_twice)
+    key = Key(CERTIFICATE, NAMESPACE, "web")
+    harness.controller.watch_certificates()
+    try:
+        await listings.put([WatchEvent(LISTED, body), WatchEvent(SYNCED)])
+        await asyncio.wait_for(_until(lambda: key in harness.controller.state.certificates), 30)
+        assert harness.controller.queue.queued(key), "a listed Certificate is planned"
+        await listings.put([WatchEvent(SYNCED)])
+        await asyncio.wait_for(_until(lambda: key not in harness.controller.state.certificates), 30)
+    finally:
+        await harness.controller.stop()
 
 
 async def _until(condition: Callable[[], bool]) -> None:

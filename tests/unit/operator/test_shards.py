@@ -13,10 +13,10 @@ import kopf
 
 from certmint.api.kinds import CERTIFICATES
 from certmint.kube import objects
-from certmint.operator import handlers, shards
-from certmint.operator.config import OperatorConfig
+from certmint.operator import shards
 from certmint.operator.controller import DELETED
 from certmint.operator.state import (
+    CERTIFICATE,
     CERTIFICATE_BUCKET,
     CLUSTER_ISSUER,
     ISSUER,
@@ -29,9 +29,9 @@ from certmint.operator.state import (
 from certmint.planning import labels, reasons
 from certmint.planning.shards import (
     BUCKETS,
-    WHOLE,
     Shard,
     bucket_label,
+    certificate_selector,
     object_bucket,
     secret_bucket,
 )
@@ -79,19 +79,46 @@ def labelled(body: dict[str, Any], bucket: str) -> dict[str, Any]:
     return body
 
 
-def selectors(shard: Shard, resource: kopf.Resource) -> list[str]:
-    settings = kopf.OperatorSettings()
-    handlers.configure_kopf(settings, OperatorConfig(), shard)
-    return list(settings.watching.label_selectors.collect(resource))
+def test_kopf_watches_no_certificate_and_no_secret() -> None:
+    """The controller watches both itself, with its shard's selectors (the tests below)."""
+    registry = kopf.get_default_registry()
+    watched = {selector.any_name for selector in registry._watching.get_all_selectors()}
+    assert watched.isdisjoint({CERTIFICATES.plural, "secrets"}), watched
 
 
-def test_a_single_replica_watches_as_before_and_a_shard_only_its_buckets() -> None:
-    assert selectors(WHOLE, CERTIFICATES_RESOURCE) == []
-    shard = Shard(1, 4)
-    ours = ",".join(str(bucket) for bucket in range(1, BUCKETS, 4))
-    assert selectors(shard, CERTIFICATES_RESOURCE) == [f"{labels.BUCKET_LABEL} in ({ours})"]
-    # kopf watches no Secret: the controller's own watch does (test_a_shard_lists_only_...).
-    assert selectors(WHOLE, SECRETS_RESOURCE) == selectors(shard, SECRETS_RESOURCE) == []
+async def test_a_shard_watches_only_its_buckets_certificates() -> None:
+    shard = Shard(1, 2)
+    harness = sharded(shard)
+    for name, slot, labelled_so in (
+        ("mine", 1, True),
+        ("theirs", 0, True),
+        ("bare", 1, False),
+        ("last", 1, True),
+    ):
+        secret = next(
+            f"{name}-{n}" for n in range(1000) if secret_bucket(NAMESPACE, f"{name}-{n}") % 2 == slot
+        )
+        body = certificate_body(name, secret)
+        if labelled_so:
+            labelled(body, bucket_label(secret_bucket(NAMESPACE, secret)))
+        harness.kube.objects[(CERTIFICATES.plural, NAMESPACE, name)] = body
+    harness.controller.watch_certificates()
+    try:
+        async with asyncio.timeout(30):
+            while Key(CERTIFICATE, NAMESPACE, "last") not in harness.controller.state.certificates:
+                await asyncio.sleep(0.01)
+        # One listing, in order: whatever else it held came before "last". The unlabelled one is the
+        # labeller's (its own watch), not this one's.
+        assert set(harness.controller.state.certificates) == {
+            Key(CERTIFICATE, NAMESPACE, "mine"),
+            Key(CERTIFICATE, NAMESPACE, "last"),
+        }
+        assert harness.kube.reads[0] == f"list certificates {certificate_selector(shard)}"
+        assert set(harness.kube.reads) <= {
+            f"{verb} certificates {certificate_selector(shard)}" for verb in ("list", "watch")
+        }
+    finally:
+        await harness.controller.stop()
 
 
 async def test_a_shard_lists_only_its_secrets_and_the_shared_ones() -> None:
