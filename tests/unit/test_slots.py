@@ -453,3 +453,33 @@ async def test_a_spare_serves_its_metrics_while_it_waits_and_stops_on_sigterm(
 
 async def _stays_asleep(_: float) -> None:
     await asyncio.Event().wait()
+
+
+async def test_a_sigterm_while_kopf_stops_after_a_lost_slot_ends_the_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kopf installs its own SIGTERM handler when it starts and never removes it. A SIGTERM that
+    arrives while kopf shuts down after the slot was lost must still end the process's cycle (here:
+    the handler installed last is the one a signal reaches)."""
+    installed: list[Callable[[], None]] = []
+    monkeypatch.setattr(operator_command, "_on_signals", installed.append)
+    runs = KopfRuns()
+
+    async def kopf_with_signals(*, memo: dict[str, Any], stop_flag: asyncio.Event, **rest: Any) -> None:
+        installed.append(lambda: None)  # kopf's handler: it would only stop this kopf run
+        await runs.operator(memo=memo, stop_flag=stop_flag, **rest)
+        installed[-1]()  # SIGTERM during kopf's shutdown
+
+    monkeypatch.setattr(kopf, "operator", kopf_with_signals)
+    kube, clocks = FakeKube(), Clocks()
+    process = replica(kube, clocks, "a")
+    config = OperatorConfig(
+        namespace=NAMESPACE, identity="a", replicas=2, lease_seconds=LEASE_SECONDS, metrics_port=0
+    )
+    cycle = asyncio.create_task(operator_command.serve_slots(config, None, process))
+    await wait_until(lambda: len(runs.memos) == 1)
+    (held,) = await kube.list_slot_leases(NAMESPACE)
+    assert await kube.write_slot_lease(NAMESPACE, replace(held, holder="intruder")) is not None
+    await asyncio.wait_for(cycle, 30)
+    assert len(runs.memos) == 1, "no second slot taken after the SIGTERM"
+    assert {lease.slot: lease.holder for lease in await kube.list_slot_leases(NAMESPACE)} == {0: "intruder"}

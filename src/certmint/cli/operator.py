@@ -262,6 +262,9 @@ async def serve_slots(config: OperatorConfig, liveness: str | None, keeper: Slot
             controller = memo.get(handlers.CONTROLLER)
             if controller is not None:
                 controller.active.clear()
+            # kopf's signal handlers stay installed while it shuts down (it never removes them): a
+            # SIGTERM then must end this loop, not only the kopf run that is ending anyway.
+            _on_signals(stopping.set)
             lost.set()
             await serving
             continue
