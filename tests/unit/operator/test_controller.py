@@ -418,20 +418,27 @@ async def test_a_started_controller_lists_the_secrets_once_and_follows_them_by_i
         await after.controller.stop()
 
 
+def scripted_watches(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[list[WatchEvent]]:
+    """The controller's list+watch, replaced: every watch yields the batches of events put on the
+    queue, in order (a listing, a 410's new listing, changes)."""
+    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
+
+    async def scripted(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
+        while True:
+            for event in await listings.get():
+                yield event
+
+    monkeypatch.setattr("certmint.operator.controller.list_and_watch", scripted)
+    return listings
+
+
 async def test_a_secret_missing_from_a_later_listing_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a 410 the watch lists again: a Secret the new listing lacks was deleted while no watch
     was open, and its Certificate is planned again."""
     before = Harness()
     await issued(before)
     body = secret_body(before.secret())
-    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
-
-    async def listed_twice(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
-        while True:
-            for event in await listings.get():
-                yield event
-
-    monkeypatch.setattr("certmint.operator.controller.list_and_watch", listed_twice)
+    listings = scripted_watches(monkeypatch)
     after = Harness(before.kube, before.clock)
     after.add_certificate(before.kube.objects[(CERTIFICATES.plural, NAMESPACE, "web")])
     queue = after.controller.queue
@@ -456,14 +463,7 @@ async def test_a_certificate_missing_from_a_later_listing_is_gone(monkeypatch: p
     lists again, and one the new listing lacks was deleted while no watch was open."""
     harness = Harness()
     body = certificate_body()
-    listings: asyncio.Queue[list[WatchEvent]] = asyncio.Queue()
-
-    async def listed_twice(_kube: Any, _watched: Any) -> AsyncIterator[WatchEvent]:
-        while True:
-            for event in await listings.get():
-                yield event
-
-    monkeypatch.setattr("certmint.operator.controller.list_and_watch", listed_twice)
+    listings = scripted_watches(monkeypatch)
     key = Key(CERTIFICATE, NAMESPACE, "web")
     harness.controller.watch_certificates()
     try:
