@@ -346,7 +346,12 @@ class FakeKube(Kube):
         changed.set()
 
     async def watch_events(
-        self, path: str, query: Query, resource_version: str, timeout_seconds: int
+        self,
+        path: str,
+        query: Query,
+        resource_version: str,
+        timeout_seconds: int,
+        client_timeout_seconds: float = 0,
     ) -> AsyncIterator[dict[str, Any]]:
         """As the API server: the changes after `resource_version` seen through the label selector (an
         object whose labels stop matching is DELETED, one that starts to match ADDED); 410 from a

@@ -101,12 +101,18 @@ class Kube:
         return await self.request("GET", path, query=[*query, *paging])
 
     async def watch_events(
-        self, path: str, query: Query, resource_version: str, timeout_seconds: int
+        self,
+        path: str,
+        query: Query,
+        resource_version: str,
+        timeout_seconds: int,
+        client_timeout_seconds: float = 0,
     ) -> AsyncIterator[dict[str, Any]]:
         """One watch request: the events ({"type", "object"}) after `resource_version`, with
-        bookmarks, until the server ends the stream after `timeout_seconds` (a stream silent for
-        longer than that and a margin is abandoned). An ERROR event carries a Status (410: the
-        version is too old, list again). The one streaming request (kube.watching loops over it)."""
+        bookmarks, until the server ends the stream after `timeout_seconds`. The client abandons it
+        after `client_timeout_seconds` (0: that and a margin) even if the server never ended it (a
+        stream gone silent). An ERROR event carries a Status (410: the version is too old, list
+        again). The one streaming request (kube.watching loops over it)."""
         watch: Query = [
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
@@ -114,7 +120,7 @@ class Kube:
             ("timeoutSeconds", timeout_seconds),
         ]
         async for event in stream_json_lines(
-            self.api, path, [*query, *watch], timeout_seconds + WATCH_CLIENT_MARGIN
+            self.api, path, [*query, *watch], client_timeout_seconds or timeout_seconds + WATCH_CLIENT_MARGIN
         ):
             yield event
 

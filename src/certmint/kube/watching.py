@@ -41,6 +41,9 @@ class Watched:
     field_selector: str = ""
     page_size: int = 500
     timeout_seconds: int = 300
+    client_timeout_seconds: float = 0
+    """After this long the client abandons a watch the server has not ended (0: the server's timeout
+    and a margin): a watch gone silent is started again."""
     retry_seconds: float = 5.0
 
     def query(self) -> Query:
@@ -63,7 +66,11 @@ async def list_and_watch(kube: Kube, watched: Watched) -> AsyncGenerator[WatchEv
                 yield WatchEvent(SYNCED)
             heard = False
             async for event in kube.watch_events(
-                watched.path, watched.query(), version, watched.timeout_seconds
+                watched.path,
+                watched.query(),
+                version,
+                watched.timeout_seconds,
+                watched.client_timeout_seconds,
             ):
                 heard = True
                 kind = str(event.get("type") or "")

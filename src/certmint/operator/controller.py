@@ -4,7 +4,7 @@ place where their outcomes change the queue and the caches."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from certmint.api.kinds import CERTIFICATES
@@ -205,6 +205,7 @@ class Controller:
                 label_selector=managed_secret_selector(self.shard),
                 page_size=LIST_PAGE,
                 timeout_seconds=self.config.watch_server_timeout,
+                client_timeout_seconds=self.config.watch_client_timeout,
             )
             follower = asyncio.create_task(
                 self._follow_secrets(watched, listed), name=f"certmint-watch-{path}"
@@ -266,6 +267,7 @@ class Controller:
                 label_selector=certificate_selector(self.shard),
                 page_size=LIST_PAGE,
                 timeout_seconds=self.config.watch_server_timeout,
+                client_timeout_seconds=self.config.watch_client_timeout,
             )
             self._tasks.append(
                 asyncio.create_task(
@@ -347,8 +349,13 @@ class Controller:
             *((watched, self.unbucketed_secret_event) for watched in shards.unbucketed_secrets(namespaces)),
         ]
         for number, (watched, intake) in enumerate(followed):
+            timed = replace(
+                watched,
+                timeout_seconds=self.config.watch_server_timeout,
+                client_timeout_seconds=self.config.watch_client_timeout,
+            )
             task = asyncio.create_task(
-                shards.follow(self.kube, watched, intake), name=f"certmint-labeller-{number}"
+                shards.follow(self.kube, timed, intake), name=f"certmint-labeller-{number}"
             )
             self._tasks.append(task)
 
