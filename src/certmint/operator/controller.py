@@ -258,8 +258,9 @@ class Controller:
     def watch_certificates(self) -> None:
         """This replica's Certificates (its buckets' label selector when sharded), by certmint's own
         list+watch rather than kopf's: kopf handed each one through its per-object workers (a task
-        and a queue each, at a restart all at once), which cost a third of a restart's CPU and most
-        of its peak memory. Not awaited: Certificates are planned as they are listed, as before."""
+        and a queue each, at a restart all at once): at 12,500 that cost 6 s of a 14 s restart and
+        about 100 MB. Not awaited: Certificates are planned as they are listed, as before. A standby
+        (kopf peering) keeps watching: its view is current when it starts to lead."""
         namespaces: list[str | None] = [*self.config.watch_namespaces] or [None]
         for namespace in namespaces:
             watched = Watched(
