@@ -194,21 +194,19 @@ class Controller:
         listing of the Secrets at a start, where kopf's watch used to list them a second time (and
         hand each one through its per-event machinery again). Returns once every listing is
         complete; a watch that fails for good fails the start."""
-        paths = [core_path("secrets", namespace) for namespace in self.config.watch_namespaces] or [
-            core_path("secrets", None)
-        ]
+        namespaces: list[str | None] = [*self.config.watch_namespaces] or [None]
         synced = []
-        for path in paths:
+        for namespace in namespaces:
             listed = asyncio.Event()
             watched = Watched(
-                path,
+                core_path("secrets", namespace),
                 label_selector=managed_secret_selector(self.shard),
                 page_size=LIST_PAGE,
                 timeout_seconds=self.config.watch_server_timeout,
                 client_timeout_seconds=self.config.watch_client_timeout,
             )
             follower = asyncio.create_task(
-                self._follow_secrets(watched, listed), name=f"certmint-watch-{path}"
+                self._follow_secrets(watched, namespace, listed), name=f"certmint-watch-{watched.path}"
             )
             self._tasks.append(follower)
             synced.append((listed, follower))
@@ -222,7 +220,7 @@ class Controller:
         self._secrets_watched = True
         log.info("%d managed Secrets listed", len(self.state.secrets))
 
-    async def _follow_secrets(self, watched: Watched, listed: asyncio.Event) -> None:
+    async def _follow_secrets(self, watched: Watched, namespace: str | None, listed: asyncio.Event) -> None:
         """The first listing builds the views at once (nothing is planned before it is complete);
         a later listing (after a 410) goes through secret_event like any event, and a Secret it no
         longer holds is gone."""
@@ -241,9 +239,9 @@ class Controller:
                 first.clear()
                 listed.set()
             elif event.type == SYNCED:
-                for namespace, name in [place for place in self.state.secrets if _within(watched, place)]:
-                    if (namespace, name) not in again:
-                        self.secret_event(DELETED, {"metadata": {"namespace": namespace, "name": name}})
+                for place in [place for place in self.state.secrets if namespace in (None, place[0])]:
+                    if place not in again:
+                        self.secret_event(DELETED, {"metadata": {"namespace": place[0], "name": place[1]}})
                 again.clear()
             else:
                 self._secret_event_logged(event.type, event.object)
@@ -952,11 +950,6 @@ class Controller:
 def _newly_revoked(previous: IssuerView | None, view: IssuerView) -> bool:
     before = previous.revoking.revoked_serials if previous is not None else frozenset()
     return bool(view.revoking.revoked_serials - before)
-
-
-def _within(watched: Watched, place: tuple[str, str]) -> bool:
-    """Whether a Secret's (namespace, name) is one `watched` lists (all namespaces, or its own)."""
-    return watched.path == core_path("secrets", None) or watched.path == core_path("secrets", place[0])
 
 
 def _source(key: Key, body: Body) -> Source:
